@@ -1,0 +1,125 @@
+"""The durable outbox of a gate device (SQLite, WAL).
+
+An event is appended in the same transaction that assigns its per-device
+sequence number, so a crash can neither lose an event nor leave a gap. Rows
+leave only when the broker acknowledged them (``remove``) or when a purge
+removes them on purpose (consent withdrawn, erasure, too old) — never silently.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_agent.errors import OutboxError, OutboxFull
+from edge_agent.wire import GateEvent, encode_event
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id       TEXT NOT NULL UNIQUE,
+    subject        TEXT,
+    occurred_at_ms INTEGER NOT NULL,
+    payload        BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_subject ON outbox (subject) WHERE subject IS NOT NULL;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 0);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    event_id: str
+    payload: bytes
+
+
+class SqliteOutbox:
+    """Thread-safe (one connection behind a lock): the agent appends, the publisher drains."""
+
+    def __init__(self, path: Path, max_rows: int = 1_000_000) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.max_rows = max_rows
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # FULL: an acknowledged append survives power loss, not only a process kill.
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def append(self, make: Callable[[int], GateEvent]) -> GateEvent:
+        """Assign the next sequence number, build the event with it, store it."""
+        return self.append_many([make])[0]
+
+    def append_many(self, makers: Sequence[Callable[[int], GateEvent]]) -> list[GateEvent]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+                if depth + len(makers) > self.max_rows:
+                    self._db.execute("ROLLBACK")
+                    raise OutboxFull(f"outbox holds {depth} events; ceiling is {self.max_rows}")
+                seq = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
+                events = [make(seq + i) for i, make in enumerate(makers)]
+                self._db.executemany(
+                    "INSERT INTO outbox (event_id, subject, occurred_at_ms, payload)"
+                    " VALUES (?, ?, ?, ?)",
+                    [(e.event_id, e.subject, e.occurred_at_ms, encode_event(e)) for e in events],
+                )
+                self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key='next_seq'", (seq + len(makers),)
+                )
+                self._db.execute("COMMIT")
+                return events
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise OutboxError(f"outbox append failed: {exc}") from exc
+
+    def peek(self, after_id: int, limit: int) -> list[OutboxRow]:
+        """The oldest rows after ``after_id``, in append order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, event_id, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [OutboxRow(r[0], r[1], bytes(r[2])) for r in rows]
+
+    def remove(self, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        with self._lock:
+            cur = self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            return cur.rowcount
+
+    def purge_subject(self, subject: str) -> int:
+        """Remove every queued event of a subject (consent withdrawn, erasure)."""
+        with self._lock:
+            return self._db.execute("DELETE FROM outbox WHERE subject = ?", (subject,)).rowcount
+
+    def purge_older_than(self, cutoff_ms: int) -> int:
+        with self._lock:
+            return self._db.execute(
+                "DELETE FROM outbox WHERE occurred_at_ms < ?", (cutoff_ms,)
+            ).rowcount
+
+    def depth(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def next_seq(self) -> int:
+        with self._lock:
+            return int(
+                self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

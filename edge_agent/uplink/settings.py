@@ -1,0 +1,42 @@
+"""Typed MQTT connection settings of a device (env prefix ``FACEGATE_EDGE_MQTT_``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from edge_agent.wire.topics import DeviceIdentity
+
+
+class MqttSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="broker address")
+    port: int = Field(1883, ge=1, le=65535, description="broker port")
+    username: str = Field(description="this device's MQTT account")
+    password: SecretStr = Field(description="this device's MQTT password")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
+    window: int = Field(100, ge=1, le=1000, description="QoS 1 messages in flight at once")
+    ca_file: Path | None = Field(None, description="CA to verify the broker (TLS); None = plain")
+
+
+class DeviceConnection(BaseModel):
+    """What ``facegate devices add`` writes for a device: who it is and how to connect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant: str
+    site: str
+    gate: str
+    device: str
+    mqtt: MqttSettings
+
+    @property
+    def identity(self) -> DeviceIdentity:
+        return DeviceIdentity(self.tenant, self.site, self.gate, self.device)
+
+    @classmethod
+    def load(cls, path: Path) -> DeviceConnection:
+        return cls.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,142 @@
+"""The anonymized gate event: the only thing a gate device ever sends about a passage.
+
+It has no field for an image, an embedding, a name or an id number, and the
+decoder rejects any field it does not define, so a would-be biometric field is
+an error, not a silently carried extra.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Literal
+
+import msgspec
+
+from edge_agent.errors import WireError
+from edge_agent.wire.topics import ID_PATTERN
+
+SCHEMA_VERSION = 1
+
+#: Earliest and latest plausible event time (2020-01-01 .. 2100-01-01, ms).
+MIN_TIME_MS = 1_577_836_800_000
+MAX_TIME_MS = 4_102_444_800_000
+
+UUID7_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+#: ``ps1_`` + 128 bits of HMAC-SHA256(site secret, resident id), hex.
+PSEUDONYM_PATTERN = r"^ps1_[0-9a-f]{32}$"
+PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
+TOKEN_PATTERN = r"^[A-Za-z0-9._:+-]{1,64}$"  # noqa: S105 - a regex, not a secret
+
+Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN, description="lower-case id, 1-63 chars")]
+Pseudonym = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=PSEUDONYM_PATTERN,
+        description="per-site keyed hash of the resident id; unlinkable across sites",
+    ),
+]
+Purpose = Annotated[
+    str, msgspec.Meta(pattern=PURPOSE_PATTERN, description="a purpose named in the policy")
+]
+Token = Annotated[str, msgspec.Meta(pattern=TOKEN_PATTERN)]
+EpochMs = Annotated[int, msgspec.Meta(ge=MIN_TIME_MS, le=MAX_TIME_MS)]
+
+
+class EventKind(enum.StrEnum):
+    """How the person at the gate identified themselves (or did not)."""
+
+    FACE_MATCH = "face_match"
+    UNKNOWN_FACE = "unknown_face"
+    KEY_CARD = "key_card"
+    PIN = "pin"
+    MANUAL_OPEN = "manual_open"
+
+
+class Decision(enum.StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+class ScoreBand(enum.StrEnum):
+    """A coarse similarity band: enough to audit thresholds, useless as a biometric."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+#: Kinds that identify a resident and therefore carry a pseudonym.
+SUBJECT_KINDS = frozenset({EventKind.FACE_MATCH, EventKind.KEY_CARD, EventKind.PIN})
+
+
+class GateEvent(
+    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
+):
+    """One decision at one gate. Version 1 of the wire contract."""
+
+    schema_version: Literal[1]
+    event_id: Annotated[str, msgspec.Meta(pattern=UUID7_PATTERN, description="UUIDv7")]
+    seq: Annotated[int, msgspec.Meta(ge=0, description="per-device sequence number")]
+    tenant: Id
+    site: Id
+    gate: Id
+    device: Id
+    kind: EventKind
+    decision: Decision
+    purpose: Purpose
+    occurred_at_ms: EpochMs
+    subject: Pseudonym | None = None
+    score_band: ScoreBand | None = None
+    model: Token | None = None
+    consent_ref: Token | None = None
+    reason: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z_]{0,31}$")] | None = None
+
+    def __post_init__(self) -> None:
+        # Cross-field rules; msgspec turns ValueError into a ValidationError.
+        if self.kind is EventKind.UNKNOWN_FACE and self.subject is not None:
+            raise ValueError("an unknown_face event must not carry a subject")
+        if self.kind is EventKind.UNKNOWN_FACE and self.decision is Decision.GRANTED:
+            raise ValueError("an unknown face is never granted by recognition")
+        if self.kind is EventKind.FACE_MATCH and self.subject is None:
+            raise ValueError("a face_match event needs a subject pseudonym")
+        face = self.kind in (EventKind.FACE_MATCH, EventKind.UNKNOWN_FACE)
+        if self.score_band is not None and not face:
+            raise ValueError("score_band only belongs to face events")
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(GateEvent)
+
+
+def encode_event(event: GateEvent) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode_event(payload: bytes | bytearray | memoryview) -> GateEvent:
+    """Decode and validate strictly; raises WireError with a stable reason code.
+
+    Reasons: ``bad_json`` (not JSON at all), ``unknown_field``,
+    ``missing_field``, ``invalid_field`` (wrong type, pattern, range or a
+    cross-field rule).
+    """
+    try:
+        return _decoder.decode(payload)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        if "unknown field" in text:
+            reason = "unknown_field"
+        elif "missing required field" in text:
+            reason = "missing_field"
+        else:
+            reason = "invalid_field"
+        raise WireError(reason, text) from None
+    except msgspec.DecodeError as exc:
+        raise WireError("bad_json", str(exc)) from None
+
+
+def event_json_schema() -> dict[str, object]:
+    """The JSON Schema of the event, for implementers of other devices."""
+    schema: dict[str, object] = msgspec.json.schema(GateEvent)
+    schema["$id"] = "https://facegate.invalid/schema/gate-event-v1.json"
+    schema["title"] = "facegate GateEvent v1"
+    return schema

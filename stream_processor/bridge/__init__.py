@@ -1,0 +1,1 @@
+"""Bridge MQTT → Kafka: at-least-once, validated, dead-lettered, identity-checked."""

@@ -1,0 +1,58 @@
+"""Pure validation of one MQTT message: accept it with its Kafka key, or refuse it with a reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edge_agent.errors import WireError
+from edge_agent.wire import decode_event, parse_event_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    detail: str
+
+
+REASONS = (
+    "oversized",
+    "bad_topic",
+    "bad_json",
+    "unknown_field",
+    "missing_field",
+    "invalid_field",
+    "identity_mismatch",
+)
+
+
+def check_message(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected:
+    """Accept a gate event published on its own device's topic.
+
+    The topic is the identity the broker proved (its ACL pins each account to
+    its prefix); a payload naming another tenant, site, gate or device is a
+    spoofing attempt.
+    """
+    if len(payload) > max_bytes:
+        return Rejected("oversized", f"{len(payload)} bytes > {max_bytes}")
+    identity = parse_event_topic(topic)
+    if identity is None:
+        return Rejected("bad_topic", f"not a device events topic: {topic[:200]!r}")
+    try:
+        event = decode_event(payload)
+    except WireError as exc:
+        return Rejected(exc.reason, exc.detail)
+    claimed = (event.tenant, event.site, event.gate, event.device)
+    proven = (identity.tenant, identity.site, identity.gate, identity.device)
+    if claimed != proven:
+        return Rejected(
+            "identity_mismatch",
+            f"payload names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
+        )
+    # Keyed by site: one site's events stay ordered in one partition.
+    return Accepted(key=f"{event.tenant}/{event.site}".encode(), value=payload)

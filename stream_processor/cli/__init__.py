@@ -1,0 +1,1 @@
+"""The ``facegate`` command line: one group per component, loaded on demand."""

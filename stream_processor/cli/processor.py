@@ -1,0 +1,37 @@
+"""``facegate processor worker``: one Faust worker (composition root)."""
+
+from __future__ import annotations
+
+import click
+
+from stream_processor.processor.settings import ProcessorSettings
+from stream_processor.settings import StackSettings, Topics
+from stream_processor.stack.layout import StateLayout
+
+
+@click.group()
+def processor() -> None:
+    """Faust stream processors: enforce policy, store what is allowed."""
+
+
+@processor.command()
+@click.option("--worker-name", default=None, help="names this worker's data folder")
+def worker(worker_name: str | None) -> None:
+    """Run one worker of the consumer group until SIGTERM/SIGINT."""
+    import faust
+
+    from stream_processor.processor.app import create_app
+    from stream_processor.store.sqlite import SqliteEventStore
+
+    stack = StackSettings()
+    settings = ProcessorSettings(worker_name=worker_name) if worker_name else ProcessorSettings()
+    store_path = settings.store_path or StateLayout(stack.state_dir).sqlite_path
+    app = create_app(stack, settings, Topics(), lambda: SqliteEventStore(store_path))
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr="127.0.0.1")
+    click.echo(f"processor {settings.worker_name}: {stack.kafka_bootstrap} → {store_path}")
+    faust.Worker(
+        app, loglevel="WARNING", quiet=True, redirect_stdouts=False
+    ).execute_from_commandline()

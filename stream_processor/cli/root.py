@@ -1,0 +1,59 @@
+"""``facegate``: the root command. Sub-groups are imported only when used, so
+``facegate edge …`` works on a gate device that has no cloud packages."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+import click
+
+_GROUPS: dict[str, tuple[str, str, str]] = {
+    "edge": ("edge_agent.cli", "edge", "the gate device: simulate, enroll, run"),
+    "stack": ("stream_processor.cli.stack", "stack", "local brokers: up, down, status"),
+    "devices": ("stream_processor.cli.devices", "devices", "device accounts and ACLs"),
+    "bridge": ("stream_processor.cli.bridge", "bridge", "MQTT → Kafka bridge"),
+    "processor": ("stream_processor.cli.processor", "processor", "Faust workers"),
+    "demo": ("stream_processor.cli.demo", "demo", "the whole local pipeline with simulated gates"),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_GROUPS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _GROUPS:
+            return None
+        module, attr, _ = _GROUPS[cmd_name]
+        try:
+            command = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            extra = "edge" if cmd_name == "edge" else "cloud"
+            raise click.ClickException(
+                f"'{cmd_name}' needs a package that is not installed ({exc.name}); "
+                f"run: pip install 'facegate[{extra}]'"
+            ) from exc
+        assert isinstance(command, click.Command)
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in sorted(_GROUPS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup)
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+def cli(verbose: bool) -> None:
+    """facegate: privacy-first face-recognition gate events, edge to cloud."""
+    level = logging.DEBUG if verbose else os.environ.get("FACEGATE_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # kafka-python and aiokafka log every connection at INFO.
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,67 @@
+"""``facegate stack up|down|status``: the local Mosquitto and Kafka."""
+
+from __future__ import annotations
+
+import click
+
+from stream_processor.settings import StackSettings
+from stream_processor.stack.stack import Stack, StackStatus
+
+
+def _print(status: StackStatus, settings: StackSettings) -> None:
+    m, k = status.mosquitto, status.kafka
+    click.echo(f"state dir : {settings.state_dir}")
+    click.echo(
+        f"mosquitto : {'running pid ' + str(m.pid) if m.running else 'stopped'}"
+        f" on {settings.host}:{settings.mqtt_port}"
+    )
+    click.echo(
+        f"kafka     : {'running pid ' + str(k.pid) if k.running else 'stopped'}"
+        f" on {settings.kafka_bootstrap}"
+    )
+
+
+@click.group()
+def stack() -> None:
+    """Start, stop and inspect the local brokers (state under FACEGATE_STATE_DIR)."""
+
+
+@stack.command()
+def up() -> None:
+    """Install what is missing, start Mosquitto and Kafka, create topics. Idempotent."""
+    settings = StackSettings()
+    _print(Stack(settings).up(), settings)
+
+
+@stack.command()
+def down() -> None:
+    """Stop Kafka (controlled shutdown) and Mosquitto. Idempotent."""
+    settings = StackSettings()
+    _print(Stack(settings).down(), settings)
+
+
+@stack.command()
+def status() -> None:
+    """Show what runs; exit status 1 when the stack is not fully up."""
+    settings = StackSettings()
+    st = Stack(settings).status()
+    _print(st, settings)
+    raise SystemExit(0 if st.up else 1)
+
+
+@stack.command()
+def install() -> None:
+    """Install what the stack needs without starting it: Debian packages, Kafka jars."""
+    from stream_processor.stack.kafka import ensure_jars
+    from stream_processor.stack.system import ensure_debian_packages
+
+    settings = StackSettings()
+    ensure_debian_packages(
+        {
+            "mosquitto": "mosquitto",
+            "mosquitto_passwd": "mosquitto",
+            "java": "openjdk-17-jre-headless",
+            "mvn": "maven",
+        }
+    )
+    click.echo(f"kafka jars: {ensure_jars(settings.kafka_libs)}")

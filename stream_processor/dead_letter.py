@@ -1,0 +1,42 @@
+"""The dead-letter record: why an input was refused, where it came from, and a
+bounded prefix of its bytes (never the whole of a possibly biometric payload)."""
+
+from __future__ import annotations
+
+import base64
+
+import msgspec
+
+#: How much of a refused payload is kept, base64-encoded, for diagnosis.
+RAW_PREFIX_BYTES = 256
+
+
+class DeadLetter(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    reason: str
+    detail: str
+    source_topic: str
+    received_at_ms: int
+    stage: str
+    raw_len: int
+    raw_prefix_b64: str
+
+    @classmethod
+    def build(
+        cls, raw: bytes, reason: str, detail: str, source: str, now_ms: int, stage: str
+    ) -> DeadLetter:
+        return cls(
+            reason=reason,
+            detail=detail[:500],
+            source_topic=source,
+            received_at_ms=now_ms,
+            stage=stage,
+            raw_len=len(raw),
+            raw_prefix_b64=base64.b64encode(raw[:RAW_PREFIX_BYTES]).decode(),
+        )
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+
+def decode_dead_letter(data: bytes) -> DeadLetter:
+    return msgspec.json.decode(data, type=DeadLetter)

@@ -1,0 +1,1 @@
+"""Faust workers: decode, enforce, store."""

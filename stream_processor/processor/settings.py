@@ -1,0 +1,22 @@
+"""Typed settings of a processor worker (env prefix ``FACEGATE_PROCESSOR_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ProcessorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_PROCESSOR_", extra="forbid")
+
+    app_id: str = Field("facegate-processor", description="Faust app id = Kafka consumer group")
+    worker_name: str = Field("worker-1", description="names this worker's data folder")
+    store_path: Path | None = Field(
+        None, description="SQLite file; default <state_dir>/store/events.sqlite"
+    )
+    batch_size: int = Field(1000, ge=1, le=100_000, description="events per store transaction")
+    batch_within_s: float = Field(0.25, gt=0, description="flush a partial batch after this")
+    commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")

@@ -1,0 +1,68 @@
+"""Typed settings shared by every cloud process (env prefix ``FACEGATE_``).
+
+One ``StackSettings`` describes where the local brokers live; every process
+(stack, bridge, processor, demo) reads the same environment, so tests can run
+their own stack on free ports beside a running demo.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Topics(BaseSettings):
+    """Kafka topic names and sizes."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_TOPIC_", extra="forbid")
+
+    raw: str = Field("facegate.events.raw", description="validated gate events, keyed by site")
+    dlq: str = Field("facegate.events.dlq", description="rejected input with its reason")
+    raw_partitions: int = Field(6, ge=1, le=1024, description="partitions of the raw topic")
+    raw_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=60_000, description="how long raw events stay in Kafka"
+    )
+    dlq_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000, ge=60_000, description="how long dead letters stay in Kafka"
+    )
+    segment_ms: int = Field(
+        3600 * 1000,
+        ge=10_000,
+        description="segment roll time; bounds how far past retention a record may live",
+    )
+
+
+class StackSettings(BaseSettings):
+    """Where the local brokers run and keep their state."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
+
+    state_dir: Path = Field(
+        Path(".facegate"), description="all state: data, logs, generated configs, secrets"
+    )
+    host: str = Field("127.0.0.1", description="loopback address the brokers listen on")
+    mqtt_port: int = Field(1883, ge=1, le=65535, description="Mosquitto plain listener")
+    kafka_port: int = Field(9092, ge=1, le=65535, description="Kafka client listener")
+    kafka_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller")
+    kafka_libs: Path = Field(
+        REPO_ROOT / "deploy" / "kafka" / "target" / "libs",
+        description="folder of Kafka jars resolved by deploy/kafka/pom.xml",
+    )
+    kafka_heap: str = Field("-Xms256m -Xmx768m", description="JVM heap flags for the broker")
+    start_timeout_s: float = Field(90.0, gt=0, description="how long to wait for readiness")
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> StackSettings:
+        ports = [self.mqtt_port, self.kafka_port, self.kafka_controller_port]
+        if len(set(ports)) != len(ports):
+            raise ValueError(f"mqtt, kafka and controller ports must differ, got {ports}")
+        self.state_dir = self.state_dir.resolve()
+        return self
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{self.host}:{self.kafka_port}"

@@ -1,0 +1,1 @@
+"""The real brokers of a local facegate stack, started and stopped by the project."""

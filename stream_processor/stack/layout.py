@@ -1,0 +1,58 @@
+"""Where every file of a local stack lives under the one state directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StateLayout:
+    root: Path
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def mosquitto(self) -> Path:
+        return self.root / "mosquitto"
+
+    @property
+    def kafka(self) -> Path:
+        return self.root / "kafka"
+
+    @property
+    def store(self) -> Path:
+        return self.root / "store"
+
+    @property
+    def run(self) -> Path:
+        """Pid files and logs of processes started by the demo."""
+        return self.root / "run"
+
+    @property
+    def devices_dir(self) -> Path:
+        """Connection configs written for each registered device."""
+        return self.root / "devices"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.store / "events.sqlite"
+
+    def ensure(self) -> None:
+        for path in (self.root, self.mosquitto, self.kafka, self.store, self.run, self.devices_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        self.secrets.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.secrets, 0o700)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file readable by its owner only (secrets, password files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

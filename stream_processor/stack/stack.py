@@ -1,0 +1,53 @@
+"""The whole local stack: Mosquitto + Kafka + topics, up/down/status, idempotent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from stream_processor.bridge.settings import BridgeSettings
+from stream_processor.settings import StackSettings, Topics
+from stream_processor.stack.kafka import Kafka, KafkaStatus
+from stream_processor.stack.layout import StateLayout
+from stream_processor.stack.mosquitto import Mosquitto, MosquittoStatus
+from stream_processor.stack.sessions import ensure_bridge_session
+from stream_processor.stack.topics import ensure_topics, topic_specs
+
+
+@dataclass(frozen=True)
+class StackStatus:
+    mosquitto: MosquittoStatus
+    kafka: KafkaStatus
+
+    @property
+    def up(self) -> bool:
+        return self.mosquitto.running and self.kafka.running
+
+
+class Stack:
+    def __init__(self, settings: StackSettings, topics: Topics | None = None) -> None:
+        self.settings = settings
+        self.topics = topics or Topics()
+        self.layout = StateLayout(settings.state_dir)
+        self.mosquitto = Mosquitto(settings)
+        self.kafka = Kafka(settings)
+
+    def up(self) -> StackStatus:
+        self.layout.ensure()
+        self.mosquitto.up()
+        self.kafka.up()
+        ensure_topics(self.settings.kafka_bootstrap, topic_specs(self.topics))
+        ensure_bridge_session(
+            self.settings.host,
+            self.settings.mqtt_port,
+            self.mosquitto.accounts.bridge_credentials(),
+            BridgeSettings(),
+        )
+        return self.status()
+
+    def down(self) -> StackStatus:
+        self.kafka.down()
+        self.mosquitto.down()
+        return self.status()
+
+    def status(self) -> StackStatus:
+        return StackStatus(self.mosquitto.status(), self.kafka.status())

@@ -1,0 +1,6 @@
+"""Event storage behind one small interface (SQLite by default)."""
+
+from stream_processor.store.base import EventStore, StoredEvent
+from stream_processor.store.sqlite import SqliteEventStore
+
+__all__ = ["EventStore", "SqliteEventStore", "StoredEvent"]

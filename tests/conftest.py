@@ -1,0 +1,183 @@
+"""Shared fixtures. Tests that need brokers use the real ones, started here by the
+project's own stack code on free ports under a private state directory; a
+broker that cannot be started fails the test session, it never skips."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FACEGATE = str(Path(sys.executable).with_name("facegate"))
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def make_state_dir(prefix: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(path, 0o755)
+    return path
+
+
+def stack_env(state_dir: Path, ports: list[int]) -> dict[str, str]:
+    mqtt, kafka, controller = ports
+    return {
+        "FACEGATE_STATE_DIR": str(state_dir),
+        "FACEGATE_MQTT_PORT": str(mqtt),
+        "FACEGATE_KAFKA_PORT": str(kafka),
+        "FACEGATE_KAFKA_CONTROLLER_PORT": str(controller),
+    }
+
+
+@dataclass
+class StackHandle:
+    """A running local stack (Mosquitto + Kafka) for the test session."""
+
+    env: dict[str, str]
+    state_dir: Path
+
+    def settings(self):  # type: ignore[no-untyped-def]
+        from stream_processor.settings import StackSettings
+
+        return StackSettings(
+            state_dir=self.state_dir,
+            mqtt_port=int(self.env["FACEGATE_MQTT_PORT"]),
+            kafka_port=int(self.env["FACEGATE_KAFKA_PORT"]),
+            kafka_controller_port=int(self.env["FACEGATE_KAFKA_CONTROLLER_PORT"]),
+        )
+
+    def stack(self):  # type: ignore[no-untyped-def]
+        from stream_processor.stack.stack import Stack
+
+        return Stack(self.settings())
+
+
+@pytest.fixture(scope="session")
+def running_stack() -> Iterator[StackHandle]:
+    from stream_processor.stack.stack import Stack
+
+    state = make_state_dir("facegate-test-")
+    env = stack_env(state, free_ports(3))
+    handle = StackHandle(env=env, state_dir=state)
+    stack: Stack = handle.stack()
+    stack.up()
+    try:
+        yield handle
+    finally:
+        stack.down()
+
+
+@dataclass
+class Pipeline:
+    """Names that isolate one test's pipeline from the others on the shared stack."""
+
+    stack: StackHandle
+    tag: str
+    tmp: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self.stack.env,
+            "FACEGATE_TOPIC_RAW": f"t.{self.tag}.raw",
+            "FACEGATE_TOPIC_DLQ": f"t.{self.tag}.dlq",
+            "FACEGATE_TOPIC_RAW_PARTITIONS": "3",
+            "FACEGATE_BRIDGE_SHARE_GROUP": f"bridge-{self.tag}",
+            "FACEGATE_BRIDGE_INSTANCE": f"{self.tag}-1",
+            "FACEGATE_PROCESSOR_APP_ID": f"proc-{self.tag}",
+            "FACEGATE_PROCESSOR_STORE_PATH": str(self.store_path),
+            "FACEGATE_PROCESSOR_BATCH_WITHIN_S": "0.1",
+        }
+
+    @property
+    def store_path(self) -> Path:
+        return self.tmp / "events.sqlite"
+
+    def topics(self):  # type: ignore[no-untyped-def]
+        from stream_processor.settings import Topics
+
+        return Topics(raw=f"t.{self.tag}.raw", dlq=f"t.{self.tag}.dlq", raw_partitions=3)
+
+    def create_topics(self) -> None:
+        from stream_processor.stack.topics import ensure_topics, topic_specs
+
+        ensure_topics(self.stack.settings().kafka_bootstrap, topic_specs(self.topics()))
+
+    def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
+        log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
+        proc = subprocess.Popen(
+            [FACEGATE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.procs.append(proc)
+        return proc
+
+    def log(self, name: str) -> str:
+        path = self.tmp / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+
+
+@pytest.fixture
+def pipeline(running_stack: StackHandle, tmp_path: Path) -> Iterator[Pipeline]:
+    p = Pipeline(stack=running_stack, tag=uuid.uuid4().hex[:10], tmp=tmp_path)
+    p.create_topics()
+    try:
+        yield p
+    finally:
+        p.stop_all()
+
+
+def wait_for(
+    check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+def prepare_bridge_session(p: Pipeline) -> None:
+    """Create the pipeline's bridge session first, as 'stack up' does for the default one."""
+    from stream_processor.bridge.settings import BridgeSettings
+    from stream_processor.stack.accounts import AccountBook
+    from stream_processor.stack.layout import StateLayout
+    from stream_processor.stack.sessions import ensure_bridge_session
+
+    s = p.stack.settings()
+    settings = BridgeSettings(share_group=f"bridge-{p.tag}", instance=f"{p.tag}-1")
+    creds = AccountBook(StateLayout(s.state_dir)).bridge_credentials()
+    ensure_bridge_session(s.host, s.mqtt_port, creds, settings)

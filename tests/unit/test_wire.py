@@ -1,0 +1,149 @@
+"""The wire contract: round trip, strictness, cross-field rules, published schema."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from edge_agent.errors import WireError
+from edge_agent.wire import (
+    Decision,
+    DeviceIdentity,
+    EventKind,
+    GateEvent,
+    ScoreBand,
+    decode_event,
+    encode_event,
+    new_event_id,
+    parse_event_topic,
+)
+from edge_agent.wire.events import event_json_schema
+from edge_agent.wire.ids import event_id_ms
+from tests.privacy import assert_anonymized
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[2]
+
+
+def make(**over: object) -> GateEvent:
+    fields: dict[str, object] = dict(
+        schema_version=1,
+        event_id=new_event_id(),
+        seq=7,
+        tenant="acme",
+        site="tj-chengji",
+        gate="north",
+        device="cam-1",
+        kind=EventKind.FACE_MATCH,
+        decision=Decision.GRANTED,
+        purpose="access_control",
+        occurred_at_ms=int(time.time() * 1000),
+        subject="ps1_" + "ab" * 16,
+        score_band=ScoreBand.HIGH,
+        model="blazeface+mfn",
+        consent_ref="c-2026-0001",
+    )
+    fields.update(over)
+    return GateEvent(**fields)  # type: ignore[arg-type]
+
+
+def test_round_trip_keeps_every_field() -> None:
+    event = make()
+    payload = encode_event(event)
+    assert decode_event(payload) == event
+    assert_anonymized(payload)
+
+
+def test_optional_fields_are_omitted_not_null() -> None:
+    event = make(kind=EventKind.KEY_CARD, score_band=None, model=None, consent_ref=None)
+    doc = json.loads(encode_event(event))
+    assert "score_band" not in doc and "model" not in doc
+    assert doc["schema_version"] == 1
+
+
+@pytest.mark.parametrize("extra", ["image", "embedding", "name", "id_number", "x"])
+def test_unknown_fields_are_rejected(extra: str) -> None:
+    doc = json.loads(encode_event(make()))
+    doc[extra] = [0.1, 0.2] if extra == "embedding" else "data"
+    with pytest.raises(WireError) as err:
+        decode_event(json.dumps(doc).encode())
+    assert err.value.reason == "unknown_field"
+
+
+@pytest.mark.parametrize(
+    "missing", ["event_id", "seq", "site", "kind", "schema_version", "purpose"]
+)
+def test_missing_fields_are_rejected(missing: str) -> None:
+    doc = json.loads(encode_event(make()))
+    del doc[missing]
+    with pytest.raises(WireError) as err:
+        decode_event(json.dumps(doc).encode())
+    assert err.value.reason == "missing_field"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("schema_version", 2),
+        ("seq", -1),
+        ("seq", "7"),
+        ("site", "Site One"),
+        ("subject", "Zhang San"),
+        ("subject", "ps1_123"),
+        ("kind", "iris"),
+        ("occurred_at_ms", 5),
+        ("event_id", "not-a-uuid"),
+        ("purpose", "public security"),
+    ],
+)
+def test_wrong_values_are_rejected(key: str, value: object) -> None:
+    doc = json.loads(encode_event(make()))
+    doc[key] = value
+    with pytest.raises(WireError) as err:
+        decode_event(json.dumps(doc).encode())
+    assert err.value.reason == "invalid_field"
+
+
+def test_bad_json_is_its_own_reason() -> None:
+    with pytest.raises(WireError) as err:
+        decode_event(b"\x89PNG\r\n")
+    assert err.value.reason == "bad_json"
+
+
+def test_cross_field_rules() -> None:
+    with pytest.raises(WireError):
+        decode_event(encode_event(make()).replace(b'"face_match"', b'"unknown_face"'))
+    payload = json.loads(encode_event(make()))
+    del payload["subject"]
+    with pytest.raises(WireError):
+        decode_event(json.dumps(payload).encode())
+
+
+def test_event_ids_are_unique_and_time_ordered() -> None:
+    ids = [new_event_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert abs(event_id_ms(ids[0]) - time.time() * 1000) < 5_000
+
+
+def test_topic_identity_round_trip() -> None:
+    ident = DeviceIdentity("acme", "s1", "g1", "d1")
+    assert parse_event_topic(f"{ident.prefix}/events") == ident
+    assert parse_event_topic("facegate/v1/acme/s1/g1/events") is None
+    assert parse_event_topic("facegate/v1/ACME/s1/g1/d1/events") is None
+    with pytest.raises(ValueError):
+        DeviceIdentity("acme", "s/1", "g", "d")
+
+
+def test_published_json_schema_is_current() -> None:
+    published = json.loads((REPO / "docs" / "schema" / "gate-event-v1.json").read_text())
+    assert published == json.loads(json.dumps(event_json_schema())), (
+        "run: facegate edge export-schema"
+    )
+    props = published["$defs"]["GateEvent"]["properties"]
+    assert published["$defs"]["GateEvent"]["additionalProperties"] is False
+    for forbidden in ("image", "embedding", "name", "id_number", "face"):
+        assert forbidden not in props
