@@ -24,10 +24,17 @@ def edge() -> None:
     "--out", type=click.Path(path_type=Path), default=Path("docs/schema/gate-event-v1.json")
 )
 def export_schema(out: Path) -> None:
-    """Write the wire contract's JSON Schema (for other device implementers)."""
+    """Write the wire contract's JSON Schemas (for other device implementers)."""
+    from edge_agent.wire.commands import ack_json_schema, command_json_schema
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(event_json_schema(), indent=2, sort_keys=True) + "\n")
-    click.echo(str(out))
+    for path, schema in (
+        (out, event_json_schema()),
+        (out.with_name("edge-command-v1.json"), command_json_schema()),
+        (out.with_name("command-ack-v1.json"), ack_json_schema()),
+    ):
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        click.echo(str(path))
 
 
 @edge.command()

@@ -22,6 +22,10 @@ class Topics(BaseSettings):
 
     raw: str = Field("facegate.events.raw", description="validated gate events, keyed by site")
     dlq: str = Field("facegate.events.dlq", description="rejected input with its reason")
+    commands: str = Field(
+        "facegate.edge.commands", description="cloud → edge commands, relayed to MQTT by the bridge"
+    )
+    acks: str = Field("facegate.edge.acks", description="edge → cloud command acknowledgements")
     raw_partitions: int = Field(6, ge=1, le=1024, description="partitions of the raw topic")
     raw_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="how long raw events stay in Kafka"

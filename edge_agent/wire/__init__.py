@@ -13,7 +13,14 @@ from edge_agent.wire.events import (
     encode_event,
 )
 from edge_agent.wire.ids import new_event_id
-from edge_agent.wire.topics import DeviceIdentity, command_topic, event_topic, parse_event_topic
+from edge_agent.wire.topics import (
+    DeviceIdentity,
+    ack_topic,
+    command_topic,
+    event_topic,
+    parse_event_topic,
+    site_command_topic,
+)
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -22,10 +29,12 @@ __all__ = [
     "EventKind",
     "GateEvent",
     "ScoreBand",
+    "ack_topic",
     "command_topic",
     "decode_event",
     "encode_event",
     "event_topic",
     "new_event_id",
     "parse_event_topic",
+    "site_command_topic",
 ]

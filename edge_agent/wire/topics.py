@@ -1,8 +1,10 @@
 """MQTT topic layout. A device's topics carry its full identity; the broker's ACL
 pins each device account to its own prefix, so the topic is the proven identity.
 
-    facegate/v1/{tenant}/{site}/{gate}/{device}/events     device → cloud
-    facegate/v1/{tenant}/{site}/{gate}/{device}/commands   cloud → device
+    facegate/v1/{tenant}/{site}/{gate}/{device}/events     device → cloud: gate events
+    facegate/v1/{tenant}/{site}/{gate}/{device}/acks       device → cloud: command acks
+    facegate/v1/{tenant}/{site}/{gate}/{device}/commands   cloud → one device
+    facegate/v1/{tenant}/{site}/commands                   cloud → every device of a site
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _ID = re.compile(ID_PATTERN)
 
 EVENTS_FILTER = f"{ROOT}/+/+/+/+/events"
+ACKS_FILTER = f"{ROOT}/+/+/+/+/acks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +53,23 @@ def command_topic(identity: DeviceIdentity) -> str:
     return f"{identity.prefix}/commands"
 
 
+def ack_topic(identity: DeviceIdentity) -> str:
+    return f"{identity.prefix}/acks"
+
+
+def site_command_topic(tenant: str, site: str) -> str:
+    return f"{ROOT}/{tenant}/{site}/commands"
+
+
 def parse_event_topic(topic: str) -> DeviceIdentity | None:
     """The identity encoded in an events topic, or None if it is not one."""
+    return parse_device_topic(topic, "events")
+
+
+def parse_device_topic(topic: str, leaf: str) -> DeviceIdentity | None:
+    """The identity in ``facegate/v1/{tenant}/{site}/{gate}/{device}/{leaf}``, else None."""
     parts = topic.split("/")
-    if len(parts) != 7 or f"{parts[0]}/{parts[1]}" != ROOT or parts[6] != "events":
+    if len(parts) != 7 or f"{parts[0]}/{parts[1]}" != ROOT or parts[6] != leaf:
         return None
     try:
         return DeviceIdentity(parts[2], parts[3], parts[4], parts[5])
