@@ -11,7 +11,7 @@ acknowledgement states what was removed, with counts.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 
@@ -77,7 +77,10 @@ def encode(message: EdgeCommand | CommandAck) -> bytes:
     return _encoder.encode(message)
 
 
-def _decode(decoder: msgspec.json.Decoder[object], payload: bytes) -> object:
+T = TypeVar("T")
+
+
+def _decode(decoder: msgspec.json.Decoder[T], payload: bytes) -> T:
     try:
         return decoder.decode(payload)
     except msgspec.ValidationError as exc:
@@ -92,15 +95,11 @@ def _decode(decoder: msgspec.json.Decoder[object], payload: bytes) -> object:
 
 
 def decode_command(payload: bytes) -> EdgeCommand:
-    result = _decode(_command_decoder, payload)
-    assert isinstance(result, EdgeCommand)
-    return result
+    return _decode(_command_decoder, payload)
 
 
 def decode_ack(payload: bytes) -> CommandAck:
-    result = _decode(_ack_decoder, payload)
-    assert isinstance(result, CommandAck)
-    return result
+    return _decode(_ack_decoder, payload)
 
 
 def command_json_schema() -> dict[str, object]:
