@@ -65,7 +65,6 @@ def main() -> None:
     args = ap.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    os.chmod(state, 0o755)
     mqtt, kafka, ctrl = free_ports(3)
     env = {
         **os.environ,
