@@ -26,6 +26,10 @@ class Topics(BaseSettings):
         "facegate.edge.commands", description="cloud → edge commands, relayed to MQTT by the bridge"
     )
     acks: str = Field("facegate.edge.acks", description="edge → cloud command acknowledgements")
+    audit_checkpoints: str = Field(
+        "facegate.audit.checkpoints",
+        description="signed audit-log checkpoints, kept forever (a copy beyond the operator)",
+    )
     raw_partitions: int = Field(6, ge=1, le=1024, description="partitions of the raw topic")
     raw_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="how long raw events stay in Kafka"

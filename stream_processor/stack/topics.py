@@ -39,6 +39,19 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "segment.ms": seg,
             },
         ),
+        # Signed audit checkpoints: tiny, rare, and the point is that they stay.
+        # One partition keeps them in order; unlimited retention, no compaction
+        # (every checkpoint matters, not only the latest per key).
+        TopicSpec(
+            topics.audit_checkpoints,
+            1,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": "-1",
+                "retention.bytes": "-1",
+                "min.insync.replicas": "1",
+            },
+        ),
     ]
 
 
