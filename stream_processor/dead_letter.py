@@ -4,11 +4,20 @@ bounded prefix of its bytes (never the whole of a possibly biometric payload).""
 from __future__ import annotations
 
 import base64
+import re
 
 import msgspec
 
 #: How much of a refused payload is kept, base64-encoded, for diagnosis.
 RAW_PREFIX_BYTES = 256
+
+#: A refused payload may still carry a pseudonym; it never reaches the DLQ.
+_PSEUDONYM = re.compile(rb"ps1_[0-9a-fA-F]{4,32}")
+
+
+def redact(raw: bytes) -> bytes:
+    """The prefix kept for diagnosis, with anything pseudonym-like blanked."""
+    return _PSEUDONYM.sub(b"ps1_<redacted>", raw[: RAW_PREFIX_BYTES + 64])[:RAW_PREFIX_BYTES]
 
 
 class DeadLetter(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -31,7 +40,7 @@ class DeadLetter(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             received_at_ms=now_ms,
             stage=stage,
             raw_len=len(raw),
-            raw_prefix_b64=base64.b64encode(raw[:RAW_PREFIX_BYTES]).decode(),
+            raw_prefix_b64=base64.b64encode(redact(raw)).decode(),
         )
 
     def encode(self) -> bytes:
