@@ -1,4 +1,4 @@
-"""Event storage behind one small interface (SQLite by default)."""
+"""Event storage behind one small interface (SQLite by default, PostgreSQL in production)."""
 
 from stream_processor.store.base import EventStore, StoredEvent
 from stream_processor.store.sqlite import SqliteEventStore

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from edge_agent.wire import GateEvent
 
@@ -59,6 +59,45 @@ class StoredEvent:
 COLUMNS: tuple[str, ...] = tuple(StoredEvent.__dataclass_fields__)
 
 
+class AggregateKey(NamedTuple):
+    """One cell of the per-minute counts: ``outcome`` is ``stored`` or a discard reason."""
+
+    minute_ms: int
+    tenant: str
+    site: str
+    gate: str
+    kind: str
+    decision: str
+    outcome: str
+
+
+class RetentionCutoff(NamedTuple):
+    """Rows of (tenant, site, kind, purpose) that occurred before ``cutoff_ms`` are past
+    their rule."""
+
+    tenant: str
+    site: str
+    kind: str
+    purpose: str
+    cutoff_ms: int
+
+
+class GroupAge(NamedTuple):
+    """The oldest stored row of a (tenant, site, kind, purpose) group."""
+
+    tenant: str
+    site: str
+    kind: str
+    purpose: str
+    rows: int
+    oldest_occurred_ms: int
+    earliest_expiry_ms: int | None
+
+
+#: Per (tenant, site, kind): how many rows.
+SiteKindCounts = dict[tuple[str, str, str], int]
+
+
 class EventStore(Protocol):
     def put_many(self, rows: Sequence[StoredEvent]) -> int:
         """Store rows in one transaction; an event id already stored is skipped.
@@ -72,3 +111,47 @@ class EventStore(Protocol):
     def get(self, event_id: str) -> StoredEvent | None: ...
 
     def close(self) -> None: ...
+
+    # -- added with the policy engine (issue 5); all idempotent --------------
+    def write_batch(self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]) -> int:
+        """``put_many`` plus adding ``counts`` to the per-minute aggregates, in one
+        transaction. Returns how many rows were new."""
+        ...
+
+    def delete_subject(
+        self,
+        tenant: str,
+        site: str,
+        subject: str,
+        purpose: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> int:
+        """Delete a subject's stored events (all purposes/kinds when None); returns how many."""
+        ...
+
+    def events_of_subject(self, tenant: str, site: str, subject: str) -> list[StoredEvent]:
+        """Every stored event of one subject at one site, oldest first (subject access)."""
+        ...
+
+    def retention_groups(self) -> list[tuple[str, str, str, str]]:
+        """Distinct (tenant, site, kind, purpose) among stored rows."""
+        ...
+
+    def count_expired(self, cutoffs: Sequence[RetentionCutoff], now_ms: int) -> SiteKindCounts:
+        """What ``delete_expired`` would delete now, without deleting."""
+        ...
+
+    def delete_expired(
+        self, cutoffs: Sequence[RetentionCutoff], now_ms: int, batch_size: int = 5000
+    ) -> SiteKindCounts:
+        """Delete rows past ``expires_at_ms`` or past their group's cutoff, in batches
+        of ``batch_size`` rows per transaction."""
+        ...
+
+    def group_ages(self) -> list[GroupAge]: ...
+
+    def aggregates(
+        self, tenant: str, since_ms: int, until_ms: int | None = None
+    ) -> dict[AggregateKey, int]:
+        """Per-minute counts of one tenant in [since, until)."""
+        ...

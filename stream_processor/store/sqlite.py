@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from stream_processor.errors import StoreError
-from stream_processor.store.base import COLUMNS, StoredEvent
+from stream_processor.store.sql import (
+    AGG_TENANT_INDEX,
+    AGGREGATES_TABLE,
+    RETENTION_INDEX,
+    SqlStore,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -36,16 +43,12 @@ _MIGRATIONS: dict[int, str] = {
     CREATE INDEX events_by_subject ON events (subject) WHERE subject IS NOT NULL;
     CREATE INDEX events_by_expiry ON events (expires_at_ms) WHERE expires_at_ms IS NOT NULL;
     """,
+    # Policy engine: per-minute aggregates and an index for per-rule retention.
+    2: f"{AGGREGATES_TABLE};\n{AGG_TENANT_INDEX};\n{RETENTION_INDEX};",
 }
 
-# Column names come from the StoredEvent dataclass, never from input.
-_SELECT = f"SELECT {', '.join(COLUMNS)} FROM events"  # noqa: S608
-_INSERT = (
-    f"INSERT OR IGNORE INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608, E501
-)
 
-
-class SqliteEventStore:
+class SqliteEventStore(SqlStore):
     """One connection per process; several processes may share the file (WAL)."""
 
     def __init__(self, path: Path) -> None:
@@ -74,31 +77,43 @@ class SqliteEventStore:
                 self._db.execute("ROLLBACK")
                 raise
 
-    def put_many(self, rows: Sequence[StoredEvent]) -> int:
-        if not rows:
-            return 0
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        before = self._db.total_changes
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
+        return self._db.total_changes - before
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        if self._db.in_transaction:  # nested: the outer one commits
+            yield
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
-            before = self._db.total_changes
-            self._db.executemany(_INSERT, [tuple(getattr(r, c) for c in COLUMNS) for r in rows])
-            inserted = self._db.total_changes - before
-            self._db.execute("COMMIT")
         except sqlite3.Error as exc:
+            raise StoreError(f"sqlite begin failed: {exc}") from exc
+        try:
+            yield
+        except BaseException:
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-            raise StoreError(f"sqlite insert failed: {exc}") from exc
-        return inserted
-
-    def count(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
-
-    def get(self, event_id: str) -> StoredEvent | None:
-        row = self._db.execute(f"{_SELECT} WHERE event_id = ?", (event_id,)).fetchone()
-        return StoredEvent(*row) if row else None
-
-    def all_events(self) -> list[StoredEvent]:
-        rows = self._db.execute(_SELECT).fetchall()
-        return [StoredEvent(*r) for r in rows]
+            raise
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite commit failed: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,82 @@
+"""The per-event decision: store until T, or discard because R.
+
+Order of checks (the first that fails decides): a policy exists for the
+tenant → the purpose is declared → it is allowed at this camera → unknown
+faces are counted only → a face match needs a granted consent for (subject,
+purpose) → a retention rule > 0 exists → the event is not already past it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from edge_agent.wire.events import EventKind, GateEvent
+from stream_processor.policy.consent import ConsentState
+from stream_processor.policy.retention import CompiledPolicy
+
+
+class DiscardReason(enum.StrEnum):
+    """Why an event was not stored. A bounded set: safe as a metrics label."""
+
+    DUPLICATE = "duplicate"
+    NO_POLICY = "no_policy"
+    PURPOSE_NOT_DECLARED = "purpose_not_declared"
+    PURPOSE_NOT_ALLOWED_AT_CAMERA = "purpose_not_allowed_at_camera"
+    UNKNOWN_FACE_COUNTED_ONLY = "unknown_face_counted_only"
+    NO_CONSENT = "no_consent"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    NO_RETENTION_RULE = "no_retention_rule"
+    RETENTION_ZERO = "retention_zero"
+    EXPIRED_ON_ARRIVAL = "expired_on_arrival"
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    expires_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Discard:
+    reason: DiscardReason
+
+
+Verdict = Store | Discard
+
+#: Kinds whose storage needs the subject's consent (biometric: face recognition).
+CONSENT_KINDS = frozenset({EventKind.FACE_MATCH})
+
+_DISCARDS = {r: Discard(r) for r in DiscardReason}
+
+
+def decide(
+    event: GateEvent, policy: CompiledPolicy | None, consent: ConsentState, now_ms: int
+) -> Verdict:
+    """Decide one event. ``consent`` is the effective state for (subject, purpose);
+    pass ``ConsentState.NONE`` for events without a subject."""
+    if policy is None:
+        return _DISCARDS[DiscardReason.NO_POLICY]
+    if event.purpose not in policy.document.purposes:
+        return _DISCARDS[DiscardReason.PURPOSE_NOT_DECLARED]
+    if event.purpose not in policy.allowed_purposes(event.site, event.gate, event.device):
+        return _DISCARDS[DiscardReason.PURPOSE_NOT_ALLOWED_AT_CAMERA]
+    if event.kind is EventKind.UNKNOWN_FACE:
+        return _DISCARDS[DiscardReason.UNKNOWN_FACE_COUNTED_ONLY]
+    if event.kind in CONSENT_KINDS:
+        if consent is ConsentState.WITHDRAWN:
+            return _DISCARDS[DiscardReason.CONSENT_WITHDRAWN]
+        if consent is not ConsentState.GRANTED:
+            return _DISCARDS[DiscardReason.NO_CONSENT]
+    rule = policy.retention_ms(event.site, event.kind.value, event.purpose)
+    if rule is None:
+        return _DISCARDS[DiscardReason.NO_RETENTION_RULE]
+    if rule == 0:
+        return _DISCARDS[DiscardReason.RETENTION_ZERO]
+    expires = event.occurred_at_ms + rule
+    if expires <= now_ms:
+        return _DISCARDS[DiscardReason.EXPIRED_ON_ARRIVAL]
+    return Store(expires)
+
+
+def needs_consent(event: GateEvent) -> bool:
+    return event.kind in CONSENT_KINDS and event.subject is not None

@@ -1,0 +1,195 @@
+"""The policy document operators write (YAML), validated strictly with pydantic.
+
+Example::
+
+    tenant: acme
+    legal_ceiling: 3y            # no rule may exceed it (and it may not exceed 3y)
+    purposes:
+      access_control:
+        description: open the gate for residents and keep a log of who passed
+    camera_purposes: [access_control]   # allowed at every camera unless a site says otherwise
+    retention:                  # per event kind, per purpose; 0 = never stored, counted only
+      face_match:   {access_control: 30d}
+      key_card:     {access_control: 90d}
+      pin:          {access_control: 90d}
+      manual_open:  {access_control: 90d}
+      unknown_face: {access_control: 0}
+    sites:
+      site-1:
+        retention: {face_match: {access_control: 7d}}
+        cameras: {gate-2/cam-1: []}      # "gate" or "gate/device" → allowed purposes
+    transport: {raw_retention: 1d, dlq_retention: 7d}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from edge_agent.wire.events import EventKind
+from edge_agent.wire.topics import ID_PATTERN
+from stream_processor.policy.durations import format_duration_ms, parse_duration_ms
+from stream_processor.policy.purpose import check_purpose_name, refused_features_in
+
+#: The ceiling no tenant's own legal ceiling may exceed (3 years).
+MAX_LEGAL_CEILING = "3y"
+MAX_LEGAL_CEILING_MS = parse_duration_ms(MAX_LEGAL_CEILING)
+#: Unknown faces are counted, never stored individually.
+NEVER_STORED_KINDS = frozenset({EventKind.UNKNOWN_FACE})
+
+Duration = str | int
+RetentionTable = dict[EventKind, dict[str, Duration]]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PurposeSpec(_Strict):
+    description: str = Field(
+        min_length=10, max_length=500, description="what the data is used for, in plain words"
+    )
+
+
+class TransportPolicy(_Strict):
+    raw_retention: Duration = Field(
+        "1d", description="how long raw events stay in the Kafka raw topic (a buffer only)"
+    )
+    dlq_retention: Duration = Field(
+        "7d", description="how long refused input stays in the dead-letter topic"
+    )
+
+    @field_validator("raw_retention", "dlq_retention")
+    @classmethod
+    def _at_least_a_minute(cls, v: Duration) -> Duration:
+        if parse_duration_ms(v) < 60_000:
+            raise ValueError("Kafka retention must be at least 1m")
+        return v
+
+
+class SitePolicy(_Strict):
+    retention: RetentionTable = Field(
+        default_factory=dict, description="overrides of the tenant's retention for this site"
+    )
+    camera_purposes: list[str] | None = Field(
+        None, description="purposes allowed at this site's cameras (default: the tenant's)"
+    )
+    cameras: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='allowed purposes per camera: key "gate" or "gate/device"',
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refused(cls, data: Any) -> Any:
+        if found := refused_features_in(data):
+            raise ValueError("refused by design: " + "; ".join(found))
+        return data
+
+
+class PolicyDocument(_Strict):
+    tenant: str = Field(pattern=ID_PATTERN, description="the tenant (property firm) it governs")
+    legal_ceiling: Duration = Field(
+        MAX_LEGAL_CEILING, description=f"no retention may exceed this; at most {MAX_LEGAL_CEILING}"
+    )
+    purposes: dict[str, PurposeSpec] = Field(
+        description="every purpose that exists for this tenant, each described"
+    )
+    camera_purposes: list[str] = Field(
+        description="purposes allowed at every camera unless a site or camera says otherwise"
+    )
+    retention: RetentionTable = Field(
+        description="retention per event kind and purpose; 0 = never stored, counted only; "
+        "a kind/purpose without a rule is never stored"
+    )
+    sites: dict[str, SitePolicy] = Field(default_factory=dict, description="per-site overrides")
+    transport: TransportPolicy = Field(
+        default_factory=lambda: TransportPolicy(), description="Kafka topic retention"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refused(cls, data: Any) -> Any:
+        if found := refused_features_in(data):
+            raise ValueError("refused by design: " + "; ".join(found))
+        return data
+
+    @field_validator("purposes")
+    @classmethod
+    def _named(cls, v: dict[str, PurposeSpec]) -> dict[str, PurposeSpec]:
+        if not v:
+            raise ValueError("at least one purpose must be declared")
+        for name in v:
+            check_purpose_name(name)
+        return v
+
+    @field_validator("sites")
+    @classmethod
+    def _site_ids(cls, v: dict[str, SitePolicy]) -> dict[str, SitePolicy]:
+        import re
+
+        for site in v:
+            if not re.match(ID_PATTERN, site):
+                raise ValueError(f"site id {site!r} must match {ID_PATTERN}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PolicyDocument:
+        ceiling = parse_duration_ms(self.legal_ceiling)
+        if ceiling > MAX_LEGAL_CEILING_MS:
+            raise ValueError(
+                f"legal_ceiling {self.legal_ceiling} exceeds the maximum {MAX_LEGAL_CEILING}"
+            )
+        errors: list[str] = []
+
+        def check_purposes(where: str, names: list[str]) -> None:
+            errors.extend(
+                f"{where}: purpose {n!r} is not declared under purposes"
+                for n in names
+                if n not in self.purposes
+            )
+
+        def check_retention(where: str, table: RetentionTable) -> None:
+            for kind, per_purpose in table.items():
+                check_purposes(f"{where}.{kind.value}", list(per_purpose))
+                for purpose, raw in per_purpose.items():
+                    try:
+                        ms = parse_duration_ms(raw)
+                    except ValueError as exc:
+                        errors.append(f"{where}.{kind.value}.{purpose}: {exc}")
+                        continue
+                    if ms > ceiling:
+                        errors.append(
+                            f"{where}.{kind.value}.{purpose}: {raw} exceeds the legal ceiling "
+                            f"{format_duration_ms(ceiling)}"
+                        )
+                    if kind in NEVER_STORED_KINDS and ms != 0:
+                        errors.append(
+                            f"{where}.{kind.value}.{purpose}: unknown faces are never stored "
+                            "individually, only counted; the retention must be 0"
+                        )
+
+        check_purposes("camera_purposes", self.camera_purposes)
+        check_retention("retention", self.retention)
+        for site, sp in self.sites.items():
+            check_retention(f"sites.{site}.retention", sp.retention)
+            check_purposes(f"sites.{site}.camera_purposes", sp.camera_purposes or [])
+            for camera, names in sp.cameras.items():
+                check_purposes(f"sites.{site}.cameras.{camera}", names)
+        for name in ("raw_retention", "dlq_retention"):
+            raw = getattr(self.transport, name)
+            if parse_duration_ms(raw) > ceiling:
+                errors.append(f"transport.{name}: {raw} exceeds the legal ceiling")
+        if errors:
+            raise ValueError("; ".join(errors))
+        return self
+
+
+def parse_policy_yaml(text: str) -> PolicyDocument:
+    """Parse and validate; raises ``pydantic.ValidationError`` or ``ValueError``."""
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError("a policy document is a YAML mapping")
+    return PolicyDocument.model_validate(data)

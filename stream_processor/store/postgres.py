@@ -1,0 +1,100 @@
+"""PostgreSQL event store (psycopg 3): several workers write to one database.
+
+Schema creation and migrations run under an advisory lock, so workers that
+start together migrate once. Inserts are idempotent (ON CONFLICT DO NOTHING).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from stream_processor.errors import StoreError
+from stream_processor.store.sql import (
+    AGG_TENANT_INDEX,
+    AGGREGATES_TABLE,
+    EVENTS_TABLE,
+    RETENTION_INDEX,
+    SqlStore,
+)
+
+try:
+    import psycopg
+except ImportError as exc:  # pragma: no cover - depends on the extra
+    raise ImportError(
+        "the PostgreSQL store needs psycopg; run: pip install 'facegate[cloud]'", name="psycopg"
+    ) from exc
+
+SCHEMA_VERSION = 1
+_LOCK_ID = 0x66616365  # "face"
+
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        EVENTS_TABLE,
+        "CREATE INDEX IF NOT EXISTS events_by_site_time ON events (tenant, site, occurred_at_ms)",
+        "CREATE INDEX IF NOT EXISTS events_by_subject ON events (subject) "
+        "WHERE subject IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires_at_ms) "
+        "WHERE expires_at_ms IS NOT NULL",
+        RETENTION_INDEX,
+        AGGREGATES_TABLE,
+        AGG_TENANT_INDEX,
+    ],
+}
+
+
+class PostgresEventStore(SqlStore):
+    placeholder = "%s"
+
+    def __init__(self, dsn: str, connect_timeout_s: float = 10.0) -> None:
+        self.dsn = dsn
+        try:
+            self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=int(connect_timeout_s))
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._transaction():
+            self._execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
+            self._execute(
+                "CREATE TABLE IF NOT EXISTS facegate_schema (version INTEGER NOT NULL)"
+            )
+            rows = self._execute("SELECT version FROM facegate_schema").fetchall()
+            current = int(rows[0][0]) if rows else 0
+            if not rows:
+                self._execute("INSERT INTO facegate_schema (version) VALUES (0)")
+            for target in sorted(v for v in _MIGRATIONS if v > current):
+                for statement in _MIGRATIONS[target]:
+                    self._execute(statement)
+                self._execute("UPDATE facegate_schema SET version = %s", (target,))
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._execute("SELECT version FROM facegate_schema").fetchall()[0][0])
+
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        try:
+            return self._db.execute(sql, params)
+        except psycopg.Error as exc:
+            raise StoreError(f"postgres: {exc}") from exc
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        try:
+            with self._db.cursor() as cur:
+                cur.executemany(sql, rows)
+                return max(cur.rowcount, 0)
+        except psycopg.Error as exc:
+            raise StoreError(f"postgres: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        try:
+            with self._db.transaction():
+                yield
+        except psycopg.Error as exc:
+            raise StoreError(f"postgres: {exc}") from exc
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,237 @@
+"""The SQL both stores share (SQLite ≥ 3.24 and PostgreSQL speak it alike).
+
+Subclasses provide a connection, a transaction context, the placeholder style
+and their migrations; everything a query says is written once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from stream_processor.store.base import (
+    COLUMNS,
+    AggregateKey,
+    GroupAge,
+    RetentionCutoff,
+    SiteKindCounts,
+    StoredEvent,
+)
+
+AGG_COLUMNS = AggregateKey._fields
+
+#: Schema statements common to both engines (types chosen to mean the same in both).
+EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS events (
+    event_id       TEXT PRIMARY KEY,
+    seq            BIGINT NOT NULL,
+    tenant         TEXT NOT NULL,
+    site           TEXT NOT NULL,
+    gate           TEXT NOT NULL,
+    device         TEXT NOT NULL,
+    kind           TEXT NOT NULL,
+    decision       TEXT NOT NULL,
+    purpose        TEXT NOT NULL,
+    occurred_at_ms BIGINT NOT NULL,
+    subject        TEXT,
+    score_band     TEXT,
+    model          TEXT,
+    consent_ref    TEXT,
+    reason         TEXT,
+    stored_at_ms   BIGINT NOT NULL,
+    expires_at_ms  BIGINT
+)"""
+AGGREGATES_TABLE = """
+CREATE TABLE IF NOT EXISTS aggregates_minute (
+    minute_ms BIGINT NOT NULL,
+    tenant    TEXT NOT NULL,
+    site      TEXT NOT NULL,
+    gate      TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    decision  TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    n         BIGINT NOT NULL,
+    PRIMARY KEY (minute_ms, tenant, site, gate, kind, decision, outcome)
+)"""
+RETENTION_INDEX = (
+    "CREATE INDEX IF NOT EXISTS events_by_rule ON events "
+    "(tenant, site, kind, purpose, occurred_at_ms)"
+)
+AGG_TENANT_INDEX = (
+    "CREATE INDEX IF NOT EXISTS aggregates_by_tenant ON aggregates_minute (tenant, minute_ms)"
+)
+
+_COLS = ", ".join(COLUMNS)
+
+
+class _Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class SqlStore:
+    """Shared queries; ``?`` placeholders are rewritten by ``_sql`` for the engine."""
+
+    placeholder = "?"
+
+    # -- engine hooks -------------------------------------------------------
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+        raise NotImplementedError
+
+    def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run ``sql`` for each row; return how many rows it changed."""
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        raise NotImplementedError
+
+    def _sql(self, sql: str) -> str:
+        return sql if self.placeholder == "?" else sql.replace("?", self.placeholder)
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._execute(self._sql(sql), params).fetchall()
+
+    # -- writes ---------------------------------------------------------------
+    _INSERT = (
+        f"INSERT INTO events ({_COLS}) VALUES ({', '.join('?' * len(COLUMNS))}) "  # noqa: S608
+        "ON CONFLICT (event_id) DO NOTHING"
+    )
+    _AGG = (
+        f"INSERT INTO aggregates_minute ({', '.join(AGG_COLUMNS)}, n) "  # noqa: S608
+        f"VALUES ({', '.join('?' * (len(AGG_COLUMNS) + 1))}) "
+        f"ON CONFLICT ({', '.join(AGG_COLUMNS)}) DO UPDATE SET n = aggregates_minute.n + excluded.n"
+    )
+
+    def _insert_rows(self, rows: Sequence[StoredEvent]) -> int:
+        if not rows:
+            return 0
+        return self._executemany(
+            self._sql(self._INSERT), [tuple(getattr(r, c) for c in COLUMNS) for r in rows]
+        )
+
+    def _add_counts(self, counts: Mapping[AggregateKey, int]) -> None:
+        if counts:
+            self._executemany(self._sql(self._AGG), [(*k, n) for k, n in sorted(counts.items())])
+
+    def put_many(self, rows: Sequence[StoredEvent]) -> int:
+        if not rows:
+            return 0
+        with self._transaction():
+            return self._insert_rows(rows)
+
+    def write_batch(self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]) -> int:
+        if not rows and not counts:
+            return 0
+        with self._transaction():
+            inserted = self._insert_rows(rows)
+            self._add_counts(counts)
+        return inserted
+
+    def delete_subject(
+        self,
+        tenant: str,
+        site: str,
+        subject: str,
+        purpose: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> int:
+        sql = "DELETE FROM events WHERE subject = ? AND tenant = ? AND site = ?"
+        params: list[Any] = [subject, tenant, site]
+        if purpose is not None:
+            sql += " AND purpose = ?"
+            params.append(purpose)
+        if kinds is not None:
+            if not kinds:
+                return 0
+            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
+            params.extend(kinds)
+        with self._transaction():
+            return self._execute(self._sql(sql), params).rowcount
+
+    # -- reads ----------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._query("SELECT count(*) FROM events")[0][0])
+
+    def get(self, event_id: str) -> StoredEvent | None:
+        rows = self._query(f"SELECT {_COLS} FROM events WHERE event_id = ?", (event_id,))  # noqa: S608
+        return StoredEvent(*rows[0]) if rows else None
+
+    def all_events(self) -> list[StoredEvent]:
+        return [StoredEvent(*r) for r in self._query(f"SELECT {_COLS} FROM events")]  # noqa: S608
+
+    def iter_event_ids(self) -> Iterator[str]:
+        for (event_id,) in self._query("SELECT event_id FROM events"):
+            yield event_id
+
+    def events_of_subject(self, tenant: str, site: str, subject: str) -> list[StoredEvent]:
+        rows = self._query(
+            f"SELECT {_COLS} FROM events WHERE subject = ? AND tenant = ? AND site = ? "  # noqa: S608
+            "ORDER BY occurred_at_ms, event_id",
+            (subject, tenant, site),
+        )
+        return [StoredEvent(*r) for r in rows]
+
+    def retention_groups(self) -> list[tuple[str, str, str, str]]:
+        rows = self._query("SELECT DISTINCT tenant, site, kind, purpose FROM events")
+        return [tuple(r) for r in rows]
+
+    # -- retention --------------------------------------------------------------
+    _EXPIRED_WHERE = (
+        "tenant = ? AND site = ? AND kind = ? AND purpose = ? "
+        "AND (occurred_at_ms < ? OR expires_at_ms <= ?)"
+    )
+
+    def count_expired(self, cutoffs: Sequence[RetentionCutoff], now_ms: int) -> SiteKindCounts:
+        out: SiteKindCounts = {}
+        for c in cutoffs:
+            n = self._query(
+                f"SELECT count(*) FROM events WHERE {self._EXPIRED_WHERE}",  # noqa: S608
+                (c.tenant, c.site, c.kind, c.purpose, c.cutoff_ms, now_ms),
+            )[0][0]
+            if n:
+                key = (c.tenant, c.site, c.kind)
+                out[key] = out.get(key, 0) + int(n)
+        return out
+
+    def delete_expired(
+        self, cutoffs: Sequence[RetentionCutoff], now_ms: int, batch_size: int = 5000
+    ) -> SiteKindCounts:
+        out: SiteKindCounts = {}
+        sql = self._sql(
+            "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events "  # noqa: S608
+            f"WHERE {self._EXPIRED_WHERE} LIMIT ?)"
+        )
+        for c in cutoffs:
+            params = (c.tenant, c.site, c.kind, c.purpose, c.cutoff_ms, now_ms, batch_size)
+            while True:
+                with self._transaction():
+                    n = self._execute(sql, params).rowcount
+                if n:
+                    key = (c.tenant, c.site, c.kind)
+                    out[key] = out.get(key, 0) + n
+                if n < batch_size:
+                    break
+        return out
+
+    def group_ages(self) -> list[GroupAge]:
+        rows = self._query(
+            "SELECT tenant, site, kind, purpose, count(*), min(occurred_at_ms), "
+            "min(expires_at_ms) FROM events GROUP BY tenant, site, kind, purpose "
+            "ORDER BY tenant, site, kind, purpose"
+        )
+        return [GroupAge(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), r[6]) for r in rows]
+
+    # -- aggregates ---------------------------------------------------------------
+    def aggregates(
+        self, tenant: str, since_ms: int, until_ms: int | None = None
+    ) -> dict[AggregateKey, int]:
+        until = until_ms if until_ms is not None else 2**62
+        rows = self._query(
+            f"SELECT {', '.join(AGG_COLUMNS)}, n FROM aggregates_minute "  # noqa: S608
+            "WHERE tenant = ? AND minute_ms >= ? AND minute_ms < ?",
+            (tenant, since_ms, until),
+        )
+        return {AggregateKey(*r[:-1]): int(r[-1]) for r in rows}
