@@ -1,0 +1,35 @@
+"""Tamper-evident audit log: hash-chained entries, signed checkpoints, offline verification.
+
+    entries.py      the entry and its canonical JSON / SHA-256 chain
+    commitment.py   salted subject commitments (no pseudonym in the clear)
+    keys.py         the operator's Ed25519 key (private under <state>/secrets/)
+    log.py          the append-only JSONL log (AuditSink port + file implementation)
+    openings.py     private index of commitment openings, forgettable per subject
+    checkpoint.py   signed checkpoints, file + Kafka publishing
+    verify.py       verification from the published files and the public key only
+
+Errors::
+
+    FacegateError
+    └── AuditError               the audit log cannot be written or read
+        ├── IdentifierInAudit    an entry body would carry a pseudonym in the clear
+        └── KeyError_            (see keys.KeyFileError) the operator key is unusable
+"""
+
+from stream_processor.audit.commitment import commit, new_salt, opens
+from stream_processor.audit.entries import AuditEntry, EntryType
+from stream_processor.audit.errors import AuditError, IdentifierInAudit
+from stream_processor.audit.log import AuditSink, FileAuditLog, SubjectRef
+
+__all__ = [
+    "AuditEntry",
+    "AuditError",
+    "AuditSink",
+    "EntryType",
+    "FileAuditLog",
+    "IdentifierInAudit",
+    "SubjectRef",
+    "commit",
+    "new_salt",
+    "opens",
+]

@@ -1,0 +1,17 @@
+"""Errors of the audit package (verification failures are data: see verify.Finding)."""
+
+from __future__ import annotations
+
+from stream_processor.errors import FacegateError
+
+
+class AuditError(FacegateError):
+    """The audit log, its key or its checkpoints cannot be written or read."""
+
+
+class IdentifierInAudit(AuditError):
+    """An entry would carry a pseudonym or a resident id in the clear; refused."""
+
+
+class KeyFileError(AuditError):
+    """The operator key file is missing, unreadable or not an Ed25519 key."""

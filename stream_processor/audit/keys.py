@@ -1,0 +1,125 @@
+"""The operator's Ed25519 signing key (checkpoints and receipts) and its public half.
+
+The private key is created on first use at ``<state>/secrets/audit-ed25519.pem``
+(PKCS#8 PEM, mode 0600) and never leaves the state directory. The public key
+is what residents, courts and notaries need: ``facegate audit public-key``.
+A key is named by its ``key_id``: the first 16 bytes of SHA-256 of the raw
+public key, hex.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from stream_processor.audit.errors import KeyFileError
+
+KEY_FILE = "audit-ed25519.pem"
+
+
+def key_id_of(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """What a verifier holds."""
+
+    key: Ed25519PublicKey
+
+    @property
+    def key_id(self) -> str:
+        return key_id_of(self.key)
+
+    def verify(self, signature_b64: str, message: bytes) -> bool:
+        try:
+            signature = base64.b64decode(signature_b64, validate=True)
+            self.key.verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def pem(self) -> str:
+        return self.key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode("ascii")
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> PublicKey:
+        try:
+            key = serialization.load_pem_public_key(data)
+        except ValueError as exc:
+            raise KeyFileError(f"not a PEM public key: {exc}") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise KeyFileError("the public key is not an Ed25519 key")
+        return cls(key)
+
+    @classmethod
+    def load(cls, path: Path) -> PublicKey:
+        try:
+            return cls.from_pem(path.read_bytes())
+        except OSError as exc:
+            raise KeyFileError(f"cannot read public key {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class OperatorKey:
+    """The signing key of the operator."""
+
+    key: Ed25519PrivateKey
+
+    @property
+    def public(self) -> PublicKey:
+        return PublicKey(self.key.public_key())
+
+    @property
+    def key_id(self) -> str:
+        return self.public.key_id
+
+    def sign(self, message: bytes) -> str:
+        """Ed25519 signature of ``message``, base64."""
+        return base64.b64encode(self.key.sign(message)).decode("ascii")
+
+    @classmethod
+    def generate(cls) -> OperatorKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def load_or_create(cls, secrets_dir: Path) -> OperatorKey:
+        """Read ``<secrets_dir>/audit-ed25519.pem``, creating it (0600) on first use."""
+        path = secrets_dir / KEY_FILE
+        if path.exists():
+            return cls.load(path)
+        secrets_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(secrets_dir, 0o700)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process created it first
+            return cls.load(path)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(pem)
+        return cls(key)
+
+    @classmethod
+    def load(cls, path: Path) -> OperatorKey:
+        try:
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        except (OSError, ValueError) as exc:
+            raise KeyFileError(f"cannot load operator key {path}: {exc}") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyFileError(f"{path} is not an Ed25519 private key")
+        return cls(key)

@@ -1,0 +1,205 @@
+"""The append-only audit log: the ``AuditSink`` port and its JSONL file implementation.
+
+One line per entry, exactly ``canonical(entry)``. Appends take an exclusive
+``flock`` on the file, so several processes on one host (Faust workers, the
+CLI, the web app) extend one chain. Every append is fsync'ed before it
+returns: a receipt never points at an entry that a crash could lose.
+
+Several hosts must not write one file: there, route entries through a
+single-partition Kafka topic to one writer (see docs/rights.md).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from stream_processor.audit.commitment import commit, new_salt
+from stream_processor.audit.entries import (
+    GENESIS,
+    AuditEntry,
+    EntryType,
+    build_entry,
+    decode_entry,
+)
+from stream_processor.audit.errors import AuditError, IdentifierInAudit
+from stream_processor.audit.openings import OpeningStore
+
+log = logging.getLogger(__name__)
+
+_PSEUDONYM = re.compile(r"^ps1_[0-9a-f]{32}$")
+
+
+@dataclass(frozen=True)
+class Appended:
+    """An entry just written, with the salt that opens its subject commitment (if any)."""
+
+    entry: AuditEntry
+    salt: str | None
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last entry of the log: its position and hash (``seq`` -1 for an empty log)."""
+
+    seq: int
+    hash: str
+
+
+class AuditSink(Protocol):
+    """Where audit facts go. ``subject`` is a pseudonym: the sink commits to it."""
+
+    def append(
+        self,
+        type: EntryType,
+        *,
+        tenant: str | None,
+        site: str | None,
+        body: dict[str, Any],
+        subject: str | None = None,
+    ) -> Appended: ...
+
+    def head(self) -> Head: ...
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    """A subject named by its pseudonym (validated), for callers that pass it around."""
+
+    pseudonym: str
+
+    def __post_init__(self) -> None:
+        if not _PSEUDONYM.match(self.pseudonym):
+            raise ValueError("a subject is named by its ps1_ pseudonym")
+
+
+class FileAuditLog:
+    """The audit log as a JSONL file (default ``<state>/audit/log.jsonl``)."""
+
+    def __init__(
+        self,
+        path: Path,
+        openings: OpeningStore | None = None,
+        clock: Callable[[], float] = time.time,
+        fsync: bool = True,
+    ) -> None:
+        self.path = path
+        self._openings = openings
+        self._clock = clock
+        self._fsync = fsync
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+        # (file size, head) as of our last append: saves re-reading the tail.
+        self._cache: tuple[int, Head] | None = None
+
+    def append(
+        self,
+        type: EntryType,
+        *,
+        tenant: str | None,
+        site: str | None,
+        body: dict[str, Any],
+        subject: str | None = None,
+    ) -> Appended:
+        salt: str | None = None
+        commitment: str | None = None
+        if subject is not None:
+            if not _PSEUDONYM.match(subject):
+                raise IdentifierInAudit("subject must be a ps1_ pseudonym (it is committed to)")
+            salt = new_salt()
+            commitment = commit(subject, salt)
+        with open(self.path, "r+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                head = self._head_locked(fh)
+                entry = build_entry(
+                    seq=head.seq + 1,
+                    at_ms=int(self._clock() * 1000),
+                    type=type,
+                    tenant=tenant,
+                    site=site,
+                    subject=commitment,
+                    body=body,
+                    prev=head.hash,
+                )
+                fh.seek(0, os.SEEK_END)
+                fh.write(entry.line() + b"\n")
+                fh.flush()
+                if self._fsync:
+                    os.fsync(fh.fileno())
+                self._cache = (fh.tell(), Head(entry.seq, entry.hash))
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        if subject is not None and salt is not None and self._openings is not None:
+            self._openings.put(entry.seq, subject, salt)
+        return Appended(entry, salt)
+
+    def head(self) -> Head:
+        with open(self.path, "r+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            try:
+                return self._head_locked(fh, repair=False)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def entries(self) -> Iterator[AuditEntry]:
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                if raw.endswith(b"\n"):
+                    yield decode_entry(raw.rstrip(b"\n"))
+
+    def get(self, seq: int) -> AuditEntry | None:
+        for entry in self.entries():
+            if entry.seq == seq:
+                return entry
+        return None
+
+    def _head_locked(self, fh: BinaryIO, repair: bool = True) -> Head:
+        size = fh.seek(0, os.SEEK_END)
+        if self._cache is not None and self._cache[0] == size:
+            return self._cache[1]
+        if size == 0:
+            return Head(-1, GENESIS)
+        last = _last_line(fh, size)
+        if not last.endswith(b"\n"):
+            # A torn write from a crash: it was never fsync'ed and acknowledged.
+            if not repair:
+                size -= len(last)
+                if size == 0:
+                    return Head(-1, GENESIS)
+                last = _last_line(fh, size)
+            else:
+                log.warning("audit log %s ends in a partial line; dropping it", self.path)
+                fh.truncate(size - len(last))
+                return self._head_locked(fh)
+        try:
+            entry = decode_entry(last.rstrip(b"\n"))
+        except Exception as exc:
+            raise AuditError(f"the last entry of {self.path} is unreadable: {exc}") from exc
+        return Head(entry.seq, entry.hash)
+
+
+def _last_line(fh: BinaryIO, size: int) -> bytes:
+    """The last line of the first ``size`` bytes (with its newline, if it has one)."""
+    block = 4096
+    end = size
+    # Skip the final newline to find the start of the last line.
+    pos = end - 1
+    while pos > 0:
+        start = max(0, pos - block)
+        fh.seek(start)
+        chunk = fh.read(pos - start)
+        idx = chunk.rfind(b"\n")
+        if idx >= 0:
+            fh.seek(start + idx + 1)
+            return fh.read(end - (start + idx + 1))
+        pos = start
+    fh.seek(0)
+    return fh.read(end)

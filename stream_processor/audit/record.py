@@ -1,0 +1,117 @@
+"""What each kind of audit entry says: typed helpers over ``AuditSink.append``.
+
+Callers (the erasure flow, the consent ledger, the policy CLI, the retention
+sweeper) use these instead of building bodies by hand, so every entry of a
+type has the same shape and nothing identifying slips in. A subject is passed
+as its pseudonym; the sink writes only a salted commitment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from stream_processor.audit.canonical import digest
+from stream_processor.audit.entries import EntryType
+from stream_processor.audit.log import Appended, AuditSink
+
+
+def erasure_requested(
+    sink: AuditSink,
+    *,
+    request_id: str,
+    tenant: str,
+    site: str,
+    subject: str,
+    purposes: Sequence[str] | None,
+    channel: str,
+) -> Appended:
+    """An erasure request was accepted (``channel``: office, web, court, …)."""
+    return sink.append(
+        EntryType.ERASURE_REQUESTED,
+        tenant=tenant,
+        site=site,
+        subject=subject,
+        body={
+            "request_id": request_id,
+            "scope": sorted(purposes) if purposes is not None else "all",
+            "channel": channel,
+        },
+    )
+
+
+def consent_changed(
+    sink: AuditSink,
+    *,
+    tenant: str,
+    site: str,
+    subject: str,
+    purpose: str | None,
+    granted: bool,
+    by_guardian: bool,
+    evidence_ref: str | None = None,
+) -> Appended:
+    """Consent granted or withdrawn. ``evidence_ref`` is stored only as a digest."""
+    return sink.append(
+        EntryType.CONSENT_CHANGED,
+        tenant=tenant,
+        site=site,
+        subject=subject,
+        body={
+            "purpose": purpose if purpose is not None else "all",
+            "action": "granted" if granted else "withdrawn",
+            "by_guardian": by_guardian,
+            "evidence_digest": digest(evidence_ref) if evidence_ref is not None else None,
+        },
+    )
+
+
+def policy_version(
+    sink: AuditSink,
+    *,
+    tenant: str,
+    version: int,
+    document: Mapping[str, object],
+    applied_by: str,
+) -> Appended:
+    """A retention/purpose policy version came into force; the log keeps its digest."""
+    return sink.append(
+        EntryType.POLICY_VERSION,
+        tenant=tenant,
+        site=None,
+        body={"version": version, "digest": digest(dict(document)), "applied_by": applied_by},
+    )
+
+
+def retention_sweep(
+    sink: AuditSink,
+    *,
+    tenant: str,
+    site: str | None,
+    deleted: Mapping[str, int],
+    cutoff_ms: int,
+    policy_version: int | None,
+) -> Appended:
+    """A sweep deleted expired rows: counts per event kind, never rows."""
+    return sink.append(
+        EntryType.RETENTION_SWEEP,
+        tenant=tenant,
+        site=site,
+        body={
+            "deleted": {k: int(v) for k, v in sorted(deleted.items())},
+            "deleted_total": int(sum(deleted.values())),
+            "cutoff_ms": cutoff_ms,
+            "policy_version": policy_version,
+        },
+    )
+
+
+def notice_version(
+    sink: AuditSink, *, tenant: str, site: str, camera: str, version: int, content_digest: str
+) -> Appended:
+    """A camera notice changed (text or the retention it states)."""
+    return sink.append(
+        EntryType.NOTICE_VERSION,
+        tenant=tenant,
+        site=site,
+        body={"camera": camera, "version": version, "digest": content_digest},
+    )

@@ -1,0 +1,229 @@
+"""Signed erasure receipts.
+
+A receipt states what was erased for whom (request id, subject pseudonym,
+scope, deletions with counts per place, the devices that acknowledged, what
+remains in Kafka and until when, timestamps) and where the erasure sits in
+the audit log (position, hash, and the salt that opens the entry's subject
+commitment). The operator signs it with the Ed25519 key that signs the
+checkpoints. The audit entry carries the SHA-256 of the receipt's claims, so
+the receipt and the published log vouch for each other:
+
+    facegate audit verify --receipt receipt.json
+
+Issue with ``issue_receipt`` once every part of the erasure has completed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stream_processor.audit.canonical import canonical, digest
+from stream_processor.audit.entries import EntryType
+from stream_processor.audit.keys import OperatorKey, PublicKey
+from stream_processor.audit.log import AuditSink
+from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.verify import AnchorCheck
+
+FORMAT = "facegate.erasure-receipt/1"
+UUID7 = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
+PSEUDONYM = r"^ps1_[0-9a-f]{32}$"
+HEX64 = r"^[0-9a-f]{64}$"
+Count = Annotated[int, Field(ge=0)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Deletion(_Model):
+    where: str = Field(
+        description="the place: event_store, aggregates, kafka:<topic>, edge:<gate>/<device>"
+    )
+    what: str = Field(description="what was removed there, e.g. stored events, consent records")
+    count: Count = Field(description="how many")
+
+
+class DeviceAck(_Model):
+    gate: str = Field(pattern=ID, description="gate of the device")
+    device: str = Field(pattern=ID, description="device that acknowledged")
+    command_id: str = Field(pattern=UUID7, description="the erase command it acknowledged")
+    status: Literal["done"] = Field(description="only completed acknowledgements count")
+    templates_removed: Count = Field(description="face templates removed from the gallery")
+    outbox_events_purged: Count = Field(description="queued events of the subject purged")
+    acked_at_ms: int = Field(description="when the device acknowledged (epoch ms)")
+
+
+class KafkaCopy(_Model):
+    topic: str = Field(description="a non-compacted topic that may still hold a copy")
+    gone_by_ms: int = Field(
+        description="time by which retention has removed the last copy (epoch ms)"
+    )
+
+
+class ErasureScope(_Model):
+    purposes: list[str] | None = Field(
+        None, description="purposes erased; null means everything about the subject"
+    )
+
+
+class ReceiptClaims(_Model):
+    """What the operator states was done."""
+
+    format: Literal["facegate.erasure-receipt/1"] = Field(description="document format")
+    request_id: str = Field(pattern=UUID7, description="the erasure request")
+    tenant: str = Field(pattern=ID, description="the property firm")
+    site: str = Field(pattern=ID, description="the site (compound)")
+    subject: str = Field(pattern=PSEUDONYM, description="the subject's per-site pseudonym")
+    scope: ErasureScope = Field(description="what the request covered")
+    deletions: list[Deletion] = Field(description="what was deleted where, with counts")
+    devices: list[DeviceAck] = Field(description="gate devices that acknowledged the erasure")
+    kafka: list[KafkaCopy] = Field(
+        default_factory=list, description="log topics whose last copy expires later"
+    )
+    requested_at_ms: int = Field(description="when the request was accepted (epoch ms)")
+    completed_at_ms: int = Field(description="when the last part completed (epoch ms)")
+
+    def digest(self) -> str:
+        return digest(self.model_dump(mode="json"))
+
+
+class AuditAnchor(_Model):
+    log_id: str = Field(description="the audit log this receipt is in")
+    seq: int = Field(ge=0, description="position of the erasure_completed entry")
+    hash: str = Field(pattern=HEX64, description="that entry's hash")
+    salt: str = Field(pattern=HEX64, description="opens the entry's subject commitment")
+
+
+class Opening(_Model):
+    seq: int = Field(ge=0, description="an earlier entry about the same subject")
+    salt: str = Field(pattern=HEX64, description="opens its subject commitment")
+
+
+class ErasureReceipt(_Model):
+    claims: ReceiptClaims = Field(description="what was erased")
+    audit: AuditAnchor = Field(description="where the erasure is in the audit log")
+    openings: list[Opening] = Field(
+        default_factory=list,
+        description="earlier entries about the subject (consent, request), for the holder",
+    )
+    key_id: str = Field(description="the operator key that signed (see audit public-key)")
+    signature: str = Field(description="Ed25519 over the canonical JSON of all other fields")
+
+    def signed_bytes(self) -> bytes:
+        doc = self.model_dump(mode="json")
+        doc.pop("signature")
+        return canonical(doc)
+
+    def to_json(self) -> str:
+        return canonical(self.model_dump(mode="json")).decode("utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> ErasureReceipt:
+        return cls.model_validate_json(path.read_bytes())
+
+
+def completion_body(claims: ReceiptClaims) -> dict[str, Any]:
+    """The erasure_completed entry's body: a digest of the claims and bare counts."""
+    return {
+        "request_id": claims.request_id,
+        "claims_digest": claims.digest(),
+        "deleted_total": sum(d.count for d in claims.deletions),
+        "devices_acked": len(claims.devices),
+        "scope": sorted(claims.scope.purposes) if claims.scope.purposes is not None else "all",
+    }
+
+
+def issue_receipt(
+    claims: ReceiptClaims,
+    *,
+    sink: AuditSink,
+    key: OperatorKey,
+    log_id: str,
+    openings: OpeningStore | None = None,
+    forget_openings: bool = True,
+) -> ErasureReceipt:
+    """Append the erasure_completed entry and sign the receipt.
+
+    Earlier entries about the subject found in ``openings`` go into the
+    receipt; with ``forget_openings`` (default) the operator's index then
+    forgets them, so afterwards only the receipt holder can link the log to
+    the subject.
+    """
+    prior = openings.for_subject(claims.subject) if openings is not None else []
+    appended = sink.append(
+        EntryType.ERASURE_COMPLETED,
+        tenant=claims.tenant,
+        site=claims.site,
+        subject=claims.subject,
+        body=completion_body(claims),
+    )
+    assert appended.salt is not None
+    unsigned = ErasureReceipt(
+        claims=claims,
+        audit=AuditAnchor(
+            log_id=log_id, seq=appended.entry.seq, hash=appended.entry.hash, salt=appended.salt
+        ),
+        openings=[Opening(seq=o.seq, salt=o.salt) for o in prior],
+        key_id=key.key_id,
+        signature="",
+    )
+    receipt = unsigned.model_copy(update={"signature": key.sign(unsigned.signed_bytes())})
+    if openings is not None and forget_openings:
+        openings.forget(claims.subject)
+    return receipt
+
+
+def check_signature(receipt: ErasureReceipt, public: PublicKey) -> list[str]:
+    """Problems with the receipt's own signature; empty when it verifies."""
+    if receipt.key_id != public.key_id:
+        return [f"signed by key {receipt.key_id}, not by the operator key {public.key_id}"]
+    if not public.verify(receipt.signature, receipt.signed_bytes()):
+        return ["the signature does not verify: the receipt was altered or forged"]
+    return []
+
+
+def receipt_anchors(receipt: ErasureReceipt) -> list[AnchorCheck]:
+    """What the log must contain for the receipt to hold."""
+    claims = receipt.claims
+    anchors = [
+        AnchorCheck(
+            label=f"receipt {claims.request_id}",
+            seq=receipt.audit.seq,
+            pseudonym=claims.subject,
+            salt=receipt.audit.salt,
+            hash=receipt.audit.hash,
+            type=EntryType.ERASURE_COMPLETED,
+            body={"request_id": claims.request_id, "claims_digest": claims.digest()},
+        )
+    ]
+    anchors.extend(
+        AnchorCheck(
+            label=f"receipt {claims.request_id} opening",
+            seq=o.seq,
+            pseudonym=claims.subject,
+            salt=o.salt,
+        )
+        for o in receipt.openings
+    )
+    return anchors
+
+
+__all__ = [
+    "FORMAT",
+    "AuditAnchor",
+    "Deletion",
+    "DeviceAck",
+    "ErasureReceipt",
+    "ErasureScope",
+    "KafkaCopy",
+    "Opening",
+    "ReceiptClaims",
+    "check_signature",
+    "completion_body",
+    "issue_receipt",
+    "receipt_anchors",
+]
