@@ -194,3 +194,37 @@ class Checkpointer:
             self._publisher.publish(cps[i])
             self._file.mark_published(i + 1)
         return len(cps) - done
+
+
+def read_checkpoint_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[bytes]:
+    """Every checkpoint record of ``topic``, oldest first (the independent copy)."""
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.errors import KafkaError
+
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            client_id="facegate-audit-verify",
+            consumer_timeout_ms=int(timeout_s * 1000),
+        )
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            raise BrokerError(f"topic {topic} does not exist at {bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        end = consumer.end_offsets(tps)
+        out: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        while any(consumer.position(tp) < end[tp] for tp in tps):
+            if time.monotonic() > deadline:
+                raise BrokerError(f"timed out reading {topic}")
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(r.value + b"\n" for r in records if r.value is not None)
+        return out
+    finally:
+        consumer.close()

@@ -16,6 +16,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "bridge": ("stream_processor.cli.bridge", "bridge", "MQTT → Kafka bridge"),
     "processor": ("stream_processor.cli.processor", "processor", "Faust workers"),
     "demo": ("stream_processor.cli.demo", "demo", "the whole local pipeline with simulated gates"),
+    "audit": ("stream_processor.cli.audit", "audit", "tamper-evident audit log, receipts"),
 }
 
 

@@ -1,0 +1,194 @@
+"""``facegate audit``: the tamper-evident audit log — verify, checkpoint, export, public key."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import click
+
+from stream_processor.audit.settings import AuditPaths, AuditSettings
+from stream_processor.settings import StackSettings, Topics
+
+
+def _paths() -> AuditPaths:
+    return AuditPaths.of(StackSettings().state_dir, AuditSettings())
+
+
+@click.group()
+def audit() -> None:
+    """Tamper-evident audit log: hash chain, signed checkpoints, receipts."""
+
+
+@audit.command()
+@click.option("--log", "log_path", type=click.Path(path_type=Path), help="published log (JSONL)")
+@click.option("--checkpoints", type=click.Path(path_type=Path), help="checkpoint file (JSONL)")
+@click.option(
+    "--checkpoints-from-kafka",
+    is_flag=True,
+    help="read the checkpoints from the Kafka topic instead of the file",
+)
+@click.option("--public-key", type=click.Path(path_type=Path), help="operator public key (PEM)")
+@click.option(
+    "--receipt",
+    "receipts",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="an erasure receipt to check against the log (repeatable)",
+)
+@click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
+def verify(
+    log_path: Path | None,
+    checkpoints: Path | None,
+    checkpoints_from_kafka: bool,
+    public_key: Path | None,
+    receipts: tuple[Path, ...],
+    as_json: bool,
+) -> None:
+    """Verify the whole chain, the checkpoint signatures and receipts.
+
+    Needs only the published files and the public key; defaults are the
+    files under <state>/audit. Exits 1 and names each failing entry.
+    """
+    from stream_processor.audit.checkpoint import read_checkpoint_topic
+    from stream_processor.audit.keys import PublicKey
+    from stream_processor.audit.verify import AnchorCheck, Finding, read_lines, verify_log
+    from stream_processor.rights.receipts import ErasureReceipt, check_signature, receipt_anchors
+
+    paths = _paths()
+    public = PublicKey.load(public_key or paths.public_key)
+    if checkpoints_from_kafka:
+        stack = StackSettings()
+        cp_lines = read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints)
+    else:
+        cp_path = checkpoints or paths.checkpoints
+        cp_lines = read_lines(cp_path) if cp_path.exists() else []
+    anchors: list[AnchorCheck] = []
+    receipt_findings: list[Finding] = []
+    for path in receipts:
+        try:
+            receipt = ErasureReceipt.load(path)
+        except ValueError as exc:
+            receipt_findings.append(Finding("unreadable", f"receipt {path}", str(exc)))
+            continue
+        receipt_findings.extend(
+            Finding("bad_signature", f"receipt {receipt.claims.request_id}", problem)
+            for problem in check_signature(receipt, public)
+        )
+        anchors.extend(receipt_anchors(receipt))
+    report = verify_log(read_lines(log_path or paths.log), cp_lines, public, anchors)
+    report.findings[:0] = receipt_findings
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "entries": report.entries,
+                    "checkpoints": report.checkpoints,
+                    "last_checkpoint_seq": report.last_checkpoint_seq,
+                    "unsigned_tail": report.unsigned_tail,
+                    "anchors_checked": report.anchors_checked,
+                    "findings": [f.__dict__ for f in report.findings],
+                    "warnings": report.warnings,
+                },
+                indent=2,
+            )
+        )
+    else:
+        for finding in report.findings:
+            click.echo(f"FAIL {finding}")
+        for warning in report.warnings:
+            click.echo(f"note: {warning}")
+        if receipts and report.ok:
+            click.echo(f"{len(receipts)} receipt(s) verified: signed, and in the log")
+        click.echo(report.summary())
+    if not report.ok:
+        raise SystemExit(1)
+
+
+@audit.command("public-key")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="write it here")
+def public_key(out: Path | None) -> None:
+    """Print the operator's public key (created with the key on first use)."""
+    from stream_processor.audit.wiring import open_audit
+
+    a = open_audit(StackSettings().state_dir)
+    try:
+        pem = a.key.public.pem()
+    finally:
+        a.close()
+    if out:
+        out.write_text(pem)
+        click.echo(f"public key {a.key.key_id} → {out}")
+    else:
+        click.echo(pem, nl=False)
+
+
+@audit.command()
+@click.option("--publish/--no-publish", default=True, help="also publish to Kafka")
+@click.option("--force", is_flag=True, help="sign even if the head has not moved")
+def checkpoint(publish: bool, force: bool) -> None:
+    """Sign the head of the log once (for cron, or after an erasure)."""
+    from stream_processor.audit.wiring import kafka_publisher, open_audit
+
+    stack = StackSettings()
+    a = open_audit(stack.state_dir)
+    publisher = (
+        kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints) if publish else None
+    )
+    try:
+        cp = a.checkpointer(publisher).checkpoint(force=force)
+    finally:
+        a.close()
+        if publisher is not None:
+            publisher.close()
+    click.echo(
+        f"checkpoint at seq {cp.seq}: {cp.hash}" if cp else "head unchanged; nothing to sign"
+    )
+
+
+@audit.command()
+@click.option("--interval", type=float, default=None, help="seconds between checkpoints")
+def checkpointer(interval: float | None) -> None:
+    """Sign and publish checkpoints every interval until interrupted (composition root)."""
+    from stream_processor.audit.wiring import kafka_publisher, open_audit
+    from stream_processor.errors import BrokerError
+
+    stack = StackSettings()
+    settings = AuditSettings()
+    every = interval or settings.checkpoint_interval_s
+    a = open_audit(stack.state_dir, settings)
+    publisher = kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints)
+    worker = a.checkpointer(publisher)
+    click.echo(f"audit checkpointer: every {every}s → {a.paths.checkpoints} and Kafka")
+    try:
+        while True:
+            try:
+                worker.checkpoint()
+            except BrokerError as exc:
+                click.echo(f"publish failed, retrying next round: {exc}", err=True)
+            time.sleep(every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        publisher.close()
+        a.close()
+
+
+@audit.command()
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def export(out: Path) -> None:
+    """Copy the publishable files (log, checkpoints, public key) to a folder."""
+    paths = _paths()
+    out.mkdir(parents=True, exist_ok=True)
+    for src in (paths.log, paths.checkpoints, paths.public_key):
+        if src.exists():
+            shutil.copy2(src, out / src.name)
+    (out / "VERIFY.txt").write_text(
+        "Verify with: facegate audit verify --log log.jsonl --checkpoints checkpoints.jsonl "
+        "--public-key operator-public.pem [--receipt your-receipt.json]\n"
+        "Entries name subjects only by salted commitments; your receipt holds the salts.\n"
+    )
+    click.echo(f"published audit files → {out}")
