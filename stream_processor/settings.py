@@ -30,6 +30,24 @@ class Topics(BaseSettings):
         "facegate.audit.checkpoints",
         description="signed audit-log checkpoints, kept forever (a copy beyond the operator)",
     )
+    consent: str = Field(
+        "facegate.consent", description="consent ledger (compacted; key tenant/site/subject/purpose)"
+    )
+    policies: str = Field(
+        "facegate.policies", description="policy versions (compacted; key tenant, tenant@version)"
+    )
+    ledger_segment_ms: int = Field(
+        60_000, ge=1000, description="segment roll time of the compacted ledger topics"
+    )
+    ledger_max_compaction_lag_ms: int = Field(
+        60_000, ge=1000, description="longest a superseded ledger record stays uncompacted"
+    )
+    ledger_delete_retention_ms: int = Field(
+        60_000, ge=1000, description="how long a ledger tombstone stays readable"
+    )
+    commands_retention_ms: int = Field(
+        24 * 3600 * 1000, ge=60_000, description="how long edge commands stay in Kafka"
+    )
     raw_partitions: int = Field(6, ge=1, le=1024, description="partitions of the raw topic")
     raw_retention_ms: int = Field(
         7 * 24 * 3600 * 1000, ge=60_000, description="how long raw events stay in Kafka"

@@ -15,6 +15,23 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
+def ledger_configs(topics: Topics) -> dict[str, str]:
+    """Configs of a compacted ledger (consent, policies, and the Faust table changelogs
+    fed from them). A superseded record or a tombstoned key is physically gone within
+    ``ledger_segment_ms + ledger_max_compaction_lag_ms + log.cleaner.backoff.ms`` plus
+    one cleaner pass, and the tombstone itself ``ledger_delete_retention_ms`` later
+    (see docs/processor.md)."""
+    return {
+        "cleanup.policy": "compact",
+        "segment.ms": str(topics.ledger_segment_ms),
+        "max.compaction.lag.ms": str(topics.ledger_max_compaction_lag_ms),
+        "min.compaction.lag.ms": "0",
+        "delete.retention.ms": str(topics.ledger_delete_retention_ms),
+        "min.cleanable.dirty.ratio": "0.01",
+        "min.insync.replicas": "1",
+    }
+
+
 def topic_specs(topics: Topics) -> list[TopicSpec]:
     """The topics of the pipeline. Retention promises hold to within
     ``retention.ms + segment.ms + log.retention.check.interval.ms``."""
@@ -36,6 +53,20 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
             {
                 "cleanup.policy": "delete",
                 "retention.ms": str(topics.dlq_retention_ms),
+                "segment.ms": seg,
+            },
+        ),
+        # The consent ledger and policy versions: one partition each (tiny, ordered),
+        # compacted with a stated bound on how long a deleted record survives.
+        TopicSpec(topics.consent, 1, ledger_configs(topics)),
+        TopicSpec(topics.policies, 1, ledger_configs(topics)),
+        # Cloud → edge commands (withdrawals, erasures), keyed by tenant/site.
+        TopicSpec(
+            topics.commands,
+            topics.raw_partitions,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": str(topics.commands_retention_ms),
                 "segment.ms": seg,
             },
         ),
