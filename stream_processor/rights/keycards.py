@@ -1,0 +1,344 @@
+"""Key cards on request: a resident who does not want face recognition gets a card.
+
+Refusing face scanning must never lock anyone out, so a request is tracked
+from the moment it is made until a card is handed over: open requests and
+the age of the oldest are visible (``facegate keycard list``, the API) and
+exported as metrics until fulfilled. A request may name the resident's
+pseudonym (card-only registration of an enrolled resident: the erasure or
+consent flow then removes the face template) or only a unit and a contact.
+
+Metrics (labels tenant and site only, never a pseudonym)::
+
+    facegate_keycard_requests_total{tenant,site}            requests made
+    facegate_keycard_requests_fulfilled_total{tenant,site}  cards handed over
+    facegate_keycard_requests_open{tenant,site}             open now
+    facegate_keycard_request_oldest_open_age_seconds{tenant,site}
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from stream_processor.audit.entries import EntryType
+from stream_processor.audit.log import AuditSink
+from stream_processor.errors import FacegateError
+
+ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+PSEUDONYM = re.compile(r"^ps1_[0-9a-f]{32}$")
+CHANNELS = frozenset({"cli", "web", "api", "office"})
+
+
+class KeycardError(FacegateError):
+    """A key-card request is invalid or in the wrong state."""
+
+
+class KeycardStatus(enum.StrEnum):
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class KeycardRequest:
+    id: str
+    tenant: str
+    site: str
+    status: KeycardStatus
+    channel: str
+    card_only: bool
+    unit: str | None
+    contact: str | None
+    subject: str | None
+    requested_at_ms: int
+    closed_at_ms: int | None
+    card_ref: str | None
+    note: str | None
+
+    def age_s(self, now_ms: int) -> float:
+        end = self.closed_at_ms if self.closed_at_ms is not None else now_ms
+        return max(0.0, (end - self.requested_at_ms) / 1000)
+
+    def public_doc(self, now_ms: int) -> dict[str, object]:
+        """For the operator API: everything but the subject's pseudonym."""
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "site": self.site,
+            "status": self.status.value,
+            "channel": self.channel,
+            "card_only": self.card_only,
+            "unit": self.unit,
+            "contact": self.contact,
+            "enrolled_subject": self.subject is not None,
+            "requested_at_ms": self.requested_at_ms,
+            "closed_at_ms": self.closed_at_ms,
+            "age_s": round(self.age_s(now_ms), 1),
+            "card_ref": self.card_ref,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OpenSummary:
+    tenant: str
+    site: str
+    open: int
+    oldest_age_s: float
+
+
+_COLUMNS = (
+    "id, tenant, site, status, channel, card_only, unit, contact, subject, "
+    "requested_at_ms, closed_at_ms, card_ref, note"
+)
+
+
+def _row(r: tuple[object, ...]) -> KeycardRequest:
+    return KeycardRequest(
+        id=str(r[0]),
+        tenant=str(r[1]),
+        site=str(r[2]),
+        status=KeycardStatus(str(r[3])),
+        channel=str(r[4]),
+        card_only=bool(r[5]),
+        unit=r[6] if isinstance(r[6], str) else None,
+        contact=r[7] if isinstance(r[7], str) else None,
+        subject=r[8] if isinstance(r[8], str) else None,
+        requested_at_ms=int(r[9]),  # type: ignore[call-overload]
+        closed_at_ms=int(r[10]) if r[10] is not None else None,  # type: ignore[call-overload]
+        card_ref=r[11] if isinstance(r[11], str) else None,
+        note=r[12] if isinstance(r[12], str) else None,
+    )
+
+
+def _clean_text(value: str | None, field: str, limit: int = 120) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > limit or any(ord(c) < 32 for c in value):
+        raise KeycardError(f"{field}: at most {limit} printable characters")
+    return value
+
+
+class KeycardBook:
+    """Key-card requests over the rights database."""
+
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        audit: AuditSink | None = None,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        self._db = db
+        self._audit = audit
+        self._clock = clock
+        if new_id is None:
+            from edge_agent.wire import new_event_id
+
+            new_id = new_event_id
+        self._new_id = new_id
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def request(
+        self,
+        tenant: str,
+        site: str,
+        *,
+        channel: str,
+        unit: str | None = None,
+        contact: str | None = None,
+        subject: str | None = None,
+        card_only: bool = True,
+    ) -> KeycardRequest:
+        """Open a request. ``subject`` is the pseudonym of an enrolled resident, if known."""
+        if not ID.match(tenant) or not ID.match(site):
+            raise KeycardError("tenant and site must be lower-case ids")
+        if channel not in CHANNELS:
+            raise KeycardError(f"channel must be one of {sorted(CHANNELS)}")
+        if subject is not None and not PSEUDONYM.match(subject):
+            raise KeycardError("subject must be a ps1_ pseudonym (never a resident id)")
+        unit = _clean_text(unit, "unit", 40)
+        contact = _clean_text(contact, "contact")
+        if unit is None and contact is None and subject is None:
+            raise KeycardError("say whom the card is for: a unit, a contact or a subject")
+        req = KeycardRequest(
+            id=self._new_id(),
+            tenant=tenant,
+            site=site,
+            status=KeycardStatus.OPEN,
+            channel=channel,
+            card_only=card_only,
+            unit=unit,
+            contact=contact,
+            subject=subject,
+            requested_at_ms=self._now_ms(),
+            closed_at_ms=None,
+            card_ref=None,
+            note=None,
+        )
+        self._db.execute(
+            f"INSERT INTO keycard_requests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            (
+                req.id,
+                req.tenant,
+                req.site,
+                req.status.value,
+                req.channel,
+                int(req.card_only),
+                req.unit,
+                req.contact,
+                req.subject,
+                req.requested_at_ms,
+                None,
+                None,
+                None,
+            ),
+        )
+        if self._audit is not None:
+            self._audit.append(
+                EntryType.KEYCARD_REQUESTED,
+                tenant=tenant,
+                site=site,
+                subject=subject,
+                body={"request_id": req.id, "channel": channel, "card_only": card_only},
+            )
+        return req
+
+    def get(self, request_id: str) -> KeycardRequest:
+        r = self._db.execute(
+            f"SELECT {_COLUMNS} FROM keycard_requests WHERE id = ?",  # noqa: S608
+            (request_id,),
+        ).fetchone()
+        if r is None:
+            raise KeycardError(f"no key-card request {request_id}")
+        return _row(r)
+
+    def _close(
+        self, request_id: str, status: KeycardStatus, card_ref: str | None, note: str | None
+    ) -> KeycardRequest:
+        now = self._now_ms()
+        cur = self._db.execute(
+            "UPDATE keycard_requests SET status = ?, closed_at_ms = ?, card_ref = ?, note = ? "
+            "WHERE id = ? AND status = 'open'",
+            (status.value, now, card_ref, note, request_id),
+        )
+        if cur.rowcount != 1:
+            current = self.get(request_id)
+            raise KeycardError(f"request {request_id} is {current.status.value}, not open")
+        req = self.get(request_id)
+        if self._audit is not None and status is KeycardStatus.FULFILLED:
+            self._audit.append(
+                EntryType.KEYCARD_FULFILLED,
+                tenant=req.tenant,
+                site=req.site,
+                subject=req.subject,
+                body={"request_id": req.id, "waited_s": int(req.age_s(now))},
+            )
+        return req
+
+    def fulfil(self, request_id: str, card_ref: str | None = None) -> KeycardRequest:
+        """A card was handed over (``card_ref``: the card's number in the access system)."""
+        return self._close(request_id, KeycardStatus.FULFILLED, _clean_text(card_ref, "card"), None)
+
+    def cancel(self, request_id: str, note: str) -> KeycardRequest:
+        """Withdrawn by the resident (never by the operator's choice alone: say why)."""
+        return self._close(request_id, KeycardStatus.CANCELLED, None, _clean_text(note, "note"))
+
+    def find(
+        self,
+        status: KeycardStatus | None = None,
+        tenant: str | None = None,
+        site: str | None = None,
+    ) -> list[KeycardRequest]:
+        sql = f"SELECT {_COLUMNS} FROM keycard_requests WHERE 1=1"  # noqa: S608
+        args: list[object] = []
+        for column, value in (("status", status), ("tenant", tenant), ("site", site)):
+            if value is not None:
+                sql += f" AND {column} = ?"
+                args.append(value.value if isinstance(value, KeycardStatus) else value)
+        rows = self._db.execute(sql + " ORDER BY requested_at_ms", args).fetchall()
+        return [_row(r) for r in rows]
+
+    def for_subject(self, subject: str) -> list[KeycardRequest]:
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM keycard_requests WHERE subject = ? "  # noqa: S608
+            "ORDER BY requested_at_ms",
+            (subject,),
+        ).fetchall()
+        return [_row(r) for r in rows]
+
+    def open_summary(self) -> list[OpenSummary]:
+        now = self._now_ms()
+        rows = self._db.execute(
+            "SELECT tenant, site, COUNT(*), MIN(requested_at_ms) FROM keycard_requests "
+            "WHERE status = 'open' GROUP BY tenant, site ORDER BY tenant, site"
+        ).fetchall()
+        return [
+            OpenSummary(t, s, int(n), max(0.0, (now - int(oldest)) / 1000))
+            for t, s, n, oldest in rows
+        ]
+
+    def totals(self) -> Iterator[tuple[str, str, int, int]]:
+        """(tenant, site, requested, fulfilled) over all time."""
+        rows = self._db.execute(
+            "SELECT tenant, site, COUNT(*), SUM(status = 'fulfilled') FROM keycard_requests "
+            "GROUP BY tenant, site ORDER BY tenant, site"
+        ).fetchall()
+        for t, s, n, f in rows:
+            yield str(t), str(s), int(n), int(f or 0)
+
+
+class KeycardCollector(Collector):
+    """Reads the counts from the database at scrape time, so requests made by
+    any process (CLI, web) are counted once, and gauges are never stale."""
+
+    def __init__(self, book: KeycardBook) -> None:
+        self._book = book
+
+    def collect(self) -> Iterable[Metric]:
+        total = CounterMetricFamily(
+            "facegate_keycard_requests", "key-card requests made", labels=["tenant", "site"]
+        )
+        fulfilled = CounterMetricFamily(
+            "facegate_keycard_requests_fulfilled",
+            "key-card requests fulfilled",
+            labels=["tenant", "site"],
+        )
+        open_ = GaugeMetricFamily(
+            "facegate_keycard_requests_open",
+            "key-card requests not yet fulfilled",
+            labels=["tenant", "site"],
+        )
+        oldest = GaugeMetricFamily(
+            "facegate_keycard_request_oldest_open_age_seconds",
+            "age of the oldest open key-card request",
+            labels=["tenant", "site"],
+        )
+        seen: set[tuple[str, str]] = set()
+        for tenant, site, n, f in self._book.totals():
+            total.add_metric([tenant, site], n)
+            fulfilled.add_metric([tenant, site], f)
+            seen.add((tenant, site))
+        summaries = {(s.tenant, s.site): s for s in self._book.open_summary()}
+        for key in sorted(seen):
+            s = summaries.get(key)
+            open_.add_metric(list(key), s.open if s else 0)
+            oldest.add_metric(list(key), s.oldest_age_s if s else 0.0)
+        return [total, fulfilled, open_, oldest]
+
+
+def register_keycard_metrics(book: KeycardBook, registry: CollectorRegistry) -> KeycardCollector:
+    collector = KeycardCollector(book)
+    registry.register(collector)
+    return collector
