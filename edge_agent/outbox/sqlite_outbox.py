@@ -4,6 +4,11 @@ An event is appended in the same transaction that assigns its per-device
 sequence number, so a crash can neither lose an event nor leave a gap. Rows
 leave only when the broker acknowledged them (``remove``) or when a purge
 removes them on purpose (consent withdrawn, erasure, too old) — never silently.
+
+Rows carry a ``topic_kind``: ``events`` (gate events, with a per-device
+sequence number) or ``acks`` (command acknowledgements, which have none and
+are never purged by subject: an ack must reach the cloud even for a subject
+whose events were just purged).
 """
 
 from __future__ import annotations
@@ -16,6 +21,12 @@ from pathlib import Path
 
 from edge_agent.errors import OutboxError, OutboxFull
 from edge_agent.wire import GateEvent, encode_event
+from edge_agent.wire.commands import CommandAck
+from edge_agent.wire.commands import encode as encode_command
+from edge_agent.wire.ids import new_event_id
+
+EVENTS = "events"
+ACKS = "acks"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -36,6 +47,7 @@ class OutboxRow:
     id: int
     event_id: str
     payload: bytes
+    kind: str = EVENTS
 
 
 class SqliteOutbox:
@@ -53,6 +65,15 @@ class SqliteOutbox:
         # FULL: an acknowledged append survives power loss, not only a process kill.
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "topic_kind" not in columns:
+            # Outboxes written before acks existed hold only events.
+            self._db.execute(
+                f"ALTER TABLE outbox ADD COLUMN topic_kind TEXT NOT NULL DEFAULT '{EVENTS}'"
+            )
 
     def append(self, make: Callable[[int], GateEvent]) -> GateEvent:
         """Assign the next sequence number, build the event with it, store it."""
@@ -83,14 +104,36 @@ class SqliteOutbox:
                     self._db.execute("ROLLBACK")
                 raise OutboxError(f"outbox append failed: {exc}") from exc
 
+    def append_ack(self, ack: CommandAck) -> None:
+        """Queue a command acknowledgement, durably, behind the events already queued.
+
+        Not subject to the ceiling: acks are few (one per command) and the cloud
+        must learn that a withdrawal or erasure was carried out.
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(
+                    "INSERT INTO outbox (event_id, subject, occurred_at_ms, payload, topic_kind)"
+                    " VALUES (?, NULL, ?, ?, ?)",
+                    ("ack:" + new_event_id(ack.acked_at_ms), ack.acked_at_ms,
+                     encode_command(ack), ACKS),
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise OutboxError(f"outbox append failed: {exc}") from exc
+
     def peek(self, after_id: int, limit: int) -> list[OutboxRow]:
         """The oldest rows after ``after_id``, in append order."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, event_id, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?",
+                "SELECT id, event_id, payload, topic_kind FROM outbox WHERE id > ?"
+                " ORDER BY id LIMIT ?",
                 (after_id, limit),
             ).fetchall()
-        return [OutboxRow(r[0], r[1], bytes(r[2])) for r in rows]
+        return [OutboxRow(r[0], r[1], bytes(r[2]), r[3]) for r in rows]
 
     def remove(self, ids: Sequence[int]) -> int:
         if not ids:
@@ -105,10 +148,19 @@ class SqliteOutbox:
             return self._db.execute("DELETE FROM outbox WHERE subject = ?", (subject,)).rowcount
 
     def purge_older_than(self, cutoff_ms: int) -> int:
+        """Remove queued events older than the edge's maximum age (acks are kept)."""
         with self._lock:
             return self._db.execute(
-                "DELETE FROM outbox WHERE occurred_at_ms < ?", (cutoff_ms,)
+                "DELETE FROM outbox WHERE occurred_at_ms < ? AND topic_kind = ?",
+                (cutoff_ms, EVENTS),
             ).rowcount
+
+    def oldest_ms(self) -> int | None:
+        """``occurred_at_ms`` of the oldest queued row (publish lag), None when empty."""
+        with self._lock:
+            row = self._db.execute("SELECT occurred_at_ms FROM outbox ORDER BY id LIMIT 1")
+            first = row.fetchone()
+        return int(first[0]) if first else None
 
     def depth(self) -> int:
         with self._lock:

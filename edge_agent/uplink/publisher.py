@@ -4,6 +4,16 @@ Order is kept per device: rows are published in outbox order, and paho
 resends unacknowledged ones, in order, after a reconnect. After a process
 restart publishing starts again from the oldest row, so an event can arrive
 twice but never not at all; the cloud drops duplicates by event id.
+
+With ``on_command`` the same connection also carries the commands from the
+cloud: it subscribes to the device's own and the site-wide command topics in
+a persistent session (``clean_start=False`` + a session expiry), so commands
+sent while the device was offline arrive when it reconnects. Commands are
+acknowledged to the broker only after ``on_command`` returned (it queues the
+CommandAck in the outbox), and queued events are published only after the
+subscription is confirmed: the broker delivers a session's queued commands
+before the SUBACK, so a withdrawal purges the subject's queued events before
+any of them can leave.
 """
 
 from __future__ import annotations
@@ -13,29 +23,50 @@ import queue
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from edge_agent.outbox import SqliteOutbox
+from edge_agent.outbox.sqlite_outbox import ACKS, EVENTS
 from edge_agent.uplink.settings import MqttSettings
-from edge_agent.wire.topics import DeviceIdentity, event_topic
+from edge_agent.wire.topics import (
+    DeviceIdentity,
+    ack_topic,
+    command_topic,
+    event_topic,
+    site_command_topic,
+)
 
 log = logging.getLogger(__name__)
 
 
 class OutboxPublisher:
     def __init__(
-        self, outbox: SqliteOutbox, identity: DeviceIdentity, settings: MqttSettings
+        self,
+        outbox: SqliteOutbox,
+        identity: DeviceIdentity,
+        settings: MqttSettings,
+        *,
+        on_command: Callable[[bytes], None] | None = None,
     ) -> None:
         self._outbox = outbox
         self._topic = event_topic(identity)
+        self._topics = {EVENTS: event_topic(identity), ACKS: ack_topic(identity)}
+        self._command_topics = [
+            command_topic(identity), site_command_topic(identity.tenant, identity.site)
+        ]
+        self._on_command = on_command
         self._s = settings
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.username,
             protocol=mqtt.MQTTv5,
+            manual_ack=on_command is not None,
         )
         self._client.username_pw_set(settings.username, settings.password.get_secret_value())
         if settings.ca_file is not None:
@@ -46,6 +77,11 @@ class OutboxPublisher:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        self._commands: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
+        self._subscribed = threading.Event()
+        self.commands_received = 0
         self._inflight: dict[int, int] = {}  # mid -> outbox row id
         self._early: dict[int, tuple[bool, str]] = {}
         self._inflight_lock = threading.Lock()
@@ -61,6 +97,13 @@ class OutboxPublisher:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def ready(self) -> bool:
+        """Connected, and (when taking commands) subscribed: queued rows may be sent."""
+        return self._connected.is_set() and (
+            self._on_command is None or self._subscribed.is_set()
+        )
+
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
@@ -68,12 +111,29 @@ class OutboxPublisher:
             log.error("MQTT connect refused: %s", rc)
             return
         self._connected.set()
+        if self._on_command is not None:
+            self._subscribed.clear()
+            client.subscribe([(t, 1) for t in self._command_topics])
         self._wake.set()
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
     ) -> None:
         self._connected.clear()
+        self._subscribed.clear()
+
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, rcs: Any, props: Any
+    ) -> None:
+        failed = [rc for rc in rcs if rc.is_failure]
+        if failed:
+            log.error("command subscription refused: %s", failed)
+        self._subscribed.set()
+        self._wake.set()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        self._commands.put((msg.mid, msg.qos, bytes(msg.payload)))
+        self._wake.set()
 
     def _on_publish(
         self, client: mqtt.Client, userdata: Any, mid: int, rc: Any, props: Any
@@ -89,11 +149,40 @@ class OutboxPublisher:
         self._wake.set()
 
     def start(self) -> None:
-        self._client.connect_async(self._s.host, self._s.port, keepalive=self._s.keepalive_s)
+        if self._on_command is None:
+            self._client.connect_async(
+                self._s.host, self._s.port, keepalive=self._s.keepalive_s
+            )
+        else:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._s.session_expiry_s
+            self._client.connect_async(
+                self._s.host, self._s.port, keepalive=self._s.keepalive_s,
+                clean_start=False, properties=props,
+            )
         self._client.loop_start()
 
+    def _handle_commands(self) -> None:
+        assert self._on_command is not None
+        while True:
+            try:
+                mid, qos, payload = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            self.commands_received += 1
+            try:
+                self._on_command(payload)
+            except Exception:
+                # Not acknowledged: the broker sends it again on the next connection.
+                log.exception("command handling failed; it will be redelivered")
+                continue
+            if qos > 0:
+                self._client.ack(mid, qos)
+
     def pump(self) -> int:
-        """Apply acknowledgements and publish new rows; returns rows removed."""
+        """Handle commands, apply acknowledgements, publish new rows; returns rows removed."""
+        if self._on_command is not None:
+            self._handle_commands()
         done: list[int] = []
         while True:
             try:
@@ -109,14 +198,14 @@ class OutboxPublisher:
                 log.error("broker refused an event (%s); it is dropped from the outbox", rc)
         removed = self._outbox.remove(done)
         self.published += len(done)
-        if self._connected.is_set():
+        if self.ready:
             with self._inflight_lock:
                 room = self._s.window - len(self._inflight)
             if room > 0:
                 for row in self._outbox.peek(self._last_sent, room):
                     # Never hold our lock across publish(): paho's ack path holds
                     # its lock while it calls on_publish, which takes ours.
-                    info = self._client.publish(self._topic, row.payload, qos=1)
+                    info = self._client.publish(self._topics[row.kind], row.payload, qos=1)
                     with self._inflight_lock:
                         early = self._early.pop(info.mid, None)
                         if early is None:

@@ -20,6 +20,13 @@ class MqttSettings(BaseModel):
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
     window: int = Field(100, ge=1, le=1000, description="QoS 1 messages in flight at once")
     ca_file: Path | None = Field(None, description="CA to verify the broker (TLS); None = plain")
+    session_expiry_s: int = Field(
+        7 * 24 * 3600,
+        ge=60,
+        le=0xFFFFFFFF,
+        description="how long the broker keeps this device's session (and its queued "
+        "commands) while the device is offline",
+    )
 
 
 class DeviceConnection(BaseModel):

@@ -1,0 +1,1 @@
+"""Key cards, PINs and manual opening: first-class ways through the gate."""

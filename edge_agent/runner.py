@@ -1,0 +1,107 @@
+"""``facegate edge run``: the agent's composition root. Everything concrete is chosen here."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from edge_agent.access.gate import LoggingActuator
+from edge_agent.agent import EdgeAgent
+from edge_agent.commands.handler import CommandHandler
+from edge_agent.compose import build_credentials, build_recognizer, build_source, open_gallery
+from edge_agent.config import EdgeConfig
+from edge_agent.errors import EdgeError
+from edge_agent.gallery.credentials import CredentialHasher
+from edge_agent.health import make_server, serve_in_background
+from edge_agent.metrics import EdgeMetrics
+from edge_agent.outbox import SqliteOutbox
+from edge_agent.pseudonym import load_or_create_site_secret
+from edge_agent.uplink.publisher import OutboxPublisher
+from edge_agent.uplink.settings import DeviceConnection
+
+log = logging.getLogger("edge.agent")
+
+
+def run_agent(config: EdgeConfig, exit_when_done: bool = False, drain_timeout: float = 60) -> int:
+    try:
+        return _run(config, exit_when_done, drain_timeout)
+    except EdgeError as exc:
+        log.error("%s", exc)
+        return 2
+
+
+def _run(config: EdgeConfig, exit_when_done: bool, drain_timeout: float) -> int:
+    conn = DeviceConnection.load(config.device_config)
+    metrics = EdgeMetrics()
+    secret = load_or_create_site_secret(config.site_secret)
+    outbox = SqliteOutbox(config.outbox.path, max_rows=config.outbox.max_rows)
+    recognizer = build_recognizer(config, metrics) if config.video.kind != "none" else None
+    if recognizer is not None:
+        metrics.models.info(
+            {"detector": recognizer.detector.model_id, "embedder": recognizer.embedder.model_id}
+        )
+    agent = EdgeAgent(
+        identity=conn.identity,
+        purpose=config.purpose,
+        gallery=open_gallery(config),
+        hasher=CredentialHasher(secret),
+        outbox=outbox,
+        metrics=metrics,
+        actuator=LoggingActuator(),
+        recognizer=recognizer,
+        source=build_source(config.video, metrics),
+        credentials=build_credentials(config),
+        outbox_max_age_s=config.outbox.max_age_s,
+        purge_interval_s=config.outbox.purge_interval_s,
+        gallery_reload_s=config.gallery.reload_s,
+    )
+    agent.reload_gallery(force=True)
+    handler = CommandHandler(
+        conn.identity, config.purpose, agent.gallery, outbox, metrics,
+        on_removed=agent.on_subject_removed,
+    )
+    def on_command(payload: bytes) -> None:
+        handler.handle_payload(payload)
+
+    publisher = OutboxPublisher(outbox, conn.identity, conn.mqtt, on_command=on_command)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = None
+    if config.http.enabled:
+        server = make_server(
+            config.http.host, config.http.port, metrics.registry,
+            lambda: agent.health(config.http.max_frame_age_s),
+        )
+        serve_in_background(server)
+        log.info("metrics and health on http://%s:%d", config.http.host, server.server_port)
+    pub_stop = threading.Event()
+    pub_thread = threading.Thread(target=publisher.run, args=(pub_stop,), name="uplink")
+    pub_thread.start()
+    log.info("agent started: device %s, video %s", conn.identity.username, config.video.kind)
+    main = threading.Thread(
+        target=agent.run, args=(stop, lambda: publisher.connected), name="agent", daemon=True
+    )
+    main.start()
+    try:
+        while not stop.is_set():
+            if exit_when_done and (agent.source is None or agent.source_done):
+                deadline = time.monotonic() + drain_timeout
+                while outbox.depth() and time.monotonic() < deadline and not stop.is_set():
+                    time.sleep(0.1)
+                stop.set()
+            stop.wait(0.2)
+    finally:
+        stop.set()
+        main.join(10)
+        agent.housekeeping(publisher.connected)
+        pub_stop.set()
+        pub_thread.join(10)
+        if server is not None:
+            server.shutdown()
+        left = outbox.depth()
+        outbox.close()
+        log.info("agent stopped; %d rows still queued (sent on next start)", left)
+    return 0

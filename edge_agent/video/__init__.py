@@ -1,0 +1,1 @@
+"""Video in: cameras, RTSP streams and files through OpenCV, or a folder of images."""

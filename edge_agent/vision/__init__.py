@@ -1,0 +1,1 @@
+"""On-device recognition: detect → align → embed → 1:N match → track → decide."""
