@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 	$(BIN)/facegate stack install
+	$(BIN)/facegate edge models fetch
 
 demo: setup
 	$(BIN)/facegate demo --duration $(DURATION)
