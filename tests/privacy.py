@@ -8,15 +8,20 @@ import re
 from collections.abc import Iterable
 
 from edge_agent.wire import GateEvent
+from edge_agent.wire.commands import CommandAck
 
 ALLOWED_KEYS = set(GateEvent.__struct_fields__)
+#: A device's command acknowledgements (its acks topic) are checked the same way.
+ACK_KEYS = set(CommandAck.__struct_fields__)
 _BLOB = re.compile(r"[A-Za-z0-9+/=]{120,}")
 
 
-def assert_anonymized(payload: bytes, forbidden: Iterable[str] = ()) -> None:
+def assert_anonymized(
+    payload: bytes, forbidden: Iterable[str] = (), allowed: set[str] | None = None
+) -> None:
     doc = json.loads(payload)
     assert isinstance(doc, dict), "payload must be one JSON object"
-    extra = set(doc) - ALLOWED_KEYS
+    extra = set(doc) - (ALLOWED_KEYS if allowed is None else allowed)
     assert not extra, f"fields outside the wire contract: {extra}"
     for key, value in doc.items():
         assert not isinstance(value, list | dict), f"{key}: nested data has no place in an event"

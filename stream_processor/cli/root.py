@@ -17,6 +17,10 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "processor": ("stream_processor.cli.processor", "processor", "Faust workers"),
     "demo": ("stream_processor.cli.demo", "demo", "the whole local pipeline with simulated gates"),
     "audit": ("stream_processor.cli.audit", "audit", "tamper-evident audit log, receipts"),
+    "notice": ("stream_processor.cli.notice", "notice", "camera notices: validate, QR sheet"),
+    "keycard": ("stream_processor.cli.keycard", "keycard", "key cards on request"),
+    "subject": ("stream_processor.cli.subject", "subject", "data-subject access export"),
+    "web": ("stream_processor.cli.web", "web", "web app: notice pages, rights API"),
 }
 
 

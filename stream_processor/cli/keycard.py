@@ -1,0 +1,131 @@
+"""``facegate keycard``: key cards on request — open, list (with ages), fulfil, cancel."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from stream_processor.settings import StackSettings
+
+if TYPE_CHECKING:
+    from stream_processor.audit.wiring import Audit
+    from stream_processor.rights.keycards import KeycardBook
+
+
+def _book() -> tuple[KeycardBook, Audit]:
+    from stream_processor.audit.wiring import open_audit
+    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.keycards import KeycardBook
+
+    state = StackSettings().state_dir
+    audit = open_audit(state)
+    return KeycardBook(open_rights_db(rights_db_path(state)), audit=audit.log), audit
+
+
+@click.group()
+def keycard() -> None:
+    """Key cards on request: nobody is ever forced to use face recognition."""
+
+
+@keycard.command()
+@click.option("--tenant", required=True)
+@click.option("--site", required=True)
+@click.option("--unit", default=None, help="flat / unit the card is for")
+@click.option("--contact", default=None, help="phone or e-mail to reach the resident")
+@click.option("--subject", default=None, help="pseudonym of an enrolled resident (card-only)")
+@click.option("--resident-id", default=None, help="resident id; needs --site-secret")
+@click.option(
+    "--site-secret",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the site secret file (at the site office only), to turn --resident-id into a pseudonym",
+)
+def request(
+    tenant: str,
+    site: str,
+    unit: str | None,
+    contact: str | None,
+    subject: str | None,
+    resident_id: str | None,
+    site_secret: Path | None,
+) -> None:
+    """Open a key-card request."""
+    from stream_processor.rights.keycards import KeycardError
+
+    if resident_id is not None:
+        if site_secret is None:
+            raise click.UsageError("--resident-id needs --site-secret")
+        from edge_agent.pseudonym import pseudonym
+
+        subject = pseudonym(site_secret.read_bytes(), resident_id)
+    book, audit = _book()
+    try:
+        req = book.request(tenant, site, channel="cli", unit=unit, contact=contact, subject=subject)
+    except KeycardError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        audit.close()
+    click.echo(f"key-card request {req.id} open for {tenant}/{site}")
+
+
+@keycard.command("list")
+@click.option("--open", "only_open", is_flag=True, help="only requests not yet fulfilled")
+@click.option("--tenant", default=None)
+@click.option("--site", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def list_(only_open: bool, tenant: str | None, site: str | None, as_json: bool) -> None:
+    """List requests with their age; open ones first in the summary."""
+    from stream_processor.rights.keycards import KeycardStatus
+
+    book, audit = _book()
+    audit.close()
+    now = int(time.time() * 1000)
+    rows = book.find(KeycardStatus.OPEN if only_open else None, tenant, site)
+    if as_json:
+        click.echo(json.dumps([r.public_doc(now) for r in rows], indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        age_h = r.age_s(now) / 3600
+        click.echo(
+            f"{r.id}  {r.tenant}/{r.site}  {r.status.value:<9}  {age_h:7.1f} h  "
+            f"unit={r.unit or '-'}  contact={r.contact or '-'}"
+        )
+    for s in book.open_summary():
+        click.echo(f"open at {s.tenant}/{s.site}: {s.open}, oldest {s.oldest_age_s / 3600:.1f} h")
+
+
+@keycard.command()
+@click.argument("request_id")
+@click.option("--card-ref", default=None, help="the card's number in the access system")
+def fulfil(request_id: str, card_ref: str | None) -> None:
+    """Mark a request fulfilled: the card was handed over."""
+    from stream_processor.rights.keycards import KeycardError
+
+    book, audit = _book()
+    try:
+        req = book.fulfil(request_id, card_ref)
+    except KeycardError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        audit.close()
+    click.echo(f"{req.id} fulfilled after {req.age_s(req.closed_at_ms or 0) / 3600:.1f} h")
+
+
+@keycard.command()
+@click.argument("request_id")
+@click.option("--note", required=True, help="why (the resident withdrew it, …)")
+def cancel(request_id: str, note: str) -> None:
+    """Close a request without a card (say why)."""
+    from stream_processor.rights.keycards import KeycardError
+
+    book, audit = _book()
+    try:
+        req = book.cancel(request_id, note)
+    except KeycardError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        audit.close()
+    click.echo(f"{req.id} cancelled")

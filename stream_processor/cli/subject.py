@@ -1,0 +1,84 @@
+"""``facegate subject export``: everything held about one subject, as JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stream_processor.settings import StackSettings
+
+
+@click.group()
+def subject() -> None:
+    """Data-subject requests: access export."""
+
+
+@subject.command()
+@click.option("--tenant", required=True)
+@click.option("--site", required=True)
+@click.option("--subject", "pseudonym", default=None, help="the subject's ps1_ pseudonym")
+@click.option("--resident-id", default=None, help="resident id; needs --site-secret")
+@click.option(
+    "--site-secret",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the site secret file (site office only), to turn --resident-id into the pseudonym",
+)
+@click.option(
+    "--receipt",
+    "receipt_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="receipts the subject brings (they open entries the operator has forgotten)",
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="default: stdout")
+def export(
+    tenant: str,
+    site: str,
+    pseudonym: str | None,
+    resident_id: str | None,
+    site_secret: Path | None,
+    receipt_files: tuple[Path, ...],
+    out: Path | None,
+) -> None:
+    """Write the subject access export (JSON)."""
+    from stream_processor.audit.wiring import open_audit
+    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.export import build_export
+    from stream_processor.rights.keycards import KeycardBook
+    from stream_processor.rights.receipt_store import ReceiptStore
+    from stream_processor.rights.receipts import ErasureReceipt
+
+    if resident_id is not None:
+        if site_secret is None:
+            raise click.UsageError("--resident-id needs --site-secret")
+        from edge_agent.pseudonym import pseudonym as make_pseudonym
+
+        pseudonym = make_pseudonym(site_secret.read_bytes(), resident_id)
+    if pseudonym is None:
+        raise click.UsageError("name the subject: --subject or --resident-id")
+    state = StackSettings().state_dir
+    audit = open_audit(state)
+    db = open_rights_db(rights_db_path(state))
+    try:
+        doc = build_export(
+            tenant,
+            site,
+            pseudonym,
+            audit_entries=audit.log.entries(),
+            openings=audit.openings,
+            keycards=KeycardBook(db),
+            receipts=ReceiptStore(db),
+            brought_receipts=[ErasureReceipt.load(p) for p in receipt_files],
+        )
+    finally:
+        audit.close()
+        db.close()
+    text = doc.model_dump_json(indent=2)
+    if out:
+        out.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"subject export → {out}")
+    else:
+        click.echo(text)
+    for note in doc.unavailable:
+        click.echo(f"note: {note}", err=True)

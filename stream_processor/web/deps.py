@@ -1,0 +1,77 @@
+"""What the web app's handlers use, built by the composition root and injected."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from stream_processor.audit.log import AuditSink
+from stream_processor.notices.archive import NoticeArchive
+from stream_processor.notices.config import RegistryFile
+from stream_processor.notices.retention import PolicyFileRetention, RetentionSource
+from stream_processor.rights.db import open_rights_db, rights_db_path
+from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
+from stream_processor.web.settings import WebSettings
+
+
+@dataclass
+class WebDeps:
+    cameras: RegistryFile
+    retention: RetentionSource
+    archive: NoticeArchive
+    keycards: KeycardBook
+    operator_token: str
+    registry: CollectorRegistry
+    clock: Callable[[], float] = field(default=time.time)
+
+
+DEPS: web.AppKey[WebDeps] = web.AppKey("facegate_deps", WebDeps)
+
+
+TOKEN_FILE = "web-operator-token"  # noqa: S105 - a file name
+
+
+def load_or_create_token(secrets_dir: Path) -> str:
+    """The operator API's bearer token, created (0600) under ``<state>/secrets/`` on first use."""
+    path = secrets_dir / TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(secrets_dir, 0o700)
+    token = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def build_deps(
+    state_dir: Path,
+    settings: WebSettings,
+    registry: CollectorRegistry,
+    audit: AuditSink | None,
+    clock: Callable[[], float] = time.time,
+) -> WebDeps:
+    """The production wiring: files under the state dir, the rights DB, metrics."""
+    db = open_rights_db(rights_db_path(state_dir))
+    keycards = KeycardBook(db, audit=audit, clock=clock)
+    register_keycard_metrics(keycards, registry)
+    return WebDeps(
+        cameras=RegistryFile(settings.cameras(state_dir)),
+        retention=PolicyFileRetention(settings.retention(state_dir)),
+        archive=NoticeArchive(db, audit=audit, clock=clock),
+        keycards=keycards,
+        operator_token=load_or_create_token(state_dir / "secrets"),
+        registry=registry,
+        clock=clock,
+    )

@@ -1,0 +1,124 @@
+"""Notice pages (one per camera, zh/en) and the resident's key-card form."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from stream_processor.notices.config import Lang
+from stream_processor.notices.html import (
+    render_message,
+    render_notice,
+    render_site_index,
+    t,
+)
+from stream_processor.notices.view import build_content, content_from_doc, notice_path
+from stream_processor.rights.keycards import KeycardError
+from stream_processor.web.deps import DEPS, WebDeps
+
+_HEADERS = {
+    # A policy change must show at once: never serve a cached notice.
+    "Cache-Control": "no-cache, max-age=0",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'",
+}
+
+
+def pick_lang(request: web.Request) -> Lang:
+    asked = request.query.get("lang")
+    if asked in ("zh", "en"):
+        return "zh" if asked == "zh" else "en"
+    accept = request.headers.get("Accept-Language", "").strip().lower()
+    return "en" if accept.startswith("en") else "zh"
+
+
+def _html(text: str, lang: Lang, status: int = 200) -> web.Response:
+    return web.Response(
+        text=text,
+        status=status,
+        content_type="text/html",
+        charset="utf-8",
+        headers={**_HEADERS, "Content-Language": "zh-CN" if lang == "zh" else "en"},
+    )
+
+
+def _not_found(lang: Lang) -> web.Response:
+    msg = "没有这个摄像头的告知。" if lang == "zh" else "There is no notice for this camera."
+    return _html(render_message("title", msg, lang), lang, status=404)
+
+
+async def camera_notice(request: web.Request) -> web.Response:
+    deps: WebDeps = request.app[DEPS]
+    lang = pick_lang(request)
+    tenant, site_id, camera_id = (request.match_info[k] for k in ("tenant", "site", "camera"))
+    site = deps.cameras.get().site(tenant, site_id)
+    camera = site.camera(camera_id) if site else None
+    if site is None or camera is None:
+        return _not_found(lang)
+    content = build_content(site, camera, deps.retention)
+    current = deps.archive.current(content)
+    asked = request.query.get("version")
+    if asked and asked.isdigit() and int(asked) != current.version:
+        doc = deps.archive.document(tenant, site_id, camera_id, int(asked))
+        if doc is None:
+            return _not_found(lang)
+        old = next(
+            v for v in deps.archive.history(tenant, site_id, camera_id) if v.version == int(asked)
+        )
+        page = render_notice(
+            content_from_doc(doc),
+            version=old.version,
+            since_ms=old.since_ms,
+            lang=lang,
+            current_version=current.version,
+        )
+        return _html(page, lang)
+    page = render_notice(content, version=current.version, since_ms=current.since_ms, lang=lang)
+    response = _html(page, lang)
+    response.headers["ETag"] = f'"{current.digest[:32]}"'
+    return response
+
+
+async def site_index(request: web.Request) -> web.Response:
+    deps: WebDeps = request.app[DEPS]
+    lang = pick_lang(request)
+    site = deps.cameras.get().site(request.match_info["tenant"], request.match_info["site"])
+    if site is None:
+        return _not_found(lang)
+    return _html(render_site_index(site, lang), lang)
+
+
+async def keycard_form(request: web.Request) -> web.Response:
+    """A resident asks for a key card from the notice page (no account, no pseudonym)."""
+    deps: WebDeps = request.app[DEPS]
+    form = await request.post()
+    lang: Lang = "en" if form.get("lang") == "en" else "zh"
+    tenant, site_id = request.match_info["tenant"], request.match_info["site"]
+    site = deps.cameras.get().site(tenant, site_id)
+    if site is None:
+        return _not_found(lang)
+    camera = form.get("camera")
+    back = (
+        notice_path(tenant, site_id, camera) + f"?lang={lang}"
+        if isinstance(camera, str) and site.camera(camera)
+        else None
+    )
+    unit, contact = form.get("unit"), form.get("contact")
+    try:
+        req = deps.keycards.request(
+            tenant,
+            site_id,
+            channel="web",
+            unit=unit if isinstance(unit, str) else None,
+            contact=contact if isinstance(contact, str) else None,
+        )
+    except KeycardError as exc:
+        return _html(render_message("bad_request", str(exc), lang, back), lang, status=400)
+    text = f"{t('received_text', lang)} {req.id}. {site.keycard.get(lang)}"
+    return _html(render_message("received", text, lang, back), lang, status=201)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/notice/{tenant}/{site}", site_index)
+    app.router.add_get("/notice/{tenant}/{site}/{camera}", camera_notice)
+    app.router.add_post("/notice/{tenant}/{site}/keycard", keycard_form)

@@ -1,0 +1,34 @@
+"""Settings of the web app (env prefix ``FACEGATE_WEB_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_WEB_", extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8080, ge=1, le=65535, description="port to listen on")
+    public_url: str = Field(
+        "http://127.0.0.1:8080",
+        pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="the URL residents reach this app at; printed into the QR codes",
+    )
+    cameras_path: Path | None = Field(
+        None, description="camera registry YAML; default <state>/config/cameras.yaml"
+    )
+    retention_path: Path | None = Field(
+        None,
+        description="policy YAML file or folder the notices read retention from; "
+        "default <state>/config/policies",
+    )
+
+    def cameras(self, state_dir: Path) -> Path:
+        return self.cameras_path or state_dir / "config" / "cameras.yaml"
+
+    def retention(self, state_dir: Path) -> Path:
+        return self.retention_path or state_dir / "config" / "policies"
