@@ -31,7 +31,7 @@ class Topics(BaseSettings):
         description="signed audit-log checkpoints, kept forever (a copy beyond the operator)",
     )
     consent: str = Field(
-        "facegate.consent", description="consent ledger (compacted; key tenant/site/subject/purpose)"
+        "facegate.consent", description="consent ledger (compacted; tenant/site/subject/purpose)"
     )
     policies: str = Field(
         "facegate.policies", description="policy versions (compacted; key tenant, tenant@version)"

@@ -95,6 +95,8 @@ class Pipeline:
     tag: str
     tmp: Path
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    #: Added to every process's environment (e.g. the store a worker writes to).
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def env(self) -> dict[str, str]:
@@ -109,6 +111,10 @@ class Pipeline:
             "FACEGATE_PROCESSOR_APP_ID": f"proc-{self.tag}",
             "FACEGATE_PROCESSOR_STORE_PATH": str(self.store_path),
             "FACEGATE_PROCESSOR_BATCH_WITHIN_S": "0.1",
+            "FACEGATE_TOPIC_CONSENT": f"t.{self.tag}.consent",
+            "FACEGATE_TOPIC_POLICIES": f"t.{self.tag}.policies",
+            "FACEGATE_TOPIC_COMMANDS": f"t.{self.tag}.commands",
+            **self.extra_env,
         }
 
     @property
@@ -118,7 +124,14 @@ class Pipeline:
     def topics(self):  # type: ignore[no-untyped-def]
         from stream_processor.settings import Topics
 
-        return Topics(raw=f"t.{self.tag}.raw", dlq=f"t.{self.tag}.dlq", raw_partitions=3)
+        return Topics(
+            raw=f"t.{self.tag}.raw",
+            dlq=f"t.{self.tag}.dlq",
+            raw_partitions=3,
+            consent=f"t.{self.tag}.consent",
+            policies=f"t.{self.tag}.policies",
+            commands=f"t.{self.tag}.commands",
+        )
 
     def create_topics(self) -> None:
         from stream_processor.stack.topics import ensure_topics, topic_specs

@@ -20,3 +20,15 @@ class ProcessorSettings(BaseSettings):
     batch_within_s: float = Field(0.25, gt=0, description="flush a partial batch after this")
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
+    sweep_interval_s: float = Field(
+        60.0, gt=0, description="retention sweeper period (FACEGATE_PROCESSOR_SWEEP_INTERVAL_S)"
+    )
+    sweep_batch_size: int = Field(
+        5000, ge=1, le=1_000_000, description="rows deleted per sweeper transaction"
+    )
+    withdrawal_recheck_s: float = Field(
+        300.0,
+        ge=0,
+        description="for this long after a withdrawal, each sweep deletes the subject's face "
+        "events again (catches events another worker stored before it saw the withdrawal)",
+    )

@@ -1,0 +1,158 @@
+"""``facegate consent grant|withdraw|forget|show``: the consent ledger.
+
+Records go to the compacted consent topic (``FACEGATE_TOPIC_CONSENT``); running
+workers apply them within seconds. Subjects are per-site pseudonyms (``ps1_…``),
+as the site's enrolment computed them; never a name or id number.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+from stream_processor.policy.consent import (
+    ALL_PURPOSES,
+    ConsentRecord,
+    GivenBy,
+    consent_key,
+    decode_consent,
+)
+from stream_processor.settings import StackSettings, Topics
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _write(records: list[tuple[bytes, bytes | None]]) -> None:
+    from stream_processor.processor.ledger_client import write_records
+
+    write_records(StackSettings().kafka_bootstrap, Topics().consent, records)
+
+
+def _record(**kw: object) -> ConsentRecord:
+    import msgspec
+
+    try:
+        return msgspec.convert(kw, ConsentRecord)
+    except msgspec.ValidationError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def _ledger() -> dict[bytes, bytes]:
+    from stream_processor.processor.ledger_client import read_ledger
+
+    return read_ledger(StackSettings().kafka_bootstrap, Topics().consent)
+
+
+def _check_purpose_declared(tenant: str, purpose: str) -> None:
+    """Refuse consent for a purpose the tenant's policy does not declare."""
+    from stream_processor.policy.retention import compile_version, policy_key
+    from stream_processor.processor.ledger_client import read_ledger
+
+    policies = read_ledger(StackSettings().kafka_bootstrap, Topics().policies)
+    data = policies.get(policy_key(tenant))
+    if data is None:
+        raise click.ClickException(f"tenant {tenant} has no policy; apply one first")
+    if purpose not in compile_version(data).document.purposes:
+        raise click.ClickException(f"purpose {purpose!r} is not declared in {tenant}'s policy")
+
+
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def subject_options(f: F) -> F:
+    for name, help_ in (
+        ("--subject", "the subject's per-site pseudonym (ps1_…)"),
+        ("--site", "site id"),
+        ("--tenant", "tenant id"),
+    ):
+        f = click.option(name, required=True, help=help_)(f)
+    return f
+
+
+@click.group()
+def consent() -> None:
+    """The consent ledger: grants and withdrawals per subject, site and purpose."""
+
+
+@consent.command()
+@subject_options
+@click.option("--purpose", required=True, help="a purpose declared in the tenant's policy")
+@click.option("--evidence", required=True, help="reference of the signed consent form")
+@click.option(
+    "--given-by", type=click.Choice([g.value for g in GivenBy]), default="self", show_default=True
+)
+@click.option("--minor", is_flag=True, help="the subject is under 14: a guardian must consent")
+def grant(
+    tenant: str, site: str, subject: str, purpose: str, evidence: str, given_by: str, minor: bool
+) -> None:
+    """Record a separate, prior consent for one purpose."""
+    record = _record(
+        tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=evidence,
+        status="granted", given_by=given_by, minor=minor, at_ms=_now_ms(),
+    )  # fmt: skip
+    _check_purpose_declared(tenant, purpose)
+    _write([(record.key, record.encode())])
+    click.echo(f"granted {purpose} at {tenant}/{site}")
+
+
+@consent.command()
+@subject_options
+@click.option("--purpose", default=None, help="one purpose; default: every purpose")
+@click.option(
+    "--given-by", type=click.Choice([g.value for g in GivenBy]), default="self", show_default=True
+)
+def withdraw(tenant: str, site: str, subject: str, purpose: str | None, given_by: str) -> None:
+    """Withdraw consent: later events are discarded, stored face events deleted,
+    and the site's devices told to remove the template and purge their outbox."""
+    record = _record(
+        tenant=tenant, site=site, subject=subject, purpose=purpose or ALL_PURPOSES,
+        status="withdrawn", given_by=given_by, at_ms=_now_ms(),
+    )  # fmt: skip
+    _write([(record.key, record.encode())])
+    click.echo(f"withdrawn {purpose or 'every purpose'} at {tenant}/{site}")
+
+
+def forget_subject(bootstrap: str, topic: str, tenant: str, site: str, subject: str) -> int:
+    """Tombstone every ledger record of a subject (erasure); returns how many keys.
+
+    Call after the withdrawal has taken effect: a forgotten subject has no
+    consent, so face events are discarded exactly as after a withdrawal.
+    """
+    from stream_processor.processor.ledger_client import read_ledger, write_records
+
+    prefix = consent_key(tenant, site, subject, "")
+    keys = [k for k in read_ledger(bootstrap, topic) if k.startswith(prefix)]
+    if keys:
+        write_records(bootstrap, topic, [(k, None) for k in keys])
+    return len(keys)
+
+
+@consent.command()
+@subject_options
+def forget(tenant: str, site: str, subject: str) -> None:
+    """Tombstone the subject's ledger records (they disappear on compaction)."""
+    n = forget_subject(StackSettings().kafka_bootstrap, Topics().consent, tenant, site, subject)
+    click.echo(f"{n} ledger records tombstoned")
+
+
+@consent.command()
+@subject_options
+def show(tenant: str, site: str, subject: str) -> None:
+    """Show the subject's ledger records at one site."""
+    prefix = consent_key(tenant, site, subject, "")
+    rows = sorted(
+        (decode_consent(v) for k, v in _ledger().items() if k.startswith(prefix)),
+        key=lambda r: r.purpose,
+    )
+    if not rows:
+        click.echo("no consent records")
+    for r in rows:
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.at_ms / 1000))
+        extra = " (minor)" if r.minor else ""
+        evidence = f" evidence={r.evidence_ref}" if r.evidence_ref else ""
+        click.echo(f"{r.purpose}\t{r.status.value}\tby {r.given_by.value}{extra}\t{when}{evidence}")

@@ -1,0 +1,190 @@
+"""``facegate policy validate|apply|show|history``: retention and purposes as data.
+
+``apply`` writes a new version to the compacted policies topic (key ``tenant``
+for the version in force, ``tenant@NNNNNNNN`` for history); running workers
+pick it up within seconds and the next sweep deletes what it newly expires.
+It also sets the raw and dead-letter topics' retention from the policies.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+import yaml
+
+from stream_processor.settings import StackSettings, Topics
+
+if TYPE_CHECKING:
+    from stream_processor.policy.document import PolicyDocument
+    from stream_processor.policy.retention import CompiledPolicy
+
+
+def _load(path: Path) -> PolicyDocument:
+    from pydantic import ValidationError
+
+    from stream_processor.policy.document import parse_policy_yaml
+
+    try:
+        return parse_policy_yaml(path.read_text())
+    except ValidationError as exc:
+        lines = [f"{path}: invalid policy ({exc.error_count()} errors)"]
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(document)"
+            lines.append(f"  {where}: {err['msg']}")
+        raise click.ClickException("\n".join(lines)) from exc
+    except (ValueError, yaml.YAMLError) as exc:
+        raise click.ClickException(f"{path}: invalid policy: {exc}") from exc
+
+
+def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, list[bytes]]]:
+    """Current policy bytes per tenant, and every version per tenant (oldest first)."""
+    from stream_processor.processor.ledger_client import read_ledger
+
+    current: dict[str, bytes] = {}
+    history: dict[str, list[bytes]] = {}
+    for key, value in sorted(
+        read_ledger(StackSettings().kafka_bootstrap, Topics().policies).items()
+    ):
+        name = key.decode(errors="replace")
+        if name.startswith("_heartbeat/"):
+            continue
+        t, _, version = name.partition("@")
+        if tenant is not None and t != tenant:
+            continue
+        if version:
+            history.setdefault(t, []).append(value)
+        else:
+            current[t] = value
+    return current, history
+
+
+@click.group()
+def policy() -> None:
+    """Policies: purposes, camera purposes, retention per site/kind/purpose, legal ceiling."""
+
+
+@policy.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def validate(path: Path) -> None:
+    """Check a policy document; print the errors and exit 1 if it is invalid."""
+    doc = _load(path)
+    click.echo(f"{path}: valid policy for tenant {doc.tenant}")
+
+
+@policy.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="print what it would delete now; change nothing")
+@click.option("--comment", default="", help="why this change (kept in the history)")
+def apply(path: Path, dry_run: bool, comment: str) -> None:
+    """Apply a policy as a new version (or, with --dry-run, show its effect)."""
+    from stream_processor.cli.processor import store_factory
+    from stream_processor.policy.retention import (
+        CompiledPolicy,  # noqa: F811 - the runtime import of the TYPE_CHECKING name
+        PolicyVersion,
+        compile_version,
+        history_key,
+        policy_key,
+    )
+    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.processor.settings import ProcessorSettings
+    from stream_processor.processor.sweeper import dry_run as count_deletions
+
+    doc = _load(path)
+    current, history = _versions(doc.tenant)
+    version = 1 + max((compile_version(v).version for v in history.get(doc.tenant, [])), default=0)
+    now_ms = int(time.time() * 1000)
+    stack = StackSettings()
+    factory, where = store_factory(stack, ProcessorSettings())
+    store = factory()
+    try:
+        counts = count_deletions(store, CompiledPolicy(doc, version), now_ms)
+    finally:
+        store.close()
+    verb = "would delete" if dry_run else "deletes on the next sweep"
+    click.echo(f"policy v{version} for {doc.tenant} {verb} (store: {where}):")
+    if not counts:
+        click.echo("  nothing")
+    for (_, site, kind), n in sorted(counts.items()):
+        click.echo(f"  {site}\t{kind}\t{n}")
+    click.echo(f"  total\t\t{sum(counts.values())}")
+    if dry_run:
+        return
+    record = PolicyVersion(
+        tenant=doc.tenant,
+        version=version,
+        applied_at_ms=now_ms,
+        applied_by=getpass.getuser(),
+        comment=comment,
+        document=doc.model_dump(mode="json"),
+    ).encode()
+    topics = Topics()
+    write_records(
+        stack.kafka_bootstrap,
+        topics.policies,
+        [(history_key(doc.tenant, version), record), (policy_key(doc.tenant), record)],
+    )
+    current[doc.tenant] = record
+    _apply_topic_retention(stack, topics, [compile_version(v) for v in current.values()])
+    click.echo(f"applied policy v{version} for {doc.tenant}")
+
+
+def _apply_topic_retention(
+    stack: StackSettings, topics: Topics, policies: list[CompiledPolicy]
+) -> None:
+    """Raw and dead-letter topics keep records no longer than the strictest policy
+    asks, with segment.ms a tenth of that (Kafka deletes whole closed segments)."""
+    from stream_processor.stack.topics import ensure_topics, topic_specs
+
+    if not policies:
+        return
+    raw = min(p.raw_retention_ms for p in policies)
+    dlq = min(p.dlq_retention_ms for p in policies)
+    segment = max(10_000, min(raw, dlq) // 10)
+    tuned = topics.model_copy(
+        update={"raw_retention_ms": raw, "dlq_retention_ms": dlq, "segment_ms": segment}
+    )
+    specs = [s for s in topic_specs(tuned) if s.name in (topics.raw, topics.dlq)]
+    ensure_topics(stack.kafka_bootstrap, specs)
+    click.echo(
+        f"kafka: {topics.raw} retention {raw // 1000}s, {topics.dlq} retention {dlq // 1000}s, "
+        f"segment.ms {segment} (a record is gone within retention + segment + 60s)"
+    )
+
+
+@policy.command()
+@click.option("--tenant", required=True)
+def show(tenant: str) -> None:
+    """Print the policy in force (YAML) with its version."""
+    from stream_processor.policy.retention import decode_version
+
+    current, _ = _versions(tenant)
+    if tenant not in current:
+        raise click.ClickException(f"no policy applied for {tenant}")
+    v = decode_version(current[tenant])
+    click.echo(
+        f"# {tenant} policy v{v.version}, applied by {v.applied_by} at {_when(v.applied_at_ms)}"
+    )
+    yaml.safe_dump(v.document, sys.stdout, sort_keys=False)
+
+
+@policy.command()
+@click.option("--tenant", required=True)
+def history(tenant: str) -> None:
+    """List every applied version, oldest first."""
+    from stream_processor.policy.retention import decode_version
+
+    _, versions = _versions(tenant)
+    rows = sorted((decode_version(v) for v in versions.get(tenant, [])), key=lambda v: v.version)
+    if not rows:
+        click.echo(f"no policy applied for {tenant}")
+    for v in rows:
+        click.echo(f"v{v.version}\t{_when(v.applied_at_ms)}\t{v.applied_by}\t{v.comment}")
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))

@@ -1,0 +1,129 @@
+"""Reading the consent and policy ledgers: what a record means for the worker.
+
+Pure functions over record bytes; the Faust agents in ``app`` apply the result
+(table update, store deletion, edge command).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_agent.errors import WireError
+from edge_agent.wire.commands import CommandType, EdgeCommand
+from stream_processor.policy.consent import (
+    ALL_PURPOSES,
+    ConsentRecord,
+    ConsentState,
+    ConsentStatus,
+    consent_key,
+    decode_consent,
+    effective_consent,
+)
+from stream_processor.policy.retention import compile_version, decode_version
+
+#: Keys the processor writes so that a quiet compacted topic still rolls its
+#: active segment (compaction never touches the active segment).
+HEARTBEAT_PREFIX = b"_heartbeat/"
+
+
+def deterministic_uuid7(ms: int, seed: bytes) -> str:
+    """A UUIDv7 whose random bits come from ``seed``: a replayed record yields the
+    same command id, so the edge can drop the repeat."""
+    digest = int.from_bytes(hashlib.sha256(seed).digest()[:10], "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((digest >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= digest & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass(frozen=True)
+class LedgerRefusal:
+    reason: str
+    detail: str
+
+
+def read_consent(key: bytes | None, value: bytes | None) -> ConsentRecord | LedgerRefusal | None:
+    """``None`` for a tombstone or heartbeat; the record; or why it is refused.
+    Refusal details never quote the record (it holds a pseudonym)."""
+    if key is None:
+        return LedgerRefusal("missing_key", "consent record without a key")
+    if key.startswith(HEARTBEAT_PREFIX) or value is None:
+        return None
+    try:
+        record = decode_consent(value)
+    except WireError as exc:
+        return LedgerRefusal(exc.reason, "consent record does not match the schema")
+    if record.key != key:
+        return LedgerRefusal("key_mismatch", "consent record key differs from its fields")
+    return record
+
+
+def withdrawal_command(record: ConsentRecord) -> EdgeCommand:
+    purpose = None if record.purpose == ALL_PURPOSES else record.purpose
+    return EdgeCommand(
+        schema_version=1,
+        command_id=deterministic_uuid7(record.at_ms, record.key + str(record.at_ms).encode()),
+        type=CommandType.WITHDRAW_CONSENT,
+        tenant=record.tenant,
+        site=record.site,
+        subject=record.subject,
+        issued_at_ms=record.at_ms,
+        purpose=purpose,
+    )
+
+
+def site_key(tenant: str, site: str) -> bytes:
+    return f"{tenant}/{site}".encode()
+
+
+def consent_state(
+    get: Callable[[bytes], bytes | None], tenant: str, site: str, subject: str, purpose: str
+) -> ConsentState:
+    """Effective consent from a table lookup ``get(key) -> bytes | None``."""
+    specific = get(consent_key(tenant, site, subject, purpose))
+    wildcard = get(consent_key(tenant, site, subject, ALL_PURPOSES))
+    return effective_consent(
+        _decoded(specific) if specific else None, _decoded(wildcard) if wildcard else None
+    )
+
+
+def _decoded(data: bytes) -> ConsentRecord | None:
+    try:
+        return decode_consent(data)
+    except WireError:
+        return None
+
+
+def read_policy(key: bytes | None, value: bytes | None) -> bytes | LedgerRefusal | None:
+    """Validated policy bytes to keep in the table; ``None`` for tombstones/heartbeats."""
+    if key is None:
+        return LedgerRefusal("missing_key", "policy record without a key")
+    if key.startswith(HEARTBEAT_PREFIX) or value is None:
+        return None
+    try:
+        version = decode_version(value)
+        compile_version(value)
+    except Exception as exc:  # noqa: BLE001 - any invalid document is refused, as data
+        return LedgerRefusal("invalid_policy", str(exc)[:300])
+    allowed = (version.tenant, f"{version.tenant}@{version.version:08d}")
+    if key.decode(errors="replace") not in allowed:
+        return LedgerRefusal("key_mismatch", "policy key differs from its tenant/version")
+    return value
+
+
+__all__ = [
+    "HEARTBEAT_PREFIX",
+    "ConsentStatus",
+    "LedgerRefusal",
+    "consent_state",
+    "deterministic_uuid7",
+    "read_consent",
+    "read_policy",
+    "site_key",
+    "withdrawal_command",
+]

@@ -1,0 +1,70 @@
+"""Prometheus metrics of a processor worker. Labels come from bounded sets only
+(event kind, outcome/discard reason, tenant and site ids) — never a pseudonym."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+
+class ProcessorMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.decisions = Counter(
+            "facegate_processor_decisions_total",
+            "Events decided, by kind and outcome (stored or the discard reason)",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.stored_duplicates = Counter(
+            "facegate_processor_store_duplicates_total",
+            "Rows the store already had (replays after a restart)",
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "facegate_processor_dead_letters_total",
+            "Raw or ledger records refused, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.batch_seconds = Histogram(
+            "facegate_processor_batch_seconds",
+            "Time to decide and store one batch",
+            registry=registry,
+        )
+        self.consent_changes = Counter(
+            "facegate_consent_records_total",
+            "Consent ledger records applied, by status",
+            ["status"],
+            registry=registry,
+        )
+        self.withdrawal_deleted = Counter(
+            "facegate_consent_withdrawal_deleted_rows_total",
+            "Stored events deleted because consent was withdrawn",
+            registry=registry,
+        )
+        self.edge_commands = Counter(
+            "facegate_edge_commands_sent_total",
+            "Commands sent to the edge, by type",
+            ["type"],
+            registry=registry,
+        )
+        self.swept = Counter(
+            "facegate_retention_deleted_rows_total",
+            "Rows deleted by the retention sweeper",
+            ["tenant", "site", "kind"],
+            registry=registry,
+        )
+        self.oldest_age = Gauge(
+            "facegate_retention_oldest_age_seconds",
+            "Age of the oldest stored event per site (after the last sweep)",
+            ["tenant", "site"],
+            registry=registry,
+        )
+        self.overdue_rows = Gauge(
+            "facegate_retention_overdue_rows",
+            "Stored rows past their rule per site (should be 0 after a sweep)",
+            ["tenant", "site"],
+            registry=registry,
+        )
+        self.policy_version = Gauge(
+            "facegate_policy_version", "Policy version in force", ["tenant"], registry=registry
+        )
