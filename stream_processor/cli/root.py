@@ -17,7 +17,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "processor": ("stream_processor.cli.processor", "processor", "Faust workers"),
     "demo": ("stream_processor.cli.demo", "demo", "the whole local pipeline with simulated gates"),
     "consent": ("stream_processor.cli.consent", "consent", "consent ledger: grant, withdraw, show"),
-    "policy": ("stream_processor.cli.policy", "policy", "retention/purpose policies: apply, history"),
+    "policy": ("stream_processor.cli.policy", "policy", "retention and purpose policies"),
     "audit": ("stream_processor.cli.audit", "audit", "tamper-evident audit log, receipts"),
     "notice": ("stream_processor.cli.notice", "notice", "camera notices: validate, QR sheet"),
     "keycard": ("stream_processor.cli.keycard", "keycard", "key cards on request"),

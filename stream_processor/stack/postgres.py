@@ -38,21 +38,17 @@ def find_bin_dir(configured: Path | None = None) -> Path:
     """The folder of initdb/pg_ctl; installs the Debian package ``postgresql`` if missing."""
     if configured is not None:
         return configured
-    candidates = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"),
-        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
-    )
-    if not candidates:
-        # initdb is not on PATH in Debian, so name a binary that cannot be found to
-        # make ensure_debian_packages install the package.
-        ensure_debian_packages({"/nonexistent/facegate-needs-initdb": "postgresql"})
-        return find_bin_dir(None) if any(Path("/usr/lib/postgresql").glob("*/bin/initdb")) else (
-            _missing()
+    for attempt in range(2):
+        candidates = sorted(
+            Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+            key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
         )
-    return candidates[-1].parent
-
-
-def _missing() -> Path:
+        if candidates:
+            return candidates[-1].parent
+        if attempt == 0:
+            # initdb is not on PATH in Debian: name a path that cannot be found so
+            # that ensure_debian_packages installs the package.
+            ensure_debian_packages({"/nonexistent/facegate-needs-initdb": "postgresql"})
     raise StackError("PostgreSQL binaries not found after installing the postgresql package")
 
 

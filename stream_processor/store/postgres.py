@@ -58,9 +58,7 @@ class PostgresEventStore(SqlStore):
     def _migrate(self) -> None:
         with self._transaction():
             self._execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_ID,))
-            self._execute(
-                "CREATE TABLE IF NOT EXISTS facegate_schema (version INTEGER NOT NULL)"
-            )
+            self._execute("CREATE TABLE IF NOT EXISTS facegate_schema (version INTEGER NOT NULL)")
             rows = self._execute("SELECT version FROM facegate_schema").fetchall()
             current = int(rows[0][0]) if rows else 0
             if not rows:

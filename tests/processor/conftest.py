@@ -168,7 +168,8 @@ class Harness:
             [FACEGATE, *args], env=self.p.env, capture_output=True, text=True, timeout=120
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"facegate {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+            cmd = " ".join(args)
+            raise AssertionError(f"facegate {cmd} failed:\n{result.stdout}{result.stderr}")
         return result
 
     def apply_policy(self, doc: dict[str, Any], *extra: str) -> str:

@@ -35,7 +35,9 @@ def test_consent_granted_stored_withdrawn_discarded_deleted_and_commanded(
     row = h.store().get(first[0].event_id)
     assert row.expires_at_ms == first[0].occurred_at_ms + 30 * 86_400_000
 
-    shown = h.cli("consent", "show", "--tenant", TENANT, "--site", "site-1", "--subject", subject(1))
+    shown = h.cli(
+        "consent", "show", "--tenant", TENANT, "--site", "site-1", "--subject", subject(1)
+    )  # noqa: E501
     assert "access_control\tgranted\tby self" in shown.stdout
 
     h.cli(
