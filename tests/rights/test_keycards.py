@@ -1,0 +1,199 @@
+"""Key cards on request: open requests are counted and aged until fulfilled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from stream_processor.rights.db import open_rights_db
+from stream_processor.rights.keycards import (
+    KeycardBook,
+    KeycardError,
+    KeycardStatus,
+    register_keycard_metrics,
+)
+from tests.conftest import FACEGATE
+from tests.rights.conftest import AuditRig, Clock, WebRig, pseudonym_of, serve
+
+
+@pytest.fixture
+def book(tmp_path: Path, clock: Clock, audit_rig: AuditRig) -> KeycardBook:
+    return KeycardBook(open_rights_db(tmp_path / "rights.sqlite"), audit=audit_rig.log, clock=clock)
+
+
+def sample(registry: CollectorRegistry, name: str, site: str = "north") -> float | None:
+    return registry.get_sample_value(name, {"tenant": "acme", "site": site})
+
+
+@pytest.mark.unit
+def test_requests_are_counted_and_aged_until_fulfilled(book: KeycardBook, clock: Clock) -> None:
+    registry = CollectorRegistry()
+    register_keycard_metrics(book, registry)
+    first = book.request("acme", "north", channel="cli", unit="3-1201", contact="138 0000 0000")
+    clock.advance(3600)
+    book.request("acme", "north", channel="web", unit="5-0302", contact="a@example.com")
+    book.request("acme", "south", channel="office", subject=pseudonym_of("r-9"))
+    clock.advance(1800)
+
+    assert sample(registry, "facegate_keycard_requests_total") == 2
+    assert sample(registry, "facegate_keycard_requests_open") == 2
+    assert sample(registry, "facegate_keycard_request_oldest_open_age_seconds") == 5400
+    assert sample(registry, "facegate_keycard_requests_open", "south") == 1
+
+    clock.advance(600)
+    done = book.fulfil(first.id, card_ref="C-0042")
+    assert done.status is KeycardStatus.FULFILLED
+    assert done.age_s(0) == 6000
+    assert sample(registry, "facegate_keycard_requests_open") == 1
+    assert sample(registry, "facegate_keycard_requests_fulfilled_total") == 1
+    assert sample(registry, "facegate_keycard_request_oldest_open_age_seconds") == 2400
+    assert sample(registry, "facegate_keycard_requests_total") == 2  # counters never go down
+
+    open_ = book.find(KeycardStatus.OPEN)
+    assert [(r.site, r.age_s(int(clock.now * 1000))) for r in open_] == [
+        ("north", 2400.0),
+        ("south", 2400.0),
+    ]
+
+
+@pytest.mark.unit
+def test_no_pseudonym_in_metric_labels(book: KeycardBook) -> None:
+    registry = CollectorRegistry()
+    register_keycard_metrics(book, registry)
+    subject = pseudonym_of("resident-1")
+    book.request("acme", "north", channel="cli", subject=subject)
+    for metric in registry.collect():
+        for s in metric.samples:
+            assert set(s.labels) <= {"tenant", "site"}
+            assert subject not in str(s.labels.values())
+
+
+@pytest.mark.unit
+def test_state_rules(book: KeycardBook) -> None:
+    req = book.request("acme", "north", channel="cli", unit="1-101")
+    book.fulfil(req.id)
+    with pytest.raises(KeycardError, match="fulfilled, not open"):
+        book.fulfil(req.id)
+    with pytest.raises(KeycardError, match="a unit, a contact or a subject"):
+        book.request("acme", "north", channel="cli")
+    with pytest.raises(KeycardError, match="pseudonym"):
+        book.request("acme", "north", channel="cli", subject="resident-1")
+    with pytest.raises(KeycardError):
+        book.request("ACME", "north", channel="cli", unit="1")
+
+
+@pytest.mark.unit
+def test_requests_and_fulfilment_are_audited_without_identifiers(
+    book: KeycardBook, audit_rig: AuditRig
+) -> None:
+    subject = pseudonym_of("resident-2")
+    req = book.request("acme", "north", channel="office", subject=subject, unit="2-202")
+    book.fulfil(req.id)
+    types = [e.type.value for e in audit_rig.log.entries()]
+    assert types == ["keycard_requested", "keycard_fulfilled"]
+    text = audit_rig.paths.log.read_text()
+    assert subject not in text and "2-202" not in text
+    assert [o.seq for o in audit_rig.openings.for_subject(subject)] == [0, 1]
+
+
+def api(rig: WebRig, method: str, path: str, token: str | None = "test-token", **kw: Any):  # type: ignore[no-untyped-def]
+    async def go() -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with serve(rig) as client:
+            resp = await client.request(method, path, headers=headers, **kw)
+            ctype = resp.headers.get("Content-Type", "")
+            body = await (resp.json() if "json" in ctype else resp.text())
+            return resp.status, body
+
+    return asyncio.run(go())
+
+
+def test_resident_form_and_operator_api(web_rig: WebRig) -> None:
+    status, html = api(
+        web_rig,
+        "POST",
+        "/notice/acme/north-garden/keycard",
+        token=None,
+        data={"unit": "3-1201", "contact": "138 0000 0000", "lang": "en", "camera": "gate-main-1"},
+    )
+    assert status == 201
+    assert "Request received" in html
+
+    assert api(web_rig, "GET", "/api/v1/keycards", token=None)[0] == 401
+    assert api(web_rig, "GET", "/api/v1/keycards", token="wrong")[0] == 401
+
+    status, created = api(
+        web_rig,
+        "POST",
+        "/api/v1/keycards",
+        json={"tenant": "acme", "site": "north-garden", "subject": pseudonym_of("r-1")},
+    )
+    assert status == 201
+    assert created["enrolled_subject"] is True
+    assert "subject" not in created  # the API never hands out pseudonyms
+
+    web_rig.audit.clock.advance(7200)
+    status, listing = api(web_rig, "GET", "/api/v1/keycards?status=open")
+    assert status == 200
+    assert [r["age_s"] for r in listing["requests"]] == [7200.0, 7200.0]
+    assert listing["open"] == [
+        {"tenant": "acme", "site": "north-garden", "open": 2, "oldest_age_s": 7200.0}
+    ]
+
+    status, done = api(
+        web_rig, "POST", f"/api/v1/keycards/{created['id']}/fulfil", json={"card_ref": "C-1"}
+    )
+    assert status == 200 and done["status"] == "fulfilled"
+    assert api(web_rig, "POST", f"/api/v1/keycards/{created['id']}/fulfil")[0] == 409
+
+    status, text = api(web_rig, "GET", "/metrics", token=None)
+    labels = 'site="north-garden",tenant="acme"'
+    assert f"facegate_keycard_requests_open{{{labels}}} 1.0" in text
+    assert f"facegate_keycard_requests_total{{{labels}}} 2.0" in text
+
+
+def test_form_refuses_an_empty_request(web_rig: WebRig) -> None:
+    status, html = api(
+        web_rig, "POST", "/notice/acme/north-garden/keycard", token=None, data={"lang": "zh"}
+    )
+    assert status == 400
+    assert "申请未能提交" in html
+
+
+@pytest.mark.e2e
+def test_cli_request_list_fulfil(tmp_path: Path) -> None:
+    env = {**os.environ, "FACEGATE_STATE_DIR": str(tmp_path / "state")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [FACEGATE, "keycard", *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    secret = tmp_path / "site.secret"
+    secret.write_bytes(b"x" * 32)
+    made = run(
+        "request",
+        "--tenant",
+        "acme",
+        "--site",
+        "north",
+        "--resident-id",
+        "resident-00007",
+        "--site-secret",
+        str(secret),
+        "--unit",
+        "7-0707",
+    )
+    assert made.returncode == 0, made.stderr
+    request_id = made.stdout.split()[2]
+    listed = run("list", "--open")
+    assert request_id in listed.stdout and "open at acme/north: 1" in listed.stdout
+    assert "resident-00007" not in listed.stdout
+    assert run("fulfil", request_id, "--card-ref", "C-7").returncode == 0
+    assert "open at" not in run("list", "--open").stdout

@@ -1,0 +1,113 @@
+"""The printable QR sheet: every code decodes (OpenCV) to its own camera's notice URL."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from stream_processor.notices.config import load_registry
+from stream_processor.notices.sheet import render_sheet
+from tests.conftest import FACEGATE
+from tests.rights.conftest import EXAMPLE_CAMERAS
+
+BASE = "https://gate.example.com/fg"
+
+
+def decode_cell(image: np.ndarray, box: tuple[int, int, int, int]) -> str:
+    left, top, right, bottom = box
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image[top:bottom, left:right])
+    return str(text)
+
+
+@pytest.mark.unit
+def test_each_qr_code_decodes_to_its_camera_page(tmp_path: Path) -> None:
+    site = load_registry(EXAMPLE_CAMERAS).sites[0]
+    sheet = render_sheet(site, BASE, tmp_path / "sheet.png")
+    assert len(sheet.files) == 1
+    image = cv2.imread(str(sheet.files[0]))
+    assert image is not None
+    expected = {c.id: f"{BASE}/notice/acme/north-garden/{c.id}" for c in site.cameras}
+    assert {c.camera: c.url for c in sheet.cells} == expected
+    for cell in sheet.cells:
+        assert decode_cell(image, cell.qr_box) == expected[cell.camera]
+    # And all at once, as a phone sees the page.
+    ok, decoded, _, _ = cv2.QRCodeDetector().detectAndDecodeMulti(image)
+    assert ok
+    assert set(decoded) == set(expected.values())
+
+
+@pytest.mark.unit
+def test_many_cameras_spread_over_pages(tmp_path: Path) -> None:
+    registry = load_registry(EXAMPLE_CAMERAS)
+    site = registry.sites[0]
+    cams = [site.cameras[0].model_copy(update={"id": f"cam-{i:02d}"}) for i in range(8)]
+    big = site.model_copy(update={"cameras": cams})
+    sheet = render_sheet(big, BASE, tmp_path / "big.png")
+    assert [f.name for f in sheet.files] == ["big-1.png", "big-2.png"]
+    last = sheet.cells[-1]
+    assert last.page == 1
+    image = cv2.imread(str(sheet.files[1]))
+    assert decode_cell(image, last.qr_box).endswith("/cam-07")
+
+
+@pytest.mark.e2e
+def test_cli_writes_a_pdf_sheet(tmp_path: Path) -> None:
+    out = tmp_path / "north.pdf"
+    done = subprocess.run(
+        [
+            FACEGATE,
+            "notice",
+            "sheet",
+            "--site",
+            "north-garden",
+            "--cameras",
+            str(EXAMPLE_CAMERAS),
+            "--base-url",
+            BASE,
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    assert f"gate-main-1: {BASE}/notice/acme/north-garden/gate-main-1" in done.stdout
+    bad = subprocess.run(
+        [FACEGATE, "notice", "sheet", "--site", "nowhere", "--cameras", str(EXAMPLE_CAMERAS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode != 0
+    assert "no site named 'nowhere'" in bad.stderr
+
+
+@pytest.mark.e2e
+def test_validate_config_names_the_error(tmp_path: Path) -> None:
+    broken = tmp_path / "cameras.yaml"
+    broken.write_text(
+        EXAMPLE_CAMERAS.read_text().replace(
+            "purposes: [access_control]\n", "purposes: [public_security]\n", 1
+        )
+    )
+    done = subprocess.run(
+        [FACEGATE, "notice", "validate-config", "--cameras", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "public_security" in done.stderr
+    ok = subprocess.run(
+        [FACEGATE, "notice", "validate-config", "--cameras", str(EXAMPLE_CAMERAS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0 and "3 camera(s)" in ok.stdout
