@@ -1,0 +1,98 @@
+"""Signed checkpoints reach the real Kafka topic, and the log verifies against that copy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from stream_processor.audit.checkpoint import (
+    Checkpoint,
+    Checkpointer,
+    CheckpointFile,
+    KafkaCheckpointPublisher,
+    read_checkpoint_topic,
+)
+from stream_processor.audit.verify import verify_log
+from stream_processor.errors import BrokerError
+from stream_processor.settings import Topics
+from stream_processor.stack.topics import ensure_topics, topic_specs
+from tests.conftest import FACEGATE, StackHandle
+from tests.rights.conftest import AuditRig, fill_log, pseudonym_of
+
+pytestmark = pytest.mark.component
+
+
+class Down:
+    """A publisher whose broker is unreachable."""
+
+    def publish(self, checkpoint: Checkpoint) -> None:
+        raise BrokerError("broker down")
+
+
+def test_checkpoints_published_and_verified_from_kafka(
+    running_stack: StackHandle, audit_rig: AuditRig, tag: str
+) -> None:
+    topics = Topics(audit_checkpoints=f"t.{tag}.audit.checkpoints")
+    bootstrap = running_stack.settings().kafka_bootstrap
+    spec = next(s for s in topic_specs(topics) if s.name == topics.audit_checkpoints)
+    assert spec.partitions == 1 and spec.configs["retention.ms"] == "-1"
+    assert ensure_topics(bootstrap, [spec]) == [spec.name]
+
+    file = CheckpointFile(audit_rig.paths.checkpoints)
+    subjects = [pseudonym_of("r-1"), pseudonym_of("r-2")]
+
+    # The broker is down for the first checkpoint: it is kept in the file...
+    fill_log(audit_rig, subjects, rounds=1)
+    offline = Checkpointer(audit_rig.log, audit_rig.key, file, Down(), "test-log")
+    with pytest.raises(BrokerError):
+        offline.checkpoint()
+    assert file.published_count() == 0
+
+    # ...and published with the next one, in order.
+    publisher = KafkaCheckpointPublisher(bootstrap, topics.audit_checkpoints)
+    try:
+        online = Checkpointer(audit_rig.log, audit_rig.key, file, publisher, "test-log")
+        fill_log(audit_rig, subjects, rounds=1)
+        second = online.checkpoint()
+        assert second is not None
+        assert online.checkpoint() is None  # head unchanged: nothing new to sign
+    finally:
+        publisher.close()
+    assert file.published_count() == 2
+
+    copy = read_checkpoint_topic(bootstrap, topics.audit_checkpoints)
+    assert copy == audit_rig.checkpoint_lines()
+    report = verify_log(audit_rig.lines(), copy, audit_rig.key.public)
+    assert report.ok, report.findings
+    assert report.checkpoints == 2 and report.last_checkpoint_seq == second.seq
+
+    # The operator edits its own files; the Kafka copy still convicts the log.
+    lines = audit_rig.lines()
+    del lines[2]
+    audit_rig.write_lines(lines)
+    audit_rig.paths.checkpoints.write_bytes(b"")
+    env = {
+        **os.environ,
+        **running_stack.env,
+        "FACEGATE_TOPIC_AUDIT_CHECKPOINTS": topics.audit_checkpoints,
+    }
+    done = subprocess.run(
+        [
+            FACEGATE,
+            "audit",
+            "verify",
+            "--checkpoints-from-kafka",
+            "--log",
+            str(audit_rig.paths.log),
+            "--public-key",
+            str(audit_rig.paths.public_key),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL entry seq=3 (line 3): missing_entry" in done.stdout
