@@ -12,13 +12,15 @@ compiled policy in force (``CompiledPolicy.retention_ms``), e.g.::
 
 Until that is wired, ``PolicyFileRetention`` reads the same policy documents
 (YAML, one tenant per file; only ``tenant``, ``retention`` and
-``sites.<site>.retention`` are used here) and re-reads a file as soon as it
-changes, so an edited rule shows on the notice page at the next request.
+``sites.<site>.retention`` are used here). It re-reads the files on every
+lookup and parses them again when their bytes changed, so an edited rule
+shows on the notice page at the next request.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Protocol
@@ -88,7 +90,7 @@ class PolicyFileRetention:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._stamp: tuple[tuple[str, int, int], ...] | None = None
+        self._stamp: tuple[tuple[str, str], ...] | None = None
         self._rules: dict[str, _TenantRules] = {}
 
     def _files(self) -> list[Path]:
@@ -97,15 +99,22 @@ class PolicyFileRetention:
         return [self.path] if self.path.exists() else []
 
     def _reload(self) -> None:
-        files = self._files()
-        stamp = tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        # Compare the bytes, not mtimes: an edit within one mtime tick must show too.
+        # Policy files are small; parsing happens only when they changed.
+        contents: list[tuple[Path, bytes]] = []
+        for f in self._files():
+            try:
+                contents.append((f, f.read_bytes()))
+            except OSError as exc:
+                raise ConfigError(f"{f}: {exc}") from exc
+        stamp = tuple((str(f), hashlib.sha256(data).hexdigest()) for f, data in contents)
         if stamp == self._stamp:
             return
         rules: dict[str, _TenantRules] = {}
-        for f in files:
+        for f, data in contents:
             try:
-                doc = yaml.safe_load(f.read_text(encoding="utf-8"))
-            except (OSError, yaml.YAMLError) as exc:
+                doc = yaml.safe_load(data.decode("utf-8"))
+            except (UnicodeDecodeError, yaml.YAMLError) as exc:
                 raise ConfigError(f"{f}: {exc}") from exc
             if not isinstance(doc, dict) or not isinstance(doc.get("tenant"), str):
                 raise ConfigError(f"{f}: a policy document names its tenant")

@@ -1,0 +1,163 @@
+"""Subject access export: what the rights parts hold about one subject, opened for them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from stream_processor.audit import record
+from stream_processor.rights.db import open_rights_db
+from stream_processor.rights.export import FORMAT, build_export
+from stream_processor.rights.keycards import KeycardBook
+from stream_processor.rights.receipt_store import ReceiptStore
+from stream_processor.rights.receipts import issue_receipt
+from tests.conftest import FACEGATE
+from tests.rights.conftest import AuditRig, fill_log, pseudonym_of, uuid7
+from tests.rights.test_receipts import make_claims
+
+SUBJECT = pseudonym_of("resident-00042")
+OTHER = pseudonym_of("resident-00043")
+
+
+class Events:
+    def events_for_subject(self, tenant: str, site: str, subject: str) -> list[dict[str, object]]:
+        return [{"event_id": "e1", "kind": "face_match", "subject": subject}]
+
+
+@pytest.mark.unit
+def test_export_before_and_after_erasure(audit_rig: AuditRig, tmp_path: Path) -> None:
+    db = open_rights_db(tmp_path / "rights.sqlite")
+    keycards = KeycardBook(db, audit=audit_rig.log, clock=audit_rig.clock)
+    receipts = ReceiptStore(db)
+    fill_log(audit_rig, [SUBJECT, OTHER], rounds=2)
+    keycards.request("acme", "north", channel="office", subject=SUBJECT, unit="4-0404")
+    keycards.request("acme", "north", channel="office", subject=OTHER, unit="9-0909")
+
+    before = build_export(
+        "acme",
+        "north",
+        SUBJECT,
+        audit_entries=audit_rig.log.entries(),
+        openings=audit_rig.openings,
+        keycards=keycards,
+        receipts=receipts,
+        events=Events(),
+    )
+    assert before.format == FORMAT
+    assert [e.type for e in before.audit_entries] == [
+        "consent_changed",
+        "consent_changed",
+        "keycard_requested",
+    ]
+    assert [k["unit"] for k in before.keycard_requests] == ["4-0404"]
+    assert before.stored_events == [{"event_id": "e1", "kind": "face_match", "subject": SUBJECT}]
+    assert any(u.startswith("consent_history") for u in before.unavailable)
+    assert not any(u.startswith("stored_events") for u in before.unavailable)
+
+    request_id = uuid7()
+    record.erasure_requested(
+        audit_rig.log,
+        request_id=request_id,
+        tenant="acme",
+        site="north",
+        subject=SUBJECT,
+        purposes=None,
+        channel="office",
+    )
+    receipt = issue_receipt(
+        make_claims(request_id),
+        sink=audit_rig.log,
+        key=audit_rig.key,
+        log_id="test-log",
+        openings=audit_rig.openings,
+    )
+    # The operator no longer links the log to the subject...
+    blind = build_export(
+        "acme",
+        "north",
+        SUBJECT,
+        audit_entries=audit_rig.log.entries(),
+        openings=audit_rig.openings,
+        keycards=keycards,
+        receipts=None,
+    )
+    assert blind.audit_entries == [] and blind.receipts == []
+    # ...the receipt holder does.
+    receipts.save(receipt)
+    after = build_export(
+        "acme",
+        "north",
+        SUBJECT,
+        audit_entries=audit_rig.log.entries(),
+        openings=audit_rig.openings,
+        keycards=keycards,
+        receipts=receipts,
+    )
+    assert [e.type for e in after.audit_entries] == [
+        "consent_changed",
+        "consent_changed",
+        "keycard_requested",
+        "erasure_requested",
+        "erasure_completed",
+    ]
+    assert after.receipts == [receipt]
+    assert OTHER not in after.model_dump_json()
+    db.close()
+
+
+@pytest.mark.e2e
+def test_cli_export_with_a_brought_receipt(tmp_path: Path) -> None:
+    from stream_processor.audit.wiring import open_audit
+
+    state = tmp_path / "state"
+    audit = open_audit(state)
+    record.consent_changed(
+        audit.log,
+        tenant="acme",
+        site="north",
+        subject=SUBJECT,
+        purpose="access_control",
+        granted=True,
+        by_guardian=False,
+    )
+    receipt = issue_receipt(
+        make_claims(uuid7()),
+        sink=audit.log,
+        key=audit.key,
+        log_id="facegate",
+        openings=audit.openings,
+    )
+    audit.close()
+    brought = tmp_path / "receipt.json"
+    brought.write_text(receipt.to_json())
+    out = tmp_path / "export.json"
+    done = subprocess.run(
+        [
+            FACEGATE,
+            "subject",
+            "export",
+            "--tenant",
+            "acme",
+            "--site",
+            "north",
+            "--subject",
+            SUBJECT,
+            "--receipt",
+            str(brought),
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, "FACEGATE_STATE_DIR": str(state)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert [e["type"] for e in doc["audit_entries"]] == ["consent_changed", "erasure_completed"]
+    assert doc["receipts"][0]["claims"]["request_id"] == receipt.claims.request_id
+    assert "note: stored_events" in done.stderr

@@ -1,0 +1,65 @@
+"""``facegate web serve`` the way an operator starts it: a real process on a free port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FACEGATE, free_ports, wait_for
+from tests.rights.conftest import EXAMPLE_CAMERAS, POLICY
+
+pytestmark = pytest.mark.e2e
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - local test server
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    (state / "config" / "policies").mkdir(parents=True)
+    shutil.copy(EXAMPLE_CAMERAS, state / "config" / "cameras.yaml")
+    policy = state / "config" / "policies" / "acme.yaml"
+    policy.write_text(POLICY.format(face="30d"))
+    (port,) = free_ports(1)
+    env = {
+        **os.environ,
+        "FACEGATE_STATE_DIR": str(state),
+        "FACEGATE_WEB_PORT": str(port),
+        "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
+    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([FACEGATE, "web", "serve"], env=env, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: fetch(base + "/healthz")[0] == 200, 60, "web app health")
+        status, page = fetch(base + "/notice/acme/north-garden/gate-east-1?lang=en")
+        assert status == 200
+        assert '<td class="retention">30 days</td>' in page
+        policy.write_text(POLICY.format(face="14d"))
+        _, page = fetch(base + "/notice/acme/north-garden/gate-east-1?lang=en")
+        assert '<td class="retention">14 days</td>' in page
+        assert "Notice version 2" in page
+        token = (state / "secrets" / "web-operator-token").read_text().strip()
+        assert fetch(base + "/api/v1/keycards")[0] == 401
+        status, body = fetch(base + "/api/v1/keycards", {"Authorization": f"Bearer {token}"})
+        assert status == 200 and '"requests": []' in body
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    audit_log = (state / "audit" / "log.jsonl").read_text()
+    assert audit_log.count('"type":"notice_version"') == 2
