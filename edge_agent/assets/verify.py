@@ -16,8 +16,8 @@ from numpy.typing import NDArray
 from edge_agent.errors import AssetError
 
 #: Tolerance on each reference value: |got − want| ≤ ATOL + RTOL·|want|.
-ATOL = 1e-3
-RTOL = 1e-3
+ATOL = 5e-5
+RTOL = 2e-4
 
 
 def fixed_pattern(shape: tuple[int, ...]) -> NDArray[np.float32]:

@@ -128,6 +128,8 @@ class OutboxPublisher:
         failed = [rc for rc in rcs if rc.is_failure]
         if failed:
             log.error("command subscription refused: %s", failed)
+        else:
+            log.info("listening for commands (persistent session)")
         self._subscribed.set()
         self._wake.set()
 

@@ -1,0 +1,95 @@
+"""The real models on the real photos (fetched at set-up from registry packages)."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edge_agent.assets.verify import verify_detector, verify_embedder
+from edge_agent.enrollment import embed_photos
+from edge_agent.errors import AssetError, ModelError
+from edge_agent.vision.embedder import OnnxArcFaceEmbedder
+
+pytestmark = pytest.mark.component
+
+THRESHOLD = 0.5  # the default recognition.threshold
+OBAMA = ("obama.jpg", "obama2.jpg", "obama3.jpg")
+
+
+def test_each_model_is_verified_by_its_output_on_a_fixed_input(assets, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    verify_detector(assets.detector)
+    verify_embedder(assets.embedder)
+    # A model whose weights differ by a little is refused, whatever its file name.
+    model = onnx.load(str(assets.embedder))
+    init = max(model.graph.initializer, key=lambda i: int(np.prod(i.dims)))
+    weights = numpy_helper.to_array(init).copy()
+    weights.flat[: weights.size // 10] *= 1.2
+    init.CopyFrom(numpy_helper.from_array(weights, init.name))
+    tampered = tmp_path / "mobilefacenet.onnx"
+    onnx.save(model, str(tampered))
+    with pytest.raises(AssetError, match="not the expected model"):
+        verify_embedder(tampered)
+
+
+def test_embedder_has_a_dynamic_batch_and_fixed_batch_models_are_refused(  # type: ignore[no-untyped-def]
+    assets, embedder, tmp_path
+) -> None:
+    crops = [np.full((112, 112, 3), v, dtype=np.uint8) for v in (30, 120, 200)]
+    batch = embedder.embed_crops(crops)
+    one = embedder.embed_crops(crops[1:2])
+    assert batch.shape == (3, 192)
+    assert np.allclose(batch[1], one[0], atol=1e-5)
+    assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    model = onnx.load(str(assets.embedder))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2
+    fixed = tmp_path / "fixed.onnx"
+    onnx.save(model, str(fixed))
+    with pytest.raises(ModelError, match="batch dimension is fixed"):
+        OnnxArcFaceEmbedder(fixed)
+
+
+def test_three_photos_of_one_person_match_and_another_person_does_not(  # type: ignore[no-untyped-def]
+    assets, detector, embedder
+) -> None:
+    names = [*OBAMA, "biden.jpg"]
+    emb = dict(zip(names, embed_photos([assets.photo(n) for n in names], detector, embedder),
+                   strict=True))
+    genuine = [float(emb[a] @ emb[b]) for a, b in itertools.combinations(OBAMA, 2)]
+    impostor = [float(emb[a] @ emb["biden.jpg"]) for a in OBAMA]
+    print(f"\ngenuine {np.round(genuine, 3)}  impostor {np.round(impostor, 3)}")
+    assert min(genuine) > THRESHOLD + 0.15
+    assert max(impostor) < THRESHOLD - 0.15
+
+
+def test_detector_finds_the_face_and_its_keypoints_in_a_gate_frame(assets, detector) -> None:  # type: ignore[no-untyped-def]
+    image = cv2.imread(str(assets.photo("obama.jpg")))
+    frame = np.zeros((720, 1280, 3), dtype=np.uint8)
+    small = cv2.resize(image, (455, 568))
+    frame[100:668, 700:1155] = small
+    faces = detector.detect(frame)
+    assert len(faces) == 1
+    (x1, y1, x2, y2), kp = faces[0].box, faces[0].keypoints
+    assert 700 < x1 < x2 < 1155 and 100 < y1 < y2 < 668
+    assert kp[0, 0] < kp[1, 0]  # eyes left to right
+    assert kp[0, 1] < kp[2, 1] < kp[3, 1]  # eye above nose above mouth
+    assert detector.detect(np.zeros((480, 640, 3), dtype=np.uint8)) == []
+
+
+def test_fetch_is_idempotent_and_verifies_what_is_cached(assets, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edge_agent.assets.fetch import fetch_all
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for p in (assets.detector, assets.embedder):
+        shutil.copy(p, cache / p.name)
+    paths = fetch_all(cache, photos=False)  # nothing to fetch: only verification runs
+    assert paths["detector"].read_bytes() == assets.detector.read_bytes()
+    (cache / assets.detector.name).write_bytes(assets.embedder.read_bytes())
+    with pytest.raises(ModelError):
+        fetch_all(cache, photos=False)
