@@ -8,12 +8,12 @@
     checkpoint.py   signed checkpoints, file + Kafka publishing
     verify.py       verification from the published files and the public key only
 
-Errors::
+Errors (verification failures are data, ``verify.Finding``, not exceptions)::
 
     FacegateError
-    └── AuditError               the audit log cannot be written or read
-        ├── IdentifierInAudit    an entry body would carry a pseudonym in the clear
-        └── KeyError_            (see keys.KeyFileError) the operator key is unusable
+    └── AuditError              the log, its key or its checkpoints cannot be used
+        ├── IdentifierInAudit   an entry would carry a pseudonym in the clear: refused
+        └── KeyFileError        the operator key file is missing or not Ed25519
 """
 
 from stream_processor.audit.commitment import commit, new_salt, opens

@@ -8,7 +8,7 @@ a ``Finding`` that names the entry (its ``seq`` and line) or checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +46,8 @@ class AnchorCheck:
     hash: str | None = None
     type: EntryType | None = None
     body: dict[str, Any] = field(default_factory=dict)
+    #: The log the receipt names; must be the log the checkpoints sign.
+    log_id: str | None = None
 
 
 @dataclass
@@ -58,6 +60,7 @@ class VerifyReport:
     anchors_checked: int = 0
     findings: list[Finding] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    log_ids: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -120,6 +123,7 @@ def _check_checkpoints(
         report.findings.append(
             Finding("mixed_logs", "checkpoints", f"checkpoints of several logs: {sorted(log_ids)}")
         )
+    report.log_ids = sorted(log_ids)
     return by_seq
 
 
@@ -132,8 +136,9 @@ def verify_log(
     """Check the chain, the checkpoints against it, and any receipt anchors."""
     report = VerifyReport()
     checkpoints = _check_checkpoints(checkpoint_lines, public, report)
+    anchors_seen = list(anchors)
     wanted: dict[int, list[AnchorCheck]] = {}
-    for anchor in anchors:
+    for anchor in anchors_seen:
         wanted.setdefault(anchor.seq, []).append(anchor)
 
     expected_seq = 0
@@ -243,6 +248,20 @@ def verify_log(
                 Finding("anchor_missing", anchor.label, f"the log has no entry seq={seq}", seq=seq)
             )
     report.last_checkpoint_seq = last_valid_cp
+    for anchor in _anchors_by_label(anchors_seen):
+        if anchor.log_id is not None and report.log_ids and anchor.log_id not in report.log_ids:
+            report.findings.append(
+                Finding(
+                    "anchor_log",
+                    anchor.label,
+                    f"names log {anchor.log_id!r}; the checkpoints sign {report.log_ids}",
+                    seq=anchor.seq,
+                )
+            )
+        if last_valid_cp is None or anchor.seq > last_valid_cp:
+            report.warnings.append(
+                f"{anchor.label}: entry {anchor.seq} is not yet covered by a signed checkpoint"
+            )
     report.unsigned_tail = last_seq - (last_valid_cp if last_valid_cp is not None else -1)
     if report.unsigned_tail > 0:
         report.warnings.append(
@@ -250,6 +269,14 @@ def verify_log(
             "are chained but not yet signed"
         )
     return report
+
+
+def _anchors_by_label(anchors: list[AnchorCheck]) -> list[AnchorCheck]:
+    """One anchor per receipt (its main one: the first seen per label)."""
+    seen: dict[str, AnchorCheck] = {}
+    for a in anchors:
+        seen.setdefault(a.label, a)
+    return list(seen.values())
 
 
 def _check_anchor(anchor: AnchorCheck, entry: AuditEntry, line: int) -> list[Finding]:
@@ -272,6 +299,7 @@ def _check_anchor(anchor: AnchorCheck, entry: AuditEntry, line: int) -> list[Fin
     return out
 
 
-def read_lines(path: Any) -> list[bytes]:
+def read_lines(path: Any) -> Iterator[bytes]:
+    """The lines of a published file, streamed (a log may be large)."""
     with open(path, "rb") as fh:
-        return fh.readlines()
+        yield from fh

@@ -198,6 +198,7 @@ def receipt_anchors(receipt: ErasureReceipt) -> list[AnchorCheck]:
             hash=receipt.audit.hash,
             type=EntryType.ERASURE_COMPLETED,
             body={"request_id": claims.request_id, "claims_digest": claims.digest()},
+            log_id=receipt.audit.log_id,
         )
     ]
     anchors.extend(

@@ -166,3 +166,27 @@ def test_receipt_pointing_at_another_entry_fails(issued: tuple[AuditRig, Erasure
     forged = receipt.model_copy(update={"audit": audit})
     codes = {f.code for f in _verify(rig, forged).findings}
     assert {"anchor_hash", "anchor_type"} <= codes
+
+
+def test_receipt_naming_another_log_fails(issued: tuple[AuditRig, ErasureReceipt]) -> None:
+    rig, receipt = issued
+    forged = receipt.model_copy(
+        update={"audit": receipt.audit.model_copy(update={"log_id": "another-log"})}
+    )
+    assert {f.code for f in _verify(rig, forged).findings} == {"anchor_log"}
+
+
+def test_receipt_not_yet_checkpointed_is_noted(issued: tuple[AuditRig, ErasureReceipt]) -> None:
+    rig, _ = issued
+    later = issue_receipt(
+        make_claims(uuid7(), pseudonym_of("r-late")),
+        sink=rig.log,
+        key=rig.key,
+        log_id="test-log",
+        openings=rig.openings,
+    )
+    report = _verify(rig, later)
+    assert report.ok
+    assert any("not yet covered by a signed checkpoint" in w for w in report.warnings)
+    rig.checkpointer.checkpoint()
+    assert not any("not yet covered" in w for w in _verify(rig, later).warnings)
