@@ -192,3 +192,15 @@ def export(out: Path) -> None:
         "Entries name subjects only by salted commitments; your receipt holds the salts.\n"
     )
     click.echo(f"published audit files → {out}")
+
+
+@audit.command("export-schema")
+@click.option(
+    "--out", default=Path("docs/schema"), type=click.Path(file_okay=False, path_type=Path)
+)
+def export_schema(out: Path) -> None:
+    """Write the JSON Schemas of audit entries, checkpoints, receipts and subject exports."""
+    from stream_processor.rights.schemas import write_schemas
+
+    for path in write_schemas(out):
+        click.echo(f"wrote {path}")

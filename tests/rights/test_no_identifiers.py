@@ -79,3 +79,14 @@ def test_commitment_opens_only_with_its_salt() -> None:
     assert not opens(c, subject, "cd" * 32)
     assert not opens(c, subject, "not-hex")
     assert commit(subject, "cd" * 32) != c
+
+
+def test_published_schemas_match_the_code() -> None:
+    from stream_processor.rights.schemas import render, schemas
+    from tests.rights.conftest import REPO
+
+    for name, schema in schemas().items():
+        committed = (REPO / "docs" / "schema" / name).read_text(encoding="utf-8")
+        assert committed == render(schema), (
+            f"docs/schema/{name} is stale: facegate audit export-schema"
+        )
