@@ -55,16 +55,23 @@ def verify(
     from stream_processor.audit.checkpoint import read_checkpoint_topic
     from stream_processor.audit.keys import PublicKey
     from stream_processor.audit.verify import AnchorCheck, Finding, read_lines, verify_log
+    from stream_processor.errors import FacegateError
     from stream_processor.rights.receipts import ErasureReceipt, check_signature, receipt_anchors
 
     paths = _paths()
-    public = PublicKey.load(public_key or paths.public_key)
+    log_file = log_path or paths.log
+    if not log_file.exists():
+        raise click.ClickException(f"no audit log at {log_file}")
+    try:
+        public = PublicKey.load(public_key or paths.public_key)
+    except FacegateError as exc:
+        raise click.ClickException(str(exc)) from None
     if checkpoints_from_kafka:
         stack = StackSettings()
         cp_lines = read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints)
     else:
         cp_path = checkpoints or paths.checkpoints
-        cp_lines = read_lines(cp_path) if cp_path.exists() else []
+        cp_lines = list(read_lines(cp_path)) if cp_path.exists() else []
     anchors: list[AnchorCheck] = []
     receipt_findings: list[Finding] = []
     for path in receipts:
@@ -78,7 +85,7 @@ def verify(
             for problem in check_signature(receipt, public)
         )
         anchors.extend(receipt_anchors(receipt))
-    report = verify_log(read_lines(log_path or paths.log), cp_lines, public, anchors)
+    report = verify_log(read_lines(log_file), cp_lines, public, anchors)
     report.findings[:0] = receipt_findings
     if as_json:
         click.echo(
