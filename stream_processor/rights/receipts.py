@@ -126,6 +126,23 @@ class ErasureReceipt(_Model):
         return cls.model_validate_json(path.read_bytes())
 
 
+#: Kafka's default ``log.retention.check.interval.ms``.
+RETENTION_CHECK_INTERVAL_MS = 300_000
+
+
+def last_copy_gone_by(
+    last_write_ms: int,
+    retention_ms: int,
+    segment_ms: int,
+    check_interval_ms: int = RETENTION_CHECK_INTERVAL_MS,
+) -> int:
+    """When Kafka has deleted the last copy of a record written at ``last_write_ms``
+    to a topic with ``cleanup.policy=delete``: a segment is deleted whole, once
+    its newest record is older than ``retention.ms``; it rolls after at most
+    ``segment.ms``; the cleaner looks every ``check_interval_ms``."""
+    return last_write_ms + segment_ms + retention_ms + check_interval_ms
+
+
 def completion_body(claims: ReceiptClaims) -> dict[str, Any]:
     """The erasure_completed entry's body: a digest of the claims and bare counts."""
     return {
@@ -226,5 +243,6 @@ __all__ = [
     "check_signature",
     "completion_body",
     "issue_receipt",
+    "last_copy_gone_by",
     "receipt_anchors",
 ]
