@@ -129,3 +129,13 @@ def cancel(request_id: str, note: str) -> None:
     finally:
         audit.close()
     click.echo(f"{req.id} cancelled")
+
+
+@keycard.command()
+@click.option("--older-than-days", type=float, default=30.0, show_default=True)
+def scrub(older_than_days: float) -> None:
+    """Forget unit and contact of requests closed more than N days ago."""
+    book, audit = _book()
+    audit.close()
+    n = book.scrub_closed(older_than_days * 86400)
+    click.echo(f"scrubbed contact details of {n} closed request(s)")

@@ -28,7 +28,9 @@ def serve(host: str | None, port: int | None) -> None:
     stack = StackSettings()
     settings = WebSettings()
     audit = open_audit(stack.state_dir)
-    deps = build_deps(stack.state_dir, settings, CollectorRegistry(), audit.log)
+    deps = build_deps(
+        stack.state_dir, settings, CollectorRegistry(), audit.log, audit_paths=audit.paths
+    )
     app = create_app(deps)
     bind_host, bind_port = host or settings.host, port or settings.port
     click.echo(

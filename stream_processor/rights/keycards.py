@@ -255,6 +255,21 @@ class KeycardBook:
         """Withdrawn by the resident (never by the operator's choice alone: say why)."""
         return self._close(request_id, KeycardStatus.CANCELLED, None, _clean_text(note, "note"))
 
+    def scrub_closed(self, older_than_s: float) -> int:
+        """Forget unit and contact of requests closed more than ``older_than_s`` ago.
+
+        They were needed to hand over the card; the request itself (times,
+        status) stays, so counts and waiting times remain checkable.
+        """
+        cutoff = self._now_ms() - int(older_than_s * 1000)
+        cur = self._db.execute(
+            "UPDATE keycard_requests SET unit = NULL, contact = NULL "
+            "WHERE status != 'open' AND closed_at_ms < ? "
+            "AND (unit IS NOT NULL OR contact IS NOT NULL)",
+            (cutoff,),
+        )
+        return cur.rowcount
+
     def find(
         self,
         status: KeycardStatus | None = None,

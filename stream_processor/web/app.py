@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from stream_processor.web import api, notices
+from stream_processor.web import api, audit, notices
 from stream_processor.web.deps import DEPS, WebDeps
 
 
@@ -30,4 +30,5 @@ def create_app(deps: WebDeps) -> web.Application:
     app.router.add_get("/metrics", metrics)
     notices.add_routes(app)
     api.add_routes(app)
+    audit.add_routes(app)
     return app

@@ -13,11 +13,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from stream_processor.audit.log import AuditSink
+from stream_processor.audit.settings import AuditPaths
 from stream_processor.notices.archive import NoticeArchive
 from stream_processor.notices.config import RegistryFile
 from stream_processor.notices.retention import PolicyFileRetention, RetentionSource
 from stream_processor.rights.db import open_rights_db, rights_db_path
 from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
+from stream_processor.web.limits import SlidingWindowLimit
 from stream_processor.web.settings import WebSettings
 
 
@@ -30,6 +32,10 @@ class WebDeps:
     operator_token: str
     registry: CollectorRegistry
     clock: Callable[[], float] = field(default=time.time)
+    #: Public key-card form: at most 5 requests per client address per 10 minutes.
+    form_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(5, 600))
+    #: The published audit files served under /audit/ (None: not published here).
+    audit_paths: AuditPaths | None = None
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("facegate_deps", WebDeps)
@@ -61,6 +67,7 @@ def build_deps(
     registry: CollectorRegistry,
     audit: AuditSink | None,
     clock: Callable[[], float] = time.time,
+    audit_paths: AuditPaths | None = None,
 ) -> WebDeps:
     """The production wiring: files under the state dir, the rights DB, metrics."""
     db = open_rights_db(rights_db_path(state_dir))
@@ -74,4 +81,5 @@ def build_deps(
         operator_token=load_or_create_token(state_dir / "secrets"),
         registry=registry,
         clock=clock,
+        audit_paths=audit_paths if settings.publish_audit else None,
     )

@@ -91,6 +91,11 @@ async def site_index(request: web.Request) -> web.Response:
 async def keycard_form(request: web.Request) -> web.Response:
     """A resident asks for a key card from the notice page (no account, no pseudonym)."""
     deps: WebDeps = request.app[DEPS]
+    client = request.remote or "unknown"
+    if not deps.form_limit.allow(client):
+        lang_q: Lang = "en" if request.query.get("lang") == "en" else "zh"
+        msg = "请稍后再试。" if lang_q == "zh" else "Too many requests; please try again later."
+        return _html(render_message("bad_request", msg, lang_q), lang_q, status=429)
     form = await request.post()
     lang: Lang = "en" if form.get("lang") == "en" else "zh"
     tenant, site_id = request.match_info["tenant"], request.match_info["site"]

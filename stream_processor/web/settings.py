@@ -27,6 +27,12 @@ class WebSettings(BaseSettings):
         "default <state>/config/policies",
     )
 
+    publish_audit: bool = Field(
+        True,
+        description="serve the audit log, checkpoints and public key under /audit/ "
+        "(they hold no identifiers; publishing them is what makes receipts checkable)",
+    )
+
     def cameras(self, state_dir: Path) -> Path:
         return self.cameras_path or state_dir / "config" / "cameras.yaml"
 

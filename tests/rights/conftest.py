@@ -195,6 +195,7 @@ def web_rig(tmp_path: Path, audit_rig: AuditRig, clock: Clock) -> Iterator[WebRi
         operator_token="test-token",
         registry=registry,
         clock=clock,
+        audit_paths=audit_rig.paths,
     )
     try:
         yield WebRig(deps, state, policy, cameras, registry, audit_rig)

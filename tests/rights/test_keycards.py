@@ -197,3 +197,32 @@ def test_cli_request_list_fulfil(tmp_path: Path) -> None:
     assert "resident-00007" not in listed.stdout
     assert run("fulfil", request_id, "--card-ref", "C-7").returncode == 0
     assert "open at" not in run("list", "--open").stdout
+
+
+def test_public_form_is_rate_limited(web_rig: WebRig) -> None:
+    async def go() -> list[int]:
+        async with serve(web_rig) as client:
+            out = []
+            for i in range(7):
+                resp = await client.post(
+                    "/notice/acme/north-garden/keycard",
+                    data={"unit": f"1-{i}", "contact": "x@example.com", "lang": "en"},
+                )
+                out.append(resp.status)
+            return out
+
+    assert asyncio.run(go()) == [201] * 5 + [429, 429]
+    assert len(web_rig.deps.keycards.find(KeycardStatus.OPEN)) == 5  # type: ignore[attr-defined]
+
+
+@pytest.mark.unit
+def test_contact_details_are_scrubbed_after_closing(book: KeycardBook, clock: Clock) -> None:
+    req = book.request("acme", "north", channel="cli", unit="1-101", contact="x@example.com")
+    keep = book.request("acme", "north", channel="cli", unit="2-202")
+    book.fulfil(req.id)
+    clock.advance(31 * 86400)
+    assert book.scrub_closed(30 * 86400) == 1
+    scrubbed = book.get(req.id)
+    assert (scrubbed.unit, scrubbed.contact) == (None, None)
+    assert scrubbed.status is KeycardStatus.FULFILLED
+    assert book.get(keep.id).unit == "2-202"  # still open: still needed

@@ -57,6 +57,42 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
         assert fetch(base + "/api/v1/keycards")[0] == 401
         status, body = fetch(base + "/api/v1/keycards", {"Authorization": f"Bearer {token}"})
         assert status == 200 and '"requests": []' in body
+
+        # The published audit files: download them and verify as an outsider would.
+        done = subprocess.run(
+            [FACEGATE, "audit", "checkpoint", "--no-publish"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        outside = tmp_path / "downloaded"
+        outside.mkdir()
+        for name in ("log.jsonl", "checkpoints.jsonl", "operator-public.pem"):
+            status, text = fetch(f"{base}/audit/{name}")
+            assert status == 200, name
+            (outside / name).write_text(text)
+        assert fetch(base + "/audit/secrets")[0] == 404
+        verified = subprocess.run(
+            [
+                FACEGATE,
+                "audit",
+                "verify",
+                "--log",
+                str(outside / "log.jsonl"),
+                "--checkpoints",
+                str(outside / "checkpoints.jsonl"),
+                "--public-key",
+                str(outside / "operator-public.pem"),
+            ],
+            env={**os.environ, "FACEGATE_STATE_DIR": str(tmp_path / "nobody")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert verified.returncode == 0, verified.stdout
+        assert "audit log OK: 2 entries, 1 checkpoints" in verified.stdout
     finally:
         proc.terminate()
         proc.wait(30)
