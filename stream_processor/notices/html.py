@@ -66,6 +66,12 @@ L: dict[str, tuple[str, str]] = {
         "You need not show any risk to ask. When the erasure is done you get a signed receipt "
         "that anyone — a court or a notary too — can check against the published audit log.",
     ),
+    "verify": ("核验删除回执", "Check an erasure receipt"),
+    "verify_text": (
+        "公开的审计日志和运营方公钥（指纹如下）可供任何人下载，用 facegate audit verify 核验回执：",
+        "Anyone can download the published audit log and the operator's public key "
+        "(fingerprint below) and check a receipt with facegate audit verify:",
+    ),
     "version": ("告知版本", "Notice version"),
     "since": ("生效于", "in force since"),
     "old_version": (
@@ -97,7 +103,6 @@ KINDS: dict[str, tuple[str, str]] = {
 
 _UNITS = (
     (365 * 86400, "年", "year"),
-    (7 * 86400, "周", "week"),
     (86400, "天", "day"),
     (3600, "小时", "hour"),
     (60, "分钟", "minute"),
@@ -195,8 +200,10 @@ def render_notice(
     since_ms: int,
     lang: Lang,
     current_version: int | None = None,
+    audit_key_id: str | None = None,
 ) -> str:
-    """The page of one camera. ``current_version`` is set when rendering an older version."""
+    """The page of one camera. ``current_version`` is set when rendering an older version;
+    ``audit_key_id`` when the audit log is published under /audit/."""
     site, cam = content.site, content.camera
     path = notice_path(site.tenant, site.site, cam.id)
     other: Lang = "en" if lang == "zh" else "zh"
@@ -238,6 +245,7 @@ def render_notice(
         f"<h2>{t('withdraw', lang)}</h2><p>{escape(site.withdraw.get(lang))}</p>",
         f"<h2>{t('erasure', lang)}</h2><p>{escape(site.erasure.get(lang))}</p>"
         f"<p>{t('erasure_note', lang)}</p>",
+        _verify_section(audit_key_id, lang),
         f'<h2 id="keycard-form">{t("keycard_form", lang)}</h2>'
         f'<form method="post" action="/notice/{escape(site.tenant)}/{escape(site.site)}/keycard">'
         f'<input type="hidden" name="lang" value="{lang}">'
@@ -249,6 +257,18 @@ def render_notice(
         f"{format_time(since_ms, lang)} · <code>{content.digest()[:16]}</code></p>",
     ]
     return _page(f"{t('title', lang)} · {cam.id}", "".join(parts), lang)
+
+
+def _verify_section(key_id: str | None, lang: Lang) -> str:
+    if key_id is None:
+        return ""
+    return (
+        f'<h2 id="verify">{t("verify", lang)}</h2><p>{t("verify_text", lang)}</p><ul>'
+        '<li><a href="/audit/log.jsonl">log.jsonl</a></li>'
+        '<li><a href="/audit/checkpoints.jsonl">checkpoints.jsonl</a></li>'
+        '<li><a href="/audit/operator-public.pem">operator-public.pem</a></li></ul>'
+        f"<p><code>{escape(key_id)}</code></p>"
+    )
 
 
 def render_site_index(site: SiteNotice, lang: Lang) -> str:

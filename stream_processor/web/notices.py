@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from stream_processor.audit.errors import AuditError
+from stream_processor.audit.keys import PublicKey
 from stream_processor.notices.config import Lang
 from stream_processor.notices.html import (
     render_message,
@@ -47,6 +49,16 @@ def _not_found(lang: Lang) -> web.Response:
     return _html(render_message("title", msg, lang), lang, status=404)
 
 
+def _key_id(deps: WebDeps) -> str | None:
+    paths = deps.audit_paths
+    if paths is None or not paths.public_key.exists():
+        return None
+    try:
+        return PublicKey.load(paths.public_key).key_id
+    except AuditError:
+        return None
+
+
 async def camera_notice(request: web.Request) -> web.Response:
     deps: WebDeps = request.app[DEPS]
     lang = pick_lang(request)
@@ -73,7 +85,13 @@ async def camera_notice(request: web.Request) -> web.Response:
             current_version=current.version,
         )
         return _html(page, lang)
-    page = render_notice(content, version=current.version, since_ms=current.since_ms, lang=lang)
+    page = render_notice(
+        content,
+        version=current.version,
+        since_ms=current.since_ms,
+        lang=lang,
+        audit_key_id=_key_id(deps),
+    )
     response = _html(page, lang)
     response.headers["ETag"] = f'"{current.digest[:32]}"'
     return response

@@ -82,6 +82,9 @@ def test_english_page_states_everything(web_rig: WebRig) -> None:
         assert text in html, text
     assert retention_cells(html)["face_match"] == "30 days"
     assert 'href="/notice/acme/north-garden/gate-main-1?lang=zh"' in html
+    # Where to check a receipt: the published log and the operator key's fingerprint.
+    assert 'href="/audit/log.jsonl"' in html
+    assert web_rig.audit.key.key_id in html
 
 
 def test_default_language_is_chinese_and_headers_forbid_caching(web_rig: WebRig) -> None:
