@@ -70,6 +70,16 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "segment.ms": seg,
             },
         ),
+        # Edge → cloud command acknowledgements, produced by the bridge, keyed by tenant/site.
+        TopicSpec(
+            topics.acks,
+            topics.raw_partitions,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": str(topics.raw_retention_ms),
+                "segment.ms": seg,
+            },
+        ),
         # Signed audit checkpoints: tiny, rare, and the point is that they stay.
         # One partition keeps them in order; unlimited retention, no compaction
         # (every checkpoint matters, not only the latest per key).
