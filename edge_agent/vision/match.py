@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_agent.vision.int8_scan import Int8Scan
 from edge_agent.wire import ScoreBand
 
 
@@ -31,17 +32,30 @@ class Bands:
         return ScoreBand.MEDIUM if score < self.high else ScoreBand.HIGH
 
 
+#: From this many templates on, search first scans an int8 copy (4× less memory
+#: to read: the float32 mat-vec is memory-bound) and re-scores the best
+#: ``RESCORE`` candidates exactly in float32.
+QUANTIZE_FROM = 20_000
+RESCORE = 32
+
+
 class TemplateIndex:
     """Templates as one contiguous (M, D) float32 matrix: a query is one mat-vec.
 
     ``owners[i]`` is the index of the record that template ``i`` belongs to.
+    Large galleries (``quantize_from``) are scanned in int8 first, then the
+    best candidates are re-scored exactly.
     """
 
-    def __init__(self, templates: NDArray[np.float32], owners: NDArray[np.int64]) -> None:
+    def __init__(
+        self, templates: NDArray[np.float32], owners: NDArray[np.int64],
+        quantize_from: int = QUANTIZE_FROM,
+    ) -> None:
         if templates.ndim != 2 or len(templates) != len(owners):
             raise ValueError("templates must be (M, D) with one owner per row")
         self.templates = np.ascontiguousarray(templates, dtype=np.float32)
         self.owners = owners
+        self._scan = Int8Scan(self.templates) if len(templates) >= quantize_from else None
 
     @classmethod
     def empty(cls, dim: int) -> TemplateIndex:
@@ -56,10 +70,25 @@ class TemplateIndex:
             return []
         if len(self.templates) == 0:
             return [Match(None, 0.0) for _ in range(len(queries))]
+        if self._scan is not None:
+            return self._search_quantized(queries, threshold)
         scores = self.templates @ queries.T  # (M, Q)
         best = np.argmax(scores, axis=0)
         out = []
         for q, i in enumerate(best):
             score = float(scores[i, q])
+            out.append(Match(int(self.owners[i]) if score >= threshold else None, score))
+        return out
+
+    def _search_quantized(self, queries: NDArray[np.float32], threshold: float) -> list[Match]:
+        assert self._scan is not None
+        approx = self._scan.scores(queries)  # (Q, M)
+        k = min(RESCORE, approx.shape[1])
+        out = []
+        for q, row in enumerate(approx):
+            candidates = np.argpartition(row, -k)[-k:]
+            exact = self.templates[candidates] @ queries[q]
+            best = int(np.argmax(exact))
+            score, i = float(exact[best]), int(candidates[best])
             out.append(Match(int(self.owners[i]) if score >= threshold else None, score))
         return out

@@ -128,3 +128,21 @@ def test_calibration_suggests_a_threshold_between_the_distributions() -> None:
     assert result.impostor.max < result.threshold
     assert result.false_accept_rate == 0.0
     assert result.genuine.p50 > result.threshold
+
+
+def test_large_galleries_scan_in_int8_and_rescore_to_the_exact_answer() -> None:
+    from edge_agent.vision.int8_scan import Int8Scan
+
+    rng = np.random.default_rng(7)
+    t = rng.standard_normal((3000, 192)).astype(np.float32)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    q = t[[11, 2900, 5]] + 0.04 * rng.standard_normal((3, 192)).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q[2] = -t[5]  # nobody
+    fast = TemplateIndex(t, np.arange(3000) // 3, quantize_from=1000)
+    exact = TemplateIndex(t, np.arange(3000) // 3, quantize_from=10**9)
+    got, want = fast.search(q, 0.5), exact.search(q, 0.5)
+    assert [m.owner for m in got] == [m.owner for m in want] == [11 // 3, 2900 // 3, None]
+    assert [round(m.score, 4) for m in got[:2]] == [round(m.score, 4) for m in want[:2]]
+    approx = Int8Scan(t).scores(t[:2])
+    assert approx.shape == (2, 3000) and list(np.argmax(approx, axis=1)) == [0, 1]

@@ -1,0 +1,256 @@
+"""Edge agent benchmark: per-frame latency, decision latency, frames/s with tracking, 1:N match.
+
+Uses the real models and photos from the set-up cache (``facegate edge models
+fetch``), one ONNX Runtime thread per session (the agent's default), and the
+real SQLite outbox (synchronous=FULL) for decision latency. Synthetic gate
+frames are built from face crops of the photos.
+
+    .venv/bin/python benchmarks/edge_bench.py                 # print results
+    .venv/bin/python benchmarks/edge_bench.py --write-docs    # also update docs/benchmarks.md
+
+Knobs: --runs (frames per latency case), --threads (ORT intra-op threads),
+--fps-frames, --sizes (gallery sizes for 1:N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import onnxruntime  # noqa: E402
+from _machine import machine_line  # noqa: E402
+
+from edge_agent.access.gate import LoggingActuator  # noqa: E402
+from edge_agent.agent import EdgeAgent  # noqa: E402
+from edge_agent.assets.fetch import fetch_all  # noqa: E402
+from edge_agent.decision import event_maker, face_granted  # noqa: E402
+from edge_agent.gallery.credentials import CredentialHasher  # noqa: E402
+from edge_agent.gallery.enroll import Enrollment, apply_enrollment  # noqa: E402
+from edge_agent.gallery.store import GalleryFile  # noqa: E402
+from edge_agent.metrics import EdgeMetrics  # noqa: E402
+from edge_agent.outbox import SqliteOutbox  # noqa: E402
+from edge_agent.video.sources import Frame  # noqa: E402
+from edge_agent.vision.blazeface import BlazeFaceDetector  # noqa: E402
+from edge_agent.vision.embedder import OnnxArcFaceEmbedder  # noqa: E402
+from edge_agent.vision.match import TemplateIndex  # noqa: E402
+from edge_agent.vision.recognizer import RecognitionPolicy, Recognizer  # noqa: E402
+from edge_agent.vision.track import IouTracker  # noqa: E402
+from edge_agent.wire import ScoreBand  # noqa: E402
+from edge_agent.wire.topics import DeviceIdentity  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+START, END = "<!-- edge-bench:start -->", "<!-- edge-bench:end -->"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q))
+
+
+def face_crops(photos: Path, detector: BlazeFaceDetector) -> list[np.ndarray]:
+    """Square crops, twice the face size, around the face of each photo."""
+    crops = []
+    for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"):
+        img = cv2.imread(str(photos / name))
+        x1, y1, x2, y2 = detector.detect(img)[0].box
+        cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) * 2
+        a, b = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
+        crops.append(img[b : b + int(side), a : a + int(side)])
+    return crops
+
+
+def scene(w: int, h: int, crops: list[np.ndarray], faces: int) -> np.ndarray:
+    """A gate frame with ``faces`` faces (1: centred, 4: a 2×2 grid)."""
+    frame = np.full((h, w, 3), 90, dtype=np.uint8)
+    cells = [(0, 0, w, h)] if faces == 1 else [
+        (cx, cy, w // 2, h // 2) for cy in (0, h // 2) for cx in (0, w // 2)
+    ]
+    for (cx, cy, cw, ch), crop in zip(cells, crops, strict=False):
+        side = int(min(cw, ch) * 0.8)
+        tile = cv2.resize(crop, (side, side))
+        x, y = cx + (cw - side) // 2, cy + (ch - side) // 2
+        frame[y : y + side, x : x + side] = tile
+    return frame
+
+
+def per_frame(det, emb, index, frame, runs: int) -> tuple[float, float, int]:  # type: ignore[no-untyped-def]
+    """Full per-frame work without tracking: detect, align+embed every face, 1:N match."""
+    times = []
+    faces = 0
+    for i in range(runs + 5):
+        t0 = time.perf_counter()
+        found = det.detect(frame)
+        vecs = emb.embed(frame, found)
+        index.search(vecs, 0.5)
+        if i >= 5:
+            times.append(time.perf_counter() - t0)
+        faces = len(found)
+    return pct(times, 50) * 1e3, pct(times, 95) * 1e3, faces
+
+
+def make_agent(tmp: Path, det, emb, enrolled: np.ndarray, extra: int) -> EdgeAgent:  # type: ignore[no-untyped-def]
+    key = bytes(range(32))
+    gallery = GalleryFile(tmp / "g.fgg", key)
+    rng = np.random.default_rng(0)
+
+    def fill(data) -> None:  # type: ignore[no-untyped-def]
+        apply_enrollment(data, Enrollment("ps1_" + "e" * 32, enrolled[None], emb.model_id,
+                                          "C-1", False, None), 0)
+        noise = rng.standard_normal((extra, emb.dim)).astype(np.float32)
+        noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+        for i in range(0, extra, 5):
+            apply_enrollment(data, Enrollment(f"ps1_{i:032x}", noise[i : i + 5], emb.model_id,
+                                              "C-2", False, None), 0)
+
+    gallery.update(fill)
+    metrics = EdgeMetrics()
+    recognizer = Recognizer(det, emb, RecognitionPolicy(cooldown_s=0), IouTracker(),
+                            observe=metrics.observe_stage)
+    return EdgeAgent(
+        identity=DeviceIdentity("bench", "site-1", "gate-1", "dev-1"), purpose="access_control",
+        gallery=gallery, hasher=CredentialHasher(b"s" * 32),
+        outbox=SqliteOutbox(tmp / "outbox.sqlite"), metrics=metrics,
+        actuator=LoggingActuator(), recognizer=recognizer,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=100)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--fps-frames", type=int, default=300)
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--gallery", type=int, default=1000, help="templates during frame tests")
+    ap.add_argument("--cache", type=Path, default=REPO / "deploy/models/cache")
+    ap.add_argument("--write-docs", action="store_true")
+    args = ap.parse_args()
+
+    paths = fetch_all(args.cache)
+    det = BlazeFaceDetector(paths["detector"], threads=args.threads)
+    emb = OnnxArcFaceEmbedder(paths["embedder"], threads=args.threads)
+    crops = face_crops(paths["photos"], det)
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((args.gallery, emb.dim)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    index = TemplateIndex(noise, np.arange(args.gallery))
+
+    lines = [
+        machine_line(),
+        f"onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}, numpy {np.__version__};"
+        f" ORT intra-op threads per session: {args.threads}; frame tests match against "
+        f"{args.gallery} templates",
+        "",
+        "| case | faces found | p50 ms | p95 ms |",
+        "|---|---|---|---|",
+    ]
+    print("\n".join(lines), flush=True)
+    for w, h in ((640, 480), (1280, 720)):
+        for n in (1, 4):
+            frame = scene(w, h, crops, n)
+            p50, p95, found = per_frame(det, emb, index, frame, args.runs)
+            row = f"| per frame {w}×{h}, {n} face{'s' if n > 1 else ''} | {found} | " \
+                  f"{p50:.1f} | {p95:.1f} |"
+            lines.append(row)
+            print(row, flush=True)
+
+    # Decision latency: first frame with a new face → event committed in the outbox.
+    one = scene(640, 480, crops[1:2], 1)  # obama2 at the gate; obama.jpg is enrolled
+    enrolled = emb.embed(cv2.imread(str(paths["photos"] / "obama.jpg")),
+                         det.detect(cv2.imread(str(paths["photos"] / "obama.jpg"))))[0]
+    empty = np.full_like(one, 90)
+    with tempfile.TemporaryDirectory() as tmp:
+        agent = make_agent(Path(tmp), det, emb, enrolled, args.gallery)
+        agent.reload_gallery(force=True)
+        decisions = []
+        for i in range(args.runs + 5):
+            assert agent.recognizer is not None
+            agent.recognizer.tracker.tracks.clear()
+            t0 = time.perf_counter()
+            events = agent.process_frame(Frame(one, i, time.monotonic()))
+            dt = time.perf_counter() - t0
+            assert len(events) == 1 and events[0].kind.value == "face_match", events
+            if i >= 5:
+                decisions.append(dt)
+        reg = agent.metrics.registry
+        stages = {}
+        for stage in ("detect", "embed", "match", "track", "frame"):
+            total = reg.get_sample_value("facegate_edge_stage_seconds_sum", {"stage": stage})
+            count = reg.get_sample_value("facegate_edge_stage_seconds_count", {"stage": stage})
+            stages[stage] = (total or 0.0) / max(count or 1.0, 1.0) * 1e3
+        appends = []
+        outcome = face_granted("ps1_" + "e" * 32, "C-1", ScoreBand.HIGH, "bench")
+        for _ in range(50):
+            t1 = time.perf_counter()
+            agent.outbox.append_many([event_maker(agent.identity, "access_control", outcome,
+                                                  int(time.time() * 1000))])
+            appends.append(time.perf_counter() - t1)
+        # Frames/s with tracking: one person stays in view; decided once, then only followed.
+        frames = [one] * args.fps_frames
+        agent.recognizer.tracker.tracks.clear()
+        agent.process_frame(Frame(empty, 0, time.monotonic()))
+        t0 = time.perf_counter()
+        made = 0
+        for i, f in enumerate(frames):
+            made += len(agent.process_frame(Frame(f, i, time.monotonic())))
+        fps = len(frames) / (time.perf_counter() - t0)
+        agent.outbox.close()
+    rows = [
+        f"| decision latency (640×480, first frame → event in outbox) | 1 | "
+        f"{pct(decisions, 50) * 1e3:.1f} | {pct(decisions, 95) * 1e3:.1f} |",
+        f"| frames/s with tracking (640×480, one person in view, {args.fps_frames} frames, "
+        f"{made} event) | 1 | {fps:.0f} frames/s | |",
+    ]
+    breakdown = ", ".join(f"{k} {v:.1f}" for k, v in stages.items())
+    rows.append(
+        f"| where a decision's time goes (mean ms): {breakdown}; outbox append "
+        f"(SQLite WAL, synchronous=FULL) p50 {pct(appends, 50) * 1e3:.1f} | | | |"
+    )
+    for row in rows:
+        print(row, flush=True)
+    lines += rows
+    lines += ["", "| 1:N match (one query, 192-d) | p50 ms | p95 ms |", "|---|---|---|"]
+    print("\n".join(lines[-3:]))
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    for size in (int(s) for s in args.sizes.split(",")):
+        t = rng.standard_normal((size, emb.dim)).astype(np.float32)
+        t /= np.linalg.norm(t, axis=1, keepdims=True)
+        idx = TemplateIndex(t, np.arange(size))
+        q = t[:1].copy()
+        times = []
+        for i in range(args.runs * 2 + 10):
+            t0 = time.perf_counter()
+            idx.search(q, 0.5)
+            if i >= 10:
+                times.append(time.perf_counter() - t0)
+        row = f"| {size:,} templates (BLAS threads: {blas}) | {pct(times, 50) * 1e3:.2f} | " \
+              f"{pct(times, 95) * 1e3:.2f} |"
+        lines.append(row)
+        print(row, flush=True)
+    print(f"\nmedian of the decision latency samples: {statistics.median(decisions) * 1e3:.1f} ms")
+    if args.write_docs:
+        write_docs(lines)
+
+
+def write_docs(lines: list[str]) -> None:
+    """Replace only the edge section of docs/benchmarks.md (others own the other sections)."""
+    path = REPO / "docs/benchmarks.md"
+    body = "\n".join([START, *lines, END])
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        text = head + body + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n## Edge agent\n\n" + body + "\n"
+    path.write_text(text)
+    print(f"updated {path}")
+
+
+if __name__ == "__main__":
+    main()
