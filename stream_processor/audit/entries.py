@@ -64,12 +64,12 @@ class AuditEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
         assert isinstance(doc, dict)
         return doc
 
-    def line(self) -> bytes:
+    def line(self, check: bool = True) -> bytes:
         """The entry's line in the JSONL log (without the newline)."""
-        return canonical(self.doc())
+        return canonical(self.doc(), check)
 
-    def computed_hash(self) -> str:
-        return sha256_hex(canonical(self.unsigned_doc()))
+    def computed_hash(self, check: bool = True) -> str:
+        return sha256_hex(canonical(self.unsigned_doc(), check))
 
 
 _decoder = msgspec.json.Decoder(AuditEntry)

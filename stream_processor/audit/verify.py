@@ -183,7 +183,7 @@ def verify_log(
                     line=n,
                 )
             )
-        computed = entry.computed_hash()
+        computed = entry.computed_hash(check=False)
         if computed != entry.hash:
             report.findings.append(
                 Finding(
@@ -194,7 +194,7 @@ def verify_log(
                     line=n,
                 )
             )
-        elif raw != entry.line():
+        elif raw != entry.line(check=False):
             report.findings.append(
                 Finding(
                     "not_canonical", where, "the line's bytes were changed", seq=entry.seq, line=n
