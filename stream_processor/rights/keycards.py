@@ -137,10 +137,16 @@ class KeycardBook:
         audit: AuditSink | None = None,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] | None = None,
+        on_fulfilled: Callable[[KeycardRequest], None] | None = None,
     ) -> None:
+        """``on_fulfilled`` runs after a card was handed over: for a card-only
+        registration of an enrolled resident (``subject`` set, ``card_only``),
+        the consent flow wires it to withdraw the face consent, which removes
+        the template from every gate device."""
         self._db = db
         self._audit = audit
         self._clock = clock
+        self._on_fulfilled = on_fulfilled
         if new_id is None:
             from edge_agent.wire import new_event_id
 
@@ -245,6 +251,8 @@ class KeycardBook:
                 subject=req.subject,
                 body={"request_id": req.id, "waited_s": int(req.age_s(now))},
             )
+        if status is KeycardStatus.FULFILLED and self._on_fulfilled is not None:
+            self._on_fulfilled(req)
         return req
 
     def fulfil(self, request_id: str, card_ref: str | None = None) -> KeycardRequest:
