@@ -51,7 +51,7 @@ def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, li
         read_ledger(StackSettings().kafka_bootstrap, Topics().policies).items()
     ):
         name = key.decode(errors="replace")
-        if name.startswith("_heartbeat/"):
+        if name.startswith("_"):  # heartbeats; ids never start with "_"
             continue
         t, _, version = name.partition("@")
         if tenant is not None and t != tenant:

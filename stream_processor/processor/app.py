@@ -41,6 +41,7 @@ from stream_processor.processor.ledger import (
     site_key,
     withdrawal_command,
 )
+from stream_processor.processor.ledger_client import end_offsets
 from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeper import SweepReport, sweep
@@ -51,6 +52,12 @@ from stream_processor.store.base import EventStore
 log = logging.getLogger(__name__)
 
 _CONSENT_KINDS = [k.value for k in CONSENT_KINDS]
+#: Table keys holding how far this app has read each ledger partition.
+POSITION_PREFIX = b"_position/"
+
+
+def position_key(event: Any) -> bytes:
+    return POSITION_PREFIX + str(event.message.partition).encode()
 
 
 def create_app(
@@ -103,6 +110,22 @@ def create_app(
     consent_table = app.GlobalTable("consent", **table_options)
     policy_table = app.GlobalTable("policies", **table_options)
 
+    async def wait_for_ledgers() -> None:
+        """Hold back raw events until this worker's tables have caught up with the
+        ledgers as they stood at start-up; otherwise a fresh worker would discard
+        the events of consenting residents as ``no_consent`` / ``no_policy``."""
+        loop = asyncio.get_running_loop()
+        started = time.monotonic()
+        for topic, table in ((topics.consent, consent_table), (topics.policies, policy_table)):
+            ends = await loop.run_in_executor(None, end_offsets, stack.kafka_bootstrap, topic)
+            for partition, end in ends.items():
+                key = POSITION_PREFIX + str(partition).encode()
+                while end > 0 and int(table.get(key) or b"-1") < end - 1:
+                    if time.monotonic() - started > 30:
+                        log.warning("still waiting for %s to be read (offset %d)", topic, end)
+                        started = time.monotonic()
+                    await asyncio.sleep(0.1)
+
     def policy_of(tenant: str) -> CompiledPolicy | None:
         data = policy_table.get(policy_key(tenant))
         return compile_version(data) if data else None
@@ -119,6 +142,7 @@ def create_app(
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         store = store_factory()
         try:
+            await wait_for_ledgers()
             async for values in stream.take(settings.batch_size, within=settings.batch_within_s):
                 started = time.perf_counter()
                 batch = enforce_batch(values, int(clock() * 1000), policy_of, consent_of)
@@ -151,58 +175,69 @@ def create_app(
         try:
             async for event in stream.events():
                 key, value = event.key, event.value
-                outcome = read_consent(key, value)
-                if isinstance(outcome, LedgerRefusal):
-                    fut = await dlq_topic.send(
-                        value=dead_letter(b"", outcome.reason, outcome.detail, topics.consent)
-                    )
-                    await fut
-                    continue
-                if outcome is None:
-                    if key is not None and value is None:
-                        consent_table.pop(key, None)  # the ledger forgot it: so do we
-                    continue
-                consent_table[key] = value
-                metrics.consent_changes.labels(outcome.status.value).inc()
-                if outcome.status is ConsentStatus.WITHDRAWN:
-                    deleted = delete_withdrawn(store, outcome)
-                    command = withdrawal_command(outcome)
-                    fut = await commands_topic.send(
-                        key=site_key(outcome.tenant, outcome.site), value=encode_command(command)
-                    )
-                    await fut
-                    recent_withdrawals.append((time.monotonic(), outcome))
-                    metrics.withdrawal_deleted.inc(deleted)
-                    metrics.edge_commands.labels(command.type.value).inc()
-                    log.info(
-                        "consent withdrawn at %s/%s for %s: %d stored events deleted, "
-                        "command %s sent to the site's devices",
-                        outcome.tenant, outcome.site, outcome.purpose, deleted, command.command_id,
-                    )  # fmt: skip
+                await apply_consent(store, key, value)
+                consent_table[position_key(event)] = str(event.message.offset).encode()
         finally:
             store.close()
+
+    async def apply_consent(store: EventStore, key: bytes | None, value: bytes | None) -> None:
+        outcome = read_consent(key, value)
+        if isinstance(outcome, LedgerRefusal):
+            # The dead letter keeps no byte of the record: it holds a pseudonym.
+            fut = await dlq_topic.send(
+                value=dead_letter(b"", outcome.reason, outcome.detail, topics.consent)
+            )
+            await fut
+            return
+        if outcome is None:
+            if key is not None and value is None:
+                consent_table.pop(key, None)  # the ledger forgot it: so do we
+            return
+        assert key is not None
+        consent_table[key] = value
+        metrics.consent_changes.labels(outcome.status.value).inc()
+        if outcome.status is not ConsentStatus.WITHDRAWN:
+            return
+        deleted = delete_withdrawn(store, outcome)
+        command = withdrawal_command(outcome)
+        fut = await commands_topic.send(
+            key=site_key(outcome.tenant, outcome.site), value=encode_command(command)
+        )
+        await fut
+        recent_withdrawals.append((time.monotonic(), outcome))
+        metrics.withdrawal_deleted.inc(deleted)
+        metrics.edge_commands.labels(command.type.value).inc()
+        log.info(
+            "consent withdrawn at %s/%s for %s: %d stored events deleted, "
+            "command %s sent to the site's devices",
+            outcome.tenant, outcome.site, outcome.purpose, deleted, command.command_id,
+        )  # fmt: skip
 
     @app.agent(policy_topic, concurrency=1)
     async def policies(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            key, value = event.key, event.value
-            outcome = read_policy(key, value)
-            if isinstance(outcome, LedgerRefusal):
-                fut = await dlq_topic.send(
-                    value=dead_letter(value or b"", outcome.reason, outcome.detail, topics.policies)
-                )
-                await fut
-                log.warning("policy record refused: %s %s", outcome.reason, outcome.detail)
-                continue
-            if outcome is None:
-                if key is not None and value is None:
-                    policy_table.pop(key, None)
-                continue
-            policy_table[key] = outcome
-            if b"@" not in key:
-                compiled = compile_version(outcome)
-                metrics.policy_version.labels(compiled.tenant).set(compiled.version)
-                log.info("policy v%d of %s in force", compiled.version, compiled.tenant)
+            await apply_policy(event.key, event.value)
+            policy_table[position_key(event)] = str(event.message.offset).encode()
+
+    async def apply_policy(key: bytes | None, value: bytes | None) -> None:
+        outcome = read_policy(key, value)
+        if isinstance(outcome, LedgerRefusal):
+            fut = await dlq_topic.send(
+                value=dead_letter(value or b"", outcome.reason, outcome.detail, topics.policies)
+            )
+            await fut
+            log.warning("policy record refused: %s %s", outcome.reason, outcome.detail)
+            return
+        if outcome is None:
+            if key is not None and value is None:
+                policy_table.pop(key, None)
+            return
+        assert key is not None
+        policy_table[key] = outcome
+        if b"@" not in key:
+            compiled = compile_version(outcome)
+            metrics.policy_version.labels(compiled.tenant).set(compiled.version)
+            log.info("policy v%d of %s in force", compiled.version, compiled.tenant)
 
     def recovered() -> bool:
         return bool(app.tables.recovery.completed.is_set())  # type: ignore[attr-defined]
@@ -226,7 +261,8 @@ def create_app(
             return  # never sweep on a half-read policy table
         snapshot: dict[str, CompiledPolicy] = {}
         for key, data in list(policy_table.items()):
-            if b"@" not in key and not key.startswith(HEARTBEAT_PREFIX) and data:
+            # Internal keys (heartbeats, read positions) start with "_", ids never do.
+            if b"@" not in key and not key.startswith(b"_") and data:
                 compiled = compile_version(data)
                 snapshot[compiled.tenant] = compiled
         now_ms = int(clock() * 1000)
