@@ -114,6 +114,7 @@ class Pipeline:
             "FACEGATE_TOPIC_CONSENT": f"t.{self.tag}.consent",
             "FACEGATE_TOPIC_POLICIES": f"t.{self.tag}.policies",
             "FACEGATE_TOPIC_COMMANDS": f"t.{self.tag}.commands",
+            "FACEGATE_TOPIC_ACKS": f"t.{self.tag}.acks",
             **self.extra_env,
         }
 
@@ -131,6 +132,7 @@ class Pipeline:
             consent=f"t.{self.tag}.consent",
             policies=f"t.{self.tag}.policies",
             commands=f"t.{self.tag}.commands",
+            acks=f"t.{self.tag}.acks",
         )
 
     def create_topics(self) -> None:

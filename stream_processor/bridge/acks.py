@@ -58,6 +58,11 @@ class OrderedAcks:
             self._generation += 1
             return dropped
 
+    @property
+    def generation(self) -> int:
+        """Bumped by every ``reset``; read by ``release`` under the same lock."""
+        return self._generation
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._queue)

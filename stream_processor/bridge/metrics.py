@@ -1,10 +1,17 @@
-"""Prometheus metrics of a bridge instance; labels only from bounded sets."""
+"""Prometheus metrics of a bridge instance (labels only from bounded sets), and its
+HTTP endpoint: ``/metrics`` and ``/healthz``."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import json
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from stream_processor.bridge.validate import REASONS
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from stream_processor.bridge.validate import ACK, EVENT, REASONS
 
 
 class BridgeMetrics:
@@ -13,8 +20,13 @@ class BridgeMetrics:
             "facegate_bridge_received_total", "MQTT messages received", registry=registry
         )
         self.produced = Counter(
-            "facegate_bridge_produced_total", "events confirmed by Kafka", registry=registry
+            "facegate_bridge_produced_total",
+            "accepted messages confirmed by Kafka, by kind (event, ack)",
+            ["kind"],
+            registry=registry,
         )
+        for kind in (EVENT, ACK):
+            self.produced.labels(kind)
         self.acked = Counter(
             "facegate_bridge_acked_total", "MQTT messages acknowledged", registry=registry
         )
@@ -37,9 +49,67 @@ class BridgeMetrics:
         self.produce_latency = Histogram(
             "facegate_bridge_produce_latency_seconds",
             "time from MQTT receipt to Kafka confirmation",
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
         self.connected = Gauge(
             "facegate_bridge_mqtt_connected", "1 while connected to MQTT", registry=registry
         )
+        self.reconnects = Counter(
+            "facegate_bridge_mqtt_connects_total", "successful MQTT connects", registry=registry
+        )
+        self.commands_relayed = Counter(
+            "facegate_bridge_commands_relayed_total",
+            "Kafka commands published to MQTT and acknowledged by the broker",
+            registry=registry,
+        )
+
+
+class HealthServer:
+    """``/metrics`` (Prometheus text) and ``/healthz`` (200 healthy, 503 not, JSON body)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        registry: CollectorRegistry,
+        health: Callable[[], dict[str, object]],
+    ) -> None:
+        registry_ = registry
+        health_ = health
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path.startswith("/metrics"):
+                    body, status, ctype = generate_latest(registry_), 200, CONTENT_TYPE_LATEST
+                elif self.path.startswith("/healthz"):
+                    state = health_()
+                    status = 200 if state.get("healthy") else 503
+                    body, ctype = json.dumps(state).encode(), "application/json"
+                else:
+                    body, status, ctype = b"not found\n", 404, "text/plain"
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                return
+
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="bridge-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

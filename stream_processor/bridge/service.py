@@ -1,54 +1,103 @@
-"""One bridge instance: MQTT (paho, manual acks, persistent session) → Kafka (acks=all).
+"""One bridge instance: MQTT v5 (manual acks, persistent session) → Kafka (acks=all,
+idempotent), and Kafka commands → MQTT.
 
-A message is acknowledged to MQTT only after Kafka confirmed its record (or
-its dead letter). If Kafka fails a send, the MQTT connection is dropped
-without acking, and the broker redelivers everything unacknowledged when we
-reconnect with the same persistent session: nothing is lost, duplicates are
-dropped downstream by event id.
+Uplink: every delivery from the shared subscriptions of device events and
+device acks is validated, produced to its Kafka topic (or, refused, to the
+dead-letter topic) and acknowledged to MQTT only after Kafka confirmed that
+record; PUBACKs go out in arrival order. The broker sends at most
+``max_inflight`` unacknowledged deliveries (MQTT Receive Maximum), so a slow
+Kafka stops the flow instead of filling memory. If Kafka fails a send, the
+MQTT connection is dropped without acknowledging anything further, and the
+broker redelivers every unacknowledged message when we reconnect with the
+same persistent session: nothing is lost; duplicates are dropped by event id
+downstream.
+
+Downlink: ``commands`` records are published with QoS 1 to the site's command
+topic; the Kafka offset is committed only after the broker's PUBACK.
+
+Threads: the asyncio loop owns the MQTT socket; librdkafka's delivery reports
+are served by one poll thread, which hands released acknowledgements back to
+the loop in batches.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from kafka import KafkaProducer
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from edge_agent.wire.topics import EVENTS_FILTER
+from edge_agent.errors import WireError
+from edge_agent.wire.commands import decode_command
+from edge_agent.wire.topics import ACKS_FILTER, EVENTS_FILTER, site_command_topic
 from stream_processor.bridge.acks import OrderedAcks, Pending
 from stream_processor.bridge.metrics import BridgeMetrics
+from stream_processor.bridge.mqtt_codec import Publish
+from stream_processor.bridge.mqtt_link import ConnectionLost, ConnectRefused, MqttLink
 from stream_processor.bridge.settings import BridgeSettings
-from stream_processor.bridge.validate import Accepted, check_message
+from stream_processor.bridge.validate import EVENT, Accepted, check_any
 from stream_processor.dead_letter import DeadLetter
+from stream_processor.errors import BrokerError
 from stream_processor.settings import StackSettings, Topics
 from stream_processor.stack.accounts import Credentials
 
 log = logging.getLogger(__name__)
 
 
-def make_producer(bootstrap: str, settings: BridgeSettings) -> KafkaProducer:
-    return KafkaProducer(
-        bootstrap_servers=bootstrap,
-        client_id=settings.client_id,
-        acks="all",
-        enable_idempotence=True,
-        # kafka-python's idempotent producer requires one request in flight.
-        max_in_flight_requests_per_connection=1,
-        linger_ms=settings.linger_ms,
-        batch_size=settings.batch_bytes,
-        retries=2**31 - 1,
-        delivery_timeout_ms=120_000,
-        request_timeout_ms=30_000,
-        reconnect_backoff_max_ms=2_000,
+def producer_config(bootstrap: str, settings: BridgeSettings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap,
+        "client.id": settings.client_id,
+        # Idempotence implies acks=all, bounded in-flight requests and ordered retries.
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": settings.linger_ms,
+        "batch.size": settings.batch_bytes,
+        "compression.type": settings.compression,
+        # The Java client's partitioner: a site lands on the partition every other
+        # producer of the project (kafka-python, aiokafka, Java) picks for its key.
+        "partitioner": "murmur2_random",
+        "message.timeout.ms": settings.delivery_timeout_ms,
+        "queue.buffering.max.messages": max(100_000, 4 * settings.max_inflight),
+        "reconnect.backoff.max.ms": 2000,
+    }
+
+
+def make_producer(bootstrap: str, settings: BridgeSettings) -> Any:
+    from confluent_kafka import Producer
+
+    return Producer(producer_config(bootstrap, settings))
+
+
+def make_commands_consumer(bootstrap: str, settings: BridgeSettings, topic: str) -> Any:
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{settings.share_group}-commands",
+            "client.id": f"{settings.client_id}-commands",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
     )
+    consumer.subscribe([topic])
+    return consumer
+
+
+def tls_context(ca_file: str) -> ssl.SSLContext:
+    """Verify the broker against the project's CA (and its host name)."""
+    ctx = ssl.create_default_context(cafile=ca_file)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
 
 
 class Bridge:
@@ -58,138 +107,288 @@ class Bridge:
         settings: BridgeSettings,
         topics: Topics,
         credentials: Credentials,
-        producer: KafkaProducer | None = None,
+        producer: Any = None,
         registry: CollectorRegistry = REGISTRY,
         clock: Callable[[], float] = time.time,
+        commands_consumer: Callable[[], Any] | None = None,
     ) -> None:
         self._stack = stack
         self._s = settings
         self._topics = topics
+        self._creds = credentials
         self._clock = clock
         self.metrics = BridgeMetrics(registry)
         self._producer = producer or make_producer(stack.kafka_bootstrap, settings)
-        self._client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
+        self._make_consumer = commands_consumer or (
+            lambda: make_commands_consumer(stack.kafka_bootstrap, settings, topics.commands)
         )
-        self._client.username_pw_set(credentials.username, credentials.password)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self._client.reconnect_delay_set(1, 5)
         self._acks = OrderedAcks(self._release)
+        self.metrics.inflight.set_function(lambda: len(self._acks))
+        self._ready: list[tuple[int, int]] = []  # (generation, packet id), under _acks' lock
+        self._ready_lock = threading.Lock()
+        self._flush_scheduled = False
         self._kafka_failed = threading.Event()
-        self._stop = threading.Event()
+        self._link: MqttLink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = threading.Event()
+        self._last_kafka_ok = 0.0
+        self._poll_stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
 
-    # -- MQTT callbacks (paho's thread) -------------------------------------
-    def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
-    ) -> None:
-        if rc.is_failure:
-            log.error("MQTT connect refused: %s", rc)
-            return
-        self.metrics.connected.set(1)
-        log.info("MQTT connected (session present: %s)", flags.session_present)
-        client.subscribe(f"$share/{self._s.share_group}/{EVENTS_FILTER}", qos=1)
+    # -- health ----------------------------------------------------------------
+    def health(self) -> dict[str, object]:
+        connected = self._link is not None and self._link.connected
+        failing = self._kafka_failed.is_set()
+        return {
+            "healthy": connected and not failing,
+            "mqtt_connected": connected,
+            "kafka_failing": failing,
+            "inflight": len(self._acks),
+        }
 
-    def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
-    ) -> None:
-        self.metrics.connected.set(0)
-        dropped = self._acks.reset()
-        self.metrics.inflight.set(0)
-        log.warning("MQTT disconnected (%s); %d unacked will be redelivered", rc, dropped)
-
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    # -- MQTT deliveries (loop thread) -------------------------------------------
+    def _on_publish(self, msg: Publish) -> None:
         received = self._clock()
         self.metrics.received.inc()
-        self.metrics.inflight.inc()
-        token = self._acks.add(msg.mid)
-        payload = bytes(msg.payload)
-        verdict = check_message(msg.topic, payload, self._s.max_payload_bytes)
+        token = self._acks.add(msg.packet_id) if msg.qos else None
+        kind, verdict = check_any(msg.topic, msg.payload, self._s.max_payload_bytes)
         if isinstance(verdict, Accepted):
-            topic, key, value = self._topics.raw, verdict.key, verdict.value
-            reason = None
+            topic = self._topics.raw if kind == EVENT else self._topics.acks
+            key, value, reason = verdict.key, verdict.value, None
         else:
             reason = verdict.reason
             topic, key = self._topics.dlq, reason.encode()
             value = DeadLetter.build(
-                payload, reason, verdict.detail, msg.topic, int(received * 1000), "bridge"
+                msg.payload, reason, verdict.detail, msg.topic, int(received * 1000), "bridge"
             ).encode()
-        try:
-            future = self._producer.send(topic, key=key, value=value)
-        except Exception as exc:  # noqa: BLE001 - any producer failure means redelivery
-            self._on_send_failed(exc)
-            return
-        future.add_callback(self._on_sent, token, received, reason)
-        future.add_errback(self._on_send_failed)
+        self._produce(
+            topic, key, value, functools.partial(self._delivered, token, received, kind, reason)
+        )
 
-    # -- Kafka callbacks (the producer's I/O thread) ------------------------
-    def _on_sent(self, token: Pending, received: float, reason: str | None, _meta: Any) -> None:
+    def _produce(self, topic: str, key: bytes, value: bytes, callback: Callable[..., None]) -> None:
+        try:
+            self._producer.produce(topic, value=value, key=key, on_delivery=callback)
+        except BufferError:
+            # The local queue is sized far above max_inflight; if it is full anyway,
+            # treat it like a failed send: no ack, drop the connection, redelivery.
+            self._kafka_failure("producer queue full")
+        except Exception as exc:  # noqa: BLE001 - any producer failure means redelivery
+            self._kafka_failure(f"produce failed: {exc}")
+
+    # -- Kafka delivery reports (poll thread) ------------------------------------
+    def _delivered(
+        self, token: Pending | None, received: float, kind: str, reason: str | None,
+        err: Any, _msg: Any,
+    ) -> None:  # fmt: skip
+        if err is not None:
+            self.metrics.produce_failures.inc()
+            self._kafka_failure(f"Kafka send failed: {err}")
+            return
         self.metrics.produce_latency.observe(self._clock() - received)
         if reason is None:
-            self.metrics.produced.inc()
+            self.metrics.produced.labels(kind).inc()
         else:
             self.metrics.dead_lettered.labels(reason).inc()
-        self._acks.done(token)
+        if token is not None:
+            self._acks.done(token)
 
-    def _on_send_failed(self, exc: BaseException) -> None:
-        self.metrics.produce_failures.inc()
-        log.error("Kafka send failed (%s); reconnecting MQTT for redelivery", exc)
+    def _release(self, packet_id: int) -> None:
+        # Called under the OrderedAcks lock, in arrival order.
+        with self._ready_lock:
+            self._ready.append((self._acks.generation, packet_id))
+
+    def _poll_loop(self) -> None:
+        while not self._poll_stop.is_set():
+            self._producer.poll(0.05)
+            if self._ready and not self._flush_scheduled and self._loop is not None:
+                self._flush_scheduled = True
+                self._loop.call_soon_threadsafe(self._flush_acks)
+
+    def _flush_acks(self) -> None:
+        self._flush_scheduled = False
+        with self._ready_lock:
+            ready, self._ready = self._ready, []
+        # Releases from before the last reconnect belong to a dead connection.
+        generation = self._acks.generation
+        mids = [mid for gen, mid in ready if gen == generation]
+        link = self._link
+        if mids and link is not None and link.connected:
+            link.ack(mids)
+            self.metrics.acked.inc(len(mids))
+
+    def _kafka_failure(self, why: str) -> None:
+        if not self._kafka_failed.is_set():
+            log.error("%s; dropping the MQTT connection so the broker redelivers", why)
         self._kafka_failed.set()
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._abort_link)
 
-    def _release(self, mid: int) -> None:
-        self._client.ack(mid, 1)
-        self.metrics.acked.inc()
-        self.metrics.inflight.dec()
+    def _abort_link(self) -> None:
+        if self._link is not None:
+            self._link.abort()
 
-    # -- lifecycle ---------------------------------------------------------
-    def connect(self) -> None:
-        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self._s.session_expiry_s
-        props.ReceiveMaximum = self._s.max_inflight
-        # clean_start=False on every connect, the first one included: a restarted
-        # bridge must find the messages that arrived while it was away.
-        self._client.connect_async(
-            self._stack.host,
-            self._stack.mqtt_port,
-            keepalive=30,
-            clean_start=False,
-            properties=props,
+    # -- lifecycle -------------------------------------------------------------
+    def _new_link(self) -> MqttLink:
+        ctx = tls_context(str(self._s.ca_file)) if self._s.ca_file else None
+        return MqttLink(
+            self._s.mqtt_host or self._stack.host,
+            self._s.mqtt_port or self._stack.mqtt_port,
+            self._s.client_id,
+            self._creds.username,
+            self._creds.password,
+            self._on_publish,
+            ssl_context=ctx,
+            keepalive_s=self._s.keepalive_s,
+            session_expiry_s=self._s.session_expiry_s,
+            receive_maximum=self._s.max_inflight,
         )
-        self._client.loop_start()
 
-    def run(self, stop: threading.Event | None = None) -> None:
-        """Run until ``stop`` is set (or ``self.stop()`` is called)."""
-        stop = stop or self._stop
-        self.connect()
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then acknowledge what Kafka confirmed and leave."""
+        self._loop = asyncio.get_running_loop()
+        self._poller.start()
+        relay = asyncio.create_task(self._relay_commands(stop)) if self._s.relay_commands else None
+        filters = [
+            f"$share/{self._s.share_group}/{EVENTS_FILTER}",
+            f"$share/{self._s.share_group}/{ACKS_FILTER}",
+        ]
+        backoff = 0.5
         try:
-            while not stop.wait(0.2) and not self._stop.is_set():
+            while not stop.is_set():
                 if self._kafka_failed.is_set():
-                    self._recover_from_kafka_failure()
+                    await self._recover_kafka(stop)
+                    continue
+                link = self._new_link()
+                try:
+                    present = await link.open(filters)
+                except ConnectRefused as exc:
+                    log.error("%s; retrying in 5s", exc)
+                    await _sleep_or_stop(stop, 5.0)
+                    continue
+                except BrokerError as exc:
+                    log.warning("%s; retrying in %.1fs", exc, backoff)
+                    await _sleep_or_stop(stop, backoff)
+                    backoff = min(backoff * 2, 5.0)
+                    continue
+                backoff = 0.5
+                self._link = link
+                self.metrics.connected.set(1)
+                self.metrics.reconnects.inc()
+                log.info("MQTT connected as %s (session present: %s)", self._s.client_id, present)
+                waiter = asyncio.create_task(stop.wait())
+                closed = asyncio.create_task(link.wait_closed())
+                await asyncio.wait({waiter, closed}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                closed.cancel()
+                if stop.is_set():
+                    await self._leave(link)
+                self.metrics.connected.set(0)
+                link.abort()
+                self._link = None
+                dropped = self._acks.reset()
+                if not stop.is_set():
+                    log.warning("MQTT link down; %d unacknowledged will be redelivered", dropped)
         finally:
-            self.close()
+            if relay is not None:
+                relay.cancel()
+                await asyncio.gather(relay, return_exceptions=True)
+            await asyncio.to_thread(self._producer.flush, 10)
+            self._poll_stop.set()
+            self._poller.join(5)
 
-    def _recover_from_kafka_failure(self) -> None:
-        # Drop the session's connection without acking; the broker redelivers.
-        self._client.disconnect()
-        self._client.loop_stop()
-        self._producer.flush(timeout=30)
-        self._kafka_failed.clear()
-        time.sleep(1.0)
-        self.connect()
+    async def _leave(self, link: MqttLink) -> None:
+        """Stop taking deliveries, let Kafka confirm what is in flight, ack it, disconnect."""
+        link.pause()
+        await asyncio.to_thread(self._producer.flush, 30)
+        await asyncio.sleep(0.1)  # let the poll thread hand over the last releases
+        self._flush_acks()
+        await link.close()
 
-    def stop(self) -> None:
-        self._stop.set()
+    async def _recover_kafka(self, stop: asyncio.Event) -> None:
+        # Everything unacknowledged is back with the broker; wait for the producer's
+        # queue to empty (sent or failed) before taking deliveries again.
+        remaining = await asyncio.to_thread(self._producer.flush, 5)
+        if remaining == 0:
+            self._kafka_failed.clear()
+            log.info("Kafka producer queue drained; reconnecting MQTT")
+        else:
+            await _sleep_or_stop(stop, 1.0)
 
-    def close(self) -> None:
-        # Flush first so confirmed records get their MQTT acks out before we leave.
+    # -- downlink ----------------------------------------------------------------
+    async def _relay_commands(self, stop: asyncio.Event) -> None:
+        """Kafka ``commands`` → MQTT site command topic, QoS 1; commit after PUBACK."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix="commands")
+        loop = asyncio.get_running_loop()
         try:
-            self._producer.flush(timeout=30)
-            time.sleep(0.2)
+            consumer = await loop.run_in_executor(pool, self._make_consumer)
+        except Exception:  # noqa: BLE001 - the uplink must keep running
+            log.exception("commands consumer could not start; downlink relay is off")
+            return
+        try:
+            while not stop.is_set():
+                msg = await loop.run_in_executor(pool, consumer.poll, 0.5)
+                if msg is None:
+                    continue
+                if msg.error():
+                    log.warning("commands consumer: %s", msg.error())
+                    continue
+                await self._relay_one(msg, stop)
+                await loop.run_in_executor(
+                    pool, functools.partial(consumer.commit, message=msg, asynchronous=False)
+                )
+        except asyncio.CancelledError:
+            pass
         finally:
-            self._client.disconnect()
-            self._client.loop_stop()
-            self._producer.close(timeout=10)
+            await loop.run_in_executor(pool, consumer.close)
+            pool.shutdown(wait=False)
+
+    async def _relay_one(self, msg: Any, stop: asyncio.Event) -> None:
+        raw: bytes = msg.value() or b""
+        try:
+            command = decode_command(raw)
+        except WireError as exc:
+            await self._dead_letter_command(raw, exc.reason, exc.detail, msg.topic())
+            return
+        topic = site_command_topic(command.tenant, command.site)
+        while True:
+            link = self._link
+            if link is not None and link.connected:
+                try:
+                    code = await link.publish(topic, raw)
+                    break
+                except ConnectionLost:
+                    pass
+            if stop.is_set():
+                raise asyncio.CancelledError  # not committed: relayed by the next run
+            await asyncio.sleep(0.2)
+        if code >= 0x80:
+            await self._dead_letter_command(raw, "mqtt_refused", f"PUBACK {hex(code)}", topic)
+            return
+        self.metrics.commands_relayed.inc()
+
+    async def _dead_letter_command(self, raw: bytes, reason: str, detail: str, src: str) -> None:
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+
+        def report(err: Any, _msg: Any) -> None:
+            loop.call_soon_threadsafe(
+                lambda: done.done() or done.set_result(err)  # type: ignore[func-returns-value]
+            )
+
+        letter = DeadLetter.build(raw, reason, detail, src, int(self._clock() * 1000), "downlink")
+        while True:
+            self._producer.produce(
+                self._topics.dlq, value=letter.encode(), key=reason.encode(), on_delivery=report
+            )
+            if await done is None:
+                self.metrics.dead_lettered.labels(reason).inc()
+                return
+            done = loop.create_future()
+            await asyncio.sleep(1.0)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), seconds)
+    except TimeoutError:
+        pass

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from edge_agent.errors import WireError
 from edge_agent.wire import decode_event, parse_event_topic
+from edge_agent.wire.commands import decode_ack
+from edge_agent.wire.topics import parse_device_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +30,11 @@ REASONS = (
     "missing_field",
     "invalid_field",
     "identity_mismatch",
+    "mqtt_refused",
 )
+
+#: What an accepted message is: a gate event or a device's command acknowledgement.
+EVENT, ACK = "event", "ack"
 
 
 def check_message(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected:
@@ -56,3 +62,31 @@ def check_message(topic: str, payload: bytes, max_bytes: int) -> Accepted | Reje
         )
     # Keyed by site: one site's events stay ordered in one partition.
     return Accepted(key=f"{event.tenant}/{event.site}".encode(), value=payload)
+
+
+def check_ack(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected:
+    """Accept a command acknowledgement published on its own device's ``acks`` topic."""
+    if len(payload) > max_bytes:
+        return Rejected("oversized", f"{len(payload)} bytes > {max_bytes}")
+    identity = parse_device_topic(topic, "acks")
+    if identity is None:
+        return Rejected("bad_topic", f"not a device acks topic: {topic[:200]!r}")
+    try:
+        ack = decode_ack(payload)
+    except WireError as exc:
+        return Rejected(exc.reason, exc.detail)
+    claimed = (ack.tenant, ack.site, ack.gate, ack.device)
+    proven = (identity.tenant, identity.site, identity.gate, identity.device)
+    if claimed != proven:
+        return Rejected(
+            "identity_mismatch",
+            f"ack names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
+        )
+    return Accepted(key=f"{ack.tenant}/{ack.site}".encode(), value=payload)
+
+
+def check_any(topic: str, payload: bytes, max_bytes: int) -> tuple[str, Accepted | Rejected]:
+    """Route by the topic's last level: ``.../acks`` are acknowledgements, all else events."""
+    if topic.endswith("/acks"):
+        return ACK, check_ack(topic, payload, max_bytes)
+    return EVENT, check_message(topic, payload, max_bytes)

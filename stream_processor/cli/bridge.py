@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import threading
 
 import click
 
@@ -15,7 +15,7 @@ from stream_processor.stack.layout import StateLayout
 
 @click.group()
 def bridge() -> None:
-    """Move device events from MQTT into Kafka, at least once."""
+    """Move device events from MQTT into Kafka (at least once) and commands back."""
 
 
 @bridge.command()
@@ -23,22 +23,54 @@ def bridge() -> None:
     "--instance", default=None, help="stable instance name (default FACEGATE_BRIDGE_INSTANCE or 1)"
 )
 def run(instance: str | None) -> None:
-    """Run until SIGTERM/SIGINT; unacknowledged messages stay with the broker."""
-    from prometheus_client import REGISTRY, start_http_server
+    """Run until SIGTERM/SIGINT; unacknowledged messages stay with the broker.
 
+    Settings come from FACEGATE_BRIDGE_* (see ``facegate bridge validate-config``).
+    """
+    from prometheus_client import REGISTRY
+
+    from stream_processor.bridge.metrics import HealthServer
     from stream_processor.bridge.service import Bridge
 
     stack = StackSettings()
     settings = BridgeSettings(instance=instance) if instance else BridgeSettings()
     creds = AccountBook(StateLayout(stack.state_dir)).bridge_credentials()
-    service = Bridge(stack, settings, Topics(), creds, registry=REGISTRY)
+    topics = Topics()
+    service = Bridge(stack, settings, topics, creds, registry=REGISTRY)
+    server = None
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=REGISTRY)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+        server = HealthServer(
+            settings.metrics_host, settings.metrics_port, REGISTRY, service.health
+        ).start()
     click.echo(
-        f"bridge {settings.client_id}: MQTT {stack.host}:{stack.mqtt_port}"
-        f" → Kafka {stack.kafka_bootstrap}"
+        f"bridge {settings.client_id}: MQTT {settings.mqtt_host or stack.host}:"
+        f"{settings.mqtt_port or stack.mqtt_port}{' (TLS)' if settings.ca_file else ''}"
+        f" → Kafka {stack.kafka_bootstrap} [{topics.raw}, {topics.acks}, dlq {topics.dlq}]"
     )
-    service.run(stop)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await service.run(stop)
+
+    try:
+        asyncio.run(main())
+    finally:
+        if server is not None:
+            server.close()
+
+
+@bridge.command(name="validate-config")
+def validate_config() -> None:
+    """Check FACEGATE_BRIDGE_* settings; print errors and exit 1 when invalid."""
+    from pydantic import ValidationError
+
+    try:
+        settings = BridgeSettings()
+        StackSettings()
+    except ValidationError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    click.echo(settings.model_dump_json(indent=2))

@@ -11,7 +11,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge_agent.wire.topics import EVENTS_FILTER
+from edge_agent.wire.topics import ACKS_FILTER, EVENTS_FILTER
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.errors import BrokerError
 from stream_processor.stack.accounts import Credentials
@@ -44,7 +44,10 @@ def ensure_bridge_session(
         if flags.session_present:
             done.set()
         else:
-            c.subscribe(f"$share/{settings.share_group}/{EVENTS_FILTER}", qos=1)
+            group = settings.share_group
+            c.subscribe(
+                [(f"$share/{group}/{EVENTS_FILTER}", 1), (f"$share/{group}/{ACKS_FILTER}", 1)]
+            )
 
     def on_subscribe(c: mqtt.Client, u: object, mid: int, rcs: object, p: object) -> None:
         done.set()
