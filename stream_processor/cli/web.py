@@ -27,19 +27,37 @@ def serve(host: str | None, port: int | None) -> None:
 
     stack = StackSettings()
     settings = WebSettings()
+    follower = None
+    retention_from = str(settings.retention(stack.state_dir))
+    if settings.retention_source == "kafka":
+        from stream_processor.notices.policy_retention import PolicyTopicRetention
+        from stream_processor.settings import Topics
+
+        topic = Topics().policies
+        follower = PolicyTopicRetention(stack.kafka_bootstrap, topic).start()
+        if not follower.wait_caught_up(30):
+            click.echo(f"warning: {topic} not read yet; notices show no rule until it is", err=True)
+        retention_from = f"kafka {stack.kafka_bootstrap} {topic}"
     audit = open_audit(stack.state_dir)
     deps = build_deps(
-        stack.state_dir, settings, CollectorRegistry(), audit.log, audit_paths=audit.paths
+        stack.state_dir,
+        settings,
+        CollectorRegistry(),
+        audit.log,
+        audit_paths=audit.paths,
+        retention=follower,
     )
     app = create_app(deps)
     bind_host, bind_port = host or settings.host, port or settings.port
     click.echo(
         f"facegate web on http://{bind_host}:{bind_port} (public {settings.public_url}); "
-        f"cameras {settings.cameras(stack.state_dir)}"
+        f"cameras {settings.cameras(stack.state_dir)}; retention from {retention_from}"
     )
     try:
         aioweb.run_app(app, host=bind_host, port=bind_port, print=None)
     finally:
+        if follower is not None:
+            follower.stop()
         audit.close()
 
 

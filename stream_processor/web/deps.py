@@ -68,6 +68,7 @@ def build_deps(
     audit: AuditSink | None,
     clock: Callable[[], float] = time.time,
     audit_paths: AuditPaths | None = None,
+    retention: RetentionSource | None = None,
 ) -> WebDeps:
     """The production wiring: files under the state dir, the rights DB, metrics."""
     db = open_rights_db(rights_db_path(state_dir))
@@ -75,7 +76,7 @@ def build_deps(
     register_keycard_metrics(keycards, registry)
     return WebDeps(
         cameras=RegistryFile(settings.cameras(state_dir)),
-        retention=PolicyFileRetention(settings.retention(state_dir)),
+        retention=retention or PolicyFileRetention(settings.retention(state_dir)),
         archive=NoticeArchive(db, audit=audit, clock=clock),
         keycards=keycards,
         operator_token=load_or_create_token(state_dir / "secrets"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,6 +21,11 @@ class WebSettings(BaseSettings):
     )
     cameras_path: Path | None = Field(
         None, description="camera registry YAML; default <state>/config/cameras.yaml"
+    )
+    retention_source: Literal["kafka", "file"] = Field(
+        "kafka",
+        description="where notices read retention: the policy in force on the policies "
+        "topic (kafka), or policy YAML files (file, see retention_path)",
     )
     retention_path: Path | None = Field(
         None,

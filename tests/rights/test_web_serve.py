@@ -40,6 +40,7 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
         "FACEGATE_STATE_DIR": str(state),
         "FACEGATE_WEB_PORT": str(port),
         "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "FACEGATE_WEB_RETENTION_SOURCE": "file",
     }
     log = open(tmp_path / "web.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([FACEGATE, "web", "serve"], env=env, stdout=log, stderr=log)

@@ -1,0 +1,110 @@
+"""Notices read retention from the policy in force: the compacted policies topic (issue 5)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stream_processor.notices.policy_retention import PolicyTopicRetention
+from stream_processor.policy.retention import PolicyVersion, history_key, policy_key
+from tests.conftest import FACEGATE, StackHandle, free_ports, wait_for
+from tests.rights.conftest import EXAMPLE_CAMERAS, POLICY
+
+
+def version(face: str, n: int, tenant: str = "acme") -> bytes:
+    doc = yaml.safe_load(POLICY.format(face=face))
+    doc["tenant"] = tenant
+    return PolicyVersion(
+        tenant=tenant,
+        version=n,
+        applied_at_ms=1_790_000_000_000 + n,
+        applied_by="test",
+        document=doc,
+    ).encode()
+
+
+@pytest.mark.unit
+def test_follows_current_keys_only() -> None:
+    source = PolicyTopicRetention("unused:1", "unused")
+    source.apply(policy_key("acme"), version("30d", 1))
+    source.apply(history_key("acme", 9), version("1d", 9))  # history: ignored
+    source.apply(b"_heartbeat/x", b"{}")
+    assert source.retention_for("acme", "any", "face_match", "access_control") == dt.timedelta(
+        days=30
+    )
+    assert source.retention_for("acme", "any", "unknown_face", "access_control") == dt.timedelta(0)
+    assert source.retention_for("acme", "any", "face_match", "marketing") is None
+    assert source.version("acme") == 1
+    source.apply(policy_key("acme"), b'{"not": "a policy"}')  # refused: keep the last good
+    assert source.version("acme") == 1
+    source.apply(policy_key("other"), version("30d", 1, tenant="acme"))  # key/tenant mismatch
+    assert source.version("other") is None
+    source.apply(policy_key("acme"), None)  # tombstone
+    assert source.retention_for("acme", "any", "face_match", "access_control") is None
+
+
+def fetch(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - local test server
+            return str(resp.read().decode())
+    except OSError:
+        return ""
+
+
+@pytest.mark.component
+def test_page_follows_policy_apply_on_kafka(
+    running_stack: StackHandle, tmp_path: Path, tag: str
+) -> None:
+    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.settings import Topics
+    from stream_processor.stack.topics import ensure_topics, topic_specs
+
+    topics = Topics(policies=f"t.{tag}.policies")
+    bootstrap = running_stack.settings().kafka_bootstrap
+    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.policies])
+    write_records(
+        bootstrap,
+        topics.policies,
+        [(history_key("acme", 1), version("30d", 1)), (policy_key("acme"), version("30d", 1))],
+    )
+
+    state = tmp_path / "state"
+    (state / "config").mkdir(parents=True)
+    shutil.copy(EXAMPLE_CAMERAS, state / "config" / "cameras.yaml")
+    (port,) = free_ports(1)
+    env = {
+        **os.environ,
+        **running_stack.env,
+        "FACEGATE_STATE_DIR": str(state),
+        "FACEGATE_TOPIC_POLICIES": topics.policies,
+        "FACEGATE_WEB_PORT": str(port),
+        "FACEGATE_WEB_RETENTION_SOURCE": "kafka",
+    }
+    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen([FACEGATE, "web", "serve"], env=env, stdout=log, stderr=log)
+    page = f"http://127.0.0.1:{port}/notice/acme/north-garden/gate-main-1?lang=en"
+    try:
+        wait_for(lambda: "30 days" in fetch(page), 60, "the page with the v1 retention")
+        assert "Notice version 1" in fetch(page)
+        write_records(
+            bootstrap,
+            topics.policies,
+            [(history_key("acme", 2), version("7d", 2)), (policy_key("acme"), version("7d", 2))],
+        )
+        wait_for(
+            lambda: '<td class="retention">7 days</td>' in fetch(page),
+            10,
+            "the page with the v2 retention",
+        )
+        assert "Notice version 2" in fetch(page)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
