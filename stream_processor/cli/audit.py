@@ -10,7 +10,33 @@ from pathlib import Path
 import click
 
 from stream_processor.audit.settings import AuditPaths, AuditSettings
+from stream_processor.rights.receipts import ErasureReceipt
 from stream_processor.settings import StackSettings, Topics
+
+
+def _describe(receipt: ErasureReceipt) -> str:
+    """What a receipt states, in words (printed whether or not it verifies)."""
+    import datetime as dt
+
+    c = receipt.claims
+
+    def when(ms: int) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    scope = ", ".join(c.scope.purposes) if c.scope.purposes is not None else "everything"
+    lines = [
+        f"receipt {c.request_id}: {c.tenant}/{c.site}, subject {c.subject}, scope: {scope}",
+        f"  requested {when(c.requested_at_ms)}, completed {when(c.completed_at_ms)}",
+        *(f"  deleted {d.count:>6}  {d.what} ({d.where})" for d in c.deletions),
+        *(
+            f"  device {d.gate}/{d.device} acknowledged {when(d.acked_at_ms)}: "
+            f"{d.templates_removed} template(s), {d.outbox_events_purged} queued event(s)"
+            for d in c.devices
+        ),
+        *(f"  last copy in Kafka topic {k.topic} gone by {when(k.gone_by_ms)}" for k in c.kafka),
+        f"  audit log {receipt.audit.log_id} entry {receipt.audit.seq}",
+    ]
+    return "\n".join(lines)
 
 
 def _paths() -> AuditPaths:
@@ -56,7 +82,7 @@ def verify(
     from stream_processor.audit.keys import PublicKey
     from stream_processor.audit.verify import AnchorCheck, Finding, read_lines, verify_log
     from stream_processor.errors import FacegateError
-    from stream_processor.rights.receipts import ErasureReceipt, check_signature, receipt_anchors
+    from stream_processor.rights.receipts import check_signature, receipt_anchors
 
     paths = _paths()
     log_file = log_path or paths.log
@@ -74,12 +100,14 @@ def verify(
         cp_lines = list(read_lines(cp_path)) if cp_path.exists() else []
     anchors: list[AnchorCheck] = []
     receipt_findings: list[Finding] = []
+    loaded: list[ErasureReceipt] = []
     for path in receipts:
         try:
             receipt = ErasureReceipt.load(path)
         except ValueError as exc:
             receipt_findings.append(Finding("unreadable", f"receipt {path}", str(exc)))
             continue
+        loaded.append(receipt)
         receipt_findings.extend(
             Finding("bad_signature", f"receipt {receipt.claims.request_id}", problem)
             for problem in check_signature(receipt, public)
@@ -108,6 +136,8 @@ def verify(
             click.echo(f"FAIL {finding}")
         for warning in report.warnings:
             click.echo(f"note: {warning}")
+        for receipt in loaded:
+            click.echo(_describe(receipt))
         if receipts and report.ok:
             click.echo(f"{len(receipts)} receipt(s) verified: signed, and in the log")
         click.echo(report.summary())

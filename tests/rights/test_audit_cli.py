@@ -72,6 +72,9 @@ def test_verify_export_tamper_and_receipt(tmp_path: Path) -> None:
     ok = run(outsider, *args, "--receipt", str(receipt_path))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "1 receipt(s) verified" in ok.stdout
+    assert f"receipt {request_id}: acme/north, subject {subject}, scope: everything" in ok.stdout
+    assert "deleted     17  stored events (event_store)" in ok.stdout
+    assert "device main/cam-1 acknowledged" in ok.stdout
     assert not (outsider / "secrets").exists()
 
     lines = (published / "log.jsonl").read_bytes().splitlines(keepends=True)
