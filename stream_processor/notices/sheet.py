@@ -85,6 +85,15 @@ def find_cjk_font(explicit: Path | None = None) -> str | None:
     return next((p for p in CJK_FONTS if Path(p).exists()), None)
 
 
+def _fit(draw, text: str, font, width: int) -> str:  # type: ignore[no-untyped-def]
+    """``text``, shortened with an ellipsis until it fits ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def render_sheet(site: SiteNotice, base_url: str, out: Path, font: Path | None = None) -> Sheet:
     """Write the sheet of ``site`` to ``out`` (.png or .pdf); returns the files and cells."""
     try:
@@ -134,10 +143,14 @@ def render_sheet(site: SiteNotice, base_url: str, out: Path, font: Path | None =
         page.paste(qr, (qx, top))
         cells.append(Cell(cam.id, url, page_no, (qx, top, qx + qr.width, top + qr.height)))
         y = top + qr.height + 8
-        draw.text((left + 20, y), f"{cam.id}  ({cam.gate})", fill=0, font=label_font)
-        location = cam.location.en if cjk is None else f"{cam.location.zh} / {cam.location.en}"
-        draw.text((left + 20, y + 40), location[:48], fill=0, font=small_font)
-        draw.text((left + 20, y + 72), url, fill=0, font=small_font)
+        width = cell_w - 40
+        lines = [(f"{cam.id}  ({cam.gate})", label_font, 40)]
+        if cjk is not None:
+            lines.append((cam.location.zh, small_font, 32))
+        lines += [(cam.location.en, small_font, 32), (url, small_font, 32)]
+        for text, font_, step in lines:
+            draw.text((left + 20, y), _fit(draw, text, font_, width), fill=0, font=font_)
+            y += step
         draw.rectangle((left + 4, top - 10, left + cell_w - 4, top + cell_h - 20), outline=160)
 
     files: list[Path] = []

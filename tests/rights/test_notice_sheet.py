@@ -111,3 +111,18 @@ def test_validate_config_names_the_error(tmp_path: Path) -> None:
         timeout=120,
     )
     assert ok.returncode == 0 and "3 camera(s)" in ok.stdout
+
+
+@pytest.mark.unit
+def test_without_a_cjk_font_the_sheet_is_english_and_still_decodes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stream_processor.notices import sheet as sheet_module
+
+    monkeypatch.setattr(sheet_module, "CJK_FONTS", ())
+    site = load_registry(EXAMPLE_CAMERAS).sites[0]
+    result = render_sheet(site, BASE, tmp_path / "en.png")
+    assert not result.chinese_labels
+    image = cv2.imread(str(result.files[0]))
+    for cell in result.cells:
+        assert decode_cell(image, cell.qr_box) == cell.url
