@@ -71,7 +71,21 @@ class StackSettings(BaseSettings):
         Path(".facegate"), description="all state: data, logs, generated configs, secrets"
     )
     host: str = Field("127.0.0.1", description="loopback address the brokers listen on")
-    mqtt_port: int = Field(1883, ge=1, le=65535, description="Mosquitto plain listener")
+    mqtt_port: int = Field(
+        1883, ge=1, le=65535, description="Mosquitto plain listener (loopback only, local dev)"
+    )
+    mqtt_tls_port: int = Field(
+        8883, ge=0, le=65535, description="Mosquitto TLS listener for devices; 0 = none"
+    )
+    mqtt_tls_bind: str | None = Field(
+        None,
+        description="address the TLS listener binds; None = FACEGATE_HOST (loopback)."
+        " Set 0.0.0.0 (and FACEGATE_MQTT_TLS_HOSTNAMES) where real devices connect",
+    )
+    mqtt_tls_hostnames: list[str] = Field(
+        default_factory=list,
+        description="extra DNS names / IPs devices use to reach the broker (server cert SAN)",
+    )
     kafka_port: int = Field(9092, ge=1, le=65535, description="Kafka client listener")
     kafka_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller")
     kafka_libs: Path = Field(
@@ -84,6 +98,8 @@ class StackSettings(BaseSettings):
     @model_validator(mode="after")
     def _distinct_ports(self) -> StackSettings:
         ports = [self.mqtt_port, self.kafka_port, self.kafka_controller_port]
+        if self.mqtt_tls_port:
+            ports.append(self.mqtt_tls_port)
         if len(set(ports)) != len(ports):
             raise ValueError(f"mqtt, kafka and controller ports must differ, got {ports}")
         self.state_dir = self.state_dir.resolve()

@@ -40,12 +40,15 @@ def make_state_dir(prefix: str) -> Path:
 
 
 def stack_env(state_dir: Path, ports: list[int]) -> dict[str, str]:
-    mqtt, kafka, controller = ports
+    mqtt, kafka, controller = ports[:3]
+    # The TLS listener needs its own free port too (never the default 8883 twice).
+    tls = ports[3] if len(ports) > 3 else free_ports(1)[0]
     return {
         "FACEGATE_STATE_DIR": str(state_dir),
         "FACEGATE_MQTT_PORT": str(mqtt),
         "FACEGATE_KAFKA_PORT": str(kafka),
         "FACEGATE_KAFKA_CONTROLLER_PORT": str(controller),
+        "FACEGATE_MQTT_TLS_PORT": str(tls),
     }
 
 
@@ -64,6 +67,7 @@ class StackHandle:
             mqtt_port=int(self.env["FACEGATE_MQTT_PORT"]),
             kafka_port=int(self.env["FACEGATE_KAFKA_PORT"]),
             kafka_controller_port=int(self.env["FACEGATE_KAFKA_CONTROLLER_PORT"]),
+            mqtt_tls_port=int(self.env.get("FACEGATE_MQTT_TLS_PORT", "0")),
         )
 
     def stack(self):  # type: ignore[no-untyped-def]

@@ -52,6 +52,10 @@ class AccountBook:
             write_private(path, secrets.token_urlsafe(24))
         return Credentials(username, path.read_text().strip())
 
+    def forget_password(self, username: str) -> None:
+        """Drop a stored password; the next ``credentials`` call makes a new one."""
+        self._secret_path(username).unlink(missing_ok=True)
+
     def bridge_credentials(self) -> Credentials:
         return self.credentials(BRIDGE_USER)
 
