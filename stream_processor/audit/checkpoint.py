@@ -22,7 +22,7 @@ import msgspec
 
 from stream_processor.audit.canonical import canonical
 from stream_processor.audit.keys import OperatorKey, PublicKey
-from stream_processor.audit.log import AuditSink
+from stream_processor.audit.log import AuditSink, last_line
 from stream_processor.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,9 @@ class KafkaCheckpointPublisher:
 
 class CheckpointFile:
     """Checkpoints as JSONL (default ``<state>/audit/checkpoints.jsonl``), plus a
-    marker of how many of them have reached the publisher."""
+    marker of how far (in bytes) the file has reached the publisher. Both the
+    newest checkpoint and the unpublished ones are read from the end, so the
+    cost does not grow with the file."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -123,8 +125,12 @@ class CheckpointFile:
             return [decode_checkpoint(raw.rstrip(b"\n")) for raw in fh if raw.endswith(b"\n")]
 
     def last(self) -> Checkpoint | None:
-        cps = self.read()
-        return cps[-1] if cps else None
+        with open(self.path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return None
+            line = last_line(fh, size)
+        return decode_checkpoint(line.rstrip(b"\n")) if line.endswith(b"\n") else None
 
     def append(self, checkpoint: Checkpoint) -> None:
         with open(self.path, "ab") as fh:
@@ -132,15 +138,26 @@ class CheckpointFile:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def published_count(self) -> int:
+    def published_offset(self) -> int:
         try:
             return int(self._published_path.read_text().strip() or 0)
         except FileNotFoundError:
             return 0
 
-    def mark_published(self, count: int) -> None:
+    def unpublished(self) -> list[tuple[int, Checkpoint]]:
+        """Checkpoints not yet published, each with the file offset just after it."""
+        out: list[tuple[int, Checkpoint]] = []
+        with open(self.path, "rb") as fh:
+            fh.seek(self.published_offset())
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    break
+                out.append((fh.tell(), decode_checkpoint(raw.rstrip(b"\n"))))
+        return out
+
+    def mark_published(self, offset: int) -> None:
         tmp = self._published_path.with_suffix(".tmp")
-        tmp.write_text(f"{count}\n")
+        tmp.write_text(f"{offset}\n")
         tmp.replace(self._published_path)
 
 
@@ -186,14 +203,14 @@ class Checkpointer:
         return new
 
     def publish_pending(self) -> int:
+        """Publish, in order, what has not reached the publisher yet; returns how many."""
         if self._publisher is None:
             return 0
-        cps = self._file.read()
-        done = self._file.published_count()
-        for i in range(done, len(cps)):
-            self._publisher.publish(cps[i])
-            self._file.mark_published(i + 1)
-        return len(cps) - done
+        pending = self._file.unpublished()
+        for offset, cp in pending:
+            self._publisher.publish(cp)
+            self._file.mark_published(offset)
+        return len(pending)
 
 
 def read_checkpoint_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[bytes]:

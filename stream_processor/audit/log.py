@@ -167,14 +167,14 @@ class FileAuditLog:
             return self._cache[1]
         if size == 0:
             return Head(-1, GENESIS)
-        last = _last_line(fh, size)
+        last = last_line(fh, size)
         if not last.endswith(b"\n"):
             # A torn write from a crash: it was never fsync'ed and acknowledged.
             if not repair:
                 size -= len(last)
                 if size == 0:
                     return Head(-1, GENESIS)
-                last = _last_line(fh, size)
+                last = last_line(fh, size)
             else:
                 log.warning("audit log %s ends in a partial line; dropping it", self.path)
                 fh.truncate(size - len(last))
@@ -186,7 +186,7 @@ class FileAuditLog:
         return Head(entry.seq, entry.hash)
 
 
-def _last_line(fh: BinaryIO, size: int) -> bytes:
+def last_line(fh: BinaryIO, size: int) -> bytes:
     """The last line of the first ``size`` bytes (with its newline, if it has one)."""
     block = 4096
     end = size
