@@ -200,3 +200,45 @@ class TestCheckpointForgery:
         filled.write_lines(out)
         report = _verify(filled)
         assert any(f.code == "truncated" for f in report.findings)
+
+
+def _append_many(path: str, n: int, tag: str) -> None:
+    from pathlib import Path
+
+    from stream_processor.audit import record
+    from stream_processor.audit.log import FileAuditLog
+
+    log = FileAuditLog(Path(path), fsync=False)
+    for i in range(n):
+        record.retention_sweep(
+            log,
+            tenant="acme",
+            site=tag,
+            deleted={"face_match": i},
+            cutoff_ms=i,
+            policy_version=1,
+        )
+
+
+def test_several_processes_extend_one_chain(audit_rig: AuditRig) -> None:
+    """Faust workers, the CLI and the web app append to one file: flock keeps one chain."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(target=_append_many, args=(str(audit_rig.paths.log), 600, f"w{i}"))
+        for i in range(3)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    audit_rig.checkpointer.checkpoint()
+    report = _verify(audit_rig)
+    assert report.ok, report.findings[:3]
+    assert report.entries == 1800
+    sites = [e.site for e in audit_rig.log.entries()]
+    assert {s: sites.count(s) for s in set(sites)} == {"w0": 600, "w1": 600, "w2": 600}
+    # The writers really interleaved (otherwise the test proves nothing about the lock).
+    assert sum(a != b for a, b in zip(sites, sites[1:], strict=False)) > 2
