@@ -202,13 +202,14 @@ class TestCheckpointForgery:
         assert any(f.code == "truncated" for f in report.findings)
 
 
-def _append_many(path: str, n: int, tag: str) -> None:
+def _append_many(path: str, n: int, tag: str, start: object) -> None:
     from pathlib import Path
 
     from stream_processor.audit import record
     from stream_processor.audit.log import FileAuditLog
 
     log = FileAuditLog(Path(path), fsync=False)
+    start.wait()  # type: ignore[attr-defined]
     for i in range(n):
         record.retention_sweep(
             log,
@@ -225,8 +226,9 @@ def test_several_processes_extend_one_chain(audit_rig: AuditRig) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(3)
     procs = [
-        ctx.Process(target=_append_many, args=(str(audit_rig.paths.log), 600, f"w{i}"))
+        ctx.Process(target=_append_many, args=(str(audit_rig.paths.log), 600, f"w{i}", start))
         for i in range(3)
     ]
     for p in procs:
