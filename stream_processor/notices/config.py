@@ -15,10 +15,12 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from edge_agent.wire.events import PURPOSE_PATTERN
+from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.errors import ConfigError
 
-ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
-PURPOSE = r"^[a-z][a-z0-9_]{1,47}$"
+ID = ID_PATTERN
+PURPOSE = PURPOSE_PATTERN
 Lang = Literal["zh", "en"]
 LANGS: tuple[Lang, ...] = ("zh", "en")
 

@@ -27,12 +27,14 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from edge_agent.wire.events import PSEUDONYM_PATTERN
+from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.log import AuditSink
 from stream_processor.errors import FacegateError
 
-ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-PSEUDONYM = re.compile(r"^ps1_[0-9a-f]{32}$")
+ID = re.compile(ID_PATTERN)
+PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 CHANNELS = frozenset({"cli", "web", "api", "office"})
 
 

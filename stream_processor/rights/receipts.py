@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge_agent.wire.events import PSEUDONYM_PATTERN, UUID7_PATTERN
+from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.canonical import canonical, digest
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.keys import OperatorKey, PublicKey
@@ -28,9 +30,10 @@ from stream_processor.audit.openings import OpeningStore
 from stream_processor.audit.verify import AnchorCheck
 
 FORMAT = "facegate.erasure-receipt/1"
-UUID7 = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-ID = r"^[a-z0-9][a-z0-9-]{0,62}$"
-PSEUDONYM = r"^ps1_[0-9a-f]{32}$"
+# The wire contract's patterns: one definition of an id, a pseudonym, a UUIDv7.
+UUID7 = UUID7_PATTERN
+ID = ID_PATTERN
+PSEUDONYM = PSEUDONYM_PATTERN
 HEX64 = r"^[0-9a-f]{64}$"
 Count = Annotated[int, Field(ge=0)]
 
