@@ -11,9 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge_agent.wire.events import PURPOSE_PATTERN
 from edge_agent.wire.topics import ID_PATTERN
@@ -83,8 +91,22 @@ class SiteNotice(_Strict):
     keycard: Text = Field(description="how to get a key card instead of face recognition")
     withdraw: Text = Field(description="how to withdraw consent")
     erasure: Text = Field(description="how to ask for erasure")
+    timezone: str = Field(
+        "Asia/Shanghai", description="IANA time zone the site's pages state times in"
+    )
     purposes: list[PurposeNotice] = Field(min_length=1, description="purposes in use at the site")
     cameras: list[Camera] = Field(min_length=1, description="the site's cameras")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r} (an IANA name, e.g. Asia/Shanghai)"
+            ) from exc
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> SiteNotice:

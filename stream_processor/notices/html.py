@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from html import escape
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stream_processor.notices.config import Contact, Lang, Party, SiteNotice
 from stream_processor.notices.view import NoticeContent, RetentionRow, notice_path
@@ -128,9 +129,14 @@ def format_retention(value: dt.timedelta | None, lang: Lang) -> str:
     return f"{seconds} s"
 
 
-def format_time(ms: int, lang: Lang) -> str:
-    when = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    return when.strftime("%Y-%m-%d %H:%M UTC")
+def format_time(ms: int, tz_name: str = "UTC") -> str:
+    """``ms`` in the site's time zone (UTC if the zone database lacks it)."""
+    try:
+        tz: dt.tzinfo = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz, tz_name = dt.UTC, "UTC"
+    when = dt.datetime.fromtimestamp(ms / 1000, tz=tz)
+    return when.strftime(f"%Y-%m-%d %H:%M ({tz_name})")
 
 
 _CSS = """
@@ -143,7 +149,7 @@ border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem;
 border-bottom:1px solid #eee;vertical-align:top}
 .key{background:#eef6ee;border:1px solid #9c9;padding:.8rem;border-radius:.4rem}
-.old{background:#fff3cd;padding:.6rem}
+.old{background:#fff3cd;padding:.6rem}tr.purpose th{font-weight:normal;background:#f3f3f3}
 input,button{font:inherit;padding:.5rem;width:100%;box-sizing:border-box;margin:.2rem 0}
 """
 
@@ -161,7 +167,8 @@ def _page(title: str, body: str, lang: Lang) -> str:
 def _contact(c: Contact, lang: Lang) -> str:
     rows = []
     if c.phone:
-        rows.append(f'{t("phone", lang)}: <a href="tel:{escape(c.phone)}">{escape(c.phone)}</a>')
+        dial = "".join(ch for ch in c.phone if ch.isdigit() or ch == "+")
+        rows.append(f'{t("phone", lang)}: <a href="tel:{escape(dial)}">{escape(c.phone)}</a>')
     if c.email:
         rows.append(f'{t("email", lang)}: <a href="mailto:{escape(c.email)}">{escape(c.email)}</a>')
     if c.address:
@@ -176,17 +183,20 @@ def _party(p: Party, lang: Lang) -> str:
 
 
 def _retention_table(rows: tuple[RetentionRow, ...], site: SiteNotice, lang: Lang) -> str:
-    out = [
-        f"<table><tr><th>{t('kind', lang)}</th><th>{t('purpose', lang)}</th>"
-        f"<th>{t('kept', lang)}</th></tr>"
-    ]
+    out = [f"<table><tr><th>{t('kind', lang)}</th><th>{t('kept', lang)}</th></tr>"]
+    purpose = None
     for r in rows:
+        if r.purpose != purpose:
+            purpose = r.purpose
+            text = site.purpose(r.purpose).description.get(lang)
+            out.append(
+                f'<tr class="purpose"><th colspan="2">{t("purpose", lang)}: '
+                f"<code>{escape(r.purpose)}</code> — {escape(text)}</th></tr>"
+            )
         kind = KINDS.get(r.kind, (r.kind, r.kind))
-        purpose = site.purpose(r.purpose).description.get(lang)
         out.append(
             f'<tr data-kind="{escape(r.kind)}" data-purpose="{escape(r.purpose)}">'
             f"<td>{escape(kind[0] if lang == 'zh' else kind[1])}</td>"
-            f"<td>{escape(r.purpose)}<br><small>{escape(purpose)}</small></td>"
             f'<td class="retention">{escape(format_retention(r.retention, lang))}</td></tr>'
         )
     out.append("</table>")
@@ -254,7 +264,7 @@ def render_notice(
         f'<label>{t("contact_field", lang)}<input name="contact" maxlength="120" required>'
         f'</label><button type="submit">{t("send", lang)}</button></form>',
         f'<p class="meta" id="version">{t("version", lang)} {version} · {t("since", lang)} '
-        f"{format_time(since_ms, lang)} · <code>{content.digest()[:16]}</code></p>",
+        f"{format_time(since_ms, site.timezone)} · <code>{content.digest()[:16]}</code></p>",
     ]
     return _page(f"{t('title', lang)} · {cam.id}", "".join(parts), lang)
 

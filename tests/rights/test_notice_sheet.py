@@ -104,6 +104,19 @@ def test_validate_config_names_the_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "public_security" in done.stderr
+    zoned = tmp_path / "zoned.yaml"
+    zoned.write_text(
+        EXAMPLE_CAMERAS.read_text().replace(
+            "    purposes:\n", "    timezone: Mars/Olympus\n    purposes:\n", 1
+        )
+    )
+    bad_zone = subprocess.run(
+        [FACEGATE, "notice", "validate-config", "--cameras", str(zoned)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad_zone.returncode == 1 and "unknown time zone 'Mars/Olympus'" in bad_zone.stderr
     ok = subprocess.run(
         [FACEGATE, "notice", "validate-config", "--cameras", str(EXAMPLE_CAMERAS)],
         capture_output=True,
