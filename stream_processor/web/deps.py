@@ -36,6 +36,8 @@ class WebDeps:
     form_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(5, 600))
     #: The published audit files served under /audit/ (None: not published here).
     audit_paths: AuditPaths | None = None
+    #: The URL residents reach the app at; QR codes point there.
+    public_url: str = "http://127.0.0.1:8080"
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("facegate_deps", WebDeps)
@@ -83,4 +85,5 @@ def build_deps(
         registry=registry,
         clock=clock,
         audit_paths=audit_paths if settings.publish_audit else None,
+        public_url=settings.public_url,
     )

@@ -13,7 +13,12 @@ from stream_processor.notices.html import (
     render_site_index,
     t,
 )
-from stream_processor.notices.view import build_content, content_from_doc, notice_path
+from stream_processor.notices.view import (
+    build_content,
+    content_from_doc,
+    notice_path,
+    notice_url,
+)
 from stream_processor.rights.keycards import KeycardError
 from stream_processor.web.deps import DEPS, WebDeps
 
@@ -141,7 +146,50 @@ async def keycard_form(request: web.Request) -> web.Response:
     return _html(render_message("received", text, lang, back), lang, status=201)
 
 
+async def camera_qr(request: web.Request) -> web.Response:
+    """The QR code of one camera's page (PNG), for the dashboard or a one-off print."""
+    import io
+
+    import segno
+
+    deps: WebDeps = request.app[DEPS]
+    tenant, site_id, camera_id = (request.match_info[k] for k in ("tenant", "site", "camera"))
+    site = deps.cameras.get().site(tenant, site_id)
+    if site is None or site.camera(camera_id) is None:
+        raise web.HTTPNotFound()
+    buf = io.BytesIO()
+    url = notice_url(deps.public_url, tenant, site_id, camera_id)
+    segno.make(url, error="m", micro=False).save(buf, kind="png", scale=8, border=4)
+    return web.Response(body=buf.getvalue(), content_type="image/png")
+
+
+async def site_sheet(request: web.Request) -> web.Response:
+    """The printable sheet of a site (PDF), as ``facegate notice sheet`` makes it."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from stream_processor.notices.sheet import render_sheet
+
+    deps: WebDeps = request.app[DEPS]
+    site = deps.cameras.get().site(request.match_info["tenant"], request.match_info["site"])
+    if site is None:
+        raise web.HTTPNotFound()
+    with tempfile.TemporaryDirectory(prefix="facegate-sheet-") as tmp:
+        out = Path(tmp) / "sheet.pdf"
+        await asyncio.to_thread(render_sheet, site, deps.public_url, out)
+        body = out.read_bytes()
+    name = f"notice-sheet-{site.tenant}-{site.site}.pdf"
+    return web.Response(
+        body=body,
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/notice/{tenant}/{site}", site_index)
+    app.router.add_get("/notice/{tenant}/{site}/sheet.pdf", site_sheet)
+    app.router.add_get("/notice/{tenant}/{site}/{camera}/qr.png", camera_qr)
     app.router.add_get("/notice/{tenant}/{site}/{camera}", camera_notice)
     app.router.add_post("/notice/{tenant}/{site}/keycard", keycard_form)

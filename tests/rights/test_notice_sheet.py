@@ -139,3 +139,23 @@ def test_without_a_cjk_font_the_sheet_is_english_and_still_decodes(
     image = cv2.imread(str(result.files[0]))
     for cell in result.cells:
         assert decode_cell(image, cell.qr_box) == cell.url
+
+
+def test_web_serves_each_camera_qr_and_the_site_sheet(web_rig) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from tests.rights.conftest import serve
+
+    async def go() -> tuple[bytes, int, bytes, str]:
+        async with serve(web_rig) as client:
+            qr = await (await client.get("/notice/acme/north-garden/gate-east-1/qr.png")).read()
+            missing = (await client.get("/notice/acme/north-garden/nope/qr.png")).status
+            resp = await client.get("/notice/acme/north-garden/sheet.pdf")
+            return qr, missing, await resp.read(), resp.headers["Content-Disposition"]
+
+    qr, missing, pdf, disposition = asyncio.run(go())
+    image = cv2.imdecode(np.frombuffer(qr, np.uint8), cv2.IMREAD_GRAYSCALE)
+    text, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    assert text == "http://127.0.0.1:8080/notice/acme/north-garden/gate-east-1"
+    assert missing == 404
+    assert pdf.startswith(b"%PDF") and "notice-sheet-acme-north-garden.pdf" in disposition
