@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from stream_processor.audit.canonical import digest
+from stream_processor.audit.canonical import canonical, digest, sha256_hex
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.log import Appended, AuditSink
 
@@ -49,19 +49,47 @@ def consent_changed(
     granted: bool,
     by_guardian: bool,
     evidence_ref: str | None = None,
+    minor: bool = False,
+    at_ms: int | None = None,
+    source: str | None = None,
 ) -> Appended:
-    """Consent granted or withdrawn. ``evidence_ref`` is stored only as a digest."""
+    """Consent granted or withdrawn. ``evidence_ref`` is stored only as a digest;
+    ``at_ms`` is when the consent was given (the entry's own time is when it was
+    logged); ``source`` names where the fact came from (topic/partition/offset)."""
+    body: dict[str, object] = {
+        "purpose": purpose if purpose is not None else "all",
+        "action": "granted" if granted else "withdrawn",
+        "by_guardian": by_guardian,
+        "minor": minor,
+        "evidence_digest": digest(evidence_ref) if evidence_ref is not None else None,
+    }
+    if at_ms is not None:
+        body["given_at_ms"] = at_ms
+    if source is not None:
+        body["source"] = source
     return sink.append(
-        EntryType.CONSENT_CHANGED,
-        tenant=tenant,
-        site=site,
-        subject=subject,
-        body={
-            "purpose": purpose if purpose is not None else "all",
-            "action": "granted" if granted else "withdrawn",
-            "by_guardian": by_guardian,
-            "evidence_digest": digest(evidence_ref) if evidence_ref is not None else None,
-        },
+        EntryType.CONSENT_CHANGED, tenant=tenant, site=site, subject=subject, body=body
+    )
+
+
+def consent_record_removed(
+    sink: AuditSink,
+    *,
+    tenant: str,
+    site: str,
+    subject: str,
+    purpose: str | None,
+    source: str | None = None,
+) -> Appended:
+    """A consent record was tombstoned (removed from the ledger, e.g. by an erasure)."""
+    body: dict[str, object] = {
+        "purpose": purpose if purpose is not None else "all",
+        "action": "record_removed",
+    }
+    if source is not None:
+        body["source"] = source
+    return sink.append(
+        EntryType.CONSENT_CHANGED, tenant=tenant, site=site, subject=subject, body=body
     )
 
 
@@ -72,14 +100,21 @@ def policy_version(
     version: int,
     document: Mapping[str, object],
     applied_by: str,
+    applied_at_ms: int | None = None,
+    source: str | None = None,
 ) -> Appended:
     """A retention/purpose policy version came into force; the log keeps its digest."""
-    return sink.append(
-        EntryType.POLICY_VERSION,
-        tenant=tenant,
-        site=None,
-        body={"version": version, "digest": digest(dict(document)), "applied_by": applied_by},
-    )
+    body: dict[str, object] = {
+        "version": version,
+        # Canonical JSON of the document as applied (floats, if any, as Python writes them).
+        "digest": sha256_hex(canonical(dict(document), check=False)),
+        "applied_by": applied_by,
+    }
+    if applied_at_ms is not None:
+        body["applied_at_ms"] = applied_at_ms
+    if source is not None:
+        body["source"] = source
+    return sink.append(EntryType.POLICY_VERSION, tenant=tenant, site=None, body=body)
 
 
 def retention_sweep(

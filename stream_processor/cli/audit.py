@@ -241,3 +241,36 @@ def export_schema(out: Path) -> None:
 
     for path in write_schemas(out):
         click.echo(f"wrote {path}")
+
+
+@audit.command()
+def follow() -> None:
+    """Write consent changes and policy versions from their topics into the log (until SIGTERM)."""
+    import signal
+
+    from stream_processor.audit.follower import LedgerAuditor, OffsetFile
+    from stream_processor.audit.follower import follow as follow_ledgers
+    from stream_processor.audit.wiring import open_audit
+
+    stack = StackSettings()
+    topics = Topics()
+    a = open_audit(stack.state_dir)
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    auditor = LedgerAuditor(a.log, topics.consent, topics.policies)
+    click.echo(f"audit follower: {topics.consent}, {topics.policies} → {a.paths.log}")
+    try:
+        n = follow_ledgers(
+            stack.kafka_bootstrap,
+            auditor,
+            OffsetFile(a.paths.root / "follower-offsets.json"),
+            lambda: stop["now"],
+        )
+    finally:
+        a.close()
+    click.echo(f"audit follower stopped after {n} entries")
