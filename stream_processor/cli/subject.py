@@ -32,6 +32,18 @@ def subject() -> None:
     help="receipts the subject brings (they open entries the operator has forgotten)",
 )
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="default: stdout")
+@click.option(
+    "--store/--no-store",
+    "with_store",
+    default=True,
+    help="include the stored events (the store of FACEGATE_STORE)",
+)
+@click.option(
+    "--ledger/--no-ledger",
+    "with_ledger",
+    default=True,
+    help="include the consent records in force (the consent topic on Kafka)",
+)
 def export(
     tenant: str,
     site: str,
@@ -40,9 +52,12 @@ def export(
     site_secret: Path | None,
     receipt_files: tuple[Path, ...],
     out: Path | None,
+    with_store: bool,
+    with_ledger: bool,
 ) -> None:
     """Write the subject access export (JSON)."""
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.errors import FacegateError
     from stream_processor.rights.db import open_rights_db, rights_db_path
     from stream_processor.rights.export import build_export
     from stream_processor.rights.keycards import KeycardBook
@@ -57,9 +72,26 @@ def export(
         pseudonym = make_pseudonym(site_secret.read_bytes(), resident_id)
     if pseudonym is None:
         raise click.UsageError("name the subject: --subject or --resident-id")
-    state = StackSettings().state_dir
+    stack = StackSettings()
+    state = stack.state_dir
     audit = open_audit(state)
     db = open_rights_db(rights_db_path(state))
+    store = None
+    events = consent = None
+    if with_store:
+        from stream_processor.cli.processor import store_factory
+        from stream_processor.processor.settings import ProcessorSettings
+        from stream_processor.rights.export_sources import StoreSubjectEvents
+
+        store = store_factory(stack, ProcessorSettings())[0]()
+        events = StoreSubjectEvents(store)
+    if with_ledger:
+        from stream_processor.processor.ledger_client import read_ledger
+        from stream_processor.rights.export_sources import LedgerConsent
+        from stream_processor.settings import Topics
+
+        topic = Topics().consent
+        consent = LedgerConsent(lambda: read_ledger(stack.kafka_bootstrap, topic))
     try:
         doc = build_export(
             tenant,
@@ -70,10 +102,18 @@ def export(
             keycards=KeycardBook(db),
             receipts=ReceiptStore(db),
             brought_receipts=[ErasureReceipt.load(p) for p in receipt_files],
+            events=events,
+            consent=consent,
         )
+    except FacegateError as exc:
+        raise click.ClickException(
+            f"{exc} (--no-ledger / --no-store export without that part, and say so)"
+        ) from None
     finally:
         audit.close()
         db.close()
+        if store is not None:
+            store.close()
     text = doc.model_dump_json(indent=2)
     if out:
         out.write_text(text + "\n", encoding="utf-8")

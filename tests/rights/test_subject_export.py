@@ -15,7 +15,7 @@ from stream_processor.rights.export import FORMAT, build_export
 from stream_processor.rights.keycards import KeycardBook
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import issue_receipt
-from tests.conftest import FACEGATE
+from tests.conftest import FACEGATE, StackHandle
 from tests.rights.conftest import AuditRig, fill_log, pseudonym_of, uuid7
 from tests.rights.test_receipts import make_claims
 
@@ -150,6 +150,7 @@ def test_cli_export_with_a_brought_receipt(tmp_path: Path) -> None:
             str(brought),
             "--out",
             str(out),
+            "--no-ledger",
         ],
         env={**os.environ, "FACEGATE_STATE_DIR": str(state)},
         capture_output=True,
@@ -160,4 +161,97 @@ def test_cli_export_with_a_brought_receipt(tmp_path: Path) -> None:
     doc = json.loads(out.read_text())
     assert [e["type"] for e in doc["audit_entries"]] == ["consent_changed", "erasure_completed"]
     assert doc["receipts"][0]["claims"]["request_id"] == receipt.claims.request_id
-    assert "note: stored_events" in done.stderr
+    assert doc["stored_events"] == []  # the (empty) store was read
+    assert "note: consent_history" in done.stderr
+
+
+@pytest.mark.component
+def test_export_reads_the_store_and_the_consent_ledger(
+    running_stack: StackHandle, tmp_path: Path, tag: str
+) -> None:
+    from edge_agent.wire import Decision, EventKind, GateEvent, new_event_id
+    from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
+    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.settings import Topics
+    from stream_processor.stack.topics import ensure_topics, topic_specs
+    from stream_processor.store.base import StoredEvent
+    from stream_processor.store.sqlite import SqliteEventStore
+
+    store_path = tmp_path / "events.sqlite"
+    store = SqliteEventStore(store_path)
+    rows = [
+        StoredEvent.from_event(
+            GateEvent(
+                schema_version=1,
+                event_id=new_event_id(),
+                seq=i,
+                tenant="acme",
+                site="north",
+                gate="main",
+                device="cam-1",
+                kind=EventKind.FACE_MATCH,
+                decision=Decision.GRANTED,
+                purpose="access_control",
+                occurred_at_ms=1_790_000_000_000 + i,
+                subject=who,
+            ),
+            stored_at_ms=1_790_000_000_000,
+            expires_at_ms=None,
+        )
+        for i, who in enumerate([SUBJECT, OTHER, SUBJECT])
+    ]
+    store.put_many(rows)
+    store.close()
+
+    topics = Topics(consent=f"t.{tag}.consent")
+    bootstrap = running_stack.settings().kafka_bootstrap
+    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.consent])
+    records = [
+        ConsentRecord(
+            tenant="acme",
+            site="north",
+            subject=who,
+            purpose="access_control",
+            status=ConsentStatus.GRANTED,
+            given_by=GivenBy.SELF,
+            evidence_ref="form-7",
+            at_ms=1_790_000_000_000,
+        )
+        for who in (SUBJECT, OTHER)
+    ]
+    write_records(bootstrap, topics.consent, [(r.key, r.encode()) for r in records])
+
+    env = {
+        **os.environ,
+        **running_stack.env,
+        "FACEGATE_STATE_DIR": str(tmp_path / "state"),
+        "FACEGATE_TOPIC_CONSENT": topics.consent,
+        "FACEGATE_PROCESSOR_STORE_PATH": str(store_path),
+    }
+    out = tmp_path / "export.json"
+    done = subprocess.run(
+        [
+            FACEGATE,
+            "subject",
+            "export",
+            "--tenant",
+            "acme",
+            "--site",
+            "north",
+            "--subject",
+            SUBJECT,
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert [e["seq"] for e in doc["stored_events"]] == [0, 2]
+    assert {e["subject"] for e in doc["stored_events"]} == {SUBJECT}
+    assert [(c["subject"], c["status"]) for c in doc["consent_history"]] == [(SUBJECT, "granted")]
+    assert OTHER not in out.read_text()
+    assert not any(u.startswith(("stored_events", "consent_history")) for u in doc["unavailable"])
