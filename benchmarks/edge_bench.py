@@ -40,7 +40,7 @@ from edge_agent.outbox import SqliteOutbox  # noqa: E402
 from edge_agent.video.sources import Frame  # noqa: E402
 from edge_agent.vision.blazeface import BlazeFaceDetector  # noqa: E402
 from edge_agent.vision.embedder import OnnxArcFaceEmbedder  # noqa: E402
-from edge_agent.vision.match import TemplateIndex  # noqa: E402
+from edge_agent.vision.match import QUANTIZE_FROM, TemplateIndex  # noqa: E402
 from edge_agent.vision.recognizer import RecognitionPolicy, Recognizer  # noqa: E402
 from edge_agent.vision.track import IouTracker  # noqa: E402
 from edge_agent.wire import ScoreBand  # noqa: E402
@@ -147,6 +147,10 @@ def main() -> None:
         f" ORT intra-op threads per session: {args.threads}; frame tests match against "
         f"{args.gallery} templates",
         "",
+        "Measured with `.venv/bin/python benchmarks/edge_bench.py --write-docs` on a shared "
+        "2-core machine while other Kafka test suites were running (see the load average): "
+        "numbers are noisy upper bounds; re-run on a quiet machine for release figures.",
+        "",
         "| case | faces found | p50 ms | p95 ms |",
         "|---|---|---|---|",
     ]
@@ -218,6 +222,7 @@ def main() -> None:
     lines += ["", "| 1:N match (one query, 192-d) | p50 ms | p95 ms |", "|---|---|---|"]
     print("\n".join(lines[-3:]))
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    match_p50: dict[int, float] = {}
     for size in (int(s) for s in args.sizes.split(",")):
         t = rng.standard_normal((size, emb.dim)).astype(np.float32)
         t /= np.linalg.norm(t, axis=1, keepdims=True)
@@ -229,11 +234,39 @@ def main() -> None:
             idx.search(q, 0.5)
             if i >= 10:
                 times.append(time.perf_counter() - t0)
-        row = f"| {size:,} templates (BLAS threads: {blas}) | {pct(times, 50) * 1e3:.2f} | " \
+        how = (
+            "int8 scan, 1 thread, + exact re-score" if size >= QUANTIZE_FROM
+            else f"float32 mat-vec, BLAS threads: {blas}"
+        )
+        match_p50[size] = pct(times, 50) * 1e3
+        row = f"| {size:,} templates ({how}) | {match_p50[size]:.2f} | " \
               f"{pct(times, 95) * 1e3:.2f} |"
         lines.append(row)
         print(row, flush=True)
-    print(f"\nmedian of the decision latency samples: {statistics.median(decisions) * 1e3:.1f} ms")
+    decision_p50 = statistics.median(decisions) * 1e3
+    load = os.getloadavg()
+    lines.append(f"\nload avg at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    big = match_p50.get(100_000, float("nan"))
+    lines += [
+        "",
+        "| goal (issue 3) | measured | met |",
+        "|---|---|---|",
+        f"| decision p50 ≤ 25 ms on one core | {decision_p50:.1f} ms | "
+        f"{'yes' if decision_p50 <= 25 else 'no'} |",
+        f"| ≥ 60 frames/s at 640×480, one face in view | {fps:.0f} frames/s | "
+        f"{'yes' if fps >= 60 else 'no'} |",
+        f"| 100k-template match ≤ 5 ms | {big:.2f} ms | {'yes' if big <= 5 else 'no'} |",
+        "",
+        "What limits it: a decision is one detection (BlazeFace 256, ~10 ms) plus one "
+        "embedding (MobileFaceNet, ~13 ms) on one core; the SQLite append with fsync and "
+        "the match are below 1 ms. Each further new face adds one embedding, so 4 new faces "
+        "cost ~4 embeddings. With tracking, a decided face costs only its detection, hence "
+        "the frame rate. A float32 1:N scan over 100k × 192 templates reads 77 MB and is "
+        "memory-bound (6-12 ms); from 20k templates the agent scans an int8 copy "
+        "(ONNX Runtime MatMulInteger with pre-packed weights) and re-scores the best 32 "
+        "exactly, which gives the same top-1.",
+    ]
+    print("\n".join(lines[-9:]))
     if args.write_docs:
         write_docs(lines)
 
