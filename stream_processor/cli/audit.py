@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
+import signal
+import threading
 from pathlib import Path
 
 import click
@@ -199,6 +200,9 @@ def checkpointer(interval: float | None) -> None:
     a = open_audit(stack.state_dir, settings)
     publisher = kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints)
     worker = a.checkpointer(publisher)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
     click.echo(f"audit checkpointer: every {every}s → {a.paths.checkpoints} and Kafka")
     try:
         while True:
@@ -206,9 +210,9 @@ def checkpointer(interval: float | None) -> None:
                 worker.checkpoint()
             except BrokerError as exc:
                 click.echo(f"publish failed, retrying next round: {exc}", err=True)
-            time.sleep(every)
-    except KeyboardInterrupt:
-        pass
+            if stop.is_set():  # the round after the stop signs what came before it
+                break
+            stop.wait(every)
     finally:
         publisher.close()
         a.close()

@@ -97,3 +97,55 @@ def test_checkpoints_published_and_verified_from_kafka(
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL entry seq=3 (line 3): missing_entry" in done.stdout
+
+
+def test_checkpointer_process_signs_and_publishes_until_stopped(
+    running_stack: StackHandle,
+    tmp_path,
+    tag: str,  # type: ignore[no-untyped-def]
+) -> None:
+    import signal
+    import time
+
+    from stream_processor.audit.wiring import open_audit
+    from tests.conftest import wait_for
+
+    topics = Topics(audit_checkpoints=f"t.{tag}.audit.checkpoints")
+    bootstrap = running_stack.settings().kafka_bootstrap
+    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.audit_checkpoints])
+    state = tmp_path / "state"
+    audit = open_audit(state)
+    from stream_processor.audit import record
+
+    env = {
+        **os.environ,
+        **running_stack.env,
+        "FACEGATE_STATE_DIR": str(state),
+        "FACEGATE_TOPIC_AUDIT_CHECKPOINTS": topics.audit_checkpoints,
+    }
+    log = open(tmp_path / "cp.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [FACEGATE, "audit", "checkpointer", "--interval", "0.5"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        for i in range(3):
+            record.policy_version(audit.log, tenant="acme", version=i, document={}, applied_by="t")
+            time.sleep(1.2)
+        wait_for(
+            lambda: len(read_checkpoint_topic(bootstrap, topics.audit_checkpoints)) >= 3,
+            30,
+            "three published checkpoints",
+        )
+        record.policy_version(audit.log, tenant="acme", version=9, document={}, applied_by="t")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        log.close()
+    audit.close()
+    copy = read_checkpoint_topic(bootstrap, topics.audit_checkpoints)
+    report = verify_log(audit.paths.log.read_bytes().splitlines(True), copy, audit.key.public)
+    assert report.ok, report.findings
+    assert report.last_checkpoint_seq == 3  # the entry written just before the stop is signed
