@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal, Protocol
 import msgspec
 
 from stream_processor.audit.canonical import canonical
-from stream_processor.audit.keys import OperatorKey, PublicKey
+from stream_processor.audit.keys import Keyring, OperatorKey, PublicKey
 from stream_processor.audit.log import AuditSink, last_line
 from stream_processor.errors import BrokerError
 
@@ -48,10 +48,9 @@ class Checkpoint(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
         doc = msgspec.to_builtins(self)
         return canonical(doc)
 
-    def signature_valid(self, public: PublicKey) -> bool:
-        return self.key_id == public.key_id and public.verify(
-            self.sig, canonical(self.unsigned_doc())
-        )
+    def signature_valid(self, keys: PublicKey | Keyring) -> bool:
+        public = Keyring.of(keys).get(self.key_id)
+        return public is not None and public.verify(self.sig, canonical(self.unsigned_doc()))
 
 
 _decoder = msgspec.json.Decoder(Checkpoint)

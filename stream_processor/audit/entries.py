@@ -35,6 +35,7 @@ class EntryType(enum.StrEnum):
     KEYCARD_REQUESTED = "keycard_requested"
     KEYCARD_FULFILLED = "keycard_fulfilled"
     NOTICE_VERSION = "notice_version"
+    KEY_ROTATED = "key_rotated"
 
 
 class AuditEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

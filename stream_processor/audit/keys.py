@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +71,45 @@ class PublicKey:
             raise KeyFileError(f"cannot read public key {path}: {exc}") from exc
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN PUBLIC KEY-----.+?-----END PUBLIC KEY-----\s*", re.S)
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """Every public key the operator has signed with (one PEM file may hold several:
+    after ``facegate audit rotate-key`` the new key is appended, the old one stays)."""
+
+    keys: tuple[PublicKey, ...]
+
+    def get(self, key_id: str) -> PublicKey | None:
+        return next((k for k in self.keys if k.key_id == key_id), None)
+
+    @property
+    def key_ids(self) -> list[str]:
+        return [k.key_id for k in self.keys]
+
+    @classmethod
+    def of(cls, keys: PublicKey | Keyring) -> Keyring:
+        return keys if isinstance(keys, Keyring) else cls((keys,))
+
+    @classmethod
+    def from_pem(cls, data: bytes) -> Keyring:
+        blocks = _PEM_BLOCK.findall(data)
+        if not blocks:
+            raise KeyFileError("no PEM public key found")
+        return cls(tuple(PublicKey.from_pem(b) for b in blocks))
+
+    @classmethod
+    def load(cls, *paths: Path) -> Keyring:
+        keys: list[PublicKey] = []
+        for path in paths:
+            try:
+                keys.extend(cls.from_pem(path.read_bytes()).keys)
+            except OSError as exc:
+                raise KeyFileError(f"cannot read public key {path}: {exc}") from exc
+        return cls(tuple(keys))
+
+
 @dataclass(frozen=True)
 class OperatorKey:
     """The signing key of the operator."""
@@ -113,6 +153,15 @@ class OperatorKey:
         with os.fdopen(fd, "wb") as fh:
             fh.write(pem)
         return cls(key)
+
+    @classmethod
+    def rotate(cls, secrets_dir: Path) -> tuple[OperatorKey, OperatorKey]:
+        """Retire the current key (kept as ``audit-ed25519.<key_id>.retired.pem``) and
+        create a new one. Returns (old, new)."""
+        old = cls.load(secrets_dir / KEY_FILE)
+        retired = secrets_dir / f"audit-ed25519.{old.key_id}.retired.pem"
+        os.replace(secrets_dir / KEY_FILE, retired)
+        return old, cls.load_or_create(secrets_dir)
 
     @classmethod
     def load(cls, path: Path) -> OperatorKey:

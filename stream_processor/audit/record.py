@@ -150,3 +150,13 @@ def notice_version(
         site=site,
         body={"camera": camera, "version": version, "digest": content_digest},
     )
+
+
+def key_rotated(sink: AuditSink, *, old_key_id: str, new_key_id: str, reason: str) -> Appended:
+    """The operator's signing key changed; both stay in the published key file."""
+    return sink.append(
+        EntryType.KEY_ROTATED,
+        tenant=None,
+        site=None,
+        body={"old_key_id": old_key_id, "new_key_id": new_key_id, "reason": reason},
+    )

@@ -16,7 +16,7 @@ from stream_processor.audit.canonical import canonical
 from stream_processor.audit.checkpoint import Checkpoint, decode_checkpoint
 from stream_processor.audit.commitment import opens
 from stream_processor.audit.entries import GENESIS, AuditEntry, EntryType, decode_entry
-from stream_processor.audit.keys import PublicKey
+from stream_processor.audit.keys import Keyring, PublicKey
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def _entry_where(seq: int | None, line: int) -> str:
 
 
 def _check_checkpoints(
-    lines: Iterable[bytes], public: PublicKey, report: VerifyReport
+    lines: Iterable[bytes], ring: Keyring, report: VerifyReport
 ) -> dict[int, list[tuple[int, Checkpoint]]]:
     by_seq: dict[int, list[tuple[int, Checkpoint]]] = {}
     last_seq = -1
@@ -102,12 +102,12 @@ def _check_checkpoints(
             report.findings.append(Finding("unreadable", where, str(exc), line=n))
             continue
         where = f"checkpoint line {n} (seq={cp.seq})"
-        if cp.key_id != public.key_id:
+        if ring.get(cp.key_id) is None:
             report.findings.append(
-                Finding("wrong_key", where, f"signed by key {cp.key_id}, not {public.key_id}")
+                Finding("wrong_key", where, f"signed by key {cp.key_id}, not one of {ring.key_ids}")
             )
             continue
-        if not cp.signature_valid(public) or cp.line() != raw:
+        if not cp.signature_valid(ring) or cp.line() != raw:
             report.findings.append(
                 Finding("bad_signature", where, "the signature does not verify", line=n)
             )
@@ -130,12 +130,14 @@ def _check_checkpoints(
 def verify_log(
     log_lines: Iterable[bytes],
     checkpoint_lines: Iterable[bytes],
-    public: PublicKey,
+    public: PublicKey | Keyring,
     anchors: Iterable[AnchorCheck] = (),
 ) -> VerifyReport:
-    """Check the chain, the checkpoints against it, and any receipt anchors."""
+    """Check the chain, the checkpoints against it, and any receipt anchors.
+
+    ``public``: the operator's key, or every key it has used (a ``Keyring``)."""
     report = VerifyReport()
-    checkpoints = _check_checkpoints(checkpoint_lines, public, report)
+    checkpoints = _check_checkpoints(checkpoint_lines, Keyring.of(public), report)
     anchors_seen = list(anchors)
     wanted: dict[int, list[AnchorCheck]] = {}
     for anchor in anchors_seen:

@@ -11,7 +11,7 @@ from stream_processor.audit.checkpoint import (
     CheckpointPublisher,
     KafkaCheckpointPublisher,
 )
-from stream_processor.audit.keys import OperatorKey
+from stream_processor.audit.keys import Keyring, OperatorKey
 from stream_processor.audit.log import FileAuditLog
 from stream_processor.audit.openings import OpeningStore
 from stream_processor.audit.settings import AuditPaths, AuditSettings
@@ -44,10 +44,20 @@ def open_audit(state_dir: Path, settings: AuditSettings | None = None) -> Audit:
     paths = AuditPaths.of(state_dir, settings)
     key = OperatorKey.load_or_create(paths.secrets)
     paths.root.mkdir(parents=True, exist_ok=True)
-    if not paths.public_key.exists():
-        paths.public_key.write_text(key.public.pem())
+    publish_public_key(paths, key)
     openings = OpeningStore(paths.openings)
     return Audit(settings, paths, key, openings, FileAuditLog(paths.log, openings=openings))
+
+
+def publish_public_key(paths: AuditPaths, key: OperatorKey) -> None:
+    """Make sure the published key file holds ``key`` (appended after earlier keys)."""
+    if paths.public_key.exists():
+        if Keyring.load(paths.public_key).get(key.key_id) is not None:
+            return
+        with open(paths.public_key, "a") as fh:
+            fh.write(key.public.pem())
+        return
+    paths.public_key.write_text(key.public.pem())
 
 
 def kafka_publisher(bootstrap: str, topic: str) -> KafkaCheckpointPublisher:

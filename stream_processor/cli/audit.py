@@ -57,7 +57,13 @@ def audit() -> None:
     is_flag=True,
     help="read the checkpoints from the Kafka topic instead of the file",
 )
-@click.option("--public-key", type=click.Path(path_type=Path), help="operator public key (PEM)")
+@click.option(
+    "--public-key",
+    "public_keys",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="operator public key(s), PEM (a file may hold several; repeatable)",
+)
 @click.option(
     "--receipt",
     "receipts",
@@ -70,7 +76,7 @@ def verify(
     log_path: Path | None,
     checkpoints: Path | None,
     checkpoints_from_kafka: bool,
-    public_key: Path | None,
+    public_keys: tuple[Path, ...],
     receipts: tuple[Path, ...],
     as_json: bool,
 ) -> None:
@@ -80,7 +86,7 @@ def verify(
     files under <state>/audit. Exits 1 and names each failing entry.
     """
     from stream_processor.audit.checkpoint import read_checkpoint_topic
-    from stream_processor.audit.keys import PublicKey
+    from stream_processor.audit.keys import Keyring
     from stream_processor.audit.verify import AnchorCheck, Finding, read_lines, verify_log
     from stream_processor.errors import FacegateError
     from stream_processor.rights.receipts import check_signature, receipt_anchors
@@ -90,7 +96,7 @@ def verify(
     if not log_file.exists():
         raise click.ClickException(f"no audit log at {log_file}")
     try:
-        public = PublicKey.load(public_key or paths.public_key)
+        public = Keyring.load(*(public_keys or (paths.public_key,)))
     except FacegateError as exc:
         raise click.ClickException(str(exc)) from None
     if checkpoints_from_kafka:
@@ -278,3 +284,35 @@ def follow() -> None:
     finally:
         a.close()
     click.echo(f"audit follower stopped after {n} entries")
+
+
+@audit.command("rotate-key")
+@click.option("--reason", required=True, help="why (scheduled, staff change, suspected leak…)")
+@click.option("--publish/--no-publish", default=True, help="publish the checkpoints to Kafka")
+def rotate_key(reason: str, publish: bool) -> None:
+    """Retire the signing key and start a new one; both stay verifiable.
+
+    The head is sealed with the old key, the rotation is logged, and the new
+    key signs from then on; its public half is appended to the published file.
+    """
+    from stream_processor.audit import record
+    from stream_processor.audit.keys import OperatorKey
+    from stream_processor.audit.wiring import kafka_publisher, open_audit, publish_public_key
+
+    stack = StackSettings()
+    publisher = (
+        kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints) if publish else None
+    )
+    a = open_audit(stack.state_dir)
+    try:
+        a.checkpointer(publisher).checkpoint()  # seal what the old key vouches for
+        old, new = OperatorKey.rotate(a.paths.secrets)
+        publish_public_key(a.paths, new)
+        record.key_rotated(a.log, old_key_id=old.key_id, new_key_id=new.key_id, reason=reason)
+        a.key = new
+        a.checkpointer(publisher).checkpoint()
+    finally:
+        a.close()
+        if publisher is not None:
+            publisher.close()
+    click.echo(f"signing key {old.key_id} retired; now {new.key_id} ({a.paths.public_key})")

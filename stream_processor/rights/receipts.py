@@ -24,7 +24,7 @@ from edge_agent.wire.events import PSEUDONYM_PATTERN, UUID7_PATTERN
 from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.canonical import canonical, digest
 from stream_processor.audit.entries import EntryType
-from stream_processor.audit.keys import OperatorKey, PublicKey
+from stream_processor.audit.keys import Keyring, OperatorKey, PublicKey
 from stream_processor.audit.log import AuditSink
 from stream_processor.audit.openings import OpeningStore
 from stream_processor.audit.verify import AnchorCheck
@@ -197,10 +197,12 @@ def issue_receipt(
     return receipt
 
 
-def check_signature(receipt: ErasureReceipt, public: PublicKey) -> list[str]:
+def check_signature(receipt: ErasureReceipt, keys: PublicKey | Keyring) -> list[str]:
     """Problems with the receipt's own signature; empty when it verifies."""
-    if receipt.key_id != public.key_id:
-        return [f"signed by key {receipt.key_id}, not by the operator key {public.key_id}"]
+    ring = Keyring.of(keys)
+    public = ring.get(receipt.key_id)
+    if public is None:
+        return [f"signed by key {receipt.key_id}, not by an operator key {ring.key_ids}"]
     if not public.verify(receipt.signature, receipt.signed_bytes()):
         return ["the signature does not verify: the receipt was altered or forged"]
     return []

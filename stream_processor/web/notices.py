@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from stream_processor.audit.errors import AuditError
-from stream_processor.audit.keys import PublicKey
+from stream_processor.audit.keys import Keyring
 from stream_processor.notices.config import Lang
 from stream_processor.notices.html import (
     render_message,
@@ -59,7 +59,7 @@ def _key_id(deps: WebDeps) -> str | None:
     if paths is None or not paths.public_key.exists():
         return None
     try:
-        return PublicKey.load(paths.public_key).key_id
+        return Keyring.load(paths.public_key).key_ids[-1]  # the newest key signs now
     except AuditError:
         return None
 

@@ -93,3 +93,75 @@ def test_verify_export_tamper_and_receipt(tmp_path: Path) -> None:
     refused = run(outsider, *args, "--receipt", str(forged_path))
     assert refused.returncode == 1
     assert "bad_signature" in refused.stdout
+
+
+def test_rotated_key_keeps_old_checkpoints_and_receipts_verifiable(tmp_path: Path) -> None:
+    from stream_processor.audit import record
+
+    state = tmp_path / "state"
+    audit = open_audit(state)
+    subject = pseudonym_of("resident-8")
+    record.consent_changed(
+        audit.log,
+        tenant="acme",
+        site="north",
+        subject=subject,
+        purpose="access_control",
+        granted=True,
+        by_guardian=False,
+    )
+    old_receipt = issue_receipt(
+        make_claims(uuid7(), subject),
+        sink=audit.log,
+        key=audit.key,
+        log_id=audit.settings.log_id,
+        openings=audit.openings,
+    )
+    old_key_id = audit.key.key_id
+    audit.close()
+    (tmp_path / "old.json").write_text(old_receipt.to_json())
+
+    rotated = run(state, "rotate-key", "--reason", "scheduled", "--no-publish")
+    assert rotated.returncode == 0, rotated.stderr
+    audit = open_audit(state)
+    assert audit.key.key_id != old_key_id
+    new_receipt = issue_receipt(
+        make_claims(uuid7(), pseudonym_of("resident-9")),
+        sink=audit.log,
+        key=audit.key,
+        log_id=audit.settings.log_id,
+        openings=audit.openings,
+    )
+    audit.close()
+    (tmp_path / "new.json").write_text(new_receipt.to_json())
+    assert run(state, "checkpoint", "--no-publish").returncode == 0
+
+    done = run(
+        state,
+        "verify",
+        "--receipt",
+        str(tmp_path / "old.json"),
+        "--receipt",
+        str(tmp_path / "new.json"),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 receipt(s) verified" in done.stdout
+    pem = (state / "audit" / "operator-public.pem").read_text()
+    assert pem.count("BEGIN PUBLIC KEY") == 2
+    entries = (state / "audit" / "log.jsonl").read_text()
+    assert '"type":"key_rotated"' in entries and old_key_id in entries
+    assert (state / "secrets" / f"audit-ed25519.{old_key_id}.retired.pem").exists()
+
+    # Only the old key at hand: checkpoints by the new key are not accepted.
+    from stream_processor.audit.keys import Keyring
+
+    only_old = tmp_path / "old.pem"
+    only_old.write_text(
+        next(
+            k
+            for k in Keyring.load(state / "audit" / "operator-public.pem").keys
+            if k.key_id == old_key_id
+        ).pem()
+    )
+    partial = run(state, "verify", "--public-key", str(only_old))
+    assert partial.returncode == 1 and "wrong_key" in partial.stdout
