@@ -197,6 +197,7 @@ def checkpoint(publish: bool, force: bool) -> None:
 @click.option("--interval", type=float, default=None, help="seconds between checkpoints")
 def checkpointer(interval: float | None) -> None:
     """Sign and publish checkpoints every interval until interrupted (composition root)."""
+    from stream_processor.audit.keys import KEY_FILE, OperatorKey
     from stream_processor.audit.wiring import kafka_publisher, open_audit
     from stream_processor.errors import BrokerError
 
@@ -205,7 +206,6 @@ def checkpointer(interval: float | None) -> None:
     every = interval or settings.checkpoint_interval_s
     a = open_audit(stack.state_dir, settings)
     publisher = kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints)
-    worker = a.checkpointer(publisher)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
@@ -213,7 +213,9 @@ def checkpointer(interval: float | None) -> None:
     try:
         while True:
             try:
-                worker.checkpoint()
+                # Re-read the key each round: after `audit rotate-key` the new one signs.
+                a.key = OperatorKey.load(a.paths.secrets / KEY_FILE)
+                a.checkpointer(publisher).checkpoint()
             except BrokerError as exc:
                 click.echo(f"publish failed, retrying next round: {exc}", err=True)
             if stop.is_set():  # the round after the stop signs what came before it
