@@ -83,7 +83,7 @@ class SqliteOutbox:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                depth = self._db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+                depth = self._depth_for_ceiling(len(makers))
                 if depth + len(makers) > self.max_rows:
                     self._db.execute("ROLLBACK")
                     raise OutboxFull(f"outbox holds {depth} events; ceiling is {self.max_rows}")
@@ -103,6 +103,19 @@ class SqliteOutbox:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise OutboxError(f"outbox append failed: {exc}") from exc
+
+    def _depth_for_ceiling(self, adding: int) -> int:
+        """The depth, cheaply: max(id) − min(id) + 1 is an O(log n) upper bound from the
+        primary key; the exact count(*) (a full scan) runs only near the ceiling."""
+        low, high = self._db.execute(
+            "SELECT (SELECT min(id) FROM outbox), (SELECT max(id) FROM outbox)"
+        ).fetchone()
+        if low is None:
+            return 0
+        bound = int(high) - int(low) + 1
+        if bound + adding <= self.max_rows:
+            return bound
+        return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     def append_ack(self, ack: CommandAck) -> None:
         """Queue a command acknowledgement, durably, behind the events already queued.

@@ -6,8 +6,10 @@ float, no array, no resident id, card number or PIN, no field outside the contra
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -121,6 +123,17 @@ def test_withdrawal_sent_while_offline_purges_queued_events_and_template_and_is_
     first = AgentProcess(config, tmp_path / "agent1.log")
     agents.append(first)
     wait_for(lambda: "listening for commands" in first.text(), 30, "subscription")
+    port = int(first.text().split("metrics and health on http://127.0.0.1:")[1].split()[0])
+    health = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").read())
+    assert health["ok"] is True and health["outbox_depth"] == 0
+
+    def metrics() -> str:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+
+    wait_for(lambda: "facegate_edge_mqtt_connected 1.0" in metrics(), 10, "connected gauge")
+    text = metrics()
+    assert "facegate_edge_gallery_templates 1.0" in text
+    assert "ps1_" not in text and RESIDENT not in text
     assert first.stop() == 0
 
     # Offline: key-card events queue up for both residents ...

@@ -337,3 +337,25 @@ def test_metrics_and_health_endpoint(tmp_path) -> None:  # type: ignore[no-untyp
         assert health["ok"] is True and health["outbox_depth"] == 1
     finally:
         server.shutdown()
+
+
+def test_ceiling_counts_exactly_when_purges_left_gaps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    outbox = SqliteOutbox(tmp_path / "o.sqlite", max_rows=10)
+    alice = pseudonym(SECRET, "resident-alice")
+    from edge_agent.decision import credential, event_maker
+
+    def maker(subject):  # type: ignore[no-untyped-def]
+        return event_maker(IDENT, "access_control",
+                           credential(EventKind.KEY_CARD, subject, None), int(time.time() * 1000))
+
+    outbox.append_many([maker(alice if i % 2 else None) for i in range(10)])
+    assert outbox.purge_subject(alice) == 5  # ids 1..10 with holes: the bound says 9-10
+    outbox.append_many([maker(None) for _ in range(5)])  # exact count: 5 + 5 fits
+    assert outbox.depth() == 10
+    from edge_agent.errors import OutboxFull
+
+    with pytest.raises(OutboxFull):
+        outbox.append_many([maker(None)])
+    assert [decode_event(r.payload).seq for r in outbox.peek(0, 100)] == [
+        0, 2, 4, 6, 8, 10, 11, 12, 13, 14
+    ]
