@@ -1,4 +1,9 @@
-"""From a presented credential to an :class:`Outcome` (pure, given the lookup tables)."""
+"""From a presented credential to an :class:`Outcome` (pure, given the lookup tables).
+
+Card and PIN events carry no consent reference: the reference recorded at
+enrollment is the resident's consent to *face* processing, which a card
+passage does not use.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +25,6 @@ def resolve(
         return manual_open(cred.value)
     if cred.type == "card":
         who = cards.get(hasher.card(cred.value))
-        return credential(EventKind.KEY_CARD, who.pseudonym if who else None,
-                          who.consent_ref if who else None)
+        return credential(EventKind.KEY_CARD, who.pseudonym if who else None, None)
     who = pins.get(hasher.pin(cred.value))
-    return credential(EventKind.PIN, who.pseudonym if who else None,
-                      who.consent_ref if who else None)
+    return credential(EventKind.PIN, who.pseudonym if who else None, None)

@@ -113,6 +113,7 @@ def test_face_card_pin_and_manual_share_one_decision_path(tmp_path) -> None:  # 
     assert [e.seq for e in events] == list(range(6))
     face = events[0]
     assert face.model == "fake-det+fake-emb" and face.consent_ref == "C-ALICE"
+    assert events[2].consent_ref is None  # the face consent is not the card's
     assert face.score_band is not None and face.purpose == "access_control"
     assert agent.actuator.openings == 4  # type: ignore[attr-defined]
     check_all(agent.outbox)
