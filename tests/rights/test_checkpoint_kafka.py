@@ -105,7 +105,6 @@ def test_checkpointer_process_signs_and_publishes_until_stopped(
     tag: str,  # type: ignore[no-untyped-def]
 ) -> None:
     import signal
-    import time
 
     from stream_processor.audit.wiring import open_audit
     from tests.conftest import wait_for
@@ -130,15 +129,25 @@ def test_checkpointer_process_signs_and_publishes_until_stopped(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+
+    def published_seqs() -> set[int]:
+        from stream_processor.audit.checkpoint import decode_checkpoint
+
+        lines = read_checkpoint_topic(bootstrap, topics.audit_checkpoints)
+        return {decode_checkpoint(line.rstrip(b"\n")).seq for line in lines}
+
     try:
-        for i in range(3):
-            record.policy_version(audit.log, tenant="acme", version=i, document={}, applied_by="t")
-            time.sleep(1.2)
         wait_for(
-            lambda: len(read_checkpoint_topic(bootstrap, topics.audit_checkpoints)) >= 3,
-            30,
-            "three published checkpoints",
+            lambda: b"audit checkpointer:" in (tmp_path / "cp.log").read_bytes(),
+            60,
+            "the checkpointer to start",
         )
+        for i in range(3):
+            entry = record.policy_version(
+                audit.log, tenant="acme", version=i, document={}, applied_by="t"
+            ).entry
+            seq = entry.seq
+            wait_for(lambda s=seq: s in published_seqs(), 30, f"a checkpoint at seq {seq}", 1.0)
         record.policy_version(audit.log, tenant="acme", version=9, document={}, applied_by="t")
     finally:
         proc.send_signal(signal.SIGTERM)
