@@ -100,7 +100,7 @@ def test_page_follows_policy_apply_on_kafka(
         )
         wait_for(
             lambda: '<td class="retention">7 days</td>' in fetch(page),
-            10,
+            30,  # a poll interval in practice; generous for a loaded CI machine
             "the page with the v2 retention",
         )
         assert "Notice version 2" in fetch(page)
