@@ -160,3 +160,34 @@ def key_rotated(sink: AuditSink, *, old_key_id: str, new_key_id: str, reason: st
         site=None,
         body={"old_key_id": old_key_id, "new_key_id": new_key_id, "reason": reason},
     )
+
+
+def retention_sweeps(
+    sink: AuditSink,
+    *,
+    deleted: Mapping[tuple[str, str, str], int],
+    swept_at_ms: int,
+    policy_versions: Mapping[str, int],
+) -> list[Appended]:
+    """One ``retention_sweep`` entry per (tenant, site) that lost rows in a sweep.
+
+    ``deleted`` is the sweeper's ``SweepReport.deleted`` ((tenant, site, kind) →
+    rows); ``policy_versions`` the version in force per tenant. Call it where
+    the sweep report is published (from the executor thread: it appends with fsync).
+    """
+    by_site: dict[tuple[str, str], dict[str, int]] = {}
+    for (tenant, site, kind), n in deleted.items():
+        if n:
+            counts = by_site.setdefault((tenant, site), {})
+            counts[kind] = counts.get(kind, 0) + n
+    return [
+        retention_sweep(
+            sink,
+            tenant=tenant,
+            site=site,
+            deleted=counts,
+            cutoff_ms=swept_at_ms,
+            policy_version=policy_versions.get(tenant),
+        )
+        for (tenant, site), counts in sorted(by_site.items())
+    ]

@@ -90,3 +90,40 @@ def test_published_schemas_match_the_code() -> None:
         assert committed == render(schema), (
             f"docs/schema/{name} is stale: facegate audit export-schema"
         )
+
+
+def test_sweep_report_becomes_one_entry_per_site(audit_rig: AuditRig) -> None:
+    appended = record.retention_sweeps(
+        audit_rig.log,
+        deleted={
+            ("acme", "north", "face_match"): 40,
+            ("acme", "north", "key_card"): 2,
+            ("acme", "south", "face_match"): 0,
+            ("beta", "east", "pin"): 5,
+        },
+        swept_at_ms=1_790_000_000_000,
+        policy_versions={"acme": 3},
+    )
+    got = [(a.entry.tenant, a.entry.site, a.entry.body) for a in appended]
+    assert got == [
+        (
+            "acme",
+            "north",
+            {
+                "deleted": {"face_match": 40, "key_card": 2},
+                "deleted_total": 42,
+                "cutoff_ms": 1_790_000_000_000,
+                "policy_version": 3,
+            },
+        ),
+        (
+            "beta",
+            "east",
+            {
+                "deleted": {"pin": 5},
+                "deleted_total": 5,
+                "cutoff_ms": 1_790_000_000_000,
+                "policy_version": None,
+            },
+        ),
+    ]
