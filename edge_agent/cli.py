@@ -13,8 +13,31 @@ import click
 
 from edge_agent.wire.events import event_json_schema
 
+#: Module → the extra that installs it, for a missing-dependency message.
+_EXTRAS = {
+    "onnxruntime": "edge", "cv2": "edge", "numpy": "edge", "paho": "edge",
+    "prometheus_client": "edge", "cryptography": "edge",
+    "onnx": "models", "tflite2onnx": "models", "tflite": "models",
+}
 
-@click.group()
+
+class _EdgeGroup(click.Group):
+    """Turns a missing optional dependency into the exact install command."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except ModuleNotFoundError as exc:
+            root = (exc.name or "").split(".")[0]
+            if root not in _EXTRAS:
+                raise
+            raise click.ClickException(
+                f"this command needs {root}, which is not installed; "
+                f"run: pip install 'facegate[{_EXTRAS[root]}]'"
+            ) from exc
+
+
+@click.group(cls=_EdgeGroup)
 def edge() -> None:
     """The gate device: nothing biometric ever leaves it."""
 

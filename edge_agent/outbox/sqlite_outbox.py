@@ -13,6 +13,7 @@ whose events were just purged).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -55,6 +56,10 @@ class SqliteOutbox:
 
     def __init__(self, path: Path, max_rows: int = 1_000_000) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            # Queued events name pseudonyms: owner-only, like the site secret.
+            # SQLite gives its -wal and -shm files the database file's mode.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self.path = path
         self.max_rows = max_rows
         self._lock = threading.Lock()

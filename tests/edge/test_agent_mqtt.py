@@ -192,7 +192,8 @@ def test_kill_9_with_5000_events_queued_and_the_broker_down_loses_nothing(
     creds.write_text("")
     first = AgentProcess(config, tmp_path / "agent1.log")
     agents.append(first)
-    time.sleep(3)  # the agent is up and trying to reach the (down) broker
+    # The credential reader follows the file from its end as of the agent's start.
+    wait_for(lambda: "agent started" in first.text(), 60, "agent start")
     with open(creds, "a") as fh:
         for i in range(5000):
             fh.write(f"card {CARD}\n" if i % 2 else "card UNKNOWN-CARD\n")

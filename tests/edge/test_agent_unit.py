@@ -360,3 +360,28 @@ def test_ceiling_counts_exactly_when_purges_left_gaps(tmp_path) -> None:  # type
     assert [decode_event(r.payload).seq for r in outbox.peek(0, 100)] == [
         0, 2, 4, 6, 8, 10, 11, 12, 13, 14
     ]
+
+
+def test_outbox_files_are_owner_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    outbox = SqliteOutbox(tmp_path / "o.sqlite")
+    outbox.append_many([])
+    for name in ("o.sqlite", "o.sqlite-wal"):
+        path = tmp_path / name
+        if path.exists():
+            assert path.stat().st_mode & 0o077 == 0, name
+
+
+def test_a_missing_dependency_names_the_install_command(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import sys
+
+    from click.testing import CliRunner
+
+    from edge_agent.cli import edge
+
+    loaded = ("edge_agent.vision", "edge_agent.compose")
+    for name in [m for m in sys.modules if m.startswith(loaded)]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    result = CliRunner().invoke(edge, ["calibrate", "--config", "nowhere.yaml", "."])
+    assert result.exit_code == 1
+    assert "pip install 'facegate[edge]'" in result.output
