@@ -117,8 +117,10 @@ def main(argv):
 
     for p in problems:
         print("FAIL", p)
-    print(f"{len(entries)} entries, signed up to seq {signed_upto}: "
-          + ("OK" if not problems else f"{len(problems)} problem(s)"))
+    print(
+        f"{len(entries)} entries, signed up to seq {signed_upto}: "
+        + ("OK" if not problems else f"{len(problems)} problem(s)")
+    )
     return 1 if problems else 0
 
 
