@@ -154,7 +154,7 @@ input,button{font:inherit;padding:.5rem;width:100%;box-sizing:border-box;margin:
 """
 
 
-def _page(title: str, body: str, lang: Lang) -> str:
+def page(title: str, body: str, lang: Lang) -> str:
     html_lang = "zh-CN" if lang == "zh" else "en"
     return (
         f'<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">'
@@ -266,7 +266,7 @@ def render_notice(
         f'<p class="meta" id="version">{t("version", lang)} {version} · {t("since", lang)} '
         f"{format_time(since_ms, site.timezone)} · <code>{content.digest()[:16]}</code></p>",
     ]
-    return _page(f"{t('title', lang)} · {cam.id}", "".join(parts), lang)
+    return page(f"{t('title', lang)} · {cam.id}", "".join(parts), lang)
 
 
 def _verify_section(key_id: str | None, lang: Lang) -> str:
@@ -278,6 +278,7 @@ def _verify_section(key_id: str | None, lang: Lang) -> str:
         '<li><a href="/audit/checkpoints.jsonl">checkpoints.jsonl</a></li>'
         '<li><a href="/audit/operator-public.pem">operator-public.pem</a></li></ul>'
         f"<p><code>{escape(key_id)}</code></p>"
+        f'<p><a href="/receipt?lang={lang}">{t("verify", lang)} →</a></p>'
     )
 
 
@@ -288,11 +289,11 @@ def render_site_index(site: SiteNotice, lang: Lang) -> str:
         for c in site.cameras
     )
     body = f"<h1>{escape(site.name.get(lang))}</h1><h2>{t('cameras', lang)}</h2><ul>{items}</ul>"
-    return _page(site.name.get(lang), body, lang)
+    return page(site.name.get(lang), body, lang)
 
 
 def render_message(title_key: str, text: str, lang: Lang, back: str | None = None) -> str:
     link = f'<p><a href="{escape(back)}">←</a></p>' if back else ""
-    return _page(
+    return page(
         t(title_key, lang), f"<h1>{t(title_key, lang)}</h1><p>{escape(text)}</p>{link}", lang
     )

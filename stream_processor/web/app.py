@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from stream_processor.web import api, audit, notices
+from stream_processor.web import api, audit, notices, receipt_page
 from stream_processor.web.deps import DEPS, WebDeps
 
 
@@ -31,4 +31,5 @@ def create_app(deps: WebDeps) -> web.Application:
     notices.add_routes(app)
     api.add_routes(app)
     audit.add_routes(app)
+    receipt_page.add_routes(app)
     return app

@@ -34,6 +34,8 @@ class WebDeps:
     clock: Callable[[], float] = field(default=time.time)
     #: Public key-card form: at most 5 requests per client address per 10 minutes.
     form_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(5, 600))
+    #: Receipt checks verify the whole log: at most 5 per client address per 10 minutes.
+    receipt_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(5, 600))
     #: The published audit files served under /audit/ (None: not published here).
     audit_paths: AuditPaths | None = None
     #: The URL residents reach the app at; QR codes point there.
