@@ -143,6 +143,12 @@ class EdgeAgent:
         for outcome, first_seen in kept:
             if outcome.opens:
                 self.actuator.open(outcome.kind.value)
+            # Kind, decision, band and reason only: never the pseudonym or a credential.
+            log.info(
+                "decision: %s %s%s%s", outcome.kind.value, outcome.decision.value,
+                f" band={outcome.score_band.value}" if outcome.score_band else "",
+                f" reason={outcome.reason}" if outcome.reason else "",
+            )
             self.metrics.decisions.labels(
                 kind=outcome.kind.value, decision=outcome.decision.value
             ).inc()

@@ -385,3 +385,23 @@ def test_a_missing_dependency_names_the_install_command(monkeypatch) -> None:  #
     result = CliRunner().invoke(edge, ["calibrate", "--config", "nowhere.yaml", "."])
     assert result.exit_code == 1
     assert "pip install 'facegate[edge]'" in result.output
+
+
+def test_a_running_agent_picks_up_new_enrollments(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    agent, creds = make_agent(tmp_path)
+    agent.gallery_reload_s = 0.0
+    agent.reload_gallery(force=True)
+    creds.present_card("NEW-CARD")
+    assert agent.process_credentials()[0].decision is Decision.DENIED
+    hasher = CredentialHasher(SECRET)
+    newcomer = Enrollment(
+        pseudonym=pseudonym(SECRET, "resident-bob"), embeddings=np.zeros((0, 4), np.float32),
+        model=None, consent_ref=None, minor=False, guardian_consent_ref=None,
+        cards=(hasher.card("NEW-CARD"),),
+    )
+    time.sleep(0.01)  # a distinct mtime
+    GalleryFile(tmp_path / "g.fgg", KEY).update(lambda d: apply_enrollment(d, newcomer, 0))
+    agent.housekeeping()
+    creds.present_card("NEW-CARD")
+    assert agent.process_credentials()[0].decision is Decision.GRANTED
+    assert agent.metrics.registry.get_sample_value("facegate_edge_gallery_residents") == 2
