@@ -144,6 +144,8 @@ def verify_log(
         wanted.setdefault(anchor.seq, []).append(anchor)
 
     expected_seq = 0
+    entry_findings_before = len(report.findings)
+    anchor_findings: list[Finding] = []  # kept apart: a bad receipt says nothing of the chain
     prev_hash: str | None = GENESIS
     last_seq = -1
     last_valid_cp: int | None = None
@@ -224,26 +226,35 @@ def verify_log(
                         line=n,
                     )
                 )
-            elif not report.findings:
+            elif len(report.findings) == entry_findings_before:
+                # Valid only while every entry up to here verified.
                 last_valid_cp = entry.seq
         for anchor in wanted.pop(entry.seq, []):
             report.anchors_checked += 1
-            report.findings.extend(_check_anchor(anchor, entry, n))
+            anchor_findings.extend(_check_anchor(anchor, entry, n))
         prev_hash = entry.hash
         expected_seq = max(expected_seq, entry.seq + 1)
         last_seq = max(last_seq, entry.seq)
 
     for seq, cps in sorted(checkpoints.items()):
         for n, _ in cps:
-            report.findings.append(
-                Finding(
+            if seq > last_seq:
+                finding = Finding(
                     "truncated",
                     f"checkpoint line {n} (seq={seq})",
                     f"the log ends at seq {last_seq} but a signed checkpoint covers seq {seq}: "
                     f"entries {last_seq + 1}..{seq} were removed",
                     seq=seq,
                 )
-            )
+            else:
+                finding = Finding(
+                    "missing_entry",
+                    f"checkpoint line {n} (seq={seq})",
+                    f"a signed checkpoint covers entry {seq}, which the log no longer has",
+                    seq=seq,
+                )
+            report.findings.append(finding)
+    report.findings.extend(anchor_findings)
     for seq, anchors_left in sorted(wanted.items()):
         for anchor in anchors_left:
             report.findings.append(

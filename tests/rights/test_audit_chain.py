@@ -244,3 +244,28 @@ def test_several_processes_extend_one_chain(audit_rig: AuditRig) -> None:
     assert {s: sites.count(s) for s in set(sites)} == {"w0": 600, "w1": 600, "w2": 600}
     # The writers really interleaved (otherwise the test proves nothing about the lock).
     assert sum(a != b for a, b in zip(sites, sites[1:], strict=False)) > 2
+
+
+def test_dropped_entry_under_a_checkpoint_is_named_by_it(audit_rig: AuditRig) -> None:
+    fill_log(audit_rig, [pseudonym_of("r-1")], rounds=2)  # seq 0..4
+    audit_rig.checkpointer.checkpoint()  # at seq 4
+    fill_log(audit_rig, [pseudonym_of("r-2")], rounds=1)  # seq 5..7
+    lines = audit_rig.lines()
+    del lines[4]
+    audit_rig.write_lines(lines)
+    report = _verify(audit_rig)
+    assert any(
+        f.code == "missing_entry" and f.seq == 4 and f.where.startswith("checkpoint")
+        for f in report.findings
+    ), report.findings
+    assert not any(f.code == "truncated" for f in report.findings)
+
+
+def test_a_forged_checkpoint_line_does_not_void_the_genuine_ones(filled: AuditRig) -> None:
+    head = filled.log.head()
+    forged = sign_checkpoint(OperatorKey.generate(), "test-log", head.seq, head.hash, 1)
+    with open(filled.paths.checkpoints, "ab") as fh:
+        fh.write(forged.line() + b"\n")
+    report = _verify(filled)
+    assert [f.code for f in report.findings] == ["wrong_key"]
+    assert report.last_checkpoint_seq == head.seq
