@@ -165,6 +165,13 @@ def test_withdrawal_sent_while_offline_purges_queued_events_and_template_and_is_
     wait_for(lambda: len(w.acks()) == 1 and len(w.events()) >= 5, 60, "ack and events")
     time.sleep(1)
     assert second.stop() == 0
+    # The command was acknowledged to the broker: a third start gets it no more.
+    third = AgentProcess(config, tmp_path / "agent3.log")
+    agents.append(third)
+    wait_for(lambda: "listening for commands" in third.text(), 30, "third subscription")
+    time.sleep(2)
+    assert third.stop() == 0
+    assert len(w.acks()) == 1 and "command " not in third.text()
     ack = w.acks()[0]
     assert ack["command_id"] == cmd.command_id and ack["request_id"] == cmd.request_id
     assert (ack["status"], ack["templates_removed"], ack["outbox_events_purged"]) == (
