@@ -22,8 +22,20 @@ def notice() -> None:
 
 @notice.command("validate-config")
 @click.option("--cameras", type=click.Path(path_type=Path), help="camera registry YAML")
-def validate_config(cameras: Path | None) -> None:
-    """Check the camera registry; print the errors and exit 1 if it is invalid."""
+@click.option(
+    "--policy",
+    "policies",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="policy document(s) (facegate policy format): check each camera's stated purposes "
+    "against what the policy allows there (repeatable)",
+)
+def validate_config(cameras: Path | None, policies: tuple[Path, ...]) -> None:
+    """Check the camera registry; print the errors and exit 1 if it is invalid.
+
+    With --policy, a purpose the policy allows at a camera but the notice does
+    not state is an error (a hidden use); the reverse is a warning.
+    """
     from stream_processor.errors import ConfigError
     from stream_processor.notices.config import load_registry
 
@@ -35,6 +47,23 @@ def validate_config(cameras: Path | None) -> None:
         raise SystemExit(1) from None
     n = sum(len(s.cameras) for s in registry.sites)
     click.echo(f"{path}: OK, {len(registry.sites)} site(s), {n} camera(s)")
+    errors = 0
+    for policy_path in policies:
+        from stream_processor.notices.consistency import check_site
+        from stream_processor.policy.document import parse_policy_yaml
+        from stream_processor.policy.retention import CompiledPolicy
+
+        try:
+            compiled = CompiledPolicy(parse_policy_yaml(policy_path.read_text()))
+        except ValueError as exc:
+            raise click.ClickException(f"{policy_path}: invalid policy: {exc}") from None
+        for site in (s for s in registry.sites if s.tenant == compiled.tenant):
+            for m in check_site(site, compiled.allowed_purposes):
+                errors += m.severity == "error"
+                click.echo(f"{site.tenant}/{site.site}: {m}", err=m.severity == "error")
+        click.echo(f"checked against {policy_path} (tenant {compiled.tenant})")
+    if errors:
+        raise SystemExit(1)
 
 
 @notice.command()

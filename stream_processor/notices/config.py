@@ -77,6 +77,11 @@ class Camera(_Strict):
     installed_on: dt.date = Field(description="installation date")
     purposes: list[str] = Field(min_length=1, description="purposes of this camera (site's ids)")
     face_recognition: bool = Field(True, description="false for a camera that only records cards")
+    device: str | None = Field(
+        None,
+        pattern=ID,
+        description="the gate device's id (as in events), to check purposes against the policy",
+    )
 
 
 class SiteNotice(_Strict):

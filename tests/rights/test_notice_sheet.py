@@ -12,7 +12,7 @@ import pytest
 from stream_processor.notices.config import load_registry
 from stream_processor.notices.sheet import render_sheet
 from tests.conftest import FACEGATE
-from tests.rights.conftest import EXAMPLE_CAMERAS
+from tests.rights.conftest import EXAMPLE_CAMERAS, REPO
 
 BASE = "https://gate.example.com/fg"
 
@@ -159,3 +159,47 @@ def test_web_serves_each_camera_qr_and_the_site_sheet(web_rig) -> None:  # type:
     assert text == "http://127.0.0.1:8080/notice/acme/north-garden/gate-east-1"
     assert missing == 404
     assert pdf.startswith(b"%PDF") and "notice-sheet-acme-north-garden.pdf" in disposition
+
+
+@pytest.mark.e2e
+def test_notice_purposes_are_checked_against_the_policy(tmp_path: Path) -> None:
+    policy = REPO / "deploy" / "config" / "retention.example.yaml"
+    cmd = [FACEGATE, "notice", "validate-config", "--cameras", str(EXAMPLE_CAMERAS)]
+    ok = subprocess.run(
+        [*cmd, "--policy", str(policy)], capture_output=True, text=True, timeout=120
+    )
+    assert ok.returncode == 0, ok.stderr
+
+    # The policy adds a purpose at every camera that the notices do not state: a hidden use.
+    hidden = tmp_path / "hidden.yaml"
+    hidden.write_text(
+        policy.read_text()
+        .replace(
+            "purposes:\n  access_control:\n",
+            "purposes:\n  visitor_statistics:\n"
+            "    description: count visitors per hour for staffing\n"
+            "  access_control:\n",
+        )
+        .replace(
+            "camera_purposes: [access_control]",
+            "camera_purposes: [access_control, visitor_statistics]",
+        )
+    )
+    bad = subprocess.run(
+        [*cmd, "--policy", str(hidden)], capture_output=True, text=True, timeout=120
+    )
+    assert bad.returncode == 1, bad.stdout + bad.stderr
+    assert (
+        "error: camera gate-main-1: the policy allows purposes ['visitor_statistics']" in bad.stderr
+    )
+
+
+@pytest.mark.unit
+def test_stated_but_not_allowed_is_a_warning() -> None:
+    from stream_processor.notices.consistency import check_site
+
+    site = load_registry(EXAMPLE_CAMERAS).sites[0]
+    found = check_site(
+        site, lambda s, g, d: frozenset() if g == "garage" else frozenset({"access_control"})
+    )
+    assert [(m.camera, m.severity) for m in found] == [("garage-card-1", "warning")]
