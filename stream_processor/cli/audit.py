@@ -318,3 +318,30 @@ def rotate_key(reason: str, publish: bool) -> None:
         if publisher is not None:
             publisher.close()
     click.echo(f"signing key {old.key_id} retired; now {new.key_id} ({a.paths.public_key})")
+
+
+@audit.command("print-receipt")
+@click.argument("receipt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help=".pdf or .png")
+@click.option(
+    "--verify-url", default=None, help="where residents check it (default: <public url>/receipt)"
+)
+@click.option(
+    "--font",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a CJK font for the Chinese text",
+)
+def print_receipt(
+    receipt_file: Path, out: Path | None, verify_url: str | None, font: Path | None
+) -> None:
+    """Render a receipt for the resident to take home: text (zh/en) and a QR code of it."""
+    from stream_processor.rights.receipt_print import render_receipt
+    from stream_processor.web.settings import WebSettings
+
+    receipt = ErasureReceipt.load(receipt_file)
+    url = verify_url or WebSettings().public_url.rstrip("/") + "/receipt"
+    target = out or receipt_file.with_suffix(".pdf")
+    printed = render_receipt(receipt, target, url, font)
+    click.echo(f"receipt {receipt.claims.request_id} → {printed.path}")
+    if printed.qr_box is None:
+        click.echo("note: too large for one QR code; hand over the JSON file too", err=True)

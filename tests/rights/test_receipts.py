@@ -190,3 +190,25 @@ def test_receipt_not_yet_checkpointed_is_noted(issued: tuple[AuditRig, ErasureRe
     assert any("not yet covered by a signed checkpoint" in w for w in report.warnings)
     rig.checkpointer.checkpoint()
     assert not any("not yet covered" in w for w in _verify(rig, later).warnings)
+
+
+def test_printed_receipt_carries_the_whole_signed_receipt_in_its_qr_code(
+    issued: tuple[AuditRig, ErasureReceipt], tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    import cv2
+
+    from stream_processor.rights.receipt_print import render_receipt
+
+    rig, receipt = issued
+    printed = render_receipt(receipt, tmp_path / "receipt.png", "https://gate.example.com/receipt")
+    assert printed.qr_box is not None
+    image = cv2.imread(str(printed.path), cv2.IMREAD_GRAYSCALE)
+    left, top, right, bottom = printed.qr_box
+    # A large code (the whole signed receipt, ~1.3 kB): OpenCV's ArUco-based detector reads
+    # it as phone scanners do; the classic detector gives up on versions this high.
+    text, _, _ = cv2.QRCodeDetectorAruco().detectAndDecode(image[top:bottom, left:right])
+    scanned = ErasureReceipt.model_validate_json(text)
+    assert scanned == receipt
+    assert check_signature(scanned, rig.key.public) == []
+    pdf = render_receipt(receipt, tmp_path / "receipt.pdf")
+    assert pdf.path.read_bytes().startswith(b"%PDF")
