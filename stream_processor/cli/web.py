@@ -21,7 +21,7 @@ def serve(host: str | None, port: int | None) -> None:
     from prometheus_client import CollectorRegistry
 
     from stream_processor.audit.wiring import open_audit
-    from stream_processor.web.app import create_app
+    from stream_processor.web.app import add_housekeeping, create_app
     from stream_processor.web.deps import build_deps
     from stream_processor.web.settings import WebSettings
 
@@ -48,6 +48,7 @@ def serve(host: str | None, port: int | None) -> None:
         retention=follower,
     )
     app = create_app(deps)
+    add_housekeeping(app, settings.keycard_contact_retention_days * 86400)
     bind_host, bind_port = host or settings.host, port or settings.port
     click.echo(
         f"facegate web on http://{bind_host}:{bind_port} (public {settings.public_url}); "

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -33,3 +36,29 @@ def create_app(deps: WebDeps) -> web.Application:
     audit.add_routes(app)
     receipt_page.add_routes(app)
     return app
+
+
+def add_housekeeping(
+    app: web.Application, contact_retention_s: float, every_s: float = 3600
+) -> None:
+    """Forget contact details of closed key-card requests, hourly (production wiring)."""
+    log = logging.getLogger(__name__)
+
+    async def loop() -> None:
+        while True:
+            n = app[DEPS].keycards.scrub_closed(contact_retention_s)
+            if n:
+                log.info("forgot contact details of %d closed key-card request(s)", n)
+            await asyncio.sleep(every_s)
+
+    async def start(app: web.Application) -> None:
+        app[_HOUSEKEEPING] = asyncio.create_task(loop())
+
+    async def stop(app: web.Application) -> None:
+        app[_HOUSEKEEPING].cancel()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
+
+
+_HOUSEKEEPING: web.AppKey[asyncio.Task[None]] = web.AppKey("facegate_housekeeping")

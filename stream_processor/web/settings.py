@@ -39,6 +39,12 @@ class WebSettings(BaseSettings):
         "(they hold no identifiers; publishing them is what makes receipts checkable)",
     )
 
+    keycard_contact_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="unit and contact of a closed key-card request are forgotten after this",
+    )
+
     def cameras(self, state_dir: Path) -> Path:
         return self.cameras_path or state_dir / "config" / "cameras.yaml"
 

@@ -226,3 +226,24 @@ def test_contact_details_are_scrubbed_after_closing(book: KeycardBook, clock: Cl
     assert (scrubbed.unit, scrubbed.contact) == (None, None)
     assert scrubbed.status is KeycardStatus.FULFILLED
     assert book.get(keep.id).unit == "2-202"  # still open: still needed
+
+
+def test_web_housekeeping_forgets_old_contact_details(web_rig: WebRig) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from stream_processor.web.app import add_housekeeping, create_app
+
+    book = web_rig.deps.keycards  # type: ignore[attr-defined]
+    req = book.request("acme", "north-garden", channel="cli", unit="1-1", contact="x@example.com")
+    book.fulfil(req.id)
+    web_rig.audit.clock.advance(31 * 86400)
+
+    async def go() -> None:
+        app = create_app(web_rig.deps)  # type: ignore[arg-type]
+        add_housekeeping(app, 30 * 86400, every_s=0.05)
+        async with TestClient(TestServer(app)) as client:
+            assert (await client.get("/healthz")).status == 200
+            await asyncio.sleep(0.2)
+
+    asyncio.run(go())
+    assert book.get(req.id).contact is None
