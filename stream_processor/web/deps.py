@@ -78,6 +78,14 @@ def build_deps(
     db = open_rights_db(rights_db_path(state_dir))
     keycards = KeycardBook(db, audit=audit, clock=clock)
     register_keycard_metrics(keycards, registry)
+    if audit_paths is not None:
+        from stream_processor.audit.checkpoint import CheckpointFile
+        from stream_processor.audit.log import FileAuditLog
+        from stream_processor.audit.metrics import register_audit_metrics
+
+        register_audit_metrics(
+            FileAuditLog(audit_paths.log), CheckpointFile(audit_paths.checkpoints), registry
+        )
     return WebDeps(
         cameras=RegistryFile(settings.cameras(state_dir)),
         retention=retention or PolicyFileRetention(settings.retention(state_dir)),

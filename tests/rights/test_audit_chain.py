@@ -269,3 +269,28 @@ def test_a_forged_checkpoint_line_does_not_void_the_genuine_ones(filled: AuditRi
     report = _verify(filled)
     assert [f.code for f in report.findings] == ["wrong_key"]
     assert report.last_checkpoint_seq == head.seq
+
+
+def test_audit_health_metrics(audit_rig: AuditRig) -> None:
+    from prometheus_client import CollectorRegistry
+
+    from stream_processor.audit.checkpoint import CheckpointFile
+    from stream_processor.audit.metrics import AuditCollector
+
+    registry = CollectorRegistry()
+    files = CheckpointFile(audit_rig.paths.checkpoints)
+    registry.register(AuditCollector(audit_rig.log, files, clock=audit_rig.clock))
+
+    def value(name: str) -> float | None:
+        return registry.get_sample_value(name)
+
+    assert value("facegate_audit_entries") == 0
+    assert value("facegate_audit_last_checkpoint_age_seconds") == -1
+    fill_log(audit_rig, [pseudonym_of("r-1")], rounds=1)  # 3 entries
+    assert value("facegate_audit_unsigned_entries") == 3
+    audit_rig.checkpointer.checkpoint()
+    audit_rig.clock.advance(90)
+    assert value("facegate_audit_entries") == 3
+    assert value("facegate_audit_unsigned_entries") == 0
+    assert value("facegate_audit_last_checkpoint_age_seconds") == 90
+    assert value("facegate_audit_unpublished_checkpoints") == 1  # no publisher in this rig
