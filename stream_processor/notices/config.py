@@ -9,6 +9,7 @@ true by construction (anonymized events only).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,6 +27,8 @@ from pydantic import (
 from edge_agent.wire.events import PURPOSE_PATTERN
 from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 ID = ID_PATTERN
 PURPOSE = PURPOSE_PATTERN
@@ -168,17 +171,36 @@ def load_registry(path: Path) -> CameraRegistry:
 
 
 class RegistryFile:
-    """The registry, re-read when the file changes (a new camera shows without a restart)."""
+    """The registry, re-read when the file changes (a new camera shows without a restart).
+
+    A broken edit does not take the notices down: the last valid registry stays
+    in use, and ``last_error`` says what is wrong (``/healthz`` reports it).
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._stamp: tuple[int, int] | None = None
         self._registry: CameraRegistry | None = None
+        self.last_error: str | None = None
 
     def get(self) -> CameraRegistry:
-        st = self.path.stat()
+        try:
+            st = self.path.stat()
+        except OSError as exc:
+            return self._keep(ConfigError(f"{self.path}: {exc}"))
         stamp = (st.st_mtime_ns, st.st_size)
         if self._registry is None or stamp != self._stamp:
-            self._registry = load_registry(self.path)
-            self._stamp = stamp
+            try:
+                registry = load_registry(self.path)
+            except ConfigError as exc:
+                self._stamp = stamp
+                return self._keep(exc)
+            self._registry, self._stamp, self.last_error = registry, stamp, None
+        return self._registry
+
+    def _keep(self, exc: ConfigError) -> CameraRegistry:
+        self.last_error = str(exc)
+        if self._registry is None:
+            raise exc
+        log.error("camera registry not reloaded, keeping the last valid one: %s", exc)
         return self._registry

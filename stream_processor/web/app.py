@@ -16,8 +16,12 @@ async def healthz(request: web.Request) -> web.Response:
     deps: WebDeps = request.app[DEPS]
     try:
         deps.cameras.get()
-    except Exception as exc:  # a broken registry is reported, not hidden
-        return web.json_response({"status": "degraded", "cameras": str(exc)}, status=503)
+    except Exception as exc:  # no valid registry at all
+        return web.json_response({"status": "down", "cameras": str(exc)}, status=503)
+    if deps.cameras.last_error is not None:  # serving the last valid one; say so
+        return web.json_response(
+            {"status": "degraded", "cameras": deps.cameras.last_error}, status=503
+        )
     return web.json_response({"status": "ok"})
 
 

@@ -149,3 +149,11 @@ def test_config_is_escaped(web_rig: WebRig) -> None:
     _, html, _ = get(web_rig, PAGE + "?lang=en")
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_a_broken_registry_edit_keeps_the_last_valid_one(web_rig: WebRig) -> None:
+    assert get(web_rig, PAGE)[0] == 200
+    web_rig.cameras_path.write_text("version: 1\nsites: [{tenant: acme}]\n")
+    status, html, _ = get(web_rig, PAGE + "?lang=en")
+    assert status == 200 and "North Garden Residences" in html
+    assert get(web_rig, "/healthz")[0] == 503
