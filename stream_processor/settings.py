@@ -33,6 +33,14 @@ class Topics(BaseSettings):
     consent: str = Field(
         "facegate.consent", description="consent ledger (compacted; tenant/site/subject/purpose)"
     )
+    erasure: str = Field(
+        "facegate.erasure", description="erasure requests, keyed by request id (one partition)"
+    )
+    erasure_retention_ms: int = Field(
+        7 * 24 * 3600 * 1000,
+        ge=60_000,
+        description="how long erasure requests stay in Kafka (the worker keeps pending ones)",
+    )
     policies: str = Field(
         "facegate.policies", description="policy versions (compacted; key tenant, tenant@version)"
     )

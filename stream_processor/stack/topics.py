@@ -80,6 +80,18 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "segment.ms": seg,
             },
         ),
+        # Erasure requests (they name a pseudonym): one partition, in order; pending
+        # ones are kept by the erasure worker, so the topic needs no long retention.
+        TopicSpec(
+            topics.erasure,
+            1,
+            {
+                "cleanup.policy": "delete",
+                "retention.ms": str(topics.erasure_retention_ms),
+                "segment.ms": seg,
+                "min.insync.replicas": "1",
+            },
+        ),
         # Signed audit checkpoints: tiny, rare, and the point is that they stay.
         # One partition keeps them in order; unlimited retention, no compaction
         # (every checkpoint matters, not only the latest per key).
