@@ -22,6 +22,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "notice": ("stream_processor.cli.notice", "notice", "camera notices: validate, QR sheet"),
     "keycard": ("stream_processor.cli.keycard", "keycard", "key cards on request"),
     "subject": ("stream_processor.cli.subject", "subject", "data-subject access export"),
+    "erasure": ("stream_processor.cli.erasure", "erasure", "erasure: request, status, receipt"),
     "web": ("stream_processor.cli.web", "web", "web app: notice pages, rights API"),
 }
 

@@ -1,0 +1,196 @@
+"""``facegate erasure request|status|receipt|worker``: erasure end to end.
+
+``request`` puts an ``ErasureRequest`` on the erasure topic (``FACEGATE_TOPIC_ERASURE``);
+``worker`` (the composition root of the erasure worker) carries it out and issues the
+signed receipt; ``status`` and ``receipt`` read what the worker keeps (the rights DB).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.settings import StackSettings
+
+if TYPE_CHECKING:
+    from stream_processor.erasure.book import ErasureBook
+    from stream_processor.rights.receipt_store import ReceiptStore
+
+
+def _db_path(stack: StackSettings, settings: ErasureSettings) -> Path:
+    from stream_processor.rights.db import rights_db_path
+
+    return settings.db_path or rights_db_path(stack.state_dir)
+
+
+def _book() -> ErasureBook:
+    from stream_processor.erasure.book import ErasureBook
+    from stream_processor.rights.db import open_rights_db
+
+    return ErasureBook(open_rights_db(_db_path(StackSettings(), ErasureSettings())))
+
+
+def _receipts() -> ReceiptStore:
+    from stream_processor.rights.db import open_rights_db
+    from stream_processor.rights.receipt_store import ReceiptStore
+
+    return ReceiptStore(open_rights_db(_db_path(StackSettings(), ErasureSettings())))
+
+
+@click.group()
+def erasure() -> None:
+    """Erase a subject everywhere (store, ledger, gate devices) and prove it with a receipt."""
+
+
+@erasure.command()
+@click.option("--tenant", required=True, help="tenant id")
+@click.option("--site", required=True, help="site id")
+@click.option("--subject", "pseudonym", default=None, help="the subject's ps1_ pseudonym")
+@click.option("--resident-id", default=None, help="resident id; needs --site-secret")
+@click.option(
+    "--site-secret",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="the site secret file (site office only), to turn --resident-id into the pseudonym",
+)
+@click.option(
+    "--channel",
+    type=click.Choice(["office", "web", "api", "cli", "court"]),
+    default="office",
+    show_default=True,
+    help="how the request reached the operator (goes into the audit log)",
+)
+@click.option("--wait", "wait_s", type=float, default=0.0, help="wait up to N s for the receipt")
+def request(
+    tenant: str,
+    site: str,
+    pseudonym: str | None,
+    resident_id: str | None,
+    site_secret: Path | None,
+    channel: str,
+    wait_s: float,
+) -> None:
+    """Ask for an erasure; prints the request id (keep it: it fetches the receipt)."""
+    import msgspec
+
+    from edge_agent.wire.ids import new_event_id
+    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.rights.erasure import ErasureRequest
+    from stream_processor.settings import Topics
+
+    if (pseudonym is None) == (resident_id is None):
+        raise click.UsageError("give exactly one of --subject or --resident-id")
+    if resident_id is not None:
+        if site_secret is None:
+            raise click.UsageError("--resident-id needs --site-secret (at the site office)")
+        from edge_agent.pseudonym import pseudonym as make_pseudonym
+
+        pseudonym = make_pseudonym(site_secret.read_bytes(), resident_id)
+    now_ms = int(time.time() * 1000)
+    try:
+        req = msgspec.convert(
+            {
+                "request_id": new_event_id(now_ms), "tenant": tenant, "site": site,
+                "subject": pseudonym, "channel": channel, "requested_at_ms": now_ms,
+            },
+            ErasureRequest,
+        )  # fmt: skip
+    except msgspec.ValidationError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    write_records(
+        StackSettings().kafka_bootstrap, Topics().erasure, [(req.request_id.encode(), req.encode())]
+    )
+    click.echo(req.request_id)
+    if wait_s > 0:
+        receipts = _receipts()
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            if receipts.get(req.request_id) is not None:
+                click.echo("complete: facegate erasure receipt " + req.request_id, err=True)
+                return
+            time.sleep(0.05)
+        click.echo(f"still pending after {wait_s:.0f} s: facegate erasure status "
+                   f"{req.request_id}", err=True)  # fmt: skip
+        raise SystemExit(3)
+
+
+@erasure.command()
+@click.argument("request_id", required=False)
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+def status(request_id: str | None, as_json: bool) -> None:
+    """One erasure's status (which devices still owe an acknowledgement); without an id,
+    the most recent ones. Never prints a pseudonym."""
+    book = _book()
+    now_ms = int(time.time() * 1000)
+    found = [book.get(request_id)] if request_id else book.recent()
+    if request_id and found[0] is None:
+        raise click.ClickException(f"no erasure {request_id} (not yet taken by a worker?)")
+    docs = [p.describe(now_ms) for p in found if p is not None]
+    for doc, p in zip(docs, found, strict=True):
+        assert p is not None
+        doc["receipt"] = book.completed_at(p.request.request_id) is not None
+    if as_json:
+        click.echo(json.dumps(docs[0] if request_id else docs, indent=2))
+        return
+    for d in docs:
+        line = f"{d['request_id']}  {d['tenant']}/{d['site']}  {d['status']}  age {d['age_s']} s"
+        if d["status"] == "pending":
+            line += "  stores " + ("done" if d["stores_done"] else "pending")
+            if d["devices_pending"]:
+                line += f"  waiting for {len(d['devices_pending'])} device(s): "
+                line += ", ".join(d["devices_pending"])
+            for dev, why in d["device_failures"].items():
+                line += f"\n    {dev} reported: {why}"
+        else:
+            line += f"  ({len(d['devices_acked'])} device(s) acknowledged)"
+        click.echo(line)
+
+
+@erasure.command()
+@click.argument("request_id")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="default: stdout")
+def receipt(request_id: str, out: Path | None) -> None:
+    """Print the signed receipt of a completed erasure (JSON; check it with
+    ``facegate audit verify --receipt FILE``)."""
+    r = _receipts().get(request_id)
+    if r is None:
+        book = _book()
+        p = book.get(request_id)
+        state = "unknown" if p is None else p.status.value
+        raise click.ClickException(f"no receipt for {request_id} (erasure {state})")
+    text = r.to_json()
+    if out is not None:
+        out.write_text(text + "\n")
+        click.echo(f"receipt written to {out}", err=True)
+    else:
+        click.echo(text)
+
+
+@erasure.command()
+def worker() -> None:
+    """Run the erasure worker until SIGTERM/SIGINT (FACEGATE_ERASURE_*)."""
+    import faust
+
+    from stream_processor.erasure.wiring import build
+
+    app = build(StackSettings(), ErasureSettings())
+    faust.Worker(
+        app, loglevel="WARNING", quiet=True, redirect_stdouts=False
+    ).execute_from_commandline()
+
+
+@erasure.command(name="validate-config")
+def validate_config() -> None:
+    """Check FACEGATE_ERASURE_* settings; print errors and exit 1 when invalid."""
+    from pydantic import ValidationError
+
+    try:
+        settings = ErasureSettings()
+    except ValidationError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
+    click.echo(settings.model_dump_json(indent=2))

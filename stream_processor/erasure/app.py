@@ -1,0 +1,94 @@
+"""The Faust app of the erasure worker: two thin agents and a timer over ``ErasureService``.
+
+- ``requests``  the erasure topic (one partition, keyed by request id) → ``on_request``
+- ``acks``      device acknowledgements (``facegate.edge.acks``) → ``on_ack``
+- ``tick``      every ``FACEGATE_ERASURE_TICK_S``: re-send, resume, gauges
+
+Progress lives in SQLite (``ErasureBook``), not in a Faust table: a table's
+changelog would be one more Kafka topic holding pseudonyms, and a pending
+erasure may wait weeks for a device. At-least-once: an event whose handling
+raised is not acknowledged, and every step is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import faust
+
+from stream_processor.erasure.metrics import ErasureMetrics
+from stream_processor.erasure.service import Deps, ErasureService
+from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.settings import StackSettings, Topics
+
+log = logging.getLogger(__name__)
+
+
+class FaustOutbound:
+    """``Outbound`` over the app's producer (acks=all; tombstones as null values)."""
+
+    def __init__(self, app: faust.App, topics: Topics) -> None:
+        self._app = app
+        self._topics = topics
+
+    async def command(self, key: bytes, value: bytes) -> None:
+        await self._app.producer.send_and_wait(
+            self._topics.commands, key, value, partition=None, timestamp=None, headers=None
+        )
+
+    async def consent(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        for key, value in records:
+            await self._app.producer.send_and_wait(
+                self._topics.consent, key, value, partition=None, timestamp=None, headers=None
+            )
+
+
+def create_app(
+    stack: StackSettings,
+    settings: ErasureSettings,
+    topics: Topics,
+    app_id: str,
+    deps_factory: Callable[[], Deps],
+    metrics: ErasureMetrics,
+) -> tuple[faust.App, ErasureService]:
+    datadir = Path(stack.state_dir) / "erasure" / app_id
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        app_id,
+        broker=f"kafka://{stack.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(datadir),
+        web_enabled=False,
+        topic_allow_declare=True,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        stream_ack_exceptions=False,
+        stream_ack_cancelled_tasks=False,
+        producer_acks=-1,
+    )
+    service = ErasureService(
+        deps_factory, FaustOutbound(app, topics), metrics, resend_after_s=settings.resend_after_s
+    )
+    erasure_topic = app.topic(topics.erasure, value_serializer="raw", key_serializer="raw")
+    acks_topic = app.topic(topics.acks, value_serializer="raw", key_serializer="raw")
+
+    @app.agent(erasure_topic, concurrency=1)  # concurrency=1: faust #606
+    async def requests(stream: faust.StreamT[bytes]) -> None:
+        async for value in stream:
+            if value is not None:
+                await service.on_request(value)
+
+    @app.agent(acks_topic, concurrency=1)
+    async def acks(stream: faust.StreamT[bytes]) -> None:
+        async for value in stream:
+            if value is not None:
+                await service.on_ack(value)
+
+    @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        await service.tick()
+
+    return app, service

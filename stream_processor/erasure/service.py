@@ -1,0 +1,310 @@
+"""The erasure worker's steps, behind small ports; the Faust agents in ``app`` call them.
+
+    on_request   a request from the erasure topic: log it, persist the progress, command
+                 every device of the site, withdraw consent, delete the stored events and
+                 the subject's share of the aggregates, tombstone the ledger records
+    on_ack       a device acknowledgement: advance the progress; complete when it is the last
+    tick         periodic: re-send commands to sites with devices still owing an ack, finish
+                 steps a crash interrupted, refresh the pending gauges
+    complete     a last deletion pass, the claims (with when Kafka's copies expire), the
+                 receipt (``ErasureAudit.completed``: audit entry, signature, checkpoint)
+
+Blocking work (stores, SQLite, the audit file, kafka-python) runs in ONE thread of its
+own: the SQLite connections are made in it and never leave it. Every step is idempotent
+(the messages are at-least-once). Logs name request ids, never a pseudonym.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+import msgspec
+
+from edge_agent.errors import WireError
+from edge_agent.wire.commands import CommandType, decode_ack
+from edge_agent.wire.commands import encode as encode_command
+from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.erasure import plan
+from stream_processor.erasure.book import ErasureBook
+from stream_processor.erasure.metrics import ErasureMetrics
+from stream_processor.processor.ledger import site_key
+from stream_processor.rights.erasure import (
+    AckOutcome,
+    ErasureProgress,
+    ErasureRequest,
+    ErasureStatus,
+    decode_request,
+)
+from stream_processor.rights.erasure_audit import ErasureAudit
+from stream_processor.rights.receipts import Deletion, ErasureReceipt
+from stream_processor.store.base import EventStore
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Outbound(Protocol):
+    """Where the worker writes to Kafka (awaits the broker's acks=all confirmation)."""
+
+    async def command(self, key: bytes, value: bytes) -> None: ...
+
+    async def consent(self, records: Sequence[tuple[bytes, bytes | None]]) -> None: ...
+
+
+@dataclass
+class Deps:
+    """The blocking parts, built in (and used only from) the worker thread."""
+
+    store: EventStore
+    book: ErasureBook
+    audit: ErasureAudit
+    #: Keys of the consent ledger as it stands now (tombstones applied).
+    ledger_keys: Callable[[], Iterable[bytes]]
+    devices: Callable[[], list[DeviceIdentity]]
+    #: Configs of the topics that may hold a copy naming the subject.
+    retentions: Callable[[], list[plan.TopicRetention]]
+    consent_topic: str
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class ErasureService:
+    def __init__(
+        self,
+        deps_factory: Callable[[], Deps],
+        outbound: Outbound,
+        metrics: ErasureMetrics,
+        *,
+        resend_after_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._factory = deps_factory
+        self._deps: Deps | None = None
+        self._out = outbound
+        self._metrics = metrics
+        self._resend_after_ms = int(resend_after_s * 1000)
+        self._clock = clock
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="erasure")
+        self._lock = asyncio.Lock()
+
+    # -- plumbing -------------------------------------------------------------
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    def _d(self) -> Deps:
+        if self._deps is None:
+            self._deps = self._factory()
+        return self._deps
+
+    async def _run(self, fn: Callable[[Deps], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(self._d()))
+
+    async def close(self) -> None:
+        if self._deps is not None:
+            await self._run(lambda d: d.close())
+        self._pool.shutdown(wait=True)
+
+    # -- requests --------------------------------------------------------------
+    async def on_request(self, raw: bytes) -> None:
+        try:
+            request = decode_request(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            self._metrics.requests.labels("invalid").inc()
+            # The message may hold a pseudonym: never quote it.
+            log.error("erasure request does not fit the contract (%s); ignored", type(exc).__name__)
+            return
+        async with self._lock:
+            existing = await self._run(lambda d: d.book.get(request.request_id))
+            if existing is not None:
+                self._metrics.requests.labels("repeated").inc()
+                if existing.status is ErasureStatus.PENDING:
+                    await self._continue(existing)
+                return
+            progress = await self._run(lambda d: self._accept(d, request))
+            self._metrics.requests.labels("accepted").inc()
+            log.info(
+                "erasure %s accepted at %s/%s: %d devices to acknowledge",
+                request.request_id, request.tenant, request.site, len(progress.expected),
+            )  # fmt: skip
+            await self._continue(progress)
+
+    def _accept(self, d: Deps, request: ErasureRequest) -> ErasureProgress:
+        devices = plan.site_devices(d.devices(), request.tenant, request.site)
+        progress = ErasureProgress.start(request, plan.command_id_of(request), devices)
+        # The request is on the record before any work starts (a crash here logs it twice
+        # on redelivery, never not at all).
+        d.audit.requested(
+            request_id=request.request_id, tenant=request.tenant, site=request.site,
+            subject=request.subject, purposes=request.purposes, channel=request.channel,
+        )  # fmt: skip
+        d.book.add(progress, self._now_ms())
+        return progress
+
+    async def _continue(self, progress: ErasureProgress) -> None:
+        """Send the command (again) and do the cloud-side deletions if not yet done."""
+        await self._send_command(progress)
+        if progress.deletions is None:
+            await self._erase_cloud(progress)
+        await self._maybe_complete(progress.request.request_id)
+
+    async def _send_command(self, progress: ErasureProgress) -> None:
+        r = progress.request
+        if progress.expected and not progress.pending_devices:
+            return
+        if not progress.expected:
+            return
+        command = plan.erase_command(r, progress.command_id, self._now_ms())
+        await self._out.command(site_key(r.tenant, r.site), encode_command(command))
+        self._metrics.commands_sent.inc()
+        now = self._now_ms()
+        await self._run(lambda d: d.book.mark_sent(r.request_id, now))
+
+    async def _erase_cloud(self, progress: ErasureProgress) -> None:
+        r = progress.request
+        withdrawals = plan.withdrawals(r, self._now_ms())
+        await self._out.consent([(w.key, w.encode()) for w in withdrawals])
+        stored, counted = await self._run(lambda d: self._erase_store(d, r))
+        keys = await self._run(lambda d: list(d.ledger_keys()))
+        forget = plan.consent_keys_to_forget({*keys, *(w.key for w in withdrawals)}, r)
+        await self._out.consent([(k, None) for k in forget])
+        consent_topic = await self._run(lambda d: d.consent_topic)
+        deletions = [
+            Deletion(where="event_store", what="stored events", count=stored),
+            Deletion(where="aggregates", what="the subject's counts in per-minute aggregates",
+                     count=counted),
+            Deletion(where=f"kafka:{consent_topic}", what="consent records (tombstoned)",
+                     count=len(forget)),
+        ]  # fmt: skip
+        now = self._now_ms()
+        await self._run(
+            lambda d: d.book.update(
+                r.request_id,
+                lambda p: p if p.deletions is not None else p.with_deletions(deletions),
+                now,
+            )
+        )
+        self._metrics.deleted_rows.inc(stored)
+        log.info(
+            "erasure %s: %d stored events deleted, %d aggregate counts taken back, "
+            "%d consent records tombstoned", r.request_id, stored, counted, len(forget),
+        )  # fmt: skip
+
+    @staticmethod
+    def _erase_store(d: Deps, r: ErasureRequest) -> tuple[int, int]:
+        """Delete the subject's stored events (in scope) and their share of the aggregates."""
+        events = plan.in_scope(d.store.events_of_subject(r.tenant, r.site, r.subject), r)
+        back = plan.aggregate_contributions(events)
+        if r.purposes is None:
+            deleted = d.store.delete_subject(r.tenant, r.site, r.subject)
+        else:
+            deleted = sum(d.store.delete_subject(r.tenant, r.site, r.subject, p)
+                          for p in sorted(set(r.purposes)))  # fmt: skip
+        if back:
+            d.store.write_batch([], back)
+        return deleted, -sum(back.values())
+
+    # -- acknowledgements -------------------------------------------------------------
+    async def on_ack(self, raw: bytes) -> None:
+        try:
+            ack = decode_ack(raw)
+        except WireError as exc:
+            self._metrics.acks.labels("invalid").inc()
+            log.warning("device acknowledgement does not fit the contract (%s)", exc.reason)
+            return
+        if ack.type is not CommandType.ERASE_SUBJECT:
+            return  # withdrawals are the processor's
+        async with self._lock:
+            now = self._now_ms()
+
+            def apply(d: Deps) -> tuple[AckOutcome, ErasureProgress | None, ErasureProgress | None]:
+                request_id = d.book.find(ack.request_id, ack.command_id)
+                if request_id is None:
+                    return AckOutcome.NOT_THIS_REQUEST, None, None
+                outcome: list[AckOutcome] = []
+
+                def change(p: ErasureProgress) -> ErasureProgress:
+                    new, o = p.with_ack(ack)
+                    outcome.append(o)
+                    return new
+
+                result = d.book.update(request_id, change, now)
+                if result is None:
+                    return AckOutcome.NOT_THIS_REQUEST, None, None
+                return outcome[0], result[0], result[1]
+
+            outcome, before, after = await self._run(apply)
+            self._metrics.acks.labels(outcome.value).inc()
+            if outcome is AckOutcome.FAILED:
+                log.warning(
+                    "erasure %s: device %s/%s reported a failure (%s); re-sent on the next round",
+                    ack.request_id, ack.gate, ack.device, ack.detail,
+                )  # fmt: skip
+            if after is not None and outcome is AckOutcome.ACCEPTED:
+                log.info(
+                    "erasure %s: %s/%s acknowledged (%d templates, %d queued events); %d to go",
+                    after.request.request_id, ack.gate, ack.device, ack.templates_removed,
+                    ack.outbox_events_purged, len(after.pending_devices),
+                )  # fmt: skip
+                await self._maybe_complete(after.request.request_id)
+
+    # -- completion -----------------------------------------------------------------
+    async def _maybe_complete(self, request_id: str) -> ErasureReceipt | None:
+        progress = await self._run(lambda d: d.book.get(request_id))
+        if progress is None or progress.status is not ErasureStatus.COMPLETE:
+            return None
+        if await self._run(lambda d: d.book.completed_at(request_id)) is not None:
+            return None
+        return await self._run(lambda d: self._complete(d, request_id))
+
+    def _complete(self, d: Deps, request_id: str) -> ErasureReceipt:
+        progress = d.book.get(request_id)
+        assert progress is not None
+        r = progress.request
+        # A worker that had not yet seen the withdrawal may have stored an event since.
+        late, counted = self._erase_store(d, r)
+        if late or counted:
+            extra = [Deletion(where="event_store", what="stored events (arrived late)", count=late)]
+            if counted:
+                extra.append(Deletion(where="aggregates", what="counts of late events",
+                                      count=counted))  # fmt: skip
+            updated = d.book.update(request_id, lambda p: p.with_deletions(extra), self._now_ms())
+            assert updated is not None
+            progress = updated[1]
+        completed_at = self._now_ms()
+        copies = plan.kafka_copies(d.retentions(), completed_at)
+        receipt = d.audit.completed(progress.claims(completed_at, copies))
+        d.book.mark_completed(request_id, receipt.claims.completed_at_ms)
+        self._metrics.completed.inc()
+        self._metrics.latency.observe(max(0, completed_at - r.requested_at_ms) / 1000)
+        log.info("erasure %s complete: receipt at audit entry %d", request_id, receipt.audit.seq)
+        return receipt
+
+    # -- periodic --------------------------------------------------------------------
+    async def tick(self) -> None:
+        """Re-send commands that wait too long, finish interrupted steps, export gauges."""
+        async with self._lock:
+            now = self._now_ms()
+            due = await self._run(
+                lambda d: d.book.pending(sent_before_ms=now - self._resend_after_ms)
+            )
+            for progress in due:
+                await self._continue(progress)
+            pending = await self._run(lambda d: d.book.pending())
+            for progress in pending:
+                if progress.deletions is None and progress not in due:
+                    await self._erase_cloud(progress)
+                    await self._maybe_complete(progress.request.request_id)
+            for progress in await self._run(lambda d: d.book.unfinished()):
+                await self._maybe_complete(progress.request.request_id)
+            self._metrics.pending.set(len(pending))
+            oldest = min((p.request.requested_at_ms for p in pending), default=now)
+            self._metrics.oldest_pending.set(max(0, now - oldest) / 1000)

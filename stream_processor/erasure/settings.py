@@ -1,0 +1,32 @@
+"""Typed settings of the erasure worker (env prefix ``FACEGATE_ERASURE_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ErasureSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_ERASURE_", extra="forbid")
+
+    app_id: str | None = Field(
+        None,
+        description="Faust app id = Kafka consumer group; "
+        "default <FACEGATE_PROCESSOR_APP_ID>-erasure",
+    )
+    db_path: Path | None = Field(
+        None, description="SQLite file of erasure progress and receipts; default the rights DB"
+    )
+    resend_after_s: float = Field(
+        300.0,
+        gt=0,
+        description="re-send the erase command to a site whose devices have not all "
+        "acknowledged after this long (a device that never had a session, a failure)",
+    )
+    tick_s: float = Field(5.0, gt=0, description="how often pending erasures are looked at")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
+    retention_refresh_s: float = Field(
+        60.0, gt=0, description="how long topic configs read from the broker are reused"
+    )

@@ -1,0 +1,79 @@
+"""Builds the erasure worker of one process (called by ``facegate erasure worker``)."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from stream_processor.erasure.app import create_app
+from stream_processor.erasure.metrics import ErasureMetrics
+from stream_processor.erasure.service import Deps
+from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.settings import StackSettings, Topics
+
+log = logging.getLogger(__name__)
+
+
+def build(
+    stack: StackSettings,
+    settings: ErasureSettings,
+    topics: Topics | None = None,
+    registry: CollectorRegistry = REGISTRY,
+) -> faust.App:
+    from stream_processor.cli.processor import store_factory
+    from stream_processor.processor.settings import ProcessorSettings
+
+    topics = topics or Topics()
+    processor = ProcessorSettings()
+    app_id = settings.app_id or f"{processor.app_id}-erasure"
+    factory, where = store_factory(stack, processor)
+    factory().close()  # create/migrate the schema before anything else
+
+    def deps() -> Deps:
+        # Runs in the worker's own thread: every SQLite connection is made there.
+        from stream_processor.audit.wiring import kafka_publisher, open_audit
+        from stream_processor.erasure.book import ErasureBook
+        from stream_processor.erasure.kafka_configs import cached, describe_topics
+        from stream_processor.processor.ledger_client import read_ledger
+        from stream_processor.rights.db import open_rights_db, rights_db_path
+        from stream_processor.rights.erasure_audit import ErasureAudit
+        from stream_processor.rights.receipt_store import ReceiptStore
+        from stream_processor.stack.accounts import AccountBook
+        from stream_processor.stack.layout import StateLayout
+
+        db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
+        audit = open_audit(stack.state_dir)
+        publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints)
+        erasure_audit = ErasureAudit(
+            audit.log, audit.key, audit.settings.log_id, audit.openings,
+            ReceiptStore(db), audit.checkpointer(publisher),
+        )  # fmt: skip
+        # Topics that may hold a record naming the subject: events (raw, dead letters),
+        # commands and acks, the requests, and the consent ledger with its table changelog.
+        named = [
+            topics.raw, topics.dlq, topics.commands, topics.acks, topics.erasure,
+            topics.consent, f"{processor.app_id}-consent-changelog",
+        ]  # fmt: skip
+        bootstrap = stack.kafka_bootstrap
+        return Deps(
+            store=factory(),
+            book=ErasureBook(db),
+            audit=erasure_audit,
+            ledger_keys=lambda: read_ledger(bootstrap, topics.consent).keys(),
+            devices=AccountBook(StateLayout(stack.state_dir)).devices,
+            retentions=cached(
+                lambda: describe_topics(bootstrap, named), settings.retention_refresh_s
+            ),
+            consent_topic=topics.consent,
+        )
+
+    app, _service = create_app(stack, settings, topics, app_id, deps, ErasureMetrics(registry))
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=registry)
+    log.info("erasure worker %s: %s → %s", app_id, stack.kafka_bootstrap, where)
+    print(f"erasure worker {app_id}: {stack.kafka_bootstrap} → {where}", flush=True)  # noqa: T201
+    return app
