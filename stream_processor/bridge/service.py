@@ -36,7 +36,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from edge_agent.errors import WireError
 from edge_agent.wire.commands import decode_command
-from edge_agent.wire.topics import ACKS_FILTER, EVENTS_FILTER, site_command_topic
+from edge_agent.wire.topics import site_command_topic
 from stream_processor.bridge.acks import OrderedAcks, Pending
 from stream_processor.bridge.metrics import BridgeMetrics
 from stream_processor.bridge.mqtt_codec import Publish
@@ -70,10 +70,15 @@ def producer_config(bootstrap: str, settings: BridgeSettings) -> dict[str, Any]:
     }
 
 
-def make_producer(bootstrap: str, settings: BridgeSettings) -> Any:
+def make_producer(
+    bootstrap: str, settings: BridgeSettings, error_cb: Callable[[Any], None] | None = None
+) -> Any:
     from confluent_kafka import Producer
 
-    return Producer(producer_config(bootstrap, settings))
+    config = producer_config(bootstrap, settings)
+    if error_cb is not None:
+        config["error_cb"] = error_cb
+    return Producer(config)
 
 
 def make_commands_consumer(bootstrap: str, settings: BridgeSettings, topic: str) -> Any:
@@ -107,7 +112,7 @@ class Bridge:
         settings: BridgeSettings,
         topics: Topics,
         credentials: Credentials,
-        producer: Any = None,
+        producer: Callable[[Callable[[Any], None]], Any] | None = None,
         registry: CollectorRegistry = REGISTRY,
         clock: Callable[[], float] = time.time,
         commands_consumer: Callable[[], Any] | None = None,
@@ -118,7 +123,11 @@ class Bridge:
         self._creds = credentials
         self._clock = clock
         self.metrics = BridgeMetrics(registry)
-        self._producer = producer or make_producer(stack.kafka_bootstrap, settings)
+        self._make_producer = producer or functools.partial(
+            make_producer, stack.kafka_bootstrap, settings
+        )
+        self._producer_fatal = threading.Event()
+        self._producer = self._make_producer(self._on_kafka_error)
         self._make_consumer = commands_consumer or (
             lambda: make_commands_consumer(stack.kafka_bootstrap, settings, topics.commands)
         )
@@ -173,6 +182,9 @@ class Bridge:
             # treat it like a failed send: no ack, drop the connection, redelivery.
             self._kafka_failure("producer queue full")
         except Exception as exc:  # noqa: BLE001 - any producer failure means redelivery
+            err = exc.args[0] if exc.args else None
+            if getattr(err, "fatal", lambda: False)():
+                self._producer_fatal.set()
             self._kafka_failure(f"produce failed: {exc}")
 
     # -- Kafka delivery reports (poll thread) ------------------------------------
@@ -181,7 +193,11 @@ class Bridge:
         err: Any, _msg: Any,
     ) -> None:  # fmt: skip
         if err is not None:
+            if token is None or token.generation != self._acks.generation:
+                return  # from before the last reconnect: the broker redelivers it anyway
             self.metrics.produce_failures.inc()
+            if err.fatal():
+                self._producer_fatal.set()
             self._kafka_failure(f"Kafka send failed: {err}")
             return
         self.metrics.produce_latency.observe(self._clock() - received)
@@ -191,6 +207,15 @@ class Bridge:
             self.metrics.dead_lettered.labels(reason).inc()
         if token is not None:
             self._acks.done(token)
+
+    def _on_kafka_error(self, err: Any) -> None:
+        # librdkafka reports broker trouble here and retries by itself; only a fatal
+        # error (e.g. the idempotent producer's state was lost) needs a new producer.
+        if err.fatal():
+            self._producer_fatal.set()
+            self._kafka_failure(f"fatal Kafka producer error: {err}")
+        else:
+            log.warning("Kafka: %s", err)
 
     def _release(self, packet_id: int) -> None:
         # Called under the OrderedAcks lock, in arrival order.
@@ -248,10 +273,7 @@ class Bridge:
         self._loop = asyncio.get_running_loop()
         self._poller.start()
         relay = asyncio.create_task(self._relay_commands(stop)) if self._s.relay_commands else None
-        filters = [
-            f"$share/{self._s.share_group}/{EVENTS_FILTER}",
-            f"$share/{self._s.share_group}/{ACKS_FILTER}",
-        ]
+        filters = self._s.filters()
         backoff = 0.5
         try:
             while not stop.is_set():
@@ -307,6 +329,13 @@ class Bridge:
     async def _recover_kafka(self, stop: asyncio.Event) -> None:
         # Everything unacknowledged is back with the broker; wait for the producer's
         # queue to empty (sent or failed) before taking deliveries again.
+        if self._producer_fatal.is_set():
+            old = self._producer
+            log.error("replacing the Kafka producer after a fatal error")
+            old.purge()
+            await asyncio.to_thread(old.flush, 1)
+            self._producer = self._make_producer(self._on_kafka_error)
+            self._producer_fatal.clear()
         remaining = await asyncio.to_thread(self._producer.flush, 5)
         if remaining == 0:
             self._kafka_failed.clear()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from edge_agent.wire.topics import ID_PATTERN, ROOT
 
 
 class BridgeSettings(BaseSettings):
@@ -15,7 +18,22 @@ class BridgeSettings(BaseSettings):
         "1", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="stable per instance: the MQTT client id"
     )
     share_group: str = Field(
-        "facegate-bridge", description="MQTT shared-subscription group of all bridge instances"
+        "facegate-bridge",
+        description="names this bridge deployment: the Kafka group of the commands relay"
+        " and, in 'shared' mode, the MQTT shared-subscription group",
+    )
+    subscription: Literal["exclusive", "shared"] = Field(
+        "exclusive",
+        description="'exclusive': this instance owns the devices in 'scope' (ordinary"
+        " subscriptions; safe across Mosquitto restarts). 'shared': $share/<group>/ round"
+        " robin over all instances; on Mosquitto 2.0.11 it loses in-flight messages"
+        " across a broker restart (see docs/bridge.md)",
+    )
+    scope: list[str] = Field(
+        default_factory=list,
+        description="which devices this instance takes: 'tenant' or 'tenant/site' entries"
+        " (JSON list in the env var); empty = all. Instances side by side must cover every"
+        " tenant between them, or Mosquitto drops what no one subscribed to",
     )
     max_inflight: int = Field(
         5000,
@@ -55,6 +73,28 @@ class BridgeSettings(BaseSettings):
     relay_commands: bool = Field(
         True, description="relay facegate.edge.commands from Kafka to the sites' MQTT topics"
     )
+
+    @field_validator("scope")
+    @classmethod
+    def _scope_ids(cls, v: list[str]) -> list[str]:
+        import re
+
+        for entry in v:
+            parts = entry.split("/")
+            if len(parts) not in (1, 2) or not all(re.match(ID_PATTERN, x) for x in parts):
+                raise ValueError(f"scope entry {entry!r} must be 'tenant' or 'tenant/site'")
+        return v
+
+    def filters(self) -> list[str]:
+        """The MQTT subscriptions of this instance: device events and device acks."""
+        prefixes = []
+        for entry in self.scope or ["+"]:
+            tenant, _, site = entry.partition("/")
+            prefixes.append(f"{ROOT}/{tenant}/{site or '+'}/+/+")
+        plain = [f"{prefix}/{leaf}" for prefix in prefixes for leaf in ("events", "acks")]
+        if self.subscription == "shared":
+            return [f"$share/{self.share_group}/{f}" for f in plain]
+        return plain
 
     @property
     def client_id(self) -> str:

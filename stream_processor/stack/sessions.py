@@ -11,7 +11,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge_agent.wire.topics import ACKS_FILTER, EVENTS_FILTER
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.errors import BrokerError
 from stream_processor.stack.accounts import Credentials
@@ -44,10 +43,7 @@ def ensure_bridge_session(
         if flags.session_present:
             done.set()
         else:
-            group = settings.share_group
-            c.subscribe(
-                [(f"$share/{group}/{EVENTS_FILTER}", 1), (f"$share/{group}/{ACKS_FILTER}", 1)]
-            )
+            c.subscribe([(f, 1) for f in settings.filters()])
 
     def on_subscribe(c: mqtt.Client, u: object, mid: int, rcs: object, p: object) -> None:
         done.set()

@@ -1,0 +1,1 @@
+"""Bridge tests: at-least-once, validation, identity, TLS, scale, downlink."""
