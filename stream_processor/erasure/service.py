@@ -170,9 +170,12 @@ class ErasureService:
 
     async def _erase_cloud(self, progress: ErasureProgress) -> None:
         r = progress.request
+        # The store first, so the counts are ours (a withdrawal makes the processors
+        # delete face events too); what a processor stores in between, the withdrawal's
+        # re-checks and the last pass before the receipt delete.
+        stored, counted = await self._run(lambda d: self._erase_store(d, r))
         withdrawals = plan.withdrawals(r, self._now_ms())
         await self._out.consent([(w.key, w.encode()) for w in withdrawals])
-        stored, counted = await self._run(lambda d: self._erase_store(d, r))
         keys = await self._run(lambda d: list(d.ledger_keys()))
         forget = plan.consent_keys_to_forget({*keys, *(w.key for w in withdrawals)}, r)
         await self._out.consent([(k, None) for k in forget])

@@ -1,0 +1,230 @@
+"""Fixtures of the erasure tests: a whole pipeline on the real brokers (bridge, processor,
+erasure worker) for one site, real edge agents, and helpers to look at every place a
+subject's data could be."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from edge_agent.wire.topics import DeviceIdentity
+from tests.conftest import FACEGATE, Pipeline, prepare_bridge_session, wait_for
+from tests.edge.conftest import AgentProcess, assets, cli, write_config  # noqa: F401 - fixture
+from tests.processor.conftest import BASE_POLICY, TENANT, make_event
+
+RESIDENT = "resident-obama-44"
+OTHER = "resident-biden-46"
+
+
+@dataclass
+class Gate:
+    """One gate device: its identity, folder (config, gallery, outbox, site secret)."""
+
+    identity: DeviceIdentity
+    folder: Path
+    config: Path
+    agents: list[AgentProcess] = field(default_factory=list)
+
+    @property
+    def outbox(self) -> Path:
+        return self.folder / "outbox.sqlite"
+
+    @property
+    def secret(self) -> bytes:
+        return (self.folder / "site.secret").read_bytes()
+
+    def start(self, name: str) -> AgentProcess:
+        agent = AgentProcess(self.config, self.folder / f"{name}.log")
+        self.agents.append(agent)
+        wait_for(lambda: "listening for commands" in agent.text(), 90, f"{name} subscribed")
+        return agent
+
+    def gallery(self) -> str:
+        return str(cli("edge", "gallery", "list", "--config", str(self.config)).stdout)
+
+    def outbox_payloads(self) -> list[bytes]:
+        if not self.outbox.exists():
+            return []
+        db = sqlite3.connect(f"file:{self.outbox}?mode=ro", uri=True, timeout=5)
+        try:
+            return [bytes(r[0]) for r in db.execute("SELECT payload FROM outbox")]
+        finally:
+            db.close()
+
+
+class ErasureRig:
+    """Drives one site's pipeline: CLI as a user runs it, events straight to Kafka."""
+
+    def __init__(self, pipeline: Pipeline, assets: Any) -> None:
+        self.p = pipeline
+        self.assets = assets
+        self.site = f"site-{pipeline.tag}"
+        self.audit_dir = pipeline.tmp / "audit"
+        self.rights_db = pipeline.tmp / "rights.sqlite"
+        pipeline.extra_env.update(
+            {
+                "FACEGATE_STORE": "sqlite",
+                "FACEGATE_TOPIC_ERASURE": f"t.{pipeline.tag}.erasure",
+                "FACEGATE_AUDIT_DIR": str(self.audit_dir),
+                "FACEGATE_ERASURE_DB_PATH": str(self.rights_db),
+                "FACEGATE_ERASURE_TICK_S": "1",
+                "FACEGATE_LOG_LEVEL": "INFO",
+            }
+        )
+        from stream_processor.settings import Topics
+        from stream_processor.stack.topics import ensure_topics, topic_specs
+
+        t = pipeline.topics()
+        self.topics = Topics(**{**t.model_dump(), "erasure": f"t.{pipeline.tag}.erasure"})
+        self.bootstrap = pipeline.stack.settings().kafka_bootstrap
+        ensure_topics(self.bootstrap, topic_specs(self.topics))
+        self._producer: Any = None
+        self.gates: list[Gate] = []
+
+    # -- set-up ---------------------------------------------------------------------
+    def gate(self, name: str, gate: str = "gate-1", device: str = "cam-1") -> Gate:
+        from stream_processor.cli.devices import register_device
+
+        ident = DeviceIdentity(TENANT, self.site, gate, device)
+        connection = Path(register_device(self.p.stack.settings(), ident))
+        folder = self.p.tmp / name
+        folder.mkdir()
+        config = write_config(folder, self.assets, connection)
+        g = Gate(ident, folder, config)
+        self.gates.append(g)
+        return g
+
+    def enroll(self, gate: Gate, resident: str, photo: str, card: str) -> None:
+        cli("edge", "enroll", "--config", str(gate.config), "--resident", resident,
+            "--photo", str(self.assets.photo(photo)), "--consent-ref", f"C-{resident}",
+            "--adult", "--card", card)  # fmt: skip
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [FACEGATE, *args], env=self.p.env, capture_output=True, text=True, timeout=180
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"facegate {' '.join(args)}:\n{result.stdout}{result.stderr}")
+        return result
+
+    def apply_policy_and_consent(self, subjects: list[str]) -> None:
+        import yaml
+
+        from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
+
+        path = self.p.tmp / "policy.yaml"
+        path.write_text(yaml.safe_dump(copy.deepcopy(BASE_POLICY)))
+        self.cli("policy", "apply", str(path))
+        now = int(time.time() * 1000)
+        records = [
+            ConsentRecord(
+                tenant=TENANT, site=self.site, subject=s, purpose="access_control",
+                status=ConsentStatus.GRANTED, given_by=GivenBy.SELF,
+                evidence_ref=f"form-{i}", at_ms=now,
+            )  # fmt: skip
+            for i, s in enumerate(subjects)
+        ]
+        prod = self.producer()
+        for r in records:
+            prod.send(self.topics.consent, key=r.key, value=r.encode())
+        prod.flush(30)
+
+    def start_cloud(self) -> None:
+        prepare_bridge_session(self.p)
+        self.p.start("bridge", "run", name="bridge")
+        self.p.start("processor", "worker", name="processor")
+        self.p.start("erasure", "worker", name="erasure")
+
+    # -- events -------------------------------------------------------------------------
+    def producer(self) -> Any:
+        if self._producer is None:
+            from kafka import KafkaProducer
+
+            self._producer = KafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5
+            )
+        return self._producer
+
+    def send_events(self, subject: str, n: int, gate: Gate, start_seq: int = 0) -> list[str]:
+        """Face matches and key-card events of ``subject`` straight to the raw topic."""
+        from edge_agent.wire import encode_event
+
+        ids = []
+        prod = self.producer()
+        now = int(time.time() * 1000)
+        for i in range(n):
+            kind = "face_match" if i % 2 == 0 else "key_card"
+            event = make_event(
+                kind, site=self.site, gate=gate.identity.gate, device=gate.identity.device,
+                seq=start_seq + i, occurred_at_ms=now - 60_000 * i,
+            )  # fmt: skip
+            event = msgspec.structs.replace(event, subject=subject)
+            ids.append(event.event_id)
+            prod.send(self.topics.raw, key=f"{TENANT}/{self.site}".encode(),
+                      value=encode_event(event))  # fmt: skip
+        prod.flush(30)
+        return ids
+
+    # -- looking -----------------------------------------------------------------------------
+    def store(self) -> Any:
+        from stream_processor.store.sqlite import SqliteEventStore
+
+        return SqliteEventStore(self.p.store_path)
+
+    def stored_of(self, subject: str) -> int:
+        store = self.store()
+        try:
+            return len(store.events_of_subject(TENANT, self.site, subject))
+        finally:
+            store.close()
+
+    def aggregates_total(self) -> int:
+        store = self.store()
+        try:
+            return sum(
+                n for k, n in store.aggregates(TENANT, 0).items()
+                if k.site == self.site and k.outcome == "stored"
+            )  # fmt: skip
+        finally:
+            store.close()
+
+    def consent_keys(self, subject: str) -> list[bytes]:
+        from stream_processor.processor.ledger_client import read_ledger
+
+        return [k for k in read_ledger(self.bootstrap, self.topics.consent) if subject.encode() in k]
+
+    def status(self, request_id: str) -> dict[str, Any]:
+        out = self.cli("erasure", "status", request_id, "--json").stdout
+        return dict(json.loads(out))
+
+    def erasure_log(self) -> str:
+        return self.p.log("erasure")
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+
+
+@pytest.fixture
+def rig(pipeline: Pipeline, assets: Any) -> Iterator[ErasureRig]:  # noqa: F811 - fixture
+    r = ErasureRig(pipeline, assets)
+    try:
+        yield r
+    finally:
+        for g in r.gates:
+            for a in g.agents:
+                if a.proc.poll() is None:
+                    a.proc.kill()
+                    a.proc.wait(30)
+        r.close()
+        pipeline.stop_all()
