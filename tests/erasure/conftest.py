@@ -65,9 +65,9 @@ class Gate:
 class ErasureRig:
     """Drives one site's pipeline: CLI as a user runs it, events straight to Kafka."""
 
-    def __init__(self, pipeline: Pipeline, assets: Any) -> None:
+    def __init__(self, pipeline: Pipeline, models: Any) -> None:
         self.p = pipeline
-        self.assets = assets
+        self.assets = models
         self.site = f"site-{pipeline.tag}"
         self.audit_dir = pipeline.tmp / "audit"
         self.rights_db = pipeline.tmp / "rights.sqlite"
@@ -128,9 +128,14 @@ class ErasureRig:
         now = int(time.time() * 1000)
         records = [
             ConsentRecord(
-                tenant=TENANT, site=self.site, subject=s, purpose="access_control",
-                status=ConsentStatus.GRANTED, given_by=GivenBy.SELF,
-                evidence_ref=f"form-{i}", at_ms=now,
+                tenant=TENANT,
+                site=self.site,
+                subject=s,
+                purpose="access_control",
+                status=ConsentStatus.GRANTED,
+                given_by=GivenBy.SELF,
+                evidence_ref=f"form-{i}",
+                at_ms=now,
             )  # fmt: skip
             for i, s in enumerate(subjects)
         ]
@@ -201,7 +206,8 @@ class ErasureRig:
     def consent_keys(self, subject: str) -> list[bytes]:
         from stream_processor.processor.ledger_client import read_ledger
 
-        return [k for k in read_ledger(self.bootstrap, self.topics.consent) if subject.encode() in k]
+        ledger = read_ledger(self.bootstrap, self.topics.consent)
+        return [k for k in ledger if subject.encode() in k]
 
     def status(self, request_id: str) -> dict[str, Any]:
         out = self.cli("erasure", "status", request_id, "--json").stdout
