@@ -90,6 +90,7 @@ class ErasureRig:
         ensure_topics(self.bootstrap, topic_specs(self.topics))
         self._producer: Any = None
         self.gates: list[Gate] = []
+        self.erasure: subprocess.Popen[bytes] | None = None
 
     # -- set-up ---------------------------------------------------------------------
     def gate(self, name: str, gate: str = "gate-1", device: str = "cam-1") -> Gate:
@@ -148,7 +149,13 @@ class ErasureRig:
         prepare_bridge_session(self.p)
         self.p.start("bridge", "run", name="bridge")
         self.p.start("processor", "worker", name="processor")
-        self.p.start("erasure", "worker", name="erasure")
+        self.erasure = self.p.start("erasure", "worker", name="erasure")
+
+    def restart_erasure_worker(self) -> None:
+        assert self.erasure is not None
+        self.erasure.terminate()
+        self.erasure.wait(60)
+        self.erasure = self.p.start("erasure", "worker", name="erasure")
 
     # -- events -------------------------------------------------------------------------
     def producer(self) -> Any:

@@ -119,6 +119,9 @@ def test_erasure_with_the_edge_offline_stays_pending_then_completes(rig: Erasure
     receipt = rig.cli("erasure", "receipt", request_id, check=False)
     assert receipt.returncode != 0 and "pending" in receipt.stderr
     assert rig.stored_of(subject) == 0  # the cloud did not wait for the device
+    # A worker restart loses nothing: the progress is on disk, not in memory.
+    rig.restart_erasure_worker()
+    assert rig.status(request_id)["devices_pending"] == ["gate-1/cam-1"]
 
     gate.start("agent2")  # reconnects: the queued command arrives before any event leaves
     wait_for(lambda: rig.status(request_id)["status"] == "complete", 120, "complete")

@@ -1,0 +1,237 @@
+"""The erasure worker without brokers: the pure plan, and the service over doubles of its
+ports (a real SQLite store and book, a real audit log and key)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from edge_agent.pseudonym import pseudonym
+from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, decode_command, encode
+from edge_agent.wire.ids import new_event_id
+from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.erasure import plan
+from stream_processor.erasure.book import ErasureBook
+from stream_processor.erasure.metrics import ErasureMetrics
+from stream_processor.erasure.service import Deps, ErasureService
+from stream_processor.policy.consent import consent_key, decode_consent
+from stream_processor.rights.erasure import ErasureRequest
+from stream_processor.rights.receipts import check_signature
+from stream_processor.store.base import StoredEvent
+
+pytestmark = pytest.mark.unit
+
+SECRET = b"unit-site-secret-0123456789abcdef"
+SUBJECT = pseudonym(SECRET, "resident-1")
+OTHER = pseudonym(SECRET, "resident-2")
+
+
+def request(purposes: list[str] | None = None, site: str = "north") -> ErasureRequest:
+    now = int(time.time() * 1000)
+    return ErasureRequest(
+        request_id=new_event_id(now), tenant="acme", site=site, subject=SUBJECT,
+        purposes=purposes, channel="office", requested_at_ms=now,
+    )  # fmt: skip
+
+
+def row(subject: str, at_ms: int, kind: str = "face_match", purpose: str = "access_control",
+        gate: str = "g1") -> StoredEvent:  # fmt: skip
+    return StoredEvent(
+        event_id=new_event_id(at_ms), seq=0, tenant="acme", site="north", gate=gate, device="d1",
+        kind=kind, decision="granted", purpose=purpose, occurred_at_ms=at_ms, subject=subject,
+        score_band=None, model=None, consent_ref=None, reason=None, stored_at_ms=at_ms,
+        expires_at_ms=None,
+    )  # fmt: skip
+
+
+# -- the pure plan ------------------------------------------------------------------------
+
+
+def test_aggregate_contributions_take_back_one_per_stored_event_per_minute_cell() -> None:
+    t = 1_790_000_000_000 - 1_790_000_000_000 % 60_000
+    back = plan.aggregate_contributions(
+        [row(SUBJECT, t), row(SUBJECT, t + 5), row(SUBJECT, t + 61_000, kind="key_card")]
+    )
+    assert sorted(back.values()) == [-2, -1]
+    assert {k.outcome for k in back} == {"stored"} and {k.minute_ms for k in back} == {
+        t,
+        t + 60_000,
+    }
+
+
+def test_withdrawal_and_keys_to_forget_follow_the_scope() -> None:
+    full = request()
+    (w,) = plan.withdrawals(full, 5)
+    assert (w.purpose, w.status.value, w.subject) == ("*", "withdrawn", SUBJECT)
+    keys = [
+        consent_key("acme", "north", SUBJECT, "access_control"),
+        consent_key("acme", "north", SUBJECT, "parcel_delivery"),
+        consent_key("acme", "north", OTHER, "access_control"),
+        consent_key("acme", "south", SUBJECT, "access_control"),
+    ]
+    assert plan.consent_keys_to_forget(keys, full) == keys[:2]
+    scoped = request(["parcel_delivery"])
+    assert [r.purpose for r in plan.withdrawals(scoped, 5)] == ["parcel_delivery"]
+    assert plan.consent_keys_to_forget(keys, scoped) == [keys[1]]
+
+
+def test_command_id_is_stable_per_request_and_the_command_names_it() -> None:
+    r = request()
+    assert plan.command_id_of(r) == plan.command_id_of(r)
+    assert plan.command_id_of(r) != plan.command_id_of(request())
+    cmd = decode_command(encode(plan.erase_command(r, plan.command_id_of(r), r.requested_at_ms)))
+    assert (cmd.type, cmd.request_id, cmd.subject) == (CommandType.ERASE_SUBJECT, r.request_id,
+                                                       SUBJECT)  # fmt: skip
+
+
+def test_kafka_copies_state_retention_and_compaction_bounds() -> None:
+    raw = plan.TopicRetention.from_configs(
+        "raw", {"cleanup.policy": "delete", "retention.ms": "86400000", "segment.ms": "3600000"}
+    )
+    ledger = plan.TopicRetention.from_configs(
+        "consent",
+        {"cleanup.policy": "compact", "segment.ms": "60000", "max.compaction.lag.ms": "60000",
+         "delete.retention.ms": "60000"},
+    )  # fmt: skip
+    forever = plan.TopicRetention.from_configs("audit", {"retention.ms": "-1"})
+    copies = {c.topic: c.gone_by_ms for c in plan.kafka_copies([raw, ledger, forever], 0, 300_000)}
+    assert copies["raw"] == 86_400_000 + 3_600_000 + 300_000
+    assert copies["consent"] == 60_000 * 2 + 30_000 + 60_000 + 2 * plan.CLEANER_BACKOFF_MS
+    assert copies["audit"] == -1
+
+
+def test_site_devices_keeps_one_site() -> None:
+    devs = [DeviceIdentity("acme", "north", "g1", "d1"), DeviceIdentity("acme", "south", "g1", "d1"),
+            DeviceIdentity("acme", "north", "g2", "d9")]  # fmt: skip
+    assert plan.site_devices(devs, "acme", "north") == [("g1", "d1"), ("g2", "d9")]
+
+
+# -- the service over doubles -------------------------------------------------------------
+
+
+class Recorder:
+    """``Outbound`` double: what would have gone to Kafka."""
+
+    def __init__(self) -> None:
+        self.commands: list[bytes] = []
+        self.ledger: list[tuple[bytes, bytes | None]] = []
+
+    async def command(self, key: bytes, value: bytes) -> None:
+        self.commands.append(value)
+
+    async def consent(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        self.ledger.extend(records)
+
+
+def make_service(tmp: Path, devices: list[DeviceIdentity], outbound: Recorder) -> ErasureService:
+    from prometheus_client import CollectorRegistry
+
+    from stream_processor.audit.wiring import open_audit
+    from stream_processor.rights.db import open_rights_db
+    from stream_processor.rights.erasure_audit import ErasureAudit
+    from stream_processor.rights.receipt_store import ReceiptStore
+    from stream_processor.store.sqlite import SqliteEventStore
+
+    store_path = tmp / "events.sqlite"
+    seed = SqliteEventStore(store_path)
+    now = int(time.time() * 1000)
+    seed.put_many([row(SUBJECT, now - i * 1000) for i in range(5)] + [row(OTHER, now)])
+    seed.close()
+
+    def deps() -> Deps:
+        db = open_rights_db(tmp / "rights.sqlite")
+        audit = open_audit(tmp / "state")
+        ea = ErasureAudit(audit.log, audit.key, "unit", audit.openings, ReceiptStore(db), None)
+        return Deps(
+            store=SqliteEventStore(store_path), book=ErasureBook(db), audit=ea,
+            ledger_keys=lambda: [consent_key("acme", "north", SUBJECT, "access_control")],
+            devices=lambda: devices,
+            retentions=lambda: [plan.TopicRetention.from_configs("raw", {"retention.ms": "1000"})],
+            consent_topic="consent",
+        )  # fmt: skip
+
+    return ErasureService(deps, outbound, ErasureMetrics(CollectorRegistry()), resend_after_s=0.01)
+
+
+def ack_for(cmd_value: bytes, gate: str, device: str, status: AckStatus = AckStatus.DONE) -> bytes:
+    cmd = decode_command(cmd_value)
+    return encode(CommandAck(
+        schema_version=1, command_id=cmd.command_id, type=cmd.type, tenant=cmd.tenant,
+        site=cmd.site, gate=gate, device=device, subject=cmd.subject, status=status,
+        templates_removed=1, outbox_events_purged=2, acked_at_ms=int(time.time() * 1000),
+        request_id=cmd.request_id, detail="boom" if status is AckStatus.FAILED else None,
+    ))  # fmt: skip
+
+
+def test_service_pending_until_every_device_acked_then_one_signed_receipt(tmp_path: Path) -> None:
+    from stream_processor.audit.wiring import open_audit
+    from stream_processor.rights.db import open_rights_db
+    from stream_processor.rights.receipt_store import ReceiptStore
+    from stream_processor.store.sqlite import SqliteEventStore
+
+    devices = [
+        DeviceIdentity("acme", "north", "g1", "d1"),
+        DeviceIdentity("acme", "north", "g2", "d2"),
+    ]
+    out = Recorder()
+    svc = make_service(tmp_path, devices, out)
+    r = request()
+
+    async def scenario() -> None:
+        await svc.on_request(r.encode())
+        await svc.on_request(r.encode())  # redelivered: same command again, no second entry
+        assert len({decode_command(c).command_id for c in out.commands}) == 1
+        await svc.on_ack(ack_for(out.commands[0], "g1", "d1", AckStatus.FAILED))
+        await svc.on_ack(ack_for(out.commands[0], "g1", "d1"))
+        await svc.on_ack(ack_for(out.commands[0], "g1", "d1"))  # duplicate
+        await svc.tick()  # g2 still owes: the command goes out again
+        assert len(out.commands) >= 3
+        await svc.on_ack(ack_for(out.commands[0], "g2", "d2"))
+        await svc.on_ack(ack_for(out.commands[0], "g2", "d2"))
+        await svc.close()
+
+    asyncio.run(scenario())
+    receipts = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite"))
+    receipt = receipts.get(r.request_id)
+    assert receipt is not None
+    counts = {(d.where, d.what): d.count for d in receipt.claims.deletions}
+    assert counts[("event_store", "stored events")] == 5
+    assert counts[("kafka:consent", "consent records (tombstoned)")] == 2  # the grant and the "*"
+    assert [(d.gate, d.device) for d in receipt.claims.devices] == [("g1", "d1"), ("g2", "d2")]
+    assert check_signature(receipt, open_audit(tmp_path / "state").key.public) == []
+    store = SqliteEventStore(tmp_path / "events.sqlite")
+    assert store.events_of_subject("acme", "north", SUBJECT) == []
+    assert len(store.events_of_subject("acme", "north", OTHER)) == 1
+    # Withdrawal first, then tombstones; only the subject's keys.
+    withdrawal = decode_consent(next(v for _, v in out.ledger if v is not None))
+    assert (withdrawal.purpose, withdrawal.status.value) == ("*", "withdrawn")
+    assert all(v is None for _, v in out.ledger[1:]) and all(SUBJECT.encode() in k
+                                                               for k, _ in out.ledger)  # fmt: skip
+    log = (tmp_path / "state" / "audit" / "log.jsonl").read_text()
+    assert log.count("erasure_requested") == 1 and log.count("erasure_completed") == 1
+    assert SUBJECT not in log
+
+
+def test_service_without_devices_completes_at_once_and_ignores_foreign_acks(tmp_path: Path) -> None:
+    out = Recorder()
+    svc = make_service(tmp_path, [DeviceIdentity("acme", "south", "g1", "d1")], out)
+    r = request()
+    foreign = msgspec.json.encode({"schema_version": 1, "nonsense": True})
+
+    async def scenario() -> None:
+        await svc.on_ack(foreign)
+        await svc.on_request(b"{not json")
+        await svc.on_request(r.encode())
+        await svc.close()
+
+    asyncio.run(scenario())
+    assert out.commands == []  # no device at the site: nothing to command
+    from stream_processor.rights.db import open_rights_db
+    from stream_processor.rights.receipt_store import ReceiptStore
+
+    assert ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id) is not None
