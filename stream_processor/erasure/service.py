@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 import msgspec
@@ -71,9 +71,13 @@ class Deps:
     #: Configs of the topics that may hold a copy naming the subject.
     retentions: Callable[[], list[plan.TopicRetention]]
     consent_topic: str
+    #: Called at close (consumers, producers).
+    closing: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         self.store.close()
+        for close in self.closing:
+            close()
 
 
 class ErasureService:
@@ -94,6 +98,7 @@ class ErasureService:
         self._clock = clock
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="erasure")
         self._lock = asyncio.Lock()
+        self._erasing: set[str] = set()
 
     # -- plumbing -------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -170,6 +175,13 @@ class ErasureService:
 
     async def _erase_cloud(self, progress: ErasureProgress) -> None:
         r = progress.request
+        self._erasing.add(r.request_id)
+        try:
+            await self._erase_cloud_steps(r)
+        finally:
+            self._erasing.discard(r.request_id)
+
+    async def _erase_cloud_steps(self, r: ErasureRequest) -> None:
         # The store first, so the counts are ours (a withdrawal makes the processors
         # delete face events too); what a processor stores in between, the withdrawal's
         # re-checks and the last pass before the receipt delete.
@@ -225,39 +237,40 @@ class ErasureService:
             return
         if ack.type is not CommandType.ERASE_SUBJECT:
             return  # withdrawals are the processor's
-        async with self._lock:
-            now = self._now_ms()
+        # No lock: the book updates atomically, so acks go on while a request's cloud
+        # side is being erased (the blocking work is serialised on the one thread).
+        now = self._now_ms()
 
-            def apply(d: Deps) -> tuple[AckOutcome, ErasureProgress | None, ErasureProgress | None]:
-                request_id = d.book.find(ack.request_id, ack.command_id)
-                if request_id is None:
-                    return AckOutcome.NOT_THIS_REQUEST, None, None
-                outcome: list[AckOutcome] = []
+        def apply(d: Deps) -> tuple[AckOutcome, ErasureProgress | None, ErasureProgress | None]:
+            request_id = d.book.find(ack.request_id, ack.command_id)
+            if request_id is None:
+                return AckOutcome.NOT_THIS_REQUEST, None, None
+            outcome: list[AckOutcome] = []
 
-                def change(p: ErasureProgress) -> ErasureProgress:
-                    new, o = p.with_ack(ack)
-                    outcome.append(o)
-                    return new
+            def change(p: ErasureProgress) -> ErasureProgress:
+                new, o = p.with_ack(ack)
+                outcome.append(o)
+                return new
 
-                result = d.book.update(request_id, change, now)
-                if result is None:
-                    return AckOutcome.NOT_THIS_REQUEST, None, None
-                return outcome[0], result[0], result[1]
+            result = d.book.update(request_id, change, now)
+            if result is None:
+                return AckOutcome.NOT_THIS_REQUEST, None, None
+            return outcome[0], result[0], result[1]
 
-            outcome, before, after = await self._run(apply)
-            self._metrics.acks.labels(outcome.value).inc()
-            if outcome is AckOutcome.FAILED:
-                log.warning(
-                    "erasure %s: device %s/%s reported a failure (%s); re-sent on the next round",
-                    ack.request_id, ack.gate, ack.device, ack.detail,
-                )  # fmt: skip
-            if after is not None and outcome is AckOutcome.ACCEPTED:
-                log.info(
-                    "erasure %s: %s/%s acknowledged (%d templates, %d queued events); %d to go",
-                    after.request.request_id, ack.gate, ack.device, ack.templates_removed,
-                    ack.outbox_events_purged, len(after.pending_devices),
-                )  # fmt: skip
-                await self._maybe_complete(after.request.request_id)
+        outcome, before, after = await self._run(apply)
+        self._metrics.acks.labels(outcome.value).inc()
+        if outcome is AckOutcome.FAILED:
+            log.warning(
+                "erasure %s: device %s/%s reported a failure (%s); re-sent on the next round",
+                ack.request_id, ack.gate, ack.device, ack.detail,
+            )  # fmt: skip
+        if after is not None and outcome is AckOutcome.ACCEPTED:
+            log.info(
+                "erasure %s: %s/%s acknowledged (%d templates, %d queued events); %d to go",
+                after.request.request_id, ack.gate, ack.device, ack.templates_removed,
+                ack.outbox_events_purged, len(after.pending_devices),
+            )  # fmt: skip
+            await self._maybe_complete(after.request.request_id)
 
     # -- completion -----------------------------------------------------------------
     async def _maybe_complete(self, request_id: str) -> ErasureReceipt | None:
@@ -268,9 +281,10 @@ class ErasureService:
             return None
         return await self._run(lambda d: self._complete(d, request_id))
 
-    def _complete(self, d: Deps, request_id: str) -> ErasureReceipt:
+    def _complete(self, d: Deps, request_id: str) -> ErasureReceipt | None:
         progress = d.book.get(request_id)
-        assert progress is not None
+        if progress is None or d.book.completed_at(request_id) is not None:
+            return None  # completed by the other path meanwhile
         r = progress.request
         # A worker that had not yet seen the withdrawal may have stored an event since.
         late, counted = self._erase_store(d, r)
@@ -303,7 +317,8 @@ class ErasureService:
                 await self._continue(progress)
             pending = await self._run(lambda d: d.book.pending())
             for progress in pending:
-                if progress.deletions is None and progress not in due:
+                busy = progress.request.request_id in self._erasing
+                if progress.deletions is None and progress not in due and not busy:
                     await self._erase_cloud(progress)
                     await self._maybe_complete(progress.request.request_id)
             for progress in await self._run(lambda d: d.book.unfinished()):

@@ -36,7 +36,7 @@ def build(
         from stream_processor.audit.wiring import kafka_publisher, open_audit
         from stream_processor.erasure.book import ErasureBook
         from stream_processor.erasure.kafka_configs import cached, describe_topics
-        from stream_processor.processor.ledger_client import read_ledger
+        from stream_processor.erasure.ledger_index import LedgerIndex
         from stream_processor.rights.db import open_rights_db, rights_db_path
         from stream_processor.rights.erasure_audit import ErasureAudit
         from stream_processor.rights.receipt_store import ReceiptStore
@@ -57,16 +57,18 @@ def build(
             topics.consent, f"{processor.app_id}-consent-changelog",
         ]  # fmt: skip
         bootstrap = stack.kafka_bootstrap
+        ledger = LedgerIndex(bootstrap, topics.consent)
         return Deps(
             store=factory(),
             book=ErasureBook(db),
             audit=erasure_audit,
-            ledger_keys=lambda: read_ledger(bootstrap, topics.consent).keys(),
+            ledger_keys=ledger.keys,
             devices=AccountBook(StateLayout(stack.state_dir)).devices,
             retentions=cached(
                 lambda: describe_topics(bootstrap, named), settings.retention_refresh_s
             ),
             consent_topic=topics.consent,
+            closing=[ledger.close, publisher.close, audit.close],
         )
 
     app, _service = create_app(stack, settings, topics, app_id, deps, ErasureMetrics(registry))

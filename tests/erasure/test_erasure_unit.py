@@ -189,6 +189,7 @@ def test_service_pending_until_every_device_acked_then_one_signed_receipt(tmp_pa
         await svc.on_ack(ack_for(out.commands[0], "g1", "d1", AckStatus.FAILED))
         await svc.on_ack(ack_for(out.commands[0], "g1", "d1"))
         await svc.on_ack(ack_for(out.commands[0], "g1", "d1"))  # duplicate
+        await asyncio.sleep(0.05)  # past resend_after_s
         await svc.tick()  # g2 still owes: the command goes out again
         assert len(out.commands) >= 3
         await svc.on_ack(ack_for(out.commands[0], "g2", "d2"))
