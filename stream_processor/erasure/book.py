@@ -9,6 +9,7 @@ acknowledgement to each other.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -140,8 +141,11 @@ class ErasureBook:
         ).fetchall()
         return [decode_progress(r[0]) for r in rows]
 
-    def pending_for_subject(self, tenant: str, site: str, subject: str) -> list[dict[str, object]]:
+    def pending_for_subject(
+        self, tenant: str, site: str, subject: str, now_ms: int | None = None
+    ) -> list[dict[str, object]]:
         """``PendingErasures`` of the subject access export (``rights/export.py``)."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         rows = self._db.execute(
             "SELECT progress FROM erasure_progress WHERE status = ? AND tenant = ? AND site = ?",
             (ErasureStatus.PENDING.value, tenant, site),
@@ -150,5 +154,5 @@ class ErasureBook:
         for (data,) in rows:
             p = decode_progress(data)
             if p.request.subject == subject:
-                out.append(p.describe(p.request.requested_at_ms))
+                out.append(p.describe(now_ms))
         return out

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+#: The steps timed by ``step`` (a bounded label set).
+STEPS = ("accept", "command", "store", "ledger", "complete")
 
 
 class ErasureMetrics:
@@ -45,3 +52,19 @@ class ErasureMetrics:
             buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 3600, 86400),
             registry=registry,
         )
+        self.step_seconds = Histogram(
+            "facegate_erasure_step_seconds",
+            "time of one step of an erasure (accept, command, store, ledger, complete)",
+            ["step"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        assert name in STEPS
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.step_seconds.labels(name).observe(time.perf_counter() - started)

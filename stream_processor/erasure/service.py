@@ -134,7 +134,8 @@ class ErasureService:
                 if existing.status is ErasureStatus.PENDING:
                     await self._continue(existing)
                 return
-            progress = await self._run(lambda d: self._accept(d, request))
+            with self._metrics.step("accept"):
+                progress = await self._run(lambda d: self._accept(d, request))
             self._metrics.requests.labels("accepted").inc()
             log.info(
                 "erasure %s accepted at %s/%s: %d devices to acknowledge",
@@ -168,7 +169,8 @@ class ErasureService:
         if not progress.expected:
             return
         command = plan.erase_command(r, progress.command_id, self._now_ms())
-        await self._out.command(site_key(r.tenant, r.site), encode_command(command))
+        with self._metrics.step("command"):
+            await self._out.command(site_key(r.tenant, r.site), encode_command(command))
         self._metrics.commands_sent.inc()
         now = self._now_ms()
         await self._run(lambda d: d.book.mark_sent(r.request_id, now))
@@ -185,12 +187,14 @@ class ErasureService:
         # The store first, so the counts are ours (a withdrawal makes the processors
         # delete face events too); what a processor stores in between, the withdrawal's
         # re-checks and the last pass before the receipt delete.
-        stored, counted = await self._run(lambda d: self._erase_store(d, r))
+        with self._metrics.step("store"):
+            stored, counted = await self._run(lambda d: self._erase_store(d, r))
         withdrawals = plan.withdrawals(r, self._now_ms())
-        await self._out.consent([(w.key, w.encode()) for w in withdrawals])
-        keys = await self._run(lambda d: list(d.ledger_keys()))
-        forget = plan.consent_keys_to_forget({*keys, *(w.key for w in withdrawals)}, r)
-        await self._out.consent([(k, None) for k in forget])
+        with self._metrics.step("ledger"):
+            await self._out.consent([(w.key, w.encode()) for w in withdrawals])
+            keys = await self._run(lambda d: list(d.ledger_keys()))
+            forget = plan.consent_keys_to_forget({*keys, *(w.key for w in withdrawals)}, r)
+            await self._out.consent([(k, None) for k in forget])
         consent_topic = await self._run(lambda d: d.consent_topic)
         deletions = [
             Deletion(where="event_store", what="stored events", count=stored),
@@ -279,7 +283,8 @@ class ErasureService:
             return None
         if await self._run(lambda d: d.book.completed_at(request_id)) is not None:
             return None
-        return await self._run(lambda d: self._complete(d, request_id))
+        with self._metrics.step("complete"):
+            return await self._run(lambda d: self._complete(d, request_id))
 
     def _complete(self, d: Deps, request_id: str) -> ErasureReceipt | None:
         progress = d.book.get(request_id)

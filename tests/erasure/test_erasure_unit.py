@@ -186,6 +186,12 @@ def test_service_pending_until_every_device_acked_then_one_signed_receipt(tmp_pa
         await svc.on_request(r.encode())
         await svc.on_request(r.encode())  # redelivered: same command again, no second entry
         assert len({decode_command(c).command_id for c in out.commands}) == 1
+        book = ErasureBook(open_rights_db(tmp_path / "rights.sqlite"))
+        (pending,) = book.pending_for_subject("acme", "north", SUBJECT)
+        assert pending["devices_pending"] == ["g1/d1", "g2/d2"] and pending["stores_done"]
+        assert (
+            SUBJECT not in str(pending) and book.pending_for_subject("acme", "north", OTHER) == []
+        )
         await svc.on_ack(ack_for(out.commands[0], "g1", "d1", AckStatus.FAILED))
         await svc.on_ack(ack_for(out.commands[0], "g1", "d1"))
         await svc.on_ack(ack_for(out.commands[0], "g1", "d1"))  # duplicate
