@@ -106,8 +106,11 @@ def test_kafka_copies_state_retention_and_compaction_bounds() -> None:
 
 
 def test_site_devices_keeps_one_site() -> None:
-    devs = [DeviceIdentity("acme", "north", "g1", "d1"), DeviceIdentity("acme", "south", "g1", "d1"),
-            DeviceIdentity("acme", "north", "g2", "d9")]  # fmt: skip
+    devs = [
+        DeviceIdentity("acme", "north", "g1", "d1"),
+        DeviceIdentity("acme", "south", "g1", "d1"),
+        DeviceIdentity("acme", "north", "g2", "d9"),
+    ]
     assert plan.site_devices(devs, "acme", "north") == [("g1", "d1"), ("g2", "d9")]
 
 
