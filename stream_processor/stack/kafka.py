@@ -117,7 +117,8 @@ class Kafka:
         argv = [
             _java(), "-cp", self._classpath(), f"-Dlog4j2.configurationFile={LOG4J2}",
             f"-Dkafka.logs.dir={self.logs}", "kafka.tools.StorageTool", "format",
-            "-t", self._cluster_id(), "-c", str(self.props), "--standalone", "--ignore-formatted",
+            f"--cluster-id={self._cluster_id()}",  # an id may start with "-"
+            "-c", str(self.props), "--standalone", "--ignore-formatted",
         ]  # fmt: skip
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
