@@ -12,8 +12,9 @@ raised is not acknowledged, and every step is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import faust
@@ -43,6 +44,30 @@ class FaustOutbound:
             await self._app.producer.send_and_wait(
                 self._topics.consent, key, value, partition=None, timestamp=None, headers=None
             )
+
+
+async def retrying(
+    what: str,
+    step: Callable[[bytes], Awaitable[None]],
+    value: bytes,
+    backoff_s: float = 0.5,
+    max_backoff_s: float = 30.0,
+) -> None:
+    """Run ``step`` until it succeeds: the message stays unacknowledged meanwhile (a broker
+    or the store being down must neither lose a request nor crash the worker). Only the
+    exception's type is logged: a message could quote a pseudonym."""
+    backoff = backoff_s
+    while True:
+        try:
+            await step(value)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried, never dropped
+            log.error("erasure %s step failed (%s); retrying in %.1fs", what,
+                      type(exc).__name__, backoff)  # fmt: skip
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, max_backoff_s)
 
 
 def create_app(
@@ -79,13 +104,13 @@ def create_app(
     async def requests(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
             if value is not None:
-                await service.on_request(value)
+                await retrying("request", service.on_request, value)
 
     @app.agent(acks_topic, concurrency=1)
     async def acks(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
             if value is not None:
-                await service.on_ack(value)
+                await retrying("ack", service.on_ack, value)
 
     @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:

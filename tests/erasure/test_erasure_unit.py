@@ -245,3 +245,20 @@ def test_service_without_devices_completes_at_once_and_ignores_foreign_acks(tmp_
     from stream_processor.rights.receipt_store import ReceiptStore
 
     assert ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id) is not None
+
+
+def test_a_failing_step_is_retried_not_dropped_and_the_log_names_no_subject(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from stream_processor.erasure.app import retrying
+
+    calls: list[bytes] = []
+
+    async def flaky(value: bytes) -> None:
+        calls.append(value)
+        if len(calls) < 3:
+            raise RuntimeError(f"store down while erasing {SUBJECT}")
+
+    asyncio.run(retrying("request", flaky, b"x", backoff_s=0.01))
+    assert calls == [b"x"] * 3
+    assert "RuntimeError" in caplog.text and SUBJECT not in caplog.text
