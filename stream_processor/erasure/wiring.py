@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import faust
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -24,12 +25,17 @@ def build(
 ) -> faust.App:
     from stream_processor.cli.processor import store_factory
     from stream_processor.processor.settings import ProcessorSettings
+    from stream_processor.store.settings import StoreSettings
 
     topics = topics or Topics()
     processor = ProcessorSettings()
     app_id = settings.app_id or f"{processor.app_id}-erasure"
     factory, where = store_factory(stack, processor)
     factory().close()  # create/migrate the schema before anything else
+    if StoreSettings().store == "sqlite":
+        from stream_processor.erasure.store_stats import ensure_sqlite_stats
+
+        ensure_sqlite_stats(Path(where))
 
     def deps() -> Deps:
         # Runs in the worker's own thread: every SQLite connection is made there.
