@@ -274,6 +274,12 @@ class Bridge:
         self._poller.start()
         relay = asyncio.create_task(self._relay_commands(stop)) if self._s.relay_commands else None
         filters = self._s.filters()
+        if self._s.subscription == "shared":
+            log.warning(
+                "shared subscription mode: Mosquitto 2.0.x loses in-flight shared-subscription"
+                " messages when a member crashes or the broker restarts; prefer 'exclusive'"
+                " instances with disjoint FACEGATE_BRIDGE_SCOPE (docs/bridge.md)"
+            )
         backoff = 0.5
         try:
             while not stop.is_set():

@@ -82,12 +82,18 @@ class BridgeRig:
         ident = DeviceIdentity(TENANT, site, gate, device)
         return DeviceConnection.load(Path(register_device(self.settings, ident, tls=False)))
 
-    def start_bridge(self, name: str = "bridge", instance: str | None = None) -> Any:
+    def start_bridge(
+        self, name: str = "bridge", instance: str | None = None, own_port: bool = False
+    ) -> Any:
         if instance is not None:
             self.p.extra_env["FACEGATE_BRIDGE_INSTANCE"] = instance
+        if own_port:  # instances side by side each need their own metrics port
+            self.p.extra_env["FACEGATE_BRIDGE_METRICS_PORT"] = str(free_ports(1)[0])
         return self.p.start("bridge", "run", name=name)
 
-    def prepare_session(self, instance: str | None = None) -> None:
+    def prepare_session(
+        self, instance: str | None = None, scope: str = "[]", mode: str = "exclusive"
+    ) -> None:
         from stream_processor.bridge.settings import BridgeSettings
         from stream_processor.stack.accounts import AccountBook
         from stream_processor.stack.layout import StateLayout
@@ -98,7 +104,12 @@ class BridgeRig:
             return
         s = self.settings
         creds = AccountBook(StateLayout(s.state_dir)).bridge_credentials()
-        bs = BridgeSettings(share_group=f"bridge-{self.p.tag}", instance=instance)
+        bs = BridgeSettings(
+            share_group=f"bridge-{self.p.tag}",
+            instance=instance,
+            scope=json.loads(scope),
+            subscription=mode,  # type: ignore[arg-type]
+        )
         ensure_bridge_session(s.host, s.mqtt_port, creds, bs)
 
     def apply_policy(self) -> None:
