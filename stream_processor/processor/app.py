@@ -35,13 +35,14 @@ from stream_processor.processor.enforce import enforce_batch
 from stream_processor.processor.ledger import (
     HEARTBEAT_PREFIX,
     LedgerRefusal,
+    LedgerView,
     consent_state,
     read_consent,
     read_policy,
     site_key,
     withdrawal_command,
 )
-from stream_processor.processor.ledger_client import end_offsets
+from stream_processor.processor.ledger_client import read_ledger_at
 from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeper import SweepReport, sweep
@@ -89,6 +90,7 @@ def create_app(
         stream_ack_cancelled_tasks=False,
         producer_acks=-1,
         stream_wait_empty=True,
+        stream_buffer_maxsize=settings.stream_buffer_maxsize,
     )
     raw_topic = app.topic(topics.raw, value_serializer="raw", key_serializer="raw")
     dlq_topic = app.topic(topics.dlq, value_serializer="raw", key_serializer="raw")
@@ -110,28 +112,26 @@ def create_app(
     consent_table = app.GlobalTable("consent", **table_options)
     policy_table = app.GlobalTable("policies", **table_options)
 
-    async def wait_for_ledgers() -> None:
-        """Hold back raw events until this worker's tables have caught up with the
-        ledgers as they stood at start-up; otherwise a fresh worker would discard
-        the events of consenting residents as ``no_consent`` / ``no_policy``."""
+    views: dict[str, LedgerView] = {}
+
+    async def open_views() -> None:
+        """Snapshots of both ledgers for this worker's first events (see LedgerView)."""
         loop = asyncio.get_running_loop()
-        started = time.monotonic()
-        for topic, table in ((topics.consent, consent_table), (topics.policies, policy_table)):
-            ends = await loop.run_in_executor(None, end_offsets, stack.kafka_bootstrap, topic)
-            for partition, end in ends.items():
-                key = POSITION_PREFIX + str(partition).encode()
-                while end > 0 and int(table.get(key) or b"-1") < end - 1:
-                    if time.monotonic() - started > 30:
-                        log.warning("still waiting for %s to be read (offset %d)", topic, end)
-                        started = time.monotonic()
-                    await asyncio.sleep(0.1)
+        for name, topic, table in (
+            ("consent", topics.consent, consent_table),
+            ("policies", topics.policies, policy_table),
+        ):
+            snapshot, ends = await loop.run_in_executor(
+                None, read_ledger_at, stack.kafka_bootstrap, topic
+            )
+            views[name] = LedgerView(table.get, snapshot, ends, POSITION_PREFIX)
 
     def policy_of(tenant: str) -> CompiledPolicy | None:
-        data = policy_table.get(policy_key(tenant))
+        data = views["policies"].get(policy_key(tenant))
         return compile_version(data) if data else None
 
     def consent_of(tenant: str, site: str, subject: str, purpose: str) -> Any:
-        return consent_state(consent_table.get, tenant, site, subject, purpose)
+        return consent_state(views["consent"].get, tenant, site, subject, purpose)
 
     def dead_letter(raw: bytes, reason: str, detail: str, source: str) -> bytes:
         metrics.dead_letters.labels(reason).inc()
@@ -142,7 +142,7 @@ def create_app(
     async def ingest(stream: faust.StreamT[bytes]) -> None:
         store = store_factory()
         try:
-            await wait_for_ledgers()
+            await open_views()
             async for values in stream.take(settings.batch_size, within=settings.batch_within_s):
                 started = time.perf_counter()
                 batch = enforce_batch(values, int(clock() * 1000), policy_of, consent_of)

@@ -127,3 +127,43 @@ __all__ = [
     "site_key",
     "withdrawal_command",
 ]
+
+
+class LedgerView:
+    """Lookups in a ledger table that are right from the first event on.
+
+    A worker's table fills from its changelog and from the ledger agent, which
+    share Faust's one consumer with the raw stream: waiting on them from the raw
+    agent would stall that consumer. So at start-up the raw agent reads the
+    ledger directly (a snapshot complete up to ``ends``) and answers from the
+    snapshot until the table has read past those offsets, then from the table
+    only. Everything in a table that has not caught up is older than the
+    snapshot, so the snapshot is never the staler of the two.
+    """
+
+    def __init__(
+        self,
+        table_get: Callable[[bytes], bytes | None],
+        snapshot: dict[bytes, bytes],
+        ends: dict[int, int],
+        position_prefix: bytes,
+    ) -> None:
+        self._table_get = table_get
+        self._snapshot: dict[bytes, bytes] | None = snapshot
+        self._ends = ends
+        self._prefix = position_prefix
+
+    def caught_up(self) -> bool:
+        if self._snapshot is None:
+            return True
+        for partition, end in self._ends.items():
+            pos = self._table_get(self._prefix + str(partition).encode())
+            if end > 0 and int(pos or b"-1") < end - 1:
+                return False
+        self._snapshot = None  # from now on the table is at least as new
+        return True
+
+    def get(self, key: bytes) -> bytes | None:
+        if self._snapshot is not None and not self.caught_up():
+            return self._snapshot.get(key)
+        return self._table_get(key)

@@ -12,6 +12,13 @@ def read_ledger(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[byt
 
     Reads every partition from the beginning to the end offsets seen at the start.
     """
+    return read_ledger_at(bootstrap, topic, timeout_s)[0]
+
+
+def read_ledger_at(
+    bootstrap: str, topic: str, timeout_s: float = 120.0
+) -> tuple[dict[bytes, bytes], dict[int, int]]:
+    """``read_ledger`` plus the end offset per partition it read up to."""
     import time
 
     from kafka import KafkaConsumer, TopicPartition
@@ -47,7 +54,7 @@ def read_ledger(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[byt
                         state.pop(r.key, None)
                     else:
                         state[r.key] = r.value
-        return state
+        return state, {tp.partition: int(off) for tp, off in end.items()}
     finally:
         consumer.close()
 

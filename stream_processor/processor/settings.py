@@ -19,6 +19,13 @@ class ProcessorSettings(BaseSettings):
     batch_size: int = Field(1000, ge=1, le=100_000, description="events per store transaction")
     batch_within_s: float = Field(0.25, gt=0, description="flush a partial batch after this")
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval")
+    stream_buffer_maxsize: int = Field(
+        32_768,
+        ge=1024,
+        le=1_000_000,
+        description="events Faust may prefetch per stream; small values throttle throughput "
+        "(faust's default 4096 caps a worker near a thousand events/s)",
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
     sweep_interval_s: float = Field(
         60.0, gt=0, description="retention sweeper period (FACEGATE_PROCESSOR_SWEEP_INTERVAL_S)"

@@ -1,0 +1,71 @@
+"""What the demo needs before its gates start: a policy for tenant ``demo`` and
+consents for most simulated residents (the rest show ``no_consent`` discards)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
+from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
+from stream_processor.policy.document import PolicyDocument
+from stream_processor.policy.retention import PolicyVersion, history_key, policy_key
+from stream_processor.processor.ledger_client import read_ledger, write_records
+from stream_processor.settings import Topics
+
+DEMO_POLICY: dict[str, Any] = {
+    "tenant": "demo",
+    "legal_ceiling": "3y",
+    "purposes": {
+        "access_control": {"description": "open the gate for residents and log who passed"}
+    },
+    "camera_purposes": ["access_control"],
+    "retention": {
+        "face_match": {"access_control": "30d"},
+        "key_card": {"access_control": "90d"},
+        "pin": {"access_control": "90d"},
+        "manual_open": {"access_control": "90d"},
+        "unknown_face": {"access_control": 0},
+    },
+    "transport": {"raw_retention": "1d", "dlq_retention": "7d"},
+}
+
+
+def seed_demo(
+    bootstrap: str,
+    topics: Topics,
+    devices: Iterable[tuple[DeviceIdentity, Path]],
+    residents: int = 200,
+    consenting: float = 0.8,
+) -> int:
+    """Apply the demo policy (once) and grant consent to the first ``consenting``
+    share of residents at each device's site. Returns how many grants it wrote."""
+    if policy_key("demo") not in read_ledger(bootstrap, topics.policies):
+        doc = PolicyDocument.model_validate(DEMO_POLICY)
+        record = PolicyVersion(
+            tenant="demo", version=1, applied_at_ms=int(time.time() * 1000),
+            applied_by="demo", comment="demo policy", document=doc.model_dump(mode="json"),
+        ).encode()  # fmt: skip
+        pairs: list[tuple[bytes, bytes | None]] = [
+            (history_key("demo", 1), record),
+            (policy_key("demo"), record),
+        ]
+        write_records(bootstrap, topics.policies, pairs)
+    now = int(time.time() * 1000)
+    grants: list[tuple[bytes, bytes | None]] = []
+    for ident, data_dir in devices:
+        secret = load_or_create_site_secret(data_dir / "site.secret")
+        for i in range(int(residents * consenting)):
+            subject = pseudonym(secret, f"resident-{i:05d}")
+            r = ConsentRecord(
+                tenant=ident.tenant, site=ident.site, subject=subject,
+                purpose="access_control", status=ConsentStatus.GRANTED, given_by=GivenBy.SELF,
+                evidence_ref=f"demo-form-{i}", at_ms=now,
+            )  # fmt: skip
+            grants.append((r.key, r.encode()))
+    if grants:
+        write_records(bootstrap, topics.consent, grants)
+    return len(grants)
