@@ -80,6 +80,20 @@ def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool)
     try:
         start("bridge", "bridge", "run")
         start("processor", "processor", "worker")
+        # The processor stores only what a policy and consents allow (issue 5).
+        from stream_processor.processor.demo_seed import seed_demo
+
+        idents = [
+            DeviceIdentity("demo", f"site-{s}", f"gate-{g}", "cam-1")
+            for s in range(1, sites + 1)
+            for g in range(1, gates + 1)
+        ]
+        grants = seed_demo(
+            settings.kafka_bootstrap,
+            Topics(),
+            [(i, layout.root / "edge" / i.username) for i in idents],
+        )
+        click.echo(f"[demo] demo policy applied, {grants} consents granted (80% of residents)")
         for s in range(1, sites + 1):
             for g in range(1, gates + 1):
                 ident = DeviceIdentity("demo", f"site-{s}", f"gate-{g}", "cam-1")

@@ -19,6 +19,12 @@ def _print(status: StackStatus, settings: StackSettings) -> None:
         f"kafka     : {'running pid ' + str(k.pid) if k.running else 'stopped'}"
         f" on {settings.kafka_bootstrap}"
     )
+    if status.postgres is not None:
+        pg = status.postgres
+        click.echo(
+            f"postgres  : {'running pid ' + str(pg.pid) if pg.running else 'stopped'}"
+            f" on {settings.host}:{pg.port}"
+        )
 
 
 @click.group()
@@ -65,3 +71,9 @@ def install() -> None:
         }
     )
     click.echo(f"kafka jars: {ensure_jars(settings.kafka_libs)}")
+    from stream_processor.store.settings import StoreSettings
+
+    if StoreSettings().store == "postgres":
+        from stream_processor.stack.postgres import find_bin_dir
+
+        click.echo(f"postgresql: {find_bin_dir(StoreSettings().postgres_bin)}")

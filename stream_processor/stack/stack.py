@@ -9,18 +9,23 @@ from stream_processor.settings import StackSettings, Topics
 from stream_processor.stack.kafka import Kafka, KafkaStatus
 from stream_processor.stack.layout import StateLayout
 from stream_processor.stack.mosquitto import Mosquitto, MosquittoStatus
+from stream_processor.stack.postgres import Postgres, PostgresStatus
 from stream_processor.stack.sessions import ensure_bridge_session
 from stream_processor.stack.topics import ensure_topics, topic_specs
+from stream_processor.store.settings import StoreSettings
 
 
 @dataclass(frozen=True)
 class StackStatus:
     mosquitto: MosquittoStatus
     kafka: KafkaStatus
+    #: Only when the stack runs its own PostgreSQL (FACEGATE_STORE=postgres).
+    postgres: PostgresStatus | None = None
 
     @property
     def up(self) -> bool:
-        return self.mosquitto.running and self.kafka.running
+        pg_ok = self.postgres is None or self.postgres.running
+        return self.mosquitto.running and self.kafka.running and pg_ok
 
 
 class Stack:
@@ -30,11 +35,19 @@ class Stack:
         self.layout = StateLayout(settings.state_dir)
         self.mosquitto = Mosquitto(settings)
         self.kafka = Kafka(settings)
+        self.store = StoreSettings()
+        self.postgres = Postgres(settings, self.store)
+
+    @property
+    def runs_postgres(self) -> bool:
+        return self.store.store == "postgres" and self.store.postgres_dsn is None
 
     def up(self) -> StackStatus:
         self.layout.ensure()
         self.mosquitto.up()
         self.kafka.up()
+        if self.runs_postgres:
+            self.postgres.up()
         ensure_topics(self.settings.kafka_bootstrap, topic_specs(self.topics))
         ensure_bridge_session(
             self.settings.host,
@@ -45,9 +58,15 @@ class Stack:
         return self.status()
 
     def down(self) -> StackStatus:
+        self.postgres.down()  # a no-op unless it runs
         self.kafka.down()
         self.mosquitto.down()
         return self.status()
 
     def status(self) -> StackStatus:
-        return StackStatus(self.mosquitto.status(), self.kafka.status())
+        pg = self.postgres.status()
+        return StackStatus(
+            self.mosquitto.status(),
+            self.kafka.status(),
+            pg if (pg.running or self.runs_postgres) else None,
+        )
