@@ -40,10 +40,14 @@ class FaustOutbound:
         )
 
     async def consent(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
-        for key, value in records:
-            await self._app.producer.send_and_wait(
+        # Sent together, awaited together: one partition keeps them in this order.
+        pending = [
+            await self._app.producer.send(
                 self._topics.consent, key, value, partition=None, timestamp=None, headers=None
             )
+            for key, value in records
+        ]
+        await asyncio.gather(*pending)
 
 
 async def retrying(

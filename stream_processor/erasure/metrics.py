@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 #: The steps timed by ``step`` (a bounded label set).
-STEPS = ("accept", "command", "store", "ledger", "complete")
+STEPS = ("accept", "command", "snapshot", "store", "ledger", "complete")
 
 
 class ErasureMetrics:
@@ -54,7 +54,7 @@ class ErasureMetrics:
         )
         self.step_seconds = Histogram(
             "facegate_erasure_step_seconds",
-            "time of one step of an erasure (accept, command, store, ledger, complete)",
+            "time of one step of an erasure (accept, command, snapshot, store, ledger, complete)",
             ["step"],
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,

@@ -43,7 +43,7 @@ from stream_processor.rights.erasure import (
 )
 from stream_processor.rights.erasure_audit import ErasureAudit
 from stream_processor.rights.receipts import Deletion, ErasureReceipt
-from stream_processor.store.base import EventStore
+from stream_processor.store.base import EventStore, StoredEvent
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ class ErasureService:
         self._resend_after_ms = int(resend_after_s * 1000)
         self._clock = clock
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="erasure")
+        self._ledger_pool = ThreadPoolExecutor(1, thread_name_prefix="erasure-ledger")
         self._lock = asyncio.Lock()
         self._erasing: set[str] = set()
 
@@ -113,10 +114,17 @@ class ErasureService:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, lambda: fn(self._d()))
 
+    async def _run_ledger(self, fn: Callable[[Deps], T]) -> T:
+        """The ledger index has a thread of its own (it runs beside a store deletion)."""
+        deps = await self._run(lambda d: d)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._ledger_pool, lambda: fn(deps))
+
     async def close(self) -> None:
         if self._deps is not None:
             await self._run(lambda d: d.close())
         self._pool.shutdown(wait=True)
+        self._ledger_pool.shutdown(wait=True)
 
     # -- requests --------------------------------------------------------------
     async def on_request(self, raw: bytes) -> None:
@@ -184,17 +192,29 @@ class ErasureService:
             self._erasing.discard(r.request_id)
 
     async def _erase_cloud_steps(self, r: ErasureRequest) -> None:
-        # The store first, so the counts are ours (a withdrawal makes the processors
-        # delete face events too); what a processor stores in between, the withdrawal's
-        # re-checks and the last pass before the receipt delete.
-        with self._metrics.step("store"):
-            stored, counted = await self._run(lambda d: self._erase_store(d, r))
-        withdrawals = plan.withdrawals(r, self._now_ms())
-        with self._metrics.step("ledger"):
-            await self._out.consent([(w.key, w.encode()) for w in withdrawals])
-            keys = await self._run(lambda d: list(d.ledger_keys()))
-            forget = plan.consent_keys_to_forget({*keys, *(w.key for w in withdrawals)}, r)
-            await self._out.consent([(k, None) for k in forget])
+        # What the store holds of the subject now: the count we report, and the counts
+        # to take back from the aggregates. Then, at the same time, the store deletes
+        # and the ledger gets the withdrawal and the tombstones (the withdrawal makes
+        # the processors delete face events too: they may beat us to some rows).
+        with self._metrics.step("snapshot"):
+            snapshot = await self._run(lambda d: self._snapshot(d, r))
+
+        async def store() -> int:
+            with self._metrics.step("store"):
+                return await self._run(lambda d: self._delete(d, r, snapshot))
+
+        async def ledger() -> list[bytes]:
+            with self._metrics.step("ledger"):
+                withdrawals = plan.withdrawals(r, self._now_ms())
+                await self._out.consent([(w.key, w.encode()) for w in withdrawals])
+                keys = await self._run_ledger(lambda d: list(d.ledger_keys()))
+                forget = plan.consent_keys_to_forget({*keys, *(w.key for w in withdrawals)}, r)
+                await self._out.consent([(k, None) for k in forget])
+                return forget
+
+        deleted, forget = await asyncio.gather(store(), ledger())
+        stored = max(deleted, len(snapshot))
+        counted = -sum(plan.aggregate_contributions(snapshot).values())
         consent_topic = await self._run(lambda d: d.consent_topic)
         deletions = [
             Deletion(where="event_store", what="stored events", count=stored),
@@ -218,18 +238,29 @@ class ErasureService:
         )  # fmt: skip
 
     @staticmethod
-    def _erase_store(d: Deps, r: ErasureRequest) -> tuple[int, int]:
-        """Delete the subject's stored events (in scope) and their share of the aggregates."""
-        events = plan.in_scope(d.store.events_of_subject(r.tenant, r.site, r.subject), r)
-        back = plan.aggregate_contributions(events)
+    def _snapshot(d: Deps, r: ErasureRequest) -> list[StoredEvent]:
+        return plan.in_scope(d.store.events_of_subject(r.tenant, r.site, r.subject), r)
+
+    @staticmethod
+    def _delete(d: Deps, r: ErasureRequest, snapshot: Sequence[StoredEvent]) -> int:
+        """Delete the subject's stored events (in scope) and take ``snapshot``'s share
+        out of the aggregates."""
         if r.purposes is None:
             deleted = d.store.delete_subject(r.tenant, r.site, r.subject)
         else:
             deleted = sum(d.store.delete_subject(r.tenant, r.site, r.subject, p)
                           for p in sorted(set(r.purposes)))  # fmt: skip
+        back = plan.aggregate_contributions(snapshot)
         if back:
             d.store.write_batch([], back)
-        return deleted, -sum(back.values())
+        return deleted
+
+    @classmethod
+    def _erase_store(cls, d: Deps, r: ErasureRequest) -> tuple[int, int]:
+        """Both steps at once (the last pass before the receipt): (rows, counts)."""
+        snapshot = cls._snapshot(d, r)
+        deleted = cls._delete(d, r, snapshot)
+        return max(deleted, len(snapshot)), -sum(plan.aggregate_contributions(snapshot).values())
 
     # -- acknowledgements -------------------------------------------------------------
     async def on_ack(self, raw: bytes) -> None:
