@@ -326,6 +326,11 @@ def main() -> None:
         print(f"stack up in {time.monotonic() - t:.1f}s (state {state})")
         secs = fill_store(state / "events.sqlite", args.events, args.sites, args.residents, 4)
         print(f"store filled: {args.events:,} events in {secs:.1f}s")
+        # A store in service has had its statistics gathered long before (the erasure
+        # worker does it when they are missing): so here before any process opens it.
+        from stream_processor.erasure.store_stats import ensure_sqlite_stats
+
+        ensure_sqlite_stats(state / "events.sqlite")
         configs, _ = set_up_devices(stack_settings, state, args.agents, args.residents)
         seed_ledger(stack_settings.kafka_bootstrap, topics, args.residents)
         procs.append(start(["bridge", "run"], env, state / "bridge.log"))

@@ -116,7 +116,8 @@ class ErasureService:
 
     async def _run_ledger(self, fn: Callable[[Deps], T]) -> T:
         """The ledger index has a thread of its own (it runs beside a store deletion)."""
-        deps = await self._run(lambda d: d)
+        # Not through the store's thread: that one may be busy deleting right now.
+        deps = self._deps if self._deps is not None else await self._run(lambda d: d)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._ledger_pool, lambda: fn(deps))
 
