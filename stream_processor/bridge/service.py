@@ -42,7 +42,7 @@ from stream_processor.bridge.metrics import BridgeMetrics
 from stream_processor.bridge.mqtt_codec import Publish
 from stream_processor.bridge.mqtt_link import ConnectionLost, ConnectRefused, MqttLink
 from stream_processor.bridge.settings import BridgeSettings
-from stream_processor.bridge.validate import EVENT, Accepted, check_any
+from stream_processor.bridge.validate import ACK, EVENT, Accepted, check_any
 from stream_processor.dead_letter import DeadLetter
 from stream_processor.errors import BrokerError
 from stream_processor.settings import StackSettings, Topics
@@ -131,6 +131,8 @@ class Bridge:
         self._make_consumer = commands_consumer or (
             lambda: make_commands_consumer(stack.kafka_bootstrap, settings, topics.commands)
         )
+        self._produced_event = self.metrics.produced.labels(EVENT)
+        self._produced_ack = self.metrics.produced.labels(ACK)
         self._acks = OrderedAcks(self._release)
         self.metrics.inflight.set_function(lambda: len(self._acks))
         self._ready: list[tuple[int, int]] = []  # (generation, packet id), under _acks' lock
@@ -202,7 +204,7 @@ class Bridge:
             return
         self.metrics.produce_latency.observe(self._clock() - received)
         if reason is None:
-            self.metrics.produced.labels(kind).inc()
+            (self._produced_event if kind == EVENT else self._produced_ack).inc()
         else:
             self.metrics.dead_lettered.labels(reason).inc()
         if token is not None:

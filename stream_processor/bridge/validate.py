@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from edge_agent.errors import WireError
-from edge_agent.wire import decode_event, parse_event_topic
+from edge_agent.wire import decode_event
 from edge_agent.wire.commands import decode_ack
-from edge_agent.wire.topics import parse_device_topic
+from edge_agent.wire.topics import DeviceIdentity, parse_device_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,15 @@ REASONS = (
 EVENT, ACK = "event", "ack"
 
 
+@lru_cache(maxsize=65_536)
+def _proven(topic: str, leaf: str) -> tuple[str, str, str, str] | None:
+    # One parse per device topic, not per message: topics repeat, ids are regex-checked.
+    identity: DeviceIdentity | None = parse_device_topic(topic, leaf)
+    if identity is None:
+        return None
+    return (identity.tenant, identity.site, identity.gate, identity.device)
+
+
 def check_message(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected:
     """Accept a gate event published on its own device's topic.
 
@@ -46,15 +56,14 @@ def check_message(topic: str, payload: bytes, max_bytes: int) -> Accepted | Reje
     """
     if len(payload) > max_bytes:
         return Rejected("oversized", f"{len(payload)} bytes > {max_bytes}")
-    identity = parse_event_topic(topic)
-    if identity is None:
+    proven = _proven(topic, "events")
+    if proven is None:
         return Rejected("bad_topic", f"not a device events topic: {topic[:200]!r}")
     try:
         event = decode_event(payload)
     except WireError as exc:
         return Rejected(exc.reason, exc.detail)
     claimed = (event.tenant, event.site, event.gate, event.device)
-    proven = (identity.tenant, identity.site, identity.gate, identity.device)
     if claimed != proven:
         return Rejected(
             "identity_mismatch",
@@ -68,15 +77,14 @@ def check_ack(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected
     """Accept a command acknowledgement published on its own device's ``acks`` topic."""
     if len(payload) > max_bytes:
         return Rejected("oversized", f"{len(payload)} bytes > {max_bytes}")
-    identity = parse_device_topic(topic, "acks")
-    if identity is None:
+    proven = _proven(topic, "acks")
+    if proven is None:
         return Rejected("bad_topic", f"not a device acks topic: {topic[:200]!r}")
     try:
         ack = decode_ack(payload)
     except WireError as exc:
         return Rejected(exc.reason, exc.detail)
     claimed = (ack.tenant, ack.site, ack.gate, ack.device)
-    proven = (identity.tenant, identity.site, identity.gate, identity.device)
     if claimed != proven:
         return Rejected(
             "identity_mismatch",
