@@ -418,7 +418,23 @@ def main() -> None:
 
 def write_docs(lines: list[str]) -> None:
     cmd = "`.venv/bin/python benchmarks/erasure_bench.py --write-docs`"
-    block = "\n".join([START, f"Measured with {cmd}.", "", *lines, END])
+    notes = [
+        "",
+        "Measured on the shared 2-core machine while other engineers' test suites ran "
+        "(see the load average): the tail is the machine's, re-run on a quiet machine "
+        "for release figures.",
+        "",
+        "What limits it: the devices acknowledge within ~50–300 ms of the request (the "
+        "command goes Kafka → bridge → MQTT; each device rewrites its encrypted gallery and "
+        "purges its outbox). The worker's own path is longer: deleting ~500 rows of the "
+        "subject from a 1M-row SQLite store (each row sits in five B-trees) while the "
+        "processor deletes the same subject's face events on the withdrawal, the consent "
+        "withdrawal and tombstones (acks=all), then the receipt: an fsync'ed audit append, "
+        "the receipt row, and a checkpoint signed, fsync'ed and published to Kafka. "
+        "Without planner statistics SQLite scanned the whole site for a subject (~5 s per "
+        "erasure); the worker now gathers them when they are missing (docs/erasure.md).",
+    ]
+    block = "\n".join([START, f"Measured with {cmd}.", "", *lines, *notes, END])
     text = DOCS.read_text()
     if START in text:
         text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text,
