@@ -99,7 +99,11 @@ def create_app(
         producer_acks=-1,
     )
     service = ErasureService(
-        deps_factory, FaustOutbound(app, topics), metrics, resend_after_s=settings.resend_after_s
+        deps_factory,
+        FaustOutbound(app, topics),
+        metrics,
+        resend_after_s=settings.resend_after_s,
+        forget_window_s=settings.forget_window_s,
     )
     erasure_topic = app.topic(topics.erasure, value_serializer="raw", key_serializer="raw")
     acks_topic = app.topic(topics.acks, value_serializer="raw", key_serializer="raw")

@@ -135,6 +135,12 @@ class ErasureBook:
         ).fetchall()
         return [decode_progress(r[0]) for r in rows]
 
+    def completed_since(self, since_ms: int) -> list[ErasureProgress]:
+        rows = self._db.execute(
+            "SELECT progress FROM erasure_progress WHERE completed_at_ms >= ?", (since_ms,)
+        ).fetchall()
+        return [decode_progress(r[0]) for r in rows]
+
     def recent(self, limit: int = 50) -> list[ErasureProgress]:
         rows = self._db.execute(
             "SELECT progress FROM erasure_progress ORDER BY requested_at_ms DESC LIMIT ?", (limit,)

@@ -71,6 +71,8 @@ class Deps:
     #: Configs of the topics that may hold a copy naming the subject.
     retentions: Callable[[], list[plan.TopicRetention]]
     consent_topic: str
+    #: Drops the operator's openings of a subject's audit entries (returns how many).
+    forget_openings: Callable[[str], int] = lambda subject: 0
     #: Called at close (consumers, producers).
     closing: list[Callable[[], None]] = field(default_factory=list)
 
@@ -88,6 +90,7 @@ class ErasureService:
         metrics: ErasureMetrics,
         *,
         resend_after_s: float = 300.0,
+        forget_window_s: float = 900.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._factory = deps_factory
@@ -95,6 +98,7 @@ class ErasureService:
         self._out = outbound
         self._metrics = metrics
         self._resend_after_ms = int(resend_after_s * 1000)
+        self._forget_window_ms = int(forget_window_s * 1000)
         self._clock = clock
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="erasure")
         self._ledger_pool = ThreadPoolExecutor(1, thread_name_prefix="erasure-ledger")
@@ -342,6 +346,17 @@ class ErasureService:
         log.info("erasure %s complete: receipt at audit entry %d", request_id, receipt.audit.seq)
         return receipt
 
+    def _forget_late_openings(self, d: Deps, now_ms: int) -> None:
+        """Audit entries about the subject written after the receipt (the ledger follower
+        logs the withdrawal and the tombstones when it gets to them) must not stay
+        linkable by the operator either: their openings are forgotten too, for a while
+        after each completion."""
+        for p in d.book.completed_since(now_ms - self._forget_window_ms):
+            n = d.forget_openings(p.request.subject)
+            if n:
+                log.info("erasure %s: %d later audit entries made unlinkable",
+                         p.request.request_id, n)  # fmt: skip
+
     # -- periodic --------------------------------------------------------------------
     async def tick(self) -> None:
         """Re-send commands that wait too long, finish interrupted steps, export gauges."""
@@ -360,6 +375,7 @@ class ErasureService:
                     await self._maybe_complete(progress.request.request_id)
             for progress in await self._run(lambda d: d.book.unfinished()):
                 await self._maybe_complete(progress.request.request_id)
+            await self._run(lambda d: self._forget_late_openings(d, now))
             self._metrics.pending.set(len(pending))
             oldest = min((p.request.requested_at_ms for p in pending), default=now)
             self._metrics.oldest_pending.set(max(0, now - oldest) / 1000)

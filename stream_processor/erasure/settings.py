@@ -25,6 +25,12 @@ class ErasureSettings(BaseSettings):
         description="re-send the erase command to a site whose devices have not all "
         "acknowledged after this long (a device that never had a session, a failure)",
     )
+    forget_window_s: float = Field(
+        900.0,
+        ge=0,
+        description="for this long after a receipt, audit entries about the subject that "
+        "appear later (the ledger follower's) have their openings forgotten too",
+    )
     tick_s: float = Field(5.0, gt=0, description="how often pending erasures are looked at")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
     retention_refresh_s: float = Field(

@@ -74,6 +74,7 @@ def build(
                 lambda: describe_topics(bootstrap, named), settings.retention_refresh_s
             ),
             consent_topic=topics.consent,
+            forget_openings=audit.openings.forget,
             closing=[ledger.close, publisher.close, audit.close],
         )
 

@@ -155,7 +155,7 @@ def make_service(tmp: Path, devices: list[DeviceIdentity], outbound: Recorder) -
             ledger_keys=lambda: [consent_key("acme", "north", SUBJECT, "access_control")],
             devices=lambda: devices,
             retentions=lambda: [plan.TopicRetention.from_configs("raw", {"retention.ms": "1000"})],
-            consent_topic="consent",
+            consent_topic="consent", forget_openings=audit.openings.forget,
         )  # fmt: skip
 
     return ErasureService(deps, outbound, ErasureMetrics(CollectorRegistry()), resend_after_s=0.01)
@@ -287,3 +287,28 @@ def test_sqlite_statistics_make_the_subject_index_the_way_to_a_subjects_rows(
     ).fetchall()
     db.close()
     assert "events_by_subject" in str(plan_rows)
+
+
+def test_audit_entries_about_the_subject_logged_after_the_receipt_become_unlinkable(
+    tmp_path: Path,
+) -> None:
+    from stream_processor.audit import record
+    from stream_processor.audit.wiring import open_audit
+
+    svc = make_service(tmp_path, [], Recorder())
+    r = request()
+
+    async def complete_then_tick() -> None:
+        await svc.on_request(r.encode())  # no device: complete at once
+        # The ledger follower logs the tombstone a moment later, with an opening.
+        audit = open_audit(tmp_path / "state")
+        record.consent_record_removed(
+            audit.log, tenant="acme", site="north", subject=SUBJECT, purpose=None
+        )
+        assert len(audit.openings.for_subject(SUBJECT)) == 1
+        await svc.tick()
+        assert audit.openings.for_subject(SUBJECT) == []
+        audit.close()
+        await svc.close()
+
+    asyncio.run(complete_then_tick())
