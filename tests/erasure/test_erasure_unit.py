@@ -312,3 +312,42 @@ def test_audit_entries_about_the_subject_logged_after_the_receipt_become_unlinka
         await svc.close()
 
     asyncio.run(complete_then_tick())
+
+
+def test_cli_status_lists_pending_and_complete_without_pseudonyms_and_prints_receipts(
+    tmp_path: Path,
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from stream_processor.cli.erasure import erasure
+
+    out = Recorder()
+    svc = make_service(tmp_path, [DeviceIdentity("acme", "north", "g1", "d1")], out)
+    waiting, done = request(), request(site="south")
+
+    async def two() -> None:
+        await svc.on_request(waiting.encode())  # g1/d1 owes an ack
+        await svc.on_request(done.encode())  # no device at south: complete
+        await svc.close()
+
+    asyncio.run(two())
+    env = {"FACEGATE_ERASURE_DB_PATH": str(tmp_path / "rights.sqlite"),
+           "FACEGATE_STATE_DIR": str(tmp_path / "state")}  # fmt: skip
+    runner = CliRunner()
+    listing = runner.invoke(erasure, ["status"], env=env)
+    assert listing.exit_code == 0, listing.output
+    assert f"{waiting.request_id}  acme/north  pending" in listing.output
+    assert "waiting for 1 device(s): g1/d1" in listing.output
+    assert f"{done.request_id}  acme/south  complete" in listing.output
+    assert SUBJECT not in listing.output
+    one = json.loads(
+        runner.invoke(erasure, ["status", waiting.request_id, "--json"], env=env).output
+    )
+    assert (one["status"], one["devices_pending"], one["receipt"]) == ("pending", ["g1/d1"], False)
+    missing = runner.invoke(erasure, ["receipt", waiting.request_id], env=env)
+    assert missing.exit_code != 0 and "erasure pending" in missing.output
+    printed = runner.invoke(erasure, ["receipt", done.request_id], env=env)
+    assert printed.exit_code == 0
+    assert json.loads(printed.output)["claims"]["request_id"] == done.request_id
