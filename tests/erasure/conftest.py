@@ -217,8 +217,12 @@ class ErasureRig:
         return [k for k in ledger if subject.encode() in k]
 
     def status(self, request_id: str) -> dict[str, Any]:
-        out = self.cli("erasure", "status", request_id, "--json").stdout
-        return dict(json.loads(out))
+        """The erasure's status; ``absent`` until a worker has taken the request."""
+        out = self.cli("erasure", "status", request_id, "--json", check=False)
+        if out.returncode != 0:
+            assert "not yet taken" in out.stderr, out.stderr
+            return {"status": "absent", "stores_done": False}
+        return dict(json.loads(out.stdout))
 
     def erasure_log(self) -> str:
         return self.p.log("erasure")
