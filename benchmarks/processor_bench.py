@@ -104,7 +104,8 @@ def make_events(n: int, sites: int, gates: int, residents: int, seed: int = 1) -
             schema_version=1, event_id=new_event_id(now), seq=i, tenant=TENANT, site=site,
             gate=f"gate-{rng.randrange(gates)}", device="cam-1", kind=kind,
             decision=Decision.DENIED if kind is EventKind.UNKNOWN_FACE else Decision.GRANTED,
-            purpose="access_control", occurred_at_ms=now - rng.randrange(3_600_000),
+            # a backlog of live traffic: event times spread over the last minute
+            purpose="access_control", occurred_at_ms=now - 60_000 + i * 60_000 // n,
             subject=subj, score_band=ScoreBand.HIGH if face else None,
             model="bench" if face else None,
             reason="no_match" if kind is EventKind.UNKNOWN_FACE else None,

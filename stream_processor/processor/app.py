@@ -19,7 +19,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from stream_processor.policy.consent import ALL_PURPOSES, ConsentRecord, Consent
 from stream_processor.policy.decision import CONSENT_KINDS
 from stream_processor.policy.retention import CompiledPolicy, compile_version, policy_key
 from stream_processor.processor.enforce import enforce_batch
+from stream_processor.processor.faust_tuning import LeanMonitor
 from stream_processor.processor.ledger import (
     HEARTBEAT_PREFIX,
     LedgerRefusal,
@@ -91,6 +93,7 @@ def create_app(
         producer_acks=-1,
         stream_wait_empty=True,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
+        Monitor=LeanMonitor,
     )
     raw_topic = app.topic(topics.raw, value_serializer="raw", key_serializer="raw")
     dlq_topic = app.topic(topics.dlq, value_serializer="raw", key_serializer="raw")
@@ -138,28 +141,75 @@ def create_app(
         now_ms = int(clock() * 1000)
         return DeadLetter.build(raw, reason, detail, source, now_ms, "processor").encode()
 
-    @app.agent(raw_topic, concurrency=1)  # concurrency=1: faust #606
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
-        store = store_factory()
-        try:
-            await open_views()
-            async for values in stream.take(settings.batch_size, within=settings.batch_within_s):
-                started = time.perf_counter()
-                batch = enforce_batch(values, int(clock() * 1000), policy_of, consent_of)
-                pending = [
-                    await dlq_topic.send(value=dead_letter(raw, reason, detail, topics.raw))
-                    for raw, reason, detail in batch.rejected
-                ]
-                if pending:
-                    await asyncio.gather(*pending)
-                inserted = store.write_batch(batch.rows, batch.counts)
-                for (kind, outcome), n in batch.outcomes.items():
-                    metrics.decisions.labels(kind, outcome).inc(n)
-                if inserted < len(batch.rows):
-                    metrics.stored_duplicates.inc(len(batch.rows) - inserted)
-                metrics.batch_seconds.observe(time.perf_counter() - started)
-        finally:
-            store.close()
+    async def handle(store: EventStore, values: Sequence[bytes]) -> None:
+        """Decide one batch and store it (one transaction); dead letters first."""
+        started = time.perf_counter()
+        batch = enforce_batch(values, int(clock() * 1000), policy_of, consent_of)
+        pending = [
+            await dlq_topic.send(value=dead_letter(raw, reason, detail, topics.raw))
+            for raw, reason, detail in batch.rejected
+        ]
+        if pending:
+            await asyncio.gather(*pending)
+        inserted = store.write_batch(batch.rows, batch.counts)
+        for (kind, outcome), n in batch.outcomes.items():
+            metrics.decisions.labels(kind, outcome).inc(n)
+        if inserted < len(batch.rows):
+            metrics.stored_duplicates.inc(len(batch.rows) - inserted)
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    if settings.ingest == "faust":
+
+        @app.agent(raw_topic, concurrency=1)  # concurrency=1: faust #606
+        async def ingest(stream: faust.StreamT[bytes]) -> None:
+            store = store_factory()
+            try:
+                await open_views()
+                async for values in stream.take(
+                    settings.batch_size, within=settings.batch_within_s
+                ):
+                    await handle(store, values)
+            finally:
+                store.close()
+
+    else:
+
+        @app.task  # type: ignore[untyped-decorator]
+        async def ingest_batches() -> None:
+            # Faust streams cost tens of microseconds per event before our code
+            # runs (measured: docs/benchmarks.md, Processor); raw events are
+            # read in batches straight from aiokafka instead. At least once: the
+            # offsets are committed only after the batch's store transaction, and
+            # never past a record that was not processed (one batch at a time).
+            from aiokafka import AIOKafkaConsumer
+
+            consumer = AIOKafkaConsumer(
+                topics.raw,
+                bootstrap_servers=stack.kafka_bootstrap,
+                group_id=f"{settings.app_id}.raw",
+                client_id=f"{settings.app_id}-{settings.worker_name}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=settings.batch_size,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+                fetch_max_bytes=64 * 1024 * 1024,
+            )
+            store = store_factory()
+            await consumer.start()
+            try:
+                await open_views()
+                timeout_ms = int(settings.batch_within_s * 1000)
+                while True:
+                    fetched = await consumer.getmany(
+                        timeout_ms=timeout_ms, max_records=settings.batch_size
+                    )
+                    values = [r.value or b"" for records in fetched.values() for r in records]
+                    if values:
+                        await handle(store, values)
+                        await consumer.commit()
+            finally:
+                store.close()
+                await consumer.stop()
 
     recent_withdrawals: deque[tuple[float, ConsentRecord]] = deque()
 
@@ -243,6 +293,7 @@ def create_app(
         return bool(app.tables.recovery.completed.is_set())  # type: ignore[attr-defined]
 
     sweep_store: list[EventStore] = []
+    sweep_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweeper")
 
     def run_sweep(snapshot: dict[str, CompiledPolicy], now_ms: int) -> SweepReport:
         if not sweep_store:
@@ -267,7 +318,9 @@ def create_app(
                 snapshot[compiled.tenant] = compiled
         now_ms = int(clock() * 1000)
         loop = asyncio.get_running_loop()
-        report = await loop.run_in_executor(None, run_sweep, snapshot, now_ms)
+        # One dedicated thread: the sweeper's store connection lives in it
+        # (SQLite connections must stay in the thread that opened them).
+        report = await loop.run_in_executor(sweep_thread, run_sweep, snapshot, now_ms)
         publish_sweep(report)
 
     def publish_sweep(report: SweepReport) -> None:

@@ -10,6 +10,7 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from edge_agent.errors import WireError
 from edge_agent.wire.commands import CommandType, EdgeCommand
@@ -92,7 +93,9 @@ def consent_state(
     )
 
 
+@lru_cache(maxsize=65_536)
 def _decoded(data: bytes) -> ConsentRecord | None:
+    """Decoded once per distinct record: a resident passes the gate many times."""
     try:
         return decode_consent(data)
     except WireError:

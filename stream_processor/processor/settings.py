@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,11 @@ class ProcessorSettings(BaseSettings):
     worker_name: str = Field("worker-1", description="names this worker's data folder")
     store_path: Path | None = Field(
         None, description="SQLite file; default <state_dir>/store/events.sqlite"
+    )
+    ingest: Literal["batch", "faust"] = Field(
+        "batch",
+        description="read raw events in batches with aiokafka (fast) or as a Faust stream "
+        "(stream.take; kept for comparison)",
     )
     batch_size: int = Field(1000, ge=1, le=100_000, description="events per store transaction")
     batch_within_s: float = Field(0.25, gt=0, description="flush a partial batch after this")

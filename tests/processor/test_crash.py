@@ -17,10 +17,14 @@ pytestmark = pytest.mark.component
 N = 30_000
 
 
+def grant_all(h: Harness) -> None:
+    """Consent is given before anyone walks through the gate."""
+    h.send_consents([grant_record(i, site=f"site-{s}") for i in range(20) for s in range(3)])
+
+
 def load(h: Harness, n: int) -> set[str]:
     """n events over 3 sites: face matches of consenting residents, key cards,
     unknown faces (counted only). Returns the ids that must be stored."""
-    h.send_consents([grant_record(i, site=f"site-{s}") for i in range(20) for s in range(3)])
     kinds = ("face_match", "key_card", "unknown_face", "pin")
     events = [
         make_event(kinds[i % 4], subject_id=i % 20, site=f"site-{i % 3}", seq=i) for i in range(n)
@@ -44,6 +48,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(harness: Ha
     h = harness
     h.p.extra_env["FACEGATE_PROCESSOR_BATCH_SIZE"] = "500"
     h.apply_policy(BASE_POLICY)
+    grant_all(h)
     expected = load(h, N)
     worker = h.p.start("processor", "worker", name="p1")
     wait_for(lambda: h.count() >= len(expected) // 5, 120, "the worker well under way")
@@ -60,6 +65,7 @@ def test_two_workers_share_partitions_one_killed_no_loss(harness: Harness) -> No
     h = harness
     h.p.extra_env["FACEGATE_PROCESSOR_BATCH_SIZE"] = "200"
     h.apply_policy(BASE_POLICY)
+    grant_all(h)
     a = h.p.start("processor", "worker", "--worker-name", "wa", name="wa")
     h.p.start("processor", "worker", "--worker-name", "wb", name="wb")
     time.sleep(8)  # both join the group and split the partitions
