@@ -71,9 +71,8 @@ def install() -> None:
         }
     )
     click.echo(f"kafka jars: {ensure_jars(settings.kafka_libs)}")
+    # PostgreSQL (Debian package) for FACEGATE_STORE=postgres and the store tests.
+    from stream_processor.stack.postgres import find_bin_dir
     from stream_processor.store.settings import StoreSettings
 
-    if StoreSettings().store == "postgres":
-        from stream_processor.stack.postgres import find_bin_dir
-
-        click.echo(f"postgresql: {find_bin_dir(StoreSettings().postgres_bin)}")
+    click.echo(f"postgresql: {find_bin_dir(StoreSettings().postgres_bin)}")
