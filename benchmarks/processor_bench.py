@@ -275,7 +275,7 @@ def latency(stack: StackSettings, env: dict[str, str], rate: float, seconds: flo
     from stream_processor.cli.devices import register_device
 
     ident = DeviceIdentity(TENANT, "site-0", "gate-lat", "cam-1")
-    conn = DeviceConnection.load(Path(register_device(stack, ident)))
+    conn = DeviceConnection.load(Path(register_device(stack, ident, tls=False)))
     procs = []
     for name, argv in (("bridge", ["bridge", "run"]), ("lat-worker", ["processor", "worker"])):
         fh = open(tmp / f"{name}.log", "ab")  # noqa: SIM115
@@ -416,7 +416,7 @@ def main() -> None:
             if args.events:
                 # the latency worker must not first chew through the pre-loaded backlog
                 lenv["FACEGATE_TOPIC_RAW"] = topics.raw  # same topic; offsets reset below
-                _skip_backlog(stack_settings.kafka_bootstrap, topics.raw, "bench-latency")
+                _skip_backlog(stack_settings.kafka_bootstrap, topics.raw, "bench-latency.raw")
             r2 = latency(stack_settings, lenv, args.latency_rate, args.latency_s, state)
             print(f"[latency] MQTT publish → stored row (SQLite), {args.latency_rate:.0f}/s for "
                   f"{args.latency_s:.0f}s: {r2['n']}/{r2['sent']} rows; p50 {r2['p50']:.0f} ms, "

@@ -107,6 +107,23 @@ def test_policy_applied_at_run_time_and_dry_run_equals_sweep(harness: Harness) -
         assert e.occurred_at_ms > now - rule
         assert e.expires_at_ms > now
 
+    # The raw and dead-letter topics' retention follows the policy's transport section.
+    def raw_topic_configs() -> dict[str, str]:
+        from kafka import KafkaAdminClient
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        admin = KafkaAdminClient(bootstrap_servers=h.bootstrap)
+        try:
+            res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, h.topics.raw)])
+            return {c[0]: c[1] for c in res[0].resources[0][4]}
+        finally:
+            admin.close()
+
+    wait_for(
+        lambda: raw_topic_configs().get("retention.ms") == str(DAY), 30, "raw retention from policy"
+    )
+    assert raw_topic_configs()["segment.ms"] == str(DAY // 10)
+
     hist = h.cli("policy", "history", "--tenant", TENANT).stdout.splitlines()
     assert [line.split("\t")[0] for line in hist] == ["v1", "v2"]
     assert hist[1].endswith("shorter")
