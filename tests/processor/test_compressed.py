@@ -1,0 +1,27 @@
+"""A producer may compress (the bridge's FACEGATE_BRIDGE_COMPRESSION allows lz4, zstd,
+snappy): the worker must read such batches, not crash on them."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_agent.wire import encode_event
+from tests.conftest import wait_for
+from tests.processor.conftest import BASE_POLICY, Harness, make_event
+
+pytestmark = pytest.mark.component
+
+
+@pytest.mark.parametrize("codec", ["lz4", "zstd", "snappy"])
+def test_worker_reads_compressed_batches(harness: Harness, codec: str) -> None:
+    from confluent_kafka import Producer
+
+    h = harness
+    h.apply_policy(BASE_POLICY)
+    events = [make_event("key_card", seq=i) for i in range(200)]
+    p = Producer({"bootstrap.servers": h.bootstrap, "compression.type": codec, "linger.ms": 50})
+    for e in events:
+        p.produce(h.topics.raw, key=f"{e.tenant}/{e.site}".encode(), value=encode_event(e))
+    assert p.flush(30) == 0
+    h.p.start("processor", "worker", name="p1")
+    wait_for(lambda: h.count() >= len(events), 60, f"{codec} batches stored")
