@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
@@ -89,8 +89,9 @@ def disconnect(reason: int = 0) -> bytes:
     return b"\xe0\x01" + bytes((reason,))
 
 
-@dataclass(frozen=True, slots=True)
-class Publish:
+class Publish(NamedTuple):
+    """One incoming PUBLISH (a NamedTuple: built once per message, so it must be cheap)."""
+
     topic: str
     payload: bytes
     qos: int

@@ -23,6 +23,7 @@ the loop in batches.
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import ssl
@@ -135,9 +136,10 @@ class Bridge:
         self._produced_ack = self.metrics.produced.labels(ACK)
         self._acks = OrderedAcks(self._release)
         self.metrics.inflight.set_function(lambda: len(self._acks))
-        self._ready: list[tuple[int, int]] = []  # (generation, packet id), under _acks' lock
-        self._ready_lock = threading.Lock()
-        self._flush_scheduled = False
+        self._ready: list[int] = []  # released packet ids, loop thread only
+        self._reports: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._settle_scheduled = False
+        self._received = 0
         self._kafka_failed = threading.Event()
         self._link: MqttLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -160,7 +162,7 @@ class Bridge:
     # -- MQTT deliveries (loop thread) -------------------------------------------
     def _on_publish(self, msg: Publish) -> None:
         received = self._clock()
-        self.metrics.received.inc()
+        self._received += 1
         token = self._acks.add(msg.packet_id) if msg.qos else None
         kind, verdict = check_any(msg.topic, msg.payload, self._s.max_payload_bytes)
         if isinstance(verdict, Accepted):
@@ -189,26 +191,14 @@ class Bridge:
                 self._producer_fatal.set()
             self._kafka_failure(f"produce failed: {exc}")
 
-    # -- Kafka delivery reports (poll thread) ------------------------------------
+    # -- Kafka delivery reports ---------------------------------------------------
     def _delivered(
         self, token: Pending | None, received: float, kind: str, reason: str | None,
         err: Any, _msg: Any,
     ) -> None:  # fmt: skip
-        if err is not None:
-            if token is None or token.generation != self._acks.generation:
-                return  # from before the last reconnect: the broker redelivers it anyway
-            self.metrics.produce_failures.inc()
-            if err.fatal():
-                self._producer_fatal.set()
-            self._kafka_failure(f"Kafka send failed: {err}")
-            return
-        self.metrics.produce_latency.observe(self._clock() - received)
-        if reason is None:
-            (self._produced_event if kind == EVENT else self._produced_ack).inc()
-        else:
-            self.metrics.dead_lettered.labels(reason).inc()
-        if token is not None:
-            self._acks.done(token)
+        # Runs in whichever thread serves librdkafka's reports (the poll thread, or a
+        # flush): only hand over; the loop thread settles (no locks, batched metrics).
+        self._reports.append((token, received, kind, reason, err, self._clock()))
 
     def _on_kafka_error(self, err: Any) -> None:
         # librdkafka reports broker trouble here and retries by itself; only a fatal
@@ -220,24 +210,48 @@ class Bridge:
             log.warning("Kafka: %s", err)
 
     def _release(self, packet_id: int) -> None:
-        # Called under the OrderedAcks lock, in arrival order.
-        with self._ready_lock:
-            self._ready.append((self._acks.generation, packet_id))
+        # Called by OrderedAcks.done in the loop thread, in arrival order.
+        self._ready.append(packet_id)
 
     def _poll_loop(self) -> None:
         while not self._poll_stop.is_set():
             self._producer.poll(0.05)
-            if self._ready and not self._flush_scheduled and self._loop is not None:
-                self._flush_scheduled = True
-                self._loop.call_soon_threadsafe(self._flush_acks)
+            if self._reports and not self._settle_scheduled and self._loop is not None:
+                self._settle_scheduled = True
+                self._loop.call_soon_threadsafe(self._settle)
 
-    def _flush_acks(self) -> None:
-        self._flush_scheduled = False
-        with self._ready_lock:
-            ready, self._ready = self._ready, []
-        # Releases from before the last reconnect belong to a dead connection.
+    def _settle(self) -> None:
+        """Loop thread: apply delivery reports, write the released PUBACKs in one go."""
+        self._settle_scheduled = False
+        reports = self._reports
         generation = self._acks.generation
-        mids = [mid for gen, mid in ready if gen == generation]
+        produced = {EVENT: 0, ACK: 0}
+        observe = self.metrics.produce_latency.observe
+        while reports:
+            token, received, kind, reason, err, at = reports.popleft()
+            if err is not None:
+                if token is None or token.generation != generation:
+                    continue  # from before the last reconnect: the broker redelivers it
+                self.metrics.produce_failures.inc()
+                if err.fatal():
+                    self._producer_fatal.set()
+                self._kafka_failure(f"Kafka send failed: {err}")
+                continue
+            observe(at - received)
+            if reason is None:
+                produced[kind] += 1
+            else:
+                self.metrics.dead_lettered.labels(reason).inc()
+            if token is not None:
+                self._acks.done(token)
+        if self._received:
+            self.metrics.received.inc(self._received)
+            self._received = 0
+        if produced[EVENT]:
+            self._produced_event.inc(produced[EVENT])
+        if produced[ACK]:
+            self._produced_ack.inc(produced[ACK])
+        mids, self._ready = self._ready, []
         link = self._link
         if mids and link is not None and link.connected:
             link.ack(mids)
@@ -289,19 +303,22 @@ class Bridge:
                     await self._recover_kafka(stop)
                     continue
                 link = self._new_link()
+                # Current before open(): with a present session the broker sends queued
+                # messages right after CONNACK, and their acks must go out on this link.
+                self._link = link
                 try:
                     present = await link.open(filters)
-                except ConnectRefused as exc:
-                    log.error("%s; retrying in 5s", exc)
-                    await _sleep_or_stop(stop, 5.0)
-                    continue
                 except BrokerError as exc:
-                    log.warning("%s; retrying in %.1fs", exc, backoff)
-                    await _sleep_or_stop(stop, backoff)
+                    link.abort()
+                    self._link = None
+                    self._acks.reset()  # whatever arrived during open() is redelivered
+                    self._ready = []
+                    pause = 5.0 if isinstance(exc, ConnectRefused) else backoff
+                    log.warning("%s; retrying in %.1fs", exc, pause)
+                    await _sleep_or_stop(stop, pause)
                     backoff = min(backoff * 2, 5.0)
                     continue
                 backoff = 0.5
-                self._link = link
                 self.metrics.connected.set(1)
                 self.metrics.reconnects.inc()
                 log.info("MQTT connected as %s (session present: %s)", self._s.client_id, present)
@@ -316,6 +333,7 @@ class Bridge:
                 link.abort()
                 self._link = None
                 dropped = self._acks.reset()
+                self._ready = []  # released for the dead connection; redelivered anyway
                 if not stop.is_set():
                     log.warning("MQTT link down; %d unacknowledged will be redelivered", dropped)
         finally:
@@ -331,7 +349,7 @@ class Bridge:
         link.pause()
         await asyncio.to_thread(self._producer.flush, 30)
         await asyncio.sleep(0.1)  # let the poll thread hand over the last releases
-        self._flush_acks()
+        self._settle()
         await link.close()
 
     async def _recover_kafka(self, stop: asyncio.Event) -> None:

@@ -47,7 +47,7 @@ def test_kill_9_bridge_mid_50k_then_restart_all_in_kafka_exactly_once_stored(
 
     rig.p.start("processor", "worker", name="processor")
     bridge = rig.start_bridge("bridge-1")
-    pubs = [rig.mosquitto_pub(conn, payloads) for conn, payloads in batches]
+    pubs = [rig.publish(conn, payloads) for conn, payloads in batches]
 
     raw = rig.p.topics().raw
     wait_for(lambda: rig.count(raw) >= N // 5, 120, "the bridge well under way")

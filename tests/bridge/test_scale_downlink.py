@@ -22,16 +22,7 @@ from tests.conftest import wait_for
 pytestmark = pytest.mark.e2e
 
 
-SHARED_LOSS = (
-    "Mosquitto 2.0.11 does not redeliver in-flight shared-subscription messages to a"
-    " member that reconnects after a crash (measured; see docs/bridge.md): shared mode"
-    " is opt-in and documented as not loss-free on this broker version"
-)
-
-
-@pytest.mark.parametrize(
-    "mode", ["exclusive", pytest.param("shared", marks=pytest.mark.xfail(reason=SHARED_LOSS))]
-)
+@pytest.mark.parametrize("mode", ["exclusive", "shared"])
 def test_two_instances_split_the_work_one_killed_nothing_lost(rig: BridgeRig, mode: str) -> None:
     n_per_site, sites = 5_000, 4
     rig.p.extra_env["FACEGATE_BRIDGE_SUBSCRIPTION"] = mode
@@ -42,9 +33,10 @@ def test_two_instances_split_the_work_one_killed_nothing_lost(rig: BridgeRig, mo
     for inst in ("a", "b"):
         rig.p.extra_env["FACEGATE_BRIDGE_SCOPE"] = scopes[inst]
         rig.prepare_session(instance=f"{rig.p.tag}-{inst}", scope=scopes[inst], mode=mode)
-    batches, sent = [], set()
+    batches, sent, all_events = [], set(), []
     for s in range(sites):
         events = events_for(f"site-{s}", n_per_site)
+        all_events += events
         sent |= {e.event_id for e in events}
         batches.append((rig.device(f"site-{s}"), [encode_event(e) for e in events]))
 
@@ -56,7 +48,7 @@ def test_two_instances_split_the_work_one_killed_nothing_lost(rig: BridgeRig, mo
         )
     for inst in ("a", "b"):
         wait_for(lambda i=inst: "MQTT connected" in rig.p.log(f"bridge-{i}"), 60, "connected")
-    pubs = [rig.mosquitto_pub(conn, payloads) for conn, payloads in batches]
+    pubs = [rig.publish(conn, payloads) for conn, payloads in batches]
     raw = rig.p.topics().raw
     total = n_per_site * sites
     wait_for(lambda: rig.count(raw) >= total // 4, 120, "both instances under way")
@@ -72,7 +64,8 @@ def test_two_instances_split_the_work_one_killed_nothing_lost(rig: BridgeRig, mo
     except AssertionError:
         pass  # the comparison says how many are missing
     missing = sent - set(event_ids(rig.read(raw)))
-    assert not missing, f"{mode}: {len(missing)} of {total} lost"
+    where = sorted((e.site, e.seq) for e in all_events if e.event_id in missing)
+    assert not missing, f"{mode}: {len(missing)} of {total} lost: {where[:3]}…{where[-3:]}"
     assert "MQTT connected" in rig.p.log("bridge-a2")
 
 
