@@ -92,6 +92,11 @@ def export(
 
         topic = Topics().consent
         consent = LedgerConsent(lambda: read_ledger(stack.kafka_bootstrap, topic))
+    from stream_processor.erasure.book import ErasureBook
+    from stream_processor.erasure.settings import ErasureSettings
+
+    erasure_db_path = ErasureSettings().db_path
+    erasure_db = open_rights_db(erasure_db_path) if erasure_db_path else db
     try:
         doc = build_export(
             tenant,
@@ -104,6 +109,7 @@ def export(
             brought_receipts=[ErasureReceipt.load(p) for p in receipt_files],
             events=events,
             consent=consent,
+            pending=ErasureBook(erasure_db),
         )
     except FacegateError as exc:
         raise click.ClickException(
@@ -111,6 +117,8 @@ def export(
         ) from None
     finally:
         audit.close()
+        if erasure_db is not db:
+            erasure_db.close()
         db.close()
         if store is not None:
             store.close()

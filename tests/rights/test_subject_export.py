@@ -255,3 +255,36 @@ def test_export_reads_the_store_and_the_consent_ledger(
     assert [(c["subject"], c["status"]) for c in doc["consent_history"]] == [(SUBJECT, "granted")]
     assert OTHER not in out.read_text()
     assert not any(u.startswith(("stored_events", "consent_history")) for u in doc["unavailable"])
+
+
+def test_cli_export_lists_a_pending_erasure(tmp_path: Path) -> None:
+    """Subject access shows an erasure still waiting for a gate device, without leaking it."""
+    import time
+
+    from edge_agent.wire import new_event_id
+    from stream_processor.erasure.book import ErasureBook
+    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.erasure import ErasureProgress, ErasureRequest
+
+    state = tmp_path / "state"
+    now_ms = int(time.time() * 1000)
+    request = ErasureRequest(
+        request_id=new_event_id(), tenant="acme", site="north", subject=SUBJECT,
+        channel="office", requested_at_ms=now_ms,
+    )  # fmt: skip
+    db = open_rights_db(rights_db_path(state))
+    ErasureBook(db).add(
+        ErasureProgress.start(request, new_event_id(), [("gate-1", "cam-1")]), now_ms
+    )
+    db.close()
+    out = tmp_path / "export.json"
+    done = subprocess.run(
+        [FACEGATE, "subject", "export", "--tenant", "acme", "--site", "north",
+         "--subject", SUBJECT, "--out", str(out), "--no-ledger"],
+        env={**os.environ, "FACEGATE_STATE_DIR": str(state)},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    assert len(doc["pending_erasures"]) == 1
+    assert "gate-1/cam-1" in json.dumps(doc["pending_erasures"])
