@@ -26,13 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_line  # noqa: E402
 
 from edge_agent.outbox import SqliteOutbox  # noqa: E402
+from edge_agent.pseudonym import load_or_create_site_secret  # noqa: E402
 from edge_agent.simulate import SyntheticGate  # noqa: E402
 from edge_agent.uplink.publisher import OutboxPublisher  # noqa: E402
 from edge_agent.uplink.settings import DeviceConnection  # noqa: E402
 from edge_agent.wire import encode_event  # noqa: E402
 from edge_agent.wire.topics import DeviceIdentity  # noqa: E402
 from stream_processor.cli.devices import register_device  # noqa: E402
-from stream_processor.settings import StackSettings  # noqa: E402
+from stream_processor.processor.demo_seed import seed_demo  # noqa: E402
+from stream_processor.settings import StackSettings, Topics  # noqa: E402
 from stream_processor.stack.stack import Stack  # noqa: E402
 
 
@@ -92,17 +94,27 @@ def main() -> None:
     try:
         publishers = []
         sizes = []
+        expected = 0
+        devices = []
         for i in range(args.devices):
-            ident = DeviceIdentity("bench", f"site-{i % 4}", f"gate-{i}", "cam-1")
+            # Tenant "demo": the processor enforces the demo policy, and every
+            # simulated resident has consented, so every event but an unknown
+            # face (never stored, only counted) must land in the store.
+            ident = DeviceIdentity("demo", f"site-{i % 4}", f"gate-{i}", "cam-1")
+            data_dir = state / "edge" / ident.username
+            devices.append((ident, data_dir))
             conn = DeviceConnection.load(Path(register_device(settings, ident)))
             conn.mqtt.window = args.window
-            outbox = SqliteOutbox(state / "edge" / ident.username / "outbox.sqlite")
-            gate = SyntheticGate(ident, os.urandom(32), seed=i)
+            outbox = SqliteOutbox(data_dir / "outbox.sqlite")
+            secret = load_or_create_site_secret(data_dir / "site.secret")
+            gate = SyntheticGate(ident, secret, residents=200, seed=i)
             for start in range(0, args.events, 1000):
                 chunk = min(1000, args.events - start)
                 events = outbox.append_many([gate.maker() for _ in range(chunk)])
                 sizes.append(len(encode_event(events[0])))
+                expected += sum(e.kind != "unknown_face" for e in events)
             publishers.append((outbox, OutboxPublisher(outbox, ident, conn.mqtt)))
+        seed_demo(settings.kafka_bootstrap, Topics(), devices, residents=200, consenting=1.0)
         total = args.devices * args.events
         print(
             f"{args.devices} devices x {args.events} events = {total}, "
@@ -123,7 +135,7 @@ def main() -> None:
             if published_at is None and all(o.depth() == 0 for o, _ in publishers):
                 published_at = time.monotonic() - t0
             n = stored(store)
-            if n >= total:
+            if n >= expected:
                 break
             time.sleep(0.25)
         elapsed = time.monotonic() - t0
@@ -134,7 +146,10 @@ def main() -> None:
             f"published (all PUBACKed) in {published_at or float('nan'):.2f}s "
             f"= {total / (published_at or elapsed):.0f} events/s"
         )
-        print(f"stored {n}/{total} rows in {elapsed:.2f}s = {n / elapsed:.0f} events/s end to end")
+        print(
+            f"stored {n}/{expected} rows in {elapsed:.2f}s; {total} events decided"
+            f" = {total * n / expected / elapsed:.0f} events/s end to end"
+        )
     finally:
         for p in procs:
             p.terminate()
