@@ -36,7 +36,7 @@ class BridgeSettings(BaseSettings):
         " tenant between them, or Mosquitto drops what no one subscribed to",
     )
     max_inflight: int = Field(
-        1000,
+        5000,
         ge=1,
         le=65_000,
         description="MQTT Receive Maximum: unacked deliveries the broker may send (back-pressure)",
