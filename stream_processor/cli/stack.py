@@ -71,6 +71,10 @@ def install() -> None:
         }
     )
     click.echo(f"kafka jars: {ensure_jars(settings.kafka_libs)}")
+    # Chinese labels on printed camera notices and receipts need a CJK font.
+    from stream_processor.stack.system import ensure_debian_files
+
+    ensure_debian_files({"/usr/share/fonts/truetype/wqy/wqy-microhei.ttc": "fonts-wqy-microhei"})
     # PostgreSQL (Debian package) for FACEGATE_STORE=postgres and the store tests.
     from stream_processor.stack.postgres import find_bin_dir
     from stream_processor.store.settings import StoreSettings

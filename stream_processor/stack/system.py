@@ -29,7 +29,15 @@ def ensure_debian_packages(binaries: dict[str, str]) -> None:
     Runs ``apt-get update`` first. Needs root; otherwise fails with the command
     to run.
     """
-    missing = sorted({pkg for binary, pkg in binaries.items() if find_binary(binary) is None})
+    _install(sorted({pkg for binary, pkg in binaries.items() if find_binary(binary) is None}))
+
+
+def ensure_debian_files(files: dict[str, str]) -> None:
+    """Install the Debian package of each missing file (``{path: package}``), e.g. fonts."""
+    _install(sorted({pkg for path, pkg in files.items() if not Path(path).exists()}))
+
+
+def _install(missing: list[str]) -> None:
     if not missing:
         return
     command = ["apt-get", "install", "-y", "-q", *missing]
@@ -53,3 +61,4 @@ def require_binary(name: str, package: str) -> str:
     if found is None:
         raise StackError(f"{name} not found after installing {package}")
     return found
+
