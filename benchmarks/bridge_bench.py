@@ -273,8 +273,10 @@ def phase_clients(settings: StackSettings, conn: DeviceConnection, n: int, tmp: 
             if got[0] >= n:
                 finished.set()
 
-        link = MqttLink(settings.host, settings.mqtt_port, "facegate-bridge-link",
-                        creds.username, creds.password, on_publish, receive_maximum=5000)  # fmt: skip
+        link = MqttLink(
+            settings.host, settings.mqtt_port, "facegate-bridge-link",
+            creds.username, creds.password, on_publish, receive_maximum=5000,
+        )  # fmt: skip
         t0 = time.monotonic()
         await link.open([filt])
         await asyncio.wait_for(finished.wait(), 300)
@@ -389,7 +391,7 @@ def main() -> None:
     args = ap.parse_args()
 
     state = Path(tempfile.mkdtemp(prefix="facegate-bridgebench-"))
-    os.chmod(state, 0o755)
+    os.chmod(state, 0o755)  # noqa: S103 - Mosquitto may drop to another user
     mqtt, kafka, ctrl, tls = free_ports(4)
     settings = StackSettings(state_dir=state, mqtt_port=mqtt, kafka_port=kafka,
                              kafka_controller_port=ctrl, mqtt_tls_port=tls)  # fmt: skip
@@ -416,7 +418,9 @@ def main() -> None:
     try:
         conns = {
             tenant: [
-                DeviceConnection.load(Path(register_device(settings, identity(tenant, i), tls=False)))
+                DeviceConnection.load(
+                    Path(register_device(settings, identity(tenant, i), tls=False))
+                )
                 for i in range(args.devices)
             ]
             for tenant in ("bench-c", "bench-b", "bench-r", "bench-lb", "bench-lr")
@@ -441,8 +445,8 @@ def main() -> None:
         creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
         for i in range(args.instances):
             scope = [f"bench-b/{s}" for j, s in enumerate(sites) if j % args.instances == i]
-            ensure_bridge_session(settings.host, settings.mqtt_port, creds,
-                                  BridgeSettings(instance=f"bench-bench-b-{i}", scope=scope))  # fmt: skip
+            bs = BridgeSettings(instance=f"bench-bench-b-{i}", scope=scope)
+            ensure_bridge_session(settings.host, settings.mqtt_port, creds, bs)
         pub_s = prefill(conns["bench-b"], per, tmp)
         print(f"  queued {n} for the bridge in {pub_s:.1f}s ({n / pub_s:,.0f}/s)", flush=True)
         load_before = os.getloadavg()[0]
@@ -467,8 +471,8 @@ def main() -> None:
         load_mid = os.getloadavg()[0]
 
         # -- latency at a fixed rate
-        bridges = start_bridges(env, args.instances, "bench-lb",
-                                [c.identity.site for c in conns["bench-lb"]], tmp, settings)  # fmt: skip
+        lb_sites = [c.identity.site for c in conns["bench-lb"]]
+        bridges = start_bridges(env, args.instances, "bench-lb", lb_sites, tmp, settings)
         time.sleep(4)
         since = int(time.time() * 1000)
         sent = paced(conns["bench-lb"], args.rate, args.seconds)
