@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from edge_agent.errors import WireError
+from edge_agent.wire.strict import StrictDecoder
 from edge_agent.wire.topics import ID_PATTERN
 
 SCHEMA_VERSION = 1
@@ -91,6 +92,10 @@ class GateEvent(
     consent_ref: Token | None = None
     reason: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z_]{0,31}$")] | None = None
 
+    def __hash__(self) -> int:
+        # By value, so the decoder's subclass (wire/strict.py) hashes alike.
+        return hash(msgspec.structs.astuple(self))
+
     def __post_init__(self) -> None:
         # Cross-field rules; msgspec turns ValueError into a ValidationError.
         if self.kind is EventKind.UNKNOWN_FACE and self.subject is not None:
@@ -105,7 +110,8 @@ class GateEvent(
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(GateEvent)
+#: Strict like ``msgspec.json.Decoder(GateEvent)``, checking repeating ids once (strict.py).
+_decoder = StrictDecoder(GateEvent, unique=("event_id",))
 
 
 def encode_event(event: GateEvent) -> bytes:
