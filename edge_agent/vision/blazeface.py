@@ -86,6 +86,30 @@ def weighted_nms(
     return out
 
 
+def shrink(image: Image, width: int, height: int) -> Image:
+    """Resize to ``width``×``height``, anti-aliased when shrinking, cheaply.
+
+    One INTER_AREA resize by a non-integer factor (640×480 → 256×192) costs
+    ~1.9 ms of one core; halving with INTER_AREA (a 2×2 box filter, OpenCV's
+    fast path) while the factor left is at least 2, then one INTER_LINEAR step
+    by less than 2, costs ~0.25 ms; the pixels differ by under half a grey level
+    on average (a few tens at sharp edges), detections by about a pixel.
+    """
+    h, w = image.shape[:2]
+    while w % 2 == 0 and h % 2 == 0 and w >= 2 * width and h >= 2 * height:
+        w, h = w // 2, h // 2
+        image = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
+    if (w, h) == (width, height):
+        return image
+    slow = w >= 2 * width or h >= 2 * height  # odd sizes: no halving, plain INTER_AREA
+    return np.asarray(
+        cv2.resize(
+            image, (width, height), interpolation=cv2.INTER_AREA if slow else cv2.INTER_LINEAR
+        ),
+        np.uint8,
+    )
+
+
 class BlazeFaceDetector:
     """:class:`~edge_agent.vision.ports.FaceDetector` for the BlazeFace ONNX model."""
 
@@ -114,10 +138,7 @@ class BlazeFaceDetector:
         side = max(h, w)
         size = self.params.input_size
         scale = size / side
-        resized = cv2.resize(
-            frame, (max(1, round(w * scale)), max(1, round(h * scale))),
-            interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
-        )
+        resized = shrink(frame, max(1, round(w * scale)), max(1, round(h * scale)))
         canvas = np.zeros((size, size, 3), dtype=np.uint8)
         canvas[: resized.shape[0], : resized.shape[1]] = resized
         rgb = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB)
