@@ -17,8 +17,15 @@ Starts a private stack on free ports (never touches a running demo). Phases:
               Kafka LogAppendTime − the event's occurred_at_ms (set when the line
               is handed to mosquitto_pub), p50/p99 in ms.
 
+Also printed: the bridge processes' CPU time per drained event (utime + stime
+from /proc between the first and the last record in Kafka), split into the
+asyncio loop (main thread), librdkafka's threads and any other Python thread:
+a steadier figure than the rate on a shared machine (still not immune to it).
+
     .venv/bin/python benchmarks/bridge_bench.py --events 100000
     .venv/bin/python benchmarks/bridge_bench.py --instances 2 --write-docs
+    .venv/bin/python benchmarks/bridge_bench.py --client-events 0 --no-baseline --no-latency \
+        --py-spy /tmp/bridge.txt     # quick CPU check, with a py-spy profile of the drain
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_line  # noqa: E402
@@ -93,6 +101,34 @@ def make_event(ident: DeviceIdentity, seq: int, now_ms: int | None = None) -> by
     )  # fmt: skip
 
 
+# -- CPU of the bridge processes ------------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
+
+
+def _stat(path: str) -> tuple[str, float]:
+    """(thread name, utime + stime in seconds) of one /proc stat file."""
+    text = Path(path).read_text()
+    name, rest = text[text.index("(") + 1 :].rsplit(")", 1)
+    fields = rest.split()  # fields 14 and 15 of stat are utime and stime
+    return name, (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_s(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of the bridge processes by thread group: the asyncio loop (main
+    thread), librdkafka's own threads (``rdk:*``), and the other Python threads."""
+    out = {"loop": 0.0, "librdkafka": 0.0, "python threads": 0.0}
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                name, seconds = _stat(str(task / "stat"))
+            except OSError:
+                continue  # the thread ended
+            group = "loop" if task.name == str(pid) else "python threads"
+            out["librdkafka" if name.startswith("rdk:") else group] += seconds
+    return out
+
+
 # -- Kafka helpers -----------------------------------------------------------------
 class Watch:
     """Polls a topic's end offsets; remembers when the first and the N-th record landed."""
@@ -108,23 +144,28 @@ class Watch:
     def size(self) -> int:
         return sum(self._c.get_watermark_offsets(p, timeout=10)[1] for p in self._parts)
 
-    def until(self, n: int, timeout_s: float) -> tuple[float, float, int]:
+    def until(
+        self, n: int, timeout_s: float, probe: Callable[[], T]
+    ) -> tuple[float, float, int, T | None, T | None]:
+        """Wait for ``n`` records: (first seen, n-th seen, count, probe() at each)."""
         first = done = None
+        at_first: T | None = None
+        at_done: T | None = None
         deadline = time.monotonic() + timeout_s
         got = 0
         while time.monotonic() < deadline:
             got = self.size() - self.base
             now = time.monotonic()
             if first is None and got > 0:
-                first = now
+                first, at_first = now, probe()
             if got >= n:
-                done = now
+                done, at_done = now, probe()
                 break
             time.sleep(0.02)
         self._c.close()
         if first is None or done is None:
             raise SystemExit(f"only {got}/{n} records arrived in {timeout_s:.0f}s")
-        return first, done, got
+        return first, done, got, at_first, at_done
 
 
 def latencies(bootstrap: str, topic: str, since_ms: int) -> list[float]:
@@ -387,6 +428,13 @@ def main() -> None:
     ap.add_argument("--client-events", type=int, default=50_000, help="0 = skip clients phase")
     ap.add_argument("--rate", type=float, default=5000, help="latency phase: events/s")
     ap.add_argument("--seconds", type=float, default=15, help="latency phase: duration")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the raw baseline drain")
+    ap.add_argument("--no-latency", action="store_true", help="skip the latency phase")
+    ap.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="py-spy profile (raw stacks) of the first bridge during the drain",
+    )
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
 
@@ -452,23 +500,35 @@ def main() -> None:
         load_before = os.getloadavg()[0]
         watch = Watch(settings.kafka_bootstrap, TOPICS["raw"])
         bridges = start_bridges(env, args.instances, "bench-b", sites, tmp, settings)
-        first, done, got = watch.until(n, 600)
+        pids = [b.pid for b in bridges]
+        spy = start_py_spy(pids[0], args.py_spy) if args.py_spy else None
+        first, done, got, cpu0, cpu1 = watch.until(n, 600, lambda: cpu_s(pids))
+        assert cpu0 is not None and cpu1 is not None
         bridge_rate = (got - 1) / max(done - first, 1e-6)
-        print(f"  bridge drain: {bridge_rate:,.0f} events/s ({args.instances} instance(s))",
-              flush=True)  # fmt: skip
+        per_event = {k: (cpu1[k] - cpu0[k]) / (got - 1) * 1e6 for k in cpu1}
+        cpu_us = sum(per_event.values())
+        cpu_parts = ", ".join(f"{k} {v:.1f}" for k, v in per_event.items())
+        print(f"  bridge drain: {bridge_rate:,.0f} events/s ({args.instances} instance(s));"
+              f" bridge CPU {cpu_us:.1f} µs per event ({cpu_parts});"
+              f" load avg 1 min {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
         stop(bridges)
+        if spy is not None:
+            spy.wait(60)
         # -- drain: raw baseline
-        sub = subprocess.run(baseline_argv(settings, "bench-r", None) + ["-E"], check=True)
-        del sub
-        pub_s = prefill(conns["bench-r"], per, tmp)
-        watch = Watch(settings.kafka_bootstrap, TOPICS["baseline"])
-        base = start_baseline(settings, "bench-r", n)
-        first, done, got = watch.until(n, 600)
-        base_rate = (got - 1) / max(done - first, 1e-6)
-        print(f"  raw baseline drain (mosquitto_sub | kcat -P): {base_rate:,.0f} events/s",
-              flush=True)  # fmt: skip
-        stop(base)
+        base_rate = float("nan")
+        if not args.no_baseline:
+            subprocess.run(baseline_argv(settings, "bench-r", None) + ["-E"], check=True)
+            pub_s = prefill(conns["bench-r"], per, tmp)
+            watch = Watch(settings.kafka_bootstrap, TOPICS["baseline"])
+            base = start_baseline(settings, "bench-r", n)
+            first, done, got, _, _ = watch.until(n, 600, lambda: None)
+            base_rate = (got - 1) / max(done - first, 1e-6)
+            print(f"  raw baseline drain (mosquitto_sub | kcat -P): {base_rate:,.0f} events/s",
+                  flush=True)  # fmt: skip
+            stop(base)
         load_mid = os.getloadavg()[0]
+        if args.no_latency:
+            return
 
         # -- latency at a fixed rate
         lb_sites = [c.identity.site for c in conns["bench-lb"]]
@@ -502,7 +562,8 @@ def main() -> None:
         summary = [
             f"drain: {n} events queued in a persistent session, then drained; latency: live at"
             f" {args.rate:,.0f} events/s for {args.seconds:.0f}s, publish hand-off → Kafka"
-            f" LogAppendTime (ms resolution).",
+            f" LogAppendTime (ms resolution). Bridge CPU per drained event: {cpu_us:.1f} µs"
+            f" ({cpu_parts}).",
             "",
             *rows,
             "",
@@ -526,6 +587,15 @@ def main() -> None:
     finally:
         stack.down()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def start_py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(exe).exists():
+        raise SystemExit("--py-spy needs py-spy: .venv/bin/pip install py-spy")
+    # Raw (collapsed) stacks, one line per stack: grep-able; written when the bridge exits.
+    return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+                             "--output", out, "--nonblocking"])  # fmt: skip
 
 
 def write_docs(lines: list[str]) -> None:
