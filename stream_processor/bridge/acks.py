@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections import deque
 from collections.abc import Callable
 
@@ -22,47 +21,47 @@ class OrderedAcks:
     """Tracks deliveries; ``done(pending)`` releases the longest finished prefix.
 
     MQTT wants PUBACKs in the order the PUBLISHes arrived; Kafka confirms
-    per partition, so completions can come out of order. Thread-safe: paho's
-    thread adds, the Kafka I/O thread completes.
+    per partition, so completions can come out of order. Not locked: the
+    bridge adds, completes and resets on its event-loop thread only (delivery
+    reports are served there too); ``len()`` may be read from any thread.
     """
 
     def __init__(self, release: Callable[[int], None]) -> None:
         self._release = release
-        self._lock = threading.Lock()
         self._queue: deque[Pending] = deque()
         self._generation = 0
 
     def add(self, mid: int) -> Pending:
-        with self._lock:
-            pending = Pending(mid, self._generation)
-            self._queue.append(pending)
-            return pending
+        pending = Pending(mid, self._generation)
+        self._queue.append(pending)
+        return pending
 
     def done(self, pending: Pending) -> int:
         """Mark one delivery confirmed; returns how many acks were released."""
+        if pending.generation != self._generation:
+            return 0  # delivered before a reconnect; the broker redelivers it
+        pending.done = True
+        queue = self._queue
+        if queue[0] is not pending:
+            return 0  # an earlier delivery is still unconfirmed
         released = 0
-        with self._lock:
-            if pending.generation != self._generation:
-                return 0  # delivered before a reconnect; the broker redelivers it
-            pending.done = True
-            while self._queue and self._queue[0].done:
-                self._release(self._queue.popleft().mid)
-                released += 1
+        release = self._release
+        while queue and queue[0].done:
+            release(queue.popleft().mid)
+            released += 1
         return released
 
     def reset(self) -> int:
         """Forget everything in flight (after a disconnect the broker redelivers it)."""
-        with self._lock:
-            dropped = len(self._queue)
-            self._queue.clear()
-            self._generation += 1
-            return dropped
+        dropped = len(self._queue)
+        self._queue.clear()
+        self._generation += 1
+        return dropped
 
     @property
     def generation(self) -> int:
-        """Bumped by every ``reset``; read by ``release`` under the same lock."""
+        """Bumped by every ``reset``."""
         return self._generation
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._queue)
+        return len(self._queue)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 
 from stream_processor.bridge.validate import ACK, EVENT, REASONS
 
@@ -46,7 +48,7 @@ class BridgeMetrics:
         self.inflight = Gauge(
             "facegate_bridge_inflight", "received but not yet acknowledged", registry=registry
         )
-        self.produce_latency = Histogram(
+        self.produce_latency = BatchHistogram(
             "facegate_bridge_produce_latency_seconds",
             "time from MQTT receipt to Kafka confirmation",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
@@ -63,6 +65,42 @@ class BridgeMetrics:
             "Kafka commands published to MQTT and acknowledged by the broker",
             registry=registry,
         )
+
+
+class BatchHistogram:
+    """A Prometheus histogram fed a batch at a time: one lock per batch instead of
+    ``Histogram.observe``'s lock and bucket walk per value (~2 µs; the bridge
+    observes every message). Exported like ``Histogram`` (``_bucket``, ``_count``,
+    ``_sum``)."""
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
+        self._name, self._doc = name, documentation
+        self._bounds = tuple(float(b) for b in buckets)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one is +Inf
+        self._sum = 0.0
+        self._lock = threading.Lock()
+        registry.register(self)
+
+    def observe_many(self, values: Sequence[float]) -> None:
+        bounds = self._bounds
+        counts = [0] * len(self._counts)
+        for value in values:
+            counts[bisect_left(bounds, value)] += 1  # le is inclusive, as in Histogram
+        total = sum(values)
+        with self._lock:
+            self._counts = [a + b for a, b in zip(self._counts, counts, strict=True)]
+            self._sum += total
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            counts, total = self._counts, self._sum
+        cumulative, buckets = 0, []
+        for bound, count in zip((*self._bounds, float("inf")), counts, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), float(cumulative)))
+        yield HistogramMetricFamily(self._name, self._doc, buckets=buckets, sum_value=total)
 
 
 class HealthServer:

@@ -15,15 +15,15 @@ downstream.
 Downlink: ``commands`` records are published with QoS 1 to the site's command
 topic; the Kafka offset is committed only after the broker's PUBACK.
 
-Threads: the asyncio loop owns the MQTT socket; librdkafka's delivery reports
-are served by one poll thread, which hands released acknowledgements back to
-the loop in batches.
+Threads: the asyncio loop owns the MQTT socket and serves librdkafka's
+delivery reports too (``poll(0)`` every couple of milliseconds, never a
+blocking ``flush``), so acknowledgement bookkeeping needs no locks and no
+hand-over between threads; released PUBACKs are written in batches.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import functools
 import logging
 import ssl
@@ -50,6 +50,10 @@ from stream_processor.settings import StackSettings, Topics
 from stream_processor.stack.accounts import Credentials
 
 log = logging.getLogger(__name__)
+
+#: How often delivery reports are served while deliveries await Kafka, and when idle
+#: (then only for error callbacks and downlink dead letters).
+SERVE_BUSY_S, SERVE_IDLE_S = 0.002, 0.05
 
 
 def producer_config(bootstrap: str, settings: BridgeSettings) -> dict[str, Any]:
@@ -136,17 +140,15 @@ class Bridge:
         self._produced_ack = self.metrics.produced.labels(ACK)
         self._acks = OrderedAcks(self._release)
         self.metrics.inflight.set_function(lambda: len(self._acks))
-        self._ready: list[int] = []  # released packet ids, loop thread only
-        self._reports: collections.deque[tuple[Any, ...]] = collections.deque()
-        self._settle_scheduled = False
+        # Loop-thread state between two serves of the delivery reports:
+        self._ready: list[int] = []  # released packet ids
+        self._latencies: list[float] = []  # MQTT receipt → Kafka confirmation
+        self._counts = {EVENT: 0, ACK: 0}  # confirmed accepted records, by kind
+        self._served_at = 0.0
         self._received = 0
         self._kafka_failed = threading.Event()
         self._link: MqttLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stopping = threading.Event()
-        self._last_kafka_ok = 0.0
-        self._poll_stop = threading.Event()
-        self._poller = threading.Thread(target=self._poll_loop, name="kafka-poll", daemon=True)
 
     # -- health ----------------------------------------------------------------
     def health(self) -> dict[str, object]:
@@ -191,14 +193,26 @@ class Bridge:
                 self._producer_fatal.set()
             self._kafka_failure(f"produce failed: {exc}")
 
-    # -- Kafka delivery reports ---------------------------------------------------
+    # -- Kafka delivery reports (loop thread: served by _serve_reports) ---------------
     def _delivered(
         self, token: Pending | None, received: float, kind: str, reason: str | None,
         err: Any, _msg: Any,
     ) -> None:  # fmt: skip
-        # Runs in whichever thread serves librdkafka's reports (the poll thread, or a
-        # flush): only hand over; the loop thread settles (no locks, batched metrics).
-        self._reports.append((token, received, kind, reason, err, self._clock()))
+        if err is not None:
+            if token is None or token.generation != self._acks.generation:
+                return  # from before the last reconnect: the broker redelivers it
+            self.metrics.produce_failures.inc()
+            if err.fatal():
+                self._producer_fatal.set()
+            self._kafka_failure(f"Kafka send failed: {err}")
+            return
+        self._latencies.append(self._served_at - received)
+        if reason is None:
+            self._counts[kind] += 1
+        else:
+            self.metrics.dead_lettered.labels(reason).inc()
+        if token is not None:
+            self._acks.done(token)  # may release PUBACKs into self._ready
 
     def _on_kafka_error(self, err: Any) -> None:
         # librdkafka reports broker trouble here and retries by itself; only a fatal
@@ -213,49 +227,47 @@ class Bridge:
         # Called by OrderedAcks.done in the loop thread, in arrival order.
         self._ready.append(packet_id)
 
-    def _poll_loop(self) -> None:
-        while not self._poll_stop.is_set():
-            self._producer.poll(0.05)
-            if self._reports and not self._settle_scheduled and self._loop is not None:
-                self._settle_scheduled = True
-                self._loop.call_soon_threadsafe(self._settle)
-
-    def _settle(self) -> None:
-        """Loop thread: apply delivery reports, write the released PUBACKs in one go."""
-        self._settle_scheduled = False
-        reports = self._reports
-        generation = self._acks.generation
-        produced = {EVENT: 0, ACK: 0}
-        observe = self.metrics.produce_latency.observe
-        while reports:
-            token, received, kind, reason, err, at = reports.popleft()
-            if err is not None:
-                if token is None or token.generation != generation:
-                    continue  # from before the last reconnect: the broker redelivers it
-                self.metrics.produce_failures.inc()
-                if err.fatal():
-                    self._producer_fatal.set()
-                self._kafka_failure(f"Kafka send failed: {err}")
-                continue
-            observe(at - received)
-            if reason is None:
-                produced[kind] += 1
-            else:
-                self.metrics.dead_lettered.labels(reason).inc()
-            if token is not None:
-                self._acks.done(token)
+    def _serve_reports(self, producer: Any = None) -> None:
+        """Serve the delivery reports librdkafka has ready (each runs ``_delivered``
+        here, on the loop thread), then count them and write the released PUBACKs
+        in one go."""
+        self._served_at = self._clock()
+        (producer or self._producer).poll(0)
         if self._received:
             self.metrics.received.inc(self._received)
             self._received = 0
-        if produced[EVENT]:
-            self._produced_event.inc(produced[EVENT])
-        if produced[ACK]:
-            self._produced_ack.inc(produced[ACK])
+        counts = self._counts
+        if counts[EVENT]:
+            self._produced_event.inc(counts[EVENT])
+            counts[EVENT] = 0
+        if counts[ACK]:
+            self._produced_ack.inc(counts[ACK])
+            counts[ACK] = 0
+        if self._latencies:
+            self.metrics.produce_latency.observe_many(self._latencies)
+            self._latencies = []
         mids, self._ready = self._ready, []
         link = self._link
         if mids and link is not None and link.connected:
             link.ack(mids)
             self.metrics.acked.inc(len(mids))
+
+    async def _serve_forever(self) -> None:
+        while True:
+            self._serve_reports()
+            await asyncio.sleep(SERVE_BUSY_S if len(self._acks) else SERVE_IDLE_S)
+
+    async def _flush(self, producer: Any, timeout_s: float) -> int:
+        """Like ``producer.flush(timeout_s)``, but serving the reports on this thread
+        (a blocking flush in a worker would run ``_delivered`` there); returns how
+        many records are still unconfirmed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while len(producer) and loop.time() < deadline:
+            self._serve_reports(producer)
+            await asyncio.sleep(SERVE_BUSY_S)
+        self._serve_reports(producer)
+        return len(producer)
 
     def _kafka_failure(self, why: str) -> None:
         if not self._kafka_failed.is_set():
@@ -287,7 +299,7 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; then acknowledge what Kafka confirmed and leave."""
         self._loop = asyncio.get_running_loop()
-        self._poller.start()
+        server = asyncio.create_task(self._serve_forever(), name="kafka-reports")
         relay = asyncio.create_task(self._relay_commands(stop)) if self._s.relay_commands else None
         filters = self._s.filters()
         if self._s.subscription == "shared":
@@ -340,16 +352,14 @@ class Bridge:
             if relay is not None:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)
-            await asyncio.to_thread(self._producer.flush, 10)
-            self._poll_stop.set()
-            self._poller.join(5)
+            server.cancel()
+            await asyncio.gather(server, return_exceptions=True)
+            await self._flush(self._producer, 10)
 
     async def _leave(self, link: MqttLink) -> None:
         """Stop taking deliveries, let Kafka confirm what is in flight, ack it, disconnect."""
         link.pause()
-        await asyncio.to_thread(self._producer.flush, 30)
-        await asyncio.sleep(0.1)  # let the poll thread hand over the last releases
-        self._settle()
+        await self._flush(self._producer, 30)  # writes the released PUBACKs as it goes
         await link.close()
 
     async def _recover_kafka(self, stop: asyncio.Event) -> None:
@@ -359,10 +369,10 @@ class Bridge:
             old = self._producer
             log.error("replacing the Kafka producer after a fatal error")
             old.purge()
-            await asyncio.to_thread(old.flush, 1)
+            await self._flush(old, 1)
             self._producer = self._make_producer(self._on_kafka_error)
             self._producer_fatal.clear()
-        remaining = await asyncio.to_thread(self._producer.flush, 5)
+        remaining = await self._flush(self._producer, 5)
         if remaining == 0:
             self._kafka_failed.clear()
             log.info("Kafka producer queue drained; reconnecting MQTT")
