@@ -32,7 +32,7 @@ from stream_processor.dead_letter import DeadLetter
 from stream_processor.policy.consent import ALL_PURPOSES, ConsentRecord, ConsentStatus
 from stream_processor.policy.decision import CONSENT_KINDS
 from stream_processor.policy.retention import CompiledPolicy, compile_version, policy_key
-from stream_processor.processor.enforce import enforce_batch
+from stream_processor.processor.enforce import EnforcedBatch, enforce_batch
 from stream_processor.processor.faust_tuning import LeanMonitor
 from stream_processor.processor.ledger import (
     HEARTBEAT_PREFIX,
@@ -48,6 +48,7 @@ from stream_processor.processor.ledger_client import read_ledger_at
 from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeper import SweepReport, sweep
+from stream_processor.processor.writer import StoreWriter
 from stream_processor.settings import StackSettings, Topics
 from stream_processor.stack.topics import ledger_configs
 from stream_processor.store.base import EventStore
@@ -141,9 +142,8 @@ def create_app(
         now_ms = int(clock() * 1000)
         return DeadLetter.build(raw, reason, detail, source, now_ms, "processor").encode()
 
-    async def handle(store: EventStore, values: Sequence[bytes]) -> None:
-        """Decide one batch and store it (one transaction); dead letters first."""
-        started = time.perf_counter()
+    async def decide(values: Sequence[bytes]) -> EnforcedBatch:
+        """Decide one batch; its dead letters are in Kafka when this returns."""
         batch = enforce_batch(values, int(clock() * 1000), policy_of, consent_of)
         pending = [
             await dlq_topic.send(value=dead_letter(raw, reason, detail, topics.raw))
@@ -151,12 +151,17 @@ def create_app(
         ]
         if pending:
             await asyncio.gather(*pending)
-        inserted = store.write_batch(batch.rows, batch.counts)
+        return batch
+
+    def stored(batch: EnforcedBatch, inserted: int, started: float) -> None:
         for (kind, outcome), n in batch.outcomes.items():
             metrics.decisions.labels(kind, outcome).inc(n)
         if inserted < len(batch.rows):
             metrics.stored_duplicates.inc(len(batch.rows) - inserted)
         metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    #: Set when raw events are read in batches: the store's own thread (writer.py).
+    writer: list[StoreWriter] = []
 
     if settings.ingest == "faust":
 
@@ -168,7 +173,9 @@ def create_app(
                 async for values in stream.take(
                     settings.batch_size, within=settings.batch_within_s
                 ):
-                    await handle(store, values)
+                    started = time.perf_counter()
+                    batch = await decide(values)
+                    stored(batch, store.write_batch(batch.rows, batch.counts), started)
             finally:
                 store.close()
 
@@ -178,10 +185,11 @@ def create_app(
         async def ingest_batches() -> None:
             # Faust streams cost tens of microseconds per event before our code
             # runs (measured: docs/benchmarks.md, Processor); raw events are
-            # read in batches straight from aiokafka instead. At least once: the
-            # offsets are committed only after the batch's store transaction, and
-            # never past a record that was not processed (one batch at a time).
-            from aiokafka import AIOKafkaConsumer
+            # read in batches straight from aiokafka instead. At least once: a
+            # batch's offsets are committed only after its store transaction,
+            # and batches are written in the order they were read. While batch N
+            # is written (in the writer's thread), batch N+1 is fetched and decided.
+            from aiokafka import AIOKafkaConsumer, TopicPartition
 
             consumer = AIOKafkaConsumer(
                 topics.raw,
@@ -194,7 +202,17 @@ def create_app(
                 max_partition_fetch_bytes=4 * 1024 * 1024,
                 fetch_max_bytes=64 * 1024 * 1024,
             )
-            store = store_factory()
+            store_writer = StoreWriter(store_factory)
+            await store_writer.open()
+            writer.append(store_writer)
+            Flight = tuple[asyncio.Future[int], EnforcedBatch, dict[TopicPartition, int], float]
+            in_flight: Flight | None = None
+
+            async def settle(flight: Flight) -> None:
+                written, batch, offsets, started = flight
+                stored(batch, await written, started)
+                await consumer.commit(offsets)
+
             await consumer.start()
             try:
                 await open_views()
@@ -203,13 +221,33 @@ def create_app(
                     fetched = await consumer.getmany(
                         timeout_ms=timeout_ms, max_records=settings.batch_size
                     )
+                    if not fetched:
+                        if in_flight is not None:
+                            flight, in_flight = in_flight, None
+                            await settle(flight)
+                        continue
+                    started = time.perf_counter()
                     values = [r.value or b"" for records in fetched.values() for r in records]
-                    if values:
-                        await handle(store, values)
-                        await consumer.commit()
+                    offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+                    ticket = store_writer.begin()
+                    try:
+                        batch = await decide(values)
+                    except BaseException as exc:
+                        store_writer.fail(exc)
+                        raise
+                    if in_flight is not None:
+                        flight, in_flight = in_flight, None
+                        await settle(flight)
+                    written = store_writer.submit(ticket, batch.rows, batch.counts)
+                    in_flight = (written, batch, offsets, started)
             finally:
-                store.close()
-                await consumer.stop()
+                try:
+                    if in_flight is not None:  # let the last write finish and commit it
+                        await settle(in_flight)
+                finally:
+                    writer.clear()
+                    await store_writer.close()
+                    await consumer.stop()
 
     recent_withdrawals: deque[tuple[float, ConsentRecord]] = deque()
 
@@ -248,6 +286,8 @@ def create_app(
         metrics.consent_changes.labels(outcome.status.value).inc()
         if outcome.status is not ConsentStatus.WITHDRAWN:
             return
+        for w in writer:  # batches decided before the withdrawal are stored first
+            await w.drain()
         deleted = delete_withdrawn(store, outcome)
         command = withdrawal_command(outcome)
         fut = await commands_topic.send(

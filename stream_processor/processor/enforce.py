@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from edge_agent.errors import WireError
 from edge_agent.wire import decode_event
 from stream_processor.policy.consent import ConsentState
-from stream_processor.policy.decision import Discard, DiscardReason, decide, needs_consent
+from stream_processor.policy.decision import CONSENT_KINDS, Discard, DiscardReason, decide
 from stream_processor.policy.retention import CompiledPolicy
 from stream_processor.store.base import AggregateKey, StoredEvent
 
@@ -30,10 +30,16 @@ ConsentLookup = Callable[[str, str, str, str], ConsentState]
 @dataclass
 class EnforcedBatch:
     rows: list[StoredEvent] = field(default_factory=list)
-    counts: Counter[AggregateKey] = field(default_factory=Counter)
-    #: (kind, outcome) → n, for metrics (bounded labels only).
-    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    counts: dict[AggregateKey, int] = field(default_factory=dict)
     rejected: list[tuple[bytes, str, str]] = field(default_factory=list)  # raw, reason, detail
+
+    @property
+    def outcomes(self) -> Counter[tuple[str, str]]:
+        """(kind, outcome) → n, for metrics (bounded labels only)."""
+        out: Counter[tuple[str, str]] = Counter()
+        for key, n in self.counts.items():
+            out[(key.kind, key.outcome)] += n
+        return out
 
 
 def enforce_batch(
@@ -42,43 +48,50 @@ def enforce_batch(
     policy_of: PolicyLookup,
     consent_of: ConsentLookup,
 ) -> EnforcedBatch:
+    """Decide every event of a batch (the processor's hot loop: kept lean)."""
     out = EnforcedBatch()
+    rows = out.rows
+    counts: Counter[tuple[int, str, str, str, str, str, str]] = Counter()
     seen: set[str] = set()
     policies: dict[str, CompiledPolicy | None] = {}
+    duplicate = DiscardReason.DUPLICATE.value
+    none = ConsentState.NONE
     for raw in values:
         try:
             event = decode_event(raw)
         except WireError as exc:
             out.rejected.append((bytes(raw), exc.reason, exc.detail))
             continue
-        kind = event.kind.value
+        tenant = event.tenant
         outcome: str
         if event.event_id in seen:
-            outcome = DiscardReason.DUPLICATE.value
+            outcome = duplicate
         else:
             seen.add(event.event_id)
             try:
-                policy = policies[event.tenant]
+                policy = policies[tenant]
             except KeyError:
-                policy = policies[event.tenant] = policy_of(event.tenant)
-            consent = ConsentState.NONE
-            if event.subject is not None and needs_consent(event):
-                consent = consent_of(event.tenant, event.site, event.subject, event.purpose)
+                policy = policies[tenant] = policy_of(tenant)
+            consent = none
+            if event.subject is not None and event.kind in CONSENT_KINDS:
+                consent = consent_of(tenant, event.site, event.subject, event.purpose)
             verdict = decide(event, policy, consent, now_ms)
             if isinstance(verdict, Discard):
-                outcome = verdict.reason.value
+                outcome = verdict.reason._value_
             else:
                 outcome = STORED
-                out.rows.append(
-                    StoredEvent.from_event(
-                        event, stored_at_ms=now_ms, expires_at_ms=verdict.expires_at_ms
-                    )
-                )
-        minute = event.occurred_at_ms - event.occurred_at_ms % MINUTE_MS
-        out.counts[
-            AggregateKey(
-                minute, event.tenant, event.site, event.gate, kind, event.decision.value, outcome
+                rows.append(StoredEvent.from_event(event, now_ms, verdict.expires_at_ms))
+        at = event.occurred_at_ms
+        counts[
+            (
+                at - at % MINUTE_MS,
+                tenant,
+                event.site,
+                event.gate,
+                event.kind._value_,
+                event.decision._value_,
+                outcome,
             )
         ] += 1
-        out.outcomes[(kind, outcome)] += 1
+    out.counts = {AggregateKey._make(key): n for key, n in counts.items()}
     return out

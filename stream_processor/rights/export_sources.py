@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ class StoreSubjectEvents:
     def events_for_subject(
         self, tenant: str, site: str, subject: str
     ) -> Sequence[Mapping[str, Any]]:
-        return [dataclasses.asdict(e) for e in self._store.events_of_subject(tenant, site, subject)]
+        return [e._asdict() for e in self._store.events_of_subject(tenant, site, subject)]
 
 
 class LedgerConsent:

@@ -13,7 +13,6 @@ from typing import Any
 from stream_processor.errors import StoreError
 from stream_processor.store.base import COLUMNS, StoredEvent
 from stream_processor.store.sql import (
-    _AS_TUPLE,
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
     EVENTS_TABLE,
@@ -71,7 +70,7 @@ class PostgresEventStore(SqlStore):
             with self._db.cursor() as cur:
                 with cur.copy(f"COPY events_in ({cols}) FROM STDIN") as copy:
                     for r in rows:
-                        copy.write_row(_AS_TUPLE(r))
+                        copy.write_row(r)
                 cur.execute(
                     f"INSERT INTO events ({cols}) SELECT {cols} FROM events_in "  # noqa: S608
                     "ON CONFLICT (event_id) DO NOTHING"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from operator import attrgetter
 from typing import Any, Protocol
 
 from stream_processor.store.base import (
@@ -64,7 +63,6 @@ AGG_TENANT_INDEX = (
 )
 
 _COLS = ", ".join(COLUMNS)
-_AS_TUPLE = attrgetter(*COLUMNS)  # a row's values in column order, in C
 
 
 class _Cursor(Protocol):
@@ -110,7 +108,7 @@ class SqlStore:
     def _insert_rows(self, rows: Sequence[StoredEvent]) -> int:
         if not rows:
             return 0
-        return self._executemany(self._sql(self._INSERT), [_AS_TUPLE(r) for r in rows])
+        return self._executemany(self._sql(self._INSERT), rows)
 
     def _add_counts(self, counts: Mapping[AggregateKey, int]) -> None:
         if counts:
