@@ -5,8 +5,9 @@ decode: for a gate event that is nine regex searches, most of the decode's
 time. But tenant, site, gate, device, purpose, model and pseudonym repeat from
 event to event. ``StrictDecoder`` decodes into a twin of the struct without the
 patterns (types, ranges, enums, unknown and missing fields still checked by
-msgspec), then checks the patterns itself: the repeating fields as one tuple,
-remembered once it passed (a bounded memo), the unique fields every time.
+msgspec), then checks the patterns itself: a value of a repeating field is
+remembered once it passed (a bounded memo per field), unique fields are
+checked every time.
 The twin is a subclass of the struct, so its ``__post_init__`` rules run and
 the result is a ``GateEvent`` for every caller.
 
@@ -24,14 +25,14 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable
-from operator import attrgetter
+from operator import attrgetter, contains
 from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 
 T = TypeVar("T", bound=msgspec.Struct)
 
-#: Distinct value tuples remembered as valid before the memo starts over.
+#: Distinct values of one field remembered as valid before its memo starts over.
 MEMO_LIMIT = 100_000
 
 
@@ -106,27 +107,33 @@ class StrictDecoder(Generic[T]):
         self._twin_decoder = msgspec.json.Decoder(twin)
         self._repeating = [(n, re.compile(p).fullmatch, p) for n, p in repeating]
         names = [n for n, _ in repeating]
-        self._key: Callable[[Any], Any] = attrgetter(*names) if names else (lambda _: ())
-        self._tuple_key = len(names) > 1
-        self._valid: set[Any] = set()
+        self._key: Callable[[Any], Any] = (
+            attrgetter(*names) if len(names) > 1 else lambda e: tuple(getattr(e, n) for n in names)
+        )
+        # One memo per field; None is in each (msgspec already checked the type).
+        self._valid: list[set[Any]] = [{None} for _ in names]
 
     def decode(self, payload: bytes | bytearray | memoryview) -> T:
         """Raises ``msgspec.ValidationError`` / ``msgspec.DecodeError`` like msgspec."""
         event = cast(T, self._twin_decoder.decode(payload))
-        for name, search, pattern in self._unique:
+        for name, match, pattern in self._unique:
             value = getattr(event, name)
-            if value is not None and search(value) is None:
+            if value is not None and match(value) is None:
                 raise msgspec.ValidationError(str(PatternError(name, pattern)))
-        key = self._key(event)
-        if key in self._valid:
+        values = self._key(event)
+        if all(map(contains, self._valid, values)):  # the usual case, all in C
             return event
-        values = key if self._tuple_key else (key,)
-        for (name, search, pattern), value in zip(self._repeating, values, strict=True):
-            if value is not None and search(value) is None:
+        for (name, match, pattern), valid, value in zip(
+            self._repeating, self._valid, values, strict=True
+        ):
+            if value in valid:
+                continue
+            if match(value) is None:
                 raise msgspec.ValidationError(str(PatternError(name, pattern)))
-        if len(self._valid) >= MEMO_LIMIT:
-            self._valid.clear()
-        self._valid.add(key)
+            if len(valid) >= MEMO_LIMIT:
+                valid.clear()
+                valid.add(None)
+            valid.add(value)
         return event
 
 
