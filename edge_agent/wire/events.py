@@ -98,16 +98,23 @@ class GateEvent(
 
     def __post_init__(self) -> None:
         # Cross-field rules; msgspec turns ValueError into a ValidationError.
-        if self.kind is EventKind.UNKNOWN_FACE and self.subject is not None:
-            raise ValueError("an unknown_face event must not carry a subject")
-        if self.kind is EventKind.UNKNOWN_FACE and self.decision is Decision.GRANTED:
-            raise ValueError("an unknown face is never granted by recognition")
-        if self.kind is EventKind.FACE_MATCH and self.subject is None:
-            raise ValueError("a face_match event needs a subject pseudonym")
-        face = self.kind in (EventKind.FACE_MATCH, EventKind.UNKNOWN_FACE)
-        if self.score_band is not None and not face:
+        # Runs for every decoded event: module constants, one branch per kind.
+        kind = self.kind
+        if kind is _FACE_MATCH:
+            if self.subject is None:
+                raise ValueError("a face_match event needs a subject pseudonym")
+        elif kind is _UNKNOWN_FACE:
+            if self.subject is not None:
+                raise ValueError("an unknown_face event must not carry a subject")
+            if self.decision is _GRANTED:
+                raise ValueError("an unknown face is never granted by recognition")
+        elif self.score_band is not None:
             raise ValueError("score_band only belongs to face events")
 
+
+_FACE_MATCH = EventKind.FACE_MATCH
+_UNKNOWN_FACE = EventKind.UNKNOWN_FACE
+_GRANTED = Decision.GRANTED
 
 _encoder = msgspec.json.Encoder()
 #: Strict like ``msgspec.json.Decoder(GateEvent)``, checking repeating ids once (strict.py).

@@ -9,7 +9,7 @@ import json
 import msgspec
 import pytest
 
-from edge_agent.wire import GateEvent, encode_event
+from edge_agent.wire import Decision, EventKind, GateEvent, encode_event
 from edge_agent.wire.strict import StrictDecoder
 from tests.unit.test_wire import make
 
@@ -30,7 +30,9 @@ def corpus() -> list[bytes]:
     for field, bad in itertools.product(PATTERN_FIELDS, BAD_STRINGS):
         doc = dict(base, **{field: bad})
         out += [encode_event(make()), json.dumps(doc).encode()]
-    unknown = make(kind="unknown_face", subject=None, decision="denied", reason="no_match")
+    unknown = make(
+        kind=EventKind.UNKNOWN_FACE, subject=None, decision=Decision.DENIED, reason="no_match"
+    )
     out.append(encode_event(unknown))
     out.append(json.dumps(dict(base, reason="Bad Reason")).encode())
     return out * 2
