@@ -138,11 +138,11 @@ class MqttLink:
                 data = await self._reader.read(1 << 18)
                 if not data:
                     raise ConnectionLost("broker closed the connection")
-                for ptype, flags, body in parser.feed(data):
-                    if ptype == codec.PUBLISH:
-                        on_publish(codec.parse_publish(flags, body))
+                for packet in parser.feed(data):
+                    if isinstance(packet, codec.Publish):
+                        on_publish(packet)
                     else:
-                        self._control(ptype, body)
+                        self._control(packet.type, packet.body)
         except (OSError, codec.ProtocolError, ConnectionLost) as exc:
             log.warning("MQTT connection lost: %s", exc)
         except asyncio.CancelledError:

@@ -34,7 +34,7 @@ def test_varint_and_publish_roundtrip_across_split_reads() -> None:
     reader = codec.PacketReader()
     got = []
     for i in range(0, len(stream), 333):  # arbitrary TCP chunking
-        got += [codec.parse_publish(f, b) for t, f, b in reader.feed(stream[i : i + 333])]
+        got += [p for p in reader.feed(stream[i : i + 333]) if isinstance(p, codec.Publish)]
     assert [(p.topic, p.packet_id, p.dup, p.qos) for p in got] == [
         ("a/b", i + 1, bool(i % 2), 1) for i in range(6)
     ]
@@ -51,6 +51,10 @@ def test_control_packets() -> None:
     assert connect[0] == 0x10 and b"MQTT\x05\xc0" in connect  # user+password, clean_start=0
     with pytest.raises(codec.ProtocolError):
         list(codec.PacketReader().feed(b"\x30\xff\xff\xff\xff\x01"))
+    with pytest.raises(codec.ProtocolError):  # topic longer than the packet
+        codec.PacketReader().feed(b"\x32\x04\x00\x09ab" + codec.PINGREQ_PACKET * 4)
+    ping, publish = codec.PacketReader().feed(codec.PINGREQ_PACKET + codec.publish("t", b"x", 0))
+    assert ping == codec.Packet(codec.PINGREQ, 0, b"") and publish == ("t", b"x", 0, 0, False)
 
 
 def test_ordered_acks_release_in_arrival_order_and_forget_old_generations() -> None:
