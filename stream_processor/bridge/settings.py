@@ -45,7 +45,13 @@ class BridgeSettings(BaseSettings):
         7 * 24 * 3600, ge=60, description="how long the broker keeps our session while we are away"
     )
     max_payload_bytes: int = Field(4096, ge=256, description="larger payloads are dead-lettered")
-    linger_ms: int = Field(5, ge=0, le=1000, description="Kafka producer linger")
+    linger_ms: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="Kafka producer linger: with 5 ms librdkafka's threads took 6-14 µs of"
+        " CPU per event in a drain, with 10 ms 4-6 µs (fewer, larger requests)",
+    )
     batch_bytes: int = Field(1_048_576, ge=16_384, description="Kafka producer batch size")
     compression: str = Field(
         "none",
