@@ -17,7 +17,7 @@ from edge_agent.vision.track import IouTracker
 def build_detector(c: DetectorConfig, min_face_px: int = 0) -> BlazeFaceDetector:
     params = BlazeFaceParams(
         input_size=c.input_size, mean=c.mean, std=c.std, score_threshold=c.score_threshold,
-        nms_iou=c.nms_iou, min_face_px=min_face_px,
+        nms_iou=c.nms_iou, min_face_px=min_face_px, square=c.letterbox == "square",
     )
     return BlazeFaceDetector(c.path, params, threads=c.threads, model_id=c.model_id)
 

@@ -46,7 +46,7 @@ class DetectorConfig(_Section):
     kind: Literal["blazeface"] = Field("blazeface", description="detector family (decoder)")
     path: Path = Field(
         Path("models/blazeface_back_256.opt.onnx"),
-        description="ONNX model file (.opt.onnx: rewritten at set-up, same outputs, faster)",
+        description="ONNX model file (.opt.onnx: rewritten at set-up for speed, same ids)",
     )
     model_id: str = Field("blazeface-back256", pattern=r"^[A-Za-z0-9._-]{1,30}$",
                           description="short id put in events")
@@ -55,6 +55,10 @@ class DetectorConfig(_Section):
     std: float = Field(127.5, gt=0, description="normalisation: (pixel − mean) / std")
     score_threshold: float = Field(0.6, gt=0, lt=1, description="minimum face score")
     nms_iou: float = Field(0.3, gt=0, lt=1, description="IoU above which boxes are merged")
+    letterbox: Literal["stride", "square"] = Field(
+        "stride", description="pad the scaled frame to a multiple of S/8 (models with a free "
+        "input size, e.g. the .opt files: less work) or to the full S×S square"
+    )
     threads: int = Field(1, ge=1, le=16, description="ONNX Runtime intra-op threads")
 
 

