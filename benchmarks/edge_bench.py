@@ -147,7 +147,9 @@ def main() -> None:
         f" ORT intra-op threads per session: {args.threads}; frame tests match against "
         f"{args.gallery} templates",
         f"models: {paths['detector'].name} + {paths['embedder'].name} (the fetched files "
-        "after the set-up graph rewrites of edge_agent/assets/optimize.py: same outputs)",
+        "after the set-up graph rewrites of edge_agent/assets/optimize.py); detector input "
+        f"for 640×480: {'×'.join(map(str, det.input_shape(480, 640)))}, for 1280×720: "
+        f"{'×'.join(map(str, det.input_shape(720, 1280)))} (H×W)",
         "",
         "Measured with `.venv/bin/python benchmarks/edge_bench.py --write-docs` on a shared "
         "2-core machine while other Kafka test suites were running (see the load average): "
@@ -310,12 +312,16 @@ def main() -> None:
         "element-wise operators each, which kept ONNX Runtime out of its NCHWc convolution "
         "path with a layout reorder on each side (~1/3 of the embedding's time), and "
         "BlazeFace's two channel zero-pads (Concat with zeros) did the same to its later "
-        "blocks; both are now 1×1 convolutions, which cut the decision's CPU time by ~25% "
-        "(compare the row with the models as fetched). The detector's input is shrunk by 2×2 "
-        "box halvings and one bilinear step (0.25 ms instead of 1.9 ms for one INTER_AREA "
-        "resize). Measured and not adopted: ONNX Runtime's PRelu kernel (slower than the "
-        "five operators), int8 (static QDQ: embedder no faster, detector 2× slower; dynamic: "
-        "embedder 4× slower). Each further new face adds one embedding, so 4 new faces "
+        "blocks; both are now 1×1 convolutions (−25% decision CPU time). The detector's "
+        "input height and width are free, so a 4:3 frame is run at 256×192 (padded to a "
+        "multiple of 32) instead of the 256×256 letterbox (−24% detector time; faces near "
+        "the bottom edge move by up to a few pixels; config detector.letterbox: square "
+        "restores the square), and the frame is shrunk by 2×2 box halvings and one "
+        "bilinear step (0.25 ms instead of 1.9 ms for one INTER_AREA resize): together "
+        "about −32% CPU against the models as fetched (see that row). Measured and not "
+        "adopted: ONNX Runtime's PRelu kernel (slower than the five operators), int8 "
+        "(static QDQ: embedder no faster, detector 2× slower; dynamic: embedder 4× "
+        "slower). Each further new face adds one embedding, so 4 new faces "
         "cost ~4 embeddings. With tracking, a decided face costs only its detection, hence "
         "the frame rate. A float32 1:N scan over 100k × 192 templates reads 77 MB and is "
         "memory-bound (6-12 ms); from 20k templates the agent scans an int8 copy "
