@@ -15,6 +15,7 @@ from stream_processor.store.base import COLUMNS, StoredEvent
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
+    DROP_SITE_TIME_INDEX,
     EVENTS_TABLE,
     RETENTION_INDEX,
     SqlStore,
@@ -27,7 +28,7 @@ except ImportError as exc:  # pragma: no cover - depends on the extra
         "the PostgreSQL store needs psycopg; run: pip install 'facegate[cloud]'", name="psycopg"
     ) from exc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _LOCK_ID = 0x66616365  # "face"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -42,6 +43,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         AGGREGATES_TABLE,
         AGG_TENANT_INDEX,
     ],
+    2: [DROP_SITE_TIME_INDEX],
 }
 
 

@@ -12,11 +12,12 @@ from stream_processor.errors import StoreError
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
+    DROP_SITE_TIME_INDEX,
     RETENTION_INDEX,
     SqlStore,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -45,6 +46,9 @@ _MIGRATIONS: dict[int, str] = {
     """,
     # Policy engine: per-minute aggregates and an index for per-rule retention.
     2: f"{AGGREGATES_TABLE};\n{AGG_TENANT_INDEX};\n{RETENTION_INDEX};",
+    # The rule index (tenant, site, kind, purpose, time) serves (tenant, site)
+    # look-ups too; (tenant, site, time) only cost every insert a B-tree more.
+    3: DROP_SITE_TIME_INDEX,
 }
 
 
@@ -58,7 +62,10 @@ class SqliteEventStore(SqlStore):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
-        self._db.execute("PRAGMA cache_size=-65536")  # 64 MiB: index pages stay hot
+        self._db.execute("PRAGMA cache_size=-262144")  # 256 MiB: index pages stay hot
+        # Checkpoint every ~40 MB of WAL instead of 4 MB: a page rewritten by
+        # consecutive batches is copied into the database once, not each time.
+        self._db.execute("PRAGMA wal_autocheckpoint=10000")
         self._db.execute("PRAGMA temp_store=MEMORY")
         self._migrate()
 
