@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import hashlib
 import json
 import os
 import re
@@ -88,6 +90,16 @@ def identity(tenant: str, i: int) -> DeviceIdentity:
     )  # fmt: skip
 
 
+#: Residents per site: a gate sees the same residents again and again (their
+#: pseudonyms repeat), as the processor benchmark's 200 per site.
+RESIDENTS = 200
+
+
+@functools.lru_cache(maxsize=4096)
+def resident(site: str, i: int) -> str:
+    return "ps1_" + hashlib.sha256(f"{site}/resident-{i}".encode()).hexdigest()[:32]
+
+
 def make_event(ident: DeviceIdentity, seq: int, now_ms: int | None = None) -> bytes:
     now = now_ms if now_ms is not None else int(time.time() * 1000)
     return encode_event(
@@ -95,7 +107,7 @@ def make_event(ident: DeviceIdentity, seq: int, now_ms: int | None = None) -> by
             schema_version=1, event_id=new_event_id(now), seq=seq, tenant=ident.tenant,
             site=ident.site, gate=ident.gate, device=ident.device, kind=EventKind.KEY_CARD,
             decision=Decision.GRANTED, purpose="access_control", occurred_at_ms=now,
-            subject="ps1_" + os.urandom(16).hex(), model="keycard-reader-v2.4.1",
+            subject=resident(ident.site, seq * 7919 % RESIDENTS), model="keycard-reader-v2.4.1",
             consent_ref="consent:2026-01-01:resident-agreement-v3", reason="card_presented",
         )
     )  # fmt: skip
@@ -251,7 +263,9 @@ def paced(conns: list[DeviceConnection], rate: float, seconds: float) -> int:
 
 
 # -- phases -----------------------------------------------------------------------------
-def phase_clients(settings: StackSettings, conn: DeviceConnection, n: int, tmp: Path) -> dict[str, float]:  # noqa: E501
+def phase_clients(
+    settings: StackSettings, conn: DeviceConnection, n: int, tmp: Path
+) -> dict[str, float]:  # noqa: E501
     """MQTT drain (paho vs our link) and Kafka produce (kafka-python vs confluent-kafka)."""
     import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
@@ -381,8 +395,12 @@ def start_bridges(env: dict[str, str], k: int, tenant: str, sites: list[str], tm
              "FACEGATE_BRIDGE_SCOPE": json.dumps(scope)}  # fmt: skip
         procs.append((e, bs.instance))
     return [
-        subprocess.Popen([facegate, "bridge", "run"], env=e, stdout=subprocess.DEVNULL,
-                         stderr=open(tmp / f"bridge-{name}.log", "ab"))  # noqa: SIM115 # fmt: skip
+        subprocess.Popen(
+            [facegate, "bridge", "run"],
+            env=e,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp / f"bridge-{name}.log", "ab"),
+        )  # noqa: SIM115 # fmt: skip
         for e, name in procs
     ]
 
