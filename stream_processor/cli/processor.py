@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import click
 
@@ -24,11 +25,12 @@ def store_factory(
 
         dsn = Postgres(stack, store).dsn()
         where = f"postgres db {store.postgres_db}" if store.postgres_dsn is None else "postgres"
-        return (lambda: PostgresEventStore(dsn)), where
+        # partials, not lambdas: the store writer process receives the factory pickled
+        return partial(PostgresEventStore, dsn), where
     from stream_processor.store.sqlite import SqliteEventStore
 
     path = settings.store_path or StateLayout(stack.state_dir).sqlite_path
-    return (lambda: SqliteEventStore(path)), str(path)
+    return partial(SqliteEventStore, path), str(path)
 
 
 @click.group()

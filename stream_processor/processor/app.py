@@ -48,7 +48,11 @@ from stream_processor.processor.ledger_client import read_ledger_at
 from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeper import SweepReport, sweep
-from stream_processor.processor.writer import StoreWriter
+from stream_processor.processor.writer import (
+    InlineStoreWriter,
+    ProcessStoreWriter,
+    StoreWriter,
+)
 from stream_processor.settings import StackSettings, Topics
 from stream_processor.stack.topics import ledger_configs
 from stream_processor.store.base import EventStore
@@ -160,7 +164,7 @@ def create_app(
             metrics.stored_duplicates.inc(len(batch.rows) - inserted)
         metrics.batch_seconds.observe(time.perf_counter() - started)
 
-    #: Set when raw events are read in batches: the store's own thread (writer.py).
+    #: Set while raw events are read in batches: where they are written (writer.py).
     writer: list[StoreWriter] = []
 
     if settings.ingest == "faust":
@@ -188,7 +192,8 @@ def create_app(
             # read in batches straight from aiokafka instead. At least once: a
             # batch's offsets are committed only after its store transaction,
             # and batches are written in the order they were read. While batch N
-            # is written (in the writer's thread), batch N+1 is fetched and decided.
+            # is written (by default in the worker's store process), batch N+1 is
+            # fetched and decided.
             from aiokafka import AIOKafkaConsumer, TopicPartition
 
             consumer = AIOKafkaConsumer(
@@ -202,7 +207,11 @@ def create_app(
                 max_partition_fetch_bytes=4 * 1024 * 1024,
                 fetch_max_bytes=64 * 1024 * 1024,
             )
-            store_writer = StoreWriter(store_factory)
+            store_writer: StoreWriter = (
+                ProcessStoreWriter(store_factory)
+                if settings.store_writer == "process"
+                else InlineStoreWriter(store_factory)
+            )
             await store_writer.open()
             writer.append(store_writer)
             Flight = tuple[asyncio.Future[int], EnforcedBatch, dict[TopicPartition, int], float]
