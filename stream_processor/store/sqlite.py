@@ -59,6 +59,9 @@ class SqliteEventStore(SqlStore):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        # 16 KiB pages for a new file (an existing one keeps its size): fewer,
+        # fuller B-tree pages per insert; 865k rows: 35 vs 45 µs CPU per row.
+        self._db.execute("PRAGMA page_size=16384")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=30000")
