@@ -151,9 +151,9 @@ def main() -> None:
         f"for 640×480: {'×'.join(map(str, det.input_shape(480, 640)))}, for 1280×720: "
         f"{'×'.join(map(str, det.input_shape(720, 1280)))} (H×W)",
         "",
-        "Measured with `.venv/bin/python benchmarks/edge_bench.py --write-docs` on a shared "
-        "2-core machine while other Kafka test suites were running (see the load average): "
-        "numbers are noisy upper bounds; re-run on a quiet machine for release figures.",
+        "Measured with `.venv/bin/python benchmarks/edge_bench.py --write-docs`; the load "
+        "average above and at the end says how quiet the machine was (wall times are upper "
+        "bounds when it was busy; the CPU-time rows are not).",
         "",
         "| case | faces found | p50 ms | p95 ms |",
         "|---|---|---|---|",

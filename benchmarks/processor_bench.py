@@ -117,9 +117,16 @@ def make_events(n: int, sites: int, gates: int, residents: int, seed: int = 1) -
 def preload(bootstrap: str, topic: str, values: list[bytes], sites: int) -> float:
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
-                  "batch.num.messages": 10000, "queue.buffering.max.messages": 2_000_000,
-                  "compression.type": "none"})  # fmt: skip  (aiokafka lacks lz4 here)
+    p = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "acks": "all",
+            "batch.num.messages": 10000,
+            "queue.buffering.max.messages": 2_000_000,
+            "compression.type": "none",
+        }
+    )  # fmt: skip  (aiokafka lacks lz4 here)
     t0 = time.monotonic()
     for i, v in enumerate(values):
         while True:
@@ -358,7 +365,7 @@ def main() -> None:
     ap.add_argument("--residents", type=int, default=200, help="per site")
     ap.add_argument("--consenting", type=float, default=0.9, help="share of residents with consent")
     ap.add_argument("--partitions", type=int, default=6)
-    ap.add_argument("--batch-size", type=int, default=5000, help="FACEGATE_PROCESSOR_BATCH_SIZE")
+    ap.add_argument("--batch-size", type=int, default=10_000, help="FACEGATE_PROCESSOR_BATCH_SIZE")
     ap.add_argument("--profile", action="store_true", help="run the worker under cProfile")
     ap.add_argument("--latency-rate", type=float, default=200.0, help="events/s; 0 = skip")
     ap.add_argument("--latency-s", type=float, default=30.0)

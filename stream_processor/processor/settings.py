@@ -27,7 +27,9 @@ class ProcessorSettings(BaseSettings):
         description="write batches in a store process of the worker's own (the next batch is "
         "decided meanwhile, on another core) or inline on the event loop",
     )
-    batch_size: int = Field(1000, ge=1, le=100_000, description="events per store transaction")
+    batch_size: int = Field(
+        10_000, ge=1, le=100_000, description="most events per store transaction (measured best)"
+    )
     batch_within_s: float = Field(0.25, gt=0, description="flush a partial batch after this")
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval")
     stream_buffer_maxsize: int = Field(
