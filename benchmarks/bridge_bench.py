@@ -93,6 +93,9 @@ def identity(tenant: str, i: int) -> DeviceIdentity:
 #: Residents per site: a gate sees the same residents again and again (their
 #: pseudonyms repeat), as the processor benchmark's 200 per site.
 RESIDENTS = 200
+#: --random-subjects: a new pseudonym per event instead (the decoder's memo of
+#: valid pseudonyms never hits; a worst case, not a gate's traffic).
+RANDOM_SUBJECTS = False
 
 
 @functools.lru_cache(maxsize=4096)
@@ -107,7 +110,10 @@ def make_event(ident: DeviceIdentity, seq: int, now_ms: int | None = None) -> by
             schema_version=1, event_id=new_event_id(now), seq=seq, tenant=ident.tenant,
             site=ident.site, gate=ident.gate, device=ident.device, kind=EventKind.KEY_CARD,
             decision=Decision.GRANTED, purpose="access_control", occurred_at_ms=now,
-            subject=resident(ident.site, seq * 7919 % RESIDENTS), model="keycard-reader-v2.4.1",
+            subject="ps1_" + os.urandom(16).hex()
+            if RANDOM_SUBJECTS
+            else resident(ident.site, seq * 7919 % RESIDENTS),
+            model="keycard-reader-v2.4.1",
             consent_ref="consent:2026-01-01:resident-agreement-v3", reason="card_presented",
         )
     )  # fmt: skip
@@ -449,12 +455,17 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the raw baseline drain")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency phase")
     ap.add_argument(
+        "--random-subjects", action="store_true", help="a new pseudonym per event (worst case)"
+    )
+    ap.add_argument(
         "--py-spy",
         metavar="FILE",
         help="py-spy profile (raw stacks) of the first bridge during the drain",
     )
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     args = ap.parse_args()
+    global RANDOM_SUBJECTS
+    RANDOM_SUBJECTS = args.random_subjects
 
     state = Path(tempfile.mkdtemp(prefix="facegate-bridgebench-"))
     os.chmod(state, 0o755)  # noqa: S103 - Mosquitto may drop to another user
