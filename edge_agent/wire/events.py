@@ -117,8 +117,9 @@ _UNKNOWN_FACE = EventKind.UNKNOWN_FACE
 _GRANTED = Decision.GRANTED
 
 _encoder = msgspec.json.Encoder()
-#: Strict like ``msgspec.json.Decoder(GateEvent)``, checking repeating ids once (strict.py).
-_decoder = StrictDecoder(GateEvent, unique=("event_id",))
+#: Strict like ``msgspec.json.Decoder(GateEvent)``, checking repeating ids once (strict.py);
+#: event ids and pseudonyms are checked every time (one regex: cheaper than a memo miss).
+_decoder = StrictDecoder(GateEvent, unique=("event_id", "subject"))
 
 
 def encode_event(event: GateEvent) -> bytes:
