@@ -97,7 +97,3 @@ def decide(
     if expires <= now_ms:
         return _EXPIRED
     return Store(expires)
-
-
-def needs_consent(event: GateEvent) -> bool:
-    return event.kind in CONSENT_KINDS and event.subject is not None
