@@ -51,9 +51,7 @@ class ImageFolderSource:
     sleep: Callable[[float], None] = time.sleep
 
     def frames(self) -> Iterator[Frame]:
-        files = sorted(
-            p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             log.warning("no images in %s", self.folder)
             return
@@ -87,12 +85,20 @@ class OpenCvSource:
     live: bool = True
     max_consecutive_failures: int = 25
     reopen_backoff_s: float = 1.0
+    #: A network stream that stops sending fails a read after this long (without
+    #: it FFmpeg's read blocked for minutes when an RTSP server went away).
+    network_timeout_s: float = 5.0
     on_decode_error: Callable[[], None] = _noop
     sleep: Callable[[float], None] = time.sleep
 
     def _open(self) -> cv2.VideoCapture:
-        target: int | str = int(self.uri) if self.uri.isdigit() else self.uri
-        return cv2.VideoCapture(target)
+        if self.uri.isdigit():
+            return cv2.VideoCapture(int(self.uri))
+        if "://" in self.uri:
+            ms = int(self.network_timeout_s * 1000)
+            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
+            return cv2.VideoCapture(self.uri, cv2.CAP_FFMPEG, params)
+        return cv2.VideoCapture(self.uri)
 
     def frames(self) -> Iterator[Frame]:
         cap = self._open()

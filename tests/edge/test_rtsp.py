@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,23 +27,42 @@ PACKAGES = {
 }
 
 
+class RtspServer:
+    def __init__(self) -> None:
+        ensure_debian_files(PACKAGES)  # installed if missing (as the stack does), never skipped
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"rtsp://127.0.0.1:{self.port}/gate"
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(SERVER), str(self.port)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
 @pytest.fixture
-def rtsp_url() -> Iterator[str]:
-    ensure_debian_files(PACKAGES)  # installed if missing (as the stack does), never skipped
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        ["/usr/bin/python3", str(SERVER), str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+def server() -> Iterator[RtspServer]:
+    srv = RtspServer()
+    srv.start()
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "ready"
-        yield f"rtsp://127.0.0.1:{port}/gate"
+        yield srv
     finally:
-        proc.kill()
-        proc.wait(10)
+        srv.kill()
+
+
+@pytest.fixture
+def rtsp_url(server: RtspServer) -> str:
+    return server.url
 
 
 def test_frames_come_from_a_real_rtsp_stream(rtsp_url: str) -> None:
@@ -57,3 +78,27 @@ def test_frames_come_from_a_real_rtsp_stream(rtsp_url: str) -> None:
     # the pattern moves: the stream is live, not one frame repeated
     assert any((a.image != b.image).any() for a, b in zip(frames, frames[1:], strict=False))
     assert failures == []
+
+
+def test_a_lost_stream_is_counted_and_reopened(server: RtspServer) -> None:
+    failures: list[float] = []
+    source = OpenCvSource(
+        server.url, reopen_backoff_s=0.2, max_consecutive_failures=3, network_timeout_s=2.0,
+        on_decode_error=lambda: failures.append(time.monotonic()),
+    )  # fmt: skip
+    restart = threading.Timer(1.0, server.start)
+    frames = 0
+    started = time.monotonic()
+    try:
+        for _ in source.frames():
+            frames += 1
+            if frames == 10:  # the server goes away mid-stream and comes back after 1 s
+                server.kill()
+                restart.start()
+            if frames == 70 or time.monotonic() - started > 60:
+                break
+    finally:
+        restart.cancel()
+    assert frames == 70, "frames did not resume after the RTSP server came back"
+    assert failures, "the outage was not counted"
+    assert time.monotonic() - started < 60
