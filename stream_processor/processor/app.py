@@ -195,6 +195,7 @@ def create_app(
             # is written (by default in the worker's store process), batch N+1 is
             # fetched and decided.
             from aiokafka import AIOKafkaConsumer, TopicPartition
+            from aiokafka.errors import CommitFailedError, IllegalStateError
 
             consumer = AIOKafkaConsumer(
                 topics.raw,
@@ -220,7 +221,17 @@ def create_app(
             async def settle(flight: Flight) -> None:
                 written, batch, offsets, started = flight
                 stored(batch, await written, started)
-                await consumer.commit(offsets)
+                # A rebalance may have moved a partition away while its batch was
+                # written: its new owner reads those records again (at least once;
+                # the store drops the duplicates), so commit only what is still ours.
+                assigned = consumer.assignment()
+                mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+                if not mine:
+                    return
+                try:
+                    await consumer.commit(mine)
+                except (CommitFailedError, IllegalStateError) as exc:
+                    log.warning("offsets not committed, the group rebalanced: %s", exc)
 
             await consumer.start()
             try:
