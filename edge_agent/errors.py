@@ -1,25 +1,67 @@
-"""Exception root of the edge agent.
+"""The one exception root of facegate, shared by the gate device and the cloud.
 
-EdgeError
-├── ConfigError          bad or missing configuration (not retriable)
-├── WireError            a payload that does not fit the wire contract
-├── OutboxError          the durable outbox cannot take or give events
-│   └── OutboxFull       the configured ceiling is reached (retriable)
-├── PublishError         the MQTT broker refused or is unreachable
-├── AssetError           a model or test asset could not be fetched/converted/verified
-├── ModelError           a model file is missing or behaves wrongly
-├── GalleryError         the encrypted gallery cannot be read or written
-│   └── GalleryKeyError  missing or wrong gallery key (fails loudly, never guesses)
-└── ConsentRequired      enrollment without the consent reference it needs
+It lives on the device side because ``edge_agent`` imports nothing from
+``stream_processor``; the cloud's errors (``stream_processor.errors``) derive
+from it. Every entry point (``facegate``, ``facegate-edge``, the standalone
+verifier) turns a ``FacegateError`` into one ``Error: …`` line and a non-zero
+exit; ``--debug`` shows the traceback.
+
+FacegateError                  root of every error facegate raises on purpose
+├── InvalidInput (ValueError)  a value from an option, a file or the environment is refused
+├── EdgeError                  the gate device (edge_agent)
+│   ├── ConfigError            bad or missing configuration (not retriable)
+│   ├── WireError              a payload that does not fit the wire contract
+│   │   └── PatternError       a string field does not match its pattern (wire.strict)
+│   ├── OutboxError            the durable outbox cannot take or give events
+│   │   └── OutboxFull         the configured ceiling is reached (retriable)
+│   ├── PublishError           the MQTT broker refused or is unreachable (retriable)
+│   ├── AssetError             a model or test asset could not be fetched/converted/verified
+│   ├── ModelError             a model file is missing or behaves wrongly
+│   ├── GalleryError           the encrypted gallery cannot be read or written
+│   │   └── GalleryKeyError    missing or wrong gallery key (fails loudly, never guesses)
+│   ├── PhotoError             an enrolment photo is unusable (enrollment)
+│   └── ConsentRequired        enrolment without the consent reference it needs
+└── the cloud (stream_processor.errors and the modules named)
+    ├── ConfigError            invalid settings (not retriable)
+    ├── StackError             a local broker could not be installed/started/stopped
+    │   └── NotReady           a broker did not become ready in time (retriable)
+    ├── BrokerError            Kafka or MQTT refused or is unreachable (retriable)
+    │   ├── ProtocolError      the MQTT peer sent bytes that are not MQTT v5 (bridge.mqtt_codec)
+    │   ├── ConnectRefused     the broker refused the bridge's CONNECT (bridge.mqtt_link)
+    │   └── ConnectionLost     the bridge's MQTT connection closed or broke (bridge.mqtt_link)
+    ├── StoreError             the event store failed
+    │   └── StoreWriterFailed  the processor's store writer stopped (processor.writer)
+    ├── KeycardError           a key-card request is invalid or in the wrong state (rights.keycards)
+    └── AuditError             the audit log, its key or checkpoints (audit.errors)
+        ├── IdentifierInAudit  an entry would carry an identifier in the clear
+        ├── KeyFileError       the operator key file is missing or not an Ed25519 key
+        └── NotCanonical (TypeError)  a value has no canonical JSON form
+
+Validators inside pydantic models and msgspec ``__post_init__`` raise plain
+``ValueError`` because the library wraps it into its own ``ValidationError``;
+the loaders turn that into a ``ConfigError``, and the entry points print any
+that escapes as one line too.
 """
 
 from __future__ import annotations
 
 
-class EdgeError(Exception):
-    """Root of every error the edge agent raises on purpose."""
+class FacegateError(Exception):
+    """Root of every error facegate raises on purpose, on the device and in the cloud."""
 
     retriable: bool = False
+
+
+class InvalidInput(FacegateError, ValueError):
+    """A value given on the command line, in a file or in the environment is refused.
+
+    Also a ``ValueError``, so that a validator may raise it and callers that
+    test for ``ValueError`` keep working.
+    """
+
+
+class EdgeError(FacegateError):
+    """Root of every error the edge agent raises on purpose."""
 
 
 class ConfigError(EdgeError):

@@ -13,13 +13,15 @@ import os
 import secrets
 from pathlib import Path
 
+from edge_agent.errors import InvalidInput
+
 PREFIX = "ps1_"
 SECRET_BYTES = 32
 
 
 def pseudonym(site_secret: bytes, resident_id: str) -> str:
     if len(site_secret) < 16:
-        raise ValueError("site secret must be at least 16 bytes")
+        raise InvalidInput("site secret must be at least 16 bytes")
     digest = hmac.new(site_secret, resident_id.encode("utf-8"), hashlib.sha256).digest()
     return PREFIX + digest[:16].hex()
 
@@ -29,7 +31,7 @@ def load_or_create_site_secret(path: Path) -> bytes:
     if path.exists():
         data = path.read_bytes()
         if len(data) < 16:
-            raise ValueError(f"site secret {path} is too short")
+            raise InvalidInput(f"site secret {path} is too short")
         return data
     path.parent.mkdir(parents=True, exist_ok=True)
     data = secrets.token_bytes(SECRET_BYTES)

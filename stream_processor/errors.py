@@ -1,20 +1,23 @@
-"""Exception root of the cloud side.
+"""Errors of the cloud side, under the one root ``edge_agent.errors.FacegateError``.
 
-FacegateError
-├── ConfigError            invalid settings (not retriable)
-├── StackError             a local broker could not be installed/started/stopped
-│   └── NotReady           a broker did not become ready in time (retriable)
-├── BrokerError            Kafka or MQTT refused or is unreachable (retriable)
-└── StoreError             the event store failed
+The whole tree (device and cloud) is drawn in ``edge_agent/errors.py``.
+``FacegateError`` and ``InvalidInput`` are re-exported here so cloud modules
+import their errors from one place.
 """
 
 from __future__ import annotations
 
+from edge_agent.errors import FacegateError, InvalidInput
 
-class FacegateError(Exception):
-    """Root of every error the cloud side raises on purpose."""
-
-    retriable: bool = False
+__all__ = [
+    "BrokerError",
+    "ConfigError",
+    "FacegateError",
+    "InvalidInput",
+    "NotReady",
+    "StackError",
+    "StoreError",
+]
 
 
 class ConfigError(FacegateError):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from edge_agent.errors import InvalidInput
+
 
 class CredentialHasher:
     def __init__(self, site_secret: bytes) -> None:
         if len(site_secret) < 16:
-            raise ValueError("site secret must be at least 16 bytes")
+            raise InvalidInput("site secret must be at least 16 bytes")
         self._secret = site_secret
 
     def _h(self, domain: str, value: str) -> str:

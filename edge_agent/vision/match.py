@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_agent.errors import InvalidInput
 from edge_agent.vision.int8_scan import Int8Scan
 from edge_agent.wire import ScoreBand
 
@@ -52,7 +53,7 @@ class TemplateIndex:
         quantize_from: int = QUANTIZE_FROM,
     ) -> None:
         if templates.ndim != 2 or len(templates) != len(owners):
-            raise ValueError("templates must be (M, D) with one owner per row")
+            raise InvalidInput("templates must be (M, D) with one owner per row")
         self.templates = np.ascontiguousarray(templates, dtype=np.float32)
         self.owners = owners
         self._scan = Int8Scan(self.templates) if len(templates) >= quantize_from else None

@@ -30,6 +30,8 @@ from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 
+from edge_agent.errors import WireError
+
 T = TypeVar("T", bound=msgspec.Struct)
 
 #: Distinct values of one field remembered as valid before its memo starts over.
@@ -65,11 +67,14 @@ def _drop_pattern(meta: Any) -> Any:
     return msgspec.Meta(**keep) if keep else None
 
 
-class PatternError(ValueError):
+class PatternError(WireError):
     """A string field does not match its pattern (worded like msgspec's own error)."""
 
     def __init__(self, field: str, pattern: str) -> None:
-        super().__init__(f"Expected `str` matching regex {pattern!r} - at `$.{field}`")
+        super().__init__("pattern", f"Expected `str` matching regex {pattern!r} - at `$.{field}`")
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class StrictDecoder(Generic[T]):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from edge_agent.errors import InvalidInput
+
 ROOT = "facegate/v1"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _ID = re.compile(ID_PATTERN)
@@ -33,7 +35,7 @@ class DeviceIdentity:
         for name in ("tenant", "site", "gate", "device"):
             value = getattr(self, name)
             if not _ID.match(value):
-                raise ValueError(f"{name} id {value!r} must match {ID_PATTERN}")
+                raise InvalidInput(f"{name} id {value!r} must match {ID_PATTERN}")
 
     @property
     def prefix(self) -> str:

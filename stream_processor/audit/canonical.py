@@ -11,12 +11,14 @@ import hashlib
 import json
 from typing import Any
 
+from stream_processor.audit.errors import NotCanonical
+
 
 def _check(value: Any, path: str) -> None:
     if isinstance(value, bool) or value is None or isinstance(value, int | str):
         return
     if isinstance(value, float):
-        raise TypeError(f"{path}: floats are not allowed in canonical JSON")
+        raise NotCanonical(f"{path}: floats are not allowed in canonical JSON")
     if isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _check(item, f"{path}[{i}]")
@@ -24,10 +26,10 @@ def _check(value: Any, path: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TypeError(f"{path}: object keys must be strings")
+                raise NotCanonical(f"{path}: object keys must be strings")
             _check(item, f"{path}.{key}")
         return
-    raise TypeError(f"{path}: {type(value).__name__} is not a JSON value")
+    raise NotCanonical(f"{path}: {type(value).__name__} is not a JSON value")
 
 
 def canonical(doc: Any, check: bool = True) -> bytes:

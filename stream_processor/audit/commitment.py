@@ -14,6 +14,8 @@ import hmac
 import re
 import secrets
 
+from stream_processor.errors import InvalidInput
+
 PREFIX = "c1_"
 SALT_BYTES = 32
 _DOMAIN = b"facegate/audit/subject/v1\x00"
@@ -28,7 +30,7 @@ def new_salt() -> str:
 
 def commit(pseudonym: str, salt_hex: str) -> str:
     if not SALT_PATTERN.match(salt_hex):
-        raise ValueError("salt must be 32 bytes, hex")
+        raise InvalidInput("salt must be 32 bytes, hex")
     digest = hashlib.sha256(_DOMAIN + bytes.fromhex(salt_hex) + pseudonym.encode("utf-8"))
     return PREFIX + digest.hexdigest()
 

@@ -19,6 +19,7 @@ import msgspec
 from stream_processor.audit.canonical import canonical, sha256_hex
 from stream_processor.audit.commitment import COMMITMENT_PATTERN
 from stream_processor.audit.errors import IdentifierInAudit
+from stream_processor.errors import InvalidInput
 
 GENESIS = "0" * 64
 _HEX64 = r"^[0-9a-f]{64}$"
@@ -113,7 +114,7 @@ def build_entry(
         check_no_identifiers(value, name)
     check_no_identifiers(body)
     if not re.match(_HEX64, prev):
-        raise ValueError("prev must be a SHA-256 hex digest")
+        raise InvalidInput("prev must be a SHA-256 hex digest")
     canonical(body)  # fail early on floats and other non-JSON values
     draft = AuditEntry(
         v=1,

@@ -15,3 +15,7 @@ class IdentifierInAudit(AuditError):
 
 class KeyFileError(AuditError):
     """The operator key file is missing, unreadable or not an Ed25519 key."""
+
+
+class NotCanonical(AuditError, TypeError):
+    """A value has no canonical JSON form (a float, a non-string key, a non-JSON type)."""

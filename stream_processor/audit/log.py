@@ -31,6 +31,7 @@ from stream_processor.audit.entries import (
 )
 from stream_processor.audit.errors import AuditError, IdentifierInAudit
 from stream_processor.audit.openings import OpeningStore
+from stream_processor.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class SubjectRef:
 
     def __post_init__(self) -> None:
         if not _PSEUDONYM.match(self.pseudonym):
-            raise ValueError("a subject is named by its ps1_ pseudonym")
+            raise InvalidInput("a subject is named by its ps1_ pseudonym")
 
 
 class FileAuditLog:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+from stream_processor.errors import BrokerError
+
 CONNECT, CONNACK, PUBLISH, PUBACK = 1, 2, 3, 4
 SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 8, 9, 12, 13, 14
 
@@ -22,7 +24,7 @@ _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 
 
-class ProtocolError(Exception):
+class ProtocolError(BrokerError):
     """The peer sent bytes that are not MQTT v5 as we speak it."""
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from stream_processor.errors import ConfigError
+from stream_processor.errors import ConfigError, InvalidInput
 
 
 class RetentionSource(Protocol):
@@ -48,7 +48,7 @@ def parse_duration(value: object) -> dt.timedelta:
         match = _DURATION.match(value.strip())
         if match:
             return dt.timedelta(seconds=int(match.group(1)) * _UNITS_S[match.group(2)])
-    raise ValueError(f"duration {value!r} must look like 90s, 15m, 12h, 30d, 2w or 3y")
+    raise InvalidInput(f"duration {value!r} must look like 90s, 15m, 12h, 30d, 2w or 3y")
 
 
 Table = dict[str, dict[str, dt.timedelta]]

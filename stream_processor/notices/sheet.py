@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_processor.errors import InvalidInput
 from stream_processor.notices.config import SiteNotice
 from stream_processor.notices.view import notice_url
 
@@ -102,7 +103,7 @@ def render_sheet(site: SiteNotice, base_url: str, out: Path, font: Path | None =
         _need(exc.name or "Pillow")
     suffix = out.suffix.lower()
     if suffix not in (".png", ".pdf"):
-        raise ValueError("the sheet is written as .png or .pdf")
+        raise InvalidInput("the sheet is written as .png or .pdf")
     cjk = find_cjk_font(font)
     if cjk is None:
         log.warning("no CJK font found: the sheet is labelled in English only (pass --font)")

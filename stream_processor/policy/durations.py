@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from stream_processor.errors import InvalidInput
+
 _UNITS_MS = {
     "s": 1000,
     "m": 60_000,
@@ -23,10 +25,10 @@ def parse_duration_ms(value: str | int) -> int:
     if value == 0 or value == "0":
         return 0
     if isinstance(value, int) or not isinstance(value, str):
-        raise ValueError(f"duration {value!r} needs a unit: s, m, h, d, w or y (e.g. '30d')")
+        raise InvalidInput(f"duration {value!r} needs a unit: s, m, h, d, w or y (e.g. '30d')")
     match = _PATTERN.match(value.strip())
     if not match:
-        raise ValueError(f"duration {value!r} must look like 90s, 15m, 12h, 30d, 2w or 3y")
+        raise InvalidInput(f"duration {value!r} must look like 90s, 15m, 12h, 30d, 2w or 3y")
     return int(match.group(1)) * _UNITS_MS[match.group(2)]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from edge_agent.wire.events import PURPOSE_PATTERN
+from stream_processor.errors import InvalidInput
 
 _PURPOSE = re.compile(PURPOSE_PATTERN)
 
@@ -51,9 +52,9 @@ REFUSED_FEATURES: dict[str, str] = {
 def check_purpose_name(name: str) -> str:
     """Return ``name`` if it may be declared as a purpose; raise ValueError otherwise."""
     if not _PURPOSE.match(name):
-        raise ValueError(f"purpose {name!r} must match {PURPOSE_PATTERN}")
+        raise InvalidInput(f"purpose {name!r} must match {PURPOSE_PATTERN}")
     if name in CATCH_ALL_PURPOSES:
-        raise ValueError(
+        raise InvalidInput(
             f"purpose {name!r} is a catch-all, not a purpose: name the actual use "
             "(e.g. access_control) and describe it"
         )

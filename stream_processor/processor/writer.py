@@ -28,12 +28,13 @@ from typing import Any
 
 import msgspec
 
+from stream_processor.errors import StoreError
 from stream_processor.store.base import AggregateKey, EventStore, StoredEvent
 
 StoreFactory = Callable[[], EventStore]
 
 
-class StoreWriterFailed(RuntimeError):
+class StoreWriterFailed(StoreError):
     """The writer stopped after an error; nothing decided after it will be written."""
 
 

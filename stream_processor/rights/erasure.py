@@ -23,6 +23,7 @@ import msgspec
 
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, Uuid7
 from edge_agent.wire.events import EpochMs, Id, Pseudonym, Purpose
+from stream_processor.errors import InvalidInput
 from stream_processor.rights.receipts import (
     FORMAT,
     Deletion,
@@ -150,7 +151,7 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
     def claims(self, completed_at_ms: int, kafka: Sequence[KafkaCopy] = ()) -> ReceiptClaims:
         """The receipt's claims; only for a complete erasure."""
         if self.status is not ErasureStatus.COMPLETE:
-            raise ValueError(
+            raise InvalidInput(
                 f"erasure {self.request.request_id} is pending: "
                 f"stores_done={self.deletions is not None}, devices={self.pending_devices}"
             )

@@ -12,6 +12,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_processor.errors import InvalidInput
 from stream_processor.notices.sheet import DPI, PAGE, _fit, _font, find_cjk_font
 from stream_processor.rights.receipts import ErasureReceipt
 
@@ -82,7 +83,7 @@ def render_receipt(
         ) from exc
     suffix = out.suffix.lower()
     if suffix not in (".png", ".pdf"):
-        raise ValueError("the receipt is printed as .png or .pdf")
+        raise InvalidInput("the receipt is printed as .png or .pdf")
     cjk = find_cjk_font(font)
     title_font, body_font = _font(cjk, 52), _font(cjk, 26)
     page = Image.new("L", PAGE, 255)
