@@ -28,10 +28,23 @@ class DeadLetter(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     stage: str
     raw_len: int
     raw_prefix_b64: str
+    #: Where the refused record sits in ``source_topic`` when it came from Kafka (an
+    #: operator re-reads it there while the topic keeps it); null for MQTT input.
+    source_partition: int | None = None
+    source_offset: int | None = None
 
     @classmethod
     def build(
-        cls, raw: bytes, reason: str, detail: str, source: str, now_ms: int, stage: str
+        cls,
+        raw: bytes,
+        reason: str,
+        detail: str,
+        source: str,
+        now_ms: int,
+        stage: str,
+        *,
+        partition: int | None = None,
+        offset: int | None = None,
     ) -> DeadLetter:
         return cls(
             reason=reason,
@@ -41,6 +54,8 @@ class DeadLetter(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
             stage=stage,
             raw_len=len(raw),
             raw_prefix_b64=base64.b64encode(redact(raw)).decode(),
+            source_partition=partition,
+            source_offset=offset,
         )
 
     def encode(self) -> bytes:
