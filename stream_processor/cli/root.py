@@ -1,13 +1,22 @@
 """``facegate``: the root command. Sub-groups are imported only when used, so
-``facegate edge …`` works on a gate device that has no cloud packages."""
+``facegate edge …`` works on a gate device that has no cloud packages.
+
+``main`` is the one entry point of both sides (the gate device runs
+``facegate edge …``): every error leaves as one ``Error: …`` line and an exit
+code (``stream_processor.cli.handler``).
+"""
 
 from __future__ import annotations
 
 import importlib
 import logging
 import os
+from importlib.metadata import PackageNotFoundError, version
 
 import click
+
+from stream_processor.cli.environment import check_environment
+from stream_processor.cli.handler import quiet_client_loggers, run
 
 _GROUPS: dict[str, tuple[str, str, str]] = {
     "edge": ("edge_agent.cli", "edge", "the gate device: simulate, enroll, run"),
@@ -25,6 +34,18 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "erasure": ("stream_processor.cli.erasure", "erasure", "erasure: request, status, receipt"),
     "web": ("stream_processor.cli.web", "web", "web app: notice pages, rights API"),
 }
+
+#: Set by ``--debug`` (or ``FACEGATE_DEBUG=1``); read by the handler after a failure.
+_debug = {"on": os.environ.get("FACEGATE_DEBUG", "") not in ("", "0")}
+
+
+def _facegate_version() -> str:
+    try:
+        return version("facegate")
+    except PackageNotFoundError:
+        from edge_agent import __version__
+
+        return __version__
 
 
 class LazyGroup(click.Group):
@@ -53,15 +74,28 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup)
-@click.option("-v", "--verbose", is_flag=True, help="debug logging")
-def cli(verbose: bool) -> None:
-    """facegate: privacy-first face-recognition gate events, edge to cloud."""
-    level = logging.DEBUG if verbose else os.environ.get("FACEGATE_LOG_LEVEL", "INFO").upper()
+@click.version_option(_facegate_version(), "--version", prog_name="facegate")
+@click.option("-v", "--verbose", is_flag=True, help="debug logging of facegate's own modules")
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="show the traceback of an error and the broker clients' logs (env FACEGATE_DEBUG=1)",
+)
+def cli(verbose: bool, debug: bool) -> None:
+    """facegate: privacy-first face-recognition gate events, edge to cloud.
+
+    An error is one 'Error: …' line on stderr and a non-zero exit: 1 an error,
+    2 a usage error, 69 a broker that cannot be reached, 70 a bug.
+    """
+    _debug["on"] = _debug["on"] or debug
+    debug = _debug["on"]
+    level = (
+        logging.DEBUG if verbose or debug else os.environ.get("FACEGATE_LOG_LEVEL", "INFO").upper()
+    )
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # kafka-python and aiokafka log every connection at INFO.
-    for noisy in ("kafka", "aiokafka"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    quiet_client_loggers(debug)
+    check_environment(os.environ)
 
 
 def main() -> None:
-    cli()
+    run(lambda: cli.main(prog_name="facegate"), debug=lambda: _debug["on"])

@@ -1,0 +1,123 @@
+"""Refuse ``FACEGATE_…`` variables that no setting reads (a misspelling would be ignored).
+
+pydantic-settings reads only the variables of a model's fields, so a typo such
+as ``FACEGATE_KAFKA_PROT`` is silently ignored and the default is used. Every
+settings class of both packages is collected here, and any other
+``FACEGATE_…`` name in the environment is an error that names the closest
+known one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterable, Mapping
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings
+
+from edge_agent.errors import InvalidInput
+
+PREFIX = "FACEGATE_"
+
+#: Modules that define the settings classes (BaseSettings) of both packages.
+SETTINGS_MODULES = (
+    "edge_agent.config",
+    "stream_processor.runtime.settings",
+    "stream_processor.stack.settings",
+    "stream_processor.store.settings",
+    "stream_processor.processor.settings",
+    "stream_processor.bridge.settings",
+    "stream_processor.erasure.settings",
+    "stream_processor.audit.settings",
+    "stream_processor.web.settings",
+)
+
+#: Variables read by something other than a settings class (an option's
+#: ``envvar``, a key read from the environment, the entry point itself).
+OTHER_VARIABLES = frozenset(
+    {
+        "FACEGATE_DEBUG",  # the entry point: show tracebacks
+        "FACEGATE_LOG_LEVEL",  # the entry point: log level
+        "FACEGATE_EDGE_CONFIG",  # facegate edge --config
+        "FACEGATE_EDGE_ENROLL_PIN",  # facegate edge enroll --pin
+        "FACEGATE_EDGE_GALLERY_KEY",  # the gallery key (edge_agent.gallery.keys)
+        "FACEGATE_MODELS_DIR",  # facegate edge models fetch --cache
+    }
+)
+
+
+def _settings_classes(modules: Iterable[str]) -> list[type[BaseSettings]]:
+    for name in modules:
+        importlib.import_module(name)
+    found: list[type[BaseSettings]] = []
+    todo: list[type[BaseSettings]] = list(BaseSettings.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__module__.startswith(("edge_agent", "stream_processor")):
+            found.append(cls)
+    return found
+
+
+def _names(cls: type[BaseSettings]) -> tuple[set[str], set[str]]:
+    """(exact variable names, prefixes of nested variables) a settings class reads."""
+    prefix = str(cls.model_config.get("env_prefix", "")).upper()
+    nested = cls.model_config.get("env_nested_delimiter")
+    exact: set[str] = set()
+    nested_prefixes: set[str] = set()
+    for field_name, field in cls.model_fields.items():
+        name = f"{prefix}{(field.alias or field_name).upper()}"
+        exact.add(name)
+        annotation = field.annotation
+        if nested and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            nested_prefixes.add(f"{name}{nested}")
+    return exact, nested_prefixes
+
+
+def known_variables(modules: Iterable[str] = SETTINGS_MODULES) -> tuple[set[str], set[str]]:
+    """Every ``FACEGATE_…`` name read, and the prefixes of nested ones (``…__``)."""
+    exact, nested = set(OTHER_VARIABLES), set()
+    for cls in _settings_classes(modules):
+        e, n = _names(cls)
+        exact |= e
+        nested |= n
+    return exact, nested
+
+
+def unknown_variables(
+    environ: Mapping[str, str], known: tuple[set[str], set[str]]
+) -> list[str]:
+    exact, nested = known
+    return sorted(
+        name
+        for name in environ
+        if name.upper().startswith(PREFIX)
+        and name.upper() not in exact
+        and not name.upper().startswith(tuple(nested))
+    )
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """Raise ``InvalidInput`` naming every unknown ``FACEGATE_…`` variable.
+
+    Where a settings module cannot be imported (a gate device without the
+    cloud's packages), nothing is checked: what is known cannot be told.
+    """
+    if not any(name.upper().startswith(PREFIX) for name in environ):
+        return
+    try:
+        known = known_variables()
+    except ImportError:
+        return
+    unknown = unknown_variables(environ, known)
+    if not unknown:
+        return
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name.upper(), sorted(known[0]), n=1, cutoff=0.75)
+        parts.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    raise InvalidInput(
+        "unknown environment variable " + ", ".join(parts) + "; unset it or fix its name"
+        " (README.md, Settings, lists every variable)"
+    )

@@ -1,0 +1,145 @@
+"""The entry point's one handler: any error becomes one ``Error: …`` line and an exit code.
+
+A user mistake, a refused value or a broker that is down is never shown as a
+traceback; ``facegate --debug …`` (or ``FACEGATE_DEBUG=1``) shows it. Exit
+codes: 1 an error, 2 a usage error (click's), 69 a broker or service that
+cannot be reached (retry once it is up), 70 an unexpected error (a bug: the
+line says so).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn
+
+import click
+from pydantic import ValidationError
+
+from edge_agent.errors import FacegateError
+from stream_processor.errors import BrokerError
+
+EXIT_ERROR = 1
+EXIT_UNAVAILABLE = 69
+EXIT_INTERNAL = 70
+
+STACK_HINT = "is the stack up? (facegate stack up)"
+
+#: Client exceptions that mean "the broker cannot be reached", by module and
+#: name so that a gate device without the Kafka clients can still load this.
+_BROKER_EXCEPTIONS = frozenset(
+    {
+        ("kafka.errors", "NoBrokersAvailable"),
+        ("kafka.errors", "KafkaConnectionError"),
+        ("kafka.errors", "NodeNotReadyError"),
+        ("aiokafka.errors", "KafkaConnectionError"),
+        ("aiokafka.errors", "NoBrokersAvailable"),
+        ("cimpl", "KafkaException"),
+        ("confluent_kafka.cimpl", "KafkaException"),
+        ("psycopg", "OperationalError"),
+    }
+)
+#: OS errors of a network connection (a file error is reported as itself).
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+
+#: Loggers of the broker clients: they log every failed connection attempt,
+#: tens of lines before the one that matters. Shown with ``--debug``.
+NOISY_LOGGERS = ("kafka", "aiokafka", "faust", "mode", "confluent_kafka", "paho")
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _is_broker_client_error(exc: BaseException) -> bool:
+    import socket
+
+    if isinstance(exc, _NETWORK_ERRORS | socket.gaierror):
+        return True
+    return any((k.__module__, k.__name__) in _BROKER_EXCEPTIONS for k in type(exc).__mro__)
+
+
+def one_line(text: str) -> str:
+    """Collapse a multi-line message (pydantic's, a YAML parser's) into one line."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def validation_line(exc: ValidationError) -> str:
+    """``Model: field: why; field: why`` — what pydantic says, on one line."""
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+    return f"invalid {exc.title}: " + "; ".join(parts)
+
+
+def translate(exc: BaseException) -> tuple[str, int]:
+    """The line to print (without ``Error: ``) and the exit code for ``exc``."""
+    if isinstance(exc, BrokerError):
+        message = one_line(str(exc)) or type(exc).__name__
+        if STACK_HINT not in message:
+            message = f"{message}; {STACK_HINT}"
+        return message, EXIT_UNAVAILABLE
+    if isinstance(exc, FacegateError):
+        return one_line(str(exc)) or type(exc).__name__, EXIT_ERROR
+    if isinstance(exc, ValidationError):
+        return validation_line(exc), EXIT_ERROR
+    for link in _chain(exc):
+        if _is_broker_client_error(link):
+            detail = one_line(str(link)) or type(link).__name__
+            return f"cannot reach a broker ({detail}); {STACK_HINT}", EXIT_UNAVAILABLE
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename}", EXIT_ERROR
+    detail = one_line(str(exc))
+    return (
+        f"unexpected {type(exc).__name__}{': ' + detail if detail else ''} "
+        "(a bug: run again with --debug for the traceback and report it)",
+        EXIT_INTERNAL,
+    )
+
+
+def quiet_client_loggers(debug: bool) -> None:
+    """Broker clients log only errors unless ``debug``; their connection retries are noise."""
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.CRITICAL)
+
+
+def run(main: Callable[[], object], debug: Callable[[], bool]) -> None:
+    """Call ``main`` (a click command in standalone mode); turn what escapes into one line.
+
+    ``debug()`` is asked only after a failure, once the options have been parsed.
+    """
+    try:
+        main()
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("Error: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if debug():
+            raise
+        message, code = translate(exc)
+        click.echo(f"Error: {message}", err=True)
+        sys.exit(code)
+
+
+def run_faust_worker(worker: Any) -> NoReturn:
+    """Run a Faust worker; a start-up failure leaves as its exception, not a bare exit 1.
+
+    mode's ``execute_from_commandline`` logs the error (silenced without
+    ``--debug``) and raises ``SystemExit(1)`` while handling it; the exception
+    it was handling is what the user needs to read.
+    """
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        cause = exc.__context__
+        if exc.code not in (0, None) and isinstance(cause, Exception):
+            raise cause from None
+        raise
+    raise SystemExit(0)
