@@ -54,14 +54,15 @@ from _machine import machine_line  # noqa: E402
 from edge_agent.uplink.settings import DeviceConnection  # noqa: E402
 from edge_agent.wire import Decision, EventKind, GateEvent, encode_event, new_event_id  # noqa: E402
 from edge_agent.wire.topics import DeviceIdentity, event_topic  # noqa: E402
+from stream_processor.bridge.session import ensure_bridge_session  # noqa: E402
 from stream_processor.bridge.settings import BridgeSettings  # noqa: E402
-from stream_processor.cli.devices import register_device  # noqa: E402
-from stream_processor.settings import StackSettings  # noqa: E402
-from stream_processor.stack.accounts import AccountBook  # noqa: E402
-from stream_processor.stack.layout import StateLayout  # noqa: E402
-from stream_processor.stack.sessions import ensure_bridge_session  # noqa: E402
+from stream_processor.runtime.accounts import AccountBook  # noqa: E402
+from stream_processor.runtime.devices import register_device  # noqa: E402
+from stream_processor.runtime.layout import StateLayout  # noqa: E402
+from stream_processor.runtime.topics import TopicSpec, ensure_topics  # noqa: E402
+from stream_processor.stack.mosquitto import Mosquitto  # noqa: E402
+from stream_processor.stack.settings import StackSettings  # noqa: E402
 from stream_processor.stack.stack import Stack  # noqa: E402
-from stream_processor.stack.topics import TopicSpec, ensure_topics  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bridge-bench:start -->", "<!-- bridge-bench:end -->"
@@ -496,7 +497,11 @@ def main() -> None:
         conns = {
             tenant: [
                 DeviceConnection.load(
-                    Path(register_device(settings, identity(tenant, i), tls=False))
+                    Path(
+                        register_device(
+                            settings, identity(tenant, i), tls=False, broker=Mosquitto(settings)
+                        )
+                    )
                 )
                 for i in range(args.devices)
             ]

@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_line  # noqa: E402
 from processor_bench import free_ports, make_events, preload  # noqa: E402
 
-from stream_processor.settings import StackSettings, Topics  # noqa: E402
+from stream_processor.runtime.settings import Topics  # noqa: E402
+from stream_processor.stack.settings import StackSettings  # noqa: E402
 
 
 async def with_aiokafka(bootstrap: str, topic: str, n: int, batch: int) -> tuple[float, float]:

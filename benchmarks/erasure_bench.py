@@ -143,7 +143,8 @@ def set_up_devices(
     from edge_agent.gallery.keys import create_key_file
     from edge_agent.pseudonym import pseudonym
     from edge_agent.wire.topics import DeviceIdentity
-    from stream_processor.cli.devices import register_device
+    from stream_processor.runtime.devices import register_device
+    from stream_processor.stack.mosquitto import Mosquitto
 
     assets = fetch_all(REPO / "deploy" / "models" / "cache")
     secret = state / "site-0.secret"
@@ -155,7 +156,7 @@ def set_up_devices(
         folder = state / "edge" / f"gate-{g}"
         folder.mkdir(parents=True)
         ident = DeviceIdentity(TENANT, SITE, f"gate-{g}", "cam-1")
-        conn = register_device(stack, ident, tls=False)
+        conn = register_device(stack, ident, tls=False, broker=Mosquitto(stack))
         create_key_file(folder / "gallery.key")
         config_path = edge_config(folder, conn, assets, secret)
         config = load_config(config_path)
@@ -312,7 +313,8 @@ def main() -> None:
         "FACEGATE_ERASURE_TICK_S": "5", "FACEGATE_ERASURE_METRICS_PORT": str(metrics_p),
     }  # fmt: skip
     os.environ.update({k: v for k, v in env.items() if k.startswith("FACEGATE_")})
-    from stream_processor.settings import StackSettings, Topics
+    from stream_processor.runtime.settings import Topics
+    from stream_processor.stack.settings import StackSettings
     from stream_processor.stack.stack import Stack
 
     stack_settings = StackSettings()

@@ -52,7 +52,8 @@ from stream_processor.policy.retention import (  # noqa: E402
 )
 from stream_processor.processor.demo_seed import DEMO_POLICY  # noqa: E402
 from stream_processor.processor.ledger_client import write_records  # noqa: E402
-from stream_processor.settings import StackSettings, Topics  # noqa: E402
+from stream_processor.runtime.settings import Topics  # noqa: E402
+from stream_processor.stack.settings import StackSettings  # noqa: E402
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
 TENANT = "bench"
@@ -290,10 +291,13 @@ def latency(stack: StackSettings, env: dict[str, str], rate: float, seconds: flo
 
     from edge_agent.uplink.settings import DeviceConnection
     from edge_agent.wire.topics import DeviceIdentity, event_topic
-    from stream_processor.cli.devices import register_device
+    from stream_processor.runtime.devices import register_device
+    from stream_processor.stack.mosquitto import Mosquitto
 
     ident = DeviceIdentity(TENANT, "site-0", "gate-lat", "cam-1")
-    conn = DeviceConnection.load(Path(register_device(stack, ident, tls=False)))
+    conn = DeviceConnection.load(
+        Path(register_device(stack, ident, tls=False, broker=Mosquitto(stack)))
+    )
     procs = []
     for name, argv in (("bridge", ["bridge", "run"]), ("lat-worker", ["processor", "worker"])):
         fh = open(tmp / f"{name}.log", "ab")  # noqa: SIM115

@@ -32,9 +32,11 @@ from edge_agent.uplink.publisher import OutboxPublisher  # noqa: E402
 from edge_agent.uplink.settings import DeviceConnection  # noqa: E402
 from edge_agent.wire import encode_event  # noqa: E402
 from edge_agent.wire.topics import DeviceIdentity  # noqa: E402
-from stream_processor.cli.devices import register_device  # noqa: E402
 from stream_processor.processor.demo_seed import seed_demo  # noqa: E402
-from stream_processor.settings import StackSettings, Topics  # noqa: E402
+from stream_processor.runtime.devices import register_device  # noqa: E402
+from stream_processor.runtime.settings import Topics  # noqa: E402
+from stream_processor.stack.mosquitto import Mosquitto  # noqa: E402
+from stream_processor.stack.settings import StackSettings  # noqa: E402
 from stream_processor.stack.stack import Stack  # noqa: E402
 
 
@@ -103,7 +105,9 @@ def main() -> None:
             ident = DeviceIdentity("demo", f"site-{i % 4}", f"gate-{i}", "cam-1")
             data_dir = state / "edge" / ident.username
             devices.append((ident, data_dir))
-            conn = DeviceConnection.load(Path(register_device(settings, ident)))
+            conn = DeviceConnection.load(
+                Path(register_device(settings, ident, broker=Mosquitto(settings)))
+            )
             conn.mqtt.window = args.window
             outbox = SqliteOutbox(data_dir / "outbox.sqlite")
             secret = load_or_create_site_secret(data_dir / "site.secret")

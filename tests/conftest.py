@@ -60,7 +60,7 @@ class StackHandle:
     state_dir: Path
 
     def settings(self):  # type: ignore[no-untyped-def]
-        from stream_processor.settings import StackSettings
+        from stream_processor.stack.settings import StackSettings
 
         return StackSettings(
             state_dir=self.state_dir,
@@ -127,7 +127,7 @@ class Pipeline:
         return self.tmp / "events.sqlite"
 
     def topics(self):  # type: ignore[no-untyped-def]
-        from stream_processor.settings import Topics
+        from stream_processor.runtime.settings import Topics
 
         return Topics(
             raw=f"t.{self.tag}.raw",
@@ -140,7 +140,7 @@ class Pipeline:
         )
 
     def create_topics(self) -> None:
-        from stream_processor.stack.topics import ensure_topics, topic_specs
+        from stream_processor.runtime.topics import ensure_topics, topic_specs
 
         ensure_topics(self.stack.settings().kafka_bootstrap, topic_specs(self.topics()))
 
@@ -191,10 +191,10 @@ def wait_for(
 
 def prepare_bridge_session(p: Pipeline) -> None:
     """Create the pipeline's bridge session first, as 'stack up' does for the default one."""
+    from stream_processor.bridge.session import ensure_bridge_session
     from stream_processor.bridge.settings import BridgeSettings
-    from stream_processor.stack.accounts import AccountBook
-    from stream_processor.stack.layout import StateLayout
-    from stream_processor.stack.sessions import ensure_bridge_session
+    from stream_processor.runtime.accounts import AccountBook
+    from stream_processor.runtime.layout import StateLayout
 
     s = p.stack.settings()
     settings = BridgeSettings(share_group=f"bridge-{p.tag}", instance=f"{p.tag}-1")

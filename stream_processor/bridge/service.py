@@ -46,8 +46,8 @@ from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.bridge.validate import ACK, EVENT, Accepted, check_any
 from stream_processor.dead_letter import DeadLetter
 from stream_processor.errors import BrokerError
-from stream_processor.settings import StackSettings, Topics
-from stream_processor.stack.accounts import Credentials
+from stream_processor.runtime.accounts import Credentials
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def tls_context(ca_file: str) -> ssl.SSLContext:
 class Bridge:
     def __init__(
         self,
-        stack: StackSettings,
+        stack: BrokerSettings,
         settings: BridgeSettings,
         topics: Topics,
         credentials: Credentials,

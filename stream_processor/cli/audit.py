@@ -12,7 +12,7 @@ import click
 
 from stream_processor.audit.settings import AuditPaths, AuditSettings
 from stream_processor.rights.receipts import ErasureReceipt
-from stream_processor.settings import StackSettings, Topics
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
 def _describe(receipt: ErasureReceipt) -> str:
@@ -41,7 +41,7 @@ def _describe(receipt: ErasureReceipt) -> str:
 
 
 def _paths() -> AuditPaths:
-    return AuditPaths.of(StackSettings().state_dir, AuditSettings())
+    return AuditPaths.of(BrokerSettings().state_dir, AuditSettings())
 
 
 @click.group()
@@ -100,7 +100,7 @@ def verify(
     except FacegateError as exc:
         raise click.ClickException(str(exc)) from None
     if checkpoints_from_kafka:
-        stack = StackSettings()
+        stack = BrokerSettings()
         cp_lines = read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints)
     else:
         cp_path = checkpoints or paths.checkpoints
@@ -158,7 +158,7 @@ def public_key(out: Path | None) -> None:
     """Print the operator's public key (created with the key on first use)."""
     from stream_processor.audit.wiring import open_audit
 
-    a = open_audit(StackSettings().state_dir)
+    a = open_audit(BrokerSettings().state_dir)
     try:
         pem = a.key.public.pem()
     finally:
@@ -177,7 +177,7 @@ def checkpoint(publish: bool, force: bool) -> None:
     """Sign the head of the log once (for cron, or after an erasure)."""
     from stream_processor.audit.wiring import kafka_publisher, open_audit
 
-    stack = StackSettings()
+    stack = BrokerSettings()
     a = open_audit(stack.state_dir)
     publisher = (
         kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints) if publish else None
@@ -201,7 +201,7 @@ def checkpointer(interval: float | None) -> None:
     from stream_processor.audit.wiring import kafka_publisher, open_audit
     from stream_processor.errors import BrokerError
 
-    stack = StackSettings()
+    stack = BrokerSettings()
     settings = AuditSettings()
     every = interval or settings.checkpoint_interval_s
     a = open_audit(stack.state_dir, settings)
@@ -264,7 +264,7 @@ def follow() -> None:
     from stream_processor.audit.follower import follow as follow_ledgers
     from stream_processor.audit.wiring import open_audit
 
-    stack = StackSettings()
+    stack = BrokerSettings()
     topics = Topics()
     a = open_audit(stack.state_dir)
     stop = {"now": False}
@@ -301,7 +301,7 @@ def rotate_key(reason: str, publish: bool) -> None:
     from stream_processor.audit.keys import OperatorKey
     from stream_processor.audit.wiring import kafka_publisher, open_audit, publish_public_key
 
-    stack = StackSettings()
+    stack = BrokerSettings()
     publisher = (
         kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints) if publish else None
     )

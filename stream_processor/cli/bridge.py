@@ -9,9 +9,9 @@ import signal
 import click
 
 from stream_processor.bridge.settings import BridgeSettings
-from stream_processor.settings import StackSettings, Topics
-from stream_processor.stack.accounts import AccountBook
-from stream_processor.stack.layout import StateLayout
+from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.layout import StateLayout
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
 @click.group()
@@ -33,7 +33,7 @@ def run(instance: str | None) -> None:
     from stream_processor.bridge.metrics import HealthServer
     from stream_processor.bridge.service import Bridge
 
-    stack = StackSettings()
+    stack = BrokerSettings()
     settings = BridgeSettings(instance=instance) if instance else BridgeSettings()
     creds = AccountBook(StateLayout(stack.state_dir)).bridge_credentials()
     topics = Topics()
@@ -76,7 +76,7 @@ def validate_config() -> None:
 
     try:
         settings = BridgeSettings()
-        StackSettings()
+        BrokerSettings()
     except ValidationError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None

@@ -20,7 +20,7 @@ from stream_processor.policy.consent import (
     consent_key,
     decode_consent,
 )
-from stream_processor.settings import StackSettings, Topics
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
 def _now_ms() -> int:
@@ -30,7 +30,7 @@ def _now_ms() -> int:
 def _write(records: list[tuple[bytes, bytes | None]]) -> None:
     from stream_processor.processor.ledger_client import write_records
 
-    write_records(StackSettings().kafka_bootstrap, Topics().consent, records)
+    write_records(BrokerSettings().kafka_bootstrap, Topics().consent, records)
 
 
 def _record(**kw: object) -> ConsentRecord:
@@ -45,7 +45,7 @@ def _record(**kw: object) -> ConsentRecord:
 def _ledger() -> dict[bytes, bytes]:
     from stream_processor.processor.ledger_client import read_ledger
 
-    return read_ledger(StackSettings().kafka_bootstrap, Topics().consent)
+    return read_ledger(BrokerSettings().kafka_bootstrap, Topics().consent)
 
 
 def _check_purpose_declared(tenant: str, purpose: str) -> None:
@@ -53,7 +53,7 @@ def _check_purpose_declared(tenant: str, purpose: str) -> None:
     from stream_processor.policy.retention import compile_version, policy_key
     from stream_processor.processor.ledger_client import read_ledger
 
-    policies = read_ledger(StackSettings().kafka_bootstrap, Topics().policies)
+    policies = read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies)
     data = policies.get(policy_key(tenant))
     if data is None:
         raise click.ClickException(f"tenant {tenant} has no policy; apply one first")
@@ -136,7 +136,7 @@ def forget_subject(bootstrap: str, topic: str, tenant: str, site: str, subject: 
 @subject_options
 def forget(tenant: str, site: str, subject: str) -> None:
     """Tombstone the subject's ledger records (they disappear on compaction)."""
-    n = forget_subject(StackSettings().kafka_bootstrap, Topics().consent, tenant, site, subject)
+    n = forget_subject(BrokerSettings().kafka_bootstrap, Topics().consent, tenant, site, subject)
     click.echo(f"{n} ledger records tombstoned")
 
 

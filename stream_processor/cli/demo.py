@@ -19,9 +19,11 @@ from pathlib import Path
 import click
 
 from edge_agent.wire.topics import DeviceIdentity
-from stream_processor.cli.devices import register_device
-from stream_processor.settings import StackSettings, Topics
-from stream_processor.stack.layout import StateLayout
+from stream_processor.runtime.devices import register_device
+from stream_processor.runtime.layout import StateLayout
+from stream_processor.runtime.settings import Topics
+from stream_processor.stack.mosquitto import Mosquitto
+from stream_processor.stack.settings import StackSettings
 from stream_processor.stack.stack import Stack
 
 
@@ -97,7 +99,7 @@ def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool)
         for s in range(1, sites + 1):
             for g in range(1, gates + 1):
                 ident = DeviceIdentity("demo", f"site-{s}", f"gate-{g}", "cam-1")
-                conf = register_device(settings, ident)
+                conf = register_device(settings, ident, broker=Mosquitto(settings))
                 start(
                     f"gate-{ident.username}",
                     "edge",

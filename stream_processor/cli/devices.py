@@ -1,19 +1,10 @@
-"""``facegate devices add|remove|list``: device accounts, ACLs and connection configs.
-
-``add`` creates the device's MQTT account (a random password, hashed into
-Mosquitto's password file), regenerates the ACL that pins the account to its
-own topics (write ``.../events`` and ``.../acks``; read its own and its site's
-``commands``), reloads the broker, and writes the device's connection config:
-the TLS listener, the account, and the project CA to verify the broker with.
-``remove`` deletes the account; the broker refuses the device from then on.
-"""
+"""``facegate devices add|remove|list``: device accounts, ACLs and connection configs
+(the registry itself is ``runtime/devices.py``)."""
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import click
@@ -25,76 +16,10 @@ from edge_agent.wire.topics import (
     event_topic,
     site_command_topic,
 )
-from stream_processor.settings import StackSettings
-from stream_processor.stack.layout import StateLayout, write_private
+from stream_processor.errors import ConfigError
+from stream_processor.runtime.devices import config_path, register_device, unregister_device
 from stream_processor.stack.mosquitto import Mosquitto
-from stream_processor.stack.tls import ensure_tls
-
-
-def config_path(settings: StackSettings, identity: DeviceIdentity) -> Path:
-    return StateLayout(settings.state_dir).devices_dir / f"{identity.username}.json"
-
-
-def register_device(
-    settings: StackSettings,
-    identity: DeviceIdentity,
-    tls: bool | None = None,
-    rotate: bool = False,
-) -> str:
-    """Create (or keep) the device's account, reload the broker, write its connection file.
-
-    ``tls`` defaults to True when the stack has a TLS listener
-    (``FACEGATE_MQTT_TLS_PORT`` ≠ 0): the config then names that listener and a
-    copy of the project CA. ``rotate`` gives an existing device a new password.
-    Returns the path of the connection config (0600: it holds the password).
-    """
-    layout = StateLayout(settings.state_dir)
-    broker = Mosquitto(settings)
-    if rotate:
-        broker.accounts.forget_password(identity.username)
-    creds = broker.accounts.add_device(identity)
-    broker.reload()
-    use_tls = bool(settings.mqtt_tls_port) if tls is None else tls
-    mqtt: dict[str, object] = {
-        "host": settings.host,
-        "port": settings.mqtt_port,
-        "username": creds.username,
-        "password": creds.password,
-    }
-    if use_tls:
-        if not settings.mqtt_tls_port:
-            raise click.UsageError("TLS asked for but FACEGATE_MQTT_TLS_PORT is 0")
-        files = ensure_tls(layout, broker.tls_hostnames)
-        # A public copy beside the configs: the bundle to hand to a device.
-        ca_copy = layout.devices_dir / "ca.crt"
-        layout.devices_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files.ca_cert, ca_copy)
-        hostnames = settings.mqtt_tls_hostnames
-        mqtt.update(
-            host=hostnames[0] if hostnames else settings.host,
-            port=settings.mqtt_tls_port,
-            ca_file=str(ca_copy),
-        )
-    config = {
-        "tenant": identity.tenant,
-        "site": identity.site,
-        "gate": identity.gate,
-        "device": identity.device,
-        "mqtt": mqtt,
-    }
-    path = config_path(settings, identity)
-    write_private(path, json.dumps(config, indent=2) + "\n")
-    return str(path)
-
-
-def unregister_device(settings: StackSettings, identity: DeviceIdentity) -> bool:
-    """Delete the account and its config; the broker refuses the device's next
-    publish (ACLs are re-read on reload) and its next connect."""
-    broker = Mosquitto(settings)
-    removed = broker.accounts.remove_device(identity)
-    broker.reload()
-    config_path(settings, identity).unlink(missing_ok=True)
-    return removed
+from stream_processor.stack.settings import StackSettings
 
 
 def _identity(tenant: str, site: str, gate: str, device: str) -> DeviceIdentity:
@@ -125,7 +50,13 @@ def _with_ids(f: F) -> F:
 def add(tenant: str, site: str, gate: str, device: str, plain: bool, rotate: bool) -> None:
     """Create a device account and print where its connection config was written."""
     ident = _identity(tenant, site, gate, device)
-    path = register_device(StackSettings(), ident, tls=False if plain else None, rotate=rotate)
+    settings = StackSettings()
+    try:
+        path = register_device(
+            settings, ident, tls=False if plain else None, rotate=rotate, broker=Mosquitto(settings)
+        )
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from exc
     click.echo(path)
     click.echo(
         f"  publishes {event_topic(ident)}, {ack_topic(ident)}\n"
@@ -138,7 +69,10 @@ def add(tenant: str, site: str, gate: str, device: str, plain: bool, rotate: boo
 @_with_ids
 def remove(tenant: str, site: str, gate: str, device: str) -> None:
     """Delete a device account; the broker refuses it from now on."""
-    removed = unregister_device(StackSettings(), _identity(tenant, site, gate, device))
+    settings = StackSettings()
+    removed = unregister_device(
+        settings, _identity(tenant, site, gate, device), broker=Mosquitto(settings)
+    )
     click.echo("removed" if removed else "no such device")
     if not removed:
         raise SystemExit(1)

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 import click
 
 from stream_processor.erasure.settings import ErasureSettings
-from stream_processor.settings import StackSettings
+from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
     from stream_processor.erasure.book import ErasureBook
     from stream_processor.rights.receipt_store import ReceiptStore
 
 
-def _db_path(stack: StackSettings, settings: ErasureSettings) -> Path:
+def _db_path(stack: BrokerSettings, settings: ErasureSettings) -> Path:
     from stream_processor.rights.db import rights_db_path
 
     return settings.db_path or rights_db_path(stack.state_dir)
@@ -32,14 +32,14 @@ def _book() -> ErasureBook:
     from stream_processor.erasure.book import ErasureBook
     from stream_processor.rights.db import open_rights_db
 
-    return ErasureBook(open_rights_db(_db_path(StackSettings(), ErasureSettings())))
+    return ErasureBook(open_rights_db(_db_path(BrokerSettings(), ErasureSettings())))
 
 
 def _receipts() -> ReceiptStore:
     from stream_processor.rights.db import open_rights_db
     from stream_processor.rights.receipt_store import ReceiptStore
 
-    return ReceiptStore(open_rights_db(_db_path(StackSettings(), ErasureSettings())))
+    return ReceiptStore(open_rights_db(_db_path(BrokerSettings(), ErasureSettings())))
 
 
 @click.group()
@@ -80,7 +80,7 @@ def request(
     from edge_agent.wire.ids import new_event_id
     from stream_processor.processor.ledger_client import write_records
     from stream_processor.rights.erasure import ErasureRequest
-    from stream_processor.settings import Topics
+    from stream_processor.runtime.settings import Topics
 
     if (pseudonym is None) == (resident_id is None):
         raise click.UsageError("give exactly one of --subject or --resident-id")
@@ -102,7 +102,9 @@ def request(
     except msgspec.ValidationError as exc:
         raise click.BadParameter(str(exc)) from exc
     write_records(
-        StackSettings().kafka_bootstrap, Topics().erasure, [(req.request_id.encode(), req.encode())]
+        BrokerSettings().kafka_bootstrap,
+        Topics().erasure,
+        [(req.request_id.encode(), req.encode())],
     )
     click.echo(req.request_id)
     if wait_s > 0:
@@ -177,7 +179,7 @@ def worker() -> None:
 
     from stream_processor.erasure.wiring import build
 
-    app = build(StackSettings(), ErasureSettings())
+    app = build(BrokerSettings(), ErasureSettings())
     faust.Worker(
         app, loglevel="WARNING", quiet=True, redirect_stdouts=False
     ).execute_from_commandline()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from stream_processor.settings import StackSettings
+from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
     from stream_processor.audit.wiring import Audit
@@ -21,7 +21,7 @@ def _book() -> tuple[KeycardBook, Audit]:
     from stream_processor.rights.db import open_rights_db, rights_db_path
     from stream_processor.rights.keycards import KeycardBook
 
-    state = StackSettings().state_dir
+    state = BrokerSettings().state_dir
     audit = open_audit(state)
     return KeycardBook(open_rights_db(rights_db_path(state)), audit=audit.log), audit
 

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from stream_processor.settings import StackSettings
+from stream_processor.runtime.settings import BrokerSettings
 
 
 def _cameras_path(given: Path | None) -> Path:
     from stream_processor.web.settings import WebSettings
 
-    return given or WebSettings().cameras(StackSettings().state_dir)
+    return given or WebSettings().cameras(BrokerSettings().state_dir)
 
 
 @click.group()

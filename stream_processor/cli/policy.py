@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 import yaml
 
-from stream_processor.settings import StackSettings, Topics
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 if TYPE_CHECKING:
     from stream_processor.policy.document import PolicyDocument
@@ -48,7 +48,7 @@ def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, li
     current: dict[str, bytes] = {}
     history: dict[str, list[bytes]] = {}
     for key, value in sorted(
-        read_ledger(StackSettings().kafka_bootstrap, Topics().policies).items()
+        read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies).items()
     ):
         name = key.decode(errors="replace")
         if name.startswith("_"):  # heartbeats; ids never start with "_"
@@ -82,7 +82,6 @@ def validate(path: Path) -> None:
 @click.option("--comment", default="", help="why this change (kept in the history)")
 def apply(path: Path, dry_run: bool, comment: str) -> None:
     """Apply a policy as a new version (or, with --dry-run, show its effect)."""
-    from stream_processor.cli.processor import store_factory
     from stream_processor.policy.retention import (
         CompiledPolicy,  # noqa: F811 - the runtime import of the TYPE_CHECKING name
         PolicyVersion,
@@ -93,13 +92,14 @@ def apply(path: Path, dry_run: bool, comment: str) -> None:
     from stream_processor.processor.ledger_client import write_records
     from stream_processor.processor.settings import ProcessorSettings
     from stream_processor.processor.sweeper import dry_run as count_deletions
+    from stream_processor.store.factory import store_factory
 
     doc = _load(path)
     current, history = _versions(doc.tenant)
     version = 1 + max((compile_version(v).version for v in history.get(doc.tenant, [])), default=0)
     now_ms = int(time.time() * 1000)
-    stack = StackSettings()
-    factory, where = store_factory(stack, ProcessorSettings())
+    stack = BrokerSettings()
+    factory, where = store_factory(stack, ProcessorSettings().store_path)
     store = factory()
     try:
         counts = count_deletions(store, CompiledPolicy(doc, version), now_ms)
@@ -134,11 +134,11 @@ def apply(path: Path, dry_run: bool, comment: str) -> None:
 
 
 def _apply_topic_retention(
-    stack: StackSettings, topics: Topics, policies: list[CompiledPolicy]
+    stack: BrokerSettings, topics: Topics, policies: list[CompiledPolicy]
 ) -> None:
     """Raw and dead-letter topics keep records no longer than the strictest policy
     asks, with segment.ms a tenth of that (Kafka deletes whole closed segments)."""
-    from stream_processor.stack.topics import ensure_topics, topic_specs
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
 
     if not policies:
         return

@@ -2,35 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
-
 import click
 
 from stream_processor.processor.settings import ProcessorSettings
-from stream_processor.settings import StackSettings
-from stream_processor.stack.layout import StateLayout
-from stream_processor.store.base import EventStore
-from stream_processor.store.settings import StoreSettings
-
-
-def store_factory(
-    stack: StackSettings, settings: ProcessorSettings, store: StoreSettings | None = None
-) -> tuple[Callable[[], EventStore], str]:
-    """The configured store (``FACEGATE_STORE``) as a factory, and where it is."""
-    store = store or StoreSettings()
-    if store.store == "postgres":
-        from stream_processor.stack.postgres import Postgres
-        from stream_processor.store.postgres import PostgresEventStore
-
-        dsn = Postgres(stack, store).dsn()
-        where = f"postgres db {store.postgres_db}" if store.postgres_dsn is None else "postgres"
-        # partials, not lambdas: the store writer process receives the factory pickled
-        return partial(PostgresEventStore, dsn), where
-    from stream_processor.store.sqlite import SqliteEventStore
-
-    path = settings.store_path or StateLayout(stack.state_dir).sqlite_path
-    return partial(SqliteEventStore, path), str(path)
+from stream_processor.runtime.settings import BrokerSettings
+from stream_processor.store.factory import store_factory
 
 
 @click.group()
@@ -45,11 +21,11 @@ def worker(worker_name: str | None) -> None:
     import faust
 
     from stream_processor.processor.app import create_app
-    from stream_processor.settings import Topics
+    from stream_processor.runtime.settings import Topics
 
-    stack = StackSettings()
+    stack = BrokerSettings()
     settings = ProcessorSettings(worker_name=worker_name) if worker_name else ProcessorSettings()
-    factory, where = store_factory(stack, settings)
+    factory, where = store_factory(stack, settings.store_path)
     factory().close()  # create/migrate the schema before consuming anything
     app = create_app(stack, settings, Topics(), factory)
     if settings.metrics_port:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stream_processor.settings import StackSettings
+from stream_processor.stack.settings import StackSettings
 from stream_processor.stack.stack import Stack, StackStatus
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from stream_processor.settings import StackSettings
+from stream_processor.runtime.settings import BrokerSettings
 
 
 @click.group()
@@ -72,23 +72,23 @@ def export(
         pseudonym = make_pseudonym(site_secret.read_bytes(), resident_id)
     if pseudonym is None:
         raise click.UsageError("name the subject: --subject or --resident-id")
-    stack = StackSettings()
+    stack = BrokerSettings()
     state = stack.state_dir
     audit = open_audit(state)
     db = open_rights_db(rights_db_path(state))
     store = None
     events = consent = None
     if with_store:
-        from stream_processor.cli.processor import store_factory
         from stream_processor.processor.settings import ProcessorSettings
         from stream_processor.rights.export_sources import StoreSubjectEvents
+        from stream_processor.store.factory import store_factory
 
-        store = store_factory(stack, ProcessorSettings())[0]()
+        store = store_factory(stack, ProcessorSettings().store_path)[0]()
         events = StoreSubjectEvents(store)
     if with_ledger:
         from stream_processor.processor.ledger_client import read_ledger
         from stream_processor.rights.export_sources import LedgerConsent
-        from stream_processor.settings import Topics
+        from stream_processor.runtime.settings import Topics
 
         topic = Topics().consent
         consent = LedgerConsent(lambda: read_ledger(stack.kafka_bootstrap, topic))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stream_processor.settings import StackSettings
+from stream_processor.runtime.settings import BrokerSettings
 
 
 @click.group()
@@ -25,13 +25,13 @@ def serve(host: str | None, port: int | None) -> None:
     from stream_processor.web.deps import build_deps
     from stream_processor.web.settings import WebSettings
 
-    stack = StackSettings()
+    stack = BrokerSettings()
     settings = WebSettings()
     follower = None
     retention_from = str(settings.retention(stack.state_dir))
     if settings.retention_source == "kafka":
         from stream_processor.notices.policy_retention import PolicyTopicRetention
-        from stream_processor.settings import Topics
+        from stream_processor.runtime.settings import Topics
 
         topic = Topics().policies
         follower = PolicyTopicRetention(stack.kafka_bootstrap, topic).start()
@@ -67,4 +67,4 @@ def token() -> None:
     """Print the operator API token (created on first use under <state>/secrets/)."""
     from stream_processor.web.deps import load_or_create_token
 
-    click.echo(load_or_create_token(StackSettings().state_dir / "secrets"))
+    click.echo(load_or_create_token(BrokerSettings().state_dir / "secrets"))

@@ -22,7 +22,7 @@ import faust
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.settings import ErasureSettings
-from stream_processor.settings import StackSettings, Topics
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ async def retrying(
 
 
 def create_app(
-    stack: StackSettings,
+    stack: BrokerSettings,
     settings: ErasureSettings,
     topics: Topics,
     app_id: str,

@@ -12,25 +12,25 @@ from stream_processor.erasure.app import create_app
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps
 from stream_processor.erasure.settings import ErasureSettings
-from stream_processor.settings import StackSettings, Topics
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 log = logging.getLogger(__name__)
 
 
 def build(
-    stack: StackSettings,
+    stack: BrokerSettings,
     settings: ErasureSettings,
     topics: Topics | None = None,
     registry: CollectorRegistry = REGISTRY,
 ) -> faust.App:
-    from stream_processor.cli.processor import store_factory
     from stream_processor.processor.settings import ProcessorSettings
+    from stream_processor.store.factory import store_factory
     from stream_processor.store.settings import StoreSettings
 
     topics = topics or Topics()
     processor = ProcessorSettings()
     app_id = settings.app_id or f"{processor.app_id}-erasure"
-    factory, where = store_factory(stack, processor)
+    factory, where = store_factory(stack, processor.store_path)
     factory().close()  # create/migrate the schema before anything else
     if StoreSettings().store == "sqlite":
         from stream_processor.erasure.store_stats import ensure_sqlite_stats
@@ -46,8 +46,8 @@ def build(
         from stream_processor.rights.db import open_rights_db, rights_db_path
         from stream_processor.rights.erasure_audit import ErasureAudit
         from stream_processor.rights.receipt_store import ReceiptStore
-        from stream_processor.stack.accounts import AccountBook
-        from stream_processor.stack.layout import StateLayout
+        from stream_processor.runtime.accounts import AccountBook
+        from stream_processor.runtime.layout import StateLayout
 
         db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
         audit = open_audit(stack.state_dir)

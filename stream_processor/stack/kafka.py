@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream_processor.errors import StackError
-from stream_processor.settings import REPO_ROOT, StackSettings
+from stream_processor.runtime.layout import StateLayout
 from stream_processor.stack import procs
-from stream_processor.stack.layout import StateLayout
+from stream_processor.stack.settings import REPO_ROOT, StackSettings
 
 MARKER = "kafka.Kafka"
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"

@@ -5,14 +5,17 @@ from __future__ import annotations
 import getpass
 import os
 import signal
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
-from stream_processor.settings import StackSettings
+from stream_processor.errors import StackError
+from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.layout import StateLayout, write_private
+from stream_processor.runtime.tls import TlsFiles, ensure_tls
 from stream_processor.stack import procs
-from stream_processor.stack.accounts import AccountBook
-from stream_processor.stack.layout import StateLayout
+from stream_processor.stack.settings import StackSettings
 from stream_processor.stack.system import require_binary
-from stream_processor.stack.tls import TlsFiles, ensure_tls
 
 MARKER = "mosquitto"
 
@@ -100,7 +103,7 @@ class Mosquitto:
             ensure_tls(self._layout, self.tls_hostnames)
         (self._dir / "data").mkdir(parents=True, exist_ok=True)
         self.accounts.bridge_credentials()
-        self.accounts.write_mosquitto_files(self.passwd, self.acl)
+        write_account_files(self.accounts, self.passwd, self.acl)
         self.conf.write_text(self.config_text())
 
     def status(self) -> MosquittoStatus:
@@ -130,7 +133,7 @@ class Mosquitto:
 
     def reload(self) -> None:
         """Regenerate passwords and ACLs and make the running broker re-read them."""
-        self.accounts.write_mosquitto_files(self.passwd, self.acl)
+        write_account_files(self.accounts, self.passwd, self.acl)
         pid = procs.running_pid(self.pidfile, MARKER)
         if pid is not None:
             os.kill(pid, signal.SIGHUP)
@@ -144,3 +147,19 @@ class Mosquitto:
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
             procs.wait_until(lambda: not procs.pid_alive(pid, MARKER), 10, "mosquitto kill")
+
+
+def write_account_files(accounts: AccountBook, passwd: Path, acl: Path) -> None:
+    """Regenerate Mosquitto's hashed password file and its ACL file."""
+    plain = "".join(
+        f"{c.username}:{c.password}\n" for c in map(accounts.credentials, accounts.users())
+    )
+    tmp = passwd.with_suffix(".plain")
+    write_private(tmp, plain)
+    tool = require_binary("mosquitto_passwd", "mosquitto")
+    result = subprocess.run([tool, "-U", str(tmp)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise StackError(f"mosquitto_passwd -U failed: {result.stderr.strip()}")
+    tmp.replace(passwd)
+    acl.write_text(accounts.acl_text())

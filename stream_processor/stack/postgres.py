@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream_processor.errors import NotReady, StackError
-from stream_processor.settings import StackSettings
+from stream_processor.runtime.layout import StateLayout, write_private
 from stream_processor.stack import procs
-from stream_processor.stack.layout import StateLayout, write_private
+from stream_processor.stack.settings import StackSettings
 from stream_processor.stack.system import ensure_debian_packages
+from stream_processor.store.factory import postgres_password_file, store_dsn
 from stream_processor.store.settings import StoreSettings
 
 MARKER = "postgres"
@@ -60,7 +61,7 @@ class Postgres:
         self.dir = layout.root / "postgres"
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"
-        self.password_file = layout.secrets / "postgres" / f"{self._s.postgres_user}.password"
+        self.password_file = postgres_password_file(stack, self._s)
 
     # -- who runs it ------------------------------------------------------------
     def _as_owner(self, argv: list[str]) -> list[str]:
@@ -88,13 +89,9 @@ class Postgres:
         return self.password_file.read_text().strip()
 
     def dsn(self, db: str | None = None) -> str:
-        if self._s.postgres_dsn is not None and db is None:
-            return self._s.postgres_dsn.get_secret_value()
-        return (
-            f"host={self._stack.host} port={self._s.postgres_port} "
-            f"dbname={db or self._s.postgres_db} user={self._s.postgres_user} "
-            f"password={self.password()} connect_timeout=10"
-        )
+        if self._s.postgres_dsn is None or db is not None:
+            self.password()  # the local role's password is generated on first use
+        return store_dsn(self._stack, self._s, db)
 
     def _pidfile(self) -> Path:
         return self.data / "postmaster.pid"

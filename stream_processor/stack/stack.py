@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stream_processor.bridge.settings import BridgeSettings
-from stream_processor.settings import StackSettings, Topics
+from stream_processor.bridge.session import ensure_bridge_session
+from stream_processor.runtime.layout import StateLayout
+from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.topics import ensure_topics, topic_specs
 from stream_processor.stack.kafka import Kafka, KafkaStatus
-from stream_processor.stack.layout import StateLayout
 from stream_processor.stack.mosquitto import Mosquitto, MosquittoStatus
 from stream_processor.stack.postgres import Postgres, PostgresStatus
-from stream_processor.stack.sessions import ensure_bridge_session
-from stream_processor.stack.topics import ensure_topics, topic_specs
+from stream_processor.stack.settings import StackSettings
 from stream_processor.store.settings import StoreSettings
 
 
@@ -53,7 +53,6 @@ class Stack:
             self.settings.host,
             self.settings.mqtt_port,
             self.mosquitto.accounts.bridge_credentials(),
-            BridgeSettings(),
         )
         return self.status()
 

@@ -61,4 +61,3 @@ def require_binary(name: str, package: str) -> str:
     if found is None:
         raise StackError(f"{name} not found after installing {package}")
     return found
-

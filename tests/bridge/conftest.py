@@ -77,10 +77,13 @@ class BridgeRig:
     def device(self, site: str, gate: str = "gate-1", device: str = "cam-1") -> Any:
         from edge_agent.uplink.settings import DeviceConnection
         from edge_agent.wire.topics import DeviceIdentity
-        from stream_processor.cli.devices import register_device
+        from stream_processor.runtime.devices import register_device
+        from stream_processor.stack.mosquitto import Mosquitto
 
         ident = DeviceIdentity(TENANT, site, gate, device)
-        return DeviceConnection.load(Path(register_device(self.settings, ident, tls=False)))
+        return DeviceConnection.load(
+            Path(register_device(self.settings, ident, tls=False, broker=Mosquitto(self.settings)))
+        )
 
     def start_bridge(
         self, name: str = "bridge", instance: str | None = None, own_port: bool = False
@@ -94,10 +97,10 @@ class BridgeRig:
     def prepare_session(
         self, instance: str | None = None, scope: str = "[]", mode: str = "exclusive"
     ) -> None:
+        from stream_processor.bridge.session import ensure_bridge_session
         from stream_processor.bridge.settings import BridgeSettings
-        from stream_processor.stack.accounts import AccountBook
-        from stream_processor.stack.layout import StateLayout
-        from stream_processor.stack.sessions import ensure_bridge_session
+        from stream_processor.runtime.accounts import AccountBook
+        from stream_processor.runtime.layout import StateLayout
 
         if instance is None:
             prepare_bridge_session(self.p)

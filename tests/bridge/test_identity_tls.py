@@ -155,10 +155,13 @@ def test_tls_with_project_ca_works_without_it_fails_anonymous_refused(rig: Bridg
     conn = rig.device("site-t")
     rig.start_bridge()
     from edge_agent.uplink.settings import DeviceConnection
-    from stream_processor.cli.devices import register_device
+    from stream_processor.runtime.devices import register_device
+    from stream_processor.stack.mosquitto import Mosquitto
 
     tls_conn = DeviceConnection.load(
-        __import__("pathlib").Path(register_device(s, conn.identity))  # TLS by default
+        __import__("pathlib").Path(
+            register_device(s, conn.identity, broker=Mosquitto(s))
+        )  # TLS by default
     )
     m = tls_conn.mqtt
     assert m.port == s.mqtt_tls_port and m.ca_file is not None and m.ca_file.exists()
@@ -196,14 +199,15 @@ def test_tls_with_project_ca_works_without_it_fails_anonymous_refused(rig: Bridg
 
 
 def test_removed_device_is_refused(rig: BridgeRig) -> None:
-    from stream_processor.cli.devices import unregister_device
+    from stream_processor.runtime.devices import unregister_device
+    from stream_processor.stack.mosquitto import Mosquitto
 
     s = rig.settings
     conn = rig.device("site-gone")
     m = conn.mqtt
     dev = Device(m.host, m.port, m.username, m.password.get_secret_value())
     assert dev.connected
-    assert unregister_device(s, conn.identity)
+    assert unregister_device(s, conn.identity, broker=Mosquitto(s))
     # SIGHUP: the broker re-reads passwords and ACLs, and drops the connection of an
     # account that no longer exists (Mosquitto re-checks connected clients).
     wait_for(lambda: not dev.client.is_connected(), 10, "the removed device disconnected")

@@ -43,18 +43,19 @@ def test_varint_and_publish_roundtrip_across_split_reads() -> None:
 
 def test_control_packets() -> None:
     assert codec.puback(258) == b"\x40\x02\x01\x02"
-    assert codec.parse_ack(b"\x01\x02") == (258, [0])
-    assert codec.parse_ack(b"\x01\x02\x87\x00") == (258, [0x87])
-    assert codec.parse_connack(b"\x01\x00\x00") == (True, 0)
-    assert codec.parse_suback(b"\x00\x05\x00\x01\x87") == (5, [1, 0x87])
+    assert codec.parse_puback(b"\x01\x02") == (258, (0,), {})
+    assert codec.parse_puback(b"\x01\x02\x87\x00") == (258, (0x87,), {})
+    assert codec.parse_connack(b"\x01\x00\x00") == (True, 0, {})
+    assert codec.parse_suback(b"\x00\x05\x00\x01\x87") == (5, (1, 0x87), {})
     connect = codec.connect("cid", "user", "pw", 30, 3600, 500)
     assert connect[0] == 0x10 and b"MQTT\x05\xc0" in connect  # user+password, clean_start=0
     with pytest.raises(codec.ProtocolError):
         list(codec.PacketReader().feed(b"\x30\xff\xff\xff\xff\x01"))
     with pytest.raises(codec.ProtocolError):  # topic longer than the packet
         codec.PacketReader().feed(b"\x32\x04\x00\x09ab" + codec.PINGREQ_PACKET * 4)
-    ping, publish = codec.PacketReader().feed(codec.PINGREQ_PACKET + codec.publish("t", b"x", 0))
-    assert ping == codec.Packet(codec.PINGREQ, 0, b"") and publish == ("t", b"x", 0, 0, False)
+    pingresp, publish = codec.PacketReader().feed(b"\xd0\x00" + codec.publish("t", b"x", 0))
+    assert pingresp == codec.Packet(codec.PINGRESP, 0, b"")
+    assert publish == ("t", b"x", 0, 0, False, False, {})
 
 
 def test_ordered_acks_release_in_arrival_order_and_forget_old_generations() -> None:
@@ -113,8 +114,8 @@ def test_filters_by_mode_and_scope() -> None:
 def test_tls_files_are_made_once_and_cover_the_hosts(tmp_path: Path) -> None:
     from cryptography import x509
 
-    from stream_processor.stack.layout import StateLayout
-    from stream_processor.stack.tls import ensure_tls
+    from stream_processor.runtime.layout import StateLayout
+    from stream_processor.runtime.tls import ensure_tls
 
     layout = StateLayout(tmp_path)
     files = ensure_tls(layout, ["127.0.0.1", "localhost"])

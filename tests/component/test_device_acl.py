@@ -9,9 +9,10 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from edge_agent.wire.topics import DeviceIdentity, event_topic
-from stream_processor.cli.devices import register_device
-from stream_processor.stack.accounts import AccountBook
-from stream_processor.stack.layout import StateLayout
+from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.devices import register_device
+from stream_processor.runtime.layout import StateLayout
+from stream_processor.stack.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.component
 
@@ -40,8 +41,8 @@ def test_device_cannot_publish_under_another_device(running_stack) -> None:  # t
     settings = running_stack.settings()
     a = DeviceIdentity("acl", "site-a", "gate-1", "dev-a")
     b = DeviceIdentity("acl", "site-b", "gate-1", "dev-b")
-    register_device(settings, a)
-    register_device(settings, b)
+    register_device(settings, a, broker=Mosquitto(settings))
+    register_device(settings, b, broker=Mosquitto(settings))
     creds_a = AccountBook(StateLayout(settings.state_dir)).credentials(a.username)
 
     # A watcher with the bridge's rights sees everything devices manage to publish.

@@ -58,7 +58,7 @@ def test_topics_exist_with_configs(running_stack) -> None:  # type: ignore[no-un
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
-    from stream_processor.settings import Topics
+    from stream_processor.runtime.settings import Topics
 
     topics = Topics()
     admin = KafkaAdminClient(bootstrap_servers=running_stack.settings().kafka_bootstrap)

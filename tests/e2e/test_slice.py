@@ -20,7 +20,8 @@ from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import DeviceConnection
 from edge_agent.wire import EventKind, GateEvent, encode_event
 from edge_agent.wire.topics import DeviceIdentity
-from stream_processor.cli.devices import register_device
+from stream_processor.runtime.devices import register_device
+from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.store.base import COLUMNS, StoredEvent
 from tests.conftest import Pipeline, prepare_bridge_session, wait_for
 from tests.privacy import assert_anonymized
@@ -56,9 +57,14 @@ def allow_slice_events(pipeline: Pipeline, secret: bytes, residents: int) -> Non
         h.send_consents(
             [
                 ConsentRecord(
-                    tenant="slice", site="site-1", subject=pseudonym(secret, f"resident-{i:05d}"),
-                    purpose="access_control", status=ConsentStatus.GRANTED,
-                    given_by=GivenBy.SELF, evidence_ref=f"form-{i}", at_ms=now,
+                    tenant="slice",
+                    site="site-1",
+                    subject=pseudonym(secret, f"resident-{i:05d}"),
+                    purpose="access_control",
+                    status=ConsentStatus.GRANTED,
+                    given_by=GivenBy.SELF,
+                    evidence_ref=f"form-{i}",
+                    at_ms=now,
                 )  # fmt: skip
                 for i in range(residents)
             ]
@@ -69,7 +75,9 @@ def allow_slice_events(pipeline: Pipeline, secret: bytes, residents: int) -> Non
 
 def test_ten_thousand_events_arrive_exactly_once_field_for_field(pipeline: Pipeline) -> None:
     ident = DeviceIdentity("slice", "site-1", "gate-1", f"dev-{pipeline.tag}")
-    conf_path = register_device(pipeline.stack.settings(), ident)
+    conf_path = register_device(
+        pipeline.stack.settings(), ident, broker=Mosquitto(pipeline.stack.settings())
+    )
     conn = DeviceConnection.load(__import__("pathlib").Path(conf_path))
     prepare_bridge_session(pipeline)
     secret = b"s" * 32

@@ -79,11 +79,14 @@ class Device:
 
 @pytest.fixture
 def device(running_stack, request) -> Device:  # type: ignore[no-untyped-def]
-    from stream_processor.cli.devices import register_device
+    from stream_processor.runtime.devices import register_device
+    from stream_processor.stack.mosquitto import Mosquitto
 
     tag = f"{abs(hash(request.node.name)) % 10**8:08d}{time.time_ns() % 10**6:06d}"
     ident = DeviceIdentity("edgetest", f"site-{tag}", "gate-1", "dev-1")
-    path = Path(register_device(running_stack.settings(), ident))
+    path = Path(
+        register_device(running_stack.settings(), ident, broker=Mosquitto(running_stack.settings()))
+    )
     conn = DeviceConnection.load(path)
     return Device(ident, path, conn.mqtt.port)
 
@@ -118,8 +121,8 @@ class Watcher:
 
 
 def bridge_client(running_stack, client_id: str) -> mqtt.Client:  # type: ignore[no-untyped-def]
-    from stream_processor.stack.accounts import AccountBook
-    from stream_processor.stack.layout import StateLayout
+    from stream_processor.runtime.accounts import AccountBook
+    from stream_processor.runtime.layout import StateLayout
 
     s = running_stack.settings()
     creds = AccountBook(StateLayout(s.state_dir)).bridge_credentials()
@@ -190,7 +193,10 @@ def write_config(tmp: Path, assets: Assets, connection: Path, **overrides: objec
 
 def cli(*args: str, check: bool = True, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
     result = subprocess.run(
-        [FACEGATE, *args], capture_output=True, text=True, env={**os.environ, **(env or {})},
+        [FACEGATE, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
         timeout=300,
     )
     if check and result.returncode != 0:
@@ -204,7 +210,8 @@ class AgentProcess:
         fh = open(log, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(
             [FACEGATE, "edge", "run", "--config", str(config), *extra],
-            stdout=fh, stderr=subprocess.STDOUT,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
         )
 
     def text(self) -> str:

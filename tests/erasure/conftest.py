@@ -81,8 +81,8 @@ class ErasureRig:
                 "FACEGATE_LOG_LEVEL": "INFO",
             }
         )
-        from stream_processor.settings import Topics
-        from stream_processor.stack.topics import ensure_topics, topic_specs
+        from stream_processor.runtime.settings import Topics
+        from stream_processor.runtime.topics import ensure_topics, topic_specs
 
         t = pipeline.topics()
         self.topics = Topics(**{**t.model_dump(), "erasure": f"t.{pipeline.tag}.erasure"})
@@ -94,10 +94,15 @@ class ErasureRig:
 
     # -- set-up ---------------------------------------------------------------------
     def gate(self, name: str, gate: str = "gate-1", device: str = "cam-1") -> Gate:
-        from stream_processor.cli.devices import register_device
+        from stream_processor.runtime.devices import register_device
+        from stream_processor.stack.mosquitto import Mosquitto
 
         ident = DeviceIdentity(TENANT, self.site, gate, device)
-        connection = Path(register_device(self.p.stack.settings(), ident))
+        connection = Path(
+            register_device(
+                self.p.stack.settings(), ident, broker=Mosquitto(self.p.stack.settings())
+            )
+        )
         folder = self.p.tmp / name
         folder.mkdir()
         config = write_config(folder, self.assets, connection)

@@ -16,8 +16,8 @@ from tests.conftest import free_ports, make_state_dir
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Any]:
     """A private PostgreSQL cluster started by the project's own stack code."""
-    from stream_processor.settings import StackSettings
     from stream_processor.stack.postgres import Postgres
+    from stream_processor.stack.settings import StackSettings
     from stream_processor.store.settings import StoreSettings
 
     state = make_state_dir("facegate-pg-")
@@ -234,7 +234,7 @@ class Harness:
 
 @pytest.fixture
 def harness(pipeline: Any, store_target: dict[str, str]) -> Iterator[Harness]:
-    from stream_processor.stack.topics import ensure_topics, topic_specs
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
 
     h = Harness(pipeline, store_target)
     ensure_topics(h.bootstrap, topic_specs(h.topics))

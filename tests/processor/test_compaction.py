@@ -34,7 +34,7 @@ def test_superseded_and_tombstoned_consent_records_are_gone_within_the_bound(
             "ledger_delete_retention_ms": S,
         }
     )
-    from stream_processor.stack.topics import ensure_topics, topic_specs
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
 
     ensure_topics(h.bootstrap, topic_specs(topics))
 

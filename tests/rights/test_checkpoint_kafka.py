@@ -16,8 +16,8 @@ from stream_processor.audit.checkpoint import (
 )
 from stream_processor.audit.verify import verify_log
 from stream_processor.errors import BrokerError
-from stream_processor.settings import Topics
-from stream_processor.stack.topics import ensure_topics, topic_specs
+from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.topics import ensure_topics, topic_specs
 from tests.conftest import FACEGATE, StackHandle
 from tests.rights.conftest import AuditRig, fill_log, pseudonym_of
 

@@ -63,8 +63,8 @@ def test_page_follows_policy_apply_on_kafka(
     running_stack: StackHandle, tmp_path: Path, tag: str
 ) -> None:
     from stream_processor.processor.ledger_client import write_records
-    from stream_processor.settings import Topics
-    from stream_processor.stack.topics import ensure_topics, topic_specs
+    from stream_processor.runtime.settings import Topics
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
 
     topics = Topics(policies=f"t.{tag}.policies")
     bootstrap = running_stack.settings().kafka_bootstrap

@@ -1,8 +1,9 @@
-"""Typed settings shared by every cloud process (env prefix ``FACEGATE_``).
+"""Typed client settings shared by every cloud process (env prefix ``FACEGATE_``).
 
-One ``StackSettings`` describes where the local brokers live; every process
-(stack, bridge, processor, demo) reads the same environment, so tests can run
-their own stack on free ports beside a running demo.
+``BrokerSettings`` says where the brokers are and where state is kept; every
+process (bridge, processor, erasure worker, web, CLI) reads the same
+environment, so tests can run their own stack on free ports beside a running
+demo. ``Topics`` names the Kafka topics and sizes them.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Topics(BaseSettings):
@@ -70,49 +69,35 @@ class Topics(BaseSettings):
     )
 
 
-class StackSettings(BaseSettings):
-    """Where the local brokers run and keep their state."""
+class BrokerSettings(BaseSettings):
+    """Where the brokers are reached and where this host keeps its state."""
 
     model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
 
     state_dir: Path = Field(
         Path(".facegate"), description="all state: data, logs, generated configs, secrets"
     )
-    host: str = Field("127.0.0.1", description="loopback address the brokers listen on")
+    host: str = Field("127.0.0.1", description="address the local brokers listen on")
     mqtt_port: int = Field(
         1883, ge=1, le=65535, description="Mosquitto plain listener (loopback only, local dev)"
     )
     mqtt_tls_port: int = Field(
         8883, ge=0, le=65535, description="Mosquitto TLS listener for devices; 0 = none"
     )
-    mqtt_tls_bind: str | None = Field(
-        None,
-        description="address the TLS listener binds; None = FACEGATE_HOST (loopback)."
-        " Set 0.0.0.0 (and FACEGATE_MQTT_TLS_HOSTNAMES) where real devices connect",
-    )
     mqtt_tls_hostnames: list[str] = Field(
         default_factory=list,
         description="extra DNS names / IPs devices use to reach the broker (server cert SAN)",
     )
     kafka_port: int = Field(9092, ge=1, le=65535, description="Kafka client listener")
-    kafka_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller")
-    kafka_libs: Path = Field(
-        REPO_ROOT / "deploy" / "kafka" / "target" / "libs",
-        description="folder of Kafka jars resolved by deploy/kafka/pom.xml",
+    kafka_bootstrap: str = Field(
+        "",
+        description="Kafka bootstrap servers ('host:port,host:port') of a remote cluster;"
+        " empty = FACEGATE_HOST:FACEGATE_KAFKA_PORT (the local stack)",
     )
-    kafka_heap: str = Field("-Xms256m -Xmx768m", description="JVM heap flags for the broker")
-    start_timeout_s: float = Field(90.0, gt=0, description="how long to wait for readiness")
 
     @model_validator(mode="after")
-    def _distinct_ports(self) -> StackSettings:
-        ports = [self.mqtt_port, self.kafka_port, self.kafka_controller_port]
-        if self.mqtt_tls_port:
-            ports.append(self.mqtt_tls_port)
-        if len(set(ports)) != len(ports):
-            raise ValueError(f"mqtt, kafka and controller ports must differ, got {ports}")
+    def _resolve(self) -> BrokerSettings:
         self.state_dir = self.state_dir.resolve()
+        if not self.kafka_bootstrap:
+            self.kafka_bootstrap = f"{self.host}:{self.kafka_port}"
         return self
-
-    @property
-    def kafka_bootstrap(self) -> str:
-        return f"{self.host}:{self.kafka_port}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from stream_processor.errors import BrokerError
-from stream_processor.settings import Topics
+from stream_processor.runtime.settings import Topics
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,22 @@ from paho.mqtt.properties import Properties
 
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.errors import BrokerError
-from stream_processor.stack.accounts import Credentials
+from stream_processor.runtime.accounts import Credentials
 
 
 def ensure_bridge_session(
-    host: str, port: int, credentials: Credentials, settings: BridgeSettings, timeout_s: float = 10
+    host: str,
+    port: int,
+    credentials: Credentials,
+    settings: BridgeSettings | None = None,
+    timeout_s: float = 10,
 ) -> bool:
     """Connect as the bridge instance with a persistent session, subscribe, leave.
 
+    ``settings`` defaults to this environment's bridge (``FACEGATE_BRIDGE_*``).
     Returns True if the session already existed.
     """
+    settings = settings or BridgeSettings()
     done = threading.Event()
     result: dict[str, object] = {}
     client = mqtt.Client(

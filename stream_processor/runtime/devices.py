@@ -1,0 +1,104 @@
+"""The device registry: device accounts, the broker's reload, and connection configs.
+
+Registering a device creates its MQTT account (a random password the broker
+hashes), has the broker regenerate the ACL that pins the account to its own
+topics (write ``.../events`` and ``.../acks``; read its own and its site's
+``commands``) and reload, and writes the device's connection config: the TLS
+listener, the account, and the project CA to verify the broker with.
+Unregistering deletes the account; the broker refuses the device from then on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.errors import ConfigError
+from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.layout import StateLayout, write_private
+from stream_processor.runtime.settings import BrokerSettings
+from stream_processor.runtime.tls import ensure_tls
+
+
+class BrokerAccounts(Protocol):
+    """The broker side of the registry: its account book, the names devices reach
+    it by, and a reload that makes it re-read accounts and ACLs."""
+
+    @property
+    def accounts(self) -> AccountBook: ...
+
+    @property
+    def tls_hostnames(self) -> list[str]: ...
+
+    def reload(self) -> None: ...
+
+
+def config_path(settings: BrokerSettings, identity: DeviceIdentity) -> Path:
+    return StateLayout(settings.state_dir).devices_dir / f"{identity.username}.json"
+
+
+def register_device(
+    settings: BrokerSettings,
+    identity: DeviceIdentity,
+    tls: bool | None = None,
+    rotate: bool = False,
+    *,
+    broker: BrokerAccounts,
+) -> str:
+    """Create (or keep) the device's account, reload the broker, write its connection file.
+
+    ``tls`` defaults to True when the stack has a TLS listener
+    (``FACEGATE_MQTT_TLS_PORT`` ≠ 0): the config then names that listener and a
+    copy of the project CA. ``rotate`` gives an existing device a new password.
+    Returns the path of the connection config (0600: it holds the password).
+    """
+    layout = StateLayout(settings.state_dir)
+    if rotate:
+        broker.accounts.forget_password(identity.username)
+    creds = broker.accounts.add_device(identity)
+    broker.reload()
+    use_tls = bool(settings.mqtt_tls_port) if tls is None else tls
+    mqtt: dict[str, object] = {
+        "host": settings.host,
+        "port": settings.mqtt_port,
+        "username": creds.username,
+        "password": creds.password,
+    }
+    if use_tls:
+        if not settings.mqtt_tls_port:
+            raise ConfigError("TLS asked for but FACEGATE_MQTT_TLS_PORT is 0")
+        files = ensure_tls(layout, broker.tls_hostnames)
+        # A public copy beside the configs: the bundle to hand to a device.
+        ca_copy = layout.devices_dir / "ca.crt"
+        layout.devices_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(files.ca_cert, ca_copy)
+        hostnames = settings.mqtt_tls_hostnames
+        mqtt.update(
+            host=hostnames[0] if hostnames else settings.host,
+            port=settings.mqtt_tls_port,
+            ca_file=str(ca_copy),
+        )
+    config = {
+        "tenant": identity.tenant,
+        "site": identity.site,
+        "gate": identity.gate,
+        "device": identity.device,
+        "mqtt": mqtt,
+    }
+    path = config_path(settings, identity)
+    write_private(path, json.dumps(config, indent=2) + "\n")
+    return str(path)
+
+
+def unregister_device(
+    settings: BrokerSettings, identity: DeviceIdentity, *, broker: BrokerAccounts
+) -> bool:
+    """Delete the account and its config; the broker refuses the device's next
+    publish (ACLs are re-read on reload) and its next connect."""
+    removed = broker.accounts.remove_device(identity)
+    broker.reload()
+    config_path(settings, identity).unlink(missing_ok=True)
+    return removed
