@@ -121,3 +121,22 @@ def check_environment(environ: Mapping[str, str]) -> None:
         "unknown environment variable " + ", ".join(parts) + "; unset it or fix its name"
         " (README.md, Settings, lists every variable)"
     )
+
+
+def variable_for(model: str, loc: tuple[int | str, ...]) -> str | None:
+    """The ``FACEGATE_…`` variable behind field ``loc`` of settings class ``model``."""
+    if not loc:
+        return None
+    try:
+        classes = _settings_classes(SETTINGS_MODULES)
+    except ImportError:
+        return None
+    for cls in classes:
+        if cls.__name__ != model or str(loc[0]) not in cls.model_fields:
+            continue
+        prefix = str(cls.model_config.get("env_prefix", "")).upper()
+        delimiter = str(cls.model_config.get("env_nested_delimiter") or "")
+        if delimiter:
+            return prefix + delimiter.join(str(p).upper() for p in loc)
+        return prefix + str(loc[0]).upper()
+    return None

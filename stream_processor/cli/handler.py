@@ -72,10 +72,14 @@ def one_line(text: str) -> str:
 
 def validation_line(exc: ValidationError) -> str:
     """``Model: field: why; field: why`` — what pydantic says, on one line."""
+    from stream_processor.cli.environment import variable_for
+
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{where}: {err['msg']}" if where else err["msg"])
+        variable = variable_for(exc.title, err["loc"])
+        where = variable or ".".join(str(p) for p in err["loc"])
+        got = f" (got {err['input']!r})" if variable and isinstance(err["input"], str) else ""
+        parts.append(f"{where}: {err['msg']}{got}" if where else err["msg"])
     return f"invalid {exc.title}: " + "; ".join(parts)
 
 
