@@ -11,11 +11,12 @@ acknowledgement states what was removed, with counts.
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal
 
 import msgspec
 
-from edge_agent.errors import WireError
+from edge_agent.wire.bounds import MAX_EVENTS_PURGED, MAX_TEMPLATES_REMOVED
+from edge_agent.wire.decoding import WireDecoder
 from edge_agent.wire.events import UUID7_PATTERN, EpochMs, Id, Pseudonym, Purpose
 
 Uuid7 = Annotated[str, msgspec.Meta(pattern=UUID7_PATTERN, description="UUIDv7")]
@@ -61,45 +62,30 @@ class CommandAck(
     device: Id
     subject: Pseudonym
     status: AckStatus
-    templates_removed: Annotated[int, msgspec.Meta(ge=0)]
-    outbox_events_purged: Annotated[int, msgspec.Meta(ge=0)]
+    templates_removed: Annotated[int, msgspec.Meta(ge=0, le=MAX_TEMPLATES_REMOVED)]
+    outbox_events_purged: Annotated[int, msgspec.Meta(ge=0, le=MAX_EVENTS_PURGED)]
     acked_at_ms: EpochMs
     request_id: Uuid7 | None = None
     detail: Annotated[str, msgspec.Meta(max_length=200)] | None = None
 
 
 _encoder = msgspec.json.Encoder()
-_command_decoder = msgspec.json.Decoder(EdgeCommand)
-_ack_decoder = msgspec.json.Decoder(CommandAck)
+_command_decoder = WireDecoder(EdgeCommand, unique=("command_id", "subject", "request_id"))
+_ack_decoder = WireDecoder(CommandAck, unique=("command_id", "subject", "request_id"))
 
 
 def encode(message: EdgeCommand | CommandAck) -> bytes:
     return _encoder.encode(message)
 
 
-T = TypeVar("T")
-
-
-def _decode(decoder: msgspec.json.Decoder[T], payload: bytes) -> T:
-    try:
-        return decoder.decode(payload)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        if "unknown field" in text:
-            raise WireError("unknown_field", text) from None
-        if "missing required field" in text:
-            raise WireError("missing_field", text) from None
-        raise WireError("invalid_field", text) from None
-    except msgspec.DecodeError as exc:
-        raise WireError("bad_json", str(exc)) from None
-
-
 def decode_command(payload: bytes) -> EdgeCommand:
-    return _decode(_command_decoder, payload)
+    """Strict; raises WireError with a reason of ``wire.decoding.REASONS``."""
+    return _command_decoder.decode(payload)
 
 
 def decode_ack(payload: bytes) -> CommandAck:
-    return _decode(_ack_decoder, payload)
+    """Strict; raises WireError with a reason of ``wire.decoding.REASONS``."""
+    return _ack_decoder.decode(payload)
 
 
 def command_json_schema() -> dict[str, object]:

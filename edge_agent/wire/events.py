@@ -12,15 +12,13 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from edge_agent.errors import WireError
-from edge_agent.wire.strict import StrictDecoder
+from edge_agent.wire.bounds import MAX_SAFE_INT
+from edge_agent.wire.bounds import MAX_TIME_MS as MAX_TIME_MS  # re-exported: an older home
+from edge_agent.wire.bounds import MIN_TIME_MS as MIN_TIME_MS
+from edge_agent.wire.decoding import WireDecoder
 from edge_agent.wire.topics import ID_PATTERN
 
 SCHEMA_VERSION = 1
-
-#: Earliest and latest plausible event time (2020-01-01 .. 2100-01-01, ms).
-MIN_TIME_MS = 1_577_836_800_000
-MAX_TIME_MS = 4_102_444_800_000
 
 UUID7_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 #: ``ps1_`` + 128 bits of HMAC-SHA256(site secret, resident id), hex.
@@ -40,7 +38,9 @@ Purpose = Annotated[
     str, msgspec.Meta(pattern=PURPOSE_PATTERN, description="a purpose named in the policy")
 ]
 Token = Annotated[str, msgspec.Meta(pattern=TOKEN_PATTERN)]
-EpochMs = Annotated[int, msgspec.Meta(ge=MIN_TIME_MS, le=MAX_TIME_MS)]
+EpochMs = Annotated[
+    int, msgspec.Meta(ge=MIN_TIME_MS, le=MAX_TIME_MS, description="ms since the epoch, UTC")
+]
 
 
 class EventKind(enum.StrEnum):
@@ -77,7 +77,9 @@ class GateEvent(
 
     schema_version: Literal[1]
     event_id: Annotated[str, msgspec.Meta(pattern=UUID7_PATTERN, description="UUIDv7")]
-    seq: Annotated[int, msgspec.Meta(ge=0, description="per-device sequence number")]
+    seq: Annotated[
+        int, msgspec.Meta(ge=0, le=MAX_SAFE_INT, description="per-device sequence number")
+    ]
     tenant: Id
     site: Id
     gate: Id
@@ -117,9 +119,10 @@ _UNKNOWN_FACE = EventKind.UNKNOWN_FACE
 _GRANTED = Decision.GRANTED
 
 _encoder = msgspec.json.Encoder()
-#: Strict like ``msgspec.json.Decoder(GateEvent)``, checking repeating ids once (strict.py);
-#: event ids and pseudonyms are checked every time (one regex: cheaper than a memo miss).
-_decoder = StrictDecoder(GateEvent, unique=("event_id", "subject"))
+#: Strict like ``msgspec.json.Decoder(GateEvent)``, checking repeating ids once (strict.py),
+#: and refusing duplicate keys (decoding.py); event ids and pseudonyms are checked every
+#: time (one regex: cheaper than a memo miss).
+_decoder = WireDecoder(GateEvent, unique=("event_id", "subject"))
 
 
 def encode_event(event: GateEvent) -> bytes:
@@ -127,25 +130,9 @@ def encode_event(event: GateEvent) -> bytes:
 
 
 def decode_event(payload: bytes | bytearray | memoryview) -> GateEvent:
-    """Decode and validate strictly; raises WireError with a stable reason code.
-
-    Reasons: ``bad_json`` (not JSON at all), ``unknown_field``,
-    ``missing_field``, ``invalid_field`` (wrong type, pattern, range or a
-    cross-field rule).
-    """
-    try:
-        return _decoder.decode(payload)
-    except msgspec.ValidationError as exc:
-        text = str(exc)
-        if "unknown field" in text:
-            reason = "unknown_field"
-        elif "missing required field" in text:
-            reason = "missing_field"
-        else:
-            reason = "invalid_field"
-        raise WireError(reason, text) from None
-    except msgspec.DecodeError as exc:
-        raise WireError("bad_json", str(exc)) from None
+    """Decode and validate strictly; raises WireError with a stable reason code
+    (``wire.decoding.REASONS``: e.g. ``out_of_range``, ``duplicate_key``)."""
+    return _decoder.decode(payload)
 
 
 def event_json_schema() -> dict[str, object]:

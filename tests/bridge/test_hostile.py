@@ -38,21 +38,23 @@ def hostile_payloads(n: int, site: str, rng: random.Random) -> list[tuple[bytes,
         return json.dumps({k: v for k, v in doc.items() if v is not ...}).encode()
 
     makers: list[tuple[str, Any]] = [
-        ("bad_json", lambda i: b"\x00" + os.urandom(rng.randint(0, 300))),
+        ("bad_json", lambda i: b"\x00" + os.urandom(rng.randint(0, 150)).hex().encode()),
+        ("invalid_utf8", lambda i: b"\x00" + os.urandom(rng.randint(0, 300)) + b"\xff"),
         ("bad_json", lambda i: variant(i)[: rng.randint(1, 100)]),  # truncated
         ("bad_json", lambda i: b""),
-        ("bad_json", lambda i: b"\xff\xfe" + variant(i)),  # not UTF-8
-        ("invalid_field", lambda i: b"[" * 4000),  # deep nesting: not an object
+        ("invalid_utf8", lambda i: b"\xff\xfe" + variant(i)),
+        ("too_deep", lambda i: b"[" * 4000),
         ("unknown_field", lambda i: variant(i, image="/9j/" + "A" * 1500)),
         ("unknown_field", lambda i: variant(i, embedding=[rng.random() for _ in range(64)])),
         ("unknown_field", lambda i: variant(i, name="Zhang San", id_number="1201")),
         ("missing_field", lambda i: variant(i, event_id=...)),
         ("missing_field", lambda i: variant(i, tenant=...)),
-        ("invalid_field", lambda i: variant(i, seq=-1)),
+        ("out_of_range", lambda i: variant(i, seq=-1)),
+        ("out_of_range", lambda i: variant(i, seq=10**400)),
         ("invalid_field", lambda i: variant(i, seq="7")),
         ("invalid_field", lambda i: variant(i, kind="teleport")),
         ("invalid_field", lambda i: variant(i, subject="resident-00001")),
-        ("invalid_field", lambda i: variant(i, occurred_at_ms=0)),
+        ("out_of_range", lambda i: variant(i, occurred_at_ms=0)),
         ("invalid_field", lambda i: variant(i, schema_version=2)),
         ("invalid_field", lambda i: variant(i, kind="face_match", subject=None)),
         ("invalid_field", lambda i: b"null"),

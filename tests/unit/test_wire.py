@@ -85,32 +85,35 @@ def test_missing_fields_are_rejected(missing: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "value"),
+    ("key", "value", "reason"),
     [
-        ("schema_version", 2),
-        ("seq", -1),
-        ("seq", "7"),
-        ("site", "Site One"),
-        ("subject", "Zhang San"),
-        ("subject", "ps1_123"),
-        ("kind", "iris"),
-        ("occurred_at_ms", 5),
-        ("event_id", "not-a-uuid"),
-        ("purpose", "public security"),
+        ("schema_version", 2, "invalid_field"),
+        ("seq", -1, "out_of_range"),
+        ("seq", "7", "invalid_field"),
+        ("site", "Site One", "invalid_field"),
+        ("subject", "Zhang San", "invalid_field"),
+        ("subject", "ps1_123", "invalid_field"),
+        ("kind", "iris", "invalid_field"),
+        ("occurred_at_ms", 5, "out_of_range"),
+        ("event_id", "not-a-uuid", "invalid_field"),
+        ("purpose", "public security", "invalid_field"),
     ],
 )
-def test_wrong_values_are_rejected(key: str, value: object) -> None:
+def test_wrong_values_are_rejected(key: str, value: object, reason: str) -> None:
     doc = json.loads(encode_event(make()))
     doc[key] = value
     with pytest.raises(WireError) as err:
         decode_event(json.dumps(doc).encode())
-    assert err.value.reason == "invalid_field"
+    assert err.value.reason == reason
 
 
 def test_bad_json_is_its_own_reason() -> None:
     with pytest.raises(WireError) as err:
-        decode_event(b"\x89PNG\r\n")
+        decode_event(b"PNG\r\n")
     assert err.value.reason == "bad_json"
+    with pytest.raises(WireError) as err:
+        decode_event(b"\x89PNG\r\n")  # an image is not even UTF-8
+    assert err.value.reason == "invalid_utf8"
 
 
 def test_cross_field_rules() -> None:
