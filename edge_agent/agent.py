@@ -28,6 +28,7 @@ from edge_agent.outbox import SqliteOutbox
 from edge_agent.video.sources import Frame, FrameSource
 from edge_agent.vision.recognizer import GalleryView, Recognizer
 from edge_agent.wire import EventKind, GateEvent
+from edge_agent.wire.bounds import MAX_QUEUE_AGE_S
 from edge_agent.wire.topics import DeviceIdentity
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class EdgeAgent:
     recognizer: Recognizer | None = None
     source: FrameSource | None = None
     credentials: Sequence[CredentialInput] = ()
-    outbox_max_age_s: float = 7 * 24 * 3600
+    outbox_max_age_s: float = MAX_QUEUE_AGE_S
     purge_interval_s: float = 60.0
     gallery_reload_s: float = 2.0
     clock: Callable[[], float] = time.time

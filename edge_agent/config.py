@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from edge_agent.errors import ConfigError
+from edge_agent.wire.bounds import MAX_QUEUE_AGE_S
 from edge_agent.wire.events import PURPOSE_PATTERN
 
 
@@ -129,7 +130,10 @@ class OutboxConfig(_Section):
         1_000_000, ge=100, description="ceiling; beyond it events are refused, counted, logged"
     )
     max_age_s: float = Field(
-        7 * 24 * 3600, gt=0, description="queued events older than this are purged"
+        MAX_QUEUE_AGE_S,
+        gt=0,
+        description="queued events older than this are purged; the bridge refuses events"
+        " older than its FACEGATE_BRIDGE_MAX_EVENT_AGE_S (same default)",
     )
     purge_interval_s: float = Field(60.0, gt=0, description="how often to purge old events")
 
