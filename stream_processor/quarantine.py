@@ -9,6 +9,7 @@ failure of its own store or broker is waited out.
     Quarantine       turns a refusal into a dead letter (reason + coordinates) and counts it
     guard            runs one record's handler under these rules (``guard_blocking`` for
                      consumers on a thread of their own)
+    KafkaDeadLetters the blocking dead-letter sink of kafka-python consumers
 
 An outage never quarantines: the record is retried with back-off and, meanwhile, the
 consumer takes no further input (the caller awaits ``guard``), so nothing is lost and
@@ -26,12 +27,13 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from stream_processor.dead_letter import DeadLetter
+from stream_processor.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +67,12 @@ class Failure(enum.Enum):
 _OUTAGE_NAMES = frozenset(
     {"OperationalError", "InterfaceError", "InternalError", "KafkaError", "KafkaException"}
 )
-_POISON_NAMES = frozenset({"DataError", "IntegrityError", "ProgrammingError", "NotSupportedError"})
+_POISON_NAMES = frozenset(
+    {
+        "DataError", "IntegrityError", "ProgrammingError", "NotSupportedError",
+        "WireError", "IdentifierInAudit", "NotCanonical",
+    }
+)  # fmt: skip
 _POISON_TYPES = (
     ValueError,  # UnicodeError, msgspec.ValidationError, json.JSONDecodeError
     TypeError,
@@ -289,3 +296,31 @@ def guard_blocking(
     key, value = q.letter(raw, refusal, at)
     q.counted(refusal, at, _until_done_blocking(lambda: sink.send(key, value), q, sleep))
     return refusal
+
+
+class KafkaDeadLetters:
+    """``BlockingDeadLetterSink`` on the dead-letter topic (kafka-python, acks=all)."""
+
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+        self.topic = topic
+        self._bootstrap = bootstrap
+        self._timeout_s = timeout_s
+        self._producer: Any = None
+
+    def send(self, key: bytes, value: bytes) -> None:
+        from kafka import KafkaProducer
+        from kafka.errors import KafkaError
+
+        try:
+            if self._producer is None:  # connected on first use: most runs never need it
+                self._producer = KafkaProducer(
+                    bootstrap_servers=self._bootstrap, acks="all", client_id="facegate-dlq"
+                )
+            self._producer.send(self.topic, key=key, value=value).get(timeout=self._timeout_s)
+        except KafkaError as exc:
+            raise BrokerError(f"dead letter not written to {self.topic}: {exc}") from exc
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close()
+            self._producer = None

@@ -12,6 +12,12 @@ a crash between an append and the offset write repeats at most one batch
 visible). Compaction may drop a superseded consent record before it is read
 if the follower is down for longer than the topic's compaction lag: run it
 continuously, beside the processors.
+
+Anyone with the office's rights can write the ledgers, so a record may be hostile or
+broken: what the processors would refuse, or what the log refuses to hold (a subject
+that is not a pseudonym), is dead-lettered with its coordinates and passed
+(``stream_processor.quarantine``). A failing log (disk full) is an outage: the follower
+holds on that record and retries with back-off; nothing is skipped.
 """
 
 from __future__ import annotations
@@ -25,14 +31,30 @@ from pathlib import Path
 from stream_processor.audit import record
 from stream_processor.audit.log import Appended, AuditSink
 from stream_processor.errors import BrokerError
+from stream_processor.processor.ledger import (
+    HEARTBEAT_PREFIX,
+    LedgerRefusal,
+    read_consent,
+    read_policy,
+)
+from stream_processor.quarantine import (
+    BlockingDeadLetterSink,
+    Coordinates,
+    Quarantine,
+    Refusal,
+    guard_blocking,
+)
 
 log = logging.getLogger(__name__)
 
-_HEARTBEAT_PREFIX = b"_heartbeat/"
-
 
 class LedgerAuditor:
-    """Turns one ledger record into an audit entry (no broker here)."""
+    """Turns one ledger record into an audit entry (no broker here).
+
+    A record is read the way the processors read it (``processor.ledger``): what they
+    refuse is refused here too, as a ``Refusal`` for the quarantine, so the log never
+    states a consent or policy that no processor enforced.
+    """
 
     def __init__(self, sink: AuditSink, consent_topic: str, policies_topic: str) -> None:
         self._sink = sink
@@ -41,9 +63,9 @@ class LedgerAuditor:
 
     def take(
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
-    ) -> Appended | None:
+    ) -> Appended | Refusal | None:
         source = f"{topic}/{partition}/{offset}"
-        if key is None or key.startswith(_HEARTBEAT_PREFIX):
+        if key is not None and key.startswith(HEARTBEAT_PREFIX):
             return None
         if topic == self.consent_topic:
             return self._consent(key, value, source)
@@ -51,28 +73,16 @@ class LedgerAuditor:
             return self._policy(key, value, source)
         return None
 
-    def _consent(self, key: bytes, value: bytes | None, source: str) -> Appended | None:
-        from stream_processor.policy.consent import ALL_PURPOSES, GivenBy, decode_consent
+    def _consent(self, key: bytes | None, value: bytes | None, source: str) -> Appended | Refusal:
+        from stream_processor.policy.consent import ALL_PURPOSES, GivenBy
 
-        if value is None:
-            parts = key.decode(errors="replace").split("/")
-            if len(parts) != 4:
-                log.warning("consent tombstone with an unexpected key at %s", source)
-                return None
-            tenant, site, subject, purpose = parts
-            return record.consent_record_removed(
-                self._sink,
-                tenant=tenant,
-                site=site,
-                subject=subject,
-                purpose=None if purpose == ALL_PURPOSES else purpose,
-                source=source,
-            )
-        try:
-            rec = decode_consent(value)
-        except Exception as exc:  # noqa: BLE001 - the processors refuse it too; not a fact
-            log.warning("unreadable consent record at %s: %s", source, exc)
-            return None
+        if key is not None and value is None:
+            return self._removed(key, source)
+        rec = read_consent(key, value)
+        if rec is None:  # unreachable: heartbeats and tombstones are handled above
+            return Refusal("missing_value", "consent record without a value")
+        if isinstance(rec, LedgerRefusal):
+            return Refusal(rec.reason, rec.detail)
         return record.consent_changed(
             self._sink,
             tenant=rec.tenant,
@@ -87,18 +97,35 @@ class LedgerAuditor:
             source=source,
         )
 
-    def _policy(self, key: bytes, value: bytes | None, source: str) -> Appended | None:
+    def _removed(self, key: bytes, source: str) -> Appended | Refusal:
+        from stream_processor.policy.consent import ALL_PURPOSES
+
+        parts = key.decode(errors="replace").split("/")
+        if len(parts) != 4:
+            return Refusal("bad_key", "consent tombstone key is not tenant/site/subject/purpose")
+        tenant, site, subject, purpose = parts
+        return record.consent_record_removed(
+            self._sink,
+            tenant=tenant,
+            site=site,
+            subject=subject,
+            purpose=None if purpose == ALL_PURPOSES else purpose,
+            source=source,
+        )
+
+    def _policy(
+        self, key: bytes | None, value: bytes | None, source: str
+    ) -> Appended | Refusal | None:
         from stream_processor.policy.retention import decode_version
 
+        checked = read_policy(key, value)
+        if isinstance(checked, LedgerRefusal):
+            return Refusal(checked.reason, checked.detail)
         # Each version is written under "tenant@version" (kept by compaction) and
         # "tenant" (the one in force): take the versions, once each.
-        if b"@" not in key or value is None:
+        if checked is None or key is None or b"@" not in key:
             return None
-        try:
-            v = decode_version(value)
-        except Exception as exc:  # noqa: BLE001
-            log.warning("unreadable policy version at %s: %s", source, exc)
-            return None
+        v = decode_version(checked)
         return record.policy_version(
             self._sink,
             tenant=v.tenant,
@@ -139,18 +166,34 @@ def follow(
     offsets: OffsetFile,
     should_stop: Callable[[], bool],
     poll_ms: int = 500,
+    *,
+    quarantine: Quarantine,
+    dead_letters: BlockingDeadLetterSink,
 ) -> int:
-    """Tail both topics until ``should_stop()``; returns how many entries were written."""
+    """Tail both topics until ``should_stop()``; returns how many entries were written.
+
+    A record the auditor refuses, or that cannot be logged, is dead-lettered and passed
+    (``quarantine``); a failing audit log (disk full, unreadable tail) holds the follower
+    on that record, retried with back-off, until it can be written."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
-    written = 0
     try:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="facegate-audit"
         )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    written = 0
+
+    def take(at: Coordinates, key: bytes | None, value: bytes | None) -> Refusal | None:
+        nonlocal written
+        out = auditor.take(at.topic, at.partition, at.offset, key, value)
+        if isinstance(out, Refusal):
+            return out
+        written += out is not None
+        return None
+
     try:
         tps = []
         for topic in (auditor.consent_topic, auditor.policies_topic):
@@ -172,8 +215,9 @@ def follow(
                 continue
             for tp, records in batch.items():
                 for r in records:
-                    if auditor.take(tp.topic, tp.partition, r.offset, r.key, r.value):
-                        written += 1
+                    where = Coordinates(tp.topic, tp.partition, r.offset)
+                    guard_blocking(lambda: take(where, r.key, r.value), r.value, where,  # noqa: B023 - called at once
+                                   quarantine, dead_letters)  # fmt: skip
                     state[f"{tp.topic}/{tp.partition}"] = r.offset + 1
             offsets.save(state)
     except KafkaError as exc:
