@@ -4,6 +4,11 @@ Order of checks (the first that fails decides): a policy exists for the
 tenant → the purpose is declared → it is allowed at this camera → unknown
 faces are counted only → a face match needs a granted consent for (subject,
 purpose) → a retention rule > 0 exists → the event is not already past it.
+
+Retention runs from the earlier of the event's own time and ``received_ms``,
+the time the cloud received it: a gate whose clock runs ahead (or lies) cannot
+extend how long its events are kept. The deadline is never later than
+``received_ms`` plus the tenant's legal ceiling.
 """
 
 from __future__ import annotations
@@ -64,10 +69,15 @@ _EXPIRED = _DISCARDS[DiscardReason.EXPIRED_ON_ARRIVAL]
 
 
 def decide(
-    event: GateEvent, policy: CompiledPolicy | None, consent: ConsentState, now_ms: int
+    event: GateEvent,
+    policy: CompiledPolicy | None,
+    consent: ConsentState,
+    now_ms: int,
+    received_ms: int | None = None,
 ) -> Verdict:
     """Decide one event. ``consent`` is the effective state for (subject, purpose);
-    pass ``ConsentState.NONE`` for events without a subject.
+    pass ``ConsentState.NONE`` for events without a subject. ``received_ms``
+    (default ``now_ms``) is when the cloud received the event.
 
     Called for every event: enum members are module constants here (a class
     attribute lookup on an enum costs more than the check itself).
@@ -93,7 +103,12 @@ def decide(
         return _NO_RULE
     if rule == 0:
         return _ZERO
-    expires = event.occurred_at_ms + rule
+    received = now_ms if received_ms is None else received_ms
+    occurred = event.occurred_at_ms
+    expires = (occurred if occurred < received else received) + rule
+    ceiling = received + policy.ceiling_ms
+    if expires > ceiling:
+        expires = ceiling
     if expires <= now_ms:
         return _EXPIRED
     return Store(expires)

@@ -53,6 +53,11 @@ class CompiledPolicy:
     version: int = 0
     _retention: dict[tuple[str, str, str], int | None] = field(default_factory=dict, repr=False)
     _allowed: dict[tuple[str, str, str], frozenset[str]] = field(default_factory=dict, repr=False)
+    #: The tenant's legal ceiling: no stored event is kept longer after it was received.
+    ceiling_ms: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ceiling_ms = parse_duration_ms(self.document.legal_ceiling)
 
     @property
     def tenant(self) -> str:

@@ -131,12 +131,13 @@ def create_app(
         quarantine,
         TopicSender(topic(topics.commands)),
         metrics,
+        store_factory,
         consent_topic=topics.consent,
         policies_topic=topics.policies,
         withdrawal_recheck_s=settings.withdrawal_recheck_s,
     )
     add_ingest(app, stack, settings, topics, store_factory, ledgers, metrics, quarantine, clock)
-    add_ledger_agents(app, consent_topic, policy_topic, ledgers, store_factory, quarantine, dlq)
+    add_ledger_agents(app, consent_topic, policy_topic, ledgers, quarantine, dlq)
     sweeper = RetentionSweeper(
         store_factory,
         ledgers,
@@ -216,24 +217,25 @@ def add_ledger_agents(
     consent_topic: Any,
     policy_topic: Any,
     ledgers: Ledgers,
-    store_factory: StoreFactory,
     quarantine: Quarantine,
     dlq: TopicSender,
 ) -> None:
     @app.agent(consent_topic, concurrency=1)  # concurrency=1: faust #606
     async def consent(stream: faust.StreamT[bytes]) -> None:
-        store = store_factory()
         try:
             async for event in stream.events():
                 message = event.message
                 at = Coordinates(message.topic, message.partition, message.offset)
 
-                async def apply(key: Any = event.key, value: Any = event.value) -> None:
-                    await ledgers.apply_consent(store, key, value, at)
+                async def apply(
+                    key: Any = event.key, value: Any = event.value, at: Coordinates = at
+                ) -> None:
+                    await ledgers.apply_consent(key, value, at)
 
+                # No byte of a consent record in a dead letter: it holds a pseudonym.
                 await guard(apply, None, at, quarantine, dlq)
         finally:
-            store.close()
+            ledgers.close()
 
     @app.agent(policy_topic, concurrency=1)
     async def policies(stream: faust.StreamT[bytes]) -> None:
@@ -241,7 +243,9 @@ def add_ledger_agents(
             message = event.message
             at = Coordinates(message.topic, message.partition, message.offset)
 
-            async def apply(key: Any = event.key, value: Any = event.value) -> None:
+            async def apply(
+                key: Any = event.key, value: Any = event.value, at: Coordinates = at
+            ) -> None:
                 await ledgers.apply_policy(key, value, at)
 
             await guard(apply, event.value, at, quarantine, dlq)

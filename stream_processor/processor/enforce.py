@@ -1,18 +1,28 @@
-"""One batch of raw events → rows to store, per-minute counts, dead letters.
+"""One batch of raw records → rows to store, per-minute counts, refusals.
 
 The per-event decision is ``policy.decision.decide``; this module only feeds it
 (policy and consent come from lookups passed in, so tests need no broker) and
 tallies the outcome. No discard keeps anything about the subject: a discard
 is a count under (minute, tenant, site, gate, kind, decision, reason).
+
+No record can stop a batch: one that cannot be decoded or decided is refused
+with a reason (the caller dead-letters it) and the loop goes on. Only the
+project's own errors (``FacegateError``, e.g. a look-up whose broker is down)
+propagate: they say nothing about the record.
+
+Retention runs from a time the cloud vouches for: the earlier of the event's
+``occurred_at_ms`` and the record's Kafka timestamp (set by the bridge at
+receipt), the latter never later than this worker's clock.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from edge_agent.errors import WireError
+from edge_agent.errors import FacegateError, WireError
 from edge_agent.wire import decode_event
 from stream_processor.policy.consent import ConsentState
 from stream_processor.policy.decision import CONSENT_KINDS, Discard, DiscardReason, decide
@@ -21,17 +31,40 @@ from stream_processor.store.base import AggregateKey, StoredEvent
 
 STORED = "stored"
 MINUTE_MS = 60_000
+#: Refusal reasons of records the decoder or the decision raised on unexpectedly.
+UNDECODABLE = "undecodable"
+UNDECIDABLE = "undecidable"
 
 PolicyLookup = Callable[[str], CompiledPolicy | None]
 #: (tenant, site, subject, purpose) → effective consent state.
 ConsentLookup = Callable[[str, str, str, str], ConsentState]
 
 
+class RawRecord(Protocol):
+    """A record of the raw topic (aiokafka's ``ConsumerRecord`` is one)."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def timestamp(self) -> int: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+
 @dataclass
 class EnforcedBatch:
     rows: list[StoredEvent] = field(default_factory=list)
     counts: dict[AggregateKey, int] = field(default_factory=dict)
-    rejected: list[tuple[bytes, str, str]] = field(default_factory=list)  # raw, reason, detail
+    #: (index of the record in the batch, reason, detail)
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def outcomes(self) -> Counter[tuple[str, str]]:
@@ -43,47 +76,55 @@ class EnforcedBatch:
 
 
 def enforce_batch(
-    values: Iterable[bytes],
+    records: Sequence[RawRecord],
     now_ms: int,
     policy_of: PolicyLookup,
     consent_of: ConsentLookup,
 ) -> EnforcedBatch:
-    """Decide every event of a batch (the processor's hot loop: kept lean)."""
+    """Decide every record of a batch (the processor's hot loop: kept lean)."""
     out = EnforcedBatch()
     rows = out.rows
+    rejected = out.rejected
     counts: Counter[tuple[int, str, str, str, str, str, str]] = Counter()
     seen: set[str] = set()
     policies: dict[str, CompiledPolicy | None] = {}
     duplicate = DiscardReason.DUPLICATE.value
     none = ConsentState.NONE
-    for raw in values:
+    for index, record in enumerate(records):
         try:
-            event = decode_event(raw)
+            event = decode_event(record.value or b"")
         except WireError as exc:
-            out.rejected.append((bytes(raw), exc.reason, exc.detail))
+            rejected.append((index, exc.reason, exc.detail))
             continue
-        tenant = event.tenant
-        outcome: str
-        if event.event_id in seen:
-            outcome = duplicate
-        else:
-            seen.add(event.event_id)
-            try:
-                policy = policies[tenant]
-            except KeyError:
-                policy = policies[tenant] = policy_of(tenant)
-            consent = none
-            if event.subject is not None and event.kind in CONSENT_KINDS:
-                consent = consent_of(tenant, event.site, event.subject, event.purpose)
-            verdict = decide(event, policy, consent, now_ms)
-            if isinstance(verdict, Discard):
-                outcome = verdict.reason._value_
+        except Exception as exc:  # noqa: BLE001 - e.g. RecursionError: refused, never fatal
+            rejected.append((index, UNDECODABLE, type(exc).__name__))
+            continue
+        try:
+            tenant = event.tenant
+            outcome: str
+            row = None
+            if event.event_id in seen:
+                outcome = duplicate
             else:
-                outcome = STORED
-                rows.append(StoredEvent.from_event(event, now_ms, verdict.expires_at_ms))
-        at = event.occurred_at_ms
-        counts[
-            (
+                seen.add(event.event_id)
+                try:
+                    policy = policies[tenant]
+                except KeyError:
+                    policy = policies[tenant] = policy_of(tenant)
+                consent = none
+                if event.subject is not None and event.kind in CONSENT_KINDS:
+                    consent = consent_of(tenant, event.site, event.subject, event.purpose)
+                received = record.timestamp
+                if not 0 < received <= now_ms:
+                    received = now_ms
+                verdict = decide(event, policy, consent, now_ms, received)
+                if isinstance(verdict, Discard):
+                    outcome = verdict.reason._value_
+                else:
+                    outcome = STORED
+                    row = StoredEvent.from_event(event, now_ms, verdict.expires_at_ms)
+            at = event.occurred_at_ms
+            key = (
                 at - at % MINUTE_MS,
                 tenant,
                 event.site,
@@ -92,6 +133,13 @@ def enforce_batch(
                 event.decision._value_,
                 outcome,
             )
-        ] += 1
+        except FacegateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the record is refused, the batch goes on
+            rejected.append((index, UNDECIDABLE, type(exc).__name__))
+            continue
+        if row is not None:
+            rows.append(row)
+        counts[key] += 1
     out.counts = {AggregateKey._make(key): n for key, n in counts.items()}
     return out

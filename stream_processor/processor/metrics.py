@@ -25,6 +25,21 @@ class ProcessorMetrics:
             ["reason"],
             registry=registry,
         )
+        self.store_unavailable = Gauge(
+            "facegate_processor_store_unavailable",
+            "1 while the event store cannot write and the worker takes no input",
+            registry=registry,
+        )
+        self.store_retries = Counter(
+            "facegate_processor_store_retries_total",
+            "Batch writes retried because the event store was unavailable",
+            registry=registry,
+        )
+        self.sweep_failures = Counter(
+            "facegate_retention_sweep_failures_total",
+            "Retention sweeps that failed (the store was unavailable); the next one retries",
+            registry=registry,
+        )
         self.batch_seconds = Histogram(
             "facegate_processor_batch_seconds",
             "Time to decide and store one batch",

@@ -17,11 +17,6 @@ class ProcessorSettings(BaseSettings):
     store_path: Path | None = Field(
         None, description="SQLite file; default <state_dir>/store/events.sqlite"
     )
-    ingest: Literal["batch", "faust"] = Field(
-        "batch",
-        description="read raw events in batches with aiokafka (fast) or as a Faust stream "
-        "(stream.take; kept for comparison)",
-    )
     store_writer: Literal["process", "inline"] = Field(
         "process",
         description="write batches in a store process of the worker's own (the next batch is "
@@ -36,8 +31,8 @@ class ProcessorSettings(BaseSettings):
         32_768,
         ge=1024,
         le=1_000_000,
-        description="events Faust may prefetch per stream; small values throttle throughput "
-        "(faust's default 4096 caps a worker near a thousand events/s)",
+        description="events Faust may prefetch per ledger stream; small values throttle a "
+        "first start's ledger replay (faust's default 4096 read near a thousand records/s)",
     )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
     sweep_interval_s: float = Field(

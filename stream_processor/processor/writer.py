@@ -7,12 +7,17 @@ other core. A thread would not do: SQLite releases the GIL around every row's
 a thread writer measured *slower* than writing inline (docs/processor.md).
 Batches cross the pipe as msgpack (~1 µs per row; pickling the rows cost 8).
 
-``inline``: the write runs on the event loop, as before (one core).
+``inline``: the write runs on the event loop (one core).
+
+A failed write raises ``StoreDataError`` (the rows' fault: the caller isolates
+them) or ``StoreUnavailable`` (the store's: the caller waits and writes the same
+rows again). Either way the writer stays usable; after ``StoreUnavailable`` it
+opens a new store connection for the next write.
 
 Batches are written one at a time, in the order they were decided. A consent
 withdrawal must not be overtaken by a batch decided before it: the withdrawal
 first calls ``drain()``, which waits until every batch decided so far
-(``begin()`` is called before deciding) is in the store, and only then deletes
+(``begin()`` is called before deciding) is ``complete``d, and only then deletes
 the subject's rows. Batches decided after the withdrawal see it.
 """
 
@@ -29,13 +34,19 @@ from typing import Any
 import msgspec
 
 from stream_processor.errors import StoreError
-from stream_processor.store.base import AggregateKey, EventStore, StoredEvent
+from stream_processor.store.base import (
+    AggregateKey,
+    EventStore,
+    StoreDataError,
+    StoredEvent,
+    StoreUnavailable,
+)
 
 StoreFactory = Callable[[], EventStore]
 
 
 class StoreWriterFailed(StoreError):
-    """The writer stopped after an error; nothing decided after it will be written."""
+    """The writer stopped (closed, or its process died); nothing more will be written."""
 
 
 class StoreWriter:
@@ -59,44 +70,44 @@ class StoreWriter:
         raise NotImplementedError
 
     def begin(self) -> int:
-        """Call before deciding a batch; pass the ticket to ``submit``."""
+        """Call before deciding a batch; pass the ticket to ``complete`` once it is stored."""
         self._decided += 1
         return self._decided
 
-    def submit(
-        self, ticket: int, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
+    def write(
+        self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
     ) -> asyncio.Future[int]:
-        """Start writing; the future gives how many rows were new."""
+        """Start one transaction; the future gives how many rows were new."""
         if self._error is not None:
             raise StoreWriterFailed("the store writer failed earlier") from self._error
-        future = self._write(rows, counts)
-        future.add_done_callback(lambda f: self._finished(ticket, f))
-        return future
+        return self._write(rows, counts)
 
-    def fail(self, error: BaseException) -> None:
-        """A batch was begun but will never be submitted: wake ``drain`` with the error."""
-        self._error = error
-        self._changed.set()
-
-    def _finished(self, ticket: int, future: asyncio.Future[int]) -> None:
-        if future.cancelled():
-            self.fail(asyncio.CancelledError())
-            return
-        error = future.exception()
-        if error is not None:
-            self.fail(error)
-            return
+    def complete(self, ticket: int) -> None:
+        """Every row of the batch ``ticket`` is stored (or quarantined): wake ``drain``."""
         self._written = max(self._written, ticket)
         self._changed.set()
 
+    def fail(self, error: BaseException) -> None:
+        """A batch was begun but will never be stored: wake ``drain`` with the error."""
+        self._error = error
+        self._changed.set()
+
     async def drain(self) -> None:
-        """Wait until every batch decided so far is written."""
+        """Wait until every batch decided so far is stored."""
         target = self._decided
         while self._written < target:
             if self._error is not None:
                 raise StoreWriterFailed("the store writer failed") from self._error
             self._changed.clear()
             await self._changed.wait()
+
+
+def classify(exc: Exception) -> StoreError:
+    """A store's exception as the writer reports it (stores raise the typed ones;
+    anything else, e.g. a connection that could not be made, means unavailable)."""
+    if isinstance(exc, (StoreDataError, StoreUnavailable)):
+        return exc
+    return StoreUnavailable(f"{type(exc).__name__}: {exc}")
 
 
 class InlineStoreWriter(StoreWriter):
@@ -106,31 +117,47 @@ class InlineStoreWriter(StoreWriter):
         super().__init__()
         self._factory = store_factory
         self._store: EventStore | None = None
+        self._open = False
 
     async def open(self) -> None:
         self._store = self._factory()
+        self._open = True
 
     def _write(
         self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
     ) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        if self._store is None:
+        if not self._open:
             future.set_exception(StoreWriterFailed("the store writer is not open"))
             return future
         try:
+            if self._store is None:
+                self._store = self._factory()
             future.set_result(self._store.write_batch(rows, counts))
         except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the write
-            future.set_exception(exc)
+            error = classify(exc)
+            if isinstance(error, StoreUnavailable):
+                self._drop_store()
+            future.set_exception(error)
         return future
 
-    async def close(self) -> None:
+    def _drop_store(self) -> None:
         store, self._store = self._store, None
         if store is not None:
-            store.close()
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
+                pass
+
+    async def close(self) -> None:
+        self._open = False
+        self._drop_store()
 
 
 _encode = msgspec.msgpack.Encoder().encode
 _STOP = b""
+#: Reply kinds from the writer process.
+_OK, _DATA, _DOWN = "ok", "data", "down"
 
 
 class ProcessStoreWriter(StoreWriter):
@@ -154,16 +181,21 @@ class ProcessStoreWriter(StoreWriter):
         self._process.start()
         child.close()
         self._conn = parent
-        await asyncio.get_running_loop().run_in_executor(self._replies, self._reply)
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._replies, self._reply)
+        except StoreError as exc:
+            raise StoreWriterFailed(f"the store writer process could not start: {exc}") from exc
 
     def _reply(self) -> int:
         assert self._conn is not None
         try:
             status, value = msgspec.msgpack.decode(self._conn.recv_bytes())
-        except EOFError:
+        except (EOFError, OSError):
             raise StoreWriterFailed("the store writer process exited") from None
-        if status != "ok":
-            raise StoreWriterFailed(f"store write failed in the writer process: {value}")
+        if status == _DATA:
+            raise StoreDataError(str(value))
+        if status == _DOWN:
+            raise StoreUnavailable(str(value))
         return int(value)
 
     def _write(
@@ -174,7 +206,14 @@ class ProcessStoreWriter(StoreWriter):
             future: asyncio.Future[int] = loop.create_future()
             future.set_exception(StoreWriterFailed("the store writer is not open"))
             return future
-        self._conn.send_bytes(_encode((rows, list(counts.items()))))
+        try:
+            message = _encode((rows, list(counts.items())))
+        except (OverflowError, ValueError, TypeError) as exc:
+            # A value the pipe's codec cannot carry cannot be stored either.
+            future = loop.create_future()
+            future.set_exception(StoreDataError(f"{type(exc).__name__}: {exc}"))
+            return future
+        self._conn.send_bytes(message)
         return loop.run_in_executor(self._replies, self._reply)
 
     async def close(self) -> None:
@@ -192,20 +231,26 @@ class ProcessStoreWriter(StoreWriter):
         self._replies.shutdown(wait=False)
 
 
+def _reply_error(conn: Connection, error: StoreError) -> None:
+    kind = _DATA if isinstance(error, StoreDataError) else _DOWN
+    conn.send_bytes(_encode((kind, str(error))))
+
+
 def serve(conn: Connection, store_factory: StoreFactory) -> None:
     """The writer process: one batch at a time until the stop message or the
-    parent's end of the pipe closes (the parent died)."""
+    parent's end of the pipe closes (the parent died). A failed write is reported
+    and the process goes on; after an unavailable store it reconnects on the next."""
     # Ctrl-C and SIGTERM go to the parent, which stops us after its last batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        store = store_factory()
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
-        conn.send_bytes(_encode(("error", f"{type(exc).__name__}: {exc}")))
+        store: EventStore | None = store_factory()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which gives up
+        _reply_error(conn, classify(exc))
         return
     decode = msgspec.msgpack.Decoder(tuple[list[list[Any]], list[tuple[list[Any], int]]]).decode
     try:
-        conn.send_bytes(_encode(("ok", 0)))
+        conn.send_bytes(_encode((_OK, 0)))
         while True:
             try:
                 message = conn.recv_bytes()
@@ -213,12 +258,33 @@ def serve(conn: Connection, store_factory: StoreFactory) -> None:
                 return
             if message == _STOP:
                 return
-            rows, counts = decode(message)
-            try:
-                inserted = store.write_batch(rows, {AggregateKey(*k): n for k, n in counts})  # type: ignore[arg-type]
-            except Exception as exc:  # noqa: BLE001 - reported; the parent stops
-                conn.send_bytes(_encode(("error", f"{type(exc).__name__}: {exc}")))
-                return
-            conn.send_bytes(_encode(("ok", inserted)))
+            store = _serve_one(conn, store, store_factory, decode(message))
     finally:
-        store.close()
+        if store is not None:
+            store.close()
+
+
+def _serve_one(
+    conn: Connection,
+    store: EventStore | None,
+    store_factory: StoreFactory,
+    batch: tuple[list[list[Any]], list[tuple[list[Any], int]]],
+) -> EventStore | None:
+    """Write one batch and reply; returns the store to use next (None: reconnect)."""
+    rows, counts = batch
+    try:
+        if store is None:
+            store = store_factory()
+        inserted = store.write_batch(rows, {AggregateKey(*k): n for k, n in counts})  # type: ignore[arg-type]
+    except Exception as exc:  # noqa: BLE001 - reported; the parent decides what follows
+        error = classify(exc)
+        _reply_error(conn, error)
+        if isinstance(error, StoreUnavailable) and store is not None:
+            try:
+                store.close()
+            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
+                pass
+            return None
+        return store
+    conn.send_bytes(_encode((_OK, inserted)))
+    return store

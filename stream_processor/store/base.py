@@ -6,6 +6,19 @@ from collections.abc import Mapping, Sequence
 from typing import NamedTuple, Protocol
 
 from edge_agent.wire import GateEvent
+from stream_processor.errors import StoreError
+
+
+class StoreDataError(StoreError):
+    """The store refused what it was given (a value out of range, a constraint, an
+    encoding): retrying the same rows fails the same way; another batch may succeed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot write now (server down, disk full, locked): the same rows may
+    succeed later."""
+
+    retriable = True
 
 
 class StoredEvent(NamedTuple):

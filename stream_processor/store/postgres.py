@@ -11,7 +11,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from stream_processor.errors import StoreError
-from stream_processor.store.base import COLUMNS, StoredEvent
+from stream_processor.store.base import (
+    COLUMNS,
+    StoreDataError,
+    StoredEvent,
+    StoreUnavailable,
+)
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
@@ -27,6 +32,18 @@ except ImportError as exc:  # pragma: no cover - depends on the extra
     raise ImportError(
         "the PostgreSQL store needs psycopg; run: pip install 'facegate[cloud]'", name="psycopg"
     ) from exc
+
+#: Refusals of the values themselves (out of range, a constraint, NUL in text, text
+#: that is not valid Unicode): the same rows fail again, other rows may not.
+_DATA_ERRORS = (psycopg.DataError, psycopg.IntegrityError, OverflowError, ValueError, TypeError)
+
+
+def store_error(exc: BaseException) -> StoreError:
+    """Which kind of store failure ``exc`` is: the rows' fault or the server's."""
+    if isinstance(exc, _DATA_ERRORS):
+        return StoreDataError(f"postgres refused the data: {type(exc).__name__}: {exc}")
+    return StoreUnavailable(f"postgres cannot write: {type(exc).__name__}: {exc}")
+
 
 SCHEMA_VERSION = 2
 _LOCK_ID = 0x66616365  # "face"
@@ -55,7 +72,7 @@ class PostgresEventStore(SqlStore):
         try:
             self._db = psycopg.connect(dsn, autocommit=True, connect_timeout=int(connect_timeout_s))
         except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
         self._migrate()
         # Rows are COPYed into a per-connection staging table, then inserted with
         # ON CONFLICT in one statement: far fewer round trips than executemany.
@@ -80,8 +97,8 @@ class PostgresEventStore(SqlStore):
                 inserted = max(cur.rowcount, 0)
                 cur.execute("DELETE FROM events_in")  # a batch may not be the last in its txn
                 return inserted
-        except psycopg.Error as exc:
-            raise StoreError(f"postgres: {exc}") from exc
+        except (psycopg.Error, *_DATA_ERRORS) as exc:
+            raise store_error(exc) from exc
 
     def _migrate(self) -> None:
         with self._transaction():
@@ -103,24 +120,24 @@ class PostgresEventStore(SqlStore):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
         try:
             return self._db.execute(sql, params)
-        except psycopg.Error as exc:
-            raise StoreError(f"postgres: {exc}") from exc
+        except (psycopg.Error, *_DATA_ERRORS) as exc:
+            raise store_error(exc) from exc
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         try:
             with self._db.cursor() as cur:
                 cur.executemany(sql, rows)
                 return max(cur.rowcount, 0)
-        except psycopg.Error as exc:
-            raise StoreError(f"postgres: {exc}") from exc
+        except (psycopg.Error, *_DATA_ERRORS) as exc:
+            raise store_error(exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         try:
             with self._db.transaction():
                 yield
-        except psycopg.Error as exc:
-            raise StoreError(f"postgres: {exc}") from exc
+        except (psycopg.Error, *_DATA_ERRORS) as exc:
+            raise store_error(exc) from exc
 
     def close(self) -> None:
         self._db.close()

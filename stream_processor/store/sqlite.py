@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_processor.errors import StoreError
+from stream_processor.store.base import StoreDataError, StoreUnavailable
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
@@ -50,6 +51,26 @@ _MIGRATIONS: dict[int, str] = {
     # look-ups too; (tenant, site, time) only cost every insert a B-tree more.
     3: DROP_SITE_TIME_INDEX,
 }
+
+
+#: Refusals of the values themselves (a constraint, a type or size the engine cannot
+#: hold, text that is not valid Unicode): the same rows fail again, other rows may not.
+_DATA_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    OverflowError,
+    ValueError,
+    TypeError,
+)
+
+
+def store_error(exc: BaseException) -> StoreError:
+    """Which kind of store failure ``exc`` is: the rows' fault or the store's."""
+    if isinstance(exc, _DATA_ERRORS):
+        return StoreDataError(f"sqlite refused the data: {type(exc).__name__}: {exc}")
+    return StoreUnavailable(f"sqlite cannot write: {type(exc).__name__}: {exc}")
 
 
 class SqliteEventStore(SqlStore):
@@ -96,15 +117,15 @@ class SqliteEventStore(SqlStore):
     def _execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         try:
             return self._db.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite: {exc}") from exc
+        except (sqlite3.Error, *_DATA_ERRORS) as exc:
+            raise store_error(exc) from exc
 
     def _executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         before = self._db.total_changes
         try:
             self._db.executemany(sql, rows)
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite: {exc}") from exc
+        except (sqlite3.Error, *_DATA_ERRORS) as exc:
+            raise store_error(exc) from exc
         return self._db.total_changes - before
 
     @contextmanager
@@ -115,7 +136,7 @@ class SqliteEventStore(SqlStore):
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite begin failed: {exc}") from exc
+            raise StoreUnavailable(f"sqlite begin failed: {exc}") from exc
         try:
             yield
         except BaseException:
@@ -125,7 +146,9 @@ class SqliteEventStore(SqlStore):
         try:
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite commit failed: {exc}") from exc
+            if self._db.in_transaction:  # a failed COMMIT leaves it open: retried from scratch
+                self._db.execute("ROLLBACK")
+            raise StoreUnavailable(f"sqlite commit failed: {exc}") from exc
 
     def close(self) -> None:
         self._db.close()
