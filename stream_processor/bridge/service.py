@@ -127,6 +127,7 @@ class Bridge:
         self._topics = topics
         self._creds = credentials
         self._clock = clock
+        self._limits = settings.limits()
         self.metrics = BridgeMetrics(registry)
         self._make_producer = producer or functools.partial(
             make_producer, stack.kafka_bootstrap, settings
@@ -164,9 +165,10 @@ class Bridge:
     # -- MQTT deliveries (loop thread) -------------------------------------------
     def _on_publish(self, msg: Publish) -> None:
         received = self._clock()
+        received_ms = int(received * 1000)
         self._received += 1
         token = self._acks.add(msg.packet_id) if msg.qos else None
-        kind, verdict = check_any(msg.topic, msg.payload, self._s.max_payload_bytes)
+        kind, verdict = check_any(msg.topic, msg.payload, self._limits, received_ms)
         if isinstance(verdict, Accepted):
             topic = self._topics.raw if kind == EVENT else self._topics.acks
             key, value, reason = verdict.key, verdict.value, None
@@ -174,17 +176,23 @@ class Bridge:
             reason = verdict.reason
             topic, key = self._topics.dlq, reason.encode()
             value = DeadLetter.build(
-                msg.payload, reason, verdict.detail, msg.topic, int(received * 1000), "bridge"
+                msg.payload, reason, verdict.detail, msg.topic, received_ms, "bridge"
             ).encode()
         self._produce(
-            topic, key, value, functools.partial(self._delivered, token, received, kind, reason)
-        )
+            topic, key, value, received_ms,
+            functools.partial(self._delivered, token, received, kind, reason),
+        )  # fmt: skip
 
-    def _produce(self, topic: str, key: bytes, value: bytes, callback: Callable[..., None]) -> None:
+    def _produce(
+        self, topic: str, key: bytes, value: bytes, received_ms: int,
+        callback: Callable[..., None],
+    ) -> None:  # fmt: skip
         try:
-            # Positional (topic, value, key, partition, on_delivery): keyword parsing cost
-            # ~0.4 µs of the ~2.5 µs call; -1 = librdkafka's partitioner picks by key.
-            self._producer.produce(topic, value, key, -1, callback)
+            # Positional (topic, value, key, partition, on_delivery, callback, timestamp):
+            # keyword parsing cost ~0.4 µs of the ~2.5 µs call; -1 = librdkafka's
+            # partitioner picks by key. The record's timestamp is the receipt time, a
+            # time the cloud vouches for: retention counts from min(occurred, received).
+            self._producer.produce(topic, value, key, -1, callback, None, received_ms)
         except BufferError:
             # The local queue is sized far above max_inflight; if it is full anyway,
             # treat it like a failed send: no ack, drop the connection, redelivery.

@@ -8,7 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from edge_agent.wire.bounds import MAX_QUEUE_AGE_S
 from edge_agent.wire.topics import ID_PATTERN, ROOT
+from stream_processor.bridge.validate import Limits
 
 
 class BridgeSettings(BaseSettings):
@@ -45,6 +47,20 @@ class BridgeSettings(BaseSettings):
         7 * 24 * 3600, ge=60, description="how long the broker keeps our session while we are away"
     )
     max_payload_bytes: int = Field(4096, ge=256, description="larger payloads are dead-lettered")
+    max_clock_skew_s: int = Field(
+        300,
+        ge=0,
+        le=86_400,
+        description="an event whose occurred_at_ms is further ahead of the bridge's clock is"
+        " dead-lettered as clock_skew (a gate must not date its events into the future)",
+    )
+    max_event_age_s: int = Field(
+        MAX_QUEUE_AGE_S,
+        ge=60,
+        le=366 * 86_400,
+        description="an event older than this on arrival is dead-lettered as clock_skew;"
+        " default: the edge outbox's maximum age (wire.bounds.MAX_QUEUE_AGE_S)",
+    )
     linger_ms: int = Field(
         10,
         ge=0,
@@ -101,6 +117,11 @@ class BridgeSettings(BaseSettings):
         if self.subscription == "shared":
             return [f"$share/{self.share_group}/{f}" for f in plain]
         return plain
+
+    def limits(self) -> Limits:
+        return Limits(
+            self.max_payload_bytes, self.max_clock_skew_s * 1000, self.max_event_age_s * 1000
+        )
 
     @property
     def client_id(self) -> str:

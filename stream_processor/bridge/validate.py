@@ -1,4 +1,11 @@
-"""Pure validation of one MQTT message: accept it with its Kafka key, or refuse it with a reason."""
+"""Pure validation of one MQTT message: accept it with its Kafka key, or refuse it with a reason.
+
+Time from a gate is checked against the bridge's clock: an event that claims
+to have happened more than ``max_skew_ms`` after its receipt, or more than
+``max_age_ms`` before it, is refused as ``clock_skew``; retention downstream
+counts from the earlier of occurred and received, so a gate cannot extend
+its own data's life by setting its clock ahead.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from typing import NamedTuple
 from edge_agent.errors import WireError
 from edge_agent.wire import decode_event
 from edge_agent.wire.commands import decode_ack
+from edge_agent.wire.decoding import REASONS as WIRE_REASONS
 from edge_agent.wire.topics import DeviceIdentity, parse_device_topic
 
 
@@ -22,14 +30,23 @@ class Rejected(NamedTuple):
     detail: str
 
 
+class Limits(NamedTuple):
+    """What the bridge takes (``BridgeSettings.limits()``)."""
+
+    max_bytes: int
+    #: How far ahead of the bridge's clock an event's time may be.
+    max_skew_ms: int
+    #: How old an event may be when it arrives (the edge's outbox purges older ones).
+    max_age_ms: int
+
+
+#: Every reason the bridge dead-letters with: a bounded label set for its metrics.
 REASONS = (
     "oversized",
     "bad_topic",
-    "bad_json",
-    "unknown_field",
-    "missing_field",
-    "invalid_field",
+    *WIRE_REASONS,
     "identity_mismatch",
+    "clock_skew",
     "mqtt_refused",
 )
 
@@ -46,15 +63,17 @@ def _proven(topic: str, leaf: str) -> tuple[str, str, str, str] | None:
     return (identity.tenant, identity.site, identity.gate, identity.device)
 
 
-def check_message(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected:
-    """Accept a gate event published on its own device's topic.
+def check_message(
+    topic: str, payload: bytes, limits: Limits, received_ms: int
+) -> Accepted | Rejected:
+    """Accept a gate event published on its own device's topic, at a plausible time.
 
     The topic is the identity the broker proved (its ACL pins each account to
     its prefix); a payload naming another tenant, site, gate or device is a
     spoofing attempt.
     """
-    if len(payload) > max_bytes:
-        return Rejected("oversized", f"{len(payload)} bytes > {max_bytes}")
+    if len(payload) > limits.max_bytes:
+        return Rejected("oversized", f"{len(payload)} bytes > {limits.max_bytes}")
     proven = _proven(topic, "events")
     if proven is None:
         return Rejected("bad_topic", f"not a device events topic: {topic[:200]!r}")
@@ -68,14 +87,23 @@ def check_message(topic: str, payload: bytes, max_bytes: int) -> Accepted | Reje
             "identity_mismatch",
             f"payload names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
         )
+    ahead = event.occurred_at_ms - received_ms
+    if ahead > limits.max_skew_ms or -ahead > limits.max_age_ms:
+        return Rejected("clock_skew", _skew_detail(ahead, limits))
     # Keyed by site: one site's events stay ordered in one partition.
     return Accepted(key=f"{event.tenant}/{event.site}".encode(), value=payload)
 
 
-def check_ack(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected:
+def _skew_detail(ahead_ms: int, limits: Limits) -> str:
+    if ahead_ms > 0:
+        return f"occurred_at_ms {ahead_ms} ms after receipt (at most {limits.max_skew_ms})"
+    return f"occurred_at_ms {-ahead_ms} ms before receipt (at most {limits.max_age_ms})"
+
+
+def check_ack(topic: str, payload: bytes, limits: Limits) -> Accepted | Rejected:
     """Accept a command acknowledgement published on its own device's ``acks`` topic."""
-    if len(payload) > max_bytes:
-        return Rejected("oversized", f"{len(payload)} bytes > {max_bytes}")
+    if len(payload) > limits.max_bytes:
+        return Rejected("oversized", f"{len(payload)} bytes > {limits.max_bytes}")
     proven = _proven(topic, "acks")
     if proven is None:
         return Rejected("bad_topic", f"not a device acks topic: {topic[:200]!r}")
@@ -92,8 +120,10 @@ def check_ack(topic: str, payload: bytes, max_bytes: int) -> Accepted | Rejected
     return Accepted(key=f"{ack.tenant}/{ack.site}".encode(), value=payload)
 
 
-def check_any(topic: str, payload: bytes, max_bytes: int) -> tuple[str, Accepted | Rejected]:
+def check_any(
+    topic: str, payload: bytes, limits: Limits, received_ms: int
+) -> tuple[str, Accepted | Rejected]:
     """Route by the topic's last level: ``.../acks`` are acknowledgements, all else events."""
     if topic.endswith("/acks"):
-        return ACK, check_ack(topic, payload, max_bytes)
-    return EVENT, check_message(topic, payload, max_bytes)
+        return ACK, check_ack(topic, payload, limits)
+    return EVENT, check_message(topic, payload, limits, received_ms)

@@ -15,7 +15,7 @@ from edge_agent.wire.topics import DeviceIdentity, ack_topic, event_topic
 from stream_processor.bridge import mqtt_codec as codec
 from stream_processor.bridge.acks import OrderedAcks
 from stream_processor.bridge.settings import BridgeSettings
-from stream_processor.bridge.validate import ACK, EVENT, Accepted, Rejected, check_any
+from stream_processor.bridge.validate import ACK, EVENT, Accepted, Limits, Rejected, check_any
 from tests.bridge.conftest import events_for
 
 pytestmark = pytest.mark.unit
@@ -82,19 +82,21 @@ def _ack(**over: object) -> bytes:
 
 def test_validation_routes_and_identity() -> None:
     ev = encode_event(events_for("site-1", 1)[0])
-    assert check_any(event_topic(ME), ev, 4096) == (EVENT, Accepted(b"acme/site-1", ev))
-    kind, verdict = check_any(event_topic(ME), ev, 100)
+    now = int(time.time() * 1000)
+    lim, small = Limits(4096, 300_000, 86_400_000), Limits(100, 300_000, 86_400_000)
+    assert check_any(event_topic(ME), ev, lim, now) == (EVENT, Accepted(b"acme/site-1", ev))
+    kind, verdict = check_any(event_topic(ME), ev, small, now)
     assert isinstance(verdict, Rejected) and verdict.reason == "oversized"
     other = DeviceIdentity("acme", "site-2", "gate-1", "cam-1")
-    _, verdict = check_any(event_topic(other), ev, 4096)
+    _, verdict = check_any(event_topic(other), ev, lim, now)
     assert isinstance(verdict, Rejected) and verdict.reason == "identity_mismatch"
-    _, verdict = check_any("facegate/v1/ACME/x/y/z/events", ev, 4096)
+    _, verdict = check_any("facegate/v1/ACME/x/y/z/events", ev, lim, now)
     assert isinstance(verdict, Rejected) and verdict.reason == "bad_topic"
     good = _ack()
-    assert check_any(ack_topic(ME), good, 4096) == (ACK, Accepted(b"acme/site-1", good))
-    _, verdict = check_any(ack_topic(ME), _ack(device="cam-2"), 4096)
+    assert check_any(ack_topic(ME), good, lim, now) == (ACK, Accepted(b"acme/site-1", good))
+    _, verdict = check_any(ack_topic(ME), _ack(device="cam-2"), lim, now)
     assert isinstance(verdict, Rejected) and verdict.reason == "identity_mismatch"
-    _, verdict = check_any(ack_topic(ME), ev, 4096)  # an event on the acks topic
+    _, verdict = check_any(ack_topic(ME), ev, lim, now)  # an event on the acks topic
     assert isinstance(verdict, Rejected) and verdict.reason == "unknown_field"
 
 
