@@ -6,22 +6,28 @@
 
 Progress lives in SQLite (``ErasureBook``), not in a Faust table: a table's
 changelog would be one more Kafka topic holding pseudonyms, and a pending
-erasure may wait weeks for a device. At-least-once: an event whose handling
-raised is not acknowledged, and every step is idempotent.
+erasure may wait weeks for a device. At-least-once: every step is idempotent.
+
+Both topics can be written around the bridge (office tools, a hostile producer): each
+record goes through ``quarantine.guard``. One the worker cannot take is dead-lettered
+with its coordinates and passed; a failing store, rights database or broker holds the
+agent on that record (no further input) and is retried with back-off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import faust
 
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, guard
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 log = logging.getLogger(__name__)
@@ -50,28 +56,17 @@ class FaustOutbound:
         await asyncio.gather(*pending)
 
 
-async def retrying(
-    what: str,
-    step: Callable[[bytes], Awaitable[None]],
-    value: bytes,
-    backoff_s: float = 0.5,
-    max_backoff_s: float = 30.0,
-) -> None:
-    """Run ``step`` until it succeeds: the message stays unacknowledged meanwhile (a broker
-    or the store being down must neither lose a request nor crash the worker). Only the
-    exception's type is logged: a message could quote a pseudonym."""
-    backoff = backoff_s
-    while True:
-        try:
-            await step(value)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - retried, never dropped
-            log.error("erasure %s step failed (%s); retrying in %.1fs", what,
-                      type(exc).__name__, backoff)  # fmt: skip
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, max_backoff_s)
+class FaustDeadLetters:
+    """``quarantine.DeadLetterSink`` over the app's producer (acks=all)."""
+
+    def __init__(self, app: faust.App, topic: str) -> None:
+        self._app = app
+        self._topic = topic
+
+    async def send(self, key: bytes, value: bytes) -> None:
+        await self._app.producer.send_and_wait(
+            self._topic, key, value, partition=None, timestamp=None, headers=None
+        )
 
 
 def create_app(
@@ -81,6 +76,7 @@ def create_app(
     app_id: str,
     deps_factory: Callable[[], Deps],
     metrics: ErasureMetrics,
+    consumers: ConsumerMetrics,
 ) -> tuple[faust.App, ErasureService]:
     datadir = Path(stack.state_dir) / "erasure" / app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -108,20 +104,34 @@ def create_app(
     erasure_topic = app.topic(topics.erasure, value_serializer="raw", key_serializer="raw")
     acks_topic = app.topic(topics.acks, value_serializer="raw", key_serializer="raw")
 
+    # Requests name a subject in fields the redaction cannot recognise: no bytes kept.
+    guarded = {
+        "requests": Quarantine("erasure_requests", consumers, keep_bytes=False),
+        "acks": Quarantine("erasure_acks", consumers),
+    }
+    dead_letters = FaustDeadLetters(app, topics.dlq)
+
     @app.agent(erasure_topic, concurrency=1)  # concurrency=1: faust #606
     async def requests(stream: faust.StreamT[bytes]) -> None:
-        async for value in stream:
-            if value is not None:
-                await retrying("request", service.on_request, value)
+        async for event in stream.events():
+            value, at = event.value, _coordinates(event)
+            await guard(lambda: service.on_request(value), value, at,  # noqa: B023 - awaited here
+                        guarded["requests"], dead_letters)  # fmt: skip
 
     @app.agent(acks_topic, concurrency=1)
     async def acks(stream: faust.StreamT[bytes]) -> None:
-        async for value in stream:
-            if value is not None:
-                await retrying("ack", service.on_ack, value)
+        async for event in stream.events():
+            value, at = event.value, _coordinates(event)
+            await guard(lambda: service.on_ack(value), value, at,  # noqa: B023 - awaited here
+                        guarded["acks"], dead_letters)  # fmt: skip
 
     @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         await service.tick()
 
     return app, service
+
+
+def _coordinates(event: Any) -> Coordinates:
+    message = event.message
+    return Coordinates(message.topic, message.partition, message.offset)

@@ -24,22 +24,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-import msgspec
-
 from edge_agent.errors import WireError
-from edge_agent.wire.commands import CommandType, decode_ack
+from edge_agent.wire.commands import CommandAck, CommandType, decode_ack
 from edge_agent.wire.commands import encode as encode_command
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.erasure import plan
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.processor.ledger import site_key
+from stream_processor.quarantine import Failure, Refusal, classify
 from stream_processor.rights.erasure import (
     AckOutcome,
     ErasureProgress,
     ErasureRequest,
     ErasureStatus,
-    decode_request,
+    read_request,
 )
 from stream_processor.rights.erasure_audit import ErasureAudit
 from stream_processor.rights.receipts import Deletion, ErasureReceipt
@@ -82,6 +81,16 @@ class Deps:
             close()
 
 
+def read_ack(raw: bytes | None) -> CommandAck | Refusal:
+    """A device acknowledgement as the wire contract reads it, or why it is refused."""
+    if raw is None:
+        return Refusal("missing_value", "acknowledgement without a value")
+    try:
+        return decode_ack(raw)
+    except WireError as exc:
+        return Refusal(exc.reason, exc.detail[:300])
+
+
 class ErasureService:
     def __init__(
         self,
@@ -104,6 +113,7 @@ class ErasureService:
         self._ledger_pool = ThreadPoolExecutor(1, thread_name_prefix="erasure-ledger")
         self._lock = asyncio.Lock()
         self._erasing: set[str] = set()
+        self._stale = False
 
     # -- plumbing -------------------------------------------------------------
     def _now_ms(self) -> int:
@@ -116,7 +126,26 @@ class ErasureService:
 
     async def _run(self, fn: Callable[[Deps], T]) -> T:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(self._d()))
+        if self._stale:
+            await loop.run_in_executor(self._ledger_pool, lambda: None)  # let it finish
+            await loop.run_in_executor(self._pool, self._drop)
+        try:
+            return await loop.run_in_executor(self._pool, lambda: fn(self._d()))
+        except Exception as exc:
+            # A store or broker connection that failed may be dead for good (a PostgreSQL
+            # restart): the next try builds the parts afresh.
+            if classify(exc) is Failure.OUTAGE:
+                self._stale = True
+            raise
+
+    def _drop(self) -> None:
+        deps, self._deps, self._stale = self._deps, None, False
+        if deps is None:
+            return
+        try:
+            deps.close()
+        except Exception as exc:  # noqa: BLE001 - closing what already failed
+            log.warning("erasure worker: closing after an outage failed (%s)", type(exc).__name__)
 
     async def _run_ledger(self, fn: Callable[[Deps], T]) -> T:
         """The ledger index has a thread of its own (it runs beside a store deletion)."""
@@ -132,14 +161,16 @@ class ErasureService:
         self._ledger_pool.shutdown(wait=True)
 
     # -- requests --------------------------------------------------------------
-    async def on_request(self, raw: bytes) -> None:
-        try:
-            request = decode_request(raw)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+    async def on_request(self, raw: bytes | None) -> Refusal | None:
+        """Take one request; a refusal is for the caller's quarantine (nothing was done)."""
+        request = read_request(raw)
+        if isinstance(request, Refusal):
             self._metrics.requests.labels("invalid").inc()
-            # The message may hold a pseudonym: never quote it.
-            log.error("erasure request does not fit the contract (%s); ignored", type(exc).__name__)
-            return
+            return request
+        await self._take(request)
+        return None
+
+    async def _take(self, request: ErasureRequest) -> None:
         async with self._lock:
             existing = await self._run(lambda d: d.book.get(request.request_id))
             if existing is not None:
@@ -268,15 +299,17 @@ class ErasureService:
         return max(deleted, len(snapshot)), -sum(plan.aggregate_contributions(snapshot).values())
 
     # -- acknowledgements -------------------------------------------------------------
-    async def on_ack(self, raw: bytes) -> None:
-        try:
-            ack = decode_ack(raw)
-        except WireError as exc:
+    async def on_ack(self, raw: bytes | None) -> Refusal | None:
+        """Take one device acknowledgement; a refusal is for the caller's quarantine."""
+        ack = read_ack(raw)
+        if isinstance(ack, Refusal):
             self._metrics.acks.labels("invalid").inc()
-            log.warning("device acknowledgement does not fit the contract (%s)", exc.reason)
-            return
-        if ack.type is not CommandType.ERASE_SUBJECT:
-            return  # withdrawals are the processor's
+            return ack
+        if ack.type is CommandType.ERASE_SUBJECT:  # withdrawals are the processor's
+            await self._take_ack(ack)
+        return None
+
+    async def _take_ack(self, ack: CommandAck) -> None:
         # No lock: the book updates atomically, so acks go on while a request's cloud
         # side is being erased (the blocking work is serialised on the one thread).
         now = self._now_ms()

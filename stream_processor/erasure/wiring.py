@@ -12,6 +12,7 @@ from stream_processor.erasure.app import create_app
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps
 from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.quarantine import ConsumerMetrics
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,9 @@ def build(
         from stream_processor.runtime.accounts import AccountBook
         from stream_processor.runtime.layout import StateLayout
 
+        # The store first: after an outage the parts are built again, and the store is
+        # what is most likely still down (nothing else is opened for nothing).
+        store = factory()
         db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
         audit = open_audit(stack.state_dir)
         publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints)
@@ -65,7 +69,7 @@ def build(
         bootstrap = stack.kafka_bootstrap
         ledger = LedgerIndex(bootstrap, topics.consent)
         return Deps(
-            store=factory(),
+            store=store,
             book=ErasureBook(db),
             audit=erasure_audit,
             ledger_keys=ledger.keys,
@@ -75,10 +79,12 @@ def build(
             ),
             consent_topic=topics.consent,
             forget_openings=audit.openings.forget,
-            closing=[ledger.close, publisher.close, audit.close],
+            closing=[ledger.close, publisher.close, audit.close, db.close],
         )
 
-    app, _service = create_app(stack, settings, topics, app_id, deps, ErasureMetrics(registry))
+    app, _service = create_app(
+        stack, settings, topics, app_id, deps, ErasureMetrics(registry), ConsumerMetrics(registry)
+    )
     if settings.metrics_port:
         from prometheus_client import start_http_server
 

@@ -24,6 +24,7 @@ import msgspec
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, Uuid7
 from edge_agent.wire.events import EpochMs, Id, Pseudonym, Purpose
 from stream_processor.errors import InvalidInput
+from stream_processor.quarantine import Refusal, refuse_decode
 from stream_processor.rights.receipts import (
     FORMAT,
     Deletion,
@@ -55,6 +56,17 @@ class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
 
 def decode_request(data: bytes) -> ErasureRequest:
     return msgspec.json.decode(data, type=ErasureRequest)
+
+
+def read_request(data: bytes | None) -> ErasureRequest | Refusal:
+    """The request on the erasure topic, or why it is refused (never quoting it: it
+    names a subject)."""
+    if data is None:
+        return Refusal("missing_value", "erasure request without a value")
+    try:
+        return decode_request(data)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        return refuse_decode(exc)
 
 
 class ErasureStatus(enum.StrEnum):
