@@ -23,6 +23,8 @@ import msgspec
 from stream_processor.audit.canonical import canonical
 from stream_processor.audit.keys import Keyring, OperatorKey, PublicKey
 from stream_processor.audit.log import AuditSink, last_line
+from stream_processor.audit.note import Note
+from stream_processor.audit.tlog import TreeCheckpointer
 from stream_processor.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -175,6 +177,7 @@ class Checkpointer:
         publisher: CheckpointPublisher | None,
         log_id: str,
         clock: Callable[[], float] = time.time,
+        tree: TreeCheckpointer | None = None,
     ) -> None:
         self._log = log_
         self._key = key
@@ -182,6 +185,9 @@ class Checkpointer:
         self._publisher = publisher
         self._log_id = log_id
         self._clock = clock
+        self._tree = tree
+        #: The C2SP checkpoint signed by the last ``checkpoint()`` (None: tree unchanged).
+        self.last_note: Note | None = None
 
     def checkpoint(self, force: bool = False) -> Checkpoint | None:
         """Returns the new checkpoint, or None when the head has not moved.
@@ -198,6 +204,8 @@ class Checkpointer:
             )
             self._file.append(new)
             log.info("audit checkpoint at seq %d", head.seq)
+        if self._tree is not None:
+            self.last_note = self._tree.checkpoint()
         self.publish_pending()
         return new
 

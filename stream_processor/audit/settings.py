@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,33 @@ class AuditSettings(BaseSettings):
     dir: Path | None = Field(
         None, description="folder of the log and checkpoints; default <state>/audit"
     )
+    witness_keys: list[str] = Field(
+        default_factory=list,
+        description="verifier keys (<name>+<hash>+<base64>) of the witnesses whose "
+        "cosignatures the log accepts and serves with its checkpoints",
+    )
+    witness_urls: list[str] = Field(
+        default_factory=list,
+        description="tlog-witness submission prefixes (http://host:port) asked to cosign "
+        "each new checkpoint (POST <prefix>/add-checkpoint)",
+    )
+    witness_timeout_s: float = Field(
+        5.0, gt=0, description="how long one witness may take to answer add-checkpoint"
+    )
+
+    @field_validator("witness_keys")
+    @classmethod
+    def _keys_parse(cls, keys: list[str]) -> list[str]:
+        from stream_processor.audit.note import COSIGNATURE_V1, NoteError, Verifier
+
+        for key in keys:
+            try:
+                kind = Verifier.parse(key).kind
+            except NoteError as exc:
+                raise ValueError(str(exc)) from None
+            if kind != COSIGNATURE_V1:
+                raise ValueError(f"{key.split('+')[0]}: a witness key is a cosignature/v1 key")
+        return keys
 
 
 @dataclass(frozen=True)
@@ -49,6 +76,16 @@ class AuditPaths:
     def openings(self) -> Path:
         """Private: never published."""
         return self.root / "private" / "openings.sqlite"
+
+    @property
+    def tree(self) -> Path:
+        """The stored Merkle tree (derived from the log; rebuilt if removed)."""
+        return self.root / "tree"
+
+    @property
+    def tree_checkpoints(self) -> Path:
+        """Signed C2SP checkpoints and their cosignatures."""
+        return self.root / "checkpoints.sqlite"
 
     @property
     def public_key(self) -> Path:

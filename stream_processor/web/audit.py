@@ -1,14 +1,36 @@
-"""/audit/: the published audit log, its signed checkpoints and the operator's public key.
+"""/audit/: the published audit log, its checkpoints (JSON and C2SP), proofs and cosignatures.
 
-What a resident, a court or a notary downloads to run ``facegate audit
-verify`` (or their own verifier, see docs/rights.md) without trusting the
-operator's database. The files hold no pseudonym or resident id.
+What a resident, a court, a notary or a witness downloads to check the log
+without trusting the operator's database (docs/rights.md):
+
+    GET  /audit/log.jsonl | checkpoints.jsonl | operator-public.pem   the files
+    GET  /audit/checkpoint[?size=N]        the latest (or size-N) signed checkpoint,
+                                           with every cosignature the log holds
+    GET  /audit/proof/inclusion?index=&size=     RFC 6962 inclusion proof (JSON)
+    GET  /audit/proof/consistency?old=&new=      RFC 6962 consistency proof (JSON)
+    GET  /audit/key-rotations              the key_rotated entries, with their index
+    POST /audit/cosignature                a witness posts its cosigned checkpoint
+
+Only cosignatures under a configured witness key (``FACEGATE_AUDIT_WITNESS_KEYS``)
+are accepted. Nothing served holds a pseudonym or resident id.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
 from aiohttp import web
 
+from stream_processor.audit.entries import EntryType, decode_entry
+from stream_processor.audit.errors import AuditError
+from stream_processor.audit.note import Note, NoteError, Verifier, valid_signatures
+from stream_processor.audit.settings import AuditPaths, AuditSettings
+from stream_processor.audit.tlog import CheckpointStore, TreeHead
+from stream_processor.audit.tree import StoredTree
 from stream_processor.web.deps import DEPS
 
 _FILES = {
@@ -16,6 +38,45 @@ _FILES = {
     "checkpoints.jsonl": ("checkpoints", "application/x-ndjson"),
     "operator-public.pem": ("public_key", "application/x-pem-file"),
 }
+_NO_CACHE = {"Cache-Control": "no-cache, max-age=0"}
+
+
+@dataclass
+class Publication:
+    """The tree, the checkpoint store and the accepted witness keys of one web process."""
+
+    paths: AuditPaths
+    witnesses: list[Verifier]
+    tree: StoredTree = field(init=False)
+    store: CheckpointStore = field(init=False)
+    _rotations: list[dict[str, Any]] = field(default_factory=list)
+    _scanned: tuple[int, int] = (0, 0)  # (log bytes, entries) already scanned for rotations
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.tree = StoredTree(self.paths.tree, self.paths.log)
+        self.store = CheckpointStore(self.paths.tree_checkpoints)
+
+    def rotations(self) -> list[dict[str, Any]]:
+        """key_rotated entries with their index, scanning only what the log gained."""
+        with self._lock:
+            offset, index = self._scanned
+            with open(self.paths.log, "rb") as fh:
+                fh.seek(offset)
+                for raw in fh:
+                    if not raw.endswith(b"\n"):
+                        break
+                    offset += len(raw)
+                    if b'"key_rotated"' in raw:
+                        entry = decode_entry(raw.rstrip(b"\n"))
+                        if entry.type == EntryType.KEY_ROTATED:
+                            self._rotations.append({"index": index, "entry": raw.decode()[:-1]})
+                    index += 1
+            self._scanned = (offset, index)
+            return list(self._rotations)
+
+
+PUB: web.AppKey[Publication] = web.AppKey("facegate_audit_publication", Publication)
 
 
 async def published(request: web.Request) -> web.StreamResponse:
@@ -27,10 +88,109 @@ async def published(request: web.Request) -> web.StreamResponse:
     path = getattr(paths, attr)
     if not path.exists():
         raise web.HTTPNotFound()
-    return web.FileResponse(
-        path, headers={"Content-Type": ctype, "Cache-Control": "no-cache, max-age=0"}
-    )
+    return web.FileResponse(path, headers={"Content-Type": ctype, **_NO_CACHE})
 
 
-def add_routes(app: web.Application) -> None:
+def _pub(request: web.Request) -> Publication:
+    if PUB not in request.app:
+        raise web.HTTPNotFound(text="this site does not publish its audit log\n")
+    return request.app[PUB]
+
+
+def _int(request: web.Request, name: str) -> int:
+    raw = request.query.get(name, "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer\n")
+    return int(raw)
+
+
+async def _tree_at(pub: Publication, size: int) -> StoredTree:
+    if size > pub.tree.size:
+        await asyncio.to_thread(pub.tree.sync)
+    if size > pub.tree.size:
+        raise web.HTTPBadRequest(text=f"the log has {pub.tree.size} entries, not {size}\n")
+    return pub.tree
+
+
+async def checkpoint(request: web.Request) -> web.Response:
+    pub = _pub(request)
+    if "size" in request.query:
+        note = await asyncio.to_thread(pub.store.get, _int(request, "size"))
+    else:
+        note = await asyncio.to_thread(pub.store.latest)
+    if note is None:
+        raise web.HTTPNotFound(text="no checkpoint\n")
+    return web.Response(body=note.encode(), content_type="text/plain", headers=_NO_CACHE)
+
+
+def _b64(proof: list[bytes]) -> list[str]:
+    return [base64.b64encode(p).decode() for p in proof]
+
+
+async def inclusion(request: web.Request) -> web.Response:
+    pub = _pub(request)
+    index, size = _int(request, "index"), _int(request, "size")
+    if index >= size:
+        raise web.HTTPBadRequest(text="index must be below size\n")
+    tree = await _tree_at(pub, size)
+    proof = await asyncio.to_thread(tree.inclusion, index, size)
+    doc = {"index": index, "size": size, "leaf_hash": _b64([tree.leaf(index)])[0]}
+    return web.json_response({**doc, "proof": _b64(proof)}, headers=_NO_CACHE)
+
+
+async def consistency(request: web.Request) -> web.Response:
+    pub = _pub(request)
+    old, new = _int(request, "old"), _int(request, "new")
+    if old > new:
+        raise web.HTTPBadRequest(text="old must not exceed new\n")
+    tree = await _tree_at(pub, new)
+    proof = await asyncio.to_thread(tree.consistency, old, new)
+    return web.json_response({"old": old, "new": new, "proof": _b64(proof)}, headers=_NO_CACHE)
+
+
+async def key_rotations(request: web.Request) -> web.Response:
+    pub = _pub(request)
+    if not pub.paths.log.exists():
+        return web.json_response([], headers=_NO_CACHE)
+    return web.json_response(await asyncio.to_thread(pub.rotations), headers=_NO_CACHE)
+
+
+async def cosignature(request: web.Request) -> web.Response:
+    """A witness returns the checkpoint with its cosignature line(s)."""
+    pub = _pub(request)
+    try:
+        note = Note.parse(await request.text())
+        head = TreeHead.parse(note.text)
+    except (NoteError, UnicodeDecodeError) as exc:
+        raise web.HTTPBadRequest(text=f"not a cosigned checkpoint: {exc}\n") from None
+    stored = await asyncio.to_thread(pub.store.get, head.size)
+    if stored is None or stored.text != note.text:
+        raise web.HTTPNotFound(text="this log signed no such checkpoint\n")
+    valid = valid_signatures(note, pub.witnesses)
+    if not valid:
+        raise web.HTTPForbidden(text="no cosignature under a witness key this log accepts\n")
+    sigs = [s for s in note.signatures if any(v.verify(note.text, s) is not None for v, _ in valid)]
+    await asyncio.to_thread(pub.store.add_cosignatures, head.size, sigs)
+    return web.Response(text=f"stored {len(sigs)} cosignature(s)\n")
+
+
+def add_routes(app: web.Application, witness_keys: list[str] | None = None) -> None:
+    """``witness_keys`` default: ``FACEGATE_AUDIT_WITNESS_KEYS``."""
+    paths = app[DEPS].audit_paths
+    if paths is not None:
+        keys = AuditSettings().witness_keys if witness_keys is None else witness_keys
+        try:
+            app[PUB] = Publication(paths, [Verifier.parse(k) for k in keys])
+        except (AuditError, OSError) as exc:
+            raise AuditError(f"cannot publish the audit log from {paths.root}: {exc}") from exc
+        app.on_cleanup.append(_close)
+    app.router.add_get("/audit/checkpoint", checkpoint)
+    app.router.add_get("/audit/key-rotations", key_rotations)
+    app.router.add_get("/audit/proof/inclusion", inclusion)
+    app.router.add_get("/audit/proof/consistency", consistency)
+    app.router.add_post("/audit/cosignature", cosignature)
     app.router.add_get("/audit/{name}", published)
+
+
+async def _close(app: web.Application) -> None:
+    app[PUB].store.close()
