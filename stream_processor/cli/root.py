@@ -33,6 +33,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "subject": ("stream_processor.cli.subject", "subject", "data-subject access export"),
     "erasure": ("stream_processor.cli.erasure", "erasure", "erasure: request, status, receipt"),
     "web": ("stream_processor.cli.web", "web", "web app: notice pages, rights API"),
+    "witness": ("stream_processor.cli.witness", "witness", "independent witness of an audit log"),
 }
 
 #: Set by ``--debug`` (or ``FACEGATE_DEBUG=1``); read by the handler after a failure.
