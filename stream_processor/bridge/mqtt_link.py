@@ -12,13 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from stream_processor.bridge import mqtt_codec as codec
+from stream_processor.bridge import mqtt_props
 from stream_processor.errors import BrokerError
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+#: The largest packet the remaining-length encoding allows (spec 3.2.2.3.6).
+_PROTOCOL_MAX_PACKET = 1 + 4 + 268_435_455
 
 CONNACK_REASONS = {
     0x84: "unsupported protocol version",
@@ -32,9 +37,14 @@ CONNACK_REASONS = {
 
 
 class ConnectRefused(BrokerError):
-    """The broker refused our CONNECT (credentials, authorisation)."""
+    """The broker refused our CONNACK or SUBSCRIBE (credentials, authorisation);
+    ``reason_codes`` are the broker's."""
 
     retriable = False
+
+    def __init__(self, message: str, reason_codes: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.reason_codes = reason_codes
 
 
 class ConnectionLost(BrokerError):
@@ -42,6 +52,8 @@ class ConnectionLost(BrokerError):
 
 
 class MqttLink:
+    """One connection; ``open`` again on a new instance to reconnect."""
+
     def __init__(
         self,
         host: str,
@@ -54,26 +66,41 @@ class MqttLink:
         keepalive_s: int = 30,
         session_expiry_s: int = 7 * 24 * 3600,
         receive_maximum: int = 2000,
+        maximum_packet_size: int = codec.MAX_PACKET,
     ) -> None:
         self._host, self._port, self._ssl = host, port, ssl_context
         self._client_id, self._username, self._password = client_id, username, password
         self._keepalive_s = keepalive_s
         self._session_expiry_s = session_expiry_s
         self._receive_maximum = receive_maximum
+        self._parser = codec.PacketReader(maximum_packet_size)  # a bad size fails here
+        self._maximum_packet_size = maximum_packet_size
+        # Until CONNACK says otherwise (spec 3.2.2.3): no size limit, 65,535 in flight.
+        self._server_max_packet = _PROTOCOL_MAX_PACKET
+        self._send_slots = asyncio.Semaphore(65535)
+        self._last_rx = 0.0
+        #: Why the connection closed; None while open or after ``close``.
+        self.error: BaseException | None = None
         self._on_publish = on_publish
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._connack: asyncio.Future[tuple[bool, int]] | None = None
+        self._connack: asyncio.Future[codec.ConnAck] | None = None
         self._pending: dict[int, asyncio.Future[int]] = {}
-        self._suback: dict[int, asyncio.Future[list[int]]] = {}
+        self._suback: dict[int, asyncio.Future[tuple[int, ...]]] = {}
         self._next_id = 0
         self._closed = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._leaving = False
+
+    @property
+    def keepalive_s(self) -> int:
+        """The keep-alive in force: ours, or the broker's Server Keep Alive."""
+        return self._keepalive_s
 
     # -- connect -------------------------------------------------------------
     async def open(self, filters: list[str], timeout_s: float = 10.0) -> bool:
         """Connect (clean_start=False), subscribe ``filters`` at QoS 1; True if the
         broker still had our session."""
-        loop = asyncio.get_running_loop()
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self._host, self._port, ssl=self._ssl, limit=1 << 20),
@@ -83,40 +110,47 @@ class MqttLink:
             raise ConnectionLost(f"cannot reach MQTT {self._host}:{self._port}: {exc}") from exc
         self._reader, self._writer = reader, writer
         self._closed.clear()
-        self._connack = loop.create_future()
+        self._connack = asyncio.get_running_loop().create_future()
         writer.write(
             codec.connect(
                 self._client_id, self._username, self._password, self._keepalive_s,
                 self._session_expiry_s, self._receive_maximum, clean_start=False,
+                maximum_packet_size=self._maximum_packet_size,
             )
         )  # fmt: skip
-        self._read_task = asyncio.create_task(self._read_loop(), name="mqtt-read")
-        try:
-            present, reason = await asyncio.wait_for(asyncio.shield(self._connack), timeout_s)
-        except TimeoutError:
+        self._last_rx = asyncio.get_running_loop().time()
+        self._tasks.append(asyncio.create_task(self._read_loop(), name="mqtt-read"))
+        connack = await self._await(self._connack, timeout_s, "CONNACK")
+        if connack.reason >= 0x80:
             self.abort()
-            raise ConnectionLost("no CONNACK in time") from None
-        if reason >= 0x80:
-            self.abort()
-            raise ConnectRefused(
-                f"MQTT connect refused: {CONNACK_REASONS.get(reason, hex(reason))}"
-            )
+            reason = CONNACK_REASONS.get(connack.reason, hex(connack.reason))
+            raise ConnectRefused(f"MQTT connect refused: {reason}", (connack.reason,))
+        self._accept(connack.properties)
         # Subscribing again is harmless with a present session, and repairs one
         # whose subscription was lost.
         sid = self._new_id()
-        fut: asyncio.Future[list[int]] = loop.create_future()
-        self._suback[sid] = fut
+        self._suback[sid] = fut = asyncio.get_running_loop().create_future()
         writer.write(codec.subscribe(sid, filters, qos=1))
-        try:
-            codes = await asyncio.wait_for(fut, timeout_s)
-        except TimeoutError:
-            self.abort()
-            raise ConnectionLost("no SUBACK in time") from None
+        codes = await self._await(fut, timeout_s, "SUBACK")
         if any(c >= 0x80 for c in codes):
             self.abort()
-            raise ConnectRefused(f"subscription refused: {[hex(c) for c in codes]}")
-        self._ping_task = asyncio.create_task(self._ping_loop(), name="mqtt-ping")
-        return present
+            raise ConnectRefused(f"subscription refused: {[hex(c) for c in codes]}", codes)
+        if self._keepalive_s:
+            self._tasks.append(asyncio.create_task(self._ping_loop(), name="mqtt-ping"))
+        return connack.session_present
+
+    async def _await(self, fut: asyncio.Future[_T], timeout_s: float, what: str) -> _T:
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), timeout_s)
+        except TimeoutError:
+            self.abort()
+            raise ConnectionLost(f"no {what} in time") from None
+
+    def _accept(self, props: Mapping[int, Any]) -> None:
+        """Take on what the broker's CONNACK imposes (spec 3.2.2.3)."""
+        self._keepalive_s = props.get(mqtt_props.SERVER_KEEP_ALIVE, self._keepalive_s)
+        self._server_max_packet = props.get(mqtt_props.MAXIMUM_PACKET_SIZE, _PROTOCOL_MAX_PACKET)
+        self._send_slots = asyncio.Semaphore(props.get(mqtt_props.RECEIVE_MAXIMUM, 65535))
 
     def _new_id(self) -> int:
         for _ in range(65535):
@@ -131,20 +165,29 @@ class MqttLink:
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
-        parser = codec.PacketReader()
-        on_publish = self._on_publish
+        read, feed, on_publish = self._reader.read, self._parser.feed, self._on_publish
+        clock = asyncio.get_running_loop().time
         try:
             while True:
-                data = await self._reader.read(1 << 18)
+                data = await read(1 << 18)
                 if not data:
                     raise ConnectionLost("broker closed the connection")
-                for packet in parser.feed(data):
+                self._last_rx = clock()
+                for packet in feed(data):
                     if isinstance(packet, codec.Publish):
                         on_publish(packet)
                     else:
                         self._control(packet.type, packet.body)
-        except (OSError, codec.ProtocolError, ConnectionLost) as exc:
-            log.warning("MQTT connection lost: %s", exc)
+        except codec.ProtocolError as exc:
+            # Spec 4.13: tell the peer why, then close.
+            log.warning("MQTT protocol error from the broker: %s", exc)
+            self.error = exc
+            if self._writer is not None and not self._writer.is_closing():
+                self._writer.write(codec.disconnect(exc.reason_code))
+        except (OSError, ConnectionLost) as exc:
+            if not self._leaving:  # after our DISCONNECT the broker closes: expected
+                log.warning("MQTT connection lost: %s", exc)
+                self.error = exc
         except asyncio.CancelledError:
             pass
         finally:
@@ -155,28 +198,42 @@ class MqttLink:
 
     def _control(self, ptype: int, body: bytes) -> None:
         if ptype == codec.PUBACK:
-            pid, codes = codec.parse_ack(body)
-            fut = self._pending.pop(pid, None)
+            ack = codec.parse_puback(body)
+            fut = self._pending.pop(ack.packet_id, None)
             if fut is not None and not fut.done():
-                fut.set_result(codes[0])
-        elif ptype == codec.CONNACK:
-            if self._connack is not None and not self._connack.done():
-                self._connack.set_result(codec.parse_connack(body))
-        elif ptype == codec.SUBACK:
-            pid, codes = codec.parse_suback(body)
-            sub = self._suback.pop(pid, None)
-            if sub is not None and not sub.done():
-                sub.set_result(codes)
-        elif ptype == codec.DISCONNECT:
-            raise ConnectionLost(f"broker sent DISCONNECT {hex(codec.parse_disconnect(body))}")
+                fut.set_result(ack.reasons[0])
         elif ptype == codec.PINGRESP:
-            pass
+            codec.parse_pingresp(body)
+        elif ptype == codec.CONNACK:
+            if self._connack is None or self._connack.done():
+                raise codec.ProtocolError("a second CONNACK", codec.PROTOCOL_ERROR)
+            self._connack.set_result(codec.parse_connack(body))
+        elif ptype == codec.SUBACK:
+            sub = codec.parse_suback(body)
+            waiter = self._suback.pop(sub.packet_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(sub.reasons)
+        elif ptype == codec.DISCONNECT:
+            reason = codec.parse_disconnect(body).reason
+            raise ConnectionLost(f"broker sent DISCONNECT {hex(reason)}")
         else:
-            raise codec.ProtocolError(f"unexpected packet type {ptype}")
+            raise codec.ProtocolError(f"unexpected packet type {ptype}", codec.PROTOCOL_ERROR)
 
     async def _ping_loop(self) -> None:
-        while not self._closed.is_set() and self._writer is not None:
+        """PINGREQ every half keep-alive. A broker silent for longer than the
+        keep-alive (so a PINGREQ went unanswered) is taken as gone, and the link
+        closes: a half-open TCP connection would otherwise look alive for hours."""
+        loop = asyncio.get_running_loop()
+        while self.connected and self._writer is not None:
             await asyncio.sleep(self._keepalive_s / 2)
+            silent = loop.time() - self._last_rx
+            if silent > self._keepalive_s:
+                self.error = ConnectionLost(
+                    f"broker silent for {silent:.1f}s (keep-alive {self._keepalive_s}s)"
+                )
+                log.warning("MQTT connection lost: %s", self.error)
+                self.abort()
+                return
             if not self._writer.is_closing():
                 self._writer.write(codec.PINGREQ_PACKET)
 
@@ -203,18 +260,27 @@ class MqttLink:
             self._writer.write(b"".join(map(codec.puback, packet_ids)))
 
     async def publish(self, topic: str, payload: bytes, timeout_s: float = 30.0) -> int:
-        """Publish at QoS 1 and wait for the broker's PUBACK; returns its reason code."""
+        """Publish at QoS 1 and wait for the broker's PUBACK; returns its reason code.
+
+        A packet over the broker's Maximum Packet Size is not sent (the broker
+        would disconnect us): 0x95, packet too large. At most the broker's
+        Receive Maximum are in flight at once.
+        """
         if not self.connected or self._writer is None:
             raise ConnectionLost("not connected")
-        pid = self._new_id()
-        fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending[pid] = fut
-        self._writer.write(codec.publish(topic, payload, qos=1, packet_id=pid))
-        try:
-            return await asyncio.wait_for(fut, timeout_s)
-        except TimeoutError:
-            self._pending.pop(pid, None)
-            raise ConnectionLost("no PUBACK in time") from None
+        async with self._send_slots:
+            pid = self._new_id()
+            packet = codec.publish(topic, payload, qos=1, packet_id=pid)
+            if len(packet) > self._server_max_packet:
+                return codec.PACKET_TOO_LARGE
+            fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._pending[pid] = fut
+            self._writer.write(packet)
+            try:
+                return await asyncio.wait_for(fut, timeout_s)
+            except TimeoutError:
+                self._pending.pop(pid, None)
+                raise ConnectionLost("no PUBACK in time") from None
 
     async def drain(self) -> None:
         if self._writer is not None and not self._writer.is_closing():
@@ -233,16 +299,15 @@ class MqttLink:
     def abort(self) -> None:
         """Drop the connection at once, without DISCONNECT: unacked messages stay
         with the broker and come back on the next connect."""
-        for task in (getattr(self, "_ping_task", None), getattr(self, "_read_task", None)):
-            if task is not None:
-                task.cancel()
+        for task in self._tasks:
+            task.cancel()
         if self._writer is not None:
-            transport = self._writer.transport
-            transport.abort()
+            self._writer.transport.abort()
         self._closed.set()
 
     async def close(self) -> None:
         """Polite DISCONNECT (the session stays, with its expiry) and close."""
+        self._leaving = True
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(codec.disconnect(0))
             try:
