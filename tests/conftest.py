@@ -1,6 +1,11 @@
 """Shared fixtures. Tests that need brokers use the real ones, started here by the
 project's own stack code on free ports under a private state directory; a
-broker that cannot be started fails the test session, it never skips."""
+broker that cannot be started fails the test session, it never skips.
+
+Fixtures shared by more than one test folder live in ``tests/support/`` and are
+registered here; a folder's own fixtures live in its ``conftest.py``. Test
+modules import helpers from those modules, never from another test module.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
+
+pytest_plugins = [
+    "tests.support.audit",
+    "tests.support.edge",
+    "tests.support.processor",
+    "tests.support.store",
+    "tests.support.web",
+]
 
 
 def free_ports(n: int) -> list[int]:

@@ -306,7 +306,7 @@ def event_ids(records: list[tuple[bytes | None, bytes]]) -> list[str]:
 
 def events_for(site: str, n: int, start_seq: int = 0, device: str = "cam-1") -> list[Any]:
     """Key-card and PIN events (stored under POLICY without consent)."""
-    from tests.processor.conftest import make_event
+    from tests.support.processor import make_event
 
     kinds = ("key_card", "pin")
     return [

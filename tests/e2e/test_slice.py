@@ -48,7 +48,7 @@ def allow_slice_events(pipeline: Pipeline, secret: bytes, residents: int) -> Non
     import copy
 
     from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
-    from tests.processor.conftest import BASE_POLICY, Harness
+    from tests.support.processor import BASE_POLICY, Harness
 
     h = Harness(pipeline, {"FACEGATE_STORE": "sqlite"})
     try:

@@ -24,7 +24,7 @@ from edge_agent.wire.commands import CommandType, EdgeCommand, encode
 from edge_agent.wire.ids import new_event_id
 from edge_agent.wire.topics import site_command_topic
 from tests.conftest import wait_for
-from tests.edge.conftest import AgentProcess, TcpProxy, bridge_client, cli, write_config
+from tests.support.edge import AgentProcess, TcpProxy, bridge_client, cli, write_config
 
 RESIDENT = "resident-obama-44"
 CARD_RESIDENT = "resident-card-only-9"

@@ -35,9 +35,9 @@ from edge_agent.wire.commands import (
 )
 from edge_agent.wire.ids import new_event_id
 from edge_agent.wire.topics import DeviceIdentity
-from tests.edge.conftest import cli
 from tests.edge.fakes import FixedEmbedder, ScriptedDetector, face_at
 from tests.privacy import ACK_KEYS, assert_anonymized
+from tests.support.edge import cli
 
 pytestmark = pytest.mark.unit
 

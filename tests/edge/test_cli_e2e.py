@@ -10,7 +10,7 @@ import pytest
 
 from edge_agent.pseudonym import pseudonym
 from edge_agent.video.sources import OpenCvSource
-from tests.edge.conftest import cli, write_config
+from tests.support.edge import cli, write_config
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ import pytest
 
 from edge_agent.wire.topics import DeviceIdentity
 from tests.conftest import FACEGATE, Pipeline, prepare_bridge_session, wait_for
-from tests.edge.conftest import AgentProcess, assets, cli, write_config  # noqa: F401 - fixture
-from tests.processor.conftest import BASE_POLICY, TENANT, make_event
+from tests.support.edge import AgentProcess, cli, write_config
+from tests.support.processor import BASE_POLICY, TENANT, make_event
 
 RESIDENT = "resident-obama-44"
 OTHER = "resident-biden-46"

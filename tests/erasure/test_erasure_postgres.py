@@ -16,8 +16,8 @@ from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.processor.enforce import STORED
-from tests.erasure.test_erasure_unit import OTHER, SUBJECT, Recorder, request, row
-from tests.processor.conftest import new_pg_database, pg_cluster  # noqa: F401 - fixture
+from tests.erasure.doubles import OTHER, SUBJECT, Recorder, request, row
+from tests.support.store import new_pg_database
 
 pytestmark = pytest.mark.component
 

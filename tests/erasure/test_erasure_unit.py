@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -13,40 +12,16 @@ import pytest
 
 from edge_agent.pseudonym import pseudonym
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, decode_command, encode
-from edge_agent.wire.ids import new_event_id
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.erasure import plan
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.policy.consent import consent_key, decode_consent
-from stream_processor.rights.erasure import ErasureRequest
 from stream_processor.rights.receipts import check_signature
-from stream_processor.store.base import StoredEvent
+from tests.erasure.doubles import OTHER, SECRET, SUBJECT, Recorder, request, row
 
 pytestmark = pytest.mark.unit
-
-SECRET = b"unit-site-secret-0123456789abcdef"
-SUBJECT = pseudonym(SECRET, "resident-1")
-OTHER = pseudonym(SECRET, "resident-2")
-
-
-def request(purposes: list[str] | None = None, site: str = "north") -> ErasureRequest:
-    now = int(time.time() * 1000)
-    return ErasureRequest(
-        request_id=new_event_id(now), tenant="acme", site=site, subject=SUBJECT,
-        purposes=purposes, channel="office", requested_at_ms=now,
-    )  # fmt: skip
-
-
-def row(subject: str, at_ms: int, kind: str = "face_match", purpose: str = "access_control",
-        gate: str = "g1") -> StoredEvent:  # fmt: skip
-    return StoredEvent(
-        event_id=new_event_id(at_ms), seq=0, tenant="acme", site="north", gate=gate, device="d1",
-        kind=kind, decision="granted", purpose=purpose, occurred_at_ms=at_ms, subject=subject,
-        score_band=None, model=None, consent_ref=None, reason=None, stored_at_ms=at_ms,
-        expires_at_ms=None,
-    )  # fmt: skip
 
 
 # -- the pure plan ------------------------------------------------------------------------
@@ -115,20 +90,6 @@ def test_site_devices_keeps_one_site() -> None:
 
 
 # -- the service over doubles -------------------------------------------------------------
-
-
-class Recorder:
-    """``Outbound`` double: what would have gone to Kafka."""
-
-    def __init__(self) -> None:
-        self.commands: list[bytes] = []
-        self.ledger: list[tuple[bytes, bytes | None]] = []
-
-    async def command(self, key: bytes, value: bytes) -> None:
-        self.commands.append(value)
-
-    async def consent(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
-        self.ledger.extend(records)
 
 
 def make_service(tmp: Path, devices: list[DeviceIdentity], outbound: Recorder) -> ErasureService:
@@ -234,9 +195,11 @@ def test_service_without_devices_completes_at_once_and_ignores_foreign_acks(tmp_
     foreign = msgspec.json.encode({"schema_version": 1, "nonsense": True})
 
     async def scenario() -> None:
-        await svc.on_ack(foreign)
-        await svc.on_request(b"{not json")
-        await svc.on_request(r.encode())
+        refused = await svc.on_ack(foreign)
+        assert refused is not None and refused.reason == "unknown_field"
+        refused = await svc.on_request(b"{not json")
+        assert refused is not None and refused.reason == "bad_json"
+        assert await svc.on_request(r.encode()) is None
         await svc.close()
 
     asyncio.run(scenario())
@@ -245,23 +208,6 @@ def test_service_without_devices_completes_at_once_and_ignores_foreign_acks(tmp_
     from stream_processor.rights.receipt_store import ReceiptStore
 
     assert ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id) is not None
-
-
-def test_a_failing_step_is_retried_not_dropped_and_the_log_names_no_subject(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    from stream_processor.erasure.app import retrying
-
-    calls: list[bytes] = []
-
-    async def flaky(value: bytes) -> None:
-        calls.append(value)
-        if len(calls) < 3:
-            raise RuntimeError(f"store down while erasing {SUBJECT}")
-
-    asyncio.run(retrying("request", flaky, b"x", backoff_s=0.01))
-    assert calls == [b"x"] * 3
-    assert "RuntimeError" in caplog.text and SUBJECT not in caplog.text
 
 
 def test_sqlite_statistics_make_the_subject_index_the_way_to_a_subjects_rows(

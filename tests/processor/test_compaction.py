@@ -10,7 +10,7 @@ import pytest
 
 from stream_processor.policy.consent import ConsentStatus
 from tests.conftest import Pipeline, wait_for
-from tests.processor.conftest import Harness, grant_record
+from tests.support.processor import Harness, grant_record
 
 pytestmark = pytest.mark.component
 

@@ -7,7 +7,7 @@ import pytest
 
 from edge_agent.wire import encode_event
 from tests.conftest import wait_for
-from tests.processor.conftest import BASE_POLICY, Harness, make_event
+from tests.support.processor import BASE_POLICY, Harness, make_event
 
 pytestmark = pytest.mark.component
 

@@ -7,7 +7,7 @@ import pytest
 
 from edge_agent.wire.commands import CommandType, decode_command
 from tests.conftest import wait_for
-from tests.processor.conftest import BASE_POLICY, TENANT, Harness, make_event, subject
+from tests.support.processor import BASE_POLICY, TENANT, Harness, make_event, subject
 
 pytestmark = pytest.mark.component
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.conftest import wait_for
-from tests.processor.conftest import BASE_POLICY, TENANT, Harness, grant_record, make_event
+from tests.support.processor import BASE_POLICY, TENANT, Harness, grant_record, make_event
 
 pytestmark = pytest.mark.component
 

@@ -16,7 +16,7 @@ from stream_processor.processor.writer import (
 )
 from stream_processor.store.base import AggregateKey
 from stream_processor.store.sqlite import SqliteEventStore
-from tests.processor.test_store import T0, row
+from tests.support.store import T0, row
 
 pytestmark = pytest.mark.unit
 

@@ -14,8 +14,7 @@ from stream_processor.rights.erasure_audit import ErasureAudit
 from stream_processor.rights.keycards import KeycardBook, KeycardRequest
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import check_signature, last_copy_gone_by, receipt_anchors
-from tests.rights.conftest import AuditRig, Clock, pseudonym_of
-from tests.rights.test_receipts import SUBJECT, make_claims
+from tests.support.audit import SUBJECT, AuditRig, Clock, make_claims, pseudonym_of
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ from stream_processor.rights.erasure import (
 from stream_processor.rights.erasure_audit import ErasureAudit
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import Deletion, KafkaCopy, receipt_anchors
-from tests.rights.conftest import AuditRig, pseudonym_of, uuid7
+from tests.support.audit import AuditRig, pseudonym_of, uuid7
 
 pytestmark = pytest.mark.unit
 

@@ -19,7 +19,8 @@ from stream_processor.rights.keycards import (
     register_keycard_metrics,
 )
 from tests.conftest import FACEGATE
-from tests.rights.conftest import AuditRig, Clock, WebRig, pseudonym_of, serve
+from tests.support.audit import AuditRig, Clock, pseudonym_of
+from tests.support.web import WebRig, serve
 
 
 @pytest.fixture

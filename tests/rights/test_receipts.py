@@ -8,53 +8,15 @@ from stream_processor.audit import record
 from stream_processor.audit.keys import OperatorKey
 from stream_processor.audit.verify import verify_log
 from stream_processor.rights.receipts import (
-    FORMAT,
     Deletion,
-    DeviceAck,
     ErasureReceipt,
-    ErasureScope,
-    KafkaCopy,
-    ReceiptClaims,
     check_signature,
     issue_receipt,
     receipt_anchors,
 )
-from tests.rights.conftest import AuditRig, fill_log, pseudonym_of, uuid7
+from tests.support.audit import SUBJECT, AuditRig, fill_log, make_claims, pseudonym_of, uuid7
 
 pytestmark = pytest.mark.unit
-
-SUBJECT = pseudonym_of("resident-00042")
-
-
-def make_claims(request_id: str, subject: str = SUBJECT) -> ReceiptClaims:
-    return ReceiptClaims(
-        format=FORMAT,
-        request_id=request_id,
-        tenant="acme",
-        site="north",
-        subject=subject,
-        scope=ErasureScope(purposes=None),
-        deletions=[
-            Deletion(where="event_store", what="stored events", count=17),
-            Deletion(where="aggregates", what="per-subject aggregates", count=0),
-            Deletion(where="kafka:facegate.consent", what="consent records (tombstoned)", count=1),
-        ],
-        devices=[
-            DeviceAck(
-                gate="main",
-                device="cam-1",
-                command_id=uuid7(),
-                status="done",
-                templates_removed=1,
-                outbox_events_purged=2,
-                acked_at_ms=1_790_000_001_000,
-            )
-        ],
-        kafka=[KafkaCopy(topic="facegate.events.raw", gone_by_ms=1_790_608_000_000)],
-        requested_at_ms=1_790_000_000_000,
-        completed_at_ms=1_790_000_002_000,
-    )
-
 
 @pytest.fixture
 def issued(audit_rig: AuditRig, request_id: str) -> tuple[AuditRig, ErasureReceipt]:

@@ -16,8 +16,7 @@ from stream_processor.rights.keycards import KeycardBook
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import issue_receipt
 from tests.conftest import FACEGATE, StackHandle
-from tests.rights.conftest import AuditRig, fill_log, pseudonym_of, uuid7
-from tests.rights.test_receipts import make_claims
+from tests.support.audit import AuditRig, fill_log, make_claims, pseudonym_of, uuid7
 
 SUBJECT = pseudonym_of("resident-00042")
 OTHER = pseudonym_of("resident-00043")

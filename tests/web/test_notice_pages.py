@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.rights.conftest import WebRig, serve
+from tests.support.web import WebRig, serve
 
 PAGE = "/notice/acme/north-garden/gate-main-1"
 

@@ -1,4 +1,5 @@
-"""Fixtures of the residents' rights tests: a private audit log, key, receipts."""
+"""Audit fixtures shared by the audit, rights and web tests: a private audit
+log with its key and a settable clock, pseudonyms, and receipt claims."""
 
 from __future__ import annotations
 
@@ -15,6 +16,14 @@ from stream_processor.audit.keys import OperatorKey
 from stream_processor.audit.log import FileAuditLog
 from stream_processor.audit.openings import OpeningStore
 from stream_processor.audit.settings import AuditPaths
+from stream_processor.rights.receipts import (
+    FORMAT,
+    Deletion,
+    DeviceAck,
+    ErasureScope,
+    KafkaCopy,
+    ReceiptClaims,
+)
 
 SECRET = b"site-secret-for-tests-0123456789"
 
@@ -124,89 +133,34 @@ def tag() -> str:
     return uuid.uuid4().hex[:10]
 
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CAMERAS = REPO / "deploy" / "config" / "cameras.example.yaml"
-
-POLICY = """\
-tenant: acme
-legal_ceiling: 3y
-purposes:
-  access_control:
-    description: open the gate for residents and keep a log of who passed
-camera_purposes: [access_control]
-retention:
-  face_match:   {{access_control: {face}}}
-  key_card:     {{access_control: 90d}}
-  pin:          {{access_control: 90d}}
-  manual_open:  {{access_control: 90d}}
-  unknown_face: {{access_control: 0}}
-"""
+SUBJECT = pseudonym_of("resident-00042")
 
 
-@dataclass
-class WebRig:
-    """The web app's parts over private files, with a settable clock."""
-
-    deps: object
-    state: Path
-    policy_path: Path
-    cameras_path: Path
-    registry: object
-    audit: AuditRig
-
-    def set_face_retention(self, value: str) -> None:
-        import os
-
-        before = self.policy_path.stat().st_mtime_ns
-        self.policy_path.write_text(POLICY.format(face=value))
-        # Make the change visible to mtime checks even within one clock tick.
-        os.utime(self.policy_path, ns=(before + 1_000_000_000, before + 1_000_000_000))
-
-
-@pytest.fixture
-def web_rig(tmp_path: Path, audit_rig: AuditRig, clock: Clock) -> Iterator[WebRig]:
-    import shutil
-
-    from prometheus_client import CollectorRegistry
-
-    from stream_processor.notices.archive import NoticeArchive
-    from stream_processor.notices.config import RegistryFile
-    from stream_processor.notices.retention import PolicyFileRetention
-    from stream_processor.rights.db import open_rights_db
-    from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
-    from stream_processor.web.deps import WebDeps
-
-    state = tmp_path / "web-state"
-    cameras = state / "config" / "cameras.yaml"
-    cameras.parent.mkdir(parents=True)
-    shutil.copy(EXAMPLE_CAMERAS, cameras)
-    policy = state / "config" / "policies" / "acme.yaml"
-    policy.parent.mkdir(parents=True)
-    policy.write_text(POLICY.format(face="30d"))
-    db = open_rights_db(state / "rights" / "rights.sqlite")
-    registry = CollectorRegistry()
-    keycards = KeycardBook(db, audit=audit_rig.log, clock=clock)
-    register_keycard_metrics(keycards, registry)
-    deps = WebDeps(
-        cameras=RegistryFile(cameras),
-        retention=PolicyFileRetention(policy.parent),
-        archive=NoticeArchive(db, audit=audit_rig.log, clock=clock),
-        keycards=keycards,
-        operator_token="test-token",
-        registry=registry,
-        clock=clock,
-        audit_paths=audit_rig.paths,
+def make_claims(request_id: str, subject: str = SUBJECT) -> ReceiptClaims:
+    return ReceiptClaims(
+        format=FORMAT,
+        request_id=request_id,
+        tenant="acme",
+        site="north",
+        subject=subject,
+        scope=ErasureScope(purposes=None),
+        deletions=[
+            Deletion(where="event_store", what="stored events", count=17),
+            Deletion(where="aggregates", what="per-subject aggregates", count=0),
+            Deletion(where="kafka:facegate.consent", what="consent records (tombstoned)", count=1),
+        ],
+        devices=[
+            DeviceAck(
+                gate="main",
+                device="cam-1",
+                command_id=uuid7(),
+                status="done",
+                templates_removed=1,
+                outbox_events_purged=2,
+                acked_at_ms=1_790_000_001_000,
+            )
+        ],
+        kafka=[KafkaCopy(topic="facegate.events.raw", gone_by_ms=1_790_608_000_000)],
+        requested_at_ms=1_790_000_000_000,
+        completed_at_ms=1_790_000_002_000,
     )
-    try:
-        yield WebRig(deps, state, policy, cameras, registry, audit_rig)
-    finally:
-        db.close()
-
-
-def serve(rig: WebRig):  # type: ignore[no-untyped-def]
-    """An aiohttp test client over the app (use inside ``async with``)."""
-    from aiohttp.test_utils import TestClient, TestServer
-
-    from stream_processor.web.app import create_app
-
-    return TestClient(TestServer(create_app(rig.deps)))  # type: ignore[arg-type]

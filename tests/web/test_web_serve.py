@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FACEGATE, free_ports, wait_for
-from tests.rights.conftest import EXAMPLE_CAMERAS, POLICY
+from tests.support.web import EXAMPLE_CAMERAS, POLICY
 
 pytestmark = pytest.mark.e2e
 

@@ -1,78 +1,13 @@
-"""Fixtures of the processor tests: both stores, a private PostgreSQL cluster, helpers
-that produce events, consents and policies straight to Kafka."""
+"""Processor fixtures shared by the processor, policy, erasure, bridge and e2e tests:
+helpers that make events, consents and policies and produce them straight to Kafka."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.conftest import free_ports, make_state_dir
-
-
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[Any]:
-    """A private PostgreSQL cluster started by the project's own stack code."""
-    from stream_processor.stack.postgres import Postgres
-    from stream_processor.stack.settings import StackSettings
-    from stream_processor.store.settings import StoreSettings
-
-    state = make_state_dir("facegate-pg-")
-    (port,) = free_ports(1)
-    store_settings = StoreSettings(store="postgres", postgres_port=port)
-    pg = Postgres(StackSettings(state_dir=state), store_settings)
-    pg.up()
-    try:
-        yield pg
-    finally:
-        pg.down()
-
-
-def new_pg_database(pg: Any) -> str:
-    """A fresh database in the cluster; returns its DSN."""
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg.dsn("postgres"), autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return str(pg.dsn(name))
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_kind(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def store_target(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
-    """Environment that points a worker (or a store factory) at a fresh store."""
-    if store_kind == "sqlite":
-        return {"FACEGATE_STORE": "sqlite", "FACEGATE_PROCESSOR_STORE_PATH": str(tmp_path / "e.db")}
-    pg = request.getfixturevalue("pg_cluster")
-    return {"FACEGATE_STORE": "postgres", "FACEGATE_POSTGRES_DSN": new_pg_database(pg)}
-
-
-def open_store(target: dict[str, str]) -> Any:
-    if target["FACEGATE_STORE"] == "sqlite":
-        from stream_processor.store.sqlite import SqliteEventStore
-
-        return SqliteEventStore(Path(target["FACEGATE_PROCESSOR_STORE_PATH"]))
-    from stream_processor.store.postgres import PostgresEventStore
-
-    return PostgresEventStore(target["FACEGATE_POSTGRES_DSN"])
-
-
-@pytest.fixture
-def store(store_target: dict[str, str]) -> Iterator[Any]:
-    s = open_store(store_target)
-    try:
-        yield s
-    finally:
-        s.close()
-
 
 # -- helpers for tests on the real brokers -------------------------------------------
 

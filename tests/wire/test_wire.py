@@ -10,11 +10,8 @@ import pytest
 
 from edge_agent.errors import WireError
 from edge_agent.wire import (
-    Decision,
     DeviceIdentity,
     EventKind,
-    GateEvent,
-    ScoreBand,
     decode_event,
     encode_event,
     new_event_id,
@@ -23,31 +20,10 @@ from edge_agent.wire import (
 from edge_agent.wire.events import event_json_schema
 from edge_agent.wire.ids import event_id_ms
 from tests.privacy import assert_anonymized
+from tests.wire.samples import make
 
 pytestmark = pytest.mark.unit
 REPO = Path(__file__).resolve().parents[2]
-
-
-def make(**over: object) -> GateEvent:
-    fields: dict[str, object] = dict(
-        schema_version=1,
-        event_id=new_event_id(),
-        seq=7,
-        tenant="acme",
-        site="tj-chengji",
-        gate="north",
-        device="cam-1",
-        kind=EventKind.FACE_MATCH,
-        decision=Decision.GRANTED,
-        purpose="access_control",
-        occurred_at_ms=int(time.time() * 1000),
-        subject="ps1_" + "ab" * 16,
-        score_band=ScoreBand.HIGH,
-        model="blazeface+mfn",
-        consent_ref="c-2026-0001",
-    )
-    fields.update(over)
-    return GateEvent(**fields)  # type: ignore[arg-type]
 
 
 def test_round_trip_keeps_every_field() -> None:

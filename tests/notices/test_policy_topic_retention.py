@@ -10,31 +10,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 from stream_processor.notices.policy_retention import PolicyTopicRetention
-from stream_processor.policy.retention import PolicyVersion, history_key, policy_key
+from stream_processor.policy.retention import history_key, policy_key
 from tests.conftest import FACEGATE, StackHandle, free_ports, wait_for
-from tests.rights.conftest import EXAMPLE_CAMERAS, POLICY
-
-
-def version(face: str, n: int, tenant: str = "acme") -> bytes:
-    doc = yaml.safe_load(POLICY.format(face=face))
-    doc["tenant"] = tenant
-    return PolicyVersion(
-        tenant=tenant,
-        version=n,
-        applied_at_ms=1_790_000_000_000 + n,
-        applied_by="test",
-        document=doc,
-    ).encode()
+from tests.support.web import EXAMPLE_CAMERAS, policy_version
 
 
 @pytest.mark.unit
 def test_follows_current_keys_only() -> None:
     source = PolicyTopicRetention("unused:1", "unused")
-    source.apply(policy_key("acme"), version("30d", 1))
-    source.apply(history_key("acme", 9), version("1d", 9))  # history: ignored
+    source.apply(policy_key("acme"), policy_version("30d", 1))
+    source.apply(history_key("acme", 9), policy_version("1d", 9))  # history: ignored
     source.apply(b"_heartbeat/x", b"{}")
     assert source.retention_for("acme", "any", "face_match", "access_control") == dt.timedelta(
         days=30
@@ -44,7 +31,9 @@ def test_follows_current_keys_only() -> None:
     assert source.version("acme") == 1
     source.apply(policy_key("acme"), b'{"not": "a policy"}')  # refused: keep the last good
     assert source.version("acme") == 1
-    source.apply(policy_key("other"), version("30d", 1, tenant="acme"))  # key/tenant mismatch
+    source.apply(
+        policy_key("other"), policy_version("30d", 1, tenant="acme")
+    )  # key/tenant mismatch
     assert source.version("other") is None
     source.apply(policy_key("acme"), None)  # tombstone
     assert source.retention_for("acme", "any", "face_match", "access_control") is None
@@ -72,7 +61,10 @@ def test_page_follows_policy_apply_on_kafka(
     write_records(
         bootstrap,
         topics.policies,
-        [(history_key("acme", 1), version("30d", 1)), (policy_key("acme"), version("30d", 1))],
+        [
+            (history_key("acme", 1), policy_version("30d", 1)),
+            (policy_key("acme"), policy_version("30d", 1)),
+        ],
     )
 
     state = tmp_path / "state"
@@ -96,7 +88,10 @@ def test_page_follows_policy_apply_on_kafka(
         write_records(
             bootstrap,
             topics.policies,
-            [(history_key("acme", 2), version("7d", 2)), (policy_key("acme"), version("7d", 2))],
+            [
+                (history_key("acme", 2), policy_version("7d", 2)),
+                (policy_key("acme"), policy_version("7d", 2)),
+            ],
         )
         wait_for(
             lambda: '<td class="retention">7 days</td>' in fetch(page),

@@ -19,7 +19,7 @@ from stream_processor.policy.decision import Discard, DiscardReason, Store, deci
 from stream_processor.policy.document import PolicyDocument, parse_policy_yaml
 from stream_processor.policy.durations import format_duration_ms, parse_duration_ms
 from stream_processor.policy.retention import CompiledPolicy, PolicyVersion, compile_version
-from tests.processor.conftest import BASE_POLICY, make_event, subject
+from tests.support.processor import BASE_POLICY, make_event, subject
 
 pytestmark = pytest.mark.unit
 

@@ -10,8 +10,8 @@ import pytest
 
 from stream_processor.audit import record
 from stream_processor.rights.receipts import issue_receipt
-from tests.rights.conftest import REPO, AuditRig, fill_log, pseudonym_of, uuid7
-from tests.rights.test_receipts import SUBJECT, make_claims
+from tests.conftest import REPO
+from tests.support.audit import SUBJECT, AuditRig, fill_log, make_claims, pseudonym_of, uuid7
 
 pytestmark = pytest.mark.e2e
 

@@ -16,8 +16,8 @@ from stream_processor.audit.settings import AuditPaths
 from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy, consent_key
 from stream_processor.policy.retention import history_key, policy_key
 from tests.conftest import FACEGATE, StackHandle, wait_for
-from tests.rights.conftest import pseudonym_of
-from tests.rights.test_policy_topic_retention import version
+from tests.support.audit import pseudonym_of
+from tests.support.web import policy_version
 
 ALICE = pseudonym_of("resident-alice")
 KID = pseudonym_of("resident-kid")
@@ -66,7 +66,10 @@ def test_follower_writes_consent_and_policy_entries_once(
     write_records(
         bootstrap,
         topics.policies,
-        [(history_key("acme", 1), version("30d", 1)), (policy_key("acme"), version("30d", 1))],
+        [
+            (history_key("acme", 1), policy_version("30d", 1)),
+            (policy_key("acme"), policy_version("30d", 1)),
+        ],
     )
 
     state = tmp_path / "state"

@@ -9,7 +9,7 @@ import pytest
 from stream_processor.audit.checkpoint import sign_checkpoint
 from stream_processor.audit.keys import OperatorKey
 from stream_processor.audit.verify import verify_log
-from tests.rights.conftest import AuditRig, fill_log, pseudonym_of
+from tests.support.audit import AuditRig, fill_log, pseudonym_of
 
 pytestmark = pytest.mark.unit
 

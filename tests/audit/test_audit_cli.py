@@ -11,8 +11,7 @@ import pytest
 from stream_processor.audit.wiring import open_audit
 from stream_processor.rights.receipts import issue_receipt
 from tests.conftest import FACEGATE
-from tests.rights.conftest import pseudonym_of, uuid7
-from tests.rights.test_receipts import make_claims
+from tests.support.audit import make_claims, pseudonym_of, uuid7
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.conftest import FACEGATE, Pipeline, free_ports, wait_for
-from tests.processor.conftest import BASE_POLICY, make_event
+from tests.support.processor import BASE_POLICY, make_event
 
 pytestmark = pytest.mark.component
 
@@ -17,7 +17,7 @@ def test_stack_up_starts_postgres_and_a_worker_writes_to_it(pipeline: Pipeline) 
     from stream_processor.stack.postgres import Postgres
     from stream_processor.store.postgres import PostgresEventStore
     from stream_processor.store.settings import StoreSettings
-    from tests.processor.conftest import Harness
+    from tests.support.processor import Harness
 
     (port,) = free_ports(1)
     target = {"FACEGATE_STORE": "postgres", "FACEGATE_POSTGRES_PORT": str(port)}

@@ -19,7 +19,7 @@ from stream_processor.errors import BrokerError
 from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import ensure_topics, topic_specs
 from tests.conftest import FACEGATE, StackHandle
-from tests.rights.conftest import AuditRig, fill_log, pseudonym_of
+from tests.support.audit import AuditRig, fill_log, pseudonym_of
 
 pytestmark = pytest.mark.component
 

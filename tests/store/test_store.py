@@ -6,24 +6,10 @@ from typing import Any
 
 import pytest
 
-from stream_processor.store.base import AggregateKey, RetentionCutoff, StoredEvent
+from stream_processor.store.base import AggregateKey, RetentionCutoff
+from tests.support.store import OTHER, SUBJ, T0, row
 
 pytestmark = pytest.mark.component
-
-T0 = 1_700_000_000_000
-SUBJ = "ps1_" + "a" * 32
-OTHER = "ps1_" + "b" * 32
-
-
-def row(i: int, **kw: Any) -> StoredEvent:
-    base: dict[str, Any] = dict(
-        event_id=f"e-{i:06d}", seq=i, tenant="t1", site="s1", gate="g1", device="d1",
-        kind="face_match", decision="granted", purpose="access_control",
-        occurred_at_ms=T0 + i * 1000, subject=SUBJ, score_band="high", model="m",
-        consent_ref=None, reason=None, stored_at_ms=T0, expires_at_ms=T0 + 10**9,
-    )  # fmt: skip
-    base.update(kw)
-    return StoredEvent(**base)
 
 
 def test_put_many_is_idempotent_and_round_trips(store: Any) -> None:
@@ -100,7 +86,7 @@ def test_group_ages(store: Any) -> None:
 
 
 def test_schema_is_migrated_once_and_reopens(store_target: dict[str, str]) -> None:
-    from tests.processor.conftest import open_store
+    from tests.support.store import open_store
 
     a = open_store(store_target)
     b = open_store(store_target)

@@ -6,8 +6,8 @@ import asyncio
 
 from stream_processor.audit import record
 from stream_processor.rights.receipts import ErasureReceipt, issue_receipt
-from tests.rights.conftest import WebRig, serve, uuid7
-from tests.rights.test_receipts import SUBJECT, make_claims
+from tests.support.audit import SUBJECT, make_claims, uuid7
+from tests.support.web import WebRig, serve
 
 
 def post(rig: WebRig, text: str, lang: str) -> tuple[int, str]:

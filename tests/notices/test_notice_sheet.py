@@ -11,8 +11,8 @@ import pytest
 
 from stream_processor.notices.config import load_registry
 from stream_processor.notices.sheet import render_sheet
-from tests.conftest import FACEGATE
-from tests.rights.conftest import EXAMPLE_CAMERAS, REPO
+from tests.conftest import FACEGATE, REPO
+from tests.support.web import EXAMPLE_CAMERAS
 
 BASE = "https://gate.example.com/fg"
 
@@ -144,7 +144,7 @@ def test_without_a_cjk_font_the_sheet_is_english_and_still_decodes(
 def test_web_serves_each_camera_qr_and_the_site_sheet(web_rig) -> None:  # type: ignore[no-untyped-def]
     import asyncio
 
-    from tests.rights.conftest import serve
+    from tests.support.web import serve
 
     async def go() -> tuple[bytes, int, bytes, str]:
         async with serve(web_rig) as client:

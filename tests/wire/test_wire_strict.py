@@ -11,7 +11,7 @@ import pytest
 
 from edge_agent.wire import Decision, EventKind, GateEvent, encode_event
 from edge_agent.wire.strict import StrictDecoder
-from tests.unit.test_wire import make
+from tests.wire.samples import make
 
 pytestmark = pytest.mark.unit
 

@@ -9,8 +9,7 @@ from stream_processor.audit.commitment import commit, opens
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.errors import IdentifierInAudit
 from stream_processor.rights.receipts import issue_receipt
-from tests.rights.conftest import AuditRig, fill_log, pseudonym_of
-from tests.rights.test_receipts import make_claims
+from tests.support.audit import AuditRig, fill_log, make_claims, pseudonym_of
 
 pytestmark = pytest.mark.unit
 
@@ -83,7 +82,7 @@ def test_commitment_opens_only_with_its_salt() -> None:
 
 def test_published_schemas_match_the_code() -> None:
     from stream_processor.rights.schemas import render, schemas
-    from tests.rights.conftest import REPO
+    from tests.conftest import REPO
 
     for name, schema in schemas().items():
         committed = (REPO / "docs" / "schema" / name).read_text(encoding="utf-8")

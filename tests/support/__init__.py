@@ -1,0 +1,1 @@
+"""Helpers and fixtures shared by more than one test folder (registered in tests/conftest.py)."""
