@@ -1,0 +1,3 @@
+"""Fixtures of the witness tests."""
+
+from tests.support.tlog import tlog_rig  # noqa: F401
