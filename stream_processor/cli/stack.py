@@ -80,3 +80,7 @@ def install() -> None:
     from stream_processor.store.settings import StoreSettings
 
     click.echo(f"postgresql: {find_bin_dir(StoreSettings().postgres_bin)}")
+    # litewitness: the independent C2SP witness the audit log's interop test runs (Go, ~50 s once).
+    from stream_processor.stack.litewitness import ensure_litewitness
+
+    click.echo(f"litewitness: {ensure_litewitness(settings.state_dir / 'tools' / 'go')}")
