@@ -139,6 +139,8 @@ class Harness:
 
     def store(self) -> Any:
         if self._store is None:
+            from tests.support.store import open_store
+
             self._store = open_store(self.target)
         return self._store
 
