@@ -1,43 +1,61 @@
-"""``facegate web serve``: the web app (composition root): notices, rights API, metrics."""
+"""``facegate web serve|token``: the web app (composition root) and its console tokens."""
 
 from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
 
 import click
 
 from stream_processor.runtime.settings import BrokerSettings
 
+if TYPE_CHECKING:
+    from stream_processor.web.tokens import TokenBook
+
 
 @click.group()
 def web() -> None:
-    """The web app: camera notice pages, key-card requests, health, metrics."""
+    """The web app: firm console, camera notice pages, key-card requests, health, metrics."""
 
 
 @web.command()
 @click.option("--host", default=None, help="listen address (FACEGATE_WEB_HOST)")
 @click.option("--port", type=int, default=None, help="listen port (FACEGATE_WEB_PORT)")
 def serve(host: str | None, port: int | None) -> None:
-    """Serve until interrupted."""
+    """Serve until interrupted; prints the dashboard URL."""
     from aiohttp import web as aioweb
     from prometheus_client import CollectorRegistry
 
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.runtime.settings import Topics
+    from stream_processor.store.factory import store_factory
     from stream_processor.web.app import add_housekeeping, create_app
+    from stream_processor.web.assets import ensure_assets
     from stream_processor.web.deps import build_deps
+    from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
+    from stream_processor.web.policies import KafkaPolicyStore
     from stream_processor.web.settings import WebSettings
+    from stream_processor.web.store_reads import ThreadConfinedStore
 
     stack = BrokerSettings()
     settings = WebSettings()
+    topics = Topics()
+    ensure_assets()
     follower = None
     retention_from = str(settings.retention(stack.state_dir))
     if settings.retention_source == "kafka":
         from stream_processor.notices.policy_retention import PolicyTopicRetention
-        from stream_processor.runtime.settings import Topics
 
-        topic = Topics().policies
-        follower = PolicyTopicRetention(stack.kafka_bootstrap, topic).start()
+        follower = PolicyTopicRetention(stack.kafka_bootstrap, topics.policies).start()
         if not follower.wait_caught_up(30):
-            click.echo(f"warning: {topic} not read yet; notices show no rule until it is", err=True)
-        retention_from = f"kafka {stack.kafka_bootstrap} {topic}"
+            click.echo(
+                f"warning: {topics.policies} not read yet; notices show no rule yet", err=True
+            )
+        retention_from = f"kafka {stack.kafka_bootstrap} {topics.policies}"
+    devices = DeviceTable(settings.device_offline_after_s)
+    status = DeviceStatusFollower(stack.kafka_bootstrap, topics.device_status, devices).start()
+    factory, where = store_factory(stack)
+    store = ThreadConfinedStore(factory)
     audit = open_audit(stack.state_dir)
     deps = build_deps(
         stack.state_dir,
@@ -46,25 +64,79 @@ def serve(host: str | None, port: int | None) -> None:
         audit.log,
         audit_paths=audit.paths,
         retention=follower,
+        store=store,
+        devices=devices,
+        policies=KafkaPolicyStore(stack.kafka_bootstrap, topics.policies),
     )
     app = create_app(deps)
     add_housekeeping(app, settings.keycard_contact_retention_days * 86400)
     bind_host, bind_port = host or settings.host, port or settings.port
     click.echo(
         f"facegate web on http://{bind_host}:{bind_port} (public {settings.public_url}); "
-        f"cameras {settings.cameras(stack.state_dir)}; retention from {retention_from}"
+        f"cameras {settings.cameras(stack.state_dir)}; retention from {retention_from}; "
+        f"events from {where}"
     )
+    click.echo(f"dashboard: {settings.public_url.rstrip('/')}/console")
     try:
         aioweb.run_app(app, host=bind_host, port=bind_port, print=None)
     finally:
+        status.stop()
         if follower is not None:
             follower.stop()
+        store.close()
         audit.close()
 
 
-@web.command("token")
+@web.group()
 def token() -> None:
-    """Print the operator API token (created on first use under <state>/secrets/)."""
-    from stream_processor.web.deps import load_or_create_token
+    """Console tokens: one tenant and one role each (viewer, operator, privacy_officer)."""
 
-    click.echo(load_or_create_token(BrokerSettings().state_dir / "secrets"))
+
+def _book() -> TokenBook:
+    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.web.tokens import TokenBook
+
+    return TokenBook(open_rights_db(rights_db_path(BrokerSettings().state_dir)))
+
+
+@token.command("create")
+@click.option("--tenant", required=True, help="the property firm the token sees")
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator", "privacy_officer"]),
+    required=True,
+    help="viewer < operator < privacy_officer",
+)
+@click.option("--label", required=True, help="who holds it (written into audit entries)")
+@click.option("--expires", default=None, help="lifetime, e.g. 90d, 12h, 30m (default: none)")
+def create(tenant: str, role: str, label: str, expires: str | None) -> None:
+    """Create a token and print it ONCE (only its hash is kept)."""
+    from stream_processor.web.tokens import Role, parse_ttl
+
+    secret, tok = _book().create(tenant, Role(role), label, parse_ttl(expires) if expires else None)
+    until = _when(tok.expires_at_ms) if tok.expires_at_ms else "never"
+    click.echo(f"token {tok.id} for {tenant} ({role}, {label}), expires {until}:", err=True)
+    click.echo(secret)
+
+
+@token.command("list")
+@click.option("--tenant", default=None, help="only this tenant's tokens")
+def list_(tenant: str | None) -> None:
+    """Tokens (ids, never secrets) with their state."""
+    now = int(time.time() * 1000)
+    for t in _book().list(tenant):
+        state = "revoked" if t.revoked_at_ms else ("valid" if t.valid_at(now) else "expired")
+        until = _when(t.expires_at_ms) if t.expires_at_ms else "-"
+        click.echo(f"{t.id}\t{t.tenant}\t{t.role.value}\t{state}\t{until}\t{t.label}")
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def revoke(token_id: str) -> None:
+    """Revoke a token by id; its browser sessions end at once."""
+    t = _book().revoke(token_id)
+    click.echo(f"revoked {t.id} ({t.tenant}, {t.role.value}, {t.label})")
+
+
+def _when(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))

@@ -25,6 +25,10 @@ class Topics(BaseSettings):
         "facegate.edge.commands", description="cloud → edge commands, relayed to MQTT by the bridge"
     )
     acks: str = Field("facegate.edge.acks", description="edge → cloud command acknowledgements")
+    device_status: str = Field(
+        "facegate.devices.status",
+        description="latest status per device (compacted; key tenant.site.gate.device)",
+    )
     audit_checkpoints: str = Field(
         "facegate.audit.checkpoints",
         description="signed audit-log checkpoints, kept forever (a copy beyond the operator)",

@@ -80,6 +80,8 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "segment.ms": seg,
             },
         ),
+        # Device status (counts and versions, nothing biometric): the latest per device.
+        TopicSpec(topics.device_status, 1, ledger_configs(topics)),
         # Erasure requests (they name a pseudonym): one partition, in order; pending
         # ones are kept by the erasure worker, so the topic needs no long retention.
         TopicSpec(

@@ -9,7 +9,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from stream_processor.web import api, audit, notices, receipt_page
+from stream_processor.web.auth import authenticate
 from stream_processor.web.deps import DEPS, WebDeps
+from stream_processor.web.errors import errors
+from stream_processor.web.pages import add_routes as add_pages
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,7 +34,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(deps: WebDeps) -> web.Application:
-    app = web.Application(middlewares=[api.operator_auth], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[errors, authenticate], client_max_size=64 * 1024)
     app[DEPS] = deps
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
@@ -39,6 +42,7 @@ def create_app(deps: WebDeps) -> web.Application:
     api.add_routes(app)
     audit.add_routes(app)
     receipt_page.add_routes(app)
+    add_pages(app)
     return app
 
 

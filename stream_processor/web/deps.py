@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,8 +17,12 @@ from stream_processor.notices.config import RegistryFile
 from stream_processor.notices.retention import PolicyFileRetention, RetentionSource
 from stream_processor.rights.db import open_rights_db, rights_db_path
 from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
+from stream_processor.web.devices import DeviceTable
 from stream_processor.web.limits import SlidingWindowLimit
+from stream_processor.web.policies import MemoryPolicyStore, PolicyStore
 from stream_processor.web.settings import WebSettings
+from stream_processor.web.store_reads import StoreReads
+from stream_processor.web.tokens import TokenBook
 
 
 @dataclass
@@ -29,13 +31,19 @@ class WebDeps:
     retention: RetentionSource
     archive: NoticeArchive
     keycards: KeycardBook
-    operator_token: str
+    tokens: TokenBook
     registry: CollectorRegistry
+    #: The event store's reads (aggregates, retention); None: the console shows no figures.
+    store: StoreReads | None = None
+    devices: DeviceTable = field(default_factory=DeviceTable)
+    policies: PolicyStore = field(default_factory=MemoryPolicyStore)
     clock: Callable[[], float] = field(default=time.time)
     #: Public key-card form: at most 5 requests per client address per 10 minutes.
     form_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(5, 600))
     #: Receipt checks verify the whole log: at most 5 per client address per 10 minutes.
     receipt_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(5, 600))
+    #: Every console token: at most 600 requests per minute (pages, API and live stream).
+    token_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(600, 60))
     #: The published audit files served under /audit/ (None: not published here).
     audit_paths: AuditPaths | None = None
     #: The URL residents reach the app at; QR codes point there.
@@ -43,26 +51,6 @@ class WebDeps:
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("facegate_deps", WebDeps)
-
-
-TOKEN_FILE = "web-operator-token"  # noqa: S105 - a file name
-
-
-def load_or_create_token(secrets_dir: Path) -> str:
-    """The operator API's bearer token, created (0600) under ``<state>/secrets/`` on first use."""
-    path = secrets_dir / TOKEN_FILE
-    if path.exists():
-        return path.read_text().strip()
-    secrets_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(secrets_dir, 0o700)
-    token = secrets.token_urlsafe(32)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(token + "\n")
-    return token
 
 
 def build_deps(
@@ -73,6 +61,9 @@ def build_deps(
     clock: Callable[[], float] = time.time,
     audit_paths: AuditPaths | None = None,
     retention: RetentionSource | None = None,
+    store: StoreReads | None = None,
+    policies: PolicyStore | None = None,
+    devices: DeviceTable | None = None,
 ) -> WebDeps:
     """The production wiring: files under the state dir, the rights DB, metrics."""
     db = open_rights_db(rights_db_path(state_dir))
@@ -91,7 +82,10 @@ def build_deps(
         retention=retention or PolicyFileRetention(settings.retention(state_dir)),
         archive=NoticeArchive(db, audit=audit, clock=clock),
         keycards=keycards,
-        operator_token=load_or_create_token(state_dir / "secrets"),
+        tokens=TokenBook(db, clock=clock),
+        store=store,
+        policies=policies or MemoryPolicyStore(),
+        devices=devices or DeviceTable(),
         registry=registry,
         clock=clock,
         audit_paths=audit_paths if settings.publish_audit else None,

@@ -45,6 +45,10 @@ class WebSettings(BaseSettings):
         description="unit and contact of a closed key-card request are forgotten after this",
     )
 
+    device_offline_after_s: float = Field(
+        30.0, gt=0, description="a device with no status for this long shows as offline"
+    )
+
     def cameras(self, state_dir: Path) -> Path:
         return self.cameras_path or state_dir / "config" / "cameras.yaml"
 

@@ -64,6 +64,7 @@ def web_rig(tmp_path: Path, audit_rig: AuditRig, clock: Clock) -> Iterator[WebRi
     from stream_processor.rights.db import open_rights_db
     from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
     from stream_processor.web.deps import WebDeps
+    from stream_processor.web.tokens import TokenBook
 
     state = tmp_path / "web-state"
     cameras = state / "config" / "cameras.yaml"
@@ -81,7 +82,7 @@ def web_rig(tmp_path: Path, audit_rig: AuditRig, clock: Clock) -> Iterator[WebRi
         retention=PolicyFileRetention(policy.parent),
         archive=NoticeArchive(db, audit=audit_rig.log, clock=clock),
         keycards=keycards,
-        operator_token="test-token",
+        tokens=TokenBook(db, clock=clock),
         registry=registry,
         clock=clock,
         audit_paths=audit_rig.paths,

@@ -54,7 +54,17 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
         _, page = fetch(base + "/notice/acme/north-garden/gate-east-1?lang=en")
         assert '<td class="retention">14 days</td>' in page
         assert "Notice version 2" in page
-        token = (state / "secrets" / "web-operator-token").read_text().strip()
+        made = subprocess.run(
+            [FACEGATE, "web", "token", "create", "--tenant", "acme", "--role", "operator",
+             "--label", "e2e test"],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        token = made.stdout.strip()
+        assert token.startswith("fgt_") and token not in made.stderr
+        assert fetch(base + "/console")[0] == 401
+        status, page = fetch(base + "/console/sign-in")
+        assert status == 200 and 'name="token"' in page
         assert fetch(base + "/api/v1/keycards")[0] == 401
         status, body = fetch(base + "/api/v1/keycards", {"Authorization": f"Bearer {token}"})
         assert status == 200 and '"requests": []' in body

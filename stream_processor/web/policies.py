@@ -1,0 +1,73 @@
+"""Where the console reads and writes policy versions: a port, and its Kafka implementation.
+
+The Kafka one reads and writes the compacted policies topic exactly as
+``facegate policy apply`` does (key ``tenant`` for the version in force,
+``tenant@NNNNNNNN`` for history), so the workers pick an applied version up
+within seconds whoever applied it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+from stream_processor.policy.retention import (
+    PolicyVersion,
+    decode_version,
+    history_key,
+    policy_key,
+)
+
+
+class PolicyStore(Protocol):
+    def history(self, tenant: str) -> list[PolicyVersion]:
+        """Every applied version of the tenant's policy, oldest first."""
+        ...
+
+    def write(self, version: PolicyVersion) -> None:
+        """Put ``version`` in force (and in the history)."""
+        ...
+
+
+class KafkaPolicyStore:
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self._bootstrap, self._topic = bootstrap, topic
+        self._lock = threading.Lock()
+
+    def history(self, tenant: str) -> list[PolicyVersion]:
+        from stream_processor.processor.ledger_client import read_ledger
+
+        prefix = f"{tenant}@".encode()
+        versions = [
+            decode_version(v)
+            for k, v in read_ledger(self._bootstrap, self._topic, timeout_s=15).items()
+            if k.startswith(prefix)
+        ]
+        return sorted((v for v in versions if v.tenant == tenant), key=lambda v: v.version)
+
+    def write(self, version: PolicyVersion) -> None:
+        from stream_processor.processor.ledger_client import write_records
+
+        record = version.encode()
+        with self._lock:  # one writer per process: versions are numbered by reading first
+            write_records(
+                self._bootstrap,
+                self._topic,
+                [
+                    (history_key(version.tenant, version.version), record),
+                    (policy_key(version.tenant), record),
+                ],
+            )
+
+
+class MemoryPolicyStore:
+    """A ``PolicyStore`` in memory, for a web app without Kafka (tests, previews)."""
+
+    def __init__(self) -> None:
+        self._versions: dict[str, list[PolicyVersion]] = {}
+
+    def history(self, tenant: str) -> list[PolicyVersion]:
+        return list(self._versions.get(tenant, []))
+
+    def write(self, version: PolicyVersion) -> None:
+        self._versions.setdefault(version.tenant, []).append(version)

@@ -1,0 +1,126 @@
+"""Browser sessions: sign in by pasting a token, cookie flags, CSRF on every form, sign-out;
+and the live stream's one fan-out per tenant."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import yaml
+
+from tests.web.conftest import POLICY, ConsoleRig
+
+
+async def sign_in(client: Any, secret: str) -> str:
+    resp = await client.post("/console/sign-in", data={"token": secret}, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    cookie = resp.headers.getall("Set-Cookie")
+    session = next(c for c in cookie if c.startswith("fg_session="))
+    assert "HttpOnly" in session and "SameSite=Strict" in session and "Path=/" in session
+    assert "Secure" not in session  # plain HTTP in the test; https public URLs get Secure
+    return session.split(";")[0].split("=", 1)[1]
+
+
+def _csrf(html: str) -> str:
+    marker = 'name="csrf" value="'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index('"', start)]
+
+
+def test_sign_in_csrf_and_sign_out(console: ConsoleRig) -> None:
+    doc = POLICY.format(tenant="acme", face="14d")
+
+    async def go(client: Any) -> None:
+        assert (await client.get("/console", allow_redirects=False)).status == 401
+        bad = await client.post("/console/sign-in", data={"token": "fgt_nope"})
+        assert bad.status == 401
+        cookie = await sign_in(client, console.token("acme", "operator"))
+        page = await client.get("/console")
+        html = await page.text()
+        assert page.status == 200 and "acme-operator" in html
+        assert cookie not in html  # the session secret is never in a page
+        csrf = _csrf(html)
+        # A state-changing form without (or with a wrong) CSRF token: 401, nothing applied.
+        for form in ({"policy": doc}, {"policy": doc, "csrf": "wrong"}):
+            resp = await client.post("/console/retention/apply", data=form)
+            assert resp.status == 401
+        assert console.deps.policies.history("acme") == []
+        resp = await client.post("/console/retention/dry-run", data={"policy": doc, "csrf": csrf})
+        assert resp.status == 200 and 'id="dry-run-total">0<' in await resp.text()
+        resp = await client.post(
+            "/console/retention/apply", data={"policy": doc, "csrf": csrf}, allow_redirects=False
+        )
+        assert resp.status == 303
+        assert console.deps.policies.history("acme")[-1].applied_by == "web:acme-operator"
+        # The JSON API with the cookie needs the header too.
+        body = {"document": yaml.safe_load(doc)}
+        assert (await client.post("/api/v1/policy/dry-run", json=body)).status == 401
+        ok = await client.post("/api/v1/policy/dry-run", json=body, headers={"X-CSRF-Token": csrf})
+        assert ok.status == 200
+        resp = await client.post("/console/sign-out", data={"csrf": csrf}, allow_redirects=False)
+        assert resp.status == 303
+        client.session.cookie_jar.update_cookies({"fg_session": cookie})  # replay the old cookie
+        assert (await client.get("/console")).status == 401
+
+    console.run(go)
+
+
+def test_revoking_a_token_ends_its_sessions(console: ConsoleRig) -> None:
+    async def go(client: Any) -> None:
+        await sign_in(client, console.token("acme", "viewer"))
+        assert (await client.get("/console")).status == 200
+        tok = console.deps.tokens.authenticate(console.token("acme", "viewer"))
+        console.deps.tokens.revoke(tok.id)
+        assert (await client.get("/console")).status == 401
+        assert (await client.get("/api/v1/overview")).status == 401
+
+    console.run(go)
+
+
+def test_viewer_cannot_apply_from_the_page(console: ConsoleRig) -> None:
+    async def go(client: Any) -> None:
+        await sign_in(client, console.token("acme", "viewer"))
+        html = await (await client.get("/console/retention")).text()
+        assert 'id="dry-run"' not in html  # no editor for a viewer
+        csrf = _csrf(html)
+        resp = await client.post(
+            "/console/retention/apply",
+            data={"policy": POLICY.format(tenant="acme", face="1d"), "csrf": csrf},
+        )
+        assert resp.status == 403
+        assert console.deps.policies.history("acme") == []
+
+    console.run(go)
+
+
+def test_one_fan_out_per_tenant(console: ConsoleRig) -> None:
+    from stream_processor.web.live import HUB
+
+    async def go(client: Any) -> None:
+        # 20 dashboards of acme and 5 of bolt, each with a session of its own.
+        streams = []
+        book = console.deps.tokens
+        for tenant, n in (("acme", 20), ("bolt", 5)):
+            for _ in range(n):
+                cookie, _ = book.open_session(book.authenticate(console.token(tenant, "viewer")))
+                s = await client.get("/console/live", headers={"Cookie": f"fg_session={cookie}"})
+                assert s.status == 200 and s.headers["Content-Type"] == "text/event-stream"
+                streams.append((tenant, s))
+        frames: dict[str, list[bytes]] = {"acme": [], "bolt": []}
+        for tenant, s in streams:
+            while True:
+                line = await asyncio.wait_for(s.content.readline(), 5)
+                if line.startswith(b"data: "):
+                    frames[tenant].append(line)
+                    break
+        hub = client.server.app[HUB]
+        assert set(hub.feeds) == {"acme", "bolt"}
+        assert hub.feeds["acme"].listeners == 20 and hub.feeds["bolt"].listeners == 5
+        # One overview per tenant per tick, whatever the number of dashboards.
+        assert hub.feeds["acme"].frames <= 3 and hub.feeds["bolt"].frames <= 3
+        assert all(b'"tenant":"acme"' in f for f in frames["acme"])
+        assert all(b'"tenant":"bolt"' in f and b"north-garden" not in f for f in frames["bolt"])
+        for _, s in streams:
+            s.close()
+
+    console.run(go)
