@@ -14,7 +14,7 @@ from stream_processor.processor.writer import (
     StoreWriter,
     StoreWriterFailed,
 )
-from stream_processor.store.base import AggregateKey
+from stream_processor.store.base import AggregateKey, StoreDataError, StoreUnavailable
 from stream_processor.store.sqlite import SqliteEventStore
 from tests.support.store import T0, row
 
@@ -39,10 +39,14 @@ def test_batches_are_written_in_order_and_counted(kind: str, tmp_path: Path) -> 
             inserted = []
             for b in range(5):
                 rows = [row(b * 100 + i) for i in range(100)]
-                inserted.append(await writer.submit(writer.begin(), rows, {KEY: 100}))
+                ticket = writer.begin()
+                inserted.append(await writer.write(rows, {KEY: 100}))
+                writer.complete(ticket)
             # a batch again: the primary key drops every row, the count still adds up
             again = [row(i) for i in range(100)]
-            inserted.append(await writer.submit(writer.begin(), again, {KEY: 100}))
+            ticket = writer.begin()
+            inserted.append(await writer.write(again, {KEY: 100}))
+            writer.complete(ticket)
             await writer.drain()
             return inserted
         finally:
@@ -70,7 +74,9 @@ def test_drain_waits_for_every_batch_decided_before_it(tmp_path: Path) -> None:
             await asyncio.sleep(0.2)
             assert not drained.done()
             rows = [row(i) for i in range(2000)]
-            writer.submit(first, rows, {})
+            await writer.write(rows, {})
+            assert not drained.done()  # written, not yet complete: a retry may follow
+            writer.complete(first)
             await asyncio.wait_for(drained, 30)
             probe = SqliteEventStore(path)
             try:
@@ -78,7 +84,7 @@ def test_drain_waits_for_every_batch_decided_before_it(tmp_path: Path) -> None:
             finally:
                 probe.close()
             second = writer.begin()  # decided after the drain: not waited for
-            await writer.submit(second, [row(5000)], {})
+            await writer.write([row(5000)], {})
             return seen_at_drain, second
         finally:
             await writer.close()
@@ -102,17 +108,82 @@ def test_a_store_that_cannot_open_fails_loudly(tmp_path: Path) -> None:
         asyncio.run(run())
 
 
-def test_a_failed_write_wakes_drain_with_the_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["process", "inline"])
+def test_a_refused_write_is_a_data_error_and_the_writer_goes_on(kind: str, tmp_path: Path) -> None:
     path = tmp_path / "events.sqlite"
 
-    async def run() -> None:
-        writer = make("process", path)
+    async def run() -> int:
+        writer = make(kind, path)
         await writer.open()
         try:
             bad = [row(1)._replace(seq=None)]  # type: ignore[arg-type]  # NOT NULL: fails
-            with pytest.raises(StoreWriterFailed, match="NOT NULL"):
-                await writer.submit(writer.begin(), bad, {})
+            with pytest.raises(StoreDataError, match="NOT NULL"):
+                await writer.write(bad, {})
+            huge = [row(2)._replace(seq=2**64)]  # beyond every codec and store
+            with pytest.raises(StoreDataError):
+                await writer.write(huge, {})
+            return await writer.write([row(3)], {})
+        finally:
+            await writer.close()
+
+    assert asyncio.run(run()) == 1
+
+
+class GatedStore(SqliteEventStore):
+    """A real SQLite store that is "down" while a flag file exists (module level: the
+    writer process receives its factory pickled)."""
+
+    def __init__(self, path: Path, down_flag: Path) -> None:
+        if down_flag.exists():
+            raise OSError("connection refused")  # what a driver raises: not a StoreError
+        super().__init__(path)
+        self._down = down_flag
+
+    def write_batch(self, rows, counts):  # type: ignore[no-untyped-def]
+        if self._down.exists():
+            raise StoreUnavailable("the server is down")
+        return super().write_batch(rows, counts)
+
+
+@pytest.mark.parametrize("kind", ["process", "inline"])
+def test_an_unavailable_store_is_reported_and_reopened(kind: str, tmp_path: Path) -> None:
+    """Writes fail as unavailable (never as the rows' fault), the store is reopened
+    (its factory failing too meanwhile), and the same rows are written once it is back."""
+    path, flag = tmp_path / "events.sqlite", tmp_path / "down"
+    factory = partial(GatedStore, path, flag)
+
+    async def run() -> tuple[int, int]:
+        writer = ProcessStoreWriter(factory) if kind == "process" else InlineStoreWriter(factory)
+        await writer.open()
+        try:
+            first = await writer.write([row(1)], {})
+            flag.touch()
+            for _ in range(2):  # the write, then the reconnect, fail
+                with pytest.raises(StoreUnavailable):
+                    await writer.write([row(2)], {KEY: 1})
+            flag.unlink()
+            return first, await writer.write([row(2)], {KEY: 1})
+        finally:
+            await writer.close()
+
+    assert asyncio.run(run()) == (1, 1)
+    store = SqliteEventStore(path)
+    try:
+        assert store.count() == 2
+        assert store.aggregates("t1", T0, T0 + 1) == {KEY: 1}
+    finally:
+        store.close()
+
+
+def test_drain_raises_when_a_begun_batch_will_never_be_stored(tmp_path: Path) -> None:
+    path = tmp_path / "events.sqlite"
+
+    async def run() -> None:
+        writer = make("inline", path)
+        await writer.open()
+        try:
             writer.begin()
+            writer.fail(RuntimeError("decide failed"))
             with pytest.raises(StoreWriterFailed):
                 await writer.drain()
         finally:

@@ -1,0 +1,57 @@
+"""No record kills a worker, on the real brokers and both stores: a producer that
+bypasses the bridge writes poison straight to the raw topic among valid events;
+the poison is in the DLQ with reason and coordinates, every valid event is stored
+once, and the worker process never exits."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from edge_agent.wire import encode_event
+from stream_processor.dead_letter import decode_dead_letter
+from tests.conftest import wait_for
+from tests.processor.service_rig import POISON_GATE, add_refusing_constraint, poison_values
+from tests.support.processor import BASE_POLICY, Harness, make_event
+
+pytestmark = pytest.mark.component
+
+VALID = 3000
+
+
+def test_poison_on_the_raw_topic_is_quarantined_and_the_worker_goes_on(harness: Harness) -> None:
+    h = harness
+    add_refusing_constraint(h.target, POISON_GATE)
+    h.apply_policy(BASE_POLICY)
+    worker = h.p.start("processor", "worker", name="p1")
+    now = int(time.time() * 1000)
+    valid = [make_event("key_card", subject_id=i % 20, seq=i) for i in range(VALID)]
+    refused = [make_event("pin", seq=10_000 + i, gate=POISON_GATE) for i in range(3)]
+    poison = [*poison_values(now), *(encode_event(e) for e in refused)]
+    producer = h.producer()
+    sent = []
+    step = VALID // len(poison)
+    for i, event in enumerate(valid):
+        if i % step == 0 and i // step < len(poison):
+            value = poison[i // step]
+            sent.append(producer.send(h.topics.raw, key=b"acme/site-1", value=value))
+        producer.send(h.topics.raw, key=b"acme/site-1", value=encode_event(event))
+    producer.flush(30)
+    coordinates = {(h.topics.raw, f.get().partition, f.get().offset) for f in sent}
+
+    wait_for(lambda: h.count() >= VALID, 120, "every valid event stored")
+
+    def letters() -> list[object]:
+        return [decode_dead_letter(v) for _, v in h.read_topic(h.topics.dlq, timeout_s=3)]
+
+    wait_for(lambda: len(letters()) >= len(poison), 60, "every poison record dead-lettered")
+    got = [decode_dead_letter(v) for _, v in h.read_topic(h.topics.dlq, timeout_s=3)]
+    assert {(x.source_topic, x.source_partition, x.source_offset) for x in got} == coordinates
+    assert all(x.reason and x.stage == "processor" for x in got)
+    assert sum(x.reason == "store_refused" for x in got) == len(refused)
+    ids = list(h.store().iter_event_ids())
+    assert len(ids) == len(set(ids)) == VALID
+    assert set(ids) == {e.event_id for e in valid}
+    assert worker.poll() is None, h.p.log("p1")
+    assert "Traceback" not in h.p.log("p1")
