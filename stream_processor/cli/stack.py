@@ -58,8 +58,8 @@ def status() -> None:
 @stack.command()
 def install() -> None:
     """Install what the stack needs without starting it: Debian packages, Kafka jars."""
+    from stream_processor.runtime.system import ensure_debian_packages
     from stream_processor.stack.kafka import ensure_jars
-    from stream_processor.stack.system import ensure_debian_packages
 
     settings = StackSettings()
     ensure_debian_packages(
@@ -72,7 +72,7 @@ def install() -> None:
     )
     click.echo(f"kafka jars: {ensure_jars(settings.kafka_libs)}")
     # Chinese labels on printed camera notices and receipts need a CJK font.
-    from stream_processor.stack.system import ensure_debian_files
+    from stream_processor.runtime.system import ensure_debian_files
 
     ensure_debian_files({"/usr/share/fonts/truetype/wqy/wqy-microhei.ttc": "fonts-wqy-microhei"})
     # PostgreSQL (Debian package) for FACEGATE_STORE=postgres and the store tests.

@@ -44,7 +44,7 @@ def ensure_litewitness(gopath: Path, timeout_s: float = 900) -> Path:
     bin_dir = gopath / "bin"
     if all((bin_dir / p.rsplit("/", 1)[1]).exists() for p in PACKAGES):
         return bin_dir
-    from stream_processor.stack.system import ensure_debian_packages
+    from stream_processor.runtime.system import ensure_debian_packages
 
     ensure_debian_packages({"ssh-agent": "openssh-client", "ssh-keygen": "openssh-client"})
     gopath.mkdir(parents=True, exist_ok=True)

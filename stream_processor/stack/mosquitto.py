@@ -12,10 +12,10 @@ from pathlib import Path
 from stream_processor.errors import StackError
 from stream_processor.runtime.accounts import AccountBook
 from stream_processor.runtime.layout import StateLayout, write_private
+from stream_processor.runtime.system import require_binary
 from stream_processor.runtime.tls import TlsFiles, ensure_tls
 from stream_processor.stack import procs
 from stream_processor.stack.settings import StackSettings
-from stream_processor.stack.system import require_binary
 
 MARKER = "mosquitto"
 

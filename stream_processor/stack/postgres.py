@@ -19,9 +19,9 @@ from pathlib import Path
 
 from stream_processor.errors import NotReady, StackError
 from stream_processor.runtime.layout import StateLayout, write_private
+from stream_processor.runtime.system import ensure_debian_packages
 from stream_processor.stack import procs
 from stream_processor.stack.settings import StackSettings
-from stream_processor.stack.system import ensure_debian_packages
 from stream_processor.store.factory import postgres_password_file, store_dsn
 from stream_processor.store.settings import StoreSettings
 

@@ -36,7 +36,7 @@ def ensure_assets() -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        from stream_processor.stack.system import ensure_debian_packages
+        from stream_processor.runtime.system import ensure_debian_packages
 
         ensure_debian_packages({"npm": "npm"})
         npm = shutil.which("npm")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.video.sources import OpenCvSource
-from stream_processor.stack.system import ensure_debian_files
+from stream_processor.runtime.system import ensure_debian_files
 
 pytestmark = pytest.mark.component
 

@@ -1,4 +1,5 @@
-"""Debian packages and binaries the local stack needs, installed when missing."""
+"""Debian packages and binaries this host needs (the local brokers, fonts, web assets),
+installed when missing."""
 
 from __future__ import annotations
 
