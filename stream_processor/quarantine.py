@@ -98,18 +98,6 @@ def classify(exc: BaseException) -> Failure:
     return Failure.UNKNOWN
 
 
-def refuse_decode(exc: msgspec.ValidationError | msgspec.DecodeError) -> Refusal:
-    """A msgspec decoding error as a refusal, with the wire contract's reason codes."""
-    text = str(exc)
-    if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
-        return Refusal("bad_json", "not JSON, or not UTF-8")
-    if "unknown field" in text:
-        return Refusal("unknown_field", text[:300])
-    if "missing required field" in text:
-        return Refusal("missing_field", text[:300])
-    return Refusal("invalid_field", text[:300])
-
-
 class ConsumerMetrics:
     """One set per process, shared by its consumers (label ``consumer``: a fixed name)."""
 

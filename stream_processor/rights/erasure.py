@@ -21,10 +21,12 @@ from typing import Any, Literal
 
 import msgspec
 
+from edge_agent.errors import WireError
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, Uuid7
+from edge_agent.wire.decoding import WireDecoder
 from edge_agent.wire.events import EpochMs, Id, Pseudonym, Purpose
 from stream_processor.errors import InvalidInput
-from stream_processor.quarantine import Refusal, refuse_decode
+from stream_processor.quarantine import Refusal
 from stream_processor.rights.receipts import (
     FORMAT,
     Deletion,
@@ -58,15 +60,19 @@ def decode_request(data: bytes) -> ErasureRequest:
     return msgspec.json.decode(data, type=ErasureRequest)
 
 
+_strict = WireDecoder(ErasureRequest, unique=("request_id", "subject"))
+
+
 def read_request(data: bytes | None) -> ErasureRequest | Refusal:
-    """The request on the erasure topic, or why it is refused (never quoting it: it
-    names a subject)."""
+    """The request on the erasure topic as strictly as the wire reads a device's
+    messages (duplicate keys, bounds, depth), or why it is refused (never quoting it:
+    it names a subject)."""
     if data is None:
         return Refusal("missing_value", "erasure request without a value")
     try:
-        return decode_request(data)
-    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        return refuse_decode(exc)
+        return _strict.decode(data)
+    except WireError as exc:
+        return Refusal(exc.reason, exc.detail[:300])
 
 
 class ErasureStatus(enum.StrEnum):

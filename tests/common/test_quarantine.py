@@ -24,7 +24,6 @@ from stream_processor.quarantine import (
     classify,
     guard,
     guard_blocking,
-    refuse_decode,
 )
 
 pytestmark = pytest.mark.unit
@@ -218,20 +217,3 @@ def test_guard_blocking_follows_the_same_rules() -> None:
     refusal = guard_blocking(handle, b"{}", AT, q, Blocking(sink), slept.append)
     assert refusal is not None and refusal.reason == "unprocessable"
     assert len(calls) == 2 and slept == [0.5, 0.5] and len(sink.sent) == 1
-
-
-def test_refuse_decode_reasons() -> None:
-    class Doc(msgspec.Struct, forbid_unknown_fields=True):
-        n: int
-
-    def reason(data: bytes) -> str:
-        try:
-            msgspec.json.decode(data, type=Doc)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            return refuse_decode(exc).reason
-        raise AssertionError("decoded")
-
-    assert reason(b"\xff\xfe") == "bad_json"
-    assert reason(b'{"n": 1, "x": 2}') == "unknown_field"
-    assert reason(b"{}") == "missing_field"
-    assert reason(b'{"n": "1"}') == "invalid_field"
