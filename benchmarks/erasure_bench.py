@@ -138,8 +138,7 @@ def set_up_devices(
     from edge_agent.assets.fetch import fetch_all
     from edge_agent.compose import build_detector, build_embedder, open_gallery
     from edge_agent.config import load_config
-    from edge_agent.enrollment import embed_photos
-    from edge_agent.gallery.enroll import Enrollment, apply_enrollment
+    from edge_agent.gallery.enroll import Enrollment, apply_enrollment, embed_photos
     from edge_agent.gallery.keys import create_key_file
     from edge_agent.pseudonym import pseudonym
     from edge_agent.wire.topics import DeviceIdentity

@@ -311,7 +311,7 @@ def enroll(
         model_id = None
         vectors = np.zeros((0, 1), dtype=np.float32)
         if photos:
-            from edge_agent.enrollment import embed_photos
+            from edge_agent.gallery.enroll import embed_photos
 
             embedder = build_embedder(config.embedder)
             detector = build_detector(config.detector)
@@ -346,9 +346,8 @@ def calibrate(config_path: Path, folder: Path, target_far: float) -> None:
     import numpy as np
 
     from edge_agent.compose import build_detector, build_embedder
-    from edge_agent.enrollment import largest_face_embedding
     from edge_agent.video.sources import IMAGE_SUFFIXES
-    from edge_agent.vision.calibrate import pair_scores, suggest
+    from edge_agent.vision.calibrate import largest_face_embedding, pair_scores, suggest
 
     config = _config(config_path)
     detector, embedder = build_detector(config.detector), build_embedder(config.embedder)

@@ -1,18 +1,48 @@
-"""Enrollment and removal as changes to :class:`GalleryData` (pure, testable without files)."""
+"""Enrolment, the one place it happens: photos become embeddings on the device (one face
+per photo; the image is never stored), and an :class:`Enrollment` becomes a change to
+:class:`GalleryData` (pure, testable without files)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from edge_agent.errors import ConsentRequired, GalleryError
+from edge_agent.errors import ConsentRequired, EdgeError, GalleryError
 from edge_agent.gallery.consent import check_enrollment
 from edge_agent.gallery.model import GalleryData, Record, template_bytes
+from edge_agent.vision.ports import Embedder, Embeddings, FaceDetector
 
 #: Templates kept per resident (several photos help; more only slows matching).
 MAX_TEMPLATES = 10
+
+
+class PhotoError(EdgeError):
+    """A photo cannot be used for enrollment (unreadable, no face, several faces)."""
+
+
+def embed_photos(
+    photos: list[Path], detector: FaceDetector, embedder: Embedder, min_face_px: int = 40
+) -> Embeddings:
+    rows = []
+    for path in photos:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise PhotoError(f"{path.name}: cannot decode the image")
+        faces = [f for f in detector.detect(np.asarray(image, dtype=np.uint8))
+                 if f.width >= min_face_px]
+        if len(faces) != 1:
+            raise PhotoError(
+                f"{path.name}: found {len(faces)} faces of at least {min_face_px}px; "
+                "an enrollment photo must show exactly one"
+            )
+        rows.append(embedder.embed(np.asarray(image, dtype=np.uint8), faces)[0])
+    if not rows:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    return np.stack(rows).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from edge_agent.vision.ports import Embedder, Embeddings, FaceDetector, Image
+
 
 @dataclass(frozen=True, slots=True)
 class Distribution:
@@ -81,3 +83,14 @@ def suggest(
     return Calibration(
         Distribution.of(genuine), Distribution.of(impostor), threshold, far, frr
     )
+
+
+def largest_face_embedding(
+    image: Image, detector: FaceDetector, embedder: Embedder
+) -> Embeddings | None:
+    """The embedding of the largest face, or None (for calibration folders)."""
+    faces = detector.detect(np.asarray(image, dtype=np.uint8))
+    if not faces:
+        return None
+    face = max(faces, key=lambda f: f.width)
+    return embedder.embed(np.asarray(image, dtype=np.uint8), [face])

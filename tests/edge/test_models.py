@@ -12,8 +12,8 @@ import pytest
 from onnx import numpy_helper
 
 from edge_agent.assets.verify import verify_detector, verify_embedder
-from edge_agent.enrollment import embed_photos
 from edge_agent.errors import AssetError, ModelError
+from edge_agent.gallery.enroll import embed_photos
 from edge_agent.vision.embedder import OnnxArcFaceEmbedder
 
 pytestmark = pytest.mark.component
