@@ -1,12 +1,13 @@
 """The audit log's Merkle tree, stored: one file of 32-byte hashes per level.
 
-Level 0 holds the leaf hashes, level ``l`` the hashes of the complete,
-aligned subtrees of 2^l leaves — twice the leaf hashes' size in all. Any
-subtree a proof needs is then O(log n) reads, so proofs at 10^6 entries take
-milliseconds. The tree is derived data: ``sync()`` hashes whatever complete
-lines the log gained since the last call (under an ``flock``, so any process
-may call it), and a crash between writes is repaired on the next sync by
-cutting every level back to what the recorded leaf count implies.
+Level 0 holds the leaf hashes (``offsets.bin`` where each leaf's line
+starts), level ``l`` the hashes of the complete, aligned subtrees of 2^l
+leaves: twice the leaf hashes' size in all. Any subtree a proof needs is
+then O(log n) reads, so proofs at 10^6 entries take milliseconds. The tree
+is derived data: ``sync()`` hashes whatever complete lines the log gained
+since the last call (under an ``flock``, so any process may call it), and a
+crash between writes is repaired on the next sync by cutting every file
+back to what the recorded leaf count implies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import struct
 from pathlib import Path
 
 from stream_processor.audit.errors import AuditError
@@ -39,6 +41,7 @@ class StoredTree:
         dir_.mkdir(parents=True, exist_ok=True)
         self._position = dir_ / "position.json"
         self._lock = dir_ / "lock"
+        self._offsets = dir_ / "offsets.bin"
         self._lock.touch(exist_ok=True)
 
     def _level(self, level: int) -> Path:
@@ -74,6 +77,9 @@ class StoredTree:
 
     def _sync_locked(self) -> int:
         leaves, offset = self._read_position()
+        have = self._offsets.stat().st_size if self._offsets.exists() else 0
+        if have < leaves * 8:  # offsets lost: hash the whole log again
+            leaves, offset = 0, 0
         self._repair(leaves)
         if not self.log_path.exists():
             return leaves
@@ -86,13 +92,38 @@ class StoredTree:
                 pending = data[cut:]
                 lines = data[:cut].split(b"\n")[:-1]
                 if lines:
+                    self._append_offsets(offset, lines, leaves)
                     self._append([leaf_hash(line) for line in lines], leaves)
                     leaves += len(lines)
                     offset += cut
                     self._write_position(leaves, offset)
         return leaves
 
+    def _append_offsets(self, offset: int, lines: list[bytes], before: int) -> None:
+        starts = []
+        for line in lines:
+            starts.append(offset)
+            offset += len(line) + 1
+        with open(self._offsets, "ab") as fh:
+            fh.truncate(before * 8)
+            fh.write(struct.pack(f">{len(starts)}Q", *starts))
+
+    def line(self, index: int) -> bytes:
+        """The log line of leaf ``index`` (without its newline)."""
+        self._check(index + 1)
+        with open(self._offsets, "rb") as fh:
+            raw = os.pread(fh.fileno(), 16, index * 8)
+        start = struct.unpack(">Q", raw[:8])[0]
+        with open(self.log_path, "rb") as log:
+            if len(raw) == 16:
+                return os.pread(log.fileno(), struct.unpack(">Q", raw[8:])[0] - start - 1, start)
+            log.seek(start)
+            return log.readline().rstrip(b"\n")
+
     def _repair(self, leaves: int) -> None:
+        if self._offsets.exists() and self._offsets.stat().st_size != leaves * 8:
+            with open(self._offsets, "r+b") as fh:
+                fh.truncate(leaves * 8)
         level = 0
         while True:
             path = self._level(level)

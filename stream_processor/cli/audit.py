@@ -10,7 +10,10 @@ from pathlib import Path
 
 import click
 
+from stream_processor.audit.keys import Keyring
 from stream_processor.audit.settings import AuditPaths, AuditSettings
+from stream_processor.audit.verify import VerifyReport
+from stream_processor.audit.witnessed import WitnessReport
 from stream_processor.rights.receipts import ErasureReceipt
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
@@ -71,6 +74,26 @@ def audit() -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="an erasure receipt to check against the log (repeatable)",
 )
+@click.option(
+    "--checkpoint-note",
+    "note_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a C2SP checkpoint with its cosignatures, e.g. GET /audit/checkpoint (repeatable; "
+    "default: those in <state>/audit/checkpoints.sqlite)",
+)
+@click.option(
+    "--witness-key",
+    "witness_keys",
+    multiple=True,
+    help="a witness's verifier key <name>+<hash>+<base64> (repeatable)",
+)
+@click.option(
+    "--require-witnesses",
+    type=click.IntRange(min=0),
+    default=0,
+    help="fail unless a checkpoint matching the log has this many cosignatures",
+)
 @click.option("--json", "as_json", is_flag=True, help="print the report as JSON")
 def verify(
     log_path: Path | None,
@@ -78,15 +101,18 @@ def verify(
     checkpoints_from_kafka: bool,
     public_keys: tuple[Path, ...],
     receipts: tuple[Path, ...],
+    note_files: tuple[Path, ...],
+    witness_keys: tuple[str, ...],
+    require_witnesses: int,
     as_json: bool,
 ) -> None:
-    """Verify the whole chain, the checkpoint signatures and receipts.
+    """Verify the whole chain, the checkpoint signatures and receipts, and with
+    --witness-key the cosignatures of independent witnesses.
 
     Needs only the published files and the public key; defaults are the
     files under <state>/audit. Exits 1 and names each failing entry.
     """
     from stream_processor.audit.checkpoint import read_checkpoint_topic
-    from stream_processor.audit.keys import Keyring
     from stream_processor.audit.verify import AnchorCheck, Finding, read_lines, verify_log
     from stream_processor.errors import FacegateError
     from stream_processor.rights.receipts import check_signature, receipt_anchors
@@ -122,6 +148,9 @@ def verify(
         anchors.extend(receipt_anchors(receipt))
     report = verify_log(read_lines(log_file), cp_lines, public, anchors)
     report.findings[:0] = receipt_findings
+    witnessing = _verify_witnessing(
+        log_file, note_files or None, public, witness_keys, require_witnesses, report, loaded
+    )
     if as_json:
         click.echo(
             json.dumps(
@@ -132,6 +161,10 @@ def verify(
                     "last_checkpoint_seq": report.last_checkpoint_seq,
                     "unsigned_tail": report.unsigned_tail,
                     "anchors_checked": report.anchors_checked,
+                    "witnessed_size": witnessing.witnessed.size if witnessing.witnessed else None,
+                    "witnesses": [n for n, _ in witnessing.witnessed.witnesses]
+                    if witnessing.witnessed
+                    else [],
                     "findings": [f.__dict__ for f in report.findings],
                     "warnings": report.warnings,
                 },
@@ -148,8 +181,56 @@ def verify(
         if receipts and report.ok:
             click.echo(f"{len(receipts)} receipt(s) verified: signed, and in the log")
         click.echo(report.summary())
+        click.echo(witnessing.summary())
     if not report.ok:
         raise SystemExit(1)
+
+
+def _verify_witnessing(
+    log_file: Path,
+    note_files: tuple[Path, ...] | None,
+    public: Keyring,
+    witness_keys: tuple[str, ...],
+    require: int,
+    report: VerifyReport,
+    receipts: list[ErasureReceipt],
+) -> WitnessReport:
+    """The C2SP checkpoints against the log, their cosignatures, and receipts' proofs;
+    adds what fails to ``report``."""
+    from stream_processor.audit.note import Note, NoteError, Verifier
+    from stream_processor.audit.verify import Finding, read_lines
+    from stream_processor.audit.witnessed import published_notes, verify_witnessed
+    from stream_processor.rights.receipt_proof import check_witnessed
+
+    try:
+        witnesses = [Verifier.parse(k) for k in witness_keys]
+        if note_files is None:
+            notes = published_notes(_paths().tree_checkpoints)
+        else:
+            notes = [Note.parse(p.read_bytes()) for p in note_files]
+        # A receipt's cosigned checkpoint must match the log as much as the published ones.
+        notes += [Note.parse(r.witnessed.checkpoint) for r in receipts if r.witnessed]
+    except NoteError as exc:
+        raise click.ClickException(str(exc)) from None
+    origin = report.log_ids[0] if len(report.log_ids) == 1 else None
+    out = verify_witnessed(read_lines(log_file), notes, public, witnesses, require, origin)
+    report.findings.extend(out.findings)
+    report.warnings.extend(out.warnings)
+    witnessed_size = out.witnessed.size if out.witnessed else 0
+    for receipt in receipts:
+        label = f"receipt {receipt.claims.request_id}"
+        if receipt.witnessed is not None and witnesses:
+            check = check_witnessed(receipt, public, witnesses, max(require, 1))
+            report.findings.extend(Finding("receipt_witness", label, p) for p in check.problems)
+            if check.ok:
+                names = ", ".join(sorted({n for n, _ in check.witnesses}))
+                report.warnings.append(f"{label}: its own proof is witnessed by {names}")
+                continue
+        if require > 0 and receipt.audit.seq >= witnessed_size:
+            report.findings.append(
+                Finding("receipt_not_witnessed", label, "no witnessed checkpoint covers it")
+            )
+    return out
 
 
 @audit.command("public-key")

@@ -106,6 +106,18 @@ class Opening(_Model):
     salt: str = Field(pattern=HEX64, description="opens its subject commitment")
 
 
+class WitnessedProof(_Model):
+    """Proof that the erasure is in a checkpoint third parties cosigned: checkable
+    with the receipt alone (no log), and outside the operator's signature."""
+
+    index: int = Field(ge=0, description="the entry's position in the Merkle tree (= seq)")
+    entry: str = Field(description="the erasure_completed entry: its exact line in the log")
+    checkpoint: str = Field(
+        description="C2SP checkpoint covering the entry: operator signature and cosignatures"
+    )
+    inclusion: list[str] = Field(description="RFC 6962 inclusion proof, base64 hashes")
+
+
 class ErasureReceipt(_Model):
     claims: ReceiptClaims = Field(description="what was erased")
     audit: AuditAnchor = Field(description="where the erasure is in the audit log")
@@ -114,15 +126,21 @@ class ErasureReceipt(_Model):
         description="earlier entries about the subject (consent, request), for the holder",
     )
     key_id: str = Field(description="the operator key that signed (see audit public-key)")
-    signature: str = Field(description="Ed25519 over the canonical JSON of all other fields")
+    signature: str = Field(
+        description="Ed25519 over the canonical JSON of all other fields but witnessed"
+    )
+    witnessed: WitnessedProof | None = Field(
+        None, description="inclusion in a cosigned checkpoint (added once witnesses cosigned)"
+    )
 
     def signed_bytes(self) -> bytes:
-        doc = self.model_dump(mode="json")
+        doc = self.model_dump(mode="json", exclude={"witnessed"})
         doc.pop("signature")
         return canonical(doc)
 
     def to_json(self) -> str:
-        return canonical(self.model_dump(mode="json")).decode("utf-8")
+        skip = {"witnessed"} if self.witnessed is None else set()
+        return canonical(self.model_dump(mode="json", exclude=skip)).decode("utf-8")
 
     @classmethod
     def load(cls, path: Path) -> ErasureReceipt:
@@ -245,6 +263,7 @@ __all__ = [
     "KafkaCopy",
     "Opening",
     "ReceiptClaims",
+    "WitnessedProof",
     "check_signature",
     "completion_body",
     "issue_receipt",

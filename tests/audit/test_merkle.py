@@ -176,6 +176,7 @@ def _stored_equals_memory(base: Path, chunks: list[int]) -> None:
     assert stored.root(size) == mem.root() == frontier.root()
     for index in range(0, size, max(1, size // 7)):
         assert stored.inclusion(index, size) == inclusion_proof(mem, index, size)
+        assert stored.line(index) == lines[index]
     for old in range(0, size + 1, max(1, size // 5)):
         assert stored.consistency(old, size) == consistency_proof(mem, old, size)
 

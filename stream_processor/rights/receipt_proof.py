@@ -1,0 +1,115 @@
+"""Witnessed receipts: attach the inclusion proof and the cosigned checkpoint, and check
+them from the receipt alone (paper, QR code, /receipt page, ``audit verify``).
+
+The check needs the operator's public key(s) and the witnesses' verifier keys,
+nothing else: the entry's line is in the receipt, hashes to the anchor,
+carries the claims' digest and opens to the subject; the inclusion proof
+leads from it to the checkpoint's root; the checkpoint is signed by the
+operator and cosigned by the witnesses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+
+from stream_processor.audit.commitment import opens
+from stream_processor.audit.entries import EntryType, decode_entry
+from stream_processor.audit.keys import Keyring, PublicKey
+from stream_processor.audit.merkle import leaf_hash, verify_inclusion
+from stream_processor.audit.note import Note, NoteError, Verifier, valid_signatures
+from stream_processor.audit.tlog import CheckpointStore, TreeHead
+from stream_processor.audit.tree import StoredTree
+from stream_processor.audit.witnessed import operator_verifiers
+from stream_processor.rights.receipts import ErasureReceipt, WitnessedProof
+
+
+def attach_proof(
+    receipt: ErasureReceipt,
+    tree: StoredTree,
+    store: CheckpointStore,
+    witnesses: list[Verifier],
+    require: int = 1,
+) -> ErasureReceipt | None:
+    """The receipt with its proof against the newest checkpoint that covers it and has
+    ``require`` cosignatures from ``witnesses``; None while there is none yet."""
+    index = receipt.audit.seq
+    chosen: Note | None = None
+    for note in store.cosigned():
+        head = TreeHead.parse(note.text)
+        if head.size > index and len(valid_signatures(note, witnesses)) >= require:
+            chosen = note
+    if chosen is None:
+        return None
+    head = TreeHead.parse(chosen.text)
+    tree.sync()
+    line = tree.line(index).decode("utf-8")
+    proof = WitnessedProof(
+        index=index,
+        entry=line,
+        checkpoint=chosen.encode().decode(),
+        inclusion=[base64.b64encode(p).decode() for p in tree.inclusion(index, head.size)],
+    )
+    return receipt.model_copy(update={"witnessed": proof})
+
+
+@dataclass
+class WitnessCheck:
+    problems: list[str] = field(default_factory=list)
+    #: (witness name, unix time of its cosignature) for each valid cosignature.
+    witnesses: list[tuple[str, int]] = field(default_factory=list)
+    size: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_witnessed(
+    receipt: ErasureReceipt,
+    operator: PublicKey | Keyring,
+    witnesses: list[Verifier],
+    require: int = 1,
+) -> WitnessCheck:
+    """Problems with the receipt's witnessed proof (its own signature is checked apart)."""
+    out = WitnessCheck()
+    w = receipt.witnessed
+    if w is None:
+        out.problems.append("the receipt carries no witnessed proof yet")
+        return out
+    try:
+        note = Note.parse(w.checkpoint)
+        head = TreeHead.parse(note.text)
+        proof = [base64.b64decode(p, validate=True) for p in w.inclusion]
+        entry = decode_entry(w.entry.encode())
+    except (NoteError, binascii.Error, ValueError) as exc:
+        out.problems.append(f"the witnessed proof is unreadable: {exc}")
+        return out
+    out.size = head.size
+    claims, anchor = receipt.claims, receipt.audit
+    if head.origin != anchor.log_id:
+        out.problems.append(f"the checkpoint is of log {head.origin!r}, not {anchor.log_id!r}")
+    if not (w.index == anchor.seq == entry.seq):
+        out.problems.append("the proof is for another entry than the receipt's")
+    if entry.computed_hash(check=False) != entry.hash or entry.hash != anchor.hash:
+        out.problems.append("the entry in the receipt is not the one the receipt names")
+    if (
+        entry.type != EntryType.ERASURE_COMPLETED
+        or entry.body.get("claims_digest") != claims.digest()
+        or entry.body.get("request_id") != claims.request_id
+    ):
+        out.problems.append("the entry does not record these claims")
+    if entry.subject is None or not opens(entry.subject, claims.subject, anchor.salt):
+        out.problems.append("the entry's subject commitment does not open to the receipt's")
+    if not verify_inclusion(leaf_hash(w.entry.encode()), w.index, head.size, proof, head.root):
+        out.problems.append("the inclusion proof does not lead to the checkpoint's root")
+    if not valid_signatures(note, operator_verifiers(operator, head.origin)):
+        out.problems.append("the checkpoint is not signed by an operator key")
+    cosigs = valid_signatures(note, witnesses)
+    out.witnesses = [(v.name, t) for v, t in cosigs]
+    if len(cosigs) < require:
+        out.problems.append(
+            f"{len(cosigs)} valid cosignature(s) from the given witness keys, {require} required"
+        )
+    return out
