@@ -49,12 +49,14 @@ def edge() -> None:
 def export_schema(out: Path) -> None:
     """Write the wire contract's JSON Schemas (for other device implementers)."""
     from edge_agent.wire.commands import ack_json_schema, command_json_schema
+    from edge_agent.wire.status import status_json_schema
 
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, schema in (
         (out, event_json_schema()),
         (out.with_name("edge-command-v1.json"), command_json_schema()),
         (out.with_name("command-ack-v1.json"), ack_json_schema()),
+        (out.with_name("device-status-v1.json"), status_json_schema()),
     ):
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         click.echo(str(path))
@@ -81,15 +83,21 @@ def export_schema(out: Path) -> None:
     "--duration", type=float, default=0.0, help="stop after this many seconds (0 = no limit)"
 )
 @click.option("--seed", type=int, default=None)
+@click.option(
+    "--status-every", type=float, default=10.0, show_default=True,
+    help="seconds between device status reports",
+)  # fmt: skip
 def simulate(
-    device_config: Path, data_dir: Path, rate: float, count: int, duration: float, seed: int | None
-) -> None:
+    device_config: Path, data_dir: Path, rate: float, count: int, duration: float,
+    seed: int | None, status_every: float,
+) -> None:  # fmt: skip
     """Generate synthetic, already-anonymized gate events through the real outbox and MQTT."""
     from edge_agent.outbox import SqliteOutbox
     from edge_agent.pseudonym import load_or_create_site_secret
     from edge_agent.simulate import SyntheticGate
     from edge_agent.uplink.publisher import OutboxPublisher
     from edge_agent.uplink.settings import DeviceConnection
+    from edge_agent.uplink.status import StatusReporter
 
     conn = DeviceConnection.load(device_config)
     outbox = SqliteOutbox(data_dir / "outbox.sqlite")
@@ -104,7 +112,11 @@ def simulate(
     pub_thread.start()
     made, started = 0, time.monotonic()
     log = logging.getLogger("edge.simulate")
+    # A simulated gallery: one template per simulated resident, model "sim".
+    status = StatusReporter(conn.identity, outbox, publisher.publish_status, ["sim"],
+                            templates=lambda: gate.residents, every_s=status_every)  # fmt: skip
     while not stop.is_set():
+        status.tick()
         elapsed = time.monotonic() - started
         if (count and made >= count) or (duration and elapsed >= duration):
             break

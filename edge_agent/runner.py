@@ -20,6 +20,7 @@ from edge_agent.outbox import SqliteOutbox
 from edge_agent.pseudonym import load_or_create_site_secret
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import DeviceConnection
+from edge_agent.uplink.status import StatusReporter
 
 log = logging.getLogger("edge.agent")
 
@@ -85,8 +86,11 @@ def _run(config: EdgeConfig, exit_when_done: bool, drain_timeout: float) -> int:
         target=agent.run, args=(stop, lambda: publisher.connected), name="agent", daemon=True
     )
     main.start()
+    models = [recognizer.detector.model_id, recognizer.embedder.model_id] if recognizer else []
+    status = StatusReporter(conn.identity, outbox, publisher.publish_status, models, metrics)
     try:
         while not stop.is_set():
+            status.tick()
             if exit_when_done and (agent.source is None or agent.source_done):
                 deadline = time.monotonic() + drain_timeout
                 while outbox.depth() and time.monotonic() < deadline and not stop.is_set():

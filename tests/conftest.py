@@ -132,6 +132,7 @@ class Pipeline:
             "FACEGATE_TOPIC_POLICIES": f"t.{self.tag}.policies",
             "FACEGATE_TOPIC_COMMANDS": f"t.{self.tag}.commands",
             "FACEGATE_TOPIC_ACKS": f"t.{self.tag}.acks",
+            "FACEGATE_TOPIC_DEVICE_STATUS": f"t.{self.tag}.status",
             **self.extra_env,
         }
 
@@ -150,6 +151,7 @@ class Pipeline:
             policies=f"t.{self.tag}.policies",
             commands=f"t.{self.tag}.commands",
             acks=f"t.{self.tag}.acks",
+            device_status=f"t.{self.tag}.status",
         )
 
     def create_topics(self) -> None:

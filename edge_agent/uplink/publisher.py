@@ -217,6 +217,12 @@ class OutboxPublisher:
                     self._last_sent = row.id
         return removed
 
+    def publish_status(self, topic: str, payload: bytes) -> bool:
+        """Send a device status at QoS 0 when connected (live state: never queued)."""
+        if not self._connected.is_set():
+            return False
+        return self._client.publish(topic, payload, qos=0).rc == mqtt.MQTT_ERR_SUCCESS
+
     def run(self, stop: threading.Event, idle_s: float = 0.05) -> None:
         self.start()
         try:

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 
-from stream_processor.bridge.validate import ACK, EVENT, REASONS
+from stream_processor.bridge.validate import ACK, EVENT, REASONS, STATUS
 
 
 class BridgeMetrics:
@@ -23,11 +23,11 @@ class BridgeMetrics:
         )
         self.produced = Counter(
             "facegate_bridge_produced_total",
-            "accepted messages confirmed by Kafka, by kind (event, ack)",
+            "accepted messages confirmed by Kafka, by kind (event, ack, status)",
             ["kind"],
             registry=registry,
         )
-        for kind in (EVENT, ACK):
+        for kind in (EVENT, ACK, STATUS):
             self.produced.labels(kind)
         self.acked = Counter(
             "facegate_bridge_acked_total", "MQTT messages acknowledged", registry=registry

@@ -43,7 +43,7 @@ from stream_processor.bridge.metrics import BridgeMetrics
 from stream_processor.bridge.mqtt_codec import Publish
 from stream_processor.bridge.mqtt_link import ConnectionLost, ConnectRefused, MqttLink
 from stream_processor.bridge.settings import BridgeSettings
-from stream_processor.bridge.validate import ACK, EVENT, Accepted, check_any
+from stream_processor.bridge.validate import ACK, EVENT, STATUS, Accepted, check_any
 from stream_processor.dead_letter import DeadLetter
 from stream_processor.errors import BrokerError
 from stream_processor.runtime.accounts import Credentials
@@ -144,7 +144,8 @@ class Bridge:
         # Loop-thread state between two serves of the delivery reports:
         self._ready: list[int] = []  # released packet ids
         self._latencies: list[float] = []  # MQTT receipt → Kafka confirmation
-        self._counts = {EVENT: 0, ACK: 0}  # confirmed accepted records, by kind
+        self._counts = {EVENT: 0, ACK: 0, STATUS: 0}  # confirmed accepted records, by kind
+        self._kind_topics = {ACK: self._topics.acks, STATUS: self._topics.device_status}
         self._served_at = 0.0
         self._received = 0
         self._kafka_failed = threading.Event()
@@ -170,7 +171,7 @@ class Bridge:
         token = self._acks.add(msg.packet_id) if msg.qos else None
         kind, verdict = check_any(msg.topic, msg.payload, self._limits, received_ms)
         if isinstance(verdict, Accepted):
-            topic = self._topics.raw if kind == EVENT else self._topics.acks
+            topic = self._topics.raw if kind == EVENT else self._kind_topics[kind]
             key, value, reason = verdict.key, verdict.value, None
         else:
             reason = verdict.reason
@@ -253,6 +254,9 @@ class Bridge:
         if counts[ACK]:
             self._produced_ack.inc(counts[ACK])
             counts[ACK] = 0
+        if counts[STATUS]:
+            self.metrics.produced.labels(STATUS).inc(counts[STATUS])
+            counts[STATUS] = 0
         if self._latencies:
             self.metrics.produce_latency.observe_many(self._latencies)
             self._latencies = []

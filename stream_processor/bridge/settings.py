@@ -108,12 +108,12 @@ class BridgeSettings(BaseSettings):
         return v
 
     def filters(self) -> list[str]:
-        """The MQTT subscriptions of this instance: device events and device acks."""
+        """The MQTT subscriptions of this instance: device events, acks and statuses."""
         prefixes = []
         for entry in self.scope or ["+"]:
             tenant, _, site = entry.partition("/")
             prefixes.append(f"{ROOT}/{tenant}/{site or '+'}/+/+")
-        plain = [f"{prefix}/{leaf}" for prefix in prefixes for leaf in ("events", "acks")]
+        plain = [f"{prefix}/{leaf}" for prefix in prefixes for leaf in ("events", "acks", "status")]
         if self.subscription == "shared":
             return [f"$share/{self.share_group}/{f}" for f in plain]
         return plain

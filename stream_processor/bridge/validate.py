@@ -16,6 +16,7 @@ from edge_agent.errors import WireError
 from edge_agent.wire import decode_event
 from edge_agent.wire.commands import decode_ack
 from edge_agent.wire.decoding import REASONS as WIRE_REASONS
+from edge_agent.wire.status import decode_status
 from edge_agent.wire.topics import DeviceIdentity, parse_device_topic
 
 
@@ -50,8 +51,9 @@ REASONS = (
     "mqtt_refused",
 )
 
-#: What an accepted message is: a gate event or a device's command acknowledgement.
-EVENT, ACK = "event", "ack"
+#: What an accepted message is: a gate event, a device's command acknowledgement,
+#: or a device's status.
+EVENT, ACK, STATUS = "event", "ack", "status"
 
 
 @lru_cache(maxsize=65_536)
@@ -120,10 +122,34 @@ def check_ack(topic: str, payload: bytes, limits: Limits) -> Accepted | Rejected
     return Accepted(key=f"{ack.tenant}/{ack.site}".encode(), value=payload)
 
 
+def check_status(topic: str, payload: bytes, limits: Limits) -> Accepted | Rejected:
+    """Accept a device status published on its own device's ``status`` topic; keyed by
+    device, so the compacted status topic keeps each device's latest."""
+    if len(payload) > limits.max_bytes:
+        return Rejected("oversized", f"{len(payload)} bytes > {limits.max_bytes}")
+    proven = _proven(topic, "status")
+    if proven is None:
+        return Rejected("bad_topic", f"not a device status topic: {topic[:200]!r}")
+    try:
+        status = decode_status(payload)
+    except WireError as exc:
+        return Rejected(exc.reason, exc.detail)
+    claimed = (status.tenant, status.site, status.gate, status.device)
+    if claimed != proven:
+        return Rejected(
+            "identity_mismatch",
+            f"status names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
+        )
+    return Accepted(key=".".join(proven).encode(), value=payload)
+
+
 def check_any(
     topic: str, payload: bytes, limits: Limits, received_ms: int
 ) -> tuple[str, Accepted | Rejected]:
-    """Route by the topic's last level: ``.../acks`` are acknowledgements, all else events."""
+    """Route by the topic's last level: ``.../acks`` are acknowledgements, ``.../status``
+    device statuses, all else events."""
     if topic.endswith("/acks"):
         return ACK, check_ack(topic, payload, limits)
+    if topic.endswith("/status"):
+        return STATUS, check_status(topic, payload, limits)
     return EVENT, check_message(topic, payload, limits, received_ms)

@@ -102,12 +102,14 @@ def test_validation_routes_and_identity() -> None:
 
 def test_filters_by_mode_and_scope() -> None:
     assert BridgeSettings().filters() == [
-        "facegate/v1/+/+/+/+/events", "facegate/v1/+/+/+/+/acks",
+        "facegate/v1/+/+/+/+/events", "facegate/v1/+/+/+/+/acks", "facegate/v1/+/+/+/+/status",
     ]  # fmt: skip
     s = BridgeSettings(scope=["acme", "other/north"], subscription="shared", share_group="g")
     assert s.filters() == [
         "$share/g/facegate/v1/acme/+/+/+/events", "$share/g/facegate/v1/acme/+/+/+/acks",
+        "$share/g/facegate/v1/acme/+/+/+/status",
         "$share/g/facegate/v1/other/north/+/+/events", "$share/g/facegate/v1/other/north/+/+/acks",
+        "$share/g/facegate/v1/other/north/+/+/status",
     ]  # fmt: skip
     with pytest.raises(ValueError, match="scope entry"):
         BridgeSettings(scope=["Acme/#"])
