@@ -84,3 +84,12 @@ def install() -> None:
     from stream_processor.stack.litewitness import ensure_litewitness
 
     click.echo(f"litewitness: {ensure_litewitness(settings.state_dir / 'tools' / 'go')}")
+    # The console: uPlot from npm (pinned, lock file), and Debian's Chromium + chromedriver
+    # for the browser tests and the console benchmark (no browser download).
+    from stream_processor.web.assets import ensure_assets
+
+    ensure_debian_packages(
+        {"npm": "npm", "chromium": "chromium", "chromedriver": "chromium-driver"}
+    )
+    ensure_assets()
+    click.echo("console assets: uPlot installed; chromium and chromedriver present")
