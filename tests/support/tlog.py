@@ -5,7 +5,9 @@ every key can mount."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,6 +131,16 @@ class TlogRig:
             db.execute(f"DELETE FROM {table}")
         self.reopen()
         self.checkpoint()
+
+
+def audit_verify(rig: TlogRig, *args: str) -> subprocess.CompletedProcess[str]:
+    """``facegate audit verify`` over the rig's state, the way a user runs it."""
+    from tests.conftest import FACEGATE
+
+    env = {**os.environ, "FACEGATE_STATE_DIR": str(rig.state)}
+    return subprocess.run(
+        [FACEGATE, "audit", "verify", *args], env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def operator_vkey(audit: Audit) -> str:

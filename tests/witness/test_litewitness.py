@@ -14,7 +14,7 @@ from stream_processor.audit.settings import AuditSettings
 from stream_processor.audit.wiring import open_audit
 from stream_processor.stack.litewitness import Litewitness, ensure_litewitness
 from tests.conftest import REPO, free_ports
-from tests.support.tlog import ORIGIN, TlogRig, operator_vkey
+from tests.support.tlog import ORIGIN, TlogRig, audit_verify, operator_vkey
 
 pytestmark = pytest.mark.component
 
@@ -60,6 +60,9 @@ def test_litewitness_cosigns_and_refuses_the_rewrite(
     assert rig.audit.request_cosignatures() == {litewitness.url: None}, litewitness.log_tail()
     second = rig.audit.checkpoints.latest()
     assert second is not None and second.text != first.text and valid_signatures(second, [lw])
+    accepted = audit_verify(rig, "--witness-key", lw_key, "--require-witnesses", "1")
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert "witnessed by lw.example/w1" in accepted.stdout
 
     rig.rewrite_without(3)
     rig.add(4, tag="after")
@@ -71,3 +74,5 @@ def test_litewitness_cosigns_and_refuses_the_rewrite(
     assert refused.value.status == 422, refused.value  # the consistency proof fails
     again = rig.audit.checkpoints.latest()
     assert again is not None and not valid_signatures(again, [lw])
+    refused_log = audit_verify(rig, "--witness-key", lw_key, "--require-witnesses", "1")
+    assert refused_log.returncode == 1 and "not_witnessed" in refused_log.stdout

@@ -3,8 +3,6 @@ the rewrite attack that passes the operator-only checks fails once a witness is 
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,18 +12,11 @@ from stream_processor.audit.note import Verifier
 from stream_processor.rights.receipt_proof import attach_proof, check_witnessed
 from stream_processor.rights.receipts import ErasureReceipt, issue_receipt
 from stream_processor.witness.service import Result
-from tests.conftest import FACEGATE
 from tests.support.audit import SUBJECT, make_claims, uuid7
 from tests.support.tlog import TlogRig
+from tests.support.tlog import audit_verify as verify
 
 pytestmark = pytest.mark.e2e
-
-
-def verify(rig: TlogRig, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "FACEGATE_STATE_DIR": str(rig.state)}
-    return subprocess.run(
-        [FACEGATE, "audit", "verify", *args], env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 def erasure(rig: TlogRig) -> ErasureReceipt:
