@@ -1,0 +1,66 @@
+"""Wire decoder benchmark: CPU per gate event of the bridge's strict decode, with and
+without the refusals of ``edge_agent.wire.decoding`` (bounds, duplicate keys, ...).
+
+``strict`` is the memoised msgspec decode alone (``wire.strict.StrictDecoder``, what
+``decode_event`` was before the refusals); ``decode_event`` adds the duplicate-key
+check and the reason mapping; ``check_message`` is the bridge's whole validation
+(topic, size, identity, clock skew). Events come from a synthetic gate (200
+residents, the kind mix of the demo), each with its own event id and sequence
+number; the best of ``--repeat`` runs is printed, in µs per event.
+
+    .venv/bin/python benchmarks/wire_decode_bench.py --events 50000 --repeat 7
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable
+
+from edge_agent.simulate import SyntheticGate
+from edge_agent.wire import GateEvent, decode_event, encode_event
+from edge_agent.wire.strict import StrictDecoder
+from edge_agent.wire.topics import DeviceIdentity, event_topic
+from stream_processor.bridge.validate import Limits, check_message
+
+
+def payloads(n: int) -> tuple[str, list[bytes]]:
+    ident = DeviceIdentity("acme", "site-1", "gate-1", "cam-1")
+    gate = SyntheticGate(ident, b"s" * 32, residents=200, seed=1)
+    return event_topic(ident), [encode_event(gate.maker()(i)) for i in range(n)]
+
+
+def best_us(run: Callable[[], object], n: int, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return min(times) / n * 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--repeat", type=int, default=7)
+    args = ap.parse_args()
+    topic, data = payloads(args.events)
+    strict = StrictDecoder(GateEvent, unique=("event_id", "subject"))
+    limits = Limits(max_bytes=4096, max_skew_ms=300_000, max_age_ms=7 * 86_400_000)
+    now_ms = int(time.time() * 1000)
+    cases: dict[str, Callable[[], object]] = {
+        "strict (before)": lambda: [strict.decode(p) for p in data],
+        "decode_event": lambda: [decode_event(p) for p in data],
+        "check_message": lambda: [check_message(topic, p, limits, now_ms) for p in data],
+    }
+    size = sum(map(len, data)) / len(data)
+    print(f"{args.events} events of {size:.0f} bytes, best of {args.repeat}; pid {os.getpid()}")
+    for name, run in cases.items():
+        print(f"  {name:<16} {best_us(run, len(data), args.repeat):6.2f} µs/event")
+    with open("/proc/loadavg") as f:
+        print(f"load average: {f.read().split()[:3]}")
+
+
+if __name__ == "__main__":
+    main()
