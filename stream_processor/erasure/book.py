@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from stream_processor.rights.erasure import ErasureProgress, ErasureStatus, decode_progress
+from stream_processor.erasure.progress import ErasureProgress, ErasureStatus, decode_progress
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS erasure_progress (

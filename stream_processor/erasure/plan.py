@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from edge_agent.wire.commands import CommandType, EdgeCommand
 from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.erasure.progress import ErasureRequest
 from stream_processor.policy.consent import (
     ALL_PURPOSES,
     ConsentRecord,
@@ -22,7 +23,6 @@ from stream_processor.policy.consent import (
 )
 from stream_processor.processor.enforce import MINUTE_MS, STORED
 from stream_processor.processor.ledger import deterministic_uuid7
-from stream_processor.rights.erasure import ErasureRequest
 from stream_processor.rights.receipts import (
     RETENTION_CHECK_INTERVAL_MS,
     KafkaCopy,

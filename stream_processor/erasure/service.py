@@ -29,18 +29,18 @@ from edge_agent.wire.commands import CommandAck, CommandType, decode_ack
 from edge_agent.wire.commands import encode as encode_command
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.erasure import plan
+from stream_processor.erasure.audit import ErasureAudit
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.metrics import ErasureMetrics
-from stream_processor.processor.ledger import site_key
-from stream_processor.quarantine import Failure, Refusal, classify
-from stream_processor.rights.erasure import (
+from stream_processor.erasure.progress import (
     AckOutcome,
     ErasureProgress,
     ErasureRequest,
     ErasureStatus,
     read_request,
 )
-from stream_processor.rights.erasure_audit import ErasureAudit
+from stream_processor.processor.ledger import site_key
+from stream_processor.quarantine import Failure, Refusal, classify
 from stream_processor.rights.receipts import Deletion, ErasureReceipt
 from stream_processor.store.base import EventStore, StoredEvent
 

@@ -41,11 +41,11 @@ def build(
     def deps() -> Deps:
         # Runs in the worker's own thread: every SQLite connection is made there.
         from stream_processor.audit.wiring import kafka_publisher, open_audit
+        from stream_processor.erasure.audit import ErasureAudit
         from stream_processor.erasure.book import ErasureBook
         from stream_processor.erasure.kafka_configs import cached, describe_topics
         from stream_processor.erasure.ledger_index import LedgerIndex
         from stream_processor.rights.db import open_rights_db, rights_db_path
-        from stream_processor.rights.erasure_audit import ErasureAudit
         from stream_processor.rights.receipt_store import ReceiptStore
         from stream_processor.runtime.accounts import AccountBook
         from stream_processor.runtime.layout import StateLayout

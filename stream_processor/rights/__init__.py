@@ -1,8 +1,8 @@
 """Residents' rights: signed erasure receipts, key cards on request, subject access export.
 
+Erasure itself (request, progress, the worker) is ``stream_processor.erasure``.
+
     receipts.py       the erasure receipt: model, issuing (audit entry + signature), checking
-    erasure.py        erasure progress, a pure state machine: pending → complete → claims
-    erasure_audit.py  the two calls the erasure flow makes: requested, completed
     receipt_store.py  issued receipts, for ``facegate erasure receipt ID``
     db.py             the small SQLite database of rights requests
     keycards.py       key-card requests, their ages and metrics

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from edge_agent.pseudonym import pseudonym
 from edge_agent.wire.ids import new_event_id
-from stream_processor.rights.erasure import ErasureRequest
+from stream_processor.erasure.progress import ErasureRequest
 from stream_processor.store.base import StoredEvent
 
 SECRET = b"unit-site-secret-0123456789abcdef"

@@ -26,8 +26,8 @@ def test_erasure_on_a_postgres_store(pg_cluster: Any, tmp_path: Path) -> None:  
     from prometheus_client import CollectorRegistry
 
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.erasure.audit import ErasureAudit
     from stream_processor.rights.db import open_rights_db
-    from stream_processor.rights.erasure_audit import ErasureAudit
     from stream_processor.rights.receipt_store import ReceiptStore
     from stream_processor.store.base import AggregateKey
     from stream_processor.store.postgres import PostgresEventStore

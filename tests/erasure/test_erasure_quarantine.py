@@ -23,9 +23,9 @@ from edge_agent.wire.decoding import REASONS as WIRE_REASONS
 from edge_agent.wire.ids import new_event_id
 from stream_processor.dead_letter import decode_dead_letter
 from stream_processor.erasure.metrics import ErasureMetrics
+from stream_processor.erasure.progress import ErasureRequest, read_request
 from stream_processor.erasure.service import Deps, ErasureService, read_ack
 from stream_processor.quarantine import Backoff, ConsumerMetrics, Coordinates, Quarantine, guard
-from stream_processor.rights.erasure import ErasureRequest, read_request
 from tests.conftest import Pipeline, free_ports, make_state_dir, wait_for
 from tests.erasure.doubles import OTHER, SUBJECT, Recorder, request, row
 
@@ -195,9 +195,9 @@ def test_a_postgres_outage_mid_erasure_is_waited_out_and_the_erasure_completes(
     tmp_path: Path,
 ) -> None:
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.erasure.audit import ErasureAudit
     from stream_processor.erasure.book import ErasureBook
     from stream_processor.rights.db import open_rights_db
-    from stream_processor.rights.erasure_audit import ErasureAudit
     from stream_processor.rights.receipt_store import ReceiptStore
     from stream_processor.stack.postgres import Postgres
     from stream_processor.stack.settings import StackSettings

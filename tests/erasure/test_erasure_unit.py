@@ -96,8 +96,8 @@ def make_service(tmp: Path, devices: list[DeviceIdentity], outbound: Recorder) -
     from prometheus_client import CollectorRegistry
 
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.erasure.audit import ErasureAudit
     from stream_processor.rights.db import open_rights_db
-    from stream_processor.rights.erasure_audit import ErasureAudit
     from stream_processor.rights.receipt_store import ReceiptStore
     from stream_processor.store.sqlite import SqliteEventStore
 

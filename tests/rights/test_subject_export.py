@@ -262,8 +262,8 @@ def test_cli_export_lists_a_pending_erasure(tmp_path: Path) -> None:
 
     from edge_agent.wire import new_event_id
     from stream_processor.erasure.book import ErasureBook
+    from stream_processor.erasure.progress import ErasureProgress, ErasureRequest
     from stream_processor.rights.db import open_rights_db, rights_db_path
-    from stream_processor.rights.erasure import ErasureProgress, ErasureRequest
 
     state = tmp_path / "state"
     now_ms = int(time.time() * 1000)

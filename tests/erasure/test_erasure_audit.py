@@ -8,9 +8,9 @@ import pytest
 
 from stream_processor.audit.checkpoint import Checkpoint, Checkpointer, CheckpointFile
 from stream_processor.audit.verify import verify_log
+from stream_processor.erasure.audit import ErasureAudit
 from stream_processor.errors import BrokerError
 from stream_processor.rights.db import open_rights_db
-from stream_processor.rights.erasure_audit import ErasureAudit
 from stream_processor.rights.keycards import KeycardBook, KeycardRequest
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import check_signature, last_copy_gone_by, receipt_anchors

@@ -8,8 +8,8 @@ import pytest
 
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType
 from stream_processor.audit.verify import verify_log
-from stream_processor.rights.db import open_rights_db
-from stream_processor.rights.erasure import (
+from stream_processor.erasure.audit import ErasureAudit
+from stream_processor.erasure.progress import (
     AckOutcome,
     ErasureProgress,
     ErasureRequest,
@@ -17,7 +17,7 @@ from stream_processor.rights.erasure import (
     decode_progress,
     decode_request,
 )
-from stream_processor.rights.erasure_audit import ErasureAudit
+from stream_processor.rights.db import open_rights_db
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import Deletion, KafkaCopy, receipt_anchors
 from tests.support.audit import AuditRig, pseudonym_of, uuid7

@@ -1,0 +1,222 @@
+"""Erasure progress as a pure state machine: what is done, what is still pending, the claims.
+
+An erasure completes when (1) the stores have deleted the subject's rows and
+the compacted topics have their tombstones (``with_deletions``, counts per
+place), and (2) every gate device of the site expected at the start has
+acknowledged the erase command with ``done`` (``with_ack``). A device that is
+offline keeps the request pending, visibly (``describe``), until it reconnects
+and acknowledges. Then ``claims`` gives the receipt's content for
+``ErasureAudit.completed``.
+
+No broker, store or clock here: a Faust agent feeds requests, acks and
+deletion counts in, and persists ``ErasureProgress`` (``encode``/``decode``)
+in a table keyed by request id.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import msgspec
+
+from edge_agent.errors import WireError
+from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, Uuid7
+from edge_agent.wire.decoding import WireDecoder
+from edge_agent.wire.events import EpochMs, Id, Pseudonym, Purpose
+from stream_processor.errors import InvalidInput
+from stream_processor.quarantine import Refusal
+from stream_processor.rights.receipts import (
+    FORMAT,
+    Deletion,
+    DeviceAck,
+    ErasureScope,
+    KafkaCopy,
+    ReceiptClaims,
+)
+
+Channel = Literal["office", "web", "api", "cli", "court"]
+
+
+class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """An erasure request (the value on the erasure topic, keyed by request id)."""
+
+    schema_version: Literal[1] = 1
+    request_id: Uuid7
+    tenant: Id
+    site: Id
+    subject: Pseudonym
+    #: Purposes to erase; null: everything about the subject.
+    purposes: list[Purpose] | None = None
+    channel: Channel
+    requested_at_ms: EpochMs
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+
+def decode_request(data: bytes) -> ErasureRequest:
+    return msgspec.json.decode(data, type=ErasureRequest)
+
+
+_strict = WireDecoder(ErasureRequest, unique=("request_id", "subject"))
+
+
+def read_request(data: bytes | None) -> ErasureRequest | Refusal:
+    """The request on the erasure topic as strictly as the wire reads a device's
+    messages (duplicate keys, bounds, depth), or why it is refused (never quoting it:
+    it names a subject)."""
+    if data is None:
+        return Refusal("missing_value", "erasure request without a value")
+    try:
+        return _strict.decode(data)
+    except WireError as exc:
+        return Refusal(exc.reason, exc.detail[:300])
+
+
+class ErasureStatus(enum.StrEnum):
+    PENDING = "pending"
+    COMPLETE = "complete"
+
+
+class AckOutcome(enum.StrEnum):
+    """What ``with_ack`` did with an acknowledgement (a bounded set: a metrics label)."""
+
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"  # the device reported a failure: still pending, re-send the command
+    NOT_THIS_REQUEST = "not_this_request"
+
+
+class Removed(msgspec.Struct, frozen=True):
+    """What one store or topic removed (msgspec twin of the receipt's ``Deletion``)."""
+
+    where: str
+    what: str
+    count: int
+
+
+class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
+    request: ErasureRequest
+    command_id: Uuid7
+    #: "gate/device" of every device of the site when the erasure started.
+    expected: list[str]
+    #: "gate/device" → its done acknowledgement.
+    acks: dict[str, CommandAck] = msgspec.field(default_factory=dict)
+    #: "gate/device" → the detail of its latest failure (cleared by a later done).
+    failures: dict[str, str] = msgspec.field(default_factory=dict)
+    #: What the stores and compacted topics removed; null until they report.
+    deletions: list[Removed] | None = None
+
+    @classmethod
+    def start(
+        cls, request: ErasureRequest, command_id: str, devices: Iterable[tuple[str, str]]
+    ) -> ErasureProgress:
+        """``devices``: (gate, device) of every device registered at the site now."""
+        expected = sorted({f"{gate}/{device}" for gate, device in devices})
+        return cls(request=request, command_id=command_id, expected=expected)
+
+    def with_ack(self, ack: CommandAck) -> tuple[ErasureProgress, AckOutcome]:
+        r = self.request
+        if (
+            ack.type is not CommandType.ERASE_SUBJECT
+            or ack.command_id != self.command_id
+            or (ack.request_id is not None and ack.request_id != r.request_id)
+            or (ack.tenant, ack.site, ack.subject) != (r.tenant, r.site, r.subject)
+        ):
+            return self, AckOutcome.NOT_THIS_REQUEST
+        who = f"{ack.gate}/{ack.device}"
+        if ack.status is AckStatus.FAILED:
+            failures = {**self.failures, who: ack.detail or "failed"}
+            return msgspec.structs.replace(self, failures=failures), AckOutcome.FAILED
+        if who in self.acks:
+            return self, AckOutcome.DUPLICATE
+        failures = {k: v for k, v in self.failures.items() if k != who}
+        new = msgspec.structs.replace(self, acks={**self.acks, who: ack}, failures=failures)
+        return new, AckOutcome.ACCEPTED
+
+    def with_deletions(self, deletions: Sequence[Deletion]) -> ErasureProgress:
+        """Add what a store or topic removed (several reports add up)."""
+        merged = [*(self.deletions or []), *(Removed(d.where, d.what, d.count) for d in deletions)]
+        return msgspec.structs.replace(self, deletions=merged)
+
+    @property
+    def pending_devices(self) -> list[str]:
+        return [d for d in self.expected if d not in self.acks]
+
+    @property
+    def status(self) -> ErasureStatus:
+        if self.deletions is None or self.pending_devices:
+            return ErasureStatus.PENDING
+        return ErasureStatus.COMPLETE
+
+    def describe(self, now_ms: int) -> dict[str, Any]:
+        """For ``facegate erasure status`` and the dashboard: no pseudonym in it."""
+        r = self.request
+        return {
+            "request_id": r.request_id,
+            "tenant": r.tenant,
+            "site": r.site,
+            "status": self.status.value,
+            "age_s": max(0, now_ms - r.requested_at_ms) // 1000,
+            "stores_done": self.deletions is not None,
+            "devices_acked": sorted(self.acks),
+            "devices_pending": self.pending_devices,
+            "device_failures": dict(sorted(self.failures.items())),
+        }
+
+    def claims(self, completed_at_ms: int, kafka: Sequence[KafkaCopy] = ()) -> ReceiptClaims:
+        """The receipt's claims; only for a complete erasure."""
+        if self.status is not ErasureStatus.COMPLETE:
+            raise InvalidInput(
+                f"erasure {self.request.request_id} is pending: "
+                f"stores_done={self.deletions is not None}, devices={self.pending_devices}"
+            )
+        r = self.request
+        devices = [
+            DeviceAck(
+                gate=a.gate,
+                device=a.device,
+                command_id=a.command_id,
+                status="done",
+                templates_removed=a.templates_removed,
+                outbox_events_purged=a.outbox_events_purged,
+                acked_at_ms=a.acked_at_ms,
+            )
+            for _, a in sorted(self.acks.items())
+        ]
+        edge = [
+            Deletion(where=f"edge:{d.gate}/{d.device}", what=what, count=n)
+            for d in devices
+            for what, n in (
+                ("face templates", d.templates_removed),
+                ("queued events", d.outbox_events_purged),
+            )
+        ]
+        return ReceiptClaims(
+            format=FORMAT,
+            request_id=r.request_id,
+            tenant=r.tenant,
+            site=r.site,
+            subject=r.subject,
+            scope=ErasureScope(purposes=sorted(r.purposes) if r.purposes is not None else None),
+            deletions=[
+                *(
+                    Deletion(where=d.where, what=d.what, count=d.count)
+                    for d in self.deletions or []
+                ),
+                *edge,
+            ],
+            devices=devices,
+            kafka=list(kafka),
+            requested_at_ms=r.requested_at_ms,
+            completed_at_ms=completed_at_ms,
+        )
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+
+def decode_progress(data: bytes) -> ErasureProgress:
+    return msgspec.json.decode(data, type=ErasureProgress)
