@@ -152,14 +152,22 @@ def notice_version(
     )
 
 
-def key_rotated(sink: AuditSink, *, old_key_id: str, new_key_id: str, reason: str) -> Appended:
-    """The operator's signing key changed; both stay in the published key file."""
-    return sink.append(
-        EntryType.KEY_ROTATED,
-        tenant=None,
-        site=None,
-        body={"old_key_id": old_key_id, "new_key_id": new_key_id, "reason": reason},
-    )
+def key_rotated(
+    sink: AuditSink,
+    *,
+    old_key_id: str,
+    new_key_id: str,
+    reason: str,
+    new_vkey: str | None = None,
+) -> Appended:
+    """The operator's signing key changed; both stay in the published key file.
+
+    ``new_vkey``: the new key as a checkpoint verifier key, so a witness can
+    accept checkpoints it signs once this entry is in a tree it verified."""
+    body = {"old_key_id": old_key_id, "new_key_id": new_key_id, "reason": reason}
+    if new_vkey is not None:
+        body["new_vkey"] = new_vkey
+    return sink.append(EntryType.KEY_ROTATED, tenant=None, site=None, body=body)
 
 
 def retention_sweeps(

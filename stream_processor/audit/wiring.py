@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_processor.audit import record
 from stream_processor.audit.checkpoint import (
     Checkpointer,
     CheckpointFile,
@@ -12,7 +14,7 @@ from stream_processor.audit.checkpoint import (
     KafkaCheckpointPublisher,
 )
 from stream_processor.audit.cosign import Witness, cosign_all
-from stream_processor.audit.keys import Keyring, OperatorKey
+from stream_processor.audit.keys import KEY_FILE, Keyring, OperatorKey
 from stream_processor.audit.log import FileAuditLog
 from stream_processor.audit.note import Verifier
 from stream_processor.audit.openings import OpeningStore
@@ -67,33 +69,58 @@ class Audit:
 
 
 def open_audit(state_dir: Path, settings: AuditSettings | None = None) -> Audit:
-    """The operator's audit log, key (created on first use) and opening index."""
+    """The operator's audit log, key (created on first use) and opening index.
+
+    A key file that vanished while the log and its published keys remain is a
+    lost key: the new key is never silent, a ``key_rotated`` entry (reason
+    ``key_lost``, naming the new key) is logged before it signs anything."""
     settings = settings or AuditSettings()
     paths = AuditPaths.of(state_dir, settings)
+    had_key = (paths.secrets / KEY_FILE).exists()
     key = OperatorKey.load_or_create(paths.secrets)
     paths.root.mkdir(parents=True, exist_ok=True)
-    publish_public_key(paths, key)
+    previous = publish_public_key(paths, key)
     openings = OpeningStore(paths.openings)
+    log_ = FileAuditLog(paths.log, openings=openings)
+    if not had_key and previous is not None and (previous or log_.head().seq >= 0):
+        record.key_rotated(
+            log_,
+            old_key_id=previous[-1] if previous else "unknown",
+            new_key_id=key.key_id,
+            reason="key_lost",
+            new_vkey=operator_signer(key, settings.log_id).verifier.vkey(),
+        )
     return Audit(
         settings,
         paths,
         key,
         openings,
-        FileAuditLog(paths.log, openings=openings),
+        log_,
         StoredTree(paths.tree, paths.log),
         CheckpointStore(paths.tree_checkpoints),
     )
 
 
-def publish_public_key(paths: AuditPaths, key: OperatorKey) -> None:
-    """Make sure the published key file holds ``key`` (appended after earlier keys)."""
-    if paths.public_key.exists():
-        if Keyring.load(paths.public_key).get(key.key_id) is not None:
-            return
-        with open(paths.public_key, "a") as fh:
+def publish_public_key(paths: AuditPaths, key: OperatorKey) -> list[str] | None:
+    """Make sure the published key file holds ``key`` (appended after earlier keys).
+
+    Returns the key ids the file held before, when this call added ``key``
+    (under an exclusive lock: of several processes, exactly one adds it);
+    None when it was there already."""
+    paths.public_key.parent.mkdir(parents=True, exist_ok=True)
+    with open(paths.public_key, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            text = fh.read()
+            before = Keyring.from_pem(text.encode()).key_ids if text.strip() else []
+            if key.key_id in before:
+                return None
             fh.write(key.public.pem())
-        return
-    paths.public_key.write_text(key.public.pem())
+            fh.flush()
+            return before
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def kafka_publisher(bootstrap: str, topic: str) -> KafkaCheckpointPublisher:

@@ -47,6 +47,19 @@ def _paths() -> AuditPaths:
     return AuditPaths.of(BrokerSettings().state_dir, AuditSettings())
 
 
+def _load_receipt(path: Path) -> ErasureReceipt:
+    from pydantic import ValidationError
+
+    try:
+        return ErasureReceipt.load(path)
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()[:3]
+        )
+        raise click.ClickException(f"{path}: not an erasure receipt ({reasons})") from None
+
+
 @click.group()
 def audit() -> None:
     """Tamper-evident audit log: hash chain, signed checkpoints, receipts."""
@@ -119,8 +132,9 @@ def verify(
 
     paths = _paths()
     log_file = log_path or paths.log
-    if not log_file.exists():
-        raise click.ClickException(f"no audit log at {log_file}")
+    if not log_file.is_file():
+        what = "a folder, not the log file" if log_file.is_dir() else "no audit log there"
+        raise click.ClickException(f"{log_file}: {what}")
     try:
         public = Keyring.load(*(public_keys or (paths.public_key,)))
     except FacegateError as exc:
@@ -130,6 +144,8 @@ def verify(
         cp_lines = read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints)
     else:
         cp_path = checkpoints or paths.checkpoints
+        if cp_path.is_dir():
+            raise click.ClickException(f"{cp_path}: a folder, not the checkpoint file")
         cp_lines = list(read_lines(cp_path)) if cp_path.exists() else []
     anchors: list[AnchorCheck] = []
     receipt_findings: list[Finding] = []
@@ -397,6 +413,7 @@ def rotate_key(reason: str, publish: bool) -> None:
     """
     from stream_processor.audit import record
     from stream_processor.audit.keys import OperatorKey
+    from stream_processor.audit.tlog import operator_signer
     from stream_processor.audit.wiring import kafka_publisher, open_audit, publish_public_key
 
     stack = BrokerSettings()
@@ -408,7 +425,13 @@ def rotate_key(reason: str, publish: bool) -> None:
         a.checkpointer(publisher).checkpoint()  # seal what the old key vouches for
         old, new = OperatorKey.rotate(a.paths.secrets)
         publish_public_key(a.paths, new)
-        record.key_rotated(a.log, old_key_id=old.key_id, new_key_id=new.key_id, reason=reason)
+        record.key_rotated(
+            a.log,
+            old_key_id=old.key_id,
+            new_key_id=new.key_id,
+            reason=reason,
+            new_vkey=operator_signer(new, a.settings.log_id).verifier.vkey(),
+        )
         a.key = new
         a.checkpointer(publisher).checkpoint()
     finally:
@@ -436,7 +459,7 @@ def print_receipt(
     from stream_processor.rights.receipt_print import render_receipt
     from stream_processor.web.settings import WebSettings
 
-    receipt = ErasureReceipt.load(receipt_file)
+    receipt = _load_receipt(receipt_file)
     url = verify_url or WebSettings().public_url.rstrip("/") + "/receipt"
     target = out or receipt_file.with_suffix(".pdf")
     printed = render_receipt(receipt, target, url, font)
