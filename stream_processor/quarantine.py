@@ -157,8 +157,10 @@ class Attempts:
         return delay
 
     def done(self) -> None:
+        """The record (or connection) went through: the next failure starts afresh."""
         if self._tries:
             self._metrics.waiting.labels(self._consumer).set(0)
+        self._tries, self._delay = 0, self._backoff.first_s
 
 
 class DeadLetterSink(Protocol):

@@ -27,6 +27,7 @@ def serve(host: str | None, port: int | None) -> None:
     from prometheus_client import CollectorRegistry
 
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine
     from stream_processor.runtime.settings import Topics
     from stream_processor.store.factory import store_factory
     from stream_processor.web.app import add_housekeeping, create_app
@@ -52,15 +53,20 @@ def serve(host: str | None, port: int | None) -> None:
                 f"warning: {topics.policies} not read yet; notices show no rule yet", err=True
             )
         retention_from = f"kafka {stack.kafka_bootstrap} {topics.policies}"
+    registry = CollectorRegistry()
+    dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)
     devices = DeviceTable(settings.device_offline_after_s)
-    status = DeviceStatusFollower(stack.kafka_bootstrap, topics.device_status, devices).start()
+    status = DeviceStatusFollower(
+        stack.kafka_bootstrap, topics.device_status, devices,
+        Quarantine("web_device_status", ConsumerMetrics(registry)), dead_letters,
+    ).start()  # fmt: skip
     factory, where = store_factory(stack)
     store = ThreadConfinedStore(factory)
     audit = open_audit(stack.state_dir)
     deps = build_deps(
         stack.state_dir,
         settings,
-        CollectorRegistry(),
+        registry,
         audit.log,
         audit_paths=audit.paths,
         retention=follower,
@@ -83,6 +89,7 @@ def serve(host: str | None, port: int | None) -> None:
         status.stop()
         if follower is not None:
             follower.stop()
+        dead_letters.close()
         store.close()
         audit.close()
 

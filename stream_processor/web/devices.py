@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.errors import WireError
 from edge_agent.wire.status import DeviceStatus, decode_status
+from stream_processor.quarantine import BlockingDeadLetterSink, Quarantine, Refusal
+from stream_processor.tail import TailRecord, TopicTail, kafka_consumer
 
 log = logging.getLogger(__name__)
 
@@ -54,66 +54,38 @@ class DeviceTable:
 
 
 class DeviceStatusFollower:
-    """Tails the status topic from its start into a ``DeviceTable`` (a daemon thread)."""
+    """Tails the status topic from its start into a ``DeviceTable`` (a daemon thread).
+
+    A status the wire contract refuses (the bridge validated it, but a producer may go
+    around the bridge) is dead-lettered with its coordinates and counted, never put in
+    the table; a lost broker is reconnected (``stream_processor.tail``)."""
 
     def __init__(
         self,
         bootstrap: str,
         topic: str,
         table: DeviceTable,
-        clock: Callable[[], float] = time.time,
+        quarantine: Quarantine,
+        dead_letters: BlockingDeadLetterSink,
     ) -> None:
-        self._bootstrap, self._topic, self._table, self._clock = bootstrap, topic, table, clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._table = table
+        self._tail = TopicTail(topic, self.take, quarantine, dead_letters,
+                               kafka_consumer(bootstrap, "facegate-web-status"))  # fmt: skip
 
     def start(self) -> DeviceStatusFollower:
-        self._thread = threading.Thread(target=self._run, name="status-follower", daemon=True)
-        self._thread.start()
+        self._tail.start("status-follower")
         return self
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        self._tail.stop()
 
-    def take(self, value: bytes | None, timestamp_ms: int) -> None:
-        if value is None:
-            return
+    def take(self, record: TailRecord) -> Refusal | None:
+        if record.value is None:
+            return None  # compaction's tombstone: the device's history is gone, not wrong
         try:
-            status = decode_status(value)
-        except WireError as exc:  # the bridge validated it; a bad record is skipped, not fatal
-            log.warning("device status record refused: %s", exc.reason)
-            return
+            status = decode_status(record.value)
+        except WireError as exc:
+            return Refusal(exc.reason, exc.detail[:300])
         # The record's Kafka time is when the bridge took it: that is "last seen".
-        self._table.apply(status, timestamp_ms)
-
-    def _run(self) -> None:
-        from kafka import KafkaConsumer, TopicPartition
-        from kafka.errors import KafkaError
-
-        try:
-            consumer = KafkaConsumer(
-                bootstrap_servers=self._bootstrap,
-                enable_auto_commit=False,
-                client_id="facegate-web-status",
-            )
-            try:
-                partitions = None
-                while partitions is None and not self._stop.is_set():
-                    partitions = consumer.partitions_for_topic(self._topic)
-                    if partitions is None:
-                        self._stop.wait(1)
-                if partitions is None:
-                    return
-                tps = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-                consumer.assign(tps)
-                consumer.seek_to_beginning(*tps)
-                while not self._stop.is_set():
-                    for records in consumer.poll(timeout_ms=200).values():
-                        for r in records:
-                            self.take(r.value, r.timestamp)
-            finally:
-                consumer.close()
-        except KafkaError as exc:
-            log.error("device status follower on %s failed: %s", self._topic, exc)
+        self._table.apply(status, record.timestamp_ms)
+        return None

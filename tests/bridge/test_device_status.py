@@ -62,7 +62,15 @@ def test_status_reaches_the_web_device_table(rig: BridgeRig, tmp_path: Path) -> 
     thread = threading.Thread(target=publisher.run, args=(stop,), daemon=True)
     thread.start()
     table = DeviceTable(offline_after_s=30)
-    follower = DeviceStatusFollower(rig.bootstrap, topics.device_status, table).start()
+    from prometheus_client import CollectorRegistry
+
+    from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine
+
+    quarantine = Quarantine("web_device_status", ConsumerMetrics(CollectorRegistry()))
+    dead_letters = KafkaDeadLetters(rig.bootstrap, topics.dlq)
+    follower = DeviceStatusFollower(
+        rig.bootstrap, topics.device_status, table, quarantine, dead_letters
+    ).start()
     try:
         reporter = StatusReporter(conn.identity, outbox, publisher.publish_status, ["sim"],
                                   templates=lambda: 200, every_s=0.5)  # fmt: skip
@@ -94,6 +102,7 @@ def test_status_reaches_the_web_device_table(rig: BridgeRig, tmp_path: Path) -> 
         assert bridge.poll() is None
     finally:
         follower.stop()
+        dead_letters.close()
         stop.set()
         thread.join(10)
         outbox.close()

@@ -1,0 +1,154 @@
+"""The web's device status view survives its topic (real Kafka): hostile statuses written
+around the bridge are dead-lettered with coordinates and counted, never in the table; the
+valid status after them is; a broker that is not there at first is reconnected."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
+
+from edge_agent.wire.decoding import REASONS
+from stream_processor.dead_letter import decode_dead_letter
+from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, Refusal
+from stream_processor.tail import TailRecord, kafka_consumer
+from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
+from tests.conftest import StackHandle, wait_for
+
+
+def status(**over: Any) -> bytes:
+    doc: dict[str, Any] = dict(
+        schema_version=1, tenant="acme", site="site-1", gate="gate-1", device="cam-1",
+        sent_at_ms=1_790_000_000_000, uptime_s=5, outbox_depth=0, oldest_queued_age_s=0.0,
+        gallery_templates=3, models=["sim"], frames_per_s=0.0, decision_latency_ms=0.0,
+        software_version="0.1.0",
+    )  # fmt: skip
+    doc.update(over)
+    return json.dumps(doc).encode()
+
+
+HOSTILE: list[tuple[bytes, str]] = [
+    (b"\xff\xfe garbage", "invalid_utf8"),
+    (b'{"schema_version": 1', "bad_json"),
+    (status(gallery_templates=10**400), "out_of_range"),
+    (status(outbox_depth="many"), "invalid_field"),
+    (status(embedding=[0.1] * 64), "unknown_field"),
+    (status()[:-1] + b', "tenant": "other"}', "duplicate_key"),
+    (status(frames_per_s=float("nan")), "non_finite"),
+]
+
+
+class Sink:
+    """A sink that is down for its first write, then the real one."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner, self.failed = inner, False
+
+    def send(self, key: bytes, value: bytes) -> None:
+        if not self.failed:
+            from stream_processor.errors import BrokerError
+
+            self.failed = True
+            raise BrokerError("Kafka is down")
+        self.inner.send(key, value)
+
+
+@pytest.mark.component
+def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
+    running_stack: StackHandle,
+) -> None:
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.errors import NoBrokersAvailable
+
+    from stream_processor.quarantine import KafkaDeadLetters
+    from stream_processor.runtime.settings import Topics
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
+
+    tag = uuid.uuid4().hex[:10]
+    topics = Topics(device_status=f"t.{tag}.status", dlq=f"t.{tag}.dlq")
+    bootstrap = running_stack.settings().kafka_bootstrap
+    ensure_topics(bootstrap, [s for s in topic_specs(topics)
+                              if s.name in (topics.device_status, topics.dlq)])  # fmt: skip
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    key = b"acme.site-1.gate-1.cam-1"
+    for value, _ in HOSTILE:
+        producer.send(topics.device_status, key=key, value=value).get(30)
+    producer.send(topics.device_status, key=key, value=status(gallery_templates=200)).get(30)
+    producer.close()
+
+    registry = CollectorRegistry()
+    dead_letters = KafkaDeadLetters(bootstrap, topics.dlq)
+    table = DeviceTable()
+    follower = DeviceStatusFollower(
+        bootstrap, topics.device_status, table,
+        Quarantine("web_device_status", ConsumerMetrics(registry)), Sink(dead_letters),
+    )  # fmt: skip
+    real = kafka_consumer(bootstrap, "test-status")
+    calls: list[int] = []
+
+    def connect() -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise NoBrokersAvailable()
+        return real()
+
+    follower._tail._connect = connect  # the first connection finds no broker
+    follower.start()
+    try:
+        wait_for(lambda: bool(table.of_tenant("acme")), 60, "the valid status in the table")
+        consumer = KafkaConsumer(
+            topics.dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+            enable_auto_commit=False, consumer_timeout_ms=1500,
+        )  # fmt: skip
+        letters = [decode_dead_letter(m.value) for m in consumer]
+        consumer.close()
+        assert follower._tail._thread is not None and follower._tail._thread.is_alive()
+    finally:
+        follower.stop()
+        dead_letters.close()
+    (row,) = table.of_tenant("acme")
+    assert row.status.gallery_templates == 200 and len(calls) == 2
+    got = [(d.source_topic, d.source_offset, d.reason, d.stage) for d in letters]
+    assert got == [
+        (topics.device_status, i, reason, "web_device_status")
+        for i, (_, reason) in enumerate(HOSTILE)
+    ]
+    for reason in {r for _, r in HOSTILE}:
+        counted = registry.get_sample_value(
+            "facegate_consumer_quarantined_total",
+            {"consumer": "web_device_status", "reason": reason},
+        )
+        assert counted == 1, reason
+    retries = registry.get_sample_value(
+        "facegate_consumer_outage_retries_total", {"consumer": "web_device_status"}
+    )
+    assert retries == 2  # the missing broker once, the failed dead letter once
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=16,
+    ),
+    merged=st.booleans(),
+)
+def test_the_status_reader_refuses_arbitrary_json_with_a_reason(value: Any, merged: bool) -> None:
+    if merged and isinstance(value, dict):
+        value = {**json.loads(status()), **value}
+    table = DeviceTable()
+    follower = DeviceStatusFollower(
+        "unused:1", "s", table, Quarantine("t", ConsumerMetrics(CollectorRegistry())), Sink(None)
+    )
+    record = TailRecord(Coordinates("s", 0, 0), b"k", json.dumps(value).encode(), 1)
+    out = follower.take(record)
+    if isinstance(out, Refusal):
+        assert out.reason in REASONS
+    else:
+        assert out is None and len(table.of_tenant(str(value.get("tenant")))) == 1
