@@ -231,7 +231,7 @@ class Requester:
         import json
 
         from edge_agent.wire import new_event_id
-        from stream_processor.erasure.progress import ErasureRequest
+        from stream_processor.rights.erasure import ErasureRequest
 
         now_ms = int(time.time() * 1000)
         req = ErasureRequest(

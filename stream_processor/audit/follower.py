@@ -31,8 +31,8 @@ from pathlib import Path
 from stream_processor.audit import record
 from stream_processor.audit.log import Appended, AuditSink
 from stream_processor.errors import BrokerError
+from stream_processor.policy.keys import is_heartbeat, is_history
 from stream_processor.processor.ledger import (
-    HEARTBEAT_PREFIX,
     LedgerRefusal,
     read_consent,
     read_policy,
@@ -65,7 +65,7 @@ class LedgerAuditor:
         self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
     ) -> Appended | Refusal | None:
         source = f"{topic}/{partition}/{offset}"
-        if key is not None and key.startswith(HEARTBEAT_PREFIX):
+        if key is not None and is_heartbeat(key):
             return None
         if topic == self.consent_topic:
             return self._consent(key, value, source)
@@ -123,7 +123,7 @@ class LedgerAuditor:
             return Refusal(checked.reason, checked.detail)
         # Each version is written under "tenant@version" (kept by compaction) and
         # "tenant" (the one in force): take the versions, once each.
-        if checked is None or key is None or b"@" not in key:
+        if checked is None or key is None or not is_history(key):
             return None
         v = decode_version(checked)
         return record.policy_version(

@@ -50,7 +50,8 @@ def _ledger() -> dict[bytes, bytes]:
 
 def _check_purpose_declared(tenant: str, purpose: str) -> None:
     """Refuse consent for a purpose the tenant's policy does not declare."""
-    from stream_processor.policy.retention import compile_version, policy_key
+    from stream_processor.policy.keys import policy_key
+    from stream_processor.policy.retention import compile_version
     from stream_processor.processor.ledger_client import read_ledger
 
     policies = read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies)

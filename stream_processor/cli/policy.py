@@ -43,6 +43,7 @@ def _load(path: Path) -> PolicyDocument:
 
 def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, list[bytes]]]:
     """Current policy bytes per tenant, and every version per tenant (oldest first)."""
+    from stream_processor.policy.keys import is_history, is_internal, tenant_of
     from stream_processor.processor.ledger_client import read_ledger
 
     current: dict[str, bytes] = {}
@@ -50,13 +51,12 @@ def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, li
     for key, value in sorted(
         read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies).items()
     ):
-        name = key.decode(errors="replace")
-        if name.startswith("_"):  # heartbeats; ids never start with "_"
+        if is_internal(key):
             continue
-        t, _, version = name.partition("@")
+        t = tenant_of(key)
         if tenant is not None and t != tenant:
             continue
-        if version:
+        if is_history(key):
             history.setdefault(t, []).append(value)
         else:
             current[t] = value
@@ -82,12 +82,11 @@ def validate(path: Path) -> None:
 @click.option("--comment", default="", help="why this change (kept in the history)")
 def apply(path: Path, dry_run: bool, comment: str) -> None:
     """Apply a policy as a new version (or, with --dry-run, show its effect)."""
+    from stream_processor.policy.keys import history_key, policy_key
     from stream_processor.policy.retention import (
         CompiledPolicy,  # noqa: F811 - the runtime import of the TYPE_CHECKING name
         PolicyVersion,
         compile_version,
-        history_key,
-        policy_key,
     )
     from stream_processor.processor.ledger_client import write_records
     from stream_processor.processor.settings import ProcessorSettings

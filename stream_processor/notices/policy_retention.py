@@ -15,12 +15,11 @@ import threading
 import time
 
 from stream_processor.errors import BrokerError
+from stream_processor.notices.retention import retention_of
+from stream_processor.policy.keys import is_history, is_internal
 from stream_processor.policy.retention import CompiledPolicy, compile_version
 
 log = logging.getLogger(__name__)
-
-_HISTORY_MARK = b"@"
-_HEARTBEAT_PREFIX = b"_heartbeat/"
 
 
 class PolicyTopicRetention:
@@ -55,18 +54,11 @@ class PolicyTopicRetention:
     def retention_for(self, tenant: str, site: str, kind: str, purpose: str) -> dt.timedelta | None:
         if self._error is not None:
             raise BrokerError(f"policy follower stopped: {self._error}")
-        policy = self._policies.get(tenant)
-        if policy is None:
-            return None
-        try:
-            ms = policy.retention_ms(site, kind, purpose)
-        except ValueError:  # a kind the policy does not know
-            return None
-        return None if ms is None else dt.timedelta(milliseconds=ms)
+        return retention_of(self._policies.get(tenant), site, kind, purpose)
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         """Take one record of the topic (public for tests of the decoding rules)."""
-        if key is None or _HISTORY_MARK in key or key.startswith(_HEARTBEAT_PREFIX):
+        if key is None or is_history(key) or is_internal(key):
             return
         tenant = key.decode(errors="replace")
         if value is None:

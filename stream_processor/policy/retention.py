@@ -37,16 +37,6 @@ def decode_version(data: bytes) -> PolicyVersion:
     return msgspec.json.decode(data, type=PolicyVersion)
 
 
-def policy_key(tenant: str) -> bytes:
-    """Key of a tenant's policy in force (compaction keeps the latest)."""
-    return tenant.encode()
-
-
-def history_key(tenant: str, version: int) -> bytes:
-    """Key of one version, kept for ``policy history`` (distinct keys survive compaction)."""
-    return f"{tenant}@{version:08d}".encode()
-
-
 @dataclass
 class CompiledPolicy:
     document: PolicyDocument

@@ -28,9 +28,9 @@ import faust
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from stream_processor.audit.log import AuditSink
+from stream_processor.policy.keys import heartbeat_key
 from stream_processor.processor.faust_tuning import LeanMonitor
 from stream_processor.processor.ingest import run_ingest
-from stream_processor.processor.ledger import HEARTBEAT_PREFIX
 from stream_processor.processor.ledger_client import read_ledger_at
 from stream_processor.processor.ledgers import Ledgers
 from stream_processor.processor.metrics import ProcessorMetrics
@@ -278,7 +278,7 @@ def add_timers(
         # Compaction never touches the active segment, and a segment only rolls on
         # a write: these writes keep the stated "gone within" bound true on quiet
         # ledgers and on the tables' changelogs.
-        key = HEARTBEAT_PREFIX + settings.worker_name.encode()
+        key = heartbeat_key(settings.worker_name)
         beat = str(int(clock() * 1000)).encode()
         for topic in (consent_topic, policy_topic):
             await topic.send(key=key, value=beat)

@@ -12,7 +12,8 @@ from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
 from stream_processor.policy.document import PolicyDocument
-from stream_processor.policy.retention import PolicyVersion, history_key, policy_key
+from stream_processor.policy.keys import history_key, policy_key
+from stream_processor.policy.retention import PolicyVersion
 from stream_processor.processor.ledger_client import read_ledger, write_records
 from stream_processor.runtime.settings import Topics
 

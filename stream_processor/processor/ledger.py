@@ -24,11 +24,8 @@ from stream_processor.policy.consent import (
     decode_consent,
     effective_consent,
 )
+from stream_processor.policy.keys import is_heartbeat
 from stream_processor.policy.retention import compile_version, decode_version
-
-#: Keys the processor writes so that a quiet compacted topic still rolls its
-#: active segment (compaction never touches the active segment).
-HEARTBEAT_PREFIX = b"_heartbeat/"
 
 
 def deterministic_uuid7(ms: int, seed: bytes) -> str:
@@ -54,7 +51,7 @@ def read_consent(key: bytes | None, value: bytes | None) -> ConsentRecord | Ledg
     Refusal details never quote the record (it holds a pseudonym)."""
     if key is None:
         return LedgerRefusal("missing_key", "consent record without a key")
-    if key.startswith(HEARTBEAT_PREFIX) or value is None:
+    if is_heartbeat(key) or value is None:
         return None
     try:
         record = decode_consent(value)
@@ -107,7 +104,7 @@ def read_policy(key: bytes | None, value: bytes | None) -> bytes | LedgerRefusal
     """Validated policy bytes to keep in the table; ``None`` for tombstones/heartbeats."""
     if key is None:
         return LedgerRefusal("missing_key", "policy record without a key")
-    if key.startswith(HEARTBEAT_PREFIX) or value is None:
+    if is_heartbeat(key) or value is None:
         return None
     try:
         version = decode_version(value)
@@ -121,7 +118,6 @@ def read_policy(key: bytes | None, value: bytes | None) -> bytes | LedgerRefusal
 
 
 __all__ = [
-    "HEARTBEAT_PREFIX",
     "ConsentStatus",
     "LedgerRefusal",
     "consent_state",

@@ -24,7 +24,8 @@ from typing import Protocol
 from edge_agent.wire.commands import encode as encode_command
 from stream_processor.policy.consent import ALL_PURPOSES, ConsentRecord, ConsentState, ConsentStatus
 from stream_processor.policy.decision import CONSENT_KINDS
-from stream_processor.policy.retention import CompiledPolicy, compile_version, policy_key
+from stream_processor.policy.keys import INTERNAL_PREFIX, is_history, is_internal, policy_key
+from stream_processor.policy.retention import CompiledPolicy, compile_version
 from stream_processor.processor.ledger import (
     LedgerRefusal,
     LedgerView,
@@ -44,7 +45,7 @@ log = logging.getLogger(__name__)
 
 _CONSENT_KINDS = [k.value for k in CONSENT_KINDS]
 #: Table keys holding how far this worker has read each ledger partition.
-POSITION_PREFIX = b"_position/"
+POSITION_PREFIX = INTERNAL_PREFIX + b"position/"
 
 #: Reads a ledger topic directly: (latest value per key, end offset per partition).
 SnapshotReader = Callable[[str], Awaitable[tuple[dict[bytes, bytes], dict[int, int]]]]
@@ -120,8 +121,7 @@ class Ledgers:
         """The current version per tenant, from the table (the sweeper's snapshot)."""
         out: dict[str, CompiledPolicy] = {}
         for key, data in list(self.policy_table.items()):
-            # Internal keys (heartbeats, read positions) start with "_", ids never do.
-            if b"@" not in key and not key.startswith(b"_") and data:
+            if not is_history(key) and not is_internal(key) and data:
                 compiled = compile_version(data)
                 out[compiled.tenant] = compiled
         return out
@@ -201,7 +201,7 @@ class Ledgers:
         else:
             assert key is not None
             self.policy_table[key] = outcome
-            if b"@" not in key:
+            if not is_history(key):
                 compiled = compile_version(outcome)
                 self._metrics.policy_version.labels(compiled.tenant).set(compiled.version)
                 log.info("policy v%d of %s in force", compiled.version, compiled.tenant)

@@ -11,12 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Protocol
 
-from stream_processor.policy.retention import (
-    PolicyVersion,
-    decode_version,
-    history_key,
-    policy_key,
-)
+from stream_processor.policy.keys import history_key, policy_key
+from stream_processor.policy.retention import PolicyVersion, decode_version
 
 
 class PolicyStore(Protocol):

@@ -97,7 +97,7 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes 
 def test_follower_quarantines_hostile_ledger_records_and_goes_on(
     running_stack: StackHandle, tmp_path: Path
 ) -> None:
-    from stream_processor.policy.retention import history_key
+    from stream_processor.policy.keys import history_key
     from stream_processor.runtime.topics import ensure_topics, topic_specs
 
     tag = uuid.uuid4().hex[:10]

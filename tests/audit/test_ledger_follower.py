@@ -14,7 +14,7 @@ from stream_processor.audit.log import FileAuditLog
 from stream_processor.audit.openings import OpeningStore
 from stream_processor.audit.settings import AuditPaths
 from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy, consent_key
-from stream_processor.policy.retention import history_key, policy_key
+from stream_processor.policy.keys import history_key, policy_key
 from tests.conftest import FACEGATE, StackHandle, wait_for
 from tests.support.audit import pseudonym_of
 from tests.support.web import policy_version

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stream_processor.notices.policy_retention import PolicyTopicRetention
-from stream_processor.policy.retention import history_key, policy_key
+from stream_processor.policy.keys import history_key, policy_key
 from tests.conftest import FACEGATE, StackHandle, free_ports, wait_for
 from tests.support.web import EXAMPLE_CAMERAS, policy_version
 
