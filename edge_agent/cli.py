@@ -1,4 +1,8 @@
-"""``facegate edge …`` (also ``facegate-edge``): commands that run on the gate device."""
+"""``facegate edge …``: commands that run on the gate device.
+
+Errors are raised, not printed: the ``facegate`` entry point turns them into
+one ``Error: …`` line and an exit code.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,14 @@ class _EdgeGroup(click.Group):
             ) from exc
 
 
+def _non_empty(ctx: click.Context, param: click.Parameter, value: object) -> object:
+    """Refuse an empty or blank string (one value or each of a repeated option)."""
+    values = value if isinstance(value, tuple) else (value,)
+    if any(isinstance(v, str) and not v.strip() for v in values):
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return value
+
+
 @click.group(cls=_EdgeGroup)
 def edge() -> None:
     """The gate device: nothing biometric ever leaves it."""
@@ -44,7 +56,8 @@ def edge() -> None:
 
 @edge.command("export-schema")
 @click.option(
-    "--out", type=click.Path(path_type=Path), default=Path("docs/schema/gate-event-v1.json")
+    "--out", type=click.Path(path_type=Path), default=Path("docs/schema/gate-event-v1.json"),
+    show_default=True, help="the event schema's file; the command and ack schemas go beside it",
 )
 def export_schema(out: Path) -> None:
     """Write the wire contract's JSON Schemas (for other device implementers)."""
@@ -75,23 +88,36 @@ def export_schema(out: Path) -> None:
     required=True,
     help="device data: outbox.sqlite and the site secret",
 )
-@click.option("--rate", type=float, default=2.0, show_default=True, help="events per second")
 @click.option(
-    "--count", type=int, default=0, help="stop after this many events (0 = until signalled)"
+    "--rate", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+    help="events per second",
 )
 @click.option(
-    "--duration", type=float, default=0.0, help="stop after this many seconds (0 = no limit)"
+    "--count", type=click.IntRange(min=0), default=0,
+    help="stop after this many events (0 = until signalled)",
 )
-@click.option("--seed", type=int, default=None)
 @click.option(
-    "--status-every", type=float, default=10.0, show_default=True,
-    help="seconds between device status reports",
+    "--duration", type=click.FloatRange(min=0), default=0.0,
+    help="stop after this many seconds (0 = no limit)",
+)
+@click.option(
+    "--drain-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+    help="seconds to wait at the end for queued events to be published",
+)
+@click.option("--seed", type=int, default=None, help="random seed (the same seed, the same events)")
+@click.option(
+    "--status-every", type=click.FloatRange(min=0, min_open=True), default=10.0,
+    show_default=True, help="seconds between device status reports",
 )  # fmt: skip
 def simulate(
     device_config: Path, data_dir: Path, rate: float, count: int, duration: float,
-    seed: int | None, status_every: float,
+    drain_timeout: float, seed: int | None, status_every: float,
 ) -> None:  # fmt: skip
-    """Generate synthetic, already-anonymized gate events through the real outbox and MQTT."""
+    """Generate synthetic, already-anonymized gate events through the real outbox and MQTT.
+
+    Exits 69 when nothing could be published (the events stay queued).
+    """
+    from edge_agent.errors import PublishError
     from edge_agent.outbox import SqliteOutbox
     from edge_agent.pseudonym import load_or_create_site_secret
     from edge_agent.simulate import SyntheticGate
@@ -129,7 +155,7 @@ def simulate(
             made += batch
         stop.wait(min(0.05, 1.0 / rate))
     log.info("made %d events; draining outbox (%d left)", made, outbox.depth())
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + drain_timeout
     while outbox.depth() and time.monotonic() < deadline and not stop.is_set():
         time.sleep(0.05)
     stop.set()
@@ -140,6 +166,11 @@ def simulate(
         f"refused {publisher.refused}, still queued {left}"
     )
     outbox.close()
+    if made and not publisher.published:
+        raise PublishError(
+            f"published nothing: the MQTT broker at {conn.mqtt.host}:{conn.mqtt.port} did not "
+            f"take any event; {left} stay queued in {data_dir / 'outbox.sqlite'}"
+        )
 
 
 def _config(path: Path):  # type: ignore[no-untyped-def]
@@ -149,7 +180,8 @@ def _config(path: Path):  # type: ignore[no-untyped-def]
     try:
         return load_config(path)
     except ConfigError as exc:
-        raise click.ClickException(f"invalid config {path}:\n{exc}") from None
+        problems = "; ".join(str(exc).splitlines())
+        raise ConfigError(f"invalid config {path}: {problems}") from None
 
 
 config_option = click.option(
@@ -186,22 +218,14 @@ def models_fetch(cache: Path, photos: bool) -> None:
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--files/--no-files", default=True, help="also check that named files exist")
 def validate_config(path: Path, files: bool) -> None:
-    """Check a config file; print every problem and exit non-zero if there is one."""
-    from edge_agent.config import load_config
+    """Check a config file: 'PATH: OK', or every problem on one 'Error:' line and exit 1."""
     from edge_agent.errors import ConfigError
 
-    try:
-        config = load_config(path)
-    except ConfigError as exc:
-        for line in str(exc).splitlines():
-            click.echo(f"error: {line}", err=True)
-        raise SystemExit(1) from None
+    config = _config(path)
     problems = config.check_files() if files else []
-    for line in problems:
-        click.echo(f"error: {line}", err=True)
     if problems:
-        raise SystemExit(1)
-    click.echo(f"{path}: ok")
+        raise ConfigError(f"invalid config {path}: " + "; ".join(problems))
+    click.echo(f"{path}: OK")
 
 
 @edge.group()
@@ -210,7 +234,10 @@ def gallery() -> None:
 
 
 @gallery.command("init-key")
-@click.option("--key-file", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--key-file", type=click.Path(path_type=Path), required=True,
+    help="where the new key goes (refused if a file is there)",
+)
 def gallery_init_key(key_file: Path) -> None:
     """Create a new random gallery key (mode 0600). Keep it off the repository and backups."""
     from edge_agent.errors import GalleryKeyError
@@ -247,7 +274,10 @@ def gallery_list(config_path: Path) -> None:
 
 @gallery.command("remove")
 @config_option
-@click.option("--resident", required=True, help="resident id (hashed, never stored)")
+@click.option(
+    "--resident-id", "resident", required=True, callback=_non_empty,
+    help="resident id (hashed with the site secret, never stored)",
+)
 @click.option("--faces-only", is_flag=True, help="keep key cards / PIN (consent withdrawn)")
 def gallery_remove(config_path: Path, resident: str, faces_only: bool) -> None:
     """Remove a resident (or only their face templates) and purge their queued events."""
@@ -275,14 +305,24 @@ def gallery_remove(config_path: Path, resident: str, faces_only: bool) -> None:
 
 @edge.command()
 @config_option
-@click.option("--resident", required=True, help="resident id (hashed with the site secret)")
-@click.option("--photo", "photos", multiple=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--resident-id", "resident", required=True, callback=_non_empty,
+    help="resident id (hashed with the site secret, never stored)",
+)
+@click.option(
+    "--photo", "photos", multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="a photo with one face (repeatable); embedded here, the image is never kept",
+)
 @click.option("--consent-ref", default=None, help="reference of the resident's face consent")
 @click.option("--minor/--adult", default=None, help="under 14 (or give --birth-date)")
 @click.option("--birth-date", type=click.DateTime(["%Y-%m-%d"]), default=None,
               help="only used to decide minor/adult; not stored")
 @click.option("--guardian-consent-ref", default=None, help="guardian's consent (minors)")
-@click.option("--card", "cards", multiple=True, help="key-card number (stored hashed)")
+@click.option(
+    "--card", "cards", multiple=True, callback=_non_empty,
+    help="key-card number (stored hashed; repeatable)",
+)
 @click.option("--pin", default=None, envvar="FACEGATE_EDGE_ENROLL_PIN",
               help="PIN (stored hashed; env FACEGATE_EDGE_ENROLL_PIN keeps it out of history)")
 def enroll(
@@ -302,9 +342,18 @@ def enroll(
     from edge_agent.gallery.enroll import Enrollment, apply_enrollment
     from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
 
-    config = _config(config_path)
     if isinstance(birth_date, dt.datetime):
-        minor = is_minor(birth_date.date(), dt.date.today())
+        born, today = birth_date.date(), dt.date.today()
+        if born > today:
+            raise click.BadParameter(f"{born} is in the future", param_hint="'--birth-date'")
+        from_birth = is_minor(born, today)
+        if minor is not None and minor != from_birth:
+            given = "--minor" if minor else "--adult"
+            raise click.BadParameter(
+                f"{born} contradicts {given}; give one or the other", param_hint="'--birth-date'"
+            )
+        minor = from_birth
+    config = _config(config_path)
     if minor is None:
         raise click.UsageError("say --adult or --minor (or give --birth-date)")
     if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
@@ -350,8 +399,8 @@ def enroll(
 @edge.command()
 @config_option
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--target-far", type=float, default=0.001, show_default=True,
-              help="impostor acceptance rate to aim for")
+@click.option("--target-far", type=click.FloatRange(0, 1, min_open=True), default=0.001,
+              show_default=True, help="impostor acceptance rate to aim for")
 def calibrate(config_path: Path, folder: Path, target_far: float) -> None:
     """Genuine/impostor score distributions from FOLDER/<person>/<photos>; suggest a threshold."""
     import cv2
@@ -400,16 +449,10 @@ def calibrate(config_path: Path, folder: Path, target_far: float) -> None:
 @config_option
 @click.option("--exit-when-done", is_flag=True,
               help="stop when a file/folder source ends and the outbox is drained")
-@click.option("--drain-timeout", type=float, default=60.0, show_default=True)
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="with --exit-when-done: seconds to wait for the outbox to empty")
 def run(config_path: Path, exit_when_done: bool, drain_timeout: float) -> None:
     """Run the gate agent (the composition root)."""
     from edge_agent.runner import run_agent
 
     raise SystemExit(run_agent(_config(config_path), exit_when_done, drain_timeout))
-
-
-def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    edge()

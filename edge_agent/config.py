@@ -235,11 +235,16 @@ def format_errors(exc: ValidationError) -> list[str]:
 def load_config(path: Path) -> EdgeConfig:
     """Read and validate; raises ConfigError listing every problem."""
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is None:
+        # An empty file would silently give every default (a camera, ./models/…).
+        raise ConfigError(f"{path}: the file is empty; see deploy/edge/edge-agent.example.yaml")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping")
     try:

@@ -9,6 +9,7 @@ checkpoints and an erasure receipt with Python's standard library and the
     python3 verify_audit.py log.jsonl checkpoints.jsonl operator-public.pem [receipt.json]
 
 Exit status 0: everything verifies. 1: something does not (each problem printed).
+2: the arguments or files cannot be used (one "Error: …" line).
 """
 
 import base64
@@ -53,7 +54,22 @@ def signed_by(keys, key_id, signature_b64, message):
         return False
 
 
+USAGE = "usage: python3 verify_audit.py LOG CHECKPOINTS PUBLIC_KEY [RECEIPT]"
+
+
 def main(argv):
+    if len(argv) not in (4, 5):
+        print(f"Error: {USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return verify(argv)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        # A file that is missing, not JSON, or not in the published format.
+        print(f"Error: cannot verify: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def verify(argv):
     log_path, cp_path, key_path = argv[1:4]
     receipt = json.load(open(argv[4], encoding="utf-8")) if len(argv) > 4 else None
     keys = load_keys(key_path)

@@ -76,6 +76,8 @@ class OutboxPublisher:
         self._client.reconnect_delay_set(1, 10)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._unreachable = False
         self._client.on_publish = self._on_publish
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
@@ -110,11 +112,23 @@ class OutboxPublisher:
         if rc.is_failure:
             log.error("MQTT connect refused: %s", rc)
             return
+        if self._unreachable:
+            self._unreachable = False
+            log.info("MQTT broker %s:%d reachable again", self._s.host, self._s.port)
         self._connected.set()
         if self._on_command is not None:
             self._subscribed.clear()
             client.subscribe([(t, 1) for t in self._command_topics])
         self._wake.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        # Once per outage: paho retries every few seconds, the gate keeps working.
+        if not self._unreachable:
+            self._unreachable = True
+            log.warning(
+                "MQTT broker %s:%d unreachable; events stay in the outbox and are sent "
+                "when it is back (retrying)", self._s.host, self._s.port,
+            )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any

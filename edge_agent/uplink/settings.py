@@ -1,12 +1,13 @@
-"""Typed MQTT connection settings of a device (env prefix ``FACEGATE_EDGE_MQTT_``)."""
+"""A device's identity and MQTT connection, from the file ``facegate devices add`` writes."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from edge_agent.errors import ConfigError
 from edge_agent.wire.topics import DeviceIdentity
 
 
@@ -46,4 +47,16 @@ class DeviceConnection(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> DeviceConnection:
-        return cls.model_validate(json.loads(path.read_text()))
+        """Read the file; ``ConfigError`` says what is wrong with it."""
+        try:
+            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise ConfigError(f"device connection file {path}: {exc.strerror}") from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"device connection file {path}: not JSON ({exc})") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"device connection file {path}: {problems}") from None

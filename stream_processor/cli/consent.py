@@ -7,12 +7,18 @@ as the site's enrolment computed them; never a name or id number.
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from pathlib import Path
 
 import click
 
+from stream_processor.cli.options import (
+    json_option,
+    place_options,
+    require_subject,
+    subject_options,
+)
 from stream_processor.policy.consent import (
     ALL_PURPOSES,
     ConsentRecord,
@@ -62,38 +68,32 @@ def _check_purpose_declared(tenant: str, purpose: str) -> None:
         raise click.ClickException(f"purpose {purpose!r} is not declared in {tenant}'s policy")
 
 
-F = TypeVar("F", bound=Callable[..., None])
-
-
-def subject_options(f: F) -> F:
-    for name, help_ in (
-        ("--subject", "the subject's per-site pseudonym (ps1_…)"),
-        ("--site", "site id"),
-        ("--tenant", "tenant id"),
-    ):
-        f = click.option(name, required=True, help=help_)(f)
-    return f
-
-
 @click.group()
 def consent() -> None:
     """The consent ledger: grants and withdrawals per subject, site and purpose."""
 
 
+GIVEN_BY = click.option(
+    "--given-by", type=click.Choice([g.value for g in GivenBy]), default="self",
+    show_default=True, help="who gave (or withdrew) it: the subject or a guardian",
+)  # fmt: skip
+
+
 @consent.command()
+@place_options
 @subject_options
 @click.option("--purpose", required=True, help="a purpose declared in the tenant's policy")
-@click.option("--evidence", required=True, help="reference of the signed consent form")
-@click.option(
-    "--given-by", type=click.Choice([g.value for g in GivenBy]), default="self", show_default=True
-)
+@click.option("--consent-ref", required=True, help="reference of the signed consent form")
+@GIVEN_BY
 @click.option("--minor", is_flag=True, help="the subject is under 14: a guardian must consent")
 def grant(
-    tenant: str, site: str, subject: str, purpose: str, evidence: str, given_by: str, minor: bool
-) -> None:
+    tenant: str, site: str, subject: str | None, resident_id: str | None,
+    site_secret: Path | None, purpose: str, consent_ref: str, given_by: str, minor: bool,
+) -> None:  # fmt: skip
     """Record a separate, prior consent for one purpose."""
+    subject = require_subject(subject, resident_id, site_secret)
     record = _record(
-        tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=evidence,
+        tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=consent_ref,
         status="granted", given_by=given_by, minor=minor, at_ms=_now_ms(),
     )  # fmt: skip
     _check_purpose_declared(tenant, purpose)
@@ -102,14 +102,17 @@ def grant(
 
 
 @consent.command()
+@place_options
 @subject_options
 @click.option("--purpose", default=None, help="one purpose; default: every purpose")
-@click.option(
-    "--given-by", type=click.Choice([g.value for g in GivenBy]), default="self", show_default=True
-)
-def withdraw(tenant: str, site: str, subject: str, purpose: str | None, given_by: str) -> None:
+@GIVEN_BY
+def withdraw(
+    tenant: str, site: str, subject: str | None, resident_id: str | None,
+    site_secret: Path | None, purpose: str | None, given_by: str,
+) -> None:  # fmt: skip
     """Withdraw consent: later events are discarded, stored face events deleted,
     and the site's devices told to remove the template and purge their outbox."""
+    subject = require_subject(subject, resident_id, site_secret)
     record = _record(
         tenant=tenant, site=site, subject=subject, purpose=purpose or ALL_PURPOSES,
         status="withdrawn", given_by=given_by, at_ms=_now_ms(),
@@ -134,22 +137,38 @@ def forget_subject(bootstrap: str, topic: str, tenant: str, site: str, subject: 
 
 
 @consent.command()
+@place_options
 @subject_options
-def forget(tenant: str, site: str, subject: str) -> None:
+def forget(
+    tenant: str, site: str, subject: str | None, resident_id: str | None,
+    site_secret: Path | None,
+) -> None:  # fmt: skip
     """Tombstone the subject's ledger records (they disappear on compaction)."""
+    subject = require_subject(subject, resident_id, site_secret)
     n = forget_subject(BrokerSettings().kafka_bootstrap, Topics().consent, tenant, site, subject)
     click.echo(f"{n} ledger records tombstoned")
 
 
 @consent.command()
+@place_options
 @subject_options
-def show(tenant: str, site: str, subject: str) -> None:
+@json_option
+def show(
+    tenant: str, site: str, subject: str | None, resident_id: str | None,
+    site_secret: Path | None, as_json: bool,
+) -> None:  # fmt: skip
     """Show the subject's ledger records at one site."""
+    subject = require_subject(subject, resident_id, site_secret)
     prefix = consent_key(tenant, site, subject, "")
     rows = sorted(
         (decode_consent(v) for k, v in _ledger().items() if k.startswith(prefix)),
         key=lambda r: r.purpose,
     )
+    if as_json:
+        import msgspec
+
+        click.echo(json.dumps([msgspec.to_builtins(r) for r in rows], indent=2))
+        return
     if not rows:
         click.echo("no consent records")
     for r in rows:

@@ -14,6 +14,11 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stream_processor.cli.options import (
+    place_options,
+    require_subject,
+    subject_options,
+)
 from stream_processor.erasure.settings import ErasureSettings
 from stream_processor.runtime.settings import BrokerSettings
 
@@ -48,15 +53,8 @@ def erasure() -> None:
 
 
 @erasure.command()
-@click.option("--tenant", required=True, help="tenant id")
-@click.option("--site", required=True, help="site id")
-@click.option("--subject", "pseudonym", default=None, help="the subject's ps1_ pseudonym")
-@click.option("--resident-id", default=None, help="resident id; needs --site-secret")
-@click.option(
-    "--site-secret",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the site secret file (site office only), to turn --resident-id into the pseudonym",
-)
+@place_options
+@subject_options
 @click.option(
     "--channel",
     type=click.Choice(["office", "web", "api", "cli", "court"]),
@@ -64,11 +62,14 @@ def erasure() -> None:
     show_default=True,
     help="how the request reached the operator (goes into the audit log)",
 )
-@click.option("--wait", "wait_s", type=float, default=0.0, help="wait up to N s for the receipt")
+@click.option(
+    "--wait", "wait_s", type=click.FloatRange(min=0), default=0.0,
+    help="wait up to N s for the receipt (exit 3 if still pending)",
+)  # fmt: skip
 def request(
     tenant: str,
     site: str,
-    pseudonym: str | None,
+    subject: str | None,
     resident_id: str | None,
     site_secret: Path | None,
     channel: str,
@@ -82,14 +83,7 @@ def request(
     from stream_processor.rights.erasure import ErasureRequest
     from stream_processor.runtime.settings import Topics
 
-    if (pseudonym is None) == (resident_id is None):
-        raise click.UsageError("give exactly one of --subject or --resident-id")
-    if resident_id is not None:
-        if site_secret is None:
-            raise click.UsageError("--resident-id needs --site-secret (at the site office)")
-        from edge_agent.pseudonym import pseudonym as make_pseudonym
-
-        pseudonym = make_pseudonym(site_secret.read_bytes(), resident_id)
+    pseudonym = require_subject(subject, resident_id, site_secret)
     now_ms = int(time.time() * 1000)
     try:
         req = msgspec.convert(
@@ -180,9 +174,9 @@ def worker() -> None:
     from stream_processor.erasure.wiring import build
 
     app = build(BrokerSettings(), ErasureSettings())
-    faust.Worker(
-        app, loglevel="WARNING", quiet=True, redirect_stdouts=False
-    ).execute_from_commandline()
+    from stream_processor.cli.handler import run_faust_worker
+
+    run_faust_worker(faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False))
 
 
 @erasure.command(name="validate-config")

@@ -10,6 +10,7 @@ line says so).
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
@@ -17,7 +18,7 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 
-from edge_agent.errors import FacegateError
+from edge_agent.errors import FacegateError, PublishError
 from stream_processor.errors import BrokerError
 
 EXIT_ERROR = 1
@@ -41,7 +42,7 @@ _BROKER_EXCEPTIONS = frozenset(
     }
 )
 #: OS errors of a network connection (a file error is reported as itself).
-_NETWORK_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError)
+_NETWORK_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, socket.gaierror)
 
 #: Loggers of the broker clients: they log every failed connection attempt,
 #: tens of lines before the one that matters. Shown with ``--debug``.
@@ -58,9 +59,7 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _is_broker_client_error(exc: BaseException) -> bool:
-    import socket
-
-    if isinstance(exc, _NETWORK_ERRORS | socket.gaierror):
+    if isinstance(exc, _NETWORK_ERRORS):
         return True
     return any((k.__module__, k.__name__) in _BROKER_EXCEPTIONS for k in type(exc).__mro__)
 
@@ -90,6 +89,8 @@ def translate(exc: BaseException) -> tuple[str, int]:
         if STACK_HINT not in message:
             message = f"{message}; {STACK_HINT}"
         return message, EXIT_UNAVAILABLE
+    if isinstance(exc, PublishError):  # a gate's broker: not the local stack
+        return one_line(str(exc)) or type(exc).__name__, EXIT_UNAVAILABLE
     if isinstance(exc, FacegateError):
         return one_line(str(exc)) or type(exc).__name__, EXIT_ERROR
     if isinstance(exc, ValidationError):
@@ -114,14 +115,21 @@ def quiet_client_loggers(debug: bool) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.CRITICAL)
 
 
-def run(main: Callable[[], object], debug: Callable[[], bool]) -> None:
-    """Call ``main`` (a click command in standalone mode); turn what escapes into one line.
+def run(main: Callable[[], object], debug: Callable[[], bool]) -> NoReturn:
+    """Call ``main`` (a click command, ``standalone_mode=False``); what escapes is one line.
 
     ``debug()`` is asked only after a failure, once the options have been parsed.
     """
     try:
-        main()
-    except (KeyboardInterrupt, click.exceptions.Abort):
+        result = main()
+    except click.UsageError as exc:
+        exc.message = one_line(exc.message)
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        click.echo(f"Error: {one_line(exc.format_message())}", err=True)
+        sys.exit(exc.exit_code)
+    except (KeyboardInterrupt, EOFError, click.Abort):
         click.echo("Error: interrupted", err=True)
         sys.exit(130)
     except Exception as exc:
@@ -130,6 +138,7 @@ def run(main: Callable[[], object], debug: Callable[[], bool]) -> None:
         message, code = translate(exc)
         click.echo(f"Error: {message}", err=True)
         sys.exit(code)
+    sys.exit(result if isinstance(result, int) else 0)
 
 
 def run_faust_worker(worker: Any) -> NoReturn:

@@ -9,6 +9,13 @@ from typing import TYPE_CHECKING
 
 import click
 
+from stream_processor.cli.options import (
+    json_option,
+    non_empty,
+    place_options,
+    resolve_subject,
+    subject_options,
+)
 from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
@@ -32,17 +39,10 @@ def keycard() -> None:
 
 
 @keycard.command()
-@click.option("--tenant", required=True)
-@click.option("--site", required=True)
+@place_options
 @click.option("--unit", default=None, help="flat / unit the card is for")
 @click.option("--contact", default=None, help="phone or e-mail to reach the resident")
-@click.option("--subject", default=None, help="pseudonym of an enrolled resident (card-only)")
-@click.option("--resident-id", default=None, help="resident id; needs --site-secret")
-@click.option(
-    "--site-secret",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the site secret file (at the site office only), to turn --resident-id into a pseudonym",
-)
+@subject_options
 def request(
     tenant: str,
     site: str,
@@ -55,12 +55,7 @@ def request(
     """Open a key-card request."""
     from stream_processor.rights.keycards import KeycardError
 
-    if resident_id is not None:
-        if site_secret is None:
-            raise click.UsageError("--resident-id needs --site-secret")
-        from edge_agent.pseudonym import pseudonym
-
-        subject = pseudonym(site_secret.read_bytes(), resident_id)
+    subject = resolve_subject(subject, resident_id, site_secret)
     book, audit = _book()
     try:
         req = book.request(tenant, site, channel="cli", unit=unit, contact=contact, subject=subject)
@@ -73,9 +68,9 @@ def request(
 
 @keycard.command("list")
 @click.option("--open", "only_open", is_flag=True, help="only requests not yet fulfilled")
-@click.option("--tenant", default=None)
-@click.option("--site", default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--tenant", default=None, help="only this tenant's requests")
+@click.option("--site", default=None, help="only this site's requests")
+@json_option
 def list_(only_open: bool, tenant: str | None, site: str | None, as_json: bool) -> None:
     """List requests with their age; open ones first in the summary."""
     from stream_processor.rights.keycards import KeycardStatus
@@ -99,7 +94,10 @@ def list_(only_open: bool, tenant: str | None, site: str | None, as_json: bool) 
 
 @keycard.command()
 @click.argument("request_id")
-@click.option("--card-ref", default=None, help="the card's number in the access system")
+@click.option(
+    "--card", "card_ref", default=None, callback=non_empty,
+    help="the card's number in the access system",
+)  # fmt: skip
 def fulfil(request_id: str, card_ref: str | None) -> None:
     """Mark a request fulfilled: the card was handed over."""
     from stream_processor.rights.keycards import KeycardError
@@ -132,7 +130,10 @@ def cancel(request_id: str, note: str) -> None:
 
 
 @keycard.command()
-@click.option("--older-than-days", type=float, default=30.0, show_default=True)
+@click.option(
+    "--older-than-days", type=click.FloatRange(min=0), default=30.0, show_default=True,
+    help="closed at least this many days ago",
+)  # fmt: skip
 def scrub(older_than_days: float) -> None:
     """Forget unit and contact of requests closed more than N days ago."""
     book, audit = _book()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -13,6 +14,32 @@ def _cameras_path(given: Path | None) -> Path:
     from stream_processor.web.settings import WebSettings
 
     return given or WebSettings().cameras(BrokerSettings().state_dir)
+
+
+#: Hosts a resident's phone cannot reach: a QR code pointing there is useless on a wall.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104
+
+
+def _public_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or " " in value:
+        raise click.BadParameter(
+            f"{value!r} is not an http(s) URL (e.g. https://notices.example.org)",
+            ctx=ctx, param=param,
+        )  # fmt: skip
+    return value
+
+
+def _warn_if_local(url: str) -> None:
+    host = urlsplit(url).hostname or ""
+    if host in LOCAL_HOSTS or host.startswith("127."):
+        click.echo(
+            f"warning: the QR codes point at {host}, which residents' phones cannot reach; "
+            "pass --base-url or set FACEGATE_WEB_PUBLIC_URL",
+            err=True,
+        )
 
 
 @click.group()
@@ -36,27 +63,19 @@ def validate_config(cameras: Path | None, policies: tuple[Path, ...]) -> None:
     With --policy, a purpose the policy allows at a camera but the notice does
     not state is an error (a hidden use); the reverse is a warning.
     """
-    from stream_processor.errors import ConfigError
     from stream_processor.notices.config import load_registry
 
     path = _cameras_path(cameras)
-    try:
-        registry = load_registry(path)
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        raise SystemExit(1) from None
+    registry = load_registry(path)
     n = sum(len(s.cameras) for s in registry.sites)
     click.echo(f"{path}: OK, {len(registry.sites)} site(s), {n} camera(s)")
     errors = 0
     for policy_path in policies:
+        from stream_processor.cli.policy import load_policy
         from stream_processor.notices.consistency import check_site
-        from stream_processor.policy.document import parse_policy_yaml
         from stream_processor.policy.retention import CompiledPolicy
 
-        try:
-            compiled = CompiledPolicy(parse_policy_yaml(policy_path.read_text()))
-        except ValueError as exc:
-            raise click.ClickException(f"{policy_path}: invalid policy: {exc}") from None
+        compiled = CompiledPolicy(load_policy(policy_path))
         for site in (s for s in registry.sites if s.tenant == compiled.tenant):
             for m in check_site(site, compiled.allowed_purposes):
                 errors += m.severity == "error"
@@ -72,7 +91,8 @@ def validate_config(cameras: Path | None, policies: tuple[Path, ...]) -> None:
 @click.option("--cameras", type=click.Path(path_type=Path), help="camera registry YAML")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="output .pdf or .png")
 @click.option(
-    "--base-url", default=None, help="public URL of the web app (FACEGATE_WEB_PUBLIC_URL)"
+    "--base-url", default=None, callback=_public_url,
+    help="public URL of the web app, printed into the QR codes (default FACEGATE_WEB_PUBLIC_URL)",
 )
 @click.option(
     "--font",
@@ -98,7 +118,9 @@ def sheet(
         found = "no site" if not matches else "several tenants have a site"
         raise click.ClickException(f"{found} named {site!r}; pass --tenant")
     target = out or Path(f"notice-sheet-{matches[0].tenant}-{site}.pdf")
-    result = render_sheet(matches[0], base_url or WebSettings().public_url, target, font)
+    url = base_url or WebSettings().public_url
+    _warn_if_local(url)
+    result = render_sheet(matches[0], url, target, font)
     for cell in result.cells:
         click.echo(f"{cell.camera}: {cell.url}")
     click.echo("sheet → " + ", ".join(str(f) for f in result.files))

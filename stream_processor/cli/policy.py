@@ -24,21 +24,28 @@ if TYPE_CHECKING:
     from stream_processor.policy.retention import CompiledPolicy
 
 
-def _load(path: Path) -> PolicyDocument:
+def load_policy(path: Path) -> PolicyDocument:
+    """Read and validate a policy file; every problem on one line, naming the file."""
     from pydantic import ValidationError
 
     from stream_processor.policy.document import parse_policy_yaml
 
     try:
-        return parse_policy_yaml(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read the policy: {exc}") from None
+    try:
+        return parse_policy_yaml(text)
     except ValidationError as exc:
-        lines = [f"{path}: invalid policy ({exc.error_count()} errors)"]
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"]) or "(document)"
-            lines.append(f"  {where}: {err['msg']}")
-        raise click.ClickException("\n".join(lines)) from exc
+        problems = [
+            f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise click.ClickException(
+            f"{path}: invalid policy ({exc.error_count()} errors): " + "; ".join(problems)
+        ) from None
     except (ValueError, yaml.YAMLError) as exc:
-        raise click.ClickException(f"{path}: invalid policy: {exc}") from exc
+        raise click.ClickException(f"{path}: invalid policy: {exc}") from None
 
 
 def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, list[bytes]]]:
@@ -72,7 +79,7 @@ def policy() -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def validate(path: Path) -> None:
     """Check a policy document; print the errors and exit 1 if it is invalid."""
-    doc = _load(path)
+    doc = load_policy(path)
     click.echo(f"{path}: valid policy for tenant {doc.tenant}")
 
 
@@ -93,7 +100,7 @@ def apply(path: Path, dry_run: bool, comment: str) -> None:
     from stream_processor.processor.sweeper import dry_run as count_deletions
     from stream_processor.store.factory import store_factory
 
-    doc = _load(path)
+    doc = load_policy(path)
     current, history = _versions(doc.tenant)
     version = 1 + max((compile_version(v).version for v in history.get(doc.tenant, [])), default=0)
     now_ms = int(time.time() * 1000)

@@ -33,6 +33,6 @@ def worker(worker_name: str | None) -> None:
 
         start_http_server(settings.metrics_port, addr="127.0.0.1")
     click.echo(f"processor {settings.worker_name}: {stack.kafka_bootstrap} → {where}")
-    faust.Worker(
-        app, loglevel="WARNING", quiet=True, redirect_stdouts=False
-    ).execute_from_commandline()
+    from stream_processor.cli.handler import run_faust_worker
+
+    run_faust_worker(faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False))

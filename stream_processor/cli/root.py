@@ -99,4 +99,4 @@ def cli(verbose: bool, debug: bool) -> None:
 
 
 def main() -> None:
-    run(lambda: cli.main(prog_name="facegate"), debug=lambda: _debug["on"])
+    run(lambda: cli.main(prog_name="facegate", standalone_mode=False), debug=lambda: _debug["on"])

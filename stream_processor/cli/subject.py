@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from stream_processor.cli.options import place_options, require_subject, subject_options
 from stream_processor.runtime.settings import BrokerSettings
 
 
@@ -15,15 +16,8 @@ def subject() -> None:
 
 
 @subject.command()
-@click.option("--tenant", required=True)
-@click.option("--site", required=True)
-@click.option("--subject", "pseudonym", default=None, help="the subject's ps1_ pseudonym")
-@click.option("--resident-id", default=None, help="resident id; needs --site-secret")
-@click.option(
-    "--site-secret",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="the site secret file (site office only), to turn --resident-id into the pseudonym",
-)
+@place_options
+@subject_options
 @click.option(
     "--receipt",
     "receipt_files",
@@ -47,7 +41,7 @@ def subject() -> None:
 def export(
     tenant: str,
     site: str,
-    pseudonym: str | None,
+    subject: str | None,
     resident_id: str | None,
     site_secret: Path | None,
     receipt_files: tuple[Path, ...],
@@ -64,14 +58,7 @@ def export(
     from stream_processor.rights.receipt_store import ReceiptStore
     from stream_processor.rights.receipts import ErasureReceipt
 
-    if resident_id is not None:
-        if site_secret is None:
-            raise click.UsageError("--resident-id needs --site-secret")
-        from edge_agent.pseudonym import pseudonym as make_pseudonym
-
-        pseudonym = make_pseudonym(site_secret.read_bytes(), resident_id)
-    if pseudonym is None:
-        raise click.UsageError("name the subject: --subject or --resident-id")
+    pseudonym = require_subject(subject, resident_id, site_secret)
     stack = BrokerSettings()
     state = stack.state_dir
     audit = open_audit(state)

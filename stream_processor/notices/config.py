@@ -52,7 +52,9 @@ class Text(_Strict):
 
 class Contact(_Strict):
     phone: str | None = Field(None, max_length=40, description="phone number")
-    email: str | None = Field(None, max_length=200, description="e-mail address")
+    email: str | None = Field(
+        None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", description="e-mail address"
+    )
     address: Text | None = Field(None, description="postal or office address")
     hours: Text | None = Field(None, description="office hours")
 
@@ -167,7 +169,10 @@ def load_registry(path: Path) -> CameraRegistry:
     try:
         return CameraRegistry.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"{path}: invalid camera registry: {problems}") from exc
 
 
 class RegistryFile:

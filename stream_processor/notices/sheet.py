@@ -81,7 +81,14 @@ def _font(path: str | None, size: int):  # type: ignore[no-untyped-def]
 
 
 def find_cjk_font(explicit: Path | None = None) -> str | None:
+    """``explicit`` if it is a font Pillow can load, else the first CJK font installed."""
     if explicit is not None:
+        from PIL import ImageFont
+
+        try:
+            ImageFont.truetype(str(explicit), 10)
+        except OSError as exc:
+            raise InvalidInput(f"{explicit}: not a TrueType/OpenType font ({exc})") from None
         return str(explicit)
     return next((p for p in CJK_FONTS if Path(p).exists()), None)
 

@@ -75,10 +75,10 @@ def test_agent_recognises_on_device_and_publishes_one_anonymized_event_per_appro
         video={"kind": "folder", "uri": str(tmp_path / "frames"), "fps": 0},
         recognition={"cooldown_s": 0},
     )
-    refused = cli("edge", "enroll", "--config", str(config), "--resident", RESIDENT,
+    refused = cli("edge", "enroll", "--config", str(config), "--resident-id", RESIDENT,
                   "--photo", str(assets.photo("obama.jpg")), "--adult", check=False)
     assert refused.returncode != 0 and "consent" in refused.stderr
-    cli("edge", "enroll", "--config", str(config), "--resident", RESIDENT,
+    cli("edge", "enroll", "--config", str(config), "--resident-id", RESIDENT,
         "--photo", str(assets.photo("obama.jpg")), "--consent-ref", "CONSENT-2026-001", "--adult")
     listing = cli("edge", "gallery", "list", "--config", str(config)).stdout
     assert RESIDENT not in listing and "1 residents, 1 templates" in listing
@@ -111,10 +111,10 @@ def test_withdrawal_sent_while_offline_purges_queued_events_and_template_and_is_
     assets, device, watch, agents, running_stack, tmp_path  # type: ignore[no-untyped-def]
 ) -> None:
     config = write_config(tmp_path, assets, device.connection)
-    cli("edge", "enroll", "--config", str(config), "--resident", RESIDENT,
+    cli("edge", "enroll", "--config", str(config), "--resident-id", RESIDENT,
         "--photo", str(assets.photo("obama.jpg")), "--consent-ref", "C-1", "--adult",
         "--card", "CARD-OBAMA-1")
-    cli("edge", "enroll", "--config", str(config), "--resident", CARD_RESIDENT,
+    cli("edge", "enroll", "--config", str(config), "--resident-id", CARD_RESIDENT,
         "--card", CARD, "--adult")
     secret = (tmp_path / "site.secret").read_bytes()
     withdrawn, other = pseudonym(secret, RESIDENT), pseudonym(secret, CARD_RESIDENT)
@@ -193,7 +193,7 @@ def test_kill_9_with_5000_events_queued_and_the_broker_down_loses_nothing(
     proxy = TcpProxy(device.port)  # down: nothing listens on its port yet
     connection = device.with_port(proxy.port, tmp_path / "device-via-proxy.json")
     config = write_config(tmp_path, assets, connection)
-    cli("edge", "enroll", "--config", str(config), "--resident", CARD_RESIDENT,
+    cli("edge", "enroll", "--config", str(config), "--resident-id", CARD_RESIDENT,
         "--card", CARD, "--adult")
     creds = tmp_path / "credentials.txt"
     creds.write_text("")

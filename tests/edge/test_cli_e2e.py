@@ -37,14 +37,14 @@ def test_calibrate_suggests_a_threshold_from_a_labelled_folder(assets, tmp_path)
 def test_enroll_list_remove_by_resident_and_minor_rules(assets, tmp_path) -> None:  # type: ignore[no-untyped-def]
     config = write_config(tmp_path, assets, tmp_path / "device.json")
     photo = str(assets.photo("obama.jpg"))
-    minor = cli("edge", "enroll", "--config", str(config), "--resident", "kid-1", "--photo",
+    minor = cli("edge", "enroll", "--config", str(config), "--resident-id", "kid-1", "--photo",
                 photo, "--consent-ref", "C-9", "--birth-date", "2020-01-01", check=False)
     assert minor.returncode != 0 and "guardian" in minor.stderr
-    cli("edge", "enroll", "--config", str(config), "--resident", "kid-1", "--photo", photo,
+    cli("edge", "enroll", "--config", str(config), "--resident-id", "kid-1", "--photo", photo,
         "--consent-ref", "C-9", "--birth-date", "2020-01-01", "--guardian-consent-ref", "G-3")
-    cli("edge", "enroll", "--config", str(config), "--resident", "card-1", "--card", "C-77",
+    cli("edge", "enroll", "--config", str(config), "--resident-id", "card-1", "--card", "C-77",
         "--adult", env={"FACEGATE_EDGE_ENROLL_PIN": "123456"})
-    group = cli("edge", "enroll", "--config", str(config), "--resident", "x", "--adult",
+    group = cli("edge", "enroll", "--config", str(config), "--resident-id", "x", "--adult",
                 "--photo", str(tmp_path / "gallery.key"), "--consent-ref", "C", check=False)
     assert group.returncode != 0 and "decode" in group.stderr
     listing = cli("edge", "gallery", "list", "--config", str(config)).stdout
@@ -53,7 +53,7 @@ def test_enroll_list_remove_by_resident_and_minor_rules(assets, tmp_path) -> Non
     assert kid in listing and card in listing
     assert "kid-1" not in listing and "C-77" not in listing and "123456" not in listing
     assert "2 residents, 1 templates" in listing
-    out = cli("edge", "gallery", "remove", "--config", str(config), "--resident", "kid-1").stdout
+    out = cli("edge", "gallery", "remove", "--config", str(config), "--resident-id", "kid-1").stdout
     assert "1 templates removed, record removed" in out and "kid-1" not in out
     listing = cli("edge", "gallery", "list", "--config", str(config)).stdout
     assert kid not in listing and "1 residents, 0 templates" in listing

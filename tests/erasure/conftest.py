@@ -111,7 +111,7 @@ class ErasureRig:
         return g
 
     def enroll(self, gate: Gate, resident: str, photo: str, card: str) -> None:
-        cli("edge", "enroll", "--config", str(gate.config), "--resident", resident,
+        cli("edge", "enroll", "--config", str(gate.config), "--resident-id", resident,
             "--photo", str(self.assets.photo(photo)), "--consent-ref", f"C-{resident}",
             "--adult", "--card", card)  # fmt: skip
 

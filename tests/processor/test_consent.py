@@ -19,7 +19,7 @@ def test_consent_granted_stored_withdrawn_discarded_deleted_and_commanded(
     h.apply_policy(BASE_POLICY)
     out = h.cli(
         "consent", "grant", "--tenant", TENANT, "--site", "site-1", "--subject", subject(1),
-        "--purpose", "access_control", "--evidence", "form-0001",
+        "--purpose", "access_control", "--consent-ref", "form-0001",
     )  # fmt: skip
     assert "granted" in out.stdout
     h.p.start("processor", "worker", name="p1")

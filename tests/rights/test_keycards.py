@@ -199,7 +199,7 @@ def test_cli_request_list_fulfil(tmp_path: Path) -> None:
     listed = run("list", "--open")
     assert request_id in listed.stdout and "open at acme/north: 1" in listed.stdout
     assert "resident-00007" not in listed.stdout
-    assert run("fulfil", request_id, "--card-ref", "C-7").returncode == 0
+    assert run("fulfil", request_id, "--card", "C-7").returncode == 0
     assert "open at" not in run("list", "--open").stdout
 
 
