@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_processor.audit.note import Note, NoteError
+from stream_processor.audit.tlog import TreeHead
 from stream_processor.errors import InvalidInput
 from stream_processor.notices.sheet import DPI, PAGE, _fit, _font, find_cjk_font
+from stream_processor.rights.receipt_qr import qr_payload
 from stream_processor.rights.receipts import ErasureReceipt
 
 MARGIN = 110
@@ -63,11 +67,38 @@ def _lines(receipt: ErasureReceipt, chinese: bool, verify_url: str | None) -> li
         f"{both('审计日志', 'Audit log')}: {receipt.audit.log_id} #{receipt.audit.seq}",
         f"  {receipt.audit.hash}",
         f"{both('签名密钥', 'Signing key')}: {receipt.key_id}",
+        *_witness_lines(receipt, both),
     ]
     if verify_url:
         out.append(f"{both('核验', 'Verify')}: {verify_url}")
     out.append("facegate audit verify --receipt receipt.json")
     return out
+
+
+def cosigners(receipt: ErasureReceipt) -> list[tuple[str, int]]:
+    """(name, unix time) of each cosignature line the witnessed proof carries, as stated
+    (the /receipt page and ``audit verify`` check them against the witnesses' keys)."""
+    if receipt.witnessed is None:
+        return []
+    try:
+        note = Note.parse(receipt.witnessed.checkpoint)
+        origin = TreeHead.parse(note.text).origin
+    except NoteError:
+        return []
+    return [
+        (s.name, int.from_bytes(s.sig[:8], "big"))
+        for s in note.signatures
+        if s.name != origin and len(s.sig) == 72
+    ]
+
+
+def _witness_lines(receipt: ErasureReceipt, both: Callable[[str, str], str]) -> list[str]:
+    names = cosigners(receipt)
+    if not names:
+        return [both("尚无独立见证", "Not yet witnessed by an independent party")]
+    return [
+        f"{both('独立见证方', 'Witnessed by')}: {name} ({_when(t * 1000)})" for name, t in names
+    ] + [both("见证方已联署包含此删除的日志检查点", "They cosigned a log checkpoint holding it")]
 
 
 def render_receipt(
@@ -97,7 +128,7 @@ def render_receipt(
         y += 36
     qr_box: tuple[int, int, int, int] | None = None
     try:
-        qr = segno.make(receipt.to_json(), error="l", micro=False)
+        qr = segno.make(qr_payload(receipt), error="l", micro=False)
     except segno.DataOverflowError:
         draw.text(
             (MARGIN, y + 20),

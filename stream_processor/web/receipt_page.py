@@ -14,10 +14,16 @@ from html import escape
 from aiohttp import web
 
 from stream_processor.audit.keys import Keyring
+from stream_processor.audit.note import Verifier
+from stream_processor.audit.settings import AuditPaths
 from stream_processor.audit.verify import read_lines, verify_log
+from stream_processor.audit.witnessed import published_notes, verify_witnessed
 from stream_processor.notices.config import Lang
 from stream_processor.notices.html import page
+from stream_processor.rights.receipt_proof import check_witnessed
+from stream_processor.rights.receipt_qr import parse_receipt
 from stream_processor.rights.receipts import ErasureReceipt, check_signature, receipt_anchors
+from stream_processor.web.audit import PUB
 from stream_processor.web.deps import DEPS, WebDeps
 from stream_processor.web.notices import _html, pick_lang
 
@@ -54,6 +60,18 @@ T: dict[str, tuple[str, str]] = {
         "本回执的签名尚未被签名检查点覆盖，请稍后再核验。",
         "No signed checkpoint covers this receipt yet; check again later.",
     ),
+    "witnessed": (
+        "独立见证：{names} 已联署包含这次删除记录的审计日志检查点（{when}）。"
+        "此后运营方无法在不被发现的情况下删除或改动这条记录。",
+        "Independently witnessed: {names} cosigned a checkpoint of the audit log that "
+        "contains this erasure ({when}). From then on the operator cannot remove or alter "
+        "it without being found out.",
+    ),
+    "not_witnessed": (
+        "这次删除尚未经独立见证方联署，请稍后再核验。",
+        "No independent witness has cosigned this erasure yet; check again later.",
+    ),
+    "witness_bad": ("回执中的见证证明不成立：", "The receipt's witness proof does not hold:"),
 }
 
 
@@ -127,7 +145,7 @@ async def receipt_check(request: web.Request) -> web.Response:
     text = form.get("receipt")
     text = text if isinstance(text, str) else ""
     try:
-        receipt = ErasureReceipt.model_validate_json(text)
+        receipt = parse_receipt(text)
     except ValueError as exc:
         first = str(exc).splitlines()[0]
         body = title + f"<p>{tr('unreadable', lang)} {escape(first)}</p>{_form(lang, text)}"
@@ -146,6 +164,9 @@ async def receipt_check(request: web.Request) -> web.Response:
 
     out_notes: list[str] = []
     problems += await asyncio.to_thread(full_check)
+    witnesses = request.app[PUB].witnesses if PUB in request.app else []
+    found, bad = await asyncio.to_thread(_witnessed_by, receipt, ring, witnesses, paths)
+    problems += [f"{tr('witness_bad', lang)} {p}" for p in bad]
     if problems:
         verdict = (
             f'<p class="old"><strong>{tr("bad", lang)}</strong></p><ul>'
@@ -157,8 +178,32 @@ async def receipt_check(request: web.Request) -> web.Response:
     verdict += "".join(f"<p>{escape(n)}</p>" for n in out_notes)
     site = deps.cameras.get().site(receipt.claims.tenant, receipt.claims.site)
     tz = site.timezone if site else "UTC"
+    if found and not problems:
+        names = ", ".join(escape(n) for n, _ in found)
+        when = ", ".join(_when(t * 1000, tz) for _, t in found)
+        verdict += f'<p class="key">{tr("witnessed", lang).format(names=names, when=when)}</p>'
+    elif not problems:
+        verdict += f"<p>{tr('not_witnessed', lang)}</p>"
     body = title + verdict + _describe(receipt, lang, tz)
     return _html(page(tr("title", lang), body, lang), lang, status=200 if not problems else 422)
+
+
+def _witnessed_by(
+    receipt: ErasureReceipt, ring: Keyring, witnesses: list[Verifier], paths: AuditPaths
+) -> tuple[list[tuple[str, int]], list[str]]:
+    """(who witnessed the erasure, problems with the receipt's own witness proof): from
+    the proof the receipt carries, else from the log's published cosigned checkpoints."""
+    if not witnesses:
+        return [], []
+    if receipt.witnessed is not None:
+        check = check_witnessed(receipt, ring, witnesses)
+        return (check.witnesses, []) if check.ok else ([], check.problems)
+    report = verify_witnessed(
+        read_lines(paths.log), published_notes(paths.tree_checkpoints), ring, witnesses
+    )
+    if report.witnessed is None or receipt.audit.seq >= report.witnessed.size:
+        return [], []
+    return list(report.witnessed.witnesses), []
 
 
 def add_routes(app: web.Application) -> None:
