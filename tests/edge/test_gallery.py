@@ -39,10 +39,18 @@ def enrollment(resident: str, faces: int = 2, **kw) -> Enrollment:  # type: igno
 
 
 def test_face_enrollment_needs_a_consent_reference(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    g = GalleryFile(tmp_path / "g.fgg", KEY)
+    path = tmp_path / "g.fgg"
+    g = GalleryFile(path, KEY)
     with pytest.raises(ConsentRequired, match="no consent reference"):
         g.update(lambda d: apply_enrollment(d, enrollment("r1", consent_ref=None), 0))
-    assert not (tmp_path / "g.fgg").exists() or g.load().records == []
+    assert not path.exists()  # refused before anything was written
+    # Into an existing gallery: refused, and the file is left exactly as it was.
+    g.update(lambda d: apply_enrollment(d, enrollment("r0"), 0))
+    before = path.read_bytes()
+    with pytest.raises(ConsentRequired, match="no consent reference"):
+        g.update(lambda d: apply_enrollment(d, enrollment("r1", consent_ref=None), 0))
+    assert path.read_bytes() == before
+    assert [r.pseudonym for r in g.load().records] == [pseudonym(SECRET, "r0")]
 
 
 def test_a_minor_needs_a_guardian_consent_reference(tmp_path) -> None:  # type: ignore[no-untyped-def]

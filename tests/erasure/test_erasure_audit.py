@@ -73,11 +73,23 @@ def test_requested_then_completed(audit_rig: AuditRig, tmp_path: Path, request_i
 def test_completion_survives_a_broker_outage(
     audit_rig: AuditRig, tmp_path: Path, request_id: str
 ) -> None:
-    ea, store = make(audit_rig, tmp_path, Recording(fail=True))
+    publisher = Recording(fail=True)
+    ea, store = make(audit_rig, tmp_path, publisher)
     receipt = ea.completed(make_claims(request_id))
     assert store.get(request_id) == receipt
-    assert CheckpointFile(audit_rig.paths.checkpoints).published_offset() == 0
-    assert CheckpointFile(audit_rig.paths.checkpoints).last() is not None
+    # The checkpoint covering the receipt is signed and kept, waiting to be published.
+    file = CheckpointFile(audit_rig.paths.checkpoints)
+    assert file.published_offset() == 0
+    kept = file.last()
+    assert kept is not None
+    assert (kept.log_id, kept.seq) == ("test-log", receipt.audit.seq)
+    assert kept.signature_valid(audit_rig.key.public)
+    assert [cp for _, cp in file.unpublished()] == [kept]
+    # Once the broker is back, the next checkpoint call publishes exactly that one.
+    publisher.fail = False
+    cp = Checkpointer(audit_rig.log, audit_rig.key, file, publisher, "test-log")
+    assert cp.publish_pending() == 1
+    assert publisher.sent == [kept] and file.unpublished() == []
 
 
 def test_last_copy_deadline() -> None:

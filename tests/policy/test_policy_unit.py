@@ -48,7 +48,15 @@ def test_durations() -> None:
 def test_base_policy_is_valid_and_yaml_round_trips() -> None:
     import yaml
 
-    assert parse_policy_yaml(yaml.safe_dump(doc())).tenant == "acme"
+    parsed = parse_policy_yaml(yaml.safe_dump(doc()))
+    assert parsed == PolicyDocument.model_validate(doc())
+    # Every field survives a dump and a parse, not only the tenant: the document
+    # ``policy show`` prints is the one that was applied.
+    dumped = parsed.model_dump(mode="json")
+    assert parse_policy_yaml(yaml.safe_dump(dumped)) == parsed
+    assert dumped["tenant"] == "acme"
+    assert dumped["retention"] == doc()["retention"]
+    assert dumped["purposes"].keys() == doc()["purposes"].keys()
 
 
 @pytest.mark.parametrize(

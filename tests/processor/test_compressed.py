@@ -24,4 +24,11 @@ def test_worker_reads_compressed_batches(harness: Harness, codec: str) -> None:
         p.produce(h.topics.raw, key=f"{e.tenant}/{e.site}".encode(), value=encode_event(e))
     assert p.flush(30) == 0
     h.p.start("processor", "worker", name="p1")
-    wait_for(lambda: h.count() >= len(events), 60, f"{codec} batches stored")
+    wait_for(lambda: h.count() == len(events), 60, f"{codec} batches stored")
+    # Every event decoded as sent: the same ids, sequence numbers, kinds and decisions,
+    # and none of them dead-lettered (a mangled batch would be refused, not stored).
+    stored = [h.store().get(e.event_id) for e in events]
+    assert [(s.event_id, s.seq, s.kind, s.decision) for s in stored] == [
+        (e.event_id, e.seq, e.kind.value, e.decision.value) for e in events
+    ]
+    assert h.read_topic(h.topics.dlq, timeout_s=2) == []
