@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import importlib
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings
@@ -20,18 +21,26 @@ from edge_agent.errors import InvalidInput
 
 PREFIX = "FACEGATE_"
 
-#: Modules that define the settings classes (BaseSettings) of both packages.
-SETTINGS_MODULES = (
-    "edge_agent.config",
-    "stream_processor.runtime.settings",
-    "stream_processor.stack.settings",
-    "stream_processor.store.settings",
-    "stream_processor.processor.settings",
-    "stream_processor.bridge.settings",
-    "stream_processor.erasure.settings",
-    "stream_processor.audit.settings",
-    "stream_processor.web.settings",
-)
+#: Where settings classes live: ``edge_agent.config`` and every ``settings.py``
+#: of both packages (found on disk, so a new component's settings count at once).
+SETTINGS_MODULE_NAMES = ("config", "settings")
+
+
+def settings_modules() -> list[str]:
+    """The importable names of the modules that may define settings classes."""
+    import edge_agent
+    import stream_processor
+
+    found = []
+    for package in (edge_agent, stream_processor):
+        for root in package.__path__:
+            base = Path(root)
+            for path in sorted(base.rglob("*.py")):
+                if path.stem in SETTINGS_MODULE_NAMES:
+                    parts = path.relative_to(base).with_suffix("").parts
+                    found.append(".".join((package.__name__, *parts)))
+    return found
+
 
 #: Variables read by something other than a settings class (an option's
 #: ``envvar``, a key read from the environment, the entry point itself).
@@ -43,6 +52,10 @@ OTHER_VARIABLES = frozenset(
         "FACEGATE_EDGE_ENROLL_PIN",  # facegate edge enroll --pin
         "FACEGATE_EDGE_GALLERY_KEY",  # the gallery key (edge_agent.gallery.keys)
         "FACEGATE_MODELS_DIR",  # facegate edge models fetch --cache
+        "FACEGATE_WITNESS_LOG_URL",  # facegate witness --log-url
+        "FACEGATE_WITNESS_LOG_KEYS",  # facegate witness --log-key
+        "FACEGATE_FUZZ_EXAMPLES",  # the test suite: examples per generated-input test
+        "FACEGATE_TEST_ARTIFACTS",  # the test suite: where browser tests keep screenshots
     }
 )
 
@@ -75,10 +88,10 @@ def _names(cls: type[BaseSettings]) -> tuple[set[str], set[str]]:
     return exact, nested_prefixes
 
 
-def known_variables(modules: Iterable[str] = SETTINGS_MODULES) -> tuple[set[str], set[str]]:
+def known_variables(modules: Iterable[str] | None = None) -> tuple[set[str], set[str]]:
     """Every ``FACEGATE_…`` name read, and the prefixes of nested ones (``…__``)."""
     exact, nested = set(OTHER_VARIABLES), set()
-    for cls in _settings_classes(modules):
+    for cls in _settings_classes(settings_modules() if modules is None else modules):
         e, n = _names(cls)
         exact |= e
         nested |= n
@@ -128,7 +141,7 @@ def variable_for(model: str, loc: tuple[int | str, ...]) -> str | None:
     if not loc:
         return None
     try:
-        classes = _settings_classes(SETTINGS_MODULES)
+        classes = _settings_classes(settings_modules())
     except ImportError:
         return None
     for cls in classes:
