@@ -13,6 +13,7 @@ import click
 from stream_processor.audit.keys import Keyring
 from stream_processor.audit.settings import AuditPaths, AuditSettings
 from stream_processor.audit.verify import VerifyReport
+from stream_processor.audit.wiring import Audit
 from stream_processor.audit.witnessed import WitnessReport
 from stream_processor.rights.receipts import ErasureReceipt
 from stream_processor.runtime.settings import BrokerSettings, Topics
@@ -281,13 +282,35 @@ def checkpoint(publish: bool, force: bool) -> None:
     )
     try:
         cp = a.checkpointer(publisher).checkpoint(force=force)
+        click.echo(
+            f"checkpoint at seq {cp.seq}: {cp.hash}" if cp else "head unchanged; nothing to sign"
+        )
+        _ask_witnesses(a, stack.state_dir)
     finally:
         a.close()
         if publisher is not None:
             publisher.close()
-    click.echo(
-        f"checkpoint at seq {cp.seq}: {cp.hash}" if cp else "head unchanged; nothing to sign"
-    )
+
+
+def _ask_witnesses(a: Audit, state_dir: Path) -> None:
+    """Ask the push witnesses to cosign, then give kept receipts their witnessed proof."""
+    from stream_processor.audit.note import Verifier
+    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.receipt_proof import witness_stored
+    from stream_processor.rights.receipt_store import ReceiptStore
+
+    for url, why in a.request_cosignatures().items():
+        click.echo(f"witness {url}: " + ("cosigned" if why is None else f"refused: {why}"))
+    witnesses = [Verifier.parse(k) for k in a.settings.witness_keys]
+    if not witnesses:
+        return
+    db = open_rights_db(rights_db_path(state_dir))
+    try:
+        n = witness_stored(ReceiptStore(db), a.tree, a.checkpoints, witnesses)
+    finally:
+        db.close()
+    if n:
+        click.echo(f"{n} receipt(s) now carry their witnessed proof")
 
 
 @audit.command()
@@ -313,6 +336,7 @@ def checkpointer(interval: float | None) -> None:
                 # Re-read the key each round: after `audit rotate-key` the new one signs.
                 a.key = OperatorKey.load(a.paths.secrets / KEY_FILE)
                 a.checkpointer(publisher).checkpoint()
+                _ask_witnesses(a, stack.state_dir)
             except BrokerError as exc:
                 click.echo(f"publish failed, retrying next round: {exc}", err=True)
             if stop.is_set():  # the round after the stop signs what came before it
@@ -332,9 +356,16 @@ def export(out: Path) -> None:
     for src in (paths.log, paths.checkpoints, paths.public_key):
         if src.exists():
             shutil.copy2(src, out / src.name)
+    from stream_processor.audit.witnessed import published_notes
+
+    notes = published_notes(paths.tree_checkpoints)
+    for i, note in enumerate(notes):  # C2SP checkpoints, cosigned ones and the latest
+        (out / f"checkpoint-{i:04d}.txt").write_bytes(note.encode())
     (out / "VERIFY.txt").write_text(
         "Verify with: facegate audit verify --log log.jsonl --checkpoints checkpoints.jsonl "
         "--public-key operator-public.pem [--receipt your-receipt.json]\n"
+        "With witnesses: add --checkpoint-note checkpoint-NNNN.txt (each) "
+        "--witness-key <witness key> --require-witnesses 1\n"
         "Entries name subjects only by salted commitments; your receipt holds the salts.\n"
     )
     click.echo(f"published audit files → {out}")

@@ -41,7 +41,7 @@ def public_key() -> None:
     multiple=True,
     help="the log's checkpoint verifier key (repeatable) [FACEGATE_WITNESS_LOG_KEYS]",
 )
-@click.option("--once", is_flag=True, help="one round, print its result, exit (1 on a fork)")
+@click.option("--once", is_flag=True, help="one round, print its result; exit 1 unless cosigned")
 @click.option("--interval", type=float, default=None, help="seconds between rounds")
 @click.option("--port", type=int, default=None, help="port of /metrics and /fork-statements")
 def run(
@@ -79,8 +79,10 @@ def run(
     try:
         if once:
             out = service.run_once()
+            if out.result == Result.UNAVAILABLE:
+                raise click.ClickException(f"the log is unavailable: {out.reason}")
             click.echo(f"{out.result}: size {out.size}: {out.reason}")
-            raise SystemExit(1 if out.result == Result.FORK else 0)
+            raise SystemExit(0 if out.result == Result.COSIGNED else 1)
         click.echo(f"witness {service.vkey} watching {s.log_url} every {s.interval_s}s")
         web.run_app(
             create_witness_app(service, registry, s.interval_s),

@@ -22,6 +22,7 @@ from stream_processor.audit.note import Note, NoteError, Verifier, valid_signatu
 from stream_processor.audit.tlog import CheckpointStore, TreeHead
 from stream_processor.audit.tree import StoredTree
 from stream_processor.audit.witnessed import operator_verifiers
+from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import ErasureReceipt, WitnessedProof
 
 
@@ -52,6 +53,26 @@ def attach_proof(
         inclusion=[base64.b64encode(p).decode() for p in tree.inclusion(index, head.size)],
     )
     return receipt.model_copy(update={"witnessed": proof})
+
+
+def witness_stored(
+    receipts: ReceiptStore,
+    tree: StoredTree,
+    store: CheckpointStore,
+    witnesses: list[Verifier],
+    require: int = 1,
+) -> int:
+    """Give every kept receipt that a cosigned checkpoint now covers its witnessed proof
+    (``facegate erasure receipt ID`` then hands out the witnessed one); returns how many."""
+    if not witnesses:
+        return 0
+    done = 0
+    for receipt in receipts.unwitnessed():
+        proved = attach_proof(receipt, tree, store, witnesses, require)
+        if proved is not None:
+            receipts.save(proved)
+            done += 1
+    return done
 
 
 @dataclass

@@ -29,6 +29,16 @@ class ReceiptStore:
         ).fetchone()
         return ErasureReceipt.model_validate_json(row[0]) if row else None
 
+    def unwitnessed(self, limit: int = 1000) -> list[ErasureReceipt]:
+        """Receipts that carry no witnessed proof yet, oldest first."""
+        rows = self._db.execute(
+            "SELECT receipt FROM erasure_receipts "
+            "WHERE json_extract(receipt, '$.witnessed') IS NULL "
+            "ORDER BY issued_at_ms LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [ErasureReceipt.model_validate_json(r[0]) for r in rows]
+
     def for_subject(self, subject: str) -> list[ErasureReceipt]:
         rows = self._db.execute(
             "SELECT receipt FROM erasure_receipts WHERE subject = ? ORDER BY issued_at_ms",
