@@ -182,7 +182,7 @@ def seed_ledger(bootstrap: str, topics: Any, residents: int) -> None:
     """A consent for every resident of site-0 (the erasure tombstones it)."""
     from edge_agent.pseudonym import pseudonym
     from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
-    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.runtime.ledger_client import write_records
 
     now = int(time.time() * 1000)
     records = [

@@ -48,7 +48,7 @@ from stream_processor.policy.document import PolicyDocument  # noqa: E402
 from stream_processor.policy.keys import history_key, policy_key  # noqa: E402
 from stream_processor.policy.retention import PolicyVersion  # noqa: E402
 from stream_processor.processor.demo_seed import DEMO_POLICY  # noqa: E402
-from stream_processor.processor.ledger_client import write_records  # noqa: E402
+from stream_processor.runtime.ledger_client import write_records  # noqa: E402
 from stream_processor.runtime.settings import Topics  # noqa: E402
 from stream_processor.stack.settings import StackSettings  # noqa: E402
 

@@ -34,7 +34,7 @@ def _now_ms() -> int:
 
 
 def _write(records: list[tuple[bytes, bytes | None]]) -> None:
-    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.runtime.ledger_client import write_records
 
     write_records(BrokerSettings().kafka_bootstrap, Topics().consent, records)
 
@@ -49,7 +49,7 @@ def _record(**kw: object) -> ConsentRecord:
 
 
 def _ledger() -> dict[bytes, bytes]:
-    from stream_processor.processor.ledger_client import read_ledger
+    from stream_processor.runtime.ledger_client import read_ledger
 
     return read_ledger(BrokerSettings().kafka_bootstrap, Topics().consent)
 
@@ -58,7 +58,7 @@ def _check_purpose_declared(tenant: str, purpose: str) -> None:
     """Refuse consent for a purpose the tenant's policy does not declare."""
     from stream_processor.policy.keys import policy_key
     from stream_processor.policy.retention import compile_version
-    from stream_processor.processor.ledger_client import read_ledger
+    from stream_processor.runtime.ledger_client import read_ledger
 
     policies = read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies)
     data = policies.get(policy_key(tenant))
@@ -127,7 +127,7 @@ def forget_subject(bootstrap: str, topic: str, tenant: str, site: str, subject: 
     Call after the withdrawal has taken effect: a forgotten subject has no
     consent, so face events are discarded exactly as after a withdrawal.
     """
-    from stream_processor.processor.ledger_client import read_ledger, write_records
+    from stream_processor.runtime.ledger_client import read_ledger, write_records
 
     prefix = consent_key(tenant, site, subject, "")
     keys = [k for k in read_ledger(bootstrap, topic) if k.startswith(prefix)]

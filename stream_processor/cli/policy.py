@@ -51,7 +51,7 @@ def load_policy(path: Path) -> PolicyDocument:
 def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, list[bytes]]]:
     """Current policy bytes per tenant, and every version per tenant (oldest first)."""
     from stream_processor.policy.keys import is_history, is_internal, tenant_of
-    from stream_processor.processor.ledger_client import read_ledger
+    from stream_processor.runtime.ledger_client import read_ledger
 
     current: dict[str, bytes] = {}
     history: dict[str, list[bytes]] = {}
@@ -95,9 +95,9 @@ def apply(path: Path, dry_run: bool, comment: str) -> None:
         PolicyVersion,
         compile_version,
     )
-    from stream_processor.processor.ledger_client import write_records
     from stream_processor.processor.settings import ProcessorSettings
     from stream_processor.processor.sweeper import dry_run as count_deletions
+    from stream_processor.runtime.ledger_client import write_records
     from stream_processor.store.factory import store_factory
 
     doc = load_policy(path)

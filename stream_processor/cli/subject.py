@@ -73,8 +73,8 @@ def export(
         store = store_factory(stack, ProcessorSettings().store_path)[0]()
         events = StoreSubjectEvents(store)
     if with_ledger:
-        from stream_processor.processor.ledger_client import read_ledger
         from stream_processor.rights.export_sources import LedgerConsent
+        from stream_processor.runtime.ledger_client import read_ledger
         from stream_processor.runtime.settings import Topics
 
         topic = Topics().consent

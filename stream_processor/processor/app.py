@@ -31,7 +31,6 @@ from stream_processor.audit.log import AuditSink
 from stream_processor.policy.keys import heartbeat_key
 from stream_processor.processor.faust_tuning import LeanMonitor
 from stream_processor.processor.ingest import run_ingest
-from stream_processor.processor.ledger_client import read_ledger_at
 from stream_processor.processor.ledgers import Ledgers
 from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.service import ProcessorService
@@ -39,6 +38,7 @@ from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeping import RetentionSweeper
 from stream_processor.processor.writer import InlineStoreWriter, ProcessStoreWriter, StoreWriter
 from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, guard
+from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.topics import ledger_configs
 from stream_processor.store.base import EventStore

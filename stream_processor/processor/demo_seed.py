@@ -14,7 +14,7 @@ from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenB
 from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.keys import history_key, policy_key
 from stream_processor.policy.retention import PolicyVersion
-from stream_processor.processor.ledger_client import read_ledger, write_records
+from stream_processor.runtime.ledger_client import read_ledger, write_records
 from stream_processor.runtime.settings import Topics
 
 DEMO_POLICY: dict[str, Any] = {

@@ -31,7 +31,7 @@ class KafkaPolicyStore:
         self._lock = threading.Lock()
 
     def history(self, tenant: str) -> list[PolicyVersion]:
-        from stream_processor.processor.ledger_client import read_ledger
+        from stream_processor.runtime.ledger_client import read_ledger
 
         prefix = f"{tenant}@".encode()
         versions = [
@@ -42,7 +42,7 @@ class KafkaPolicyStore:
         return sorted((v for v in versions if v.tenant == tenant), key=lambda v: v.version)
 
     def write(self, version: PolicyVersion) -> None:
-        from stream_processor.processor.ledger_client import write_records
+        from stream_processor.runtime.ledger_client import write_records
 
         record = version.encode()
         with self._lock:  # one writer per process: versions are numbered by reading first

@@ -43,7 +43,7 @@ def consent(subject: str, status: ConsentStatus, at: int, **kw: object) -> tuple
 def test_follower_writes_consent_and_policy_entries_once(
     running_stack: StackHandle, tmp_path: Path, tag: str
 ) -> None:
-    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
     from stream_processor.runtime.topics import ensure_topics, topic_specs
 

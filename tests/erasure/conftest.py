@@ -216,7 +216,7 @@ class ErasureRig:
             store.close()
 
     def consent_keys(self, subject: str) -> list[bytes]:
-        from stream_processor.processor.ledger_client import read_ledger
+        from stream_processor.runtime.ledger_client import read_ledger
 
         ledger = read_ledger(self.bootstrap, self.topics.consent)
         return [k for k in ledger if subject.encode() in k]

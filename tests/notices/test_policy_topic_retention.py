@@ -51,7 +51,7 @@ def fetch(url: str) -> str:
 def test_page_follows_policy_apply_on_kafka(
     running_stack: StackHandle, tmp_path: Path, tag: str
 ) -> None:
-    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
     from stream_processor.runtime.topics import ensure_topics, topic_specs
 

@@ -170,7 +170,7 @@ def test_export_reads_the_store_and_the_consent_ledger(
 ) -> None:
     from edge_agent.wire import Decision, EventKind, GateEvent, new_event_id
     from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
-    from stream_processor.processor.ledger_client import write_records
+    from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
     from stream_processor.runtime.topics import ensure_topics, topic_specs
     from stream_processor.store.base import StoredEvent

@@ -1,4 +1,5 @@
-"""Reading and writing the compacted ledgers from a CLI (kafka-python, synchronous)."""
+"""Reading and writing the compacted ledgers outside the workers' tables: the CLI, the web
+app and a worker's start-up (kafka-python, synchronous)."""
 
 from __future__ import annotations
 
