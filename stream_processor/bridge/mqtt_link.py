@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -91,6 +92,13 @@ class MqttLink:
         self._closed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._leaving = False
+        # Deliveries past our Receive Maximum, held until acks make room (see _dispatch).
+        self._unacked = 0
+        self._held: deque[codec.Publish] = deque()
+        self._room = asyncio.Event()
+        self._room.set()
+        #: Deliveries the broker sent beyond our Receive Maximum (held back, not lost).
+        self.held_back = 0
 
     @property
     def keepalive_s(self) -> int:
@@ -165,19 +173,18 @@ class MqttLink:
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
-        read, feed, on_publish = self._reader.read, self._parser.feed, self._on_publish
+        read, feed, room = self._reader.read, self._parser.feed, self._room
         clock = asyncio.get_running_loop().time
         try:
             while True:
+                if not room.is_set():  # not reading: TCP pushes back on the broker
+                    await room.wait()
+                    self._last_rx = clock()
                 data = await read(1 << 18)
                 if not data:
                     raise ConnectionLost("broker closed the connection")
                 self._last_rx = clock()
-                for packet in feed(data):
-                    if isinstance(packet, codec.Publish):
-                        on_publish(packet)
-                    else:
-                        self._control(packet.type, packet.body)
+                self._dispatch(feed(data))
         except codec.ProtocolError as exc:
             # Spec 4.13: tell the peer why, then close.
             log.warning("MQTT protocol error from the broker: %s", exc)
@@ -195,6 +202,51 @@ class MqttLink:
             if self._writer is not None:
                 self._writer.close()
             self._closed.set()
+
+    def _dispatch(self, packets: list[codec.Publish | codec.Packet]) -> None:
+        """Hand deliveries on, never more than our Receive Maximum unacknowledged.
+
+        The broker should not send more (spec 3.3.4), but Mosquitto before 2.0.13
+        (Debian bookworm has 2.0.11) refills a whole window on every PUBACK; the
+        excess waits here, in order, and the socket is not read until it is gone.
+        """
+        held, on_publish, publish_type = self._held, self._on_publish, codec.Publish
+        room = self._receive_maximum - self._unacked  # QoS 1 deliveries we may hand on
+        taken = 0
+        for packet in packets:
+            if isinstance(packet, publish_type):
+                if packet.qos:
+                    if held or taken >= room:
+                        held.append(packet)
+                        continue
+                    taken += 1
+                elif held:
+                    held.append(packet)
+                    continue
+                on_publish(packet)
+            else:
+                self._control(packet.type, packet.body)
+        self._unacked += taken
+        if held and self._room.is_set():
+            self._room.clear()
+            self.held_back += len(held)
+            if self.held_back == len(held):
+                log.info(
+                    "broker sent more than our Receive Maximum (%d) unacknowledged;"
+                    " holding the excess until acknowledgements make room", self._receive_maximum,
+                )  # fmt: skip
+
+    def _release_held(self) -> None:
+        held = self._held
+        if self._closed.is_set():
+            held.clear()  # unacknowledged: the broker sends them again
+            return
+        while held and not (held[0].qos and self._unacked >= self._receive_maximum):
+            packet = held.popleft()
+            self._unacked += packet.qos
+            self._on_publish(packet)
+        if not held:
+            self._room.set()
 
     def _control(self, ptype: int, body: bytes) -> None:
         if ptype == codec.PUBACK:
@@ -227,7 +279,7 @@ class MqttLink:
         while self.connected and self._writer is not None:
             await asyncio.sleep(self._keepalive_s / 2)
             silent = loop.time() - self._last_rx
-            if silent > self._keepalive_s:
+            if silent > self._keepalive_s and self._room.is_set():  # else: we stopped reading
                 self.error = ConnectionLost(
                     f"broker silent for {silent:.1f}s (keep-alive {self._keepalive_s}s)"
                 )
@@ -258,6 +310,9 @@ class MqttLink:
         """Acknowledge deliveries (one write for all of them)."""
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(b"".join(map(codec.puback, packet_ids)))
+            self._unacked -= len(packet_ids)
+            if self._held:  # not from inside the caller's own loop
+                asyncio.get_running_loop().call_soon(self._release_held)
 
     async def publish(self, topic: str, payload: bytes, timeout_s: float = 30.0) -> int:
         """Publish at QoS 1 and wait for the broker's PUBACK; returns its reason code.
