@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from stream_processor.audit.follower import LedgerAuditor, OffsetFile, follow
 from stream_processor.audit.log import FileAuditLog
-from stream_processor.dead_letter import DeadLetter, decode_dead_letter
+from stream_processor.dead_letter import DeadLetter
 from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
 from stream_processor.quarantine import (
     ConsumerMetrics,
@@ -26,6 +26,7 @@ from stream_processor.quarantine import (
     Refusal,
 )
 from tests.conftest import StackHandle, wait_for
+from tests.support.records import dead_letters, produce
 
 T0 = 1_790_000_000_000
 SUBJECT = "ps1_" + "ab" * 16
@@ -69,30 +70,6 @@ HOSTILE_CONSENT: list[tuple[bytes | None, bytes | None, str]] = [
 ]  # a record without a key: the broker itself refuses it on a compacted topic
 
 
-def read_all(bootstrap: str, topic: str, timeout_s: float = 5.0) -> list[tuple[Any, Any, int]]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, consumer_timeout_ms=int(timeout_s * 1000),
-    )  # fmt: skip
-    try:
-        return [(m.key, m.value, m.offset) for m in consumer]
-    finally:
-        consumer.close()
-
-
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    try:
-        for key, value in records:
-            producer.send(topic, key=key, value=value).get(timeout=30)
-    finally:
-        producer.close()
-
-
 @pytest.mark.component
 def test_follower_quarantines_hostile_ledger_records_and_goes_on(
     running_stack: StackHandle, tmp_path: Path
@@ -132,7 +109,7 @@ def test_follower_quarantines_hostile_ledger_records_and_goes_on(
     worker.start()
     try:
         expected = len(HOSTILE_CONSENT) + 1
-        wait_for(lambda: len(read_all(bootstrap, dlq, 1.0)) >= expected, 60, "dead letters")
+        wait_for(lambda: len(dead_letters(bootstrap, dlq, 1.0)) >= expected, 60, "dead letters")
         wait_for(lambda: len(_entries(tmp_path)) >= 2, 60, "the valid records logged")
         assert worker.is_alive()
     finally:
@@ -144,7 +121,7 @@ def test_follower_quarantines_hostile_ledger_records_and_goes_on(
              for e in _entries(tmp_path)]  # fmt: skip
     assert kinds == [("consent_changed", "granted"), ("policy_version", 2)]
 
-    letters = [decode_dead_letter(v) for _, v, _ in read_all(bootstrap, dlq)]
+    letters = dead_letters(bootstrap, dlq)
     consent_letters = [d for d in letters if d.source_topic == consent]
     got = [(d.source_offset, d.reason) for d in consent_letters]
     assert got == [(i, reason) for i, (_, _, reason) in enumerate(HOSTILE_CONSENT)]

@@ -7,7 +7,6 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,29 +16,19 @@ from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.bridge.validate import STATUS, Accepted, Rejected, check_any
 from tests.bridge.conftest import BridgeRig
 from tests.conftest import wait_for
+from tests.support.records import status_payload
 
 ME = DeviceIdentity("acme", "site-1", "gate-1", "cam-1")
 LIMITS = BridgeSettings().limits()
 
 
-def payload(**over: Any) -> bytes:
-    doc: dict[str, Any] = dict(
-        schema_version=1, tenant="acme", site="site-1", gate="gate-1", device="cam-1",
-        sent_at_ms=1_790_000_000_000, uptime_s=5, outbox_depth=0, oldest_queued_age_s=0.0,
-        gallery_templates=3, models=["sim"], frames_per_s=0.0, decision_latency_ms=0.0,
-        software_version="0.1.0",
-    )  # fmt: skip
-    doc.update(over)
-    return json.dumps(doc).encode()
-
-
 @pytest.mark.unit
 def test_status_routes_by_topic_and_is_keyed_by_device() -> None:
-    kind, verdict = check_any(status_topic(ME), payload(), LIMITS, 0)
-    assert kind == STATUS and verdict == Accepted(b"acme.site-1.gate-1.cam-1", payload())
-    _, verdict = check_any(status_topic(ME), payload(device="cam-2"), LIMITS, 0)
+    kind, verdict = check_any(status_topic(ME), status_payload(), LIMITS, 0)
+    assert kind == STATUS and verdict == Accepted(b"acme.site-1.gate-1.cam-1", status_payload())
+    _, verdict = check_any(status_topic(ME), status_payload(device="cam-2"), LIMITS, 0)
     assert isinstance(verdict, Rejected) and verdict.reason == "identity_mismatch"
-    _, verdict = check_any(status_topic(ME), payload(embedding=[0.5] * 128), LIMITS, 0)
+    _, verdict = check_any(status_topic(ME), status_payload(embedding=[0.5] * 128), LIMITS, 0)
     assert isinstance(verdict, Rejected) and verdict.reason == "unknown_field"
     _, verdict = check_any(status_topic(ME), b"x" * 5000, LIMITS, 0)
     assert isinstance(verdict, Rejected) and verdict.reason == "oversized"
@@ -89,7 +78,8 @@ def test_status_reaches_the_web_device_table(rig: BridgeRig, tmp_path: Path) -> 
 
         m = conn.mqtt
         mqtt_publish.single(
-            status_topic(conn.identity), payload(embedding=[0.1] * 64, site=conn.identity.site),
+            status_topic(conn.identity),
+            status_payload(embedding=[0.1] * 64, site=conn.identity.site),
             qos=1, hostname=m.host, port=m.port,
             auth={"username": m.username, "password": m.password.get_secret_value()},
             protocol=5,

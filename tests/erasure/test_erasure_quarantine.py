@@ -21,13 +21,13 @@ from prometheus_client import CollectorRegistry
 from edge_agent.wire.commands import CommandAck
 from edge_agent.wire.decoding import REASONS as WIRE_REASONS
 from edge_agent.wire.ids import new_event_id
-from stream_processor.dead_letter import decode_dead_letter
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.progress import ErasureRequest, read_request
 from stream_processor.erasure.service import Deps, ErasureService, read_ack
 from stream_processor.quarantine import Backoff, ConsumerMetrics, Coordinates, Quarantine, guard
 from tests.conftest import Pipeline, free_ports, make_state_dir, wait_for
 from tests.erasure.doubles import OTHER, SUBJECT, Recorder, request, row
+from tests.support.records import dead_letters, produce
 
 #: Reasons a reader may give (a bounded set: they are metrics labels).
 REASONS = {*WIRE_REASONS, "missing_value"}
@@ -68,30 +68,6 @@ def hostile_acks() -> list[bytes]:
     ]
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    try:
-        for key, value in records:
-            producer.send(topic, key=key, value=value).get(timeout=30)
-    finally:
-        producer.close()
-
-
-def read_letters(bootstrap: str, topic: str) -> list[Any]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        enable_auto_commit=False, consumer_timeout_ms=1500,
-    )  # fmt: skip
-    try:
-        return [decode_dead_letter(m.value) for m in consumer]
-    finally:
-        consumer.close()
-
-
 def scrape(port: int) -> dict[str, float]:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     return {
@@ -123,10 +99,10 @@ def test_worker_quarantines_garbage_and_takes_the_valid_records(
 
     wait_for(lambda: rig.status(valid.request_id)["status"] == "complete", 120, "the receipt")
     wanted = len(hostile) + len(hostile_acks())
-    wait_for(lambda: len(read_letters(rig.bootstrap, rig.topics.dlq)) >= wanted, 60, "letters")
+    wait_for(lambda: len(dead_letters(rig.bootstrap, rig.topics.dlq)) >= wanted, 60, "letters")
     assert worker.poll() is None, pipeline.log("erasure")
 
-    letters = read_letters(rig.bootstrap, rig.topics.dlq)
+    letters = dead_letters(rig.bootstrap, rig.topics.dlq)
     by_stage = {
         stage: sorted((d.source_offset, d.reason) for d in letters if d.stage == stage)
         for stage in ("erasure_requests", "erasure_acks")

@@ -14,32 +14,21 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from edge_agent.wire.decoding import REASONS
-from stream_processor.dead_letter import decode_dead_letter
 from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, Refusal
 from stream_processor.tail import TailRecord, kafka_consumer
 from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
 from tests.conftest import StackHandle, wait_for
-
-
-def status(**over: Any) -> bytes:
-    doc: dict[str, Any] = dict(
-        schema_version=1, tenant="acme", site="site-1", gate="gate-1", device="cam-1",
-        sent_at_ms=1_790_000_000_000, uptime_s=5, outbox_depth=0, oldest_queued_age_s=0.0,
-        gallery_templates=3, models=["sim"], frames_per_s=0.0, decision_latency_ms=0.0,
-        software_version="0.1.0",
-    )  # fmt: skip
-    doc.update(over)
-    return json.dumps(doc).encode()
-
+from tests.support.records import dead_letters as read_dead_letters
+from tests.support.records import produce, status_payload
 
 HOSTILE: list[tuple[bytes, str]] = [
     (b"\xff\xfe garbage", "invalid_utf8"),
     (b'{"schema_version": 1', "bad_json"),
-    (status(gallery_templates=10**400), "out_of_range"),
-    (status(outbox_depth="many"), "invalid_field"),
-    (status(embedding=[0.1] * 64), "unknown_field"),
-    (status()[:-1] + b', "tenant": "other"}', "duplicate_key"),
-    (status(frames_per_s=float("nan")), "non_finite"),
+    (status_payload(gallery_templates=10**400), "out_of_range"),
+    (status_payload(outbox_depth="many"), "invalid_field"),
+    (status_payload(embedding=[0.1] * 64), "unknown_field"),
+    (status_payload()[:-1] + b', "tenant": "other"}', "duplicate_key"),
+    (status_payload(frames_per_s=float("nan")), "non_finite"),
 ]
 
 
@@ -62,7 +51,6 @@ class Sink:
 def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
     running_stack: StackHandle,
 ) -> None:
-    from kafka import KafkaConsumer, KafkaProducer
     from kafka.errors import NoBrokersAvailable
 
     from stream_processor.quarantine import KafkaDeadLetters
@@ -74,12 +62,9 @@ def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
     bootstrap = running_stack.settings().kafka_bootstrap
     ensure_topics(bootstrap, [s for s in topic_specs(topics)
                               if s.name in (topics.device_status, topics.dlq)])  # fmt: skip
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     key = b"acme.site-1.gate-1.cam-1"
-    for value, _ in HOSTILE:
-        producer.send(topics.device_status, key=key, value=value).get(30)
-    producer.send(topics.device_status, key=key, value=status(gallery_templates=200)).get(30)
-    producer.close()
+    valid = status_payload(gallery_templates=200)
+    produce(bootstrap, topics.device_status, [(key, v) for v, _ in HOSTILE] + [(key, valid)])
 
     registry = CollectorRegistry()
     dead_letters = KafkaDeadLetters(bootstrap, topics.dlq)
@@ -101,12 +86,7 @@ def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
     follower.start()
     try:
         wait_for(lambda: bool(table.of_tenant("acme")), 60, "the valid status in the table")
-        consumer = KafkaConsumer(
-            topics.dlq, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-            enable_auto_commit=False, consumer_timeout_ms=1500,
-        )  # fmt: skip
-        letters = [decode_dead_letter(m.value) for m in consumer]
-        consumer.close()
+        letters = read_dead_letters(bootstrap, topics.dlq)
         assert follower._tail._thread is not None and follower._tail._thread.is_alive()
     finally:
         follower.stop()
@@ -141,7 +121,7 @@ def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
 )
 def test_the_status_reader_refuses_arbitrary_json_with_a_reason(value: Any, merged: bool) -> None:
     if merged and isinstance(value, dict):
-        value = {**json.loads(status()), **value}
+        value = {**json.loads(status_payload()), **value}
     table = DeviceTable()
     follower = DeviceStatusFollower(
         "unused:1", "s", table, Quarantine("t", ConsumerMetrics(CollectorRegistry())), Sink(None)

@@ -1,0 +1,47 @@
+"""Records the tests write straight to Kafka (around the bridge) and read back: a
+producer that waits for each record, the dead letters of a topic, a device status."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from stream_processor.dead_letter import DeadLetter, decode_dead_letter
+
+
+def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
+    """Each record acknowledged (acks=all) before the next is sent: offsets follow the list."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    try:
+        for key, value in records:
+            producer.send(topic, key=key, value=value).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def dead_letters(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[DeadLetter]:
+    """Every dead letter on ``topic`` so far (reading stops after ``idle_s`` of quiet)."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        enable_auto_commit=False, consumer_timeout_ms=int(idle_s * 1000),
+    )  # fmt: skip
+    try:
+        return [decode_dead_letter(m.value) for m in consumer]
+    finally:
+        consumer.close()
+
+
+def status_payload(**over: Any) -> bytes:
+    """A valid device status of acme/site-1/gate-1/cam-1, with ``over`` merged in."""
+    doc: dict[str, Any] = dict(
+        schema_version=1, tenant="acme", site="site-1", gate="gate-1", device="cam-1",
+        sent_at_ms=1_790_000_000_000, uptime_s=5, outbox_depth=0, oldest_queued_age_s=0.0,
+        gallery_templates=3, models=["sim"], frames_per_s=0.0, decision_latency_ms=0.0,
+        software_version="0.1.0",
+    )  # fmt: skip
+    doc.update(over)
+    return json.dumps(doc).encode()
