@@ -1,5 +1,5 @@
 """Property-based tests of the bridge's validation: arbitrary JSON values and mutated
-valid events and acks are each either accepted — and then read alike by a second,
+valid events, acks and device statuses are each either accepted — and then read alike by a second,
 independent JSON reader, within every bound — or refused with a known reason and
 dead-lettered; nothing raises.
 
@@ -23,6 +23,7 @@ from edge_agent.wire import GateEvent, decode_event, encode_event, new_event_id
 from edge_agent.wire.bounds import MAX_SAFE_INT, MAX_TIME_MS, MIN_TIME_MS
 from edge_agent.wire.commands import CommandAck, decode_ack
 from edge_agent.wire.decoding import duplicate_key
+from edge_agent.wire.status import DeviceStatus, decode_status, status_topic
 from edge_agent.wire.topics import DeviceIdentity, ack_topic, event_topic
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.bridge.validate import REASONS, Accepted, Rejected, check_any
@@ -183,9 +184,8 @@ def assert_validated(topic: str, payload: bytes) -> None:
         return
     assert isinstance(verdict, Accepted) and verdict.value == payload
     doc = second_reading(payload)
-    decoded: GateEvent | CommandAck = (
-        decode_event(payload) if kind == "event" else decode_ack(payload)
-    )
+    decoders = {"event": decode_event, "ack": decode_ack, "status": decode_status}
+    decoded: GateEvent | CommandAck | DeviceStatus = decoders[kind](payload)
     builtins = msgspec.to_builtins(decoded)
     assert set(doc) <= set(msgspec.structs.asdict(decoded))
     for name, value in msgspec.structs.asdict(decoded).items():
@@ -203,6 +203,7 @@ def assert_validated(topic: str, payload: bytes) -> None:
 def test_arbitrary_json_is_accepted_consistently_or_refused(payload: bytes) -> None:
     assert_validated(event_topic(ME), payload)
     assert_validated(ack_topic(ME), payload)
+    assert_validated(status_topic(ME), payload)
 
 
 @FUZZ
@@ -263,3 +264,29 @@ def mutated_acks(draw: st.DrawFn) -> bytes:
 @given(mutated_acks())
 def test_mutated_acks_are_accepted_consistently_or_refused(payload: bytes) -> None:
     assert_validated(ack_topic(ME), payload)
+
+
+@st.composite
+def mutated_statuses(draw: st.DrawFn) -> bytes:
+    doc: dict[str, Any] = {
+        "schema_version": 1, "tenant": ME.tenant, "site": ME.site, "gate": ME.gate,
+        "device": ME.device, "sent_at_ms": NOW_MS, "uptime_s": 3600, "outbox_depth": 12,
+        "oldest_queued_age_s": 4.5, "gallery_templates": 812,
+        "models": draw(st.lists(st.sampled_from(["a", "b-1", "x.y"]), max_size=9)),
+        "frames_per_s": draw(st.floats(0, 1000)), "decision_latency_ms": 21.3,
+        "software_version": "0.1.0",
+    }  # fmt: skip
+    name = draw(st.sampled_from(sorted(doc)))
+    if draw(st.booleans()):
+        doc[name] = draw(st.sampled_from(BOUNDARY_NUMBERS) | scalars | json_values)
+    payload = dumps(doc)
+    if draw(st.booleans()):
+        again = draw(st.sampled_from(list(doc.values())) | scalars)
+        payload = payload[:-1] + b"," + dumps(name) + b":" + dumps(again) + b"}"
+    return payload
+
+
+@FUZZ
+@given(mutated_statuses())
+def test_mutated_statuses_are_accepted_consistently_or_refused(payload: bytes) -> None:
+    assert_validated(status_topic(ME), payload)

@@ -27,6 +27,7 @@ from edge_agent.wire.commands import (
 )
 from edge_agent.wire.decoding import REASONS, duplicate_key, nesting_depth
 from edge_agent.wire.events import event_json_schema
+from edge_agent.wire.status import decode_status, status_json_schema
 
 pytestmark = pytest.mark.unit
 
@@ -215,7 +216,9 @@ def integers(schema: Any) -> Iterator[dict[str, Any]]:
             yield from integers(value)
 
 
-@pytest.mark.parametrize("schema", [event_json_schema, command_json_schema, ack_json_schema])
+@pytest.mark.parametrize(
+    "schema", [event_json_schema, command_json_schema, ack_json_schema, status_json_schema]
+)
 def test_every_integer_of_the_published_schemas_has_a_maximum(
     schema: Callable[[], dict[str, object]],
 ) -> None:
@@ -231,3 +234,34 @@ def test_a_valid_event_decodes_equal() -> None:
     got = decode_event(payload)
     assert isinstance(got, GateEvent)
     assert json.loads(encode_event(got)) == json.loads(payload)
+
+
+def status(**over: Any) -> bytes:
+    doc: dict[str, Any] = {
+        "schema_version": 1, "tenant": "acme", "site": "site-1", "gate": "north",
+        "device": "cam-1", "sent_at_ms": NOW_MS, "uptime_s": 3600, "outbox_depth": 12,
+        "oldest_queued_age_s": 4.5, "gallery_templates": 812,
+        "models": ["blazeface-back256", "mobilefacenet-192", "x"], "frames_per_s": 14.8,
+        "decision_latency_ms": 21.3, "software_version": "0.1.0",
+    }  # fmt: skip
+    doc.update(over)
+    return compact(doc)
+
+
+@pytest.mark.parametrize(
+    ("reason", "payload"),
+    [
+        (None, status()),  # a list of three: its commas are expected, no full parse
+        (None, status(models=[])),
+        ("duplicate_key", splice(status(), '"uptime_s":1')),
+        ("duplicate_key", splice(status(models=["a"]), '"models":["a","b"]')),
+        ("duplicate_key", splice(status(), '"m\\u006fdels":[]')),
+        ("out_of_range", status(uptime_s=10**400)),
+        ("out_of_range", status(frames_per_s=10**400)),  # a float field: 1e400 overflows
+        ("non_finite", status().replace(b'"frames_per_s":14.8', b'"frames_per_s":NaN')),
+        ("too_deep", status(models=[["a"]])),
+        ("invalid_utf8", status(software_version="eXe").replace(b"eXe", b"e\xffe")),
+    ],
+)
+def test_device_status_refusals(reason: str | None, payload: bytes) -> None:
+    assert reason_of(decode_status, payload) == reason
