@@ -182,6 +182,30 @@ def policy_beyond_pure(imports: Iterable[Import]) -> list[str]:
     ]
 
 
+#: Which process kinds may use which Kafka client (README, "One Kafka client per role").
+KAFKA_CLIENT_ROLES = {
+    "confluent_kafka": ("stream_processor.bridge",),
+    "faust": ("stream_processor.processor", "stream_processor.erasure", "stream_processor.cli"),
+    "aiokafka": ("stream_processor.processor",),
+}
+#: Synchronous kafka-python has no place on the bridge's or the workers' hot paths.
+KAFKA_PYTHON_BARRED = ("stream_processor.bridge", "stream_processor.processor")
+
+
+def kafka_client_outside_its_role(imports: Iterable[Import]) -> list[str]:
+    bad = []
+    for i in imports:
+        if not _under(i.module, "stream_processor"):
+            continue  # benchmarks compare the clients on purpose
+        root = i.target.split(".")[0]
+        allowed = KAFKA_CLIENT_ROLES.get(root)
+        if allowed is not None and not any(_under(i.module, a) for a in allowed):
+            bad.append(str(i))
+        if root == "kafka" and any(_under(i.module, b) for b in KAFKA_PYTHON_BARRED):
+            bad.append(str(i))
+    return bad
+
+
 def long_functions(source: str, rel: str) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(source, filename=rel)):
@@ -204,6 +228,7 @@ def long_functions(source: str, rel: str) -> set[str]:
         cli_outside_cli,
         runtime_on_a_process,
         policy_beyond_pure,
+        kafka_client_outside_its_role,
     ],
 )
 def test_import_rule_holds(rule: Callable[[Iterable[Import]], list[str]]) -> None:
@@ -239,6 +264,11 @@ VIOLATIONS = [
     (policy_beyond_pure, f"{SP}/policy/x.py", "from kafka import KafkaConsumer"),
     (policy_beyond_pure, f"{SP}/policy/x.py", "from ..store.base import EventStore"),
     (policy_beyond_pure, f"{SP}/policy/x.py", f"from {SP}.processor.metrics import M"),
+    (kafka_client_outside_its_role, f"{SP}/audit/x.py", "from confluent_kafka import Producer"),
+    (kafka_client_outside_its_role, f"{SP}/web/x.py", "import faust"),
+    (kafka_client_outside_its_role, f"{SP}/erasure/x.py", "from aiokafka import AIOKafkaConsumer"),
+    (kafka_client_outside_its_role, f"{SP}/processor/x.py", "from kafka import KafkaConsumer"),
+    (kafka_client_outside_its_role, f"{SP}/bridge/x.py", "from kafka import KafkaProducer"),
 ]
 
 
@@ -296,3 +326,18 @@ def test_a_long_function_is_found_and_a_short_one_is_not() -> None:
     assert long_functions(source, "m.py") == {"m.py:long"}
     short = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES - 1))
     assert long_functions(f"def fits():\n{short}\n", "m.py") == set()
+
+
+def test_the_readme_folder_table_names_every_package() -> None:
+    readme = (REPO / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    named = {m.rstrip("/") for row in rows for m in row.split("|")[1].replace("`", " ").split()}
+    packages = {
+        str(init.parent.relative_to(REPO))
+        for root in PACKAGES
+        for init in (REPO / root).rglob("__init__.py")
+        if "node_modules" not in init.parts
+    }
+    assert sorted(packages - named) == []
+    for folder in ("deploy", "docs", "benchmarks", "tests"):
+        assert folder in named
