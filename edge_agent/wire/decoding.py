@@ -25,7 +25,7 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, count
 from operator import attrgetter, sub
 from typing import Any, Generic, NoReturn, TypeVar
@@ -63,10 +63,19 @@ _BRACKETS = bytes.maketrans(b"[{]}", b"\x02\x02\x00\x00")
 _NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
 
 
+def _depths(payload: bytes) -> Iterator[int]:
+    brackets = _STRING.sub(b"", payload).translate(_BRACKETS, _NOT_BRACKET)
+    return map(sub, accumulate(brackets), count(1))
+
+
 def nesting_depth(payload: bytes) -> int:
     """How deeply containers nest, outside strings (0 for a scalar)."""
-    brackets = _STRING.sub(b"", payload).translate(_BRACKETS, _NOT_BRACKET)
-    return max(0, max(map(sub, accumulate(brackets), count(1)), default=0))
+    return max(0, max(_depths(payload), default=0))
+
+
+def nested_deeper(payload: bytes, limit: int) -> bool:
+    """``nesting_depth(payload) > limit``, stopping at the first level past it."""
+    return any(map(limit.__lt__, _depths(payload)))
 
 
 class _Duplicate(Exception):
@@ -166,7 +175,7 @@ class WireDecoder(Generic[T]):
             reason = "missing_field"
         elif _OUT_OF_RANGE.match(text):
             reason = "out_of_range"
-        elif _CONTAINER.search(text) and nesting_depth(bytes(payload)) > self._max_depth:
+        elif _CONTAINER.search(text) and nested_deeper(bytes(payload), self._max_depth):
             reason = "too_deep"
             text = f"nested deeper than {self._max_depth} ({text})"
         else:
@@ -184,6 +193,6 @@ class WireDecoder(Generic[T]):
             raise WireError("non_finite", f"NaN or Infinity is not a JSON number ({text})")
         if "surrogate" in text or _LONE_HIGH.search(data):
             raise WireError("invalid_utf8", f"a string escapes a lone UTF-16 surrogate ({text})")
-        if nesting_depth(data) > self._max_depth:
+        if nested_deeper(data, self._max_depth):
             raise WireError("too_deep", f"nested deeper than {self._max_depth} ({text})")
         raise WireError("bad_json", text)

@@ -25,7 +25,7 @@ from edge_agent.wire.commands import (
     decode_command,
     encode,
 )
-from edge_agent.wire.decoding import REASONS, duplicate_key, nesting_depth
+from edge_agent.wire.decoding import REASONS, duplicate_key, nested_deeper, nesting_depth
 from edge_agent.wire.events import event_json_schema
 from edge_agent.wire.status import decode_status, status_json_schema
 
@@ -170,6 +170,8 @@ def test_duplicate_keys_at_any_depth_are_found() -> None:
     assert duplicate_key(b'{"a":1,"b":{"a":1}}') is None
     assert nesting_depth(b'{"a":"[[[[","b":[1,{"c":2}]}') == 3
     assert nesting_depth(b"7") == 0
+    assert nested_deeper(b"[[1]]", 1) and not nested_deeper(b"[[1]]", 2)
+    assert nested_deeper(b"[" * 1_000_000, 1)  # stops at the second bracket
 
 
 COMMAND_CASES: list[tuple[str, Callable[[bytes], object], bytes]] = [
