@@ -13,14 +13,14 @@ Faust agent call them through ``await asyncio.to_thread(...)``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from stream_processor.audit import record
 from stream_processor.audit.checkpoint import Checkpointer
 from stream_processor.audit.keys import OperatorKey
 from stream_processor.audit.log import AuditSink
 from stream_processor.audit.openings import OpeningStore
-from stream_processor.errors import BrokerError
+from stream_processor.errors import BrokerError, FacegateError
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import ErasureReceipt, ReceiptClaims, issue_receipt
 
@@ -36,6 +36,7 @@ class ErasureAudit:
         openings: OpeningStore | None,
         receipts: ReceiptStore,
         checkpointer: Checkpointer | None = None,
+        witness: Callable[[ErasureReceipt], ErasureReceipt | None] | None = None,
     ) -> None:
         self._sink = sink
         self._key = key
@@ -43,6 +44,8 @@ class ErasureAudit:
         self._openings = openings
         self._receipts = receipts
         self._checkpointer = checkpointer
+        #: Asks the witnesses to cosign and returns the receipt with its witnessed proof.
+        self._witness = witness
 
     def requested(
         self,
@@ -85,4 +88,13 @@ class ErasureAudit:
                 self._checkpointer.checkpoint()
             except BrokerError as exc:
                 log.warning("erasure %s: checkpoint not published yet: %s", claims.request_id, exc)
+        if self._witness is not None:
+            try:
+                proved = self._witness(receipt)
+            except FacegateError as exc:  # the receipt stands; a later checkpoint adds the proof
+                log.warning("erasure %s: not witnessed yet: %s", claims.request_id, exc)
+                proved = None
+            if proved is not None:
+                self._receipts.save(proved)
+                receipt = proved
         return receipt

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from stream_processor.audit.commitment import opens
@@ -21,6 +22,7 @@ from stream_processor.audit.merkle import leaf_hash, verify_inclusion
 from stream_processor.audit.note import Note, NoteError, Verifier, valid_signatures
 from stream_processor.audit.tlog import CheckpointStore, TreeHead
 from stream_processor.audit.tree import StoredTree
+from stream_processor.audit.wiring import Audit
 from stream_processor.audit.witnessed import operator_verifiers
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import ErasureReceipt, WitnessedProof
@@ -73,6 +75,21 @@ def witness_stored(
             receipts.save(proved)
             done += 1
     return done
+
+
+def witness_now(audit: Audit) -> Callable[[ErasureReceipt], ErasureReceipt | None]:
+    """For the erasure flow: right after its checkpoint, ask the push witnesses
+    (``FACEGATE_AUDIT_WITNESS_URLS``) and return the receipt with its witnessed proof
+    (None when no witness is configured or none cosigned)."""
+    keys = [Verifier.parse(k) for k in audit.settings.witness_keys]
+
+    def witness(receipt: ErasureReceipt) -> ErasureReceipt | None:
+        if not keys or not audit.settings.witness_urls:
+            return None
+        audit.request_cosignatures()
+        return attach_proof(receipt, audit.tree, audit.checkpoints, keys)
+
+    return witness
 
 
 @dataclass
