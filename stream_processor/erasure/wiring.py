@@ -46,6 +46,7 @@ def build(
         from stream_processor.erasure.kafka_configs import cached, describe_topics
         from stream_processor.erasure.ledger_index import LedgerIndex
         from stream_processor.rights.db import open_rights_db, rights_db_path
+        from stream_processor.rights.receipt_proof import witness_now
         from stream_processor.rights.receipt_store import ReceiptStore
         from stream_processor.runtime.accounts import AccountBook
         from stream_processor.runtime.layout import StateLayout
@@ -58,7 +59,7 @@ def build(
         publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints)
         erasure_audit = ErasureAudit(
             audit.log, audit.key, audit.settings.log_id, audit.openings,
-            ReceiptStore(db), audit.checkpointer(publisher),
+            ReceiptStore(db), audit.checkpointer(publisher), witness_now(audit),
         )  # fmt: skip
         # Topics that may hold a record naming the subject: events (raw, dead letters),
         # commands and acks, the requests, and the consent ledger with its table changelog.
