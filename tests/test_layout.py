@@ -28,6 +28,7 @@ MAX_FUNCTION_LINES = 80
 #: was split but is still listed.
 LONG_FUNCTIONS = {
     "stream_processor/audit/verify.py:verify_log",
+    "stream_processor/cli/audit.py:verify",  # grew past 80 with --witness-key (c5500ae)
     "stream_processor/cli/demo.py:demo",
     "stream_processor/cli/subject.py:export",
     "benchmarks/bridge_bench.py:phase_clients",
