@@ -139,3 +139,36 @@ def test_inclusion_proof_route_and_refused_cosignatures(tlog_rig: TlogRig) -> No
         urllib.request.urlopen(req, timeout=10)
     assert err.value.code == 403
     assert not valid_signatures(served_checkpoint(rig), [stranger.verifier])
+
+
+def test_witness_http_face_serves_the_alarm_and_the_statement(tlog_rig: TlogRig) -> None:
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from stream_processor.witness.http import create_witness_app
+
+    rig = tlog_rig
+    rig.add(4)
+    rig.checkpoint()
+    rig.witness.run_once()
+    rig.rewrite_without(1)
+    rig.add(2, tag="x")
+    rig.checkpoint()
+    assert rig.witness.run_once().result == Result.FORK
+
+    async def go() -> tuple[str, list[dict[str, object]], str, str]:
+        app = create_witness_app(rig.witness, rig.registry, interval_s=3600)
+        async with TestClient(TestServer(app)) as client:
+            metrics = await (await client.get("/metrics")).text()
+            statements = await (await client.get("/fork-statements")).json()
+            key = await (await client.get("/public-key")).text()
+            head = await (await client.get(f"/checkpoint/{rig.audit.settings.log_id}")).text()
+            return metrics, statements, key, head
+
+    metrics, statements, key, head = asyncio.run(go())
+    assert "facegate_witness_fork_detected 1.0" in metrics
+    assert 'facegate_witness_rounds_total{result="fork"}' in metrics
+    assert len(statements) == 1 and statements[0]["origin"] == rig.audit.settings.log_id
+    assert key.strip() == rig.witness.vkey
+    assert TreeHead.parse(Note.parse(head).text).size == 4  # what it cosigned, kept
