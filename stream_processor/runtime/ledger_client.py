@@ -3,7 +3,8 @@ app and a worker's start-up (kafka-python, synchronous)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from stream_processor.errors import BrokerError
 
@@ -20,44 +21,76 @@ def read_ledger_at(
     bootstrap: str, topic: str, timeout_s: float = 120.0
 ) -> tuple[dict[bytes, bytes], dict[int, int]]:
     """``read_ledger`` plus the end offset per partition it read up to."""
-    import time
+    state: dict[bytes, bytes] = {}
 
-    from kafka import KafkaConsumer, TopicPartition
-    from kafka.errors import KafkaError
+    def apply(key: bytes, value: bytes | None) -> None:
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
 
+    reader = LedgerReader(bootstrap, topic, "facegate-cli", timeout_s, consumer_timeout_ms=1000)
     try:
-        consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            client_id="facegate-cli",
-            consumer_timeout_ms=1000,
-        )
-    except KafkaError as exc:
-        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            raise BrokerError(f"topic {topic} does not exist; run: facegate stack up")
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        state: dict[bytes, bytes] = {}
-        deadline = time.monotonic() + timeout_s
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            if time.monotonic() > deadline:
-                raise BrokerError(f"reading {topic} timed out")
-            for records in consumer.poll(timeout_ms=500).values():
-                for r in records:
-                    if r.key is None:
-                        continue
-                    if r.value is None:
-                        state.pop(r.key, None)
-                    else:
-                        state[r.key] = r.value
-        return state, {tp.partition: int(off) for tp, off in end.items()}
+        return state, reader.catch_up(apply)
     finally:
-        consumer.close()
+        reader.close()
+
+
+class LedgerReader:
+    """One consumer over every partition of a compacted topic, from its beginning.
+
+    ``catch_up`` hands every keyed record written up to the end offsets as of the
+    call to ``apply`` (``None`` for a tombstone), so a caller that keeps the
+    reader reads only what was written since its last call.
+    """
+
+    def __init__(
+        self, bootstrap: str, topic: str, client_id: str, timeout_s: float, **options: Any
+    ) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+        from kafka.errors import KafkaError
+
+        self.topic = topic
+        self._timeout_s = timeout_s
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=bootstrap, enable_auto_commit=False, client_id=client_id,
+                **options,
+            )  # fmt: skip
+        except KafkaError as exc:
+            raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+        # None or empty, depending on whether the broker has ever heard of the name.
+        partitions = self._consumer.partitions_for_topic(topic)
+        if not partitions:
+            self._consumer.close()
+            raise BrokerError(f"topic {topic} does not exist; run: facegate stack up")
+        self._tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        self._consumer.assign(self._tps)
+        self._consumer.seek_to_beginning(*self._tps)
+
+    def catch_up(self, apply: Callable[[bytes, bytes | None], None]) -> dict[int, int]:
+        """Read to the end offsets as of now; returns them per partition."""
+        import time
+
+        from kafka.errors import KafkaError
+
+        c = self._consumer
+        try:
+            end = c.end_offsets(self._tps)
+            deadline = time.monotonic() + self._timeout_s
+            while any(c.position(tp) < end[tp] for tp in self._tps):
+                if time.monotonic() > deadline:
+                    raise BrokerError(f"reading {self.topic} timed out")
+                for records in c.poll(timeout_ms=200).values():
+                    for r in records:
+                        if r.key is not None:
+                            apply(r.key, r.value)
+        except KafkaError as exc:
+            raise BrokerError(f"reading {self.topic} failed: {exc}") from exc
+        return {tp.partition: int(off) for tp, off in end.items()}
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 def write_records(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes | None]]) -> int:
