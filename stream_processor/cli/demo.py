@@ -47,6 +47,22 @@ def _summary(db_path: Path) -> tuple[int, list[tuple[str, str, int]]]:
         db.close()
 
 
+def _announce_console(state_dir: Path) -> None:
+    """Print the dashboard URL and a fresh viewer token of the demo firm (valid 1 day)."""
+    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.web.settings import WebSettings
+    from stream_processor.web.tokens import Role, TokenBook
+
+    db = open_rights_db(rights_db_path(state_dir))
+    try:
+        secret, _ = TokenBook(db).create("demo", Role.VIEWER, "demo viewer", ttl_s=86400)
+    finally:
+        db.close()
+    url = WebSettings().public_url.rstrip("/")
+    click.echo(f"[demo] dashboard: {url}/console  (sign in with the viewer token below)")
+    click.echo(f"[demo] viewer token of the demo firm: {secret}")
+
+
 @click.command()
 @click.option("--duration", type=float, default=0.0, help="seconds to run; 0 = until Ctrl-C")
 @click.option("--sites", type=int, default=2, show_default=True)
@@ -111,10 +127,12 @@ def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool)
                     "--rate",
                     str(rate),
                 )
+        start("web", "web", "serve")
         click.echo(
             f"[demo] running: 1 bridge, 1 processor worker, {sites * gates} simulated gates "
-            f"at {rate}/s each; logs in {logs}"
+            f"at {rate}/s each, the web app; logs in {logs}"
         )
+        _announce_console(settings.state_dir)
         click.echo(f"[demo] events are stored in {layout.sqlite_path}")
         started = time.monotonic()
         while not stop.wait(5.0):
@@ -130,7 +148,7 @@ def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool)
     finally:
         click.echo("[demo] stopping gates, bridge and processor ...")
         # Gates first (they drain their outboxes), then the bridge, then the worker.
-        for group in (("gate-",), ("bridge",), ("processor",)):
+        for group in (("gate-", "web"), ("bridge",), ("processor",)):
             chosen = [p for name, p in procs if name.startswith(group)]
             for p in chosen:
                 if p.poll() is None:

@@ -27,6 +27,7 @@ def serve(host: str | None, port: int | None) -> None:
     from prometheus_client import CollectorRegistry
 
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.processor.settings import ProcessorSettings
     from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine
     from stream_processor.runtime.settings import Topics
     from stream_processor.store.factory import store_factory
@@ -60,7 +61,8 @@ def serve(host: str | None, port: int | None) -> None:
         stack.kafka_bootstrap, topics.device_status, devices,
         Quarantine("web_device_status", ConsumerMetrics(registry)), dead_letters,
     ).start()  # fmt: skip
-    factory, where = store_factory(stack)
+    # The store the processor writes (FACEGATE_STORE, FACEGATE_PROCESSOR_STORE_PATH).
+    factory, where = store_factory(stack, ProcessorSettings().store_path)
     store = ThreadConfinedStore(factory)
     audit = open_audit(stack.state_dir)
     deps = build_deps(

@@ -263,3 +263,20 @@ def test_openapi_document_is_valid_and_complete(console: ConsoleRig) -> None:
             assert path in doc["paths"], path
 
     console.run(go)
+
+
+def test_overview_without_a_camera_registry(console: ConsoleRig, tmp_path: Any) -> None:
+    from stream_processor.notices.config import RegistryFile
+
+    seed(console, tmp_path)
+    console.deps.cameras = RegistryFile(tmp_path / "missing.yaml")
+
+    async def go(client: Any) -> None:
+        viewer = auth(console.token("acme", "viewer"))
+        ov = await (await client.get("/api/v1/overview", headers=viewer)).json()
+        assert [s["site"] for s in ov["sites"]] == [A_SITE]  # seen in events and devices
+        resp = await client.post("/api/v1/keycards", json={"site": A_SITE},
+                                 headers=auth(console.token("acme", "operator")))  # fmt: skip
+        assert resp.status == 404  # not a registered site: no request without a registry
+
+    console.run(go)

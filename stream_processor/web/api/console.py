@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from edge_agent.wire.topics import ID_PATTERN
+from stream_processor.errors import FacegateError
 from stream_processor.store.base import AggregateKey
 from stream_processor.web.api.spec import ID_SEGMENT, Call, Page, operation
 from stream_processor.web.deps import WebDeps
@@ -76,8 +77,14 @@ class DeviceList(BaseModel):
 
 
 def registry_sites(deps: WebDeps, tenant: str) -> dict[str, list[str]]:
+    """Sites and gates of the camera registry; none if there is no valid registry (the
+    overview then shows the sites seen in events and device statuses; /healthz says why)."""
     out: dict[str, list[str]] = {}
-    for site in deps.cameras.get().sites:
+    try:
+        registry = deps.cameras.get()
+    except FacegateError:
+        return out
+    for site in registry.sites:
         if site.tenant == tenant:
             out[site.site] = sorted({c.gate for c in site.cameras})
     return out

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from edge_agent.wire.events import PSEUDONYM_PATTERN
 from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.rights.keycards import KeycardError, KeycardRequest, KeycardStatus
+from stream_processor.web.api.console import registry_sites
 from stream_processor.web.api.spec import Call, Page, Strict, operation
 from stream_processor.web.errors import ApiError
 from stream_processor.web.tokens import Role
@@ -128,7 +129,7 @@ async def list_keycards(call: Call) -> KeycardList:
 )
 async def create_keycard(call: Call) -> KeycardOut:
     b: KeycardCreate = call.body
-    if call.deps.cameras.get().site(call.tenant, b.site) is None:
+    if b.site not in registry_sites(call.deps, call.tenant):
         raise ApiError(404, "not_found", f"no site {b.site}")
     try:
         req = call.deps.keycards.request(
