@@ -197,10 +197,15 @@ def test_a_hostile_gate_cannot_stop_the_pipeline(pipeline: Pipeline) -> None:
     raw = read_topic(pipeline, topics.raw)
     assert len(raw) == VALID + len(replayed)
     t1 = int(time.time() * 1000)
+    received: dict[str, int] = {}
     for _, value, (ts_type, ts) in raw:
-        occurred = json.loads(value)["occurred_at_ms"]
+        doc = json.loads(value)
         assert ts_type == 1 and t0 <= ts <= t1, (ts_type, ts, t0, t1)  # CreateTime = receipt
-        assert ts > occurred
+        assert ts > doc["occurred_at_ms"]
+        received[doc["event_id"]] = min(ts, received.get(doc["event_id"], ts))
+    # Retention counts from a time the cloud vouches for (90 days for these kinds).
+    for event_id, expires in expiries(pipeline).items():
+        assert expires is not None and expires <= received[event_id] + 90 * DAY
 
     assert (bridge.pid, worker.pid) == pids
     assert bridge.poll() is None, pipeline.log("bridge")
@@ -222,6 +227,16 @@ def stored_ids(pipeline: Pipeline) -> list[str]:
         return list(store.iter_event_ids())
     finally:
         store.close()
+
+
+def expiries(pipeline: Pipeline) -> dict[str, int | None]:
+    import sqlite3
+
+    db = sqlite3.connect(pipeline.store_path)
+    try:
+        return dict(db.execute("SELECT event_id, expires_at_ms FROM events"))
+    finally:
+        db.close()
 
 
 def topic_size(pipeline: Pipeline, topic: str) -> int:
