@@ -8,7 +8,6 @@ import shutil
 import signal
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from stream_processor.errors import StackError
@@ -20,13 +19,6 @@ MARKER = "kafka.Kafka"
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 LOG4J2 = REPO_ROOT / "deploy" / "kafka" / "log4j2.properties"
 READY_LINE = b"Kafka Server started"
-
-
-@dataclass(frozen=True)
-class KafkaStatus:
-    running: bool
-    pid: int | None
-    listening: bool
 
 
 def ensure_jars(libs: Path) -> Path:
@@ -124,13 +116,8 @@ class Kafka:
         if result.returncode != 0:
             raise StackError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
 
-    def status(self) -> KafkaStatus:
-        pid = procs.running_pid(self.pidfile, MARKER)
-        return KafkaStatus(
-            running=pid is not None,
-            pid=pid,
-            listening=procs.port_open(self._s.host, self._s.kafka_port),
-        )
+    def status(self) -> procs.BrokerStatus:
+        return procs.broker_status(self.pidfile, MARKER, self._s.host, self._s.kafka_port)
 
     def up(self) -> int:
         self.prepare()

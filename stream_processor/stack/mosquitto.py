@@ -6,7 +6,6 @@ import getpass
 import os
 import signal
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
 from stream_processor.errors import StackError
@@ -18,13 +17,6 @@ from stream_processor.stack import procs
 from stream_processor.stack.settings import StackSettings
 
 MARKER = "mosquitto"
-
-
-@dataclass(frozen=True)
-class MosquittoStatus:
-    running: bool
-    pid: int | None
-    listening: bool
 
 
 class Mosquitto:
@@ -106,13 +98,8 @@ class Mosquitto:
         write_account_files(self.accounts, self.passwd, self.acl)
         self.conf.write_text(self.config_text())
 
-    def status(self) -> MosquittoStatus:
-        pid = procs.running_pid(self.pidfile, MARKER)
-        return MosquittoStatus(
-            running=pid is not None,
-            pid=pid,
-            listening=procs.port_open(self._s.host, self._s.mqtt_port),
-        )
+    def status(self) -> procs.BrokerStatus:
+        return procs.broker_status(self.pidfile, MARKER, self._s.host, self._s.mqtt_port)
 
     def up(self) -> int:
         binary = require_binary("mosquitto", "mosquitto")

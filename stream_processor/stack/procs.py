@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from stream_processor.errors import NotReady, StackError
@@ -119,3 +120,16 @@ def wait_until(
             raise StackError(f"{what} exited during start-up; see {log_hint}")
         time.sleep(0.2)
     raise NotReady(f"{what} not ready after {timeout_s:.0f}s; see {log_hint}")
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    running: bool
+    pid: int | None
+    listening: bool
+
+
+def broker_status(pidfile: Path, marker: str, host: str, port: int) -> BrokerStatus:
+    """Whether the broker of ``pidfile`` runs, and whether its port takes connections."""
+    pid = running_pid(pidfile, marker)
+    return BrokerStatus(running=pid is not None, pid=pid, listening=port_open(host, port))

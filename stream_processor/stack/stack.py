@@ -8,17 +8,18 @@ from stream_processor.bridge.session import ensure_bridge_session
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import ensure_topics, topic_specs
-from stream_processor.stack.kafka import Kafka, KafkaStatus
-from stream_processor.stack.mosquitto import Mosquitto, MosquittoStatus
+from stream_processor.stack.kafka import Kafka
+from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.stack.postgres import Postgres, PostgresStatus
+from stream_processor.stack.procs import BrokerStatus
 from stream_processor.stack.settings import StackSettings
 from stream_processor.store.settings import StoreSettings
 
 
 @dataclass(frozen=True)
 class StackStatus:
-    mosquitto: MosquittoStatus
-    kafka: KafkaStatus
+    mosquitto: BrokerStatus
+    kafka: BrokerStatus
     #: Only when the stack runs its own PostgreSQL (FACEGATE_STORE=postgres).
     postgres: PostgresStatus | None = None
 
