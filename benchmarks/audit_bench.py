@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import machine_line, run
 
-from stream_processor.audit import record  # noqa: E402
-from stream_processor.audit.checkpoint import Checkpointer, CheckpointFile  # noqa: E402
-from stream_processor.audit.keys import OperatorKey  # noqa: E402
-from stream_processor.audit.log import FileAuditLog  # noqa: E402
-from stream_processor.audit.openings import OpeningStore  # noqa: E402
-from stream_processor.audit.verify import read_lines, verify_log  # noqa: E402
+from stream_processor.audit import record
+from stream_processor.audit.checkpoint import Checkpointer, CheckpointFile
+from stream_processor.audit.keys import OperatorKey
+from stream_processor.audit.log import FileAuditLog
+from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.verify import read_lines, verify_log
 
 
 def pseudonym(i: int) -> str:
@@ -87,4 +85,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -31,55 +31,51 @@ a steadier figure than the rate on a shared machine (still not immune to it).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import functools
 import hashlib
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import (
+    BenchStack,
+    machine_line,
+    message_size_line,
+    private_stack,
+    require_tools,
+    run,
+)
+from bridge_clients import phase_clients
 
-from edge_agent.uplink.settings import DeviceConnection  # noqa: E402
-from edge_agent.wire import Decision, EventKind, GateEvent, encode_event, new_event_id  # noqa: E402
-from edge_agent.wire.topics import DeviceIdentity, event_topic  # noqa: E402
-from stream_processor.bridge.session import ensure_bridge_session  # noqa: E402
-from stream_processor.bridge.settings import BridgeSettings  # noqa: E402
-from stream_processor.runtime.accounts import AccountBook  # noqa: E402
-from stream_processor.runtime.devices import register_device  # noqa: E402
-from stream_processor.runtime.layout import StateLayout  # noqa: E402
-from stream_processor.runtime.topics import TopicSpec, ensure_topics  # noqa: E402
-from stream_processor.stack.mosquitto import Mosquitto  # noqa: E402
-from stream_processor.stack.settings import StackSettings  # noqa: E402
-from stream_processor.stack.stack import Stack  # noqa: E402
+from edge_agent.uplink.settings import DeviceConnection
+from edge_agent.wire import Decision, EventKind, GateEvent, encode_event, new_event_id
+from edge_agent.wire.topics import DeviceIdentity, event_topic
+from stream_processor.bridge.session import ensure_bridge_session
+from stream_processor.bridge.settings import BridgeSettings
+from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.devices import register_device
+from stream_processor.runtime.layout import StateLayout
+from stream_processor.runtime.topics import TopicSpec, ensure_topics
+from stream_processor.stack.mosquitto import Mosquitto
+from stream_processor.stack.settings import StackSettings
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bridge-bench:start -->", "<!-- bridge-bench:end -->"
+#: Debian tools the drain and latency phases run (installed if missing).
+TOOLS = {"mosquitto_pub": "mosquitto-clients", "mosquitto_sub": "mosquitto-clients", "kcat": "kcat"}
+TENANTS = ("bench-c", "bench-b", "bench-r", "bench-lb", "bench-lr")
 TOPICS = {
     "raw": "bench.raw", "dlq": "bench.dlq", "acks": "bench.acks",
     "commands": "bench.commands", "baseline": "bench.baseline",
 }  # fmt: skip
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 # -- events ----------------------------------------------------------------------
@@ -183,8 +179,16 @@ class Watch:
             time.sleep(0.02)
         self._c.close()
         if first is None or done is None:
-            raise SystemExit(f"only {got}/{n} records arrived in {timeout_s:.0f}s")
+            raise SystemExit(f"Error: only {got}/{n} records arrived in {timeout_s:.0f}s")
         return first, done, got, at_first, at_done
+
+
+def drain_rate(got: int, first: float, done: float) -> float:
+    """Records per second between the first and the last seen; NaN when they landed
+    between two polls of the watch (too few events to time: raise --events)."""
+    if done - first < 0.1:
+        return float("nan")
+    return (got - 1) / (done - first)
 
 
 def latencies(bootstrap: str, topic: str, since_ms: int) -> list[float]:
@@ -239,7 +243,7 @@ def prefill(conns: list[DeviceConnection], per_device: int, tmp: Path) -> float:
     ]
     for p in procs:
         if p.wait(600) != 0:
-            raise SystemExit("mosquitto_pub failed")
+            raise SystemExit("Error: mosquitto_pub failed")
     return time.monotonic() - t
 
 
@@ -270,125 +274,6 @@ def paced(conns: list[DeviceConnection], rate: float, seconds: float) -> int:
 
 
 # -- phases -----------------------------------------------------------------------------
-def phase_clients(
-    settings: StackSettings, conn: DeviceConnection, n: int, tmp: Path
-) -> dict[str, float]:  # noqa: E501
-    """MQTT drain (paho vs our link) and Kafka produce (kafka-python vs confluent-kafka)."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.packettypes import PacketTypes
-    from paho.mqtt.properties import Properties
-
-    from stream_processor.bridge.mqtt_link import MqttLink
-
-    creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
-    filt = f"facegate/v1/{conn.identity.tenant}/+/+/+/events"
-    results: dict[str, float] = {}
-
-    def session(cid: str) -> None:
-        bs = BridgeSettings(instance=cid, scope=[conn.identity.tenant])
-        ensure_bridge_session(settings.host, settings.mqtt_port, creds, bs)
-
-    # paho, manual ack of each message, like the bridge before this benchmark
-    session("paho")
-    prefill([conn], n, tmp)
-    done = threading.Event()
-    count = [0]
-
-    def on_message(c: Any, u: Any, m: Any) -> None:
-        c.ack(m.mid, 1)
-        count[0] += 1
-        if count[0] >= n:
-            done.set()
-
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="facegate-bridge-paho",
-                    protocol=mqtt.MQTTv5, manual_ack=True)  # fmt: skip
-    c.username_pw_set(creds.username, creds.password)
-    c.on_message = on_message
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 3600
-    props.ReceiveMaximum = 5000
-    t = time.monotonic()
-    c.connect(settings.host, settings.mqtt_port, clean_start=False, properties=props)
-    c.loop_start()
-    done.wait(300)
-    results["mqtt paho-mqtt 2.2.0 (manual ack)"] = n / (time.monotonic() - t)
-    c.disconnect()
-    c.loop_stop()
-
-    # the bridge's asyncio link, PUBACKs written in batches
-    session("link")
-    prefill([conn], n, tmp)
-
-    async def drain() -> float:
-        got = [0]
-        finished = asyncio.Event()
-        link: MqttLink | None = None
-        pending: list[int] = []
-
-        def on_publish(p: Any) -> None:
-            pending.append(p.packet_id)
-            got[0] += 1
-            if len(pending) >= 256 or got[0] >= n:
-                assert link is not None
-                link.ack(pending.copy())
-                pending.clear()
-            if got[0] >= n:
-                finished.set()
-
-        link = MqttLink(
-            settings.host, settings.mqtt_port, "facegate-bridge-link",
-            creds.username, creds.password, on_publish, receive_maximum=5000,
-        )  # fmt: skip
-        t0 = time.monotonic()
-        await link.open([filt])
-        await asyncio.wait_for(finished.wait(), 300)
-        elapsed = time.monotonic() - t0
-        await link.close()
-        return n / elapsed
-
-    results["mqtt facegate asyncio link (manual, batched acks)"] = asyncio.run(drain())
-
-    # Kafka producers: n × ~0.5 KB, acks=all, idempotent, one confirmation per record
-    payloads = [make_event(conn.identity, s) for s in range(n)]
-    from kafka import KafkaProducer
-
-    kp = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
-                       enable_idempotence=True, max_in_flight_requests_per_connection=1,
-                       linger_ms=5, batch_size=262_144)  # fmt: skip
-    confirmed = [0]
-    t = time.monotonic()
-    for p in payloads:
-        kp.send(TOPICS["baseline"], key=b"k", value=p).add_callback(
-            lambda _m: confirmed.__setitem__(0, confirmed[0] + 1)
-        )
-    kp.flush(300)
-    results["kafka kafka-python 2.3.3 (idempotent)"] = n / (time.monotonic() - t)
-    kp.close()
-
-    from confluent_kafka import Producer
-
-    cp = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True,
-                   "acks": "all", "linger.ms": 5, "batch.size": 1_048_576})  # fmt: skip
-    ok = [0]
-
-    def report(err: Any, _m: Any) -> None:
-        if err is None:
-            ok[0] += 1
-
-    t = time.monotonic()
-    for p in payloads:
-        while True:
-            try:
-                cp.produce(TOPICS["baseline"], p, key=b"k", on_delivery=report)
-                break
-            except BufferError:
-                cp.poll(0.01)
-        cp.poll(0)
-    cp.flush(300)
-    results["kafka confluent-kafka 2.16.1 (idempotent)"] = n / (time.monotonic() - t)
-    return results
-
-
 def start_bridges(env: dict[str, str], k: int, tenant: str, sites: list[str], tmp: Path,
                   settings: StackSettings) -> list[subprocess.Popen[bytes]]:  # fmt: skip
     creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
@@ -445,7 +330,7 @@ def start_baseline(settings: StackSettings, tenant: str, count: int | None) -> l
     return [sub, pipe]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--events", type=int, default=100_000, help="events drained per path")
     ap.add_argument("--devices", type=int, default=8, help="publishing devices (one site each)")
@@ -464,169 +349,200 @@ def main() -> None:
         help="py-spy profile (raw stacks) of the first bridge during the drain",
     )
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     global RANDOM_SUBJECTS
     RANDOM_SUBJECTS = args.random_subjects
-
-    state = Path(tempfile.mkdtemp(prefix="facegate-bridgebench-"))
-    os.chmod(state, 0o755)  # noqa: S103 - Mosquitto may drop to another user
-    mqtt, kafka, ctrl, tls = free_ports(4)
-    settings = StackSettings(state_dir=state, mqtt_port=mqtt, kafka_port=kafka,
-                             kafka_controller_port=ctrl, mqtt_tls_port=tls)  # fmt: skip
-    env = {
-        **os.environ, "FACEGATE_STATE_DIR": str(state), "FACEGATE_MQTT_PORT": str(mqtt),
-        "FACEGATE_KAFKA_PORT": str(kafka), "FACEGATE_KAFKA_CONTROLLER_PORT": str(ctrl),
-        "FACEGATE_MQTT_TLS_PORT": str(tls), "FACEGATE_LOG_LEVEL": "WARNING",
-        "FACEGATE_TOPIC_RAW": TOPICS["raw"], "FACEGATE_TOPIC_DLQ": TOPICS["dlq"],
-        "FACEGATE_TOPIC_ACKS": TOPICS["acks"], "FACEGATE_TOPIC_COMMANDS": TOPICS["commands"],
-    }  # fmt: skip
+    require_tools(TOOLS)
     lines: list[str] = [machine_line()]
     print(lines[0], flush=True)
-    stack = Stack(settings)
-    t = time.monotonic()
-    stack.up()
-    print(f"stack up in {time.monotonic() - t:.1f}s", flush=True)
+    env = {"FACEGATE_LOG_LEVEL": "WARNING", **{f"FACEGATE_TOPIC_{k.upper()}": v
+           for k, v in TOPICS.items() if k != "baseline"}}  # fmt: skip
+    with private_stack("bridgebench", env) as st:
+        create_topics(st.settings)
+        tmp = st.state / "bench"
+        tmp.mkdir()
+        conns = {t: devices(st.settings, t, args.devices) for t in TENANTS}
+        sample = [make_event(c.identity, s) for c in conns["bench-b"] for s in range(100)]
+        lines.append(
+            message_size_line(sample, "events (JSON GateEvent)") + f"; {args.devices} devices,"
+            " QoS 1; Mosquitto 2.0.11, Kafka 4.1.2 (KRaft, 1 node), all on this machine"
+        )
+        print(lines[-1], flush=True)
+        clients: dict[str, float] = {}
+        if args.client_events:
+            clients = phase_clients(st.settings, conns["bench-c"][0], args.client_events, tmp,
+                                    prefill, make_event, TOPICS["baseline"])  # fmt: skip
+            for name, rate in clients.items():
+                print(f"  clients: {name}: {rate:,.0f} msg/s", flush=True)
+        drained = drain_bridge(args, st, conns["bench-b"], tmp)
+        base_rate = float("nan") if args.no_baseline else drain_baseline(args, st, conns, tmp)
+        load_mid = os.getloadavg()[0]
+        if args.no_latency:
+            return
+        lat = measure_latency(args, st, conns, tmp)
+        summary = summarise(args, drained, base_rate, lat, (load_mid, os.getloadavg()[0]), clients)
+        lines += summary
+        print("\n".join(summary))
+        if args.write_docs:
+            write_docs(lines)
+
+
+@dataclass(frozen=True)
+class Drained:
+    n: int
+    rate: float
+    cpu_us: float
+    cpu_parts: str
+    load_before: float
+
+
+@dataclass(frozen=True)
+class Latencies:
+    bridge: list[float]
+    bridge_sent: int
+    raw: list[float]
+    raw_sent: int
+
+
+def create_topics(settings: StackSettings) -> None:
     appended = {"message.timestamp.type": "LogAppendTime"}
     ensure_topics(settings.kafka_bootstrap, [
         TopicSpec(TOPICS["raw"], 6, appended), TopicSpec(TOPICS["baseline"], 6, appended),
         TopicSpec(TOPICS["dlq"], 1), TopicSpec(TOPICS["acks"], 1), TopicSpec(TOPICS["commands"], 1),
     ])  # fmt: skip
-    tmp = state / "bench"
-    tmp.mkdir()
-    try:
-        conns = {
-            tenant: [
-                DeviceConnection.load(
-                    Path(
-                        register_device(
-                            settings, identity(tenant, i), tls=False, broker=Mosquitto(settings)
-                        )
-                    )
-                )
-                for i in range(args.devices)
-            ]
-            for tenant in ("bench-c", "bench-b", "bench-r", "bench-lb", "bench-lr")
-        }
-        size = len(make_event(conns["bench-b"][0].identity, 0))
-        lines.append(
-            f"events: {size} B each (JSON GateEvent), {args.devices} devices, QoS 1;"
-            f" Mosquitto 2.0.11, Kafka 4.1.2 (KRaft, 1 node), all on this machine"
+
+
+def devices(settings: StackSettings, tenant: str, n: int) -> list[DeviceConnection]:
+    broker = Mosquitto(settings)
+    return [
+        DeviceConnection.load(
+            Path(register_device(settings, identity(tenant, i), tls=False, broker=broker))
         )
-        print(lines[-1], flush=True)
+        for i in range(n)
+    ]
 
-        clients: dict[str, float] = {}
-        if args.client_events:
-            clients = phase_clients(settings, conns["bench-c"][0], args.client_events, tmp)
-            for name, rate in clients.items():
-                print(f"  clients: {name}: {rate:,.0f} msg/s", flush=True)
 
-        per = args.events // args.devices
-        n = per * args.devices
-        sites = [c.identity.site for c in conns["bench-b"]]
-        # -- drain: bridge
-        creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
-        for i in range(args.instances):
-            scope = [f"bench-b/{s}" for j, s in enumerate(sites) if j % args.instances == i]
-            bs = BridgeSettings(instance=f"bench-bench-b-{i}", scope=scope)
-            ensure_bridge_session(settings.host, settings.mqtt_port, creds, bs)
-        pub_s = prefill(conns["bench-b"], per, tmp)
-        print(f"  queued {n} for the bridge in {pub_s:.1f}s ({n / pub_s:,.0f}/s)", flush=True)
-        load_before = os.getloadavg()[0]
-        watch = Watch(settings.kafka_bootstrap, TOPICS["raw"])
-        bridges = start_bridges(env, args.instances, "bench-b", sites, tmp, settings)
-        pids = [b.pid for b in bridges]
-        spy = start_py_spy(pids[0], args.py_spy) if args.py_spy else None
-        first, done, got, cpu0, cpu1 = watch.until(n, 600, lambda: cpu_s(pids))
-        assert cpu0 is not None and cpu1 is not None
-        bridge_rate = (got - 1) / max(done - first, 1e-6)
-        per_event = {k: (cpu1[k] - cpu0[k]) / (got - 1) * 1e6 for k in cpu1}
-        cpu_us = sum(per_event.values())
-        cpu_parts = ", ".join(f"{k} {v:.1f}" for k, v in per_event.items())
-        print(f"  bridge drain: {bridge_rate:,.0f} events/s ({args.instances} instance(s));"
-              f" bridge CPU {cpu_us:.1f} µs per event ({cpu_parts});"
-              f" load avg 1 min {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
-        stop(bridges)
-        if spy is not None:
-            spy.wait(60)
-        # -- drain: raw baseline
-        base_rate = float("nan")
-        if not args.no_baseline:
-            subprocess.run(baseline_argv(settings, "bench-r", None) + ["-E"], check=True)
-            pub_s = prefill(conns["bench-r"], per, tmp)
-            watch = Watch(settings.kafka_bootstrap, TOPICS["baseline"])
-            base = start_baseline(settings, "bench-r", n)
-            first, done, got, _, _ = watch.until(n, 600, lambda: None)
-            base_rate = (got - 1) / max(done - first, 1e-6)
-            print(f"  raw baseline drain (mosquitto_sub | kcat -P): {base_rate:,.0f} events/s",
-                  flush=True)  # fmt: skip
-            stop(base)
-        load_mid = os.getloadavg()[0]
-        if args.no_latency:
-            return
+def drain_bridge(
+    args: argparse.Namespace, st: BenchStack, conns: list[DeviceConnection], tmp: Path
+) -> Drained:
+    """N events queued in the bridges' sessions, then drained into Kafka."""
+    settings = st.settings
+    per = args.events // args.devices
+    n = per * args.devices
+    sites = [c.identity.site for c in conns]
+    creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
+    for i in range(args.instances):
+        scope = [f"bench-b/{s}" for j, s in enumerate(sites) if j % args.instances == i]
+        bs = BridgeSettings(instance=f"bench-bench-b-{i}", scope=scope)
+        ensure_bridge_session(settings.host, settings.mqtt_port, creds, bs)
+    pub_s = prefill(conns, per, tmp)
+    print(f"  queued {n} for the bridge in {pub_s:.1f}s ({n / pub_s:,.0f}/s)", flush=True)
+    load_before = os.getloadavg()[0]
+    watch = Watch(settings.kafka_bootstrap, TOPICS["raw"])
+    bridges = start_bridges(st.env, args.instances, "bench-b", sites, tmp, settings)
+    pids = [b.pid for b in bridges]
+    spy = start_py_spy(pids[0], args.py_spy) if args.py_spy else None
+    first, done, got, cpu0, cpu1 = watch.until(n, 600, lambda: cpu_s(pids))
+    assert cpu0 is not None and cpu1 is not None
+    rate = drain_rate(got, first, done)
+    per_event = {k: (cpu1[k] - cpu0[k]) / (got - 1) * 1e6 for k in cpu1}
+    cpu_us = sum(per_event.values())
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in per_event.items())
+    print(f"  bridge drain: {rate:,.0f} events/s ({args.instances} instance(s));"
+          f" bridge CPU {cpu_us:.1f} µs per event ({parts});"
+          f" load avg 1 min {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+    stop(bridges)
+    if spy is not None:
+        spy.wait(60)
+    return Drained(n, rate, cpu_us, parts, load_before)
 
-        # -- latency at a fixed rate
-        lb_sites = [c.identity.site for c in conns["bench-lb"]]
-        bridges = start_bridges(env, args.instances, "bench-lb", lb_sites, tmp, settings)
-        time.sleep(4)
-        since = int(time.time() * 1000)
-        sent = paced(conns["bench-lb"], args.rate, args.seconds)
-        time.sleep(3)
-        bridge_lat = latencies(settings.kafka_bootstrap, TOPICS["raw"], since)
-        stop(bridges)
-        subprocess.run(baseline_argv(settings, "bench-lr", None) + ["-E"], check=True)
-        base = start_baseline(settings, "bench-lr", None)
-        time.sleep(2)
-        since = int(time.time() * 1000)
-        sent_r = paced(conns["bench-lr"], args.rate, args.seconds)
-        time.sleep(3)
-        stop(base)
-        base_lat = latencies(settings.kafka_bootstrap, TOPICS["baseline"], since)
-        load_after = os.getloadavg()[0]
 
-        rows = [
-            "| path | drain events/s | p50 ms | p99 ms | records (latency phase) |",
-            "|---|---|---|---|---|",
-            f"| bridge, {args.instances} instance(s), at least once | {bridge_rate:,.0f} |"
-            f" {pct(bridge_lat, 0.5):.0f} | {pct(bridge_lat, 0.99):.0f} |"
-            f" {len(bridge_lat)}/{sent} |",
-            f"| raw: mosquitto_sub \\| kcat -P (acks on receipt) | {base_rate:,.0f} |"
-            f" {pct(base_lat, 0.5):.0f} | {pct(base_lat, 0.99):.0f} | {len(base_lat)}/{sent_r} |",
-        ]
-        ratio = bridge_rate / base_rate
-        summary = [
-            f"drain: {n} events queued in a persistent session, then drained; latency: live at"
-            f" {args.rate:,.0f} events/s for {args.seconds:.0f}s, publish hand-off → Kafka"
-            f" LogAppendTime (ms resolution). Bridge CPU per drained event: {cpu_us:.1f} µs"
-            f" ({cpu_parts}).",
+def drain_baseline(
+    args: argparse.Namespace, st: BenchStack, conns: dict[str, list[DeviceConnection]], tmp: Path
+) -> float:
+    """The same N drained by ``mosquitto_sub | kcat -P`` (acked on receipt)."""
+    settings = st.settings
+    per = args.events // args.devices
+    n = per * args.devices
+    subprocess.run(baseline_argv(settings, "bench-r", None) + ["-E"], check=True)
+    prefill(conns["bench-r"], per, tmp)
+    watch = Watch(settings.kafka_bootstrap, TOPICS["baseline"])
+    base = start_baseline(settings, "bench-r", n)
+    first, done, got, _, _ = watch.until(n, 600, lambda: None)
+    rate = drain_rate(got, first, done)
+    print(f"  raw baseline drain (mosquitto_sub | kcat -P): {rate:,.0f} events/s", flush=True)
+    stop(base)
+    return rate
+
+
+def measure_latency(
+    args: argparse.Namespace, st: BenchStack, conns: dict[str, list[DeviceConnection]], tmp: Path
+) -> Latencies:
+    """Live publishing at ``--rate`` through the bridge, then through the raw path."""
+    settings = st.settings
+    lb_sites = [c.identity.site for c in conns["bench-lb"]]
+    bridges = start_bridges(st.env, args.instances, "bench-lb", lb_sites, tmp, settings)
+    time.sleep(4)
+    since = int(time.time() * 1000)
+    sent = paced(conns["bench-lb"], args.rate, args.seconds)
+    time.sleep(3)
+    bridge_lat = latencies(settings.kafka_bootstrap, TOPICS["raw"], since)
+    stop(bridges)
+    subprocess.run(baseline_argv(settings, "bench-lr", None) + ["-E"], check=True)
+    base = start_baseline(settings, "bench-lr", None)
+    time.sleep(2)
+    since = int(time.time() * 1000)
+    sent_r = paced(conns["bench-lr"], args.rate, args.seconds)
+    time.sleep(3)
+    stop(base)
+    return Latencies(bridge_lat, sent, latencies(settings.kafka_bootstrap, TOPICS["baseline"],
+                                                 since), sent_r)  # fmt: skip
+
+
+def summarise(
+    args: argparse.Namespace, d: Drained, base_rate: float, lat: Latencies,
+    loads: tuple[float, float], clients: dict[str, float],
+) -> list[str]:  # fmt: skip
+    b, r = lat.bridge, lat.raw
+    rows = [
+        "| path | drain events/s | p50 ms | p99 ms | records (latency phase) |",
+        "|---|---|---|---|---|",
+        f"| bridge, {args.instances} instance(s), at least once | {d.rate:,.0f} |"
+        f" {pct(b, 0.5):.0f} | {pct(b, 0.99):.0f} | {len(b)}/{lat.bridge_sent} |",
+        f"| raw: mosquitto_sub \\| kcat -P (acks on receipt) | {base_rate:,.0f} |"
+        f" {pct(r, 0.5):.0f} | {pct(r, 0.99):.0f} | {len(r)}/{lat.raw_sent} |",
+    ]
+    summary = [
+        f"drain: {d.n} events queued in a persistent session, then drained; latency: live at"
+        f" {args.rate:,.0f} events/s for {args.seconds:.0f}s, publish hand-off → Kafka"
+        f" LogAppendTime (ms resolution). Bridge CPU per drained event: {d.cpu_us:.1f} µs"
+        f" ({d.cpu_parts}).",
+        "",
+        *rows,
+        "",
+        f"bridge / raw = {d.rate / base_rate:.2f}; added latency p50 "
+        f"{pct(b, 0.5) - pct(r, 0.5):+.0f} ms, p99 {pct(b, 0.99) - pct(r, 0.99):+.0f} ms;"
+        f" load avg 1 min: {d.load_before:.2f} before, {loads[0]:.2f} after the drains,"
+        f" {loads[1]:.2f} at the end",
+    ]
+    if clients:
+        summary += [
             "",
-            *rows,
-            "",
-            f"bridge / raw = {ratio:.2f}; added latency p50 "
-            f"{pct(bridge_lat, 0.5) - pct(base_lat, 0.5):+.0f} ms, p99 "
-            f"{pct(bridge_lat, 0.99) - pct(base_lat, 0.99):+.0f} ms;"
-            f" load avg 1 min: {load_before:.2f} before, {load_mid:.2f} after the drains,"
-            f" {load_after:.2f} at the end",
+            "| client side by side (same run) | rate |",
+            "|---|---|",
+            *(f"| {k} | {v:,.0f} msg/s |" for k, v in clients.items()),
         ]
-        if clients:
-            summary += [
-                "",
-                "| client side by side (same run) | rate |",
-                "|---|---|",
-                *(f"| {k} | {v:,.0f} msg/s |" for k, v in clients.items()),
-            ]
-        lines += summary
-        print("\n".join(summary))
-        if args.write_docs:
-            write_docs(lines)
-    finally:
-        stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+    return summary
 
 
 def start_py_spy(pid: int, out: str) -> subprocess.Popen[bytes]:
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(exe).exists():
-        raise SystemExit("--py-spy needs py-spy: .venv/bin/pip install py-spy")
+        raise SystemExit("Error: --py-spy needs py-spy: .venv/bin/pip install py-spy")
     # Raw (collapsed) stacks, one line per stack: grep-able; written when the bridge exits.
     return subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
                              "--output", out, "--nonblocking"])  # fmt: skip
@@ -644,4 +560,4 @@ def write_docs(lines: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

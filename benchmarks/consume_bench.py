@@ -18,19 +18,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
-from processor_bench import free_ports, make_events, preload  # noqa: E402
+from _machine import load_line, machine_line, message_size_line, private_stack, run
+from processor_bench import make_events, preload
 
-from stream_processor.runtime.settings import Topics  # noqa: E402
-from stream_processor.stack.settings import StackSettings  # noqa: E402
+from stream_processor.runtime.settings import Topics
 
 
 async def with_aiokafka(bootstrap: str, topic: str, n: int, batch: int) -> tuple[float, float]:
@@ -85,40 +78,26 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     print(machine_line())
-    state = Path(tempfile.mkdtemp(prefix="facegate-cbench-"))
-    mqtt_p, kafka_p, ctl_p, pg_p = free_ports(4)
-    os.environ.update({
-        "FACEGATE_STATE_DIR": str(state), "FACEGATE_MQTT_PORT": str(mqtt_p),
-        "FACEGATE_KAFKA_PORT": str(kafka_p), "FACEGATE_KAFKA_CONTROLLER_PORT": str(ctl_p),
-        "FACEGATE_POSTGRES_PORT": str(pg_p), "FACEGATE_TOPIC_RAW_PARTITIONS": "6",
-        "FACEGATE_STORE": "sqlite",
-    })  # fmt: skip
-    from stream_processor.stack.stack import Stack
-
-    settings, topics = StackSettings(), Topics()
-    stack = Stack(settings, topics)
-    try:
-        stack.up()
+    env = {"FACEGATE_TOPIC_RAW_PARTITIONS": "6", "FACEGATE_STORE": "sqlite"}
+    with private_stack("cbench", env) as st:
+        topics = Topics()
         values = make_events(args.events, 50, 4, 200)
-        size = sum(map(len, values)) / len(values)
-        preload(settings.kafka_bootstrap, topics.raw, values, 50)
+        preload(st.settings.kafka_bootstrap, topics.raw, values, 50)
+        print(f"{args.events:,} records in {topics.raw} (6 partitions),"
+              f" {message_size_line(values, 'records')}; batches of {args.batch},"
+              " a commit after each")  # fmt: skip
         del values
-        print(f"{args.events:,} records of {size:.0f} B in {topics.raw} (6 partitions); "
-              f"batches of {args.batch}, a commit after each")  # fmt: skip
         clients = {"aiokafka getmany": with_aiokafka, "confluent-kafka consume": with_confluent}
         for r in range(args.rounds):
             for name, read in clients.items():
                 wall, cpu = asyncio.run(
-                    read(settings.kafka_bootstrap, topics.raw, args.events, args.batch)
+                    read(st.settings.kafka_bootstrap, topics.raw, args.events, args.batch)
                 )
                 print(f"round {r + 1} {name:24s} {args.events / wall:10,.0f} records/s wall "
                       f"{args.events / cpu:10,.0f} per CPU-second "
                       f"({cpu / args.events * 1e6:.1f} µs CPU per record); "
-                      f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    finally:
-        stack.down()
-        shutil.rmtree(state, ignore_errors=True)
+                      f"{load_line()}")  # fmt: skip
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -25,18 +25,17 @@ import argparse
 import os
 import random
 import re
-import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import BenchStack, free_ports, machine_line, private_stack, run
+
+from stream_processor.runtime.settings import Topics
 
 REPO = Path(__file__).resolve().parent.parent
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
@@ -44,16 +43,6 @@ TENANT = "bench"
 SITE = "site-0"
 DOCS = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- erasure-bench:start -->", "<!-- erasure-bench:end -->"
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def secret_of(site: str) -> bytes:
@@ -231,7 +220,7 @@ class Requester:
         import json
 
         from edge_agent.wire import new_event_id
-        from stream_processor.rights.erasure import ErasureRequest
+        from stream_processor.erasure.progress import ErasureRequest
 
         now_ms = int(time.time() * 1000)
         req = ErasureRequest(
@@ -284,7 +273,7 @@ def pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000, help="stored events in the store")
     ap.add_argument("--sites", type=int, default=10)
@@ -296,125 +285,154 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="keep the state directory")
     args = ap.parse_args()
     if args.requests + args.warmup > args.residents:
-        raise SystemExit("--requests + --warmup must not exceed --residents")
+        raise SystemExit("Error: --requests + --warmup must not exceed --residents")
+    return args
 
+
+def main() -> None:
+    args = parse_args()
     header = machine_line()
     print(header)
-    state = Path(tempfile.mkdtemp(prefix="facegate-ebench-"))
-    os.chmod(state, 0o755)  # noqa: S103 - mosquitto (its own user) reads its files here
-    mqtt_p, kafka_p, ctl_p, tls_p, metrics_p = free_ports(5)
-    env = {
-        **os.environ,
-        "FACEGATE_STATE_DIR": str(state), "FACEGATE_MQTT_PORT": str(mqtt_p),
-        "FACEGATE_KAFKA_PORT": str(kafka_p), "FACEGATE_KAFKA_CONTROLLER_PORT": str(ctl_p),
-        "FACEGATE_MQTT_TLS_PORT": str(tls_p), "FACEGATE_STORE": "sqlite",
-        "FACEGATE_PROCESSOR_STORE_PATH": str(state / "events.sqlite"),
-        "FACEGATE_ERASURE_TICK_S": "5", "FACEGATE_ERASURE_METRICS_PORT": str(metrics_p),
-    }  # fmt: skip
-    os.environ.update({k: v for k, v in env.items() if k.startswith("FACEGATE_")})
-    from stream_processor.runtime.settings import Topics
-    from stream_processor.stack.settings import StackSettings
-    from stream_processor.stack.stack import Stack
-
-    stack_settings = StackSettings()
-    topics = Topics()
-    stack = Stack(stack_settings, topics)
-    procs: list[subprocess.Popen[bytes]] = []
+    metrics_port = free_ports(1)[0]
+    env = {"FACEGATE_STORE": "sqlite", "FACEGATE_ERASURE_TICK_S": "5",
+           "FACEGATE_ERASURE_METRICS_PORT": str(metrics_port)}  # fmt: skip
     lines: list[str] = []
-    try:
-        t = time.monotonic()
-        stack.up()
-        print(f"stack up in {time.monotonic() - t:.1f}s (state {state})")
-        secs = fill_store(state / "events.sqlite", args.events, args.sites, args.residents, 4)
-        print(f"store filled: {args.events:,} events in {secs:.1f}s")
-        # A store in service has had its statistics gathered long before (the erasure
-        # worker does it when they are missing): so here before any process opens it.
-        from stream_processor.erasure.store_stats import ensure_sqlite_stats
+    with private_stack("ebench", env, keep=args.keep) as st:
+        os.environ["FACEGATE_PROCESSOR_STORE_PATH"] = str(st.state / "events.sqlite")
+        st.env["FACEGATE_PROCESSOR_STORE_PATH"] = str(st.state / "events.sqlite")
+        topics = Topics()
+        fill(args, st)
+        procs = start_pipeline(args, st, topics)
+        try:
+            done = erase_one_by_one(args, st, topics)
+            lines = report(args, header, done, step_means(metrics_port),
+                           check_erased(st.state, done.subjects))  # fmt: skip
+            print("\n".join(lines))
+        finally:
+            stop(procs)
+    if args.write_docs and lines:
+        write_docs(lines)
 
-        ensure_sqlite_stats(state / "events.sqlite")
-        configs, _ = set_up_devices(stack_settings, state, args.agents, args.residents)
-        seed_ledger(stack_settings.kafka_bootstrap, topics, args.residents)
-        procs.append(start(["bridge", "run"], env, state / "bridge.log"))
-        procs.append(start(["processor", "worker"], env, state / "processor.log"))
-        procs.append(start(["erasure", "worker"], env, state / "erasure.log"))
-        logs = []
-        for i, config in enumerate(configs):
-            log = state / f"agent-{i}.log"
-            procs.append(start(["edge", "run", "--config", str(config)], env, log))
-            logs.append(log)
+
+@dataclass(frozen=True)
+class Erasures:
+    subjects: list[str]  # every erased pseudonym, warm-up included
+    client_ms: list[float]
+    server_ms: list[float]
+    rows: list[int]
+    load_before: float
+    load_after: float
+
+
+def fill(args: argparse.Namespace, st: BenchStack) -> None:
+    secs = fill_store(st.state / "events.sqlite", args.events, args.sites, args.residents, 4)
+    print(f"store filled: {args.events:,} events in {secs:.1f}s")
+    # A store in service has had its statistics gathered long before (the erasure
+    # worker does it when they are missing): so here before any process opens it.
+    from stream_processor.erasure.store_stats import ensure_sqlite_stats
+
+    ensure_sqlite_stats(st.state / "events.sqlite")
+
+
+def start_pipeline(
+    args: argparse.Namespace, st: BenchStack, topics: Topics
+) -> list[subprocess.Popen[bytes]]:
+    """Bridge, processor worker, erasure worker and the edge agents, all online."""
+    configs, _ = set_up_devices(st.settings, st.state, args.agents, args.residents)
+    seed_ledger(st.settings.kafka_bootstrap, topics, args.residents)
+    procs = [
+        start(argv, st.env, st.state / f"{argv[0]}.log")
+        for argv in (["bridge", "run"], ["processor", "worker"], ["erasure", "worker"])
+    ]
+    logs = [st.state / f"agent-{i}.log" for i in range(len(configs))]
+    for config, log in zip(configs, logs, strict=True):
+        procs.append(start(["edge", "run", "--config", str(config)], st.env, log))
+    try:
         wait_until(
             lambda: all("listening for commands" in p.read_text(errors="replace") for p in logs),
             300, "every agent subscribed",
         )  # fmt: skip
-        print(f"{args.agents} edge agents online at {SITE}")
-        from edge_agent.pseudonym import pseudonym
-        from stream_processor.rights.db import rights_db_path
+    except BaseException:
+        stop(procs)
+        raise
+    print(f"{args.agents} edge agents online at {SITE}")
+    return procs  # fmt: skip
 
-        req = Requester(stack_settings.kafka_bootstrap, topics.erasure,
-                        rights_db_path(state))  # fmt: skip
-        subjects = [pseudonym(secret_of(SITE), resident(i)) for i in range(args.residents)]
-        for s in subjects[: args.warmup]:
-            req.erase(s, 300)
-        per_subject = args.events / (args.sites * args.residents)
-        load_before = os.getloadavg()
-        client, server, rows = [], [], []
-        for s in subjects[args.warmup : args.warmup + args.requests]:
-            took, srv_ms, claims = req.erase(s, 120)
-            client.append(took * 1000)
-            server.append(float(srv_ms))
-            rows.append(next(d["count"] for d in claims["deletions"]
-                             if d["where"] == "event_store"))  # fmt: skip
-            assert len(claims["devices"]) == args.agents
-        load_after = os.getloadavg()
-        steps = step_means(metrics_p)
-        from stream_processor.store.sqlite import SqliteEventStore
 
-        store = SqliteEventStore(state / "events.sqlite")
-        left = sum(len(store.events_of_subject(TENANT, SITE, s)) for s in subjects[: args.warmup
-                   + args.requests])  # fmt: skip
-        remaining = store.count()
-        store.close()
+def erase_one_by_one(args: argparse.Namespace, st: BenchStack, topics: Topics) -> Erasures:
+    from edge_agent.pseudonym import pseudonym
+    from stream_processor.rights.db import rights_db_path
+
+    req = Requester(st.settings.kafka_bootstrap, topics.erasure, rights_db_path(st.state))
+    subjects = [pseudonym(secret_of(SITE), resident(i)) for i in range(args.residents)]
+    for s in subjects[: args.warmup]:
+        req.erase(s, 300)
+    load_before = os.getloadavg()[0]
+    client, server, rows = [], [], []
+    for s in subjects[args.warmup : args.warmup + args.requests]:
+        took, srv_ms, claims = req.erase(s, 120)
+        client.append(took * 1000)
+        server.append(float(srv_ms))
+        rows.append(next(d["count"] for d in claims["deletions"] if d["where"] == "event_store"))
+        assert len(claims["devices"]) == args.agents
+    return Erasures(subjects[: args.warmup + args.requests], client, server, rows, load_before,
+                    os.getloadavg()[0])  # fmt: skip
+
+
+def check_erased(state: Path, subjects: list[str]) -> int:
+    """Events left in the store; none of them an erased subject's."""
+    from stream_processor.store.sqlite import SqliteEventStore
+
+    store = SqliteEventStore(state / "events.sqlite")
+    try:
+        left = sum(len(store.events_of_subject(TENANT, SITE, s)) for s in subjects)
         assert left == 0, f"{left} rows of erased subjects remain"
-        lines = [
-            header,
-            f"store: SQLite, {args.events:,} stored events over {args.sites} sites × "
-            f"{args.residents} residents (~{per_subject:.0f} per resident); {args.agents} edge "
-            f"agents (`facegate edge run`, {args.residents} templates each) at the erased "
-            "residents' site; bridge, one processor worker and one erasure worker running",
-            f"{args.requests} erasures one after the other (after {args.warmup} warm-up), each "
-            f"deleting {min(rows)}–{max(rows)} stored events, tombstoning its consent records "
-            f"and acknowledged by all {args.agents} devices; {remaining:,} events left",
-            f"load avg during the run: {load_before[0]:.2f} → {load_after[0]:.2f}",
-            "",
-            "| request → receipt | p50 ms | p95 ms | p99 ms | max ms |",
-            "|---|---|---|---|---|",
-            f"| request written to Kafka → receipt in the rights DB (client) | "
-            f"{pct(client, 0.5):.0f} | {pct(client, 0.95):.0f} | {pct(client, 0.99):.0f} | "
-            f"{max(client):.0f} |",
-            f"| receipt's `completed_at − requested_at` (worker clock) | {pct(server, 0.5):.0f} | "
-            f"{pct(server, 0.95):.0f} | {pct(server, 0.99):.0f} | {max(server):.0f} |",
-            "",
-            "where the worker's time goes (mean ms per erasure, warm-up included): "
-            + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()),
-            "",
-            f"goal (issue 6): p99 ≤ 2000 ms — measured {pct(client, 0.99):.0f} ms: "
-            f"{'met' if pct(client, 0.99) <= 2000 else 'NOT met'}",
-        ]
-        print("\n".join(lines))
+        return store.count()
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        stack.down()
-        if not args.keep:
-            shutil.rmtree(state, ignore_errors=True)
-    if args.write_docs and lines:
-        write_docs(lines)
+        store.close()
+
+
+def report(
+    args: argparse.Namespace, header: str, e: Erasures, steps: dict[str, float], remaining: int
+) -> list[str]:
+    per_subject = args.events / (args.sites * args.residents)
+    client, server = e.client_ms, e.server_ms
+    return [
+        header,
+        f"store: SQLite, {args.events:,} stored events over {args.sites} sites × "
+        f"{args.residents} residents (~{per_subject:.0f} per resident); {args.agents} edge "
+        f"agents (`facegate edge run`, {args.residents} templates each) at the erased "
+        "residents' site; bridge, one processor worker and one erasure worker running",
+        f"{args.requests} erasures one after the other (after {args.warmup} warm-up), each "
+        f"deleting {min(e.rows)}–{max(e.rows)} stored events, tombstoning its consent records "
+        f"and acknowledged by all {args.agents} devices; {remaining:,} events left",
+        f"load avg during the run: {e.load_before:.2f} → {e.load_after:.2f}",
+        "",
+        "| request → receipt | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|",
+        f"| request written to Kafka → receipt in the rights DB (client) | "
+        f"{pct(client, 0.5):.0f} | {pct(client, 0.95):.0f} | {pct(client, 0.99):.0f} | "
+        f"{max(client):.0f} |",
+        f"| receipt's `completed_at − requested_at` (worker clock) | {pct(server, 0.5):.0f} | "
+        f"{pct(server, 0.95):.0f} | {pct(server, 0.99):.0f} | {max(server):.0f} |",
+        "",
+        "where the worker's time goes (mean ms per erasure, warm-up included): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in steps.items()),
+        "",
+        f"goal (issue 6): p99 ≤ 2000 ms — measured {pct(client, 0.99):.0f} ms: "
+        f"{'met' if pct(client, 0.99) <= 2000 else 'NOT met'}",
+    ]
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def write_docs(lines: list[str]) -> None:
@@ -447,4 +465,4 @@ def write_docs(lines: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

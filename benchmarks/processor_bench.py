@@ -21,21 +21,24 @@ import argparse
 import os
 import pstats
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine_line  # noqa: E402
+from _machine import (
+    BenchStack,
+    load_line,
+    machine_line,
+    message_size_line,
+    private_stack,
+    run,
+)
 
-from edge_agent.pseudonym import pseudonym  # noqa: E402
-from edge_agent.wire import (  # noqa: E402
+from edge_agent.pseudonym import pseudonym
+from edge_agent.wire import (
     Decision,
     EventKind,
     GateEvent,
@@ -43,14 +46,14 @@ from edge_agent.wire import (  # noqa: E402
     encode_event,
     new_event_id,
 )
-from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy  # noqa: E402
-from stream_processor.policy.document import PolicyDocument  # noqa: E402
-from stream_processor.policy.keys import history_key, policy_key  # noqa: E402
-from stream_processor.policy.retention import PolicyVersion  # noqa: E402
-from stream_processor.processor.demo_seed import DEMO_POLICY  # noqa: E402
-from stream_processor.runtime.ledger_client import write_records  # noqa: E402
-from stream_processor.runtime.settings import Topics  # noqa: E402
-from stream_processor.stack.settings import StackSettings  # noqa: E402
+from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
+from stream_processor.policy.document import PolicyDocument
+from stream_processor.policy.keys import history_key, policy_key
+from stream_processor.policy.retention import PolicyVersion
+from stream_processor.processor.demo_seed import DEMO_POLICY
+from stream_processor.runtime.ledger_client import write_records
+from stream_processor.runtime.settings import Topics
+from stream_processor.stack.settings import StackSettings
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
 TENANT = "bench"
@@ -61,16 +64,6 @@ KINDS = (
     (EventKind.UNKNOWN_FACE, 8),
     (EventKind.MANUAL_OPEN, 4),
 )
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def secret_of(site: str) -> bytes:
@@ -355,7 +348,7 @@ def latency(stack: StackSettings, env: dict[str, str], rate: float, seconds: flo
             "max": float(lat[-1])}  # fmt: skip
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
         "--events", type=int, default=1_000_000, help="events pre-loaded in the raw topic"
@@ -371,80 +364,71 @@ def main() -> None:
     ap.add_argument("--latency-rate", type=float, default=200.0, help="events/s; 0 = skip")
     ap.add_argument("--latency-s", type=float, default=30.0)
     ap.add_argument("--keep", action="store_true", help="keep the state directory")
-    args = ap.parse_args()
+    return ap.parse_args()
 
+
+def main() -> None:
+    args = parse_args()
     print(machine_line())
-    state = Path(tempfile.mkdtemp(prefix="facegate-pbench-"))
-    os.chmod(state, 0o755)  # noqa: S103 - the postgres OS user must reach its data dir
-    mqtt_p, kafka_p, ctl_p, pg_p = free_ports(4)
     stores = [s for s in args.stores.split(",") if s]
     env = {
-        **os.environ,
-        "FACEGATE_STATE_DIR": str(state), "FACEGATE_MQTT_PORT": str(mqtt_p),
-        "FACEGATE_KAFKA_PORT": str(kafka_p), "FACEGATE_KAFKA_CONTROLLER_PORT": str(ctl_p),
-        "FACEGATE_POSTGRES_PORT": str(pg_p), "FACEGATE_TOPIC_RAW_PARTITIONS": str(args.partitions),
+        "FACEGATE_TOPIC_RAW_PARTITIONS": str(args.partitions),
         "FACEGATE_PROCESSOR_BATCH_SIZE": str(args.batch_size),
         "FACEGATE_STORE": "postgres" if "postgres" in stores else "sqlite",
-    }  # fmt: skip
-    os.environ.update({k: v for k, v in env.items() if k.startswith("FACEGATE_")})
-    from stream_processor.stack.stack import Stack
-
-    stack_settings = StackSettings()
-    topics = Topics()
-    stack = Stack(stack_settings, topics)
-    try:
-        t = time.monotonic()
-        stack.up()
-        print(f"stack up in {time.monotonic() - t:.1f}s (state {state})")
-        seed(stack_settings.kafka_bootstrap, topics, args.sites, args.residents, args.consenting)
+    }
+    with private_stack("pbench", env, keep=args.keep) as st:
+        topics = Topics()
+        seed(st.settings.kafka_bootstrap, topics, args.sites, args.residents, args.consenting)
         if args.events:
-            t = time.monotonic()
-            values = make_events(args.events, args.sites, args.gates, args.residents)
-            size = sum(map(len, values)) / len(values)
-            print(
-                f"generated {len(values)} events ({size:.0f} B avg JSON) "
-                f"in {time.monotonic() - t:.1f}s"
-            )
-            secs = preload(stack_settings.kafka_bootstrap, topics.raw, values, args.sites)
-            print(f"pre-loaded {topics.raw} ({args.partitions} partitions) in {secs:.1f}s "
-                  f"({len(values) / secs:,.0f}/s)")  # fmt: skip
-            del values
-        for store in stores:
-            wenv = {**env, "FACEGATE_STORE": store,
-                    "FACEGATE_PROCESSOR_APP_ID": f"bench-{store}",
-                    "FACEGATE_PROCESSOR_STORE_PATH": str(state / f"{store}.sqlite")}  # fmt: skip
-            if store == "postgres":
-                from stream_processor.stack.postgres import Postgres
-
-                wenv["BENCH_PG_DSN"] = Postgres(stack_settings).dsn()
-            if not args.events:
-                continue
-            prof = state / f"{store}.prof" if args.profile else None
-            r = run_worker(wenv, args.events, state / f"worker-{store}.log", prof)
-            print(f"[{store}] {args.events:,} events decided in {r['elapsed_s']:.1f}s → "
-                  f"{r['rate']:,.0f} events/s (one worker, batch {args.batch_size}); "
-                  f"{r['stored']:,} rows stored; start-up {r['startup_s']:.1f}s; worker CPU "
-                  f"{r['cpu_s']:.1f}s → {r['rate_per_cpu_s']:,.0f} events per CPU-second"
-                  )  # fmt: skip
-            if prof is not None:
-                print_profile(prof)
+            preload_events(args, st.settings, topics)
+            for store in stores:
+                throughput(args, st, store)
         if args.latency_rate > 0:
-            lenv = {**env, "FACEGATE_STORE": "sqlite", "FACEGATE_PROCESSOR_APP_ID": "bench-latency",
-                    "FACEGATE_PROCESSOR_STORE_PATH": str(state / "latency.sqlite"),
-                    "FACEGATE_PROCESSOR_BATCH_WITHIN_S": "0.05"}  # fmt: skip
-            if args.events:
-                # the latency worker must not first chew through the pre-loaded backlog
-                lenv["FACEGATE_TOPIC_RAW"] = topics.raw  # same topic; offsets reset below
-                _skip_backlog(stack_settings.kafka_bootstrap, topics.raw, "bench-latency.raw")
-            r2 = latency(stack_settings, lenv, args.latency_rate, args.latency_s, state)
-            print(f"[latency] MQTT publish → stored row (SQLite), {args.latency_rate:.0f}/s for "
-                  f"{args.latency_s:.0f}s: {r2['n']}/{r2['sent']} rows; p50 {r2['p50']:.0f} ms, "
-                  f"p95 {r2['p95']:.0f} ms, p99 {r2['p99']:.0f} ms, "
-                  f"max {r2['max']:.0f} ms")  # fmt: skip
-    finally:
-        stack.down()
-        if not args.keep:
-            shutil.rmtree(state, ignore_errors=True)
+            steady_latency(args, st, topics)
+
+
+def preload_events(args: argparse.Namespace, settings: StackSettings, topics: Topics) -> None:
+    t = time.monotonic()
+    values = make_events(args.events, args.sites, args.gates, args.residents)
+    print(f"generated {len(values)} events in {time.monotonic() - t:.1f}s;"
+          f" {message_size_line(values, 'events (JSON)')}")  # fmt: skip
+    secs = preload(settings.kafka_bootstrap, topics.raw, values, args.sites)
+    print(f"pre-loaded {topics.raw} ({args.partitions} partitions) in {secs:.1f}s "
+          f"({len(values) / secs:,.0f}/s)")  # fmt: skip
+
+
+def throughput(args: argparse.Namespace, st: BenchStack, store: str) -> None:
+    """One worker with its own consumer group decides every pre-loaded event."""
+    wenv = {**st.env, "FACEGATE_STORE": store, "FACEGATE_PROCESSOR_APP_ID": f"bench-{store}",
+            "FACEGATE_PROCESSOR_STORE_PATH": str(st.state / f"{store}.sqlite")}  # fmt: skip
+    if store == "postgres":
+        from stream_processor.stack.postgres import Postgres
+
+        wenv["BENCH_PG_DSN"] = Postgres(st.settings).dsn()
+    prof = st.state / f"{store}.prof" if args.profile else None
+    r = run_worker(wenv, args.events, st.state / f"worker-{store}.log", prof)
+    print(f"[{store}] {args.events:,} events decided in {r['elapsed_s']:.1f}s → "
+          f"{r['rate']:,.0f} events/s (one worker, batch {args.batch_size}); "
+          f"{r['stored']:,} rows stored; start-up {r['startup_s']:.1f}s; worker CPU "
+          f"{r['cpu_s']:.1f}s → {r['rate_per_cpu_s']:,.0f} events per CPU-second; {load_line()}"
+          )  # fmt: skip
+    if prof is not None:
+        print_profile(prof)
+
+
+def steady_latency(args: argparse.Namespace, st: BenchStack, topics: Topics) -> None:
+    lenv = {**st.env, "FACEGATE_STORE": "sqlite", "FACEGATE_PROCESSOR_APP_ID": "bench-latency",
+            "FACEGATE_PROCESSOR_STORE_PATH": str(st.state / "latency.sqlite"),
+            "FACEGATE_PROCESSOR_BATCH_WITHIN_S": "0.05"}  # fmt: skip
+    if args.events:
+        # the latency worker must not first chew through the pre-loaded backlog
+        lenv["FACEGATE_TOPIC_RAW"] = topics.raw  # same topic; offsets reset below
+        _skip_backlog(st.settings.kafka_bootstrap, topics.raw, "bench-latency.raw")
+    r2 = latency(st.settings, lenv, args.latency_rate, args.latency_s, st.state)
+    print(f"[latency] MQTT publish → stored row (SQLite), {args.latency_rate:.0f}/s for "
+          f"{args.latency_s:.0f}s: {r2['n']}/{r2['sent']} rows; p50 {r2['p50']:.0f} ms, "
+          f"p95 {r2['p95']:.0f} ms, p99 {r2['p99']:.0f} ms, "
+          f"max {r2['max']:.0f} ms; {load_line()}")  # fmt: skip
 
 
 def _skip_backlog(bootstrap: str, topic: str, group: str) -> None:
@@ -462,4 +446,4 @@ def _skip_backlog(bootstrap: str, topic: str, group: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -18,6 +18,8 @@ import os
 import time
 from collections.abc import Callable
 
+from _machine import load_line, machine_line, message_size_line, run
+
 from edge_agent.simulate import SyntheticGate
 from edge_agent.wire import GateEvent, decode_event, encode_event
 from edge_agent.wire.strict import StrictDecoder
@@ -54,13 +56,12 @@ def main() -> None:
         "decode_event": lambda: [decode_event(p) for p in data],
         "check_message": lambda: [check_message(topic, p, limits, now_ms) for p in data],
     }
-    size = sum(map(len, data)) / len(data)
-    print(f"{args.events} events of {size:.0f} bytes, best of {args.repeat}; pid {os.getpid()}")
-    for name, run in cases.items():
-        print(f"  {name:<16} {best_us(run, len(data), args.repeat):6.2f} µs/event")
-    with open("/proc/loadavg") as f:
-        print(f"load average: {f.read().split()[:3]}")
+    print(machine_line())
+    print(f"{message_size_line(data, 'events')}; best of {args.repeat}; pid {os.getpid()}")
+    for name, case in cases.items():
+        print(f"  {name:<16} {best_us(case, len(data), args.repeat):6.2f} µs/event")
+    print(f"{load_line()} at the end")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
