@@ -140,7 +140,8 @@ def simulate(
     log = logging.getLogger("edge.simulate")
     # A simulated gallery: one template per simulated resident, model "sim".
     status = StatusReporter(conn.identity, outbox, publisher.publish_status, ["sim"],
-                            templates=lambda: gate.residents, every_s=status_every)  # fmt: skip
+                            templates=lambda: (gate.residents, gate.residents),
+                            every_s=status_every)  # fmt: skip
     while not stop.is_set():
         status.tick()
         elapsed = time.monotonic() - started

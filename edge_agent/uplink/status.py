@@ -48,7 +48,7 @@ class StatusReporter:
         models: Sequence[str] = (),
         metrics: EdgeMetrics | None = None,
         every_s: float = 10.0,
-        templates: Callable[[], int] | None = None,
+        templates: Callable[[], tuple[int, int]] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -73,6 +73,17 @@ class StatusReporter:
         lcount = reg.get_sample_value("facegate_edge_stage_seconds_count", {"stage": "decision"})
         return frames, lsum or 0.0, lcount or 0.0
 
+    def _gallery(self) -> tuple[int, int]:
+        """(templates, residents with a template) of the gallery."""
+        if self._templates is not None:
+            return self._templates()
+        if self._metrics is None:
+            return 0, 0
+        reg = self._metrics.registry
+        templates = reg.get_sample_value("facegate_edge_gallery_templates") or 0
+        residents = reg.get_sample_value("facegate_edge_gallery_residents") or 0
+        return int(templates), int(residents)
+
     def sample(self) -> DeviceStatus:
         now, mono = self._clock(), self._mono()
         frames, lsum, lcount = self._counters()
@@ -82,19 +93,14 @@ class StatusReporter:
         latency_ms = (lsum - s0) / (lcount - c0) * 1000 if lcount > c0 else 0.0
         oldest = self._outbox.oldest_ms()
         age = 0.0 if oldest is None else min(MAX_QUEUE_AGE_S, max(0.0, now - oldest / 1000))
-        if self._templates is not None:
-            templates = self._templates()
-        elif self._metrics is not None:
-            reg = self._metrics.registry
-            templates = int(reg.get_sample_value("facegate_edge_gallery_templates") or 0)
-        else:
-            templates = 0
+        templates, residents = self._gallery()
         i = self._identity
         return DeviceStatus(
             schema_version=1, tenant=i.tenant, site=i.site, gate=i.gate, device=i.device,
             sent_at_ms=int(now * 1000), uptime_s=int(mono - self._started),
             outbox_depth=min(self._outbox.depth(), MAX_OUTBOX), oldest_queued_age_s=round(age, 1),
-            gallery_templates=min(max(templates, 0), MAX_TEMPLATES), models=list(self._models),
+            gallery_templates=min(max(templates, 0), MAX_TEMPLATES),
+            gallery_residents=min(max(residents, 0), MAX_TEMPLATES), models=list(self._models),
             frames_per_s=round(min((frames - f0) / elapsed, 1000.0), 2),
             decision_latency_ms=round(min(latency_ms, 600_000.0), 1),
             software_version=self._version,

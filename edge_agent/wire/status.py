@@ -63,6 +63,16 @@ class DeviceStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
         float, msgspec.Meta(ge=0, le=600_000, description="recent median, detect to decision")
     ]
     software_version: Version
+    gallery_residents: (
+        Annotated[
+            int,
+            msgspec.Meta(
+                ge=0, le=MAX_TEMPLATES,
+                description="residents with a face template (a count only); absent: unknown",
+            ),
+        ]
+        | None
+    ) = None  # fmt: skip
 
     @property
     def identity(self) -> DeviceIdentity:

@@ -62,7 +62,7 @@ def test_status_reaches_the_web_device_table(rig: BridgeRig, tmp_path: Path) -> 
     ).start()
     try:
         reporter = StatusReporter(conn.identity, outbox, publisher.publish_status, ["sim"],
-                                  templates=lambda: 200, every_s=0.5)  # fmt: skip
+                                  templates=lambda: (200, 150), every_s=0.5)  # fmt: skip
         sent_before = time.time()
 
         def arrived() -> bool:
@@ -71,7 +71,7 @@ def test_status_reaches_the_web_device_table(rig: BridgeRig, tmp_path: Path) -> 
 
         wait_for(arrived, 60, "a device status in the web's table")
         (row,) = table.of_tenant("acme")
-        assert row.status.gallery_templates == 200 and row.status.models == ["sim"]
+        assert row.status.gallery_residents == 150 and row.status.models == ["sim"]
         assert row.last_seen_ms >= int(sent_before * 1000) - 1000
         # A hostile status on the device's own topic: dead-lettered, never in the table.
         import paho.mqtt.publish as mqtt_publish

@@ -23,6 +23,7 @@ def test_report_samples_counters_and_publishes_when_due(tmp_path: Path) -> None:
         every_s=10, clock=lambda: now["wall"], monotonic=lambda: now["mono"],
     )  # fmt: skip
     metrics.gallery_templates.set(42)
+    metrics.gallery_residents.set(7)
     now["mono"] += 5
     metrics.frames.labels(result="ok").inc(50)
     for seconds in (0.02, 0.04):
@@ -33,7 +34,11 @@ def test_report_samples_counters_and_publishes_when_due(tmp_path: Path) -> None:
     assert topic == "facegate/v1/acme/north-garden/main/cam-1/status"
     status = decode_status(payload)
     assert status.frames_per_s == 10.0 and status.decision_latency_ms == 30.0
-    assert status.gallery_templates == 42 and status.models == ["det-1", "emb-1"]
+    assert (
+        status.gallery_templates == 42
+        and status.gallery_residents == 7
+        and status.models == ["det-1", "emb-1"]
+    )
     assert status.outbox_depth == 0 and status.oldest_queued_age_s == 0.0
     assert status.sent_at_ms == 1_790_000_000_000 and status.uptime_s == 5
     outbox.close()
@@ -41,6 +46,6 @@ def test_report_samples_counters_and_publishes_when_due(tmp_path: Path) -> None:
 
 def test_offline_report_is_not_counted_as_sent(tmp_path: Path) -> None:
     outbox = SqliteOutbox(tmp_path / "outbox.sqlite")
-    reporter = StatusReporter(ME, outbox, lambda t, p: False, templates=lambda: 3)
+    reporter = StatusReporter(ME, outbox, lambda t, p: False, templates=lambda: (3, 1))
     assert reporter.tick() is False and reporter.sent == 0
     outbox.close()

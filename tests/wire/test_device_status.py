@@ -70,7 +70,7 @@ def test_no_field_could_carry_an_identifier_or_a_biometric() -> None:
     assert fields == {
         "schema_version", "tenant", "site", "gate", "device", "sent_at_ms", "uptime_s",
         "outbox_depth", "oldest_queued_age_s", "gallery_templates", "models", "frames_per_s",
-        "decision_latency_ms", "software_version",
+        "decision_latency_ms", "software_version", "gallery_residents",
     }  # fmt: skip
     schema = json.dumps(status_json_schema())
     assert '"additionalProperties": false' in schema
