@@ -34,6 +34,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "erasure": ("stream_processor.cli.erasure", "erasure", "erasure: request, status, receipt"),
     "web": ("stream_processor.cli.web", "web", "web app: notice pages, rights API"),
     "witness": ("stream_processor.cli.witness", "witness", "independent witness of an audit log"),
+    "status": ("stream_processor.cli.status", "status", "the whole pipeline at a glance"),
 }
 
 #: Set by ``--debug`` (or ``FACEGATE_DEBUG=1``); read by the handler after a failure.
