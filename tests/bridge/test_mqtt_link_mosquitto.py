@@ -410,3 +410,36 @@ def test_a_refused_subscription_raises_with_the_suback_codes() -> None:
 
     refusal = run(body)
     assert refusal.reason_codes == (0x01, 0x87) and not refusal.retriable
+
+
+# -- the bridge itself: keep-alive detects a frozen broker, the service reconnects ------
+def test_the_bridge_detects_a_frozen_broker_and_reconnects(rig: Any) -> None:
+    """``facegate bridge run`` with a 5 s keep-alive, its Mosquitto frozen (SIGSTOP,
+    the TCP connection stays open): the link says the broker is silent within 1.5
+    keep-alives, the bridge connects again once it is back, and events still reach
+    Kafka."""
+    from edge_agent.wire import encode_event
+    from stream_processor.stack.mosquitto import Mosquitto
+    from tests.bridge.conftest import events_for
+
+    rig.p.extra_env["FACEGATE_BRIDGE_KEEPALIVE_S"] = "5"
+    rig.prepare_session()
+    conn = rig.device("site-ka")
+    raw = rig.p.topics().raw
+    rig.start_bridge()
+    before = [encode_event(e) for e in events_for("site-ka", 5)]
+    assert rig.publish(conn, before).wait() == 0
+    wait_for(lambda: rig.count(raw) == 5, 120, "the first events in Kafka")
+    pid = Mosquitto(rig.settings).status().pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    frozen = time.monotonic()
+    try:  # silent past the keep-alive, noticed at the next half-keep-alive tick
+        wait_for(lambda: "broker silent" in rig.p.log("bridge"), 15, "the bridge to notice")
+        assert time.monotonic() - frozen < 5 * 1.5 + 2
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: rig.p.log("bridge").count("MQTT connected") >= 2, 60, "a reconnect")
+    after = [encode_event(e) for e in events_for("site-ka", 5, start_seq=5)]
+    assert rig.publish(conn, after).wait() == 0
+    wait_for(lambda: rig.count(raw) >= 10, 120, "the later events in Kafka")
