@@ -56,11 +56,13 @@ def register_device(
     Returns the path of the connection config (0600: it holds the password).
     """
     layout = StateLayout(settings.state_dir)
+    use_tls = bool(settings.mqtt_tls_port) if tls is None else tls
+    if use_tls and not settings.mqtt_tls_port:
+        raise ConfigError("TLS asked for but FACEGATE_MQTT_TLS_PORT is 0")
     if rotate:
         broker.accounts.forget_password(identity.username)
     creds = broker.accounts.add_device(identity)
     broker.reload()
-    use_tls = bool(settings.mqtt_tls_port) if tls is None else tls
     mqtt: dict[str, object] = {
         "host": settings.host,
         "port": settings.mqtt_port,
@@ -68,8 +70,6 @@ def register_device(
         "password": creds.password,
     }
     if use_tls:
-        if not settings.mqtt_tls_port:
-            raise ConfigError("TLS asked for but FACEGATE_MQTT_TLS_PORT is 0")
         files = ensure_tls(layout, broker.tls_hostnames)
         # A public copy beside the configs: the bundle to hand to a device.
         ca_copy = layout.devices_dir / "ca.crt"
