@@ -253,7 +253,8 @@ def gallery_init_key(key_file: Path) -> None:
 
 @gallery.command("list")
 @config_option
-def gallery_list(config_path: Path) -> None:
+@click.option("--json", "as_json", is_flag=True, help="print JSON (one document) instead of text")
+def gallery_list(config_path: Path, as_json: bool) -> None:
     """Pseudonyms and counts only: no names, ids, card numbers or templates."""
     from edge_agent.compose import open_gallery
     from edge_agent.errors import EdgeError
@@ -264,6 +265,12 @@ def gallery_list(config_path: Path) -> None:
     except EdgeError as exc:
         raise click.ClickException(str(exc)) from None
     rows = listing(data)
+    if as_json:
+        click.echo(json.dumps([
+            {"pseudonym": r.pseudonym, "templates": r.templates, "cards": r.cards,
+             "pin": r.pin, "minor": r.minor} for r in rows
+        ], indent=2))  # fmt: skip
+        return
     click.echo(f"{'pseudonym':38} templates cards pin minor")
     for r in rows:
         click.echo(

@@ -83,7 +83,10 @@ def remove(tenant: str, site: str, gate: str, device: str) -> None:
 def list_(as_json: bool) -> None:
     """List registered devices (no secrets)."""
     settings = StackSettings()
-    for d in Mosquitto(settings).accounts.devices():
+    found = Mosquitto(settings).accounts.devices()
+    if not as_json:
+        click.echo("tenant\tsite\tgate\tdevice\tusername" if found else "no devices registered")
+    for d in found:
         path = config_path(settings, d)
         if as_json:
             row = {

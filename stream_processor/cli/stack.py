@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
+from stream_processor.cli.options import json_option
 from stream_processor.stack.settings import StackSettings
 from stream_processor.stack.stack import Stack, StackStatus
 
@@ -46,12 +49,31 @@ def down() -> None:
     _print(Stack(settings).down(), settings)
 
 
+def _as_dict(status: StackStatus, settings: StackSettings) -> dict[str, object]:
+    m, k, pg = status.mosquitto, status.kafka, status.postgres
+    doc: dict[str, object] = {
+        "up": status.up,
+        "state_dir": str(settings.state_dir),
+        "mosquitto": {"running": m.running, "pid": m.pid,
+                      "address": f"{settings.host}:{settings.mqtt_port}"},
+        "kafka": {"running": k.running, "pid": k.pid, "address": settings.kafka_bootstrap},
+    }  # fmt: skip
+    if pg is not None:
+        doc["postgres"] = {"running": pg.running, "pid": pg.pid,
+                           "address": f"{settings.host}:{pg.port}"}  # fmt: skip
+    return doc
+
+
 @stack.command()
-def status() -> None:
+@json_option
+def status(as_json: bool) -> None:
     """Show what runs; exit status 1 when the stack is not fully up."""
     settings = StackSettings()
     st = Stack(settings).status()
-    _print(st, settings)
+    if as_json:
+        click.echo(json.dumps(_as_dict(st, settings), indent=2))
+    else:
+        _print(st, settings)
     raise SystemExit(0 if st.up else 1)
 
 
