@@ -342,3 +342,26 @@ def test_the_readme_folder_table_names_every_package() -> None:
     assert sorted(packages - named) == []
     for folder in ("deploy", "docs", "benchmarks", "tests"):
         assert folder in named
+
+
+# -- the tests mirror the code -------------------------------------------------------------
+
+
+def test_no_test_module_imports_another_test_module() -> None:
+    """Shared helpers live in ``tests/support/`` or a folder's own modules, never in a
+    ``test_*.py`` another test imports (it would run that module's tests twice)."""
+    bad = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        rel = str(path.relative_to(REPO))
+        for i in imports_in(path.read_text(), rel):
+            if i.target.startswith("tests.") and i.target.split(".")[-1].startswith("test_"):
+                bad.append(str(i))
+    assert bad == []
+
+
+def test_every_test_folder_is_a_package() -> None:
+    """``tests/a/test_x.py`` and ``tests/b/test_x.py`` may share a name only as packages."""
+    folders = {p.parent for p in (REPO / "tests").rglob("test_*.py")}
+    assert (
+        sorted(str(f.relative_to(REPO)) for f in folders if not (f / "__init__.py").exists()) == []
+    )
