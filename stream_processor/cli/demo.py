@@ -64,10 +64,21 @@ def _announce_console(state_dir: Path) -> None:
 
 
 @click.command()
-@click.option("--duration", type=float, default=0.0, help="seconds to run; 0 = until Ctrl-C")
-@click.option("--sites", type=int, default=2, show_default=True)
-@click.option("--gates", type=int, default=2, show_default=True, help="gates per site")
-@click.option("--rate", type=float, default=5.0, show_default=True, help="events/s per gate")
+@click.option(
+    "--duration", type=click.FloatRange(min=0), default=0.0,
+    help="seconds to run; 0 = until Ctrl-C",
+)
+@click.option(
+    "--sites", type=click.IntRange(min=1), default=2, show_default=True,
+    help="simulated sites (each with --gates gates)",
+)
+@click.option(
+    "--gates", type=click.IntRange(min=1), default=2, show_default=True, help="gates per site"
+)
+@click.option(
+    "--rate", type=click.FloatRange(min=0, min_open=True), default=5.0, show_default=True,
+    help="events/s per gate",
+)
 @click.option("--keep-stack", is_flag=True, help="leave Mosquitto and Kafka running afterwards")
 def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool) -> None:
     """Run the whole pipeline locally with simulated gates."""

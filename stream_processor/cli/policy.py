@@ -1,4 +1,4 @@
-"""``facegate policy validate|apply|show|history``: retention and purposes as data.
+"""``facegate policy validate-config|apply|show|history``: retention and purposes as data.
 
 ``apply`` writes a new version to the compacted policies topic (key ``tenant``
 for the version in force, ``tenant@NNNNNNNN`` for history); running workers
@@ -9,6 +9,7 @@ It also sets the raw and dead-letter topics' retention from the policies.
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 import time
 from pathlib import Path
@@ -17,11 +18,12 @@ from typing import TYPE_CHECKING
 import click
 import yaml
 
+from stream_processor.cli.options import json_option
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 if TYPE_CHECKING:
     from stream_processor.policy.document import PolicyDocument
-    from stream_processor.policy.retention import CompiledPolicy
+    from stream_processor.policy.retention import CompiledPolicy, PolicyVersion
 
 
 def load_policy(path: Path) -> PolicyDocument:
@@ -75,12 +77,12 @@ def policy() -> None:
     """Policies: purposes, camera purposes, retention per site/kind/purpose, legal ceiling."""
 
 
-@policy.command()
+@policy.command("validate-config")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def validate(path: Path) -> None:
-    """Check a policy document; print the errors and exit 1 if it is invalid."""
+def validate_config(path: Path) -> None:
+    """Check a policy document: 'PATH: OK …', or every problem on one 'Error:' line, exit 1."""
     doc = load_policy(path)
-    click.echo(f"{path}: valid policy for tenant {doc.tenant}")
+    click.echo(f"{path}: OK, a valid policy for tenant {doc.tenant}")
 
 
 @policy.command()
@@ -162,9 +164,23 @@ def _apply_topic_retention(
     )
 
 
+TENANT = click.option("--tenant", required=True, help="tenant id")
+
+
+def _version_doc(v: PolicyVersion, with_document: bool) -> dict[str, object]:
+    doc: dict[str, object] = {
+        "tenant": v.tenant, "version": v.version, "applied_at": _when(v.applied_at_ms),
+        "applied_by": v.applied_by, "comment": v.comment,
+    }  # fmt: skip
+    if with_document:
+        doc["document"] = v.document
+    return doc
+
+
 @policy.command()
-@click.option("--tenant", required=True)
-def show(tenant: str) -> None:
+@TENANT
+@json_option
+def show(tenant: str, as_json: bool) -> None:
     """Print the policy in force (YAML) with its version."""
     from stream_processor.policy.retention import decode_version
 
@@ -172,6 +188,9 @@ def show(tenant: str) -> None:
     if tenant not in current:
         raise click.ClickException(f"no policy applied for {tenant}")
     v = decode_version(current[tenant])
+    if as_json:
+        click.echo(json.dumps(_version_doc(v, with_document=True), indent=2))
+        return
     click.echo(
         f"# {tenant} policy v{v.version}, applied by {v.applied_by} at {_when(v.applied_at_ms)}"
     )
@@ -179,13 +198,17 @@ def show(tenant: str) -> None:
 
 
 @policy.command()
-@click.option("--tenant", required=True)
-def history(tenant: str) -> None:
+@TENANT
+@json_option
+def history(tenant: str, as_json: bool) -> None:
     """List every applied version, oldest first."""
     from stream_processor.policy.retention import decode_version
 
     _, versions = _versions(tenant)
     rows = sorted((decode_version(v) for v in versions.get(tenant, [])), key=lambda v: v.version)
+    if as_json:
+        click.echo(json.dumps([_version_doc(v, with_document=False) for v in rows], indent=2))
+        return
     if not rows:
         click.echo(f"no policy applied for {tenant}")
     for v in rows:

@@ -133,7 +133,7 @@ def test_a_rule_above_the_legal_ceiling_is_refused(harness: Harness) -> None:
     import yaml
 
     path.write_text(yaml.safe_dump(bad))
-    res = h.cli("policy", "validate", str(path), check=False)
+    res = h.cli("policy", "validate-config", str(path), check=False)
     assert res.returncode != 0 and "exceeds the legal ceiling" in res.stderr
     res = h.cli("policy", "apply", str(path), check=False)
     assert res.returncode != 0
@@ -142,7 +142,7 @@ def test_a_rule_above_the_legal_ceiling_is_refused(harness: Harness) -> None:
     public = copy.deepcopy(BASE_POLICY)
     public["purposes"]["public_security"] = {"description": "watch everybody, just in case"}
     path.write_text(yaml.safe_dump(public))
-    res = h.cli("policy", "validate", str(path), check=False)
+    res = h.cli("policy", "validate-config", str(path), check=False)
     assert res.returncode != 0 and "catch-all" in res.stderr
 
 
