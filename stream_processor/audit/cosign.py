@@ -22,6 +22,8 @@ from stream_processor.audit.tlog import CheckpointStore, TreeHead
 from stream_processor.audit.tree import StoredTree
 
 log = logging.getLogger(__name__)
+#: Cosignature lines are ~130 bytes each: a witness answering more is refused.
+_MAX_ANSWER = 64 * 1024
 
 
 class WitnessRefused(AuditError):
@@ -60,7 +62,10 @@ def post_add_checkpoint(url: str, body: bytes, timeout_s: float) -> tuple[int, s
             headers={"Content-Type": "text/plain; charset=utf-8"},
         )
         resp = conn.getresponse()
-        return resp.status, resp.read().decode("utf-8", "replace")
+        body = resp.read(_MAX_ANSWER + 1)
+        if len(body) > _MAX_ANSWER:
+            raise AuditError(f"witness {url} answered over {_MAX_ANSWER} bytes")
+        return resp.status, body.decode("utf-8", "replace")
     except OSError as exc:
         raise AuditError(f"witness {url} unreachable: {exc}") from exc
     finally:

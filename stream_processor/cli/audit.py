@@ -131,6 +131,10 @@ def verify(
     from stream_processor.errors import FacegateError
     from stream_processor.rights.receipts import check_signature, receipt_anchors
 
+    if require_witnesses and len(witness_keys) < require_witnesses:
+        raise click.UsageError(
+            f"--require-witnesses {require_witnesses} needs as many --witness-key options"
+        )
     paths = _paths()
     log_file = log_path or paths.log
     if not log_file.is_file():

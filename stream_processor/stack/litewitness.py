@@ -29,6 +29,7 @@ from stream_processor.errors import StackError
 
 VERSION = "v0.6.1"  # newer torchwood needs a newer Go than the machine's 1.26
 PACKAGES = ("filippo.io/torchwood/cmd/litewitness", "filippo.io/torchwood/cmd/witnessctl")
+SSH_TOOLS = ("ssh-agent", "ssh-keygen", "ssh-add")
 GO_CANDIDATES = ("/usr/local/go/bin/go", "/usr/lib/go/bin/go")
 
 
@@ -44,9 +45,6 @@ def ensure_litewitness(gopath: Path, timeout_s: float = 900) -> Path:
     bin_dir = gopath / "bin"
     if all((bin_dir / p.rsplit("/", 1)[1]).exists() for p in PACKAGES):
         return bin_dir
-    from stream_processor.runtime.system import ensure_debian_packages
-
-    ensure_debian_packages({"ssh-agent": "openssh-client", "ssh-keygen": "openssh-client"})
     gopath.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -112,6 +110,10 @@ class Litewitness:
         self._run(ctl, "add-key", "-db", str(self.db), "-origin", origin, "-key", log_vkey)
 
     def start(self) -> None:
+        from stream_processor.runtime.system import ensure_debian_packages
+
+        # It signs through an ssh-agent: Debian's openssh-client, installed if missing.
+        ensure_debian_packages({tool: "openssh-client" for tool in SSH_TOOLS})
         self.dir_.mkdir(parents=True, exist_ok=True)
         key = self.dir_ / "witness_key"
         if not key.exists():

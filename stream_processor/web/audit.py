@@ -39,6 +39,8 @@ _FILES = {
     "operator-public.pem": ("public_key", "application/x-pem-file"),
 }
 _NO_CACHE = {"Cache-Control": "no-cache, max-age=0"}
+#: Each line costs an Ed25519 verification per witness key: a post may carry this many.
+_MAX_SIGNATURES = 16
 
 
 @dataclass
@@ -163,6 +165,8 @@ async def cosignature(request: web.Request) -> web.Response:
         head = TreeHead.parse(note.text)
     except (NoteError, UnicodeDecodeError) as exc:
         raise web.HTTPBadRequest(text=f"not a cosigned checkpoint: {exc}\n") from None
+    if len(note.signatures) > _MAX_SIGNATURES:
+        raise web.HTTPBadRequest(text=f"at most {_MAX_SIGNATURES} signature lines\n")
     stored = await asyncio.to_thread(pub.store.get, head.size)
     if stored is None or stored.text != note.text:
         raise web.HTTPNotFound(text="this log signed no such checkpoint\n")

@@ -40,11 +40,14 @@ def _hashes(doc: Any) -> list[bytes]:
 
 
 class HttpLogClient:
-    """The operator's web app at ``base_url`` (its /audit/ routes)."""
+    """The operator's web app at ``base_url`` (its /audit/ routes). Answers over
+    ``max_bytes`` (default 1 MiB: a checkpoint is ~200 bytes, a proof ~2 kB) are
+    refused, so a hostile log cannot flood the witness."""
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 10.0, max_bytes: int = 1 << 20) -> None:
         self.base = base_url.rstrip("/")
         self.timeout_s = timeout_s
+        self.max_bytes = max_bytes
 
     def _request(self, path: str, body: bytes | None = None) -> bytes:
         req = urllib.request.Request(  # noqa: S310 - the operator's configured URL
@@ -55,13 +58,15 @@ class HttpLogClient:
         )
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
-                data: bytes = resp.read()
-                return data
+                data: bytes = resp.read(self.max_bytes + 1)
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode("utf-8", "replace").strip()[:200]
+            detail = exc.read(500).decode("utf-8", "replace").strip()[:200]
             raise LogUnavailable(f"{self.base}{path}: HTTP {exc.code} {detail}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise LogUnavailable(f"{self.base}{path}: {exc}") from None
+        if len(data) > self.max_bytes:
+            raise LogUnavailable(f"{self.base}{path}: answer over {self.max_bytes} bytes")
+        return data
 
     def _json(self, path: str) -> Any:
         try:

@@ -20,10 +20,14 @@ pytestmark = pytest.mark.component
 
 #: Shared by test runs like Kafka's jars: installing takes ~50 s once.
 GOPATH = REPO / "deploy" / "witness" / "target" / "go"
+#: Where ``make setup`` (facegate stack install) put it with the default state dir.
+SETUP_GOPATH = REPO / ".facegate" / "tools" / "go"
 
 
 @pytest.fixture(scope="module")
 def litewitness_bin() -> Path:
+    if (SETUP_GOPATH / "bin" / "litewitness").exists():
+        return ensure_litewitness(SETUP_GOPATH)  # already there: a file check
     return ensure_litewitness(GOPATH)
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from stream_processor.audit.merkle import leaf_hash, verify_inclusion
-from stream_processor.audit.note import Note, Signer, Verifier, valid_signatures
+from stream_processor.audit.note import COSIGNATURE_V1, Note, Signer, Verifier, valid_signatures
 from stream_processor.audit.tlog import TreeHead
 from stream_processor.witness.decide import fork_statement_valid
 from stream_processor.witness.service import Result
@@ -172,3 +174,43 @@ def test_witness_http_face_serves_the_alarm_and_the_statement(tlog_rig: TlogRig)
     assert len(statements) == 1 and statements[0]["origin"] == rig.audit.settings.log_id
     assert key.strip() == rig.witness.vkey
     assert TreeHead.parse(Note.parse(head).text).size == 4  # what it cosigned, kept
+
+
+def test_hostile_log_cannot_flood_the_witness_nor_the_log_its_witness_keys(
+    tlog_rig: TlogRig,
+) -> None:
+    from aiohttp import web
+
+    from stream_processor.witness.client import HttpLogClient
+    from stream_processor.witness.service import WitnessService
+    from tests.support.tlog import Served
+
+    async def flood(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * (2 << 20))
+
+    app = web.Application()
+    app.router.add_get("/audit/checkpoint", flood)
+    hostile = Served(app)
+    try:
+        witness = WitnessService(
+            name="notary.example/w1",
+            key=Ed25519PrivateKey.generate(),
+            state=tlog_rig.witness_state,
+            client=HttpLogClient(hostile.url, 10),
+            log_keys=[],
+        )
+        out = witness.run_once()
+    finally:
+        hostile.close()
+    assert out.result == Result.UNAVAILABLE and "over 1048576 bytes" in out.reason
+    # A post with a pile of signature lines is refused before any is verified.
+    rig = tlog_rig
+    rig.add(2)
+    rig.checkpoint()
+    head = TreeHead.parse(served_checkpoint(rig).text)
+    liar = Signer("w.example/x", Ed25519PrivateKey.generate(), COSIGNATURE_V1)
+    note = Note(head.text(), tuple(liar.sign(head.text()) for _ in range(17)))
+    req = urllib.request.Request(rig.url + "/audit/cosignature", data=note.encode())
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=10)
+    assert err.value.code == 400

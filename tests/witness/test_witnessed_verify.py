@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from stream_processor.audit import record
-from stream_processor.audit.note import Verifier
+from stream_processor.audit.note import COSIGNATURE_V1, Signer, Verifier
 from stream_processor.rights.receipt_proof import attach_proof, check_witnessed
 from stream_processor.rights.receipts import ErasureReceipt, issue_receipt
 from stream_processor.witness.service import Result
@@ -62,11 +63,19 @@ def test_witnessed_log_and_receipt_verify(tlog_rig: TlogRig, tmp_path: Path) -> 
     assert "witnessed by notary.example/w1" in out.stdout
     assert "its own proof is witnessed by notary.example/w1" in out.stdout
     # Without a cosignature under the keys asked for, a witness requirement fails.
-    stranger = "other.example/w+" + key.split("+", 1)[1]
-    out = verify(rig, "--witness-key", key, "--require-witnesses", "2")
+    stranger = Signer("other.example/w", Ed25519PrivateKey.generate(), COSIGNATURE_V1)
+    stranger_key = stranger.verifier.vkey()
+    out = verify(
+        rig, "--witness-key", key, "--witness-key", stranger_key, "--require-witnesses", "2"
+    )
     assert out.returncode == 1 and "not_witnessed" in out.stdout
-    bad = verify(rig, "--witness-key", stranger, "--require-witnesses", "1")
-    assert bad.returncode == 1
+    bad = verify(rig, "--witness-key", stranger_key, "--require-witnesses", "1")
+    assert bad.returncode == 1 and "not_witnessed" in bad.stdout
+    garbled = verify(rig, "--witness-key", "other.example/w+" + key.split("+", 1)[1])
+    assert garbled.returncode == 1 and garbled.stderr.startswith("Error: the verifier key")
+    usage = verify(rig, "--require-witnesses", "1")
+    assert usage.returncode == 2 and "needs as many --witness-key" in usage.stderr
+    assert "Traceback" not in usage.stderr
 
 
 def test_no_cosigned_checkpoint_fails_when_witnesses_are_required(tlog_rig: TlogRig) -> None:
