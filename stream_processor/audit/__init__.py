@@ -6,14 +6,22 @@
     log.py          the append-only JSONL log (AuditSink port + file implementation)
     openings.py     private index of commitment openings, forgettable per subject
     checkpoint.py   signed checkpoints, file + Kafka publishing
+    merkle.py       RFC 6962 hashing, inclusion and consistency proofs
+    tree.py         the stored Merkle tree of the log (derived, per-level hash files)
+    note.py         C2SP signed notes, verifier keys, cosignature/v1
+    tlog.py         C2SP checkpoints of the tree, signed, kept with their cosignatures
+    cosign.py       the log's side of tlog-witness (asking push witnesses)
     verify.py       verification from the published files and the public key only
+    witnessed.py    the C2SP checkpoints against the log, and their cosignatures
 
 Errors (verification failures are data, ``verify.Finding``, not exceptions)::
 
     FacegateError
     └── AuditError              the log, its key or its checkpoints cannot be used
         ├── IdentifierInAudit   an entry would carry a pseudonym in the clear: refused
-        └── KeyFileError        the operator key file is missing or not Ed25519
+        ├── KeyFileError        the operator key file is missing or not Ed25519
+        ├── NoteError           a signed note, signature line or verifier key is malformed
+        └── WitnessRefused      a witness answered add-checkpoint with an error status
 """
 
 from stream_processor.audit.commitment import commit, new_salt, opens
