@@ -109,7 +109,7 @@ def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool)
     try:
         start("bridge", "bridge", "run")
         start("processor", "processor", "worker")
-        # The processor stores only what a policy and consents allow (issue 5).
+        # The processor stores only what a policy and consents allow.
         from stream_processor.processor.demo_seed import seed_demo
 
         idents = [

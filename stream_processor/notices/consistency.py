@@ -29,7 +29,7 @@ AllowedPurposes = Callable[[str, str, str], frozenset[str]]
 
 def check_site(site: SiteNotice, allowed: AllowedPurposes) -> list[Mismatch]:
     """``allowed(site, gate, device)``: the purposes the policy in force allows at a
-    camera (issue 5's ``CompiledPolicy.allowed_purposes``)."""
+    camera (``CompiledPolicy.allowed_purposes``)."""
     out: list[Mismatch] = []
     for cam in site.cameras:
         enforced = allowed(site.site, cam.gate, cam.device or "")

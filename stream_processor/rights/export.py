@@ -1,9 +1,9 @@
 """The subject access export: everything held about one subject, as one JSON document.
 
-Parts that live in other components come through small ports, so the export
-is complete as soon as they are wired (issue 5: stored events and the consent
-ledger; the erasure flow: pending requests). A part whose source is not wired
-is listed in ``unavailable`` rather than silently empty.
+Parts that live in other components (stored events, the consent ledger,
+pending erasures) come through small ports. A part whose source is not given
+(the CLI's ``--no-store``/``--no-ledger``) is listed in ``unavailable``
+rather than silently empty.
 
 Audit entries about the subject are found through the operator's opening
 index and through any receipts the subject brings (after an erasure the
@@ -130,11 +130,11 @@ def build_export(
         salts[r.audit.seq] = r.audit.salt
         salts.update((o.seq, o.salt) for o in r.openings)
     if events is None:
-        unavailable.append("stored_events: the event store is not wired into the export yet")
+        unavailable.append("stored_events: the event store was not read for this export")
     if consent is None:
-        unavailable.append("consent_history: the consent ledger is not wired into the export yet")
+        unavailable.append("consent_history: the consent ledger was not read for this export")
     if pending is None:
-        unavailable.append("pending_erasures: the erasure flow is not wired into the export yet")
+        unavailable.append("pending_erasures: the erasure book was not read for this export")
     now_ms = int(clock() * 1000)
     return SubjectExport(
         format=FORMAT,

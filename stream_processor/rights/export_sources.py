@@ -1,4 +1,4 @@
-"""The export's ports over issue 5's parts: the event store and the consent ledger."""
+"""The export's ports over the event store and the consent ledger."""
 
 from __future__ import annotations
 

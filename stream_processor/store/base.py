@@ -133,7 +133,7 @@ class EventStore(Protocol):
 
     def close(self) -> None: ...
 
-    # -- added with the policy engine (issue 5); all idempotent --------------
+    # -- the policy engine's writes; all idempotent ---------------------------
     def write_batch(self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]) -> int:
         """``put_many`` plus adding ``counts`` to the per-minute aggregates, in one
         transaction. Returns how many rows were new."""
