@@ -114,8 +114,9 @@ class TopicTail:
 
         consumer = self._connect()
         try:
+            # kafka-python answers an empty set (not None) for a topic not created yet.
             partitions = consumer.partitions_for_topic(self.topic)
-            while partitions is None:
+            while not partitions:
                 self._nap(1.0)
                 partitions = consumer.partitions_for_topic(self.topic)
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]

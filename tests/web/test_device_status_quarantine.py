@@ -5,6 +5,7 @@ valid status after them is; a broker that is not there at first is reconnected."
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -132,3 +133,27 @@ def test_the_status_reader_refuses_arbitrary_json_with_a_reason(value: Any, merg
         assert out.reason in REASONS
     else:
         assert out is None and len(table.of_tenant(str(value.get("tenant")))) == 1
+
+
+@pytest.mark.component
+def test_a_topic_created_after_the_view_started_is_followed(running_stack: StackHandle) -> None:
+    from stream_processor.quarantine import KafkaDeadLetters
+    from stream_processor.runtime.settings import Topics
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
+
+    tag = uuid.uuid4().hex[:10]
+    topics = Topics(device_status=f"t.{tag}.status")
+    bootstrap = running_stack.settings().kafka_bootstrap
+    table = DeviceTable()
+    dead = KafkaDeadLetters(bootstrap, f"t.{tag}.dlq")
+    quarantine = Quarantine("web_device_status", ConsumerMetrics(CollectorRegistry()))
+    follower = DeviceStatusFollower(bootstrap, topics.device_status, table, quarantine, dead)
+    follower.start()
+    try:
+        time.sleep(1.5)  # the view asked for the topic before it existed
+        ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.device_status])
+        produce(bootstrap, topics.device_status, [(b"acme.site-1.gate-1.cam-1", status_payload())])
+        wait_for(lambda: bool(table.of_tenant("acme")), 60, "the status in the table")
+    finally:
+        follower.stop()
+        dead.close()
