@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +162,34 @@ class Served:
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
-def bench_cosigning(rounds: int, batch: int, litewitness: bool, work: Path) -> list[str]:
+@dataclass
+class Witnesses:
+    """A log on loopback and its witnesses: facegate's (pull), the reference and,
+    optionally, litewitness (push)."""
+
+    audit: Any
+    server: Served
+    ref_server: Any
+    service: Any
+    state: Any
+    push: list[tuple[str, Any]]
+    lw: Any = None
+
+    def close(self) -> None:
+        self.server.close()
+        self.ref_server.shutdown()
+        self.state.close()
+        self.audit.close()
+        if self.lw is not None:
+            self.lw.stop()
+
+
+def start_witnesses(litewitness: bool, work: Path) -> Witnesses:
     from types import SimpleNamespace
 
     from aiohttp import web
 
-    from stream_processor.audit import record
-    from stream_processor.audit.cosign import Witness, cosign_with
+    from stream_processor.audit.cosign import Witness
     from stream_processor.audit.note import COSIGNATURE_V1, Signer, Verifier
     from stream_processor.audit.settings import AuditSettings
     from stream_processor.audit.tlog import operator_signer
@@ -175,7 +197,7 @@ def bench_cosigning(rounds: int, batch: int, litewitness: bool, work: Path) -> l
     from stream_processor.web import audit as audit_routes
     from stream_processor.web.deps import DEPS
     from stream_processor.witness.client import HttpLogClient
-    from stream_processor.witness.service import Result, WitnessService
+    from stream_processor.witness.service import WitnessService
     from stream_processor.witness.state import WitnessState, load_or_create_key
 
     ref = reference_witness()
@@ -207,38 +229,42 @@ def bench_cosigning(rounds: int, batch: int, litewitness: bool, work: Path) -> l
         name="fg.example/w", key=fg_key, state=state, client=HttpLogClient(server.url),
         log_keys=[Verifier.parse(op_vkey)],
     )  # fmt: skip
-    push = [Witness(f"http://127.0.0.1:{ref_server.server_address[1]}", tuple(
-        Verifier.parse(k) for k in keys))]  # fmt: skip
+    verifiers = tuple(Verifier.parse(k) for k in keys)
+    push = [("reference (push)",
+             Witness(f"http://127.0.0.1:{ref_server.server_address[1]}", verifiers))]  # fmt: skip
     if lw is not None:
-        push.append(Witness(lw.url, push[0].verifiers))
-    times: dict[str, list[float]] = {"facegate (pull, HTTP both ways)": [], "reference (push)": []}
-    if lw is not None:
-        times["litewitness (push)"] = []
+        push.append(("litewitness (push)", Witness(lw.url, verifiers)))
+    return Witnesses(audit, server, ref_server, service, state, push, lw)
+
+
+def bench_cosigning(rounds: int, batch: int, litewitness: bool, work: Path) -> list[str]:
+    from stream_processor.audit import record
+    from stream_processor.audit.cosign import cosign_with
+    from stream_processor.witness.service import Result
+
+    w = start_witnesses(litewitness, work)
+    pull = "facegate (pull, HTTP both ways)"
+    times: dict[str, list[float]] = {pull: [], **{name: [] for name, _ in w.push}}
     sign_ms: list[float] = []
     try:
         for r in range(rounds):
             for i in range(batch):
-                record.policy_version(audit.log, tenant="acme", version=r * batch + i,
+                record.policy_version(w.audit.log, tenant="acme", version=r * batch + i,
                                       document={"round": r}, applied_by="bench")  # fmt: skip
             t = time.perf_counter()
-            note = audit.tree_checkpointer().checkpoint()
+            note = w.audit.tree_checkpointer().checkpoint()
             sign_ms.append((time.perf_counter() - t) * 1000)
             assert note is not None
             t = time.perf_counter()
-            out = service.run_once()
-            times["facegate (pull, HTTP both ways)"].append(time.perf_counter() - t)
+            out = w.service.run_once()
+            times[pull].append(time.perf_counter() - t)
             assert out.result == Result.COSIGNED, out
-            for w, name in zip(push, list(times)[1:], strict=True):
+            for name, witness in w.push:
                 t = time.perf_counter()
-                cosign_with(w, note, audit.tree, audit.checkpoints)
+                cosign_with(witness, note, w.audit.tree, w.audit.checkpoints)
                 times[name].append(time.perf_counter() - t)
     finally:
-        server.close()
-        ref_server.shutdown()
-        state.close()
-        audit.close()
-        if lw is not None:
-            lw.stop()
+        w.close()
     out_lines = [
         f"{rounds} checkpoints, the log growing by {batch} entries each (fsync'ed appends); "
         f"signing a checkpoint (tree sync + Ed25519): p50 {pct(sign_ms, 0.5):.1f} ms",
