@@ -79,7 +79,7 @@ def request(
     import msgspec
 
     from edge_agent.wire.ids import new_event_id
-    from stream_processor.rights.erasure import ErasureRequest
+    from stream_processor.erasure.progress import ErasureRequest
     from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
 
