@@ -1,10 +1,11 @@
 """No record kills a worker, on the real brokers and both stores: a producer that
 bypasses the bridge writes poison straight to the raw topic among valid events;
 the poison is in the DLQ with reason and coordinates, every valid event is stored
-once, and the worker process never exits."""
+once, the worker process never exits, and its offsets are committed past the poison."""
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -55,3 +56,15 @@ def test_poison_on_the_raw_topic_is_quarantined_and_the_worker_goes_on(harness: 
     assert set(ids) == {e.event_id for e in valid}
     assert worker.poll() is None, h.p.log("p1")
     assert "Traceback" not in h.p.log("p1")
+    assert len(got) == len(coordinates)  # each once: no batch was replayed
+
+    # Offsets were committed past the poison: a restarted worker reads none of it again.
+    worker.send_signal(signal.SIGTERM)
+    worker.wait(60)
+    again = h.p.start("processor", "worker", name="p2")
+    probe = make_event("key_card", seq=VALID + 1)
+    h.send_events([probe])
+    wait_for(lambda: h.store().get(probe.event_id) is not None, 120, "the restarted worker")
+    assert len(h.read_topic(h.topics.dlq, timeout_s=3)) == len(coordinates)
+    assert h.count() == VALID + 1
+    assert again.poll() is None, h.p.log("p2")
