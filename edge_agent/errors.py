@@ -19,23 +19,34 @@ FacegateError                  root of every error facegate raises on purpose
 │   ├── ModelError             a model file is missing or behaves wrongly
 │   ├── GalleryError           the encrypted gallery cannot be read or written
 │   │   └── GalleryKeyError    missing or wrong gallery key (fails loudly, never guesses)
-│   ├── PhotoError             an enrolment photo is unusable (enrollment)
+│   ├── PhotoError             an enrolment photo is unusable (gallery.enroll)
 │   └── ConsentRequired        enrolment without the consent reference it needs
 └── the cloud (stream_processor.errors and the modules named)
     ├── ConfigError            invalid settings (not retriable)
     ├── StackError             a local broker could not be installed/started/stopped
     │   └── NotReady           a broker did not become ready in time (retriable)
     ├── BrokerError            Kafka or MQTT refused or is unreachable (retriable)
-    │   ├── ProtocolError      the MQTT peer sent bytes that are not MQTT v5 (bridge.mqtt_codec)
+    │   ├── ProtocolError      the MQTT peer sent bytes that are not MQTT v5 (bridge.mqtt_props)
     │   ├── ConnectRefused     the broker refused the bridge's CONNECT (bridge.mqtt_link)
     │   └── ConnectionLost     the bridge's MQTT connection closed or broke (bridge.mqtt_link)
     ├── StoreError             the event store failed
+    │   ├── StoreDataError     the store refused these rows; retrying them fails again (store.base)
+    │   ├── StoreUnavailable   the store cannot write now (retriable; store.base)
     │   └── StoreWriterFailed  the processor's store writer stopped (processor.writer)
     ├── KeycardError           a key-card request is invalid or in the wrong state (rights.keycards)
-    └── AuditError             the audit log, its key or checkpoints (audit.errors)
-        ├── IdentifierInAudit  an entry would carry an identifier in the clear
-        ├── KeyFileError       the operator key file is missing or not an Ed25519 key
-        └── NotCanonical (TypeError)  a value has no canonical JSON form
+    ├── AuditError             the audit log, its key or checkpoints (audit.errors)
+    │   ├── IdentifierInAudit  an entry would carry an identifier in the clear
+    │   ├── KeyFileError       the operator key file is missing or not an Ed25519 key
+    │   ├── NotCanonical (TypeError)  a value has no canonical JSON form
+    │   ├── NoteError          a checkpoint note or a verifier key is malformed (audit.note)
+    │   └── WitnessRefused     a witness refused a checkpoint (audit.cosign)
+    ├── LogUnavailable         the witness cannot read the operator's log (witness.client)
+    ├── TokenError             a console token cannot be created or revoked (web.tokens)
+    ├── ApiError               an API request refused with an HTTP status (web.errors)
+    └── AssetError             the console's browser libraries are missing (web.assets)
+
+A ``retriable`` error (the class attribute) may succeed later unchanged: the
+entry points exit 69 for it, 1 for the others.
 
 Validators inside pydantic models and msgspec ``__post_init__`` raise plain
 ``ValueError`` because the library wraps it into its own ``ValidationError``;

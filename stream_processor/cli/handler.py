@@ -3,8 +3,8 @@
 A user mistake, a refused value or a broker that is down is never shown as a
 traceback; ``facegate --debug …`` (or ``FACEGATE_DEBUG=1``) shows it. Exit
 codes: 1 an error, 2 a usage error (click's), 69 a broker or service that
-cannot be reached (retry once it is up), 70 an unexpected error (a bug: the
-line says so).
+cannot be reached or a ``retriable`` error (retry once it is up), 70 an
+unexpected error (a bug: the line says so).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 import click
 from pydantic import ValidationError
 
-from edge_agent.errors import FacegateError, PublishError
+from edge_agent.errors import FacegateError
 from stream_processor.errors import BrokerError
 
 EXIT_ERROR = 1
@@ -89,10 +89,11 @@ def translate(exc: BaseException) -> tuple[str, int]:
         if STACK_HINT not in message:
             message = f"{message}; {STACK_HINT}"
         return message, EXIT_UNAVAILABLE
-    if isinstance(exc, PublishError):  # a gate's broker: not the local stack
-        return one_line(str(exc)) or type(exc).__name__, EXIT_UNAVAILABLE
     if isinstance(exc, FacegateError):
-        return one_line(str(exc)) or type(exc).__name__, EXIT_ERROR
+        # Retriable (a gate's broker, a store that is down, a broker not ready yet):
+        # the same command may succeed later.
+        code = EXIT_UNAVAILABLE if exc.retriable else EXIT_ERROR
+        return one_line(str(exc)) or type(exc).__name__, code
     if isinstance(exc, ValidationError):
         return validation_line(exc), EXIT_ERROR
     for link in _chain(exc):

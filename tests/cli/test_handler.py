@@ -24,13 +24,22 @@ pytestmark = pytest.mark.unit
 
 def test_every_error_of_both_packages_has_the_one_root() -> None:
     from edge_agent.wire.strict import PatternError
+    from stream_processor.audit.cosign import WitnessRefused
     from stream_processor.audit.errors import NotCanonical
-    from stream_processor.bridge.mqtt_codec import ProtocolError
+    from stream_processor.audit.note import NoteError
+    from stream_processor.bridge.mqtt_link import ConnectionLost, ConnectRefused
+    from stream_processor.bridge.mqtt_props import ProtocolError
     from stream_processor.processor.writer import StoreWriterFailed
     from stream_processor.rights.keycards import KeycardError
+    from stream_processor.store.base import StoreDataError, StoreUnavailable
+    from stream_processor.web.errors import ApiError
+    from stream_processor.web.tokens import TokenError
+    from stream_processor.witness.client import LogUnavailable
 
     for cls in (PatternError, NotCanonical, ProtocolError, StoreWriterFailed, KeycardError,
-                EdgeConfigError, StackError, InvalidInput):  # fmt: skip
+                EdgeConfigError, StackError, InvalidInput, WitnessRefused, NoteError,
+                ConnectionLost, ConnectRefused, StoreDataError, StoreUnavailable, ApiError,
+                TokenError, LogUnavailable):  # fmt: skip
         assert issubclass(cls, FacegateError), cls
     assert issubclass(InvalidInput, ValueError)  # validators may raise it
 
@@ -66,6 +75,15 @@ def test_kafka_client_errors_become_broker_errors_even_when_wrapped() -> None:
 def test_a_gate_that_cannot_publish_is_unavailable_without_the_stack_hint() -> None:
     message, code = translate(PublishError("published nothing"))
     assert code == EXIT_UNAVAILABLE and STACK_HINT not in message
+
+
+def test_a_retriable_error_exits_unavailable_and_a_final_one_does_not() -> None:
+    from stream_processor.store.base import StoreDataError, StoreUnavailable
+
+    assert translate(StoreUnavailable("database is locked")) == (
+        "database is locked", EXIT_UNAVAILABLE
+    )
+    assert translate(StoreDataError("value out of range"))[1] == EXIT_ERROR
 
 
 def test_a_file_error_names_the_file() -> None:
