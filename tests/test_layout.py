@@ -30,13 +30,6 @@ LONG_FUNCTIONS = {
     "stream_processor/audit/verify.py:verify_log",
     "stream_processor/cli/audit.py:verify",  # grew past 80 with --witness-key (c5500ae)
     "stream_processor/cli/demo.py:demo",
-    "stream_processor/cli/subject.py:export",
-    "benchmarks/bridge_bench.py:phase_clients",
-    "benchmarks/bridge_bench.py:main",
-    "benchmarks/edge_bench.py:main",
-    "benchmarks/erasure_bench.py:main",
-    "benchmarks/processor_bench.py:main",
-    "benchmarks/slice_bench.py:main",
 }
 
 
