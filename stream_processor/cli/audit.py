@@ -352,7 +352,10 @@ def checkpointer(interval: float | None) -> None:
 
 
 @audit.command()
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="the folder to publish (created if missing)",
+)  # fmt: skip
 def export(out: Path) -> None:
     """Copy the publishable files (log, checkpoints, public key) to a folder."""
     paths = _paths()
@@ -377,7 +380,8 @@ def export(out: Path) -> None:
 
 @audit.command("export-schema")
 @click.option(
-    "--out", default=Path("docs/schema"), type=click.Path(file_okay=False, path_type=Path)
+    "--out", default=Path("docs/schema"), type=click.Path(file_okay=False, path_type=Path),
+    show_default=True, help="the folder the schemas are written to",
 )
 def export_schema(out: Path) -> None:
     """Write the JSON Schemas of audit entries, checkpoints, receipts and subject exports."""
