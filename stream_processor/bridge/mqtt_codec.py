@@ -59,9 +59,7 @@ _WELL_FORMED = frozenset({0x10, 0x50, 0x62, 0x70, 0x82, 0xA2, 0xB0, 0xC0, 0xF0})
 _PUBLISH_QOS = {0x30: 0, 0x31: 0, 0x32: 1, 0x33: 1, 0x3A: 1, 0x3B: 1}
 
 
-def _utf8(text: str) -> bytes:
-    raw = text.encode()
-    return _U16.pack(len(raw)) + raw
+_utf8 = props.utf8  # refuses a string over 65,535 bytes with ProtocolError
 
 
 def _packet(first: int, body: bytes) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from stream_processor.bridge import mqtt_codec as codec
 from stream_processor.bridge import mqtt_props
-from stream_processor.errors import BrokerError
+from stream_processor.errors import BrokerError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ class MqttLink:
         receive_maximum: int = 2000,
         maximum_packet_size: int = codec.MAX_PACKET,
     ) -> None:
+        if not (0 <= keepalive_s <= 0xFFFF and 1 <= receive_maximum <= 0xFFFF):
+            raise ConfigError(f"MQTT keep-alive {keepalive_s} s or Receive Maximum"
+                              f" {receive_maximum} outside what MQTT can say")  # fmt: skip
         self._host, self._port, self._ssl = host, port, ssl_context
         self._client_id, self._username, self._password = client_id, username, password
         self._keepalive_s = keepalive_s

@@ -433,8 +433,15 @@ def test_mutated_packets_give_packets_or_a_protocol_error(packet: Any, data: Any
         pass
 
 
-def test_a_maximum_packet_size_below_the_floor_is_a_config_error() -> None:
+def test_what_mqtt_cannot_say_is_refused_before_anything_is_sent() -> None:
+    from stream_processor.bridge.mqtt_link import MqttLink
     from stream_processor.errors import ConfigError
 
     with pytest.raises(ConfigError):
         codec.PacketReader(codec.MIN_MAX_PACKET - 1)
+    with pytest.raises(codec.ProtocolError):  # a string's length is 2 bytes
+        codec.publish("t" * 65_536, b"", 0)
+    for bad in ({"receive_maximum": 0}, {"receive_maximum": 65_536}, {"keepalive_s": 65_536},
+                {"maximum_packet_size": 100}):  # fmt: skip
+        with pytest.raises(ConfigError):
+            MqttLink("127.0.0.1", 1, "c", "u", "p", lambda m: None, **bad)  # type: ignore[arg-type]
