@@ -12,7 +12,8 @@ Batches cross the pipe as msgpack (~1 µs per row; pickling the rows cost 8).
 A failed write raises ``StoreDataError`` (the rows' fault: the caller isolates
 them) or ``StoreUnavailable`` (the store's: the caller waits and writes the same
 rows again). Either way the writer stays usable; after ``StoreUnavailable`` it
-opens a new store connection for the next write.
+opens a new store connection for the next write (a new store process, if the
+old one died).
 
 Batches are written one at a time, in the order they were decided. A consent
 withdrawal must not be overtaken by a batch decided before it: the withdrawal
@@ -168,11 +169,20 @@ class ProcessStoreWriter(StoreWriter):
         self._factory = store_factory
         self._conn: Connection | None = None
         self._process: Any = None
+        #: The child exited; the next write starts a new one.
+        self._dead = False
+        self._closed = False
         # One thread that only waits for the child's replies (blocked in recv,
         # it does not hold the GIL); replies come back in the order sent.
         self._replies = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-replies")
 
     async def open(self) -> None:
+        try:
+            await self._start()
+        except StoreError as exc:
+            raise StoreWriterFailed(f"the store writer process could not start: {exc}") from exc
+
+    async def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # never fork a process with a running loop
         parent, child = ctx.Pipe()
         self._process = ctx.Process(
@@ -181,17 +191,32 @@ class ProcessStoreWriter(StoreWriter):
         self._process.start()
         child.close()
         self._conn = parent
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._replies, self._reply)
-        except StoreError as exc:
-            raise StoreWriterFailed(f"the store writer process could not start: {exc}") from exc
+        self._dead = False
+        await asyncio.get_running_loop().run_in_executor(self._replies, self._reply)
+
+    async def _restart_and_write(self, message: bytes) -> int:
+        """The child died (killed, out of memory): an outage of the store, not the rows'
+        fault. Start a new one and send it the batch; if it cannot start, say unavailable."""
+        self._stop_child()
+        await self._start()
+        assert self._conn is not None
+        self._conn.send_bytes(message)
+        return await asyncio.get_running_loop().run_in_executor(self._replies, self._reply)
+
+    def _stop_child(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+        if self._process is not None and self._process.is_alive():
+            self._process.kill()
 
     def _reply(self) -> int:
         assert self._conn is not None
         try:
             status, value = msgspec.msgpack.decode(self._conn.recv_bytes())
         except (EOFError, OSError):
-            raise StoreWriterFailed("the store writer process exited") from None
+            self._dead = True
+            raise StoreUnavailable("the store writer process exited") from None
         if status == _DATA:
             raise StoreDataError(str(value))
         if status == _DOWN:
@@ -202,21 +227,26 @@ class ProcessStoreWriter(StoreWriter):
         self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
     ) -> asyncio.Future[int]:
         loop = asyncio.get_running_loop()
-        if self._conn is None:
-            future: asyncio.Future[int] = loop.create_future()
-            future.set_exception(StoreWriterFailed("the store writer is not open"))
+        future: asyncio.Future[int] = loop.create_future()
+        if self._closed:
+            future.set_exception(StoreWriterFailed("the store writer is closed"))
             return future
         try:
             message = _encode((rows, list(counts.items())))
         except (OverflowError, ValueError, TypeError) as exc:
             # A value the pipe's codec cannot carry cannot be stored either.
-            future = loop.create_future()
             future.set_exception(StoreDataError(f"{type(exc).__name__}: {exc}"))
             return future
-        self._conn.send_bytes(message)
+        if self._dead or self._conn is None:
+            return asyncio.ensure_future(self._restart_and_write(message))
+        try:
+            self._conn.send_bytes(message)
+        except OSError:  # the child is gone: its pipe is closed
+            return asyncio.ensure_future(self._restart_and_write(message))
         return loop.run_in_executor(self._replies, self._reply)
 
     async def close(self) -> None:
+        self._closed = True
         conn, self._conn = self._conn, None
         if conn is not None:
             try:

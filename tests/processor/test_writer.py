@@ -190,3 +190,36 @@ def test_drain_raises_when_a_begun_batch_will_never_be_stored(tmp_path: Path) ->
             await writer.close()
 
     asyncio.run(run())
+
+
+def test_a_store_process_that_dies_is_an_outage_and_is_replaced(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    path = tmp_path / "events.sqlite"
+
+    async def run() -> list[str]:
+        writer = ProcessStoreWriter(partial(SqliteEventStore, path))
+        await writer.open()
+        fates = []
+        try:
+            await writer.write([row(1)], {})
+            os.kill(writer._process.pid, signal.SIGKILL)  # the OOM killer, say
+            writer._process.join(10)
+            for _ in range(2):  # the write that finds it dead may fail; the next restarts it
+                try:
+                    fates.append(f"stored {await writer.write([row(2)], {KEY: 1})}")
+                    break
+                except StoreUnavailable:
+                    fates.append("unavailable")
+            return fates
+        finally:
+            await writer.close()
+
+    fates = asyncio.run(run())
+    assert fates[-1] == "stored 1" and set(fates[:-1]) <= {"unavailable"}
+    store = SqliteEventStore(path)
+    try:
+        assert store.count() == 2
+    finally:
+        store.close()
