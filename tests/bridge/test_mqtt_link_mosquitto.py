@@ -10,6 +10,7 @@ freeze it (SIGSTOP) without disturbing any other test.
 from __future__ import annotations
 
 import asyncio
+import functools
 import getpass
 import os
 import re
@@ -26,7 +27,6 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from stream_processor.bridge import mqtt_codec as codec
-from stream_processor.bridge import mqtt_link
 from stream_processor.bridge.mqtt_link import ConnectRefused, MqttLink
 from stream_processor.runtime.system import require_binary
 from stream_processor.stack.procs import port_open
@@ -126,6 +126,10 @@ async def until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
         await asyncio.sleep(0.05)
 
 
+def unacked_is(got: list[codec.Publish], acked: int, n: int) -> bool:
+    return len(got) - acked == n
+
+
 def publish_soon(broker: Broker, topic: str, payloads: list[bytes]) -> Awaitable[None]:
     return asyncio.to_thread(broker.publish, topic, payloads)
 
@@ -190,7 +194,7 @@ def test_the_broker_never_has_more_than_receive_maximum_unacked_in_flight(
         acked = 2
         while acked < 30:
             window = min(5, 30 - acked)
-            await until(lambda a=acked, w=window: len(got) - a == w, 10, "a full window")  # type: ignore[misc]
+            await until(functools.partial(unacked_is, got, acked, window), 10, "a full window")
             await asyncio.sleep(0.1)
             assert len(got) - acked == window  # never more unacknowledged than 5
             link.ack([m.packet_id for m in got[acked:]])
@@ -285,7 +289,7 @@ def test_an_oversized_incoming_frame_is_refused_with_disconnect_0x95(
         kw["maximum_packet_size"] = codec.MAX_PACKET
         return real_connect(*args, **kw)
 
-    monkeypatch.setattr(mqtt_link.codec, "connect", announcing_more)
+    monkeypatch.setattr(codec, "connect", announcing_more)
 
     cid = f"big-{uuid.uuid4().hex[:8]}"
 
@@ -297,7 +301,7 @@ def test_an_oversized_incoming_frame_is_refused_with_disconnect_0x95(
         assert isinstance(link.error, codec.ProtocolError)
         assert link.error.reason_code == codec.PACKET_TOO_LARGE
         # Told the truth, the broker drops the big one and redelivers the rest.
-        monkeypatch.setattr(mqtt_link.codec, "connect", real_connect)
+        monkeypatch.setattr(codec, "connect", real_connect)
         got: list[codec.Publish] = []
         honest = broker.link(got.append, maximum_packet_size=1024, client_id=cid)
         assert await honest.open(["in/f/#"]) is True
