@@ -3,6 +3,8 @@ the rewrite attack that passes the operator-only checks fails once a witness is 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from stream_processor.audit.note import COSIGNATURE_V1, Signer, Verifier
 from stream_processor.rights.receipt_proof import attach_proof, check_witnessed
 from stream_processor.rights.receipts import ErasureReceipt, issue_receipt
 from stream_processor.witness.service import Result
+from tests.conftest import REPO
 from tests.support.audit import SUBJECT, make_claims, uuid7
 from tests.support.tlog import TlogRig
 from tests.support.tlog import audit_verify as verify
@@ -143,3 +146,38 @@ def test_receipt_proof_alone_changed_byte_and_wrong_keys(tlog_rig: TlogRig, tmp_
     assert not check_witnessed(receipt, rig.audit.key.public, []).ok
     assert receipt.model_copy(update={"witnessed": None}).signed_bytes() == receipt.signed_bytes()
     assert ErasureReceipt.model_validate_json(receipt.to_json()) == receipt
+
+
+def standalone(rig: TlogRig, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """docs/verifier/verify_audit.py (no facegate code) over the rig's files."""
+    from stream_processor.audit.witnessed import published_notes
+
+    args = []
+    for i, note in enumerate(published_notes(rig.audit.paths.tree_checkpoints)):
+        path = tmp_path / f"note-{i}.txt"
+        path.write_bytes(note.encode())
+        args += ["--note", str(path)]
+    paths = rig.audit.paths
+    return subprocess.run(
+        [sys.executable, "-I", str(REPO / "docs" / "verifier" / "verify_audit.py"),
+         str(paths.log), str(paths.checkpoints), str(paths.public_key), *extra, *args],
+        capture_output=True, text=True, timeout=60, cwd="/",
+    )  # fmt: skip
+
+
+def test_standalone_verifier_checks_witnesses_too(tlog_rig: TlogRig, tmp_path: Path) -> None:
+    rig = tlog_rig
+    _, receipt = witnessed_receipt(rig, tmp_path)
+    key = rig.witness.vkey
+    ok = standalone(rig, tmp_path, str(receipt), "--witness-key", key, "--require-witnesses", "1")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "witnessed: entries 0..7 are in a cosigned checkpoint" in ok.stdout
+    rig.rewrite_without(4)
+    rig.add(2, tag="cover")
+    rig.checkpoint()
+    assert rig.witness.run_once().result == Result.FORK
+    plain = standalone(rig, tmp_path)
+    assert plain.returncode == 0, "the operator-only checks cannot see the rewrite"
+    bad = standalone(rig, tmp_path, str(receipt), "--witness-key", key, "--require-witnesses", "1")
+    assert bad.returncode == 1, bad.stdout
+    assert "were rewritten" in bad.stdout and "no checkpoint matching the log" in bad.stdout
