@@ -38,7 +38,7 @@ CONNACK_REASONS = {
 
 
 class ConnectRefused(BrokerError):
-    """The broker refused our CONNACK or SUBSCRIBE (credentials, authorisation);
+    """The broker refused our CONNECT or SUBSCRIBE (credentials, authorisation);
     ``reason_codes`` are the broker's."""
 
     retriable = False
@@ -53,7 +53,17 @@ class ConnectionLost(BrokerError):
 
 
 class MqttLink:
-    """One connection; ``open`` again on a new instance to reconnect."""
+    """One connection; to reconnect, ``open`` a new instance (same client id).
+
+    ``keepalive_s`` (30; the bridge's FACEGATE_BRIDGE_KEEPALIVE_S): a PINGREQ every
+    half of it, and a broker silent for longer closes the link; the broker's
+    Server Keep Alive replaces it. ``receive_maximum`` (2000; the bridge's
+    FACEGATE_BRIDGE_MAX_INFLIGHT): most unacknowledged deliveries handed to
+    ``on_publish`` at once. ``session_expiry_s`` (7 days): how long the broker
+    keeps the session while we are away. ``maximum_packet_size`` (16 MiB): the
+    largest packet we take, announced in CONNECT; a larger one closes the link
+    with DISCONNECT 0x95.
+    """
 
     def __init__(
         self,
