@@ -33,6 +33,7 @@ def serve(host: str | None, port: int | None) -> None:
     from stream_processor.store.factory import store_factory
     from stream_processor.web.app import add_housekeeping, create_app
     from stream_processor.web.assets import ensure_assets
+    from stream_processor.web.consent_counts import ConsentCounts, ConsentCountsFollower
     from stream_processor.web.deps import build_deps
     from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
     from stream_processor.web.policies import KafkaPolicyStore
@@ -56,10 +57,16 @@ def serve(host: str | None, port: int | None) -> None:
         retention_from = f"kafka {stack.kafka_bootstrap} {topics.policies}"
     registry = CollectorRegistry()
     dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)
+    consumer_metrics = ConsumerMetrics(registry)  # one per registry: labelled by consumer
     devices = DeviceTable(settings.device_offline_after_s)
     status = DeviceStatusFollower(
         stack.kafka_bootstrap, topics.device_status, devices,
-        Quarantine("web_device_status", ConsumerMetrics(registry)), dead_letters,
+        Quarantine("web_device_status", consumer_metrics), dead_letters,
+    ).start()  # fmt: skip
+    consent = ConsentCounts()
+    consent_follower = ConsentCountsFollower(
+        stack.kafka_bootstrap, topics.consent, consent,
+        Quarantine("web_consent_counts", consumer_metrics), dead_letters,
     ).start()  # fmt: skip
     # The store the processor writes (FACEGATE_STORE, FACEGATE_PROCESSOR_STORE_PATH).
     factory, where = store_factory(stack, ProcessorSettings().store_path)
@@ -74,6 +81,7 @@ def serve(host: str | None, port: int | None) -> None:
         retention=follower,
         store=store,
         devices=devices,
+        consent=consent,
         policies=KafkaPolicyStore(stack.kafka_bootstrap, topics.policies),
     )
     app = create_app(deps)
@@ -89,6 +97,7 @@ def serve(host: str | None, port: int | None) -> None:
         aioweb.run_app(app, host=bind_host, port=bind_port, print=None)
     finally:
         status.stop()
+        consent_follower.stop()
         if follower is not None:
             follower.stop()
         dead_letters.close()

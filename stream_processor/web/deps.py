@@ -17,6 +17,8 @@ from stream_processor.notices.config import RegistryFile
 from stream_processor.notices.retention import PolicyFileRetention, RetentionSource
 from stream_processor.rights.db import open_rights_db, rights_db_path
 from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
+from stream_processor.web.compliance import Milestones
+from stream_processor.web.consent_counts import ConsentCounts
 from stream_processor.web.devices import DeviceTable
 from stream_processor.web.limits import SlidingWindowLimit
 from stream_processor.web.policies import MemoryPolicyStore, PolicyStore
@@ -37,6 +39,11 @@ class WebDeps:
     store: StoreReads | None = None
     devices: DeviceTable = field(default_factory=DeviceTable)
     policies: PolicyStore = field(default_factory=MemoryPolicyStore)
+    consent: ConsentCounts = field(default_factory=ConsentCounts)
+    #: When compliance figures first crossed their thresholds (None: not kept).
+    milestones: Milestones | None = None
+    #: compliance.yaml (impact assessments per site); None: none recorded.
+    compliance_path: Path | None = None
     clock: Callable[[], float] = field(default=time.time)
     #: Public key-card form: at most 5 requests per client address per 10 minutes.
     form_limit: SlidingWindowLimit = field(default_factory=lambda: SlidingWindowLimit(5, 600))
@@ -64,6 +71,7 @@ def build_deps(
     store: StoreReads | None = None,
     policies: PolicyStore | None = None,
     devices: DeviceTable | None = None,
+    consent: ConsentCounts | None = None,
 ) -> WebDeps:
     """The production wiring: files under the state dir, the rights DB, metrics."""
     db = open_rights_db(rights_db_path(state_dir))
@@ -86,6 +94,9 @@ def build_deps(
         store=store,
         policies=policies or MemoryPolicyStore(),
         devices=devices or DeviceTable(),
+        consent=consent or ConsentCounts(),
+        milestones=Milestones(db),
+        compliance_path=settings.compliance(state_dir),
         registry=registry,
         clock=clock,
         audit_paths=audit_paths if settings.publish_audit else None,

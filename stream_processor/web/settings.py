@@ -49,6 +49,15 @@ class WebSettings(BaseSettings):
         30.0, gt=0, description="a device with no status for this long shows as offline"
     )
 
+    compliance_path: Path | None = Field(
+        None,
+        description="compliance.yaml: impact assessments (PIA) per site; "
+        "default <state>/config/compliance.yaml",
+    )
+
+    def compliance(self, state_dir: Path) -> Path:
+        return self.compliance_path or state_dir / "config" / "compliance.yaml"
+
     def cameras(self, state_dir: Path) -> Path:
         return self.cameras_path or state_dir / "config" / "cameras.yaml"
 

@@ -89,6 +89,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleRig]:
     from stream_processor.rights.db import open_rights_db
     from stream_processor.rights.keycards import KeycardBook
     from stream_processor.store.sqlite import SqliteEventStore
+    from stream_processor.web.compliance import Milestones
     from stream_processor.web.deps import WebDeps
     from stream_processor.web.devices import DeviceTable
     from stream_processor.web.limits import SlidingWindowLimit
@@ -120,6 +121,8 @@ def console(tmp_path: Path) -> Iterator[ConsoleRig]:
         policies=MemoryPolicyStore(),
         clock=clock,
         token_limit=SlidingWindowLimit(10_000, 60),
+        milestones=Milestones(db),
+        compliance_path=tmp_path / "config" / "compliance.yaml",
     )
     try:
         yield ConsoleRig(deps, store, clock, tokens, db)

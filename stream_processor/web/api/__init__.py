@@ -8,7 +8,12 @@ keycards.py  key-card requests
 
 from aiohttp import web
 
-from stream_processor.web.api import console, keycards, policy  # noqa: F401 - they declare
+from stream_processor.web.api import (  # noqa: F401 - they declare their operations
+    compliance,
+    console,
+    keycards,
+    policy,
+)
 from stream_processor.web.api.spec import add_routes as _add_routes
 from stream_processor.web.api.spec import openapi_document
 
