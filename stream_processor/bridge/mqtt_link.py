@@ -323,7 +323,7 @@ class MqttLink:
         """Acknowledge deliveries (one write for all of them)."""
         if self._writer is not None and not self._writer.is_closing():
             self._writer.write(b"".join(map(codec.puback, packet_ids)))
-            self._unacked -= len(packet_ids)
+            self._unacked = max(0, self._unacked - len(packet_ids))
             if self._held:  # not from inside the caller's own loop
                 asyncio.get_running_loop().call_soon(self._release_held)
 
