@@ -37,6 +37,7 @@ class EntryType(enum.StrEnum):
     KEYCARD_FULFILLED = "keycard_fulfilled"
     NOTICE_VERSION = "notice_version"
     KEY_ROTATED = "key_rotated"
+    SUBJECT_VIEWED = "subject_viewed"
 
 
 class AuditEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
