@@ -146,6 +146,15 @@ class CheckpointStore:
             if note is not None:
                 yield note
 
+    def cosigned_sizes(self, above: int = -1) -> list[int]:
+        """Sizes above ``above`` that have a cosignature, largest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT size FROM cosignatures WHERE size > ? ORDER BY size DESC",
+                (above,),
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def witness_head(self, witness: str) -> int:
         """The size a push witness last cosigned (0: never asked)."""
         with self._lock:

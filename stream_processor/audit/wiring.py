@@ -19,7 +19,12 @@ from stream_processor.audit.log import FileAuditLog
 from stream_processor.audit.note import Verifier
 from stream_processor.audit.openings import OpeningStore
 from stream_processor.audit.settings import AuditPaths, AuditSettings
-from stream_processor.audit.tlog import CheckpointStore, TreeCheckpointer, operator_signer
+from stream_processor.audit.tlog import (
+    CheckpointStore,
+    TreeCheckpointer,
+    TreeHead,
+    operator_signer,
+)
 from stream_processor.audit.tree import StoredTree
 
 
@@ -59,9 +64,10 @@ class Audit:
         note = self.checkpoints.latest()
         if note is None or not self.settings.witness_urls:
             return {}
-        return cosign_all(
-            self.witnesses(), note, self.tree, self.checkpoints, self.settings.witness_timeout_s
-        )
+        size = TreeHead.parse(note.text).size
+        # A witness that already cosigned this size is not asked again each round.
+        todo = [w for w in self.witnesses() if self.checkpoints.witness_head(w.url) < size]
+        return cosign_all(todo, note, self.tree, self.checkpoints, self.settings.witness_timeout_s)
 
     def close(self) -> None:
         self.openings.close()

@@ -28,6 +28,35 @@ from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import ErasureReceipt, WitnessedProof
 
 
+def witnessed_note(
+    store: CheckpointStore, witnesses: list[Verifier], require: int = 1, above: int = -1
+) -> Note | None:
+    """The largest checkpoint with more than ``above`` entries and ``require`` valid
+    cosignatures from ``witnesses``."""
+    for size in store.cosigned_sizes(above):
+        note = store.get(size)
+        if note is not None and len(valid_signatures(note, witnesses)) >= require:
+            return note
+    return None
+
+
+def prove(receipt: ErasureReceipt, note: Note, tree: StoredTree) -> ErasureReceipt:
+    """The receipt with its inclusion proof in the tree ``note`` signs (size > its seq)."""
+    head = TreeHead.parse(note.text)
+    index = receipt.audit.seq
+    if index >= head.size:
+        raise ValueError(f"checkpoint of size {head.size} does not cover entry {index}")
+    if tree.size < head.size:
+        tree.sync()
+    proof = WitnessedProof(
+        index=index,
+        entry=tree.line(index).decode("utf-8"),
+        checkpoint=note.encode().decode(),
+        inclusion=[base64.b64encode(p).decode() for p in tree.inclusion(index, head.size)],
+    )
+    return receipt.model_copy(update={"witnessed": proof})
+
+
 def attach_proof(
     receipt: ErasureReceipt,
     tree: StoredTree,
@@ -37,24 +66,8 @@ def attach_proof(
 ) -> ErasureReceipt | None:
     """The receipt with its proof against the newest checkpoint that covers it and has
     ``require`` cosignatures from ``witnesses``; None while there is none yet."""
-    index = receipt.audit.seq
-    chosen: Note | None = None
-    for note in store.cosigned():
-        head = TreeHead.parse(note.text)
-        if head.size > index and len(valid_signatures(note, witnesses)) >= require:
-            chosen = note
-    if chosen is None:
-        return None
-    head = TreeHead.parse(chosen.text)
-    tree.sync()
-    line = tree.line(index).decode("utf-8")
-    proof = WitnessedProof(
-        index=index,
-        entry=line,
-        checkpoint=chosen.encode().decode(),
-        inclusion=[base64.b64encode(p).decode() for p in tree.inclusion(index, head.size)],
-    )
-    return receipt.model_copy(update={"witnessed": proof})
+    note = witnessed_note(store, witnesses, require, above=receipt.audit.seq)
+    return None if note is None else prove(receipt, note, tree)
 
 
 def witness_stored(
@@ -66,13 +79,15 @@ def witness_stored(
 ) -> int:
     """Give every kept receipt that a cosigned checkpoint now covers its witnessed proof
     (``facegate erasure receipt ID`` then hands out the witnessed one); returns how many."""
-    if not witnesses:
+    pending = receipts.unwitnessed() if witnesses else []
+    note = witnessed_note(store, witnesses, require) if pending else None
+    if note is None:
         return 0
+    size = TreeHead.parse(note.text).size
     done = 0
-    for receipt in receipts.unwitnessed():
-        proved = attach_proof(receipt, tree, store, witnesses, require)
-        if proved is not None:
-            receipts.save(proved)
+    for receipt in pending:
+        if receipt.audit.seq < size:
+            receipts.save(prove(receipt, note, tree))
             done += 1
     return done
 
