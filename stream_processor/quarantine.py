@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -120,6 +121,12 @@ class ConsumerMetrics:
             ["consumer"],
             registry=registry,
         )
+
+
+@functools.cache
+def process_metrics() -> ConsumerMetrics:
+    """The process's one set on the default registry (for consumers built without one)."""
+    return ConsumerMetrics(REGISTRY)
 
 
 @dataclass(frozen=True)
