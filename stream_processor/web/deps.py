@@ -40,6 +40,8 @@ class WebDeps:
     devices: DeviceTable = field(default_factory=DeviceTable)
     policies: PolicyStore = field(default_factory=MemoryPolicyStore)
     consent: ConsentCounts = field(default_factory=ConsentCounts)
+    #: The audit log the subject view writes to (None: the subject view is refused).
+    audit: AuditSink | None = None
     #: When compliance figures first crossed their thresholds (None: not kept).
     milestones: Milestones | None = None
     #: compliance.yaml (impact assessments per site); None: none recorded.
@@ -95,6 +97,7 @@ def build_deps(
         policies=policies or MemoryPolicyStore(),
         devices=devices or DeviceTable(),
         consent=consent or ConsentCounts(),
+        audit=audit,
         milestones=Milestones(db),
         compliance_path=settings.compliance(state_dir),
         registry=registry,

@@ -18,6 +18,7 @@ from stream_processor.store.base import (
     GroupAge,
     RetentionCutoff,
     SiteKindCounts,
+    StoredEvent,
 )
 
 
@@ -31,6 +32,8 @@ class StoreReads(Protocol):
     def retention_groups(self) -> list[tuple[str, str, str, str]]: ...
 
     def count_expired(self, cutoffs: Sequence[RetentionCutoff], now_ms: int) -> SiteKindCounts: ...
+
+    def events_of_subject(self, tenant: str, site: str, subject: str) -> list[StoredEvent]: ...
 
 
 class ThreadConfinedStore:
@@ -51,6 +54,9 @@ class ThreadConfinedStore:
 
     def count_expired(self, cutoffs: Sequence[RetentionCutoff], now_ms: int) -> SiteKindCounts:
         return self._pool.submit(self._store.count_expired, cutoffs, now_ms).result()
+
+    def events_of_subject(self, tenant: str, site: str, subject: str) -> list[StoredEvent]:
+        return self._pool.submit(self._store.events_of_subject, tenant, site, subject).result()
 
     def close(self) -> None:
         self._pool.submit(self._store.close).result()

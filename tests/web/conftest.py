@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleRig]:
         db.close()
 
 
-def write_events(path: Path, rows: list[tuple[Any, ...]]) -> None:
+def write_events(path: Path, rows: list[tuple[Any, ...]], subject: str | None = None) -> None:
     """Store events and their per-minute counts the way the processor does."""
     from stream_processor.store.base import AggregateKey, StoredEvent
     from stream_processor.store.sqlite import SqliteEventStore
@@ -140,7 +141,7 @@ def write_events(path: Path, rows: list[tuple[Any, ...]]) -> None:
     try:
         events, counts = [], {}
         for i, (tenant, site, gate, kind, decision, at_ms) in enumerate(rows):
-            eid = f"0190{i:04x}-0000-7000-8000-{i:012x}"
+            eid = str(uuid.uuid4())  # unique across calls: every row is a new event
             events.append(
                 StoredEvent(
                     eid,
@@ -153,7 +154,7 @@ def write_events(path: Path, rows: list[tuple[Any, ...]]) -> None:
                     decision,
                     "access_control",
                     at_ms,
-                    None,
+                    subject,
                     None,
                     None,
                     None,

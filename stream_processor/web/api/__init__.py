@@ -13,6 +13,7 @@ from stream_processor.web.api import (  # noqa: F401 - they declare their operat
     console,
     keycards,
     policy,
+    subject,
 )
 from stream_processor.web.api.spec import add_routes as _add_routes
 from stream_processor.web.api.spec import openapi_document

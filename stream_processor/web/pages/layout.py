@@ -13,6 +13,7 @@ from aiohttp import web
 
 from stream_processor.notices.config import Lang
 from stream_processor.web.auth import PRINCIPAL
+from stream_processor.web.tokens import Role
 
 T: dict[str, tuple[str, str]] = {
     "console": ("物业控制台", "Firm console"),
@@ -56,6 +57,7 @@ T: dict[str, tuple[str, str]] = {
     "kind": ("类型", "Kind"),
     "events": ("事件数", "Events"),
     "none": ("无", "none"),
+    "subject": ("数据主体", "Subject"),
 }
 
 
@@ -96,10 +98,15 @@ def shell(
     if principal is not None:
         csrf = principal.session.csrf if principal.session else ""
         other = "en" if lang == "zh" else "zh"
+        officer = (
+            f'<a href="/console/subject?lang={lang}">{tr("subject", lang)}</a>'
+            if principal.role is Role.PRIVACY_OFFICER
+            else ""
+        )
         nav = (
             f'<nav><a href="/console?lang={lang}">{tr("overview", lang)}</a>'
             f'<a href="/console/retention?lang={lang}">{tr("retention", lang)}</a>'
-            f'<a href="/console/compliance?lang={lang}">{tr("compliance", lang)}</a>'
+            f'<a href="/console/compliance?lang={lang}">{tr("compliance", lang)}</a>{officer}'
             f'<a href="{e(request.path)}?lang={other}">{"English" if lang == "zh" else "中文"}</a>'
             f'<span class="who">{e(principal.tenant)} · {e(principal.role.value)} · '
             f"{e(principal.token.label)}</span>"
