@@ -27,7 +27,14 @@ import faust
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.settings import ErasureSettings
-from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, guard
+from stream_processor.quarantine import (
+    ConsumerMetrics,
+    Coordinates,
+    Failure,
+    Quarantine,
+    classify,
+    guard,
+)
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 log = logging.getLogger(__name__)
@@ -127,9 +134,23 @@ def create_app(
 
     @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:
-        await service.tick()
+        await tick_once(service, consumers)
 
     return app, service
+
+
+async def tick_once(service: ErasureService, consumers: ConsumerMetrics) -> None:
+    """One round of ``service.tick``. It must not raise: an exception would end Faust's
+    timer for good, and with it every re-send and resumption. A failing store or broker
+    is counted as an outage of ``erasure_tick``; the next round tries again."""
+    try:
+        await service.tick()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the next round retries; logged by type only
+        if classify(exc) is Failure.OUTAGE:
+            consumers.outage_retries.labels("erasure_tick").inc()
+        log.warning("erasure tick failed (%s); the next round tries again", type(exc).__name__)
 
 
 def _coordinates(event: Any) -> Coordinates:

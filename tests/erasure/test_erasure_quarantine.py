@@ -257,3 +257,35 @@ def test_a_postgres_outage_mid_erasure_is_waited_out_and_the_erasure_completes(
         assert waiting == 0
     finally:
         pg.down()
+
+
+def test_a_failing_tick_is_counted_and_never_ends_the_timer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Faust ends a timer whose function raises: the tick must swallow a store outage
+    (counted, logged by type, never naming a subject) so the next round runs."""
+    import sqlite3
+
+    from stream_processor.erasure.app import tick_once
+
+    builds: list[int] = []
+
+    def deps() -> Deps:
+        builds.append(1)
+        raise sqlite3.OperationalError(f"unable to open database file for {SUBJECT}")
+
+    registry = CollectorRegistry()
+    consumers = ConsumerMetrics(registry)
+    svc = ErasureService(deps, Recorder(), ErasureMetrics(registry))
+
+    async def rounds() -> None:
+        await tick_once(svc, consumers)
+        await tick_once(svc, consumers)
+        await svc.close()
+
+    asyncio.run(rounds())
+    retries = registry.get_sample_value(
+        "facegate_consumer_outage_retries_total", {"consumer": "erasure_tick"}
+    )
+    assert retries == 2 and len(builds) == 2  # each round tried the store again
+    assert "OperationalError" in caplog.text and SUBJECT not in caplog.text
