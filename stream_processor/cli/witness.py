@@ -43,17 +43,24 @@ def public_key() -> None:
 )
 @click.option("--once", is_flag=True, help="one round, print its result; exit 1 unless cosigned")
 @click.option("--interval", type=float, default=None, help="seconds between rounds")
-@click.option("--port", type=int, default=None, help="port of /metrics and /fork-statements")
+@click.option("--port", type=int, default=None, help="port of /metrics, /add-checkpoint, …")
+@click.option(
+    "--pull/--push-only",
+    default=True,
+    help="fetch the log's checkpoints every interval, or only answer POST /add-checkpoint",
+)
 def run(
     log_url: str | None,
     log_keys: tuple[str, ...],
     once: bool,
     interval: float | None,
     port: int | None,
+    pull: bool,
 ) -> None:
     """Watch the log: cosign each checkpoint that extends the last one cosigned; on a
     rewritten or forked log refuse, keep a signed fork statement and raise
-    facegate_witness_fork_detected."""
+    facegate_witness_fork_detected. Logs may also push (C2SP tlog-witness,
+    POST /add-checkpoint on --port)."""
     from aiohttp import web
     from prometheus_client import CollectorRegistry
 
@@ -85,7 +92,7 @@ def run(
             raise SystemExit(0 if out.result == Result.COSIGNED else 1)
         click.echo(f"witness {service.vkey} watching {s.log_url} every {s.interval_s}s")
         web.run_app(
-            create_witness_app(service, registry, s.interval_s),
+            create_witness_app(service, registry, s.interval_s, pull),
             host=s.host,
             port=s.port,
             print=None,

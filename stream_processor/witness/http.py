@@ -1,5 +1,6 @@
 """The witness's own HTTP face, apart from the operator: its metrics, its fork
-statements, its public key and the heads it cosigned; rounds run in the background."""
+statements, its public key, the heads it cosigned, and ``POST /add-checkpoint``
+(C2SP tlog-witness) for logs that push; pull rounds run in the background."""
 
 from __future__ import annotations
 
@@ -40,9 +41,19 @@ async def checkpoint(request: web.Request) -> web.Response:
     return web.Response(text=head.note, content_type="text/plain")
 
 
+async def add_checkpoint(request: web.Request) -> web.Response:
+    """C2SP tlog-witness: a log pushes its new checkpoint with a consistency proof."""
+    from stream_processor.witness.push import add_checkpoint as answer
+
+    body = await request.read()
+    out = await asyncio.to_thread(answer, request.app[_SERVICE], body)
+    return web.Response(status=out.status, text=out.text, content_type=out.content_type)
+
+
 def create_witness_app(
-    service: WitnessService, registry: CollectorRegistry, interval_s: float
+    service: WitnessService, registry: CollectorRegistry, interval_s: float, pull: bool = True
 ) -> web.Application:
+    """``pull``: also run a round every ``interval_s`` against the log (False: push only)."""
     app = web.Application(client_max_size=16 * 1024)
     app[_SERVICE] = service
     app[_REGISTRY] = registry
@@ -50,6 +61,7 @@ def create_witness_app(
     app.router.add_get("/fork-statements", fork_statements)
     app.router.add_get("/public-key", public_key)
     app.router.add_get("/checkpoint/{origin:.+}", checkpoint)
+    app.router.add_post("/add-checkpoint", add_checkpoint)
 
     async def loop() -> None:
         while True:
@@ -65,6 +77,7 @@ def create_witness_app(
     async def stop(app: web.Application) -> None:
         app[_TASK].cancel()
 
-    app.on_startup.append(start)
-    app.on_cleanup.append(stop)
+    if pull:
+        app.on_startup.append(start)
+        app.on_cleanup.append(stop)
     return app

@@ -102,9 +102,15 @@ class WitnessService:
     def vkey(self) -> str:
         return self.signer.verifier.vkey()
 
-    def _trusted(self, origin: str) -> list[Verifier]:
+    def trusted(self, origin: str) -> list[Verifier]:
+        """The log keys this witness accepts for ``origin``: configured, or learned."""
         learned = [Verifier.parse(k) for k in self.state.learned_keys(origin)]
         return [v for v in (*self._log_keys, *learned) if v.name == origin]
+
+    def cosigned(self, size: int) -> None:
+        """Count a cosignature given through the push face (a pull round counts its own)."""
+        self._metrics.size.set(size)
+        self._metrics.rounds.labels(Result.COSIGNED.value).inc()
 
     def run_once(self) -> Round:
         out = self._round()
@@ -120,7 +126,7 @@ class WitnessService:
         except (LogUnavailable, NoteError, UnicodeDecodeError) as exc:
             return Round(Result.UNAVAILABLE, None, str(exc))
         learned: tuple[Verifier, int] | None = None
-        if not valid_signatures(note, self._trusted(head.origin)):
+        if not valid_signatures(note, self.trusted(head.origin)):
             try:
                 learned = self._rotation_for(note, head)
             except LogUnavailable as exc:
@@ -138,7 +144,7 @@ class WitnessService:
         decision = decide(last_head, head, proof)
         if decision.outcome == Outcome.FORK:
             assert last is not None
-            self._state_fork(head.origin, decision.reason, last.note, raw.decode(), proof)
+            self.state_fork(head.origin, decision.reason, last.note, raw.decode(), proof)
             return Round(Result.FORK, head.size, decision.reason)
         return self._cosign(note, head, last, learned, decision.reason)
 
@@ -188,7 +194,7 @@ class WitnessService:
                 return verifier, index
         return None
 
-    def _state_fork(
+    def state_fork(
         self, origin: str, reason: str, cosigned: str, offered: str, proof: list[bytes] | None
     ) -> None:
         self._metrics.fork.set(1)
