@@ -6,5 +6,7 @@ each extends the last one it cosigned, and publishes a signed fork statement whe
     decide.py     the pure decision: cosign, stale, or fork — from verified inputs
     client.py     the LogClient port and its HTTP implementation (the operator's web app)
     service.py    one round: fetch, verify, decide, cosign or publish a fork statement
-    http.py       the witness's own HTTP face: /metrics, /fork-statements, /checkpoint
+    push.py       the same rules behind C2SP tlog-witness (POST /add-checkpoint)
+    http.py       the witness's own HTTP face: /metrics, /fork-statements, /checkpoint,
+                  /add-checkpoint
 """
