@@ -20,6 +20,7 @@ from stream_processor.rights.keycards import KeycardBook, register_keycard_metri
 from stream_processor.web.compliance import Milestones
 from stream_processor.web.consent_counts import ConsentCounts
 from stream_processor.web.devices import DeviceTable
+from stream_processor.web.erasures import ErasureReads
 from stream_processor.web.limits import SlidingWindowLimit
 from stream_processor.web.policies import MemoryPolicyStore, PolicyStore
 from stream_processor.web.settings import WebSettings
@@ -40,6 +41,10 @@ class WebDeps:
     devices: DeviceTable = field(default_factory=DeviceTable)
     policies: PolicyStore = field(default_factory=MemoryPolicyStore)
     consent: ConsentCounts = field(default_factory=ConsentCounts)
+    #: Erasure requests and receipts (the rights database); None: not available here.
+    erasures: ErasureReads | None = None
+    #: An erasure pending longer than this is overdue on the dashboard (30 days).
+    erasure_sla_s: int = 30 * 86400
     #: The audit log the subject view writes to (None: the subject view is refused).
     audit: AuditSink | None = None
     #: When compliance figures first crossed their thresholds (None: not kept).
@@ -98,6 +103,8 @@ def build_deps(
         devices=devices or DeviceTable(),
         consent=consent or ConsentCounts(),
         audit=audit,
+        erasures=ErasureReads(db),
+        erasure_sla_s=int(settings.erasure_sla_days * 86400),
         milestones=Milestones(db),
         compliance_path=settings.compliance(state_dir),
         registry=registry,

@@ -49,6 +49,9 @@ class WebSettings(BaseSettings):
         30.0, gt=0, description="a device with no status for this long shows as offline"
     )
 
+    erasure_sla_days: float = Field(
+        30.0, gt=0, description="an erasure pending longer than this is overdue on the dashboard"
+    )
     compliance_path: Path | None = Field(
         None,
         description="compliance.yaml: impact assessments (PIA) per site; "

@@ -93,6 +93,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleRig]:
     from stream_processor.web.compliance import Milestones
     from stream_processor.web.deps import WebDeps
     from stream_processor.web.devices import DeviceTable
+    from stream_processor.web.erasures import ErasureReads
     from stream_processor.web.limits import SlidingWindowLimit
     from stream_processor.web.policies import MemoryPolicyStore
     from stream_processor.web.store_reads import ThreadConfinedStore
@@ -123,6 +124,7 @@ def console(tmp_path: Path) -> Iterator[ConsoleRig]:
         clock=clock,
         token_limit=SlidingWindowLimit(10_000, 60),
         milestones=Milestones(db),
+        erasures=ErasureReads(db),
         compliance_path=tmp_path / "config" / "compliance.yaml",
     )
     try:

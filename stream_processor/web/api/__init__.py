@@ -13,6 +13,7 @@ from stream_processor.web.api import (  # noqa: F401 - they declare their operat
     console,
     keycards,
     policy,
+    rights,
     subject,
 )
 from stream_processor.web.api.spec import add_routes as _add_routes
