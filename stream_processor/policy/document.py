@@ -5,8 +5,10 @@ Example::
     tenant: acme
     legal_ceiling: 3y            # no rule may exceed it (and it may not exceed 3y)
     purposes:
-      access_control:
-        description: open the gate for residents and keep a log of who passed
+      access_control: {}        # shipped: fixed description, face events at most 30d
+      parcel_lockers:           # custom: a description and a legal basis, both on the notice
+        description: let couriers leave parcels at the lockers
+        legal_basis: the residents' service contract, clause 4 (parcel service)
     camera_purposes: [access_control]   # allowed at every camera unless a site says otherwise
     retention:                  # per event kind, per purpose; 0 = never stored, counted only
       face_match:   {access_control: 30d}
@@ -26,12 +28,24 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from edge_agent.wire.events import EventKind
 from edge_agent.wire.topics import ID_PATTERN
+from stream_processor.errors import InvalidInput
 from stream_processor.policy.durations import format_duration_ms, parse_duration_ms
-from stream_processor.policy.purpose import check_purpose_name, refused_features_in
+from stream_processor.policy.purpose import (
+    SHIPPED_PURPOSES,
+    purpose_problems,
+    refused_features_in,
+)
 
 #: The ceiling no tenant's own legal ceiling may exceed (3 years).
 MAX_LEGAL_CEILING = "3y"
@@ -47,9 +61,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class PolicyInvalid(InvalidInput):
+    """A policy document is refused; ``problems`` holds every reason found in one pass."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        n = len(problems)
+        super().__init__(f"{n} problem{'s' if n != 1 else ''}: " + "; ".join(problems))
+
+
 class PurposeSpec(_Strict):
-    description: str = Field(
-        min_length=10, max_length=500, description="what the data is used for, in plain words"
+    description: str | None = Field(
+        None,
+        min_length=10,
+        max_length=500,
+        description="what the data is used for, in plain words (fixed for a shipped purpose, "
+        "required for a custom one; printed on the camera notice)",
+    )
+    legal_basis: str | None = Field(
+        None,
+        min_length=10,
+        max_length=300,
+        description="the legal basis of a custom purpose (printed on the camera notice)",
     )
 
 
@@ -121,9 +154,15 @@ class PolicyDocument(_Strict):
     def _named(cls, v: dict[str, PurposeSpec]) -> dict[str, PurposeSpec]:
         if not v:
             raise ValueError("at least one purpose must be declared")
-        for name in v:
-            check_purpose_name(name)
         return v
+
+    def description_of(self, purpose: str) -> str | None:
+        """The purpose's description: the fixed one of a shipped purpose, else the policy's."""
+        shipped = SHIPPED_PURPOSES.get(purpose)
+        if shipped is not None:
+            return shipped.description
+        spec = self.purposes.get(purpose)
+        return spec.description if spec is not None else None
 
     @field_validator("sites")
     @classmethod
@@ -142,7 +181,10 @@ class PolicyDocument(_Strict):
             raise ValueError(
                 f"legal_ceiling {self.legal_ceiling} exceeds the maximum {MAX_LEGAL_CEILING}"
             )
-        errors: list[str] = []
+        errors = [
+            p for n, spec in self.purposes.items()
+            for p in purpose_problems(n, spec.description, spec.legal_basis)
+        ]  # fmt: skip
 
         def check_purposes(where: str, names: list[str]) -> None:
             errors.extend(
@@ -165,6 +207,8 @@ class PolicyDocument(_Strict):
                             f"{where}.{kind.value}.{purpose}: {raw} exceeds the legal ceiling "
                             f"{format_duration_ms(ceiling)}"
                         )
+                    if kind is EventKind.FACE_MATCH:
+                        errors.extend(_face_cap(f"{where}.{kind.value}.{purpose}", purpose, ms))
                     if kind in NEVER_STORED_KINDS and ms != 0:
                         errors.append(
                             f"{where}.{kind.value}.{purpose}: unknown faces are never stored "
@@ -183,13 +227,66 @@ class PolicyDocument(_Strict):
             if parse_duration_ms(raw) > ceiling:
                 errors.append(f"transport.{name}: {raw} exceeds the legal ceiling")
         if errors:
-            raise ValueError("; ".join(errors))
+            raise PolicyInvalid(errors)
         return self
 
 
-def parse_policy_yaml(text: str) -> PolicyDocument:
-    """Parse and validate; raises ``pydantic.ValidationError`` or ``ValueError``."""
-    data = yaml.safe_load(text)
+def _face_cap(where: str, purpose: str, ms: int) -> list[str]:
+    shipped = SHIPPED_PURPOSES.get(purpose)
+    if shipped is None or ms <= shipped.max_face_retention_ms:
+        return []
+    cap = format_duration_ms(shipped.max_face_retention_ms)
+    return [f"{where}: {format_duration_ms(ms)} exceeds the {cap} {purpose} allows for face events"]
+
+
+def _problems_of(exc: ValidationError) -> list[str]:
+    out: list[str] = []
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, PolicyInvalid):
+            out.extend(cause.problems)
+        else:
+            out.append(f"{'.'.join(str(p) for p in err['loc']) or '(document)'}: {err['msg']}")
+    return out
+
+
+def check_policy(data: Any) -> PolicyDocument:
+    """Validate a parsed document, reporting every problem in one pass (``PolicyInvalid``).
+
+    Refused features are taken out before the model sees them so that the rest
+    of the document is still checked; purpose declarations are checked here too,
+    because the model's cross-checks only run once every field parses.
+    """
     if not isinstance(data, dict):
-        raise ValueError("a policy document is a YAML mapping")
-    return PolicyDocument.model_validate(data)
+        raise PolicyInvalid(["a policy document is a YAML mapping"])
+    problems = [f"refused by design: {p}" for p in refused_features_in(data)]
+    data = {k: v for k, v in data.items() if not refused_features_in({k: v})}
+    sites = data.get("sites")
+    if isinstance(sites, dict):
+        cleaned: dict[Any, Any] = {}
+        for site, sp in sites.items():
+            problems += [f"sites.{site}: refused by design: {p}" for p in refused_features_in(sp)]
+            cleaned[site] = (
+                {k: v for k, v in sp.items() if not refused_features_in({k: v})}
+                if isinstance(sp, dict) else sp
+            )  # fmt: skip
+        data["sites"] = cleaned
+    purposes = data.get("purposes")
+    if isinstance(purposes, dict):
+        for name, spec in purposes.items():
+            spec = spec if isinstance(spec, dict) else {}
+            problems += purpose_problems(
+                str(name), spec.get("description"), spec.get("legal_basis")
+            )
+    try:
+        doc = PolicyDocument.model_validate(data)
+    except ValidationError as exc:
+        problems += [p for p in _problems_of(exc) if p not in problems]
+    if problems:
+        raise PolicyInvalid(problems)
+    return doc
+
+
+def parse_policy_yaml(text: str) -> PolicyDocument:
+    """Parse and validate; raises ``PolicyInvalid`` (a ``ValueError``) with every problem."""
+    return check_policy(yaml.safe_load(text))
