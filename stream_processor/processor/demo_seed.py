@@ -21,7 +21,7 @@ DEMO_POLICY: dict[str, Any] = {
     "tenant": "demo",
     "legal_ceiling": "3y",
     "purposes": {
-        "access_control": {"description": "open the gate for residents and log who passed"}
+        "access_control": {}
     },
     "camera_purposes": ["access_control"],
     "retention": {

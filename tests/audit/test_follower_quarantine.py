@@ -46,7 +46,7 @@ def policy_version(version: int) -> bytes:
     doc = {
         "tenant": "acme",
         "legal_ceiling": "3y",
-        "purposes": {"access_control": {"description": "open the gate for residents"}},
+        "purposes": {"access_control": {}},
         "camera_purposes": ["access_control"],
         "retention": {
             "face_match": {"access_control": "30d"},

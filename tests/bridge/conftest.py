@@ -32,7 +32,7 @@ TENANT = "acme"
 POLICY: dict[str, Any] = {
     "tenant": TENANT,
     "legal_ceiling": "3y",
-    "purposes": {"access_control": {"description": "open the gate and log who passed"}},
+    "purposes": {"access_control": {}},
     "camera_purposes": ["access_control"],
     "retention": {
         "face_match": {"access_control": "30d"},

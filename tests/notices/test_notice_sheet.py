@@ -178,6 +178,7 @@ def test_notice_purposes_are_checked_against_the_policy(tmp_path: Path) -> None:
             "purposes:\n  access_control:\n",
             "purposes:\n  visitor_statistics:\n"
             "    description: count visitors per hour for staffing\n"
+            "    legal_basis: the staffing clause of the management contract\n"
             "  access_control:\n",
         )
         .replace(

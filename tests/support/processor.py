@@ -18,8 +18,11 @@ BASE_POLICY: dict[str, Any] = {
     "tenant": TENANT,
     "legal_ceiling": "3y",
     "purposes": {
-        "access_control": {"description": "open the gate for residents and log who passed"},
-        "parcel_delivery": {"description": "let couriers leave parcels at the lockers"},
+        "access_control": {},
+        "parcel_delivery": {
+            "description": "let couriers leave parcels at the lockers",
+            "legal_basis": "the residents' service contract (parcel service)",
+        },
     },
     "camera_purposes": ["access_control"],
     "retention": {
