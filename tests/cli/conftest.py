@@ -67,13 +67,14 @@ class Workspace:
         return arg.format(ws=self.root, repo=REPO, **self.values)
 
 
-def base_env(state_dir: Path, closed_port: int) -> dict[str, str]:
-    """The caller's environment without its FACEGATE_ settings, brokers on a closed port."""
+def base_env(state_dir: Path, closed_ports: list[int]) -> dict[str, str]:
+    """The caller's environment without its FACEGATE_ settings, brokers on closed ports."""
+    kafka, mqtt = closed_ports
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("FACEGATE_")}
     env.update(
         FACEGATE_STATE_DIR=str(state_dir),
-        FACEGATE_KAFKA_PORT=str(closed_port),
-        FACEGATE_MQTT_PORT=str(closed_port),
+        FACEGATE_KAFKA_PORT=str(kafka),
+        FACEGATE_MQTT_PORT=str(mqtt),
         FACEGATE_MQTT_TLS_PORT="0",
         FACEGATE_WEB_PUBLIC_URL="https://notices.example.org",
     )
@@ -133,7 +134,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     root = tmp_path_factory.mktemp("cli")
     state = root / "state"
     state.mkdir()
-    (closed,) = free_ports(1)
-    ws = Workspace(root, base_env(state, closed))
+    ws = Workspace(root, base_env(state, free_ports(2)))
     yield ws
     shutil.rmtree(root, ignore_errors=True)
