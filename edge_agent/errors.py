@@ -2,9 +2,10 @@
 
 It lives on the device side because ``edge_agent`` imports nothing from
 ``stream_processor``; the cloud's errors (``stream_processor.errors``) derive
-from it. Every entry point (``facegate``, ``facegate-edge``, the standalone
-verifier) turns a ``FacegateError`` into one ``Error: …`` line and a non-zero
-exit; ``--debug`` shows the traceback.
+from it. The one entry point, ``facegate`` (``facegate edge …`` on a gate
+device; ``stream_processor/cli/handler.py``), turns any error into one
+``Error: …`` line and a non-zero exit; ``--debug`` shows the traceback. The
+standalone verifier (``docs/verifier/``) does the same with no facegate code.
 
 FacegateError                  root of every error facegate raises on purpose
 ├── InvalidInput (ValueError)  a value from an option, a file or the environment is refused
