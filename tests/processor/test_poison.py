@@ -1,7 +1,9 @@
 """No record kills a worker, on the real brokers and both stores: a producer that
 bypasses the bridge writes poison straight to the raw topic among valid events;
 the poison is in the DLQ with reason and coordinates, every valid event is stored
-once, the worker process never exits, and its offsets are committed past the poison."""
+once, the worker process never exits, and its offsets are committed past the poison.
+A far-future event written the same way keeps its data no longer than the time the
+cloud received it plus the rule (never past received + the legal ceiling)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from edge_agent.wire import encode_event
 from stream_processor.dead_letter import decode_dead_letter
+from stream_processor.policy.durations import parse_duration_ms
 from tests.conftest import wait_for
 from tests.processor.service_rig import POISON_GATE, add_refusing_constraint, poison_values
 from tests.support.processor import BASE_POLICY, Harness, make_event
@@ -27,7 +30,11 @@ def test_poison_on_the_raw_topic_is_quarantined_and_the_worker_goes_on(harness: 
     h.apply_policy(BASE_POLICY)
     worker = h.p.start("processor", "worker", name="p1")
     now = int(time.time() * 1000)
-    valid = [make_event("key_card", subject_id=i % 20, seq=i) for i in range(VALID)]
+    valid = [make_event("key_card", subject_id=i % 20, seq=i) for i in range(VALID - 1)]
+    # Ten years ahead, inside the contract's bounds: only the bridge's clock check
+    # would refuse it, and this producer bypasses the bridge.
+    future = make_event("key_card", seq=VALID, occurred_at_ms=now + 3650 * 86_400_000)
+    valid.append(future)
     refused = [make_event("pin", seq=10_000 + i, gate=POISON_GATE) for i in range(3)]
     poison = [*poison_values(now), *(encode_event(e) for e in refused)]
     producer = h.producer()
@@ -37,7 +44,9 @@ def test_poison_on_the_raw_topic_is_quarantined_and_the_worker_goes_on(harness: 
         if i % step == 0 and i // step < len(poison):
             value = poison[i // step]
             sent.append(producer.send(h.topics.raw, key=b"acme/site-1", value=value))
-        producer.send(h.topics.raw, key=b"acme/site-1", value=encode_event(event))
+        if event is not future:
+            producer.send(h.topics.raw, key=b"acme/site-1", value=encode_event(event))
+    future_sent = producer.send(h.topics.raw, key=b"acme/site-1", value=encode_event(future))
     producer.flush(30)
     coordinates = {(h.topics.raw, f.get().partition, f.get().offset) for f in sent}
 
@@ -57,6 +66,14 @@ def test_poison_on_the_raw_topic_is_quarantined_and_the_worker_goes_on(harness: 
     assert worker.poll() is None, h.p.log("p1")
     assert "Traceback" not in h.p.log("p1")
     assert len(got) == len(coordinates)  # each once: no batch was replayed
+
+    # Retention from the time the cloud received it, never past received + ceiling.
+    received = future_sent.get().timestamp
+    row = h.store().get(future.event_id)
+    assert row is not None and row.expires_at_ms is not None
+    rule = parse_duration_ms(BASE_POLICY["retention"]["key_card"]["access_control"])
+    assert row.expires_at_ms == received + rule
+    assert row.expires_at_ms <= received + parse_duration_ms(BASE_POLICY["legal_ceiling"])
 
     # Offsets were committed past the poison: a restarted worker reads none of it again.
     worker.send_signal(signal.SIGTERM)
