@@ -289,3 +289,59 @@ def test_a_failing_tick_is_counted_and_never_ends_the_timer(
     )
     assert retries == 2 and len(builds) == 2  # each round tried the store again
     assert "OperationalError" in caplog.text and SUBJECT not in caplog.text
+
+
+@pytest.mark.component
+def test_the_worker_waits_out_postgres_going_away_mid_erasure(pipeline: Pipeline) -> None:
+    """The real worker process on PostgreSQL: the server stops after the worker started,
+    a request arrives, the agent holds it (waiting gauge 1, nothing quarantined), and the
+    erasure completes once the server is back. (Stopped after the request was accepted:
+    ``test_a_postgres_outage_mid_erasure_is_waited_out_and_the_erasure_completes``.)"""
+    from stream_processor.stack.postgres import Postgres
+    from stream_processor.stack.settings import StackSettings
+    from stream_processor.store.postgres import PostgresEventStore
+    from stream_processor.store.settings import StoreSettings
+    from tests.erasure.conftest import ErasureRig
+
+    (pg_port, metrics_port) = free_ports(2)
+    pg = Postgres(StackSettings(state_dir=make_state_dir("facegate-pg-worker-")),
+                  StoreSettings(store="postgres", postgres_port=pg_port))  # fmt: skip
+    pg.up()
+    try:
+        dsn = pg.dsn()
+        r = request()
+        seed = PostgresEventStore(dsn)
+        seed.put_many([row(SUBJECT, r.requested_at_ms - i) for i in range(3)])
+        seed.close()
+        rig = ErasureRig(pipeline, None)
+        pipeline.extra_env.update({
+            "FACEGATE_STORE": "postgres", "FACEGATE_POSTGRES_DSN": dsn,
+            "FACEGATE_ERASURE_METRICS_PORT": str(metrics_port),
+        })  # fmt: skip
+        worker = pipeline.start("erasure", "worker", name="erasure")
+        wait_for(lambda: "erasure worker" in pipeline.log("erasure"), 90, "the worker up")
+        pg.down()
+        produce(rig.bootstrap, rig.topics.erasure, [(r.request_id.encode(), r.encode())])
+        waiting = 'facegate_consumer_waiting_on_outage{consumer="erasure_requests"}'
+        wait_for(lambda: _metric(metrics_port, waiting) == 1, 120, "the agent waiting")
+        # The worker's parts come up together, the store first: while it is down the
+        # request waits unacknowledged in Kafka (not taken, not refused, not lost).
+        assert rig.status(r.request_id)["status"] == "absent"
+        pg.up()
+        wait_for(lambda: rig.status(r.request_id)["status"] == "complete", 120, "the receipt")
+        assert worker.poll() is None and _metric(metrics_port, waiting) == 0
+        assert dead_letters(rig.bootstrap, rig.topics.dlq) == []
+        store = PostgresEventStore(dsn)
+        try:
+            assert store.events_of_subject("acme", "north", SUBJECT) == []
+        finally:
+            store.close()
+    finally:
+        pg.down()
+
+
+def _metric(port: int, name: str) -> float | None:
+    try:
+        return scrape(port).get(name)
+    except OSError:
+        return None
