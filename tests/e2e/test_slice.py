@@ -24,7 +24,7 @@ from stream_processor.runtime.devices import register_device
 from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.store.base import COLUMNS, StoredEvent
 from tests.conftest import Pipeline, prepare_bridge_session, wait_for
-from tests.privacy import assert_anonymized
+from tests.support.privacy import assert_anonymized
 
 pytestmark = pytest.mark.e2e
 

@@ -36,8 +36,8 @@ from edge_agent.wire.commands import (
 from edge_agent.wire.ids import new_event_id
 from edge_agent.wire.topics import DeviceIdentity
 from tests.edge.fakes import FixedEmbedder, ScriptedDetector, face_at
-from tests.privacy import ACK_KEYS, assert_anonymized
 from tests.support.edge import cli
+from tests.support.privacy import ACK_KEYS, assert_anonymized
 
 pytestmark = pytest.mark.unit
 

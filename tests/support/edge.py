@@ -22,7 +22,7 @@ import yaml
 
 from edge_agent.uplink.settings import DeviceConnection
 from edge_agent.wire.topics import DeviceIdentity, ack_topic, event_topic
-from tests.privacy import ACK_KEYS, assert_anonymized
+from tests.support.privacy import ACK_KEYS, assert_anonymized
 
 REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("FACEGATE_MODELS_DIR", REPO / "deploy/models/cache"))

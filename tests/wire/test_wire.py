@@ -19,7 +19,7 @@ from edge_agent.wire import (
 )
 from edge_agent.wire.events import event_json_schema
 from edge_agent.wire.ids import event_id_ms
-from tests.privacy import assert_anonymized
+from tests.support.privacy import assert_anonymized
 from tests.wire.samples import make
 
 pytestmark = pytest.mark.unit
