@@ -22,6 +22,7 @@ from stream_processor.web.consent_counts import ConsentCounts
 from stream_processor.web.devices import DeviceTable
 from stream_processor.web.erasures import ErasureReads
 from stream_processor.web.limits import SlidingWindowLimit
+from stream_processor.web.overview import Overview
 from stream_processor.web.policies import MemoryPolicyStore, PolicyStore
 from stream_processor.web.settings import WebSettings
 from stream_processor.web.store_reads import StoreReads
@@ -45,6 +46,10 @@ class WebDeps:
     erasures: ErasureReads | None = None
     #: An erasure pending longer than this is overdue on the dashboard (30 days).
     erasure_sla_s: int = 30 * 86400
+    #: How long a built overview is served before it is built again (the live feed's tick).
+    overview_ttl_s: float = 1.0
+    #: tenant → (built at, overview); read and written by the handlers and the live feeds.
+    overview_cache: dict[str, tuple[float, Overview]] = field(default_factory=dict)
     #: The audit log the subject view writes to (None: the subject view is refused).
     audit: AuditSink | None = None
     #: When compliance figures first crossed their thresholds (None: not kept).

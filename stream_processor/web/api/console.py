@@ -91,6 +91,18 @@ def registry_sites(deps: WebDeps, tenant: str) -> dict[str, list[str]]:
 
 
 def overview_of(deps: WebDeps, tenant: str) -> Overview:
+    """The tenant's overview, built at most once per ``deps.overview_ttl_s`` however many
+    pages, API clients and live feeds ask: one store query per tenant per second."""
+    now_s = deps.clock()
+    cached = deps.overview_cache.get(tenant)
+    if cached is not None and 0 <= now_s - cached[0] < deps.overview_ttl_s:
+        return cached[1]
+    built = _build_overview(deps, tenant)
+    deps.overview_cache[tenant] = (now_s, built)
+    return built
+
+
+def _build_overview(deps: WebDeps, tenant: str) -> Overview:
     now = int(deps.clock() * 1000)
     counts: dict[AggregateKey, int] = {}
     if deps.store is not None:
