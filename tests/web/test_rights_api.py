@@ -53,6 +53,10 @@ def test_erasures_with_sla_and_receipts(console: ConsoleRig) -> None:
             )
         ).json()
         assert len(page["requests"]) == 1 and page["next_offset"] == 2
+        html = await (
+            await client.get("/console?lang=en", headers=auth(console.token("acme", "viewer")))
+        ).text()
+        assert 'id="erasure-pending">2<' in html and SUBJECT not in html
 
     console.run(go)
 

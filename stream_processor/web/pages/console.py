@@ -9,7 +9,7 @@ from aiohttp import web
 from stream_processor.notices.config import Lang
 from stream_processor.web.api.console import overview_of
 from stream_processor.web.auth import PRINCIPAL
-from stream_processor.web.deps import DEPS
+from stream_processor.web.deps import DEPS, WebDeps
 from stream_processor.web.errors import ApiError
 from stream_processor.web.overview import DeviceHealth, Overview, SiteFigures, device_health
 from stream_processor.web.pages.layout import e, pct, pick_lang, shell, tr
@@ -89,13 +89,29 @@ def _chart(title: str, ov: Overview, site: str | None) -> str:
     )
 
 
+def _erasure_box(deps: WebDeps, tenant: str, lang: Lang) -> str:
+    if deps.erasures is None:
+        return ""
+    now = int(deps.clock() * 1000)
+    es = deps.erasures.of_tenant(tenant, now, deps.erasure_sla_s, 0, 1)
+    median = "–" if es.median_completion_s is None else f"{es.median_completion_s / 3600:.1f} h"
+    overdue = f'<span class="alarm">{es.overdue}</span>' if es.overdue else "0"
+    return (
+        f"<h2>{tr('erasure', lang)}</h2><table><tr><th>{tr('pending', lang)}</th>"
+        f'<td id="erasure-pending">{es.pending}</td><th>{tr("overdue", lang)} '
+        f"({es.sla_s // 86400} d)</th><td>{overdue}</td><th>{tr('to_complete', lang)}</th>"
+        f"<td>{median}</td></tr></table>"
+    )
+
+
 async def overview_page(request: web.Request) -> web.Response:
-    lang, principal = pick_lang(request), request[PRINCIPAL]
-    ov = overview_of(request.app[DEPS], principal.tenant)
+    lang, principal, deps = pick_lang(request), request[PRINCIPAL], request.app[DEPS]
+    ov = overview_of(deps, principal.tenant)
     body = (
         f'<h1>{tr("overview", lang)} <small class="live" id="live">●</small></h1>'
         + _chart(tr("per_min", lang), ov, None)
         + _overview_table(ov, lang)
+        + _erasure_box(deps, principal.tenant, lang)
     )
     return shell(request, tr("overview", lang), body, lang)
 

@@ -58,6 +58,10 @@ T: dict[str, tuple[str, str]] = {
     "events": ("事件数", "Events"),
     "none": ("无", "none"),
     "subject": ("数据主体", "Subject"),
+    "erasure": ("删除请求", "Erasure requests"),
+    "pending": ("处理中", "Pending"),
+    "overdue": ("逾期", "Overdue"),
+    "to_complete": ("完成用时（中位数）", "Time to complete (median)"),
 }
 
 
