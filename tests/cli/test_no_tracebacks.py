@@ -63,6 +63,10 @@ KAFKA_DOWN = [
     Case("audit-follow", ("audit", "follow"), NO_BROKER, code=UNAVAILABLE),
     Case("processor-worker", ("processor", "worker"), NO_BROKER, code=UNAVAILABLE),
     Case("erasure-worker", ("erasure", "worker"), NO_BROKER, code=UNAVAILABLE),
+    Case("subject-export", ("subject", "export", "--tenant", "acme", "--site", "north-garden",
+         "--subject", SUBJECT), "--no-ledger", code=UNAVAILABLE),
+    Case("audit-checkpointer", ("audit", "checkpointer", "--interval", "1"), NO_BROKER,
+         code=UNAVAILABLE),
 ]
 
 TRACEBACKS = [
