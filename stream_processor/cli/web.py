@@ -34,6 +34,7 @@ def serve(host: str | None, port: int | None) -> None:
     from stream_processor.web.app import add_housekeeping, create_app
     from stream_processor.web.assets import ensure_assets
     from stream_processor.web.consent_counts import ConsentCounts, ConsentCountsFollower
+    from stream_processor.web.dead_letters import DeadLetterCounts, DeadLetterFollower
     from stream_processor.web.deps import build_deps
     from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
     from stream_processor.web.policies import KafkaPolicyStore
@@ -60,14 +61,28 @@ def serve(host: str | None, port: int | None) -> None:
     consumer_metrics = ConsumerMetrics(registry)  # one per registry: labelled by consumer
     devices = DeviceTable(settings.device_offline_after_s)
     status = DeviceStatusFollower(
-        stack.kafka_bootstrap, topics.device_status, devices,
-        Quarantine("web_device_status", consumer_metrics), dead_letters,
-    ).start()  # fmt: skip
+        stack.kafka_bootstrap,
+        topics.device_status,
+        devices,
+        Quarantine("web_device_status", consumer_metrics),
+        dead_letters,
+    ).start()
     consent = ConsentCounts()
     consent_follower = ConsentCountsFollower(
-        stack.kafka_bootstrap, topics.consent, consent,
-        Quarantine("web_consent_counts", consumer_metrics), dead_letters,
-    ).start()  # fmt: skip
+        stack.kafka_bootstrap,
+        topics.consent,
+        consent,
+        Quarantine("web_consent_counts", consumer_metrics),
+        dead_letters,
+    ).start()
+    letters = DeadLetterCounts()
+    letters_follower = DeadLetterFollower(
+        stack.kafka_bootstrap,
+        topics.dlq,
+        letters,
+        Quarantine("web_dead_letter_counts", consumer_metrics),
+        dead_letters,
+    ).start()
     # The store the processor writes (FACEGATE_STORE, FACEGATE_PROCESSOR_STORE_PATH).
     factory, where = store_factory(stack, ProcessorSettings().store_path)
     store = ThreadConfinedStore(factory)
@@ -82,6 +97,7 @@ def serve(host: str | None, port: int | None) -> None:
         store=store,
         devices=devices,
         consent=consent,
+        dead_letters=letters,
         policies=KafkaPolicyStore(stack.kafka_bootstrap, topics.policies),
     )
     app = create_app(deps)
@@ -98,6 +114,7 @@ def serve(host: str | None, port: int | None) -> None:
     finally:
         status.stop()
         consent_follower.stop()
+        letters_follower.stop()
         if follower is not None:
             follower.stop()
         dead_letters.close()

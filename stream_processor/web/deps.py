@@ -19,6 +19,7 @@ from stream_processor.rights.db import open_rights_db, rights_db_path
 from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
 from stream_processor.web.compliance import Milestones
 from stream_processor.web.consent_counts import ConsentCounts
+from stream_processor.web.dead_letters import DeadLetterCounts
 from stream_processor.web.devices import DeviceTable
 from stream_processor.web.erasures import ErasureReads
 from stream_processor.web.limits import SlidingWindowLimit
@@ -42,6 +43,7 @@ class WebDeps:
     devices: DeviceTable = field(default_factory=DeviceTable)
     policies: PolicyStore = field(default_factory=MemoryPolicyStore)
     consent: ConsentCounts = field(default_factory=ConsentCounts)
+    dead_letters: DeadLetterCounts = field(default_factory=DeadLetterCounts)
     #: Erasure requests and receipts (the rights database); None: not available here.
     erasures: ErasureReads | None = None
     #: An erasure pending longer than this is overdue on the dashboard (30 days).
@@ -84,6 +86,7 @@ def build_deps(
     policies: PolicyStore | None = None,
     devices: DeviceTable | None = None,
     consent: ConsentCounts | None = None,
+    dead_letters: DeadLetterCounts | None = None,
 ) -> WebDeps:
     """The production wiring: files under the state dir, the rights DB, metrics."""
     db = open_rights_db(rights_db_path(state_dir))
@@ -107,6 +110,7 @@ def build_deps(
         policies=policies or MemoryPolicyStore(),
         devices=devices or DeviceTable(),
         consent=consent or ConsentCounts(),
+        dead_letters=dead_letters or DeadLetterCounts(),
         audit=audit,
         erasures=ErasureReads(db),
         erasure_sla_s=int(settings.erasure_sla_days * 86400),

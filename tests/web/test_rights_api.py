@@ -84,3 +84,44 @@ def test_notices_list_with_versions(console: ConsoleRig) -> None:
         assert {n["site"] for n in other["notices"]} == {B_SITE}
 
     console.run(go)
+
+
+def test_dead_letters_by_reason_of_the_tenants_devices(console: ConsoleRig) -> None:
+    from stream_processor.dead_letter import DeadLetter
+
+    now = int(console.clock.now * 1000)
+    letters = console.deps.dead_letters
+    acme = f"facegate/v1/acme/{A_SITE}/main/cam-1/events"
+    for topic, reason, at in [
+        (acme, "unknown_field", now),
+        (acme, "unknown_field", now - 3_600_000),
+        (acme, "clock_skew", now),
+        (acme, "bad_json", now - 30 * 3_600_000),  # outside 24 h
+        (f"facegate/v1/bolt/{B_SITE}/main/cam-1/events", "identity_mismatch", now),
+        ("t.raw", "invalid_field", now),
+        ("garbage/topic", "bad_topic", now),
+    ]:
+        letters.take(
+            DeadLetter.build(
+                b'{"image": "x"}', reason, "d", topic, at, "bridge", key=b"k" * 32
+            ).encode()
+        )
+    letters.take(b"not a letter")
+    assert letters.unreadable == 1
+
+    async def go(client: Any) -> None:
+        resp = await client.get(
+            "/api/v1/dead-letters?hours=24", headers=auth(console.token("acme", "viewer"))
+        )
+        body = await resp.json()
+        assert body["total"] == 3 and sum(body["per_hour"]) == 3 and len(body["per_hour"]) == 24
+        assert body["by_reason"] == [
+            {"reason": "clock_skew", "letters": 1},
+            {"reason": "unknown_field", "letters": 2},
+        ]
+        other = await (
+            await client.get("/api/v1/dead-letters", headers=auth(console.token("bolt", "viewer")))
+        ).json()
+        assert other["by_reason"] == [{"reason": "identity_mismatch", "letters": 1}]
+
+    console.run(go)

@@ -1,13 +1,14 @@
-"""Erasure requests and receipts (privacy officer), camera notices (operator) — of the
-token's tenant only, with no pseudonym."""
+"""Erasure requests and receipts (privacy officer), camera notices (operator), dead letters
+by reason (viewer) — of the token's tenant only, with no pseudonym."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from stream_processor.errors import FacegateError
 from stream_processor.notices.view import notice_url
 from stream_processor.web.api.spec import Call, Page, operation
+from stream_processor.web.dead_letters import DeadLetterReport
 from stream_processor.web.erasures import ErasureSummary
 from stream_processor.web.errors import ApiError
 from stream_processor.web.tokens import Role
@@ -79,3 +80,21 @@ async def notices(call: Call) -> NoticeList:
             )
     more = q.offset + q.limit if q.offset + q.limit < len(rows) else None
     return NoticeList(notices=rows[q.offset : q.offset + q.limit], next_offset=more)
+
+
+class DeadLetterQuery(Page):
+    hours: int = Field(24, ge=1, le=168, description="window, in hours (the topic keeps 7 d)")
+
+
+@operation(
+    "GET",
+    "/api/v1/dead-letters",
+    role=Role.VIEWER,
+    tag="rights",
+    query=DeadLetterQuery,
+    response=DeadLetterReport,
+    summary="Refused input of the firm's devices by reason, per hour",
+)
+async def dead_letters(call: Call) -> DeadLetterReport:
+    q: DeadLetterQuery = call.query
+    return call.deps.dead_letters.report(call.tenant, int(call.deps.clock() * 1000), q.hours)
