@@ -15,6 +15,17 @@ def subject() -> None:
     """Data-subject requests: access export."""
 
 
+def _without_that_part(exc: Exception) -> Exception:
+    """A part of the export cannot be read: say how to export without it."""
+    from stream_processor.errors import BrokerError
+
+    if isinstance(exc, BrokerError):  # keeps its exit code (69) and the stack hint
+        return BrokerError(f"{exc}; or export without the consent ledger: --no-ledger")
+    return click.ClickException(
+        f"{exc} (--no-ledger / --no-store export without that part, and say so)"
+    )
+
+
 @subject.command()
 @place_options
 @subject_options
@@ -51,7 +62,7 @@ def export(
 ) -> None:
     """Write the subject access export (JSON)."""
     from stream_processor.audit.wiring import open_audit
-    from stream_processor.errors import BrokerError, FacegateError
+    from stream_processor.errors import FacegateError
     from stream_processor.rights.db import open_rights_db, rights_db_path
     from stream_processor.rights.export import build_export
     from stream_processor.rights.keycards import KeycardBook
@@ -98,12 +109,8 @@ def export(
             consent=consent,
             pending=ErasureBook(erasure_db),
         )
-    except BrokerError as exc:  # keeps its exit code (69) and the stack hint
-        raise BrokerError(f"{exc}; or export without the consent ledger: --no-ledger") from None
     except FacegateError as exc:
-        raise click.ClickException(
-            f"{exc} (--no-ledger / --no-store export without that part, and say so)"
-        ) from None
+        raise _without_that_part(exc) from None
     finally:
         audit.close()
         if erasure_db is not db:
