@@ -27,7 +27,7 @@ PRINT_RECORDS = {
     "facegate status",
 }
 
-#: Spellings retired for one name per thing (issue 11, point 2).
+#: Spellings retired so that each thing has one name across commands.
 RETIRED = {"--resident", "--evidence", "--card-ref", "--pseudonym"}
 
 

@@ -1,5 +1,5 @@
-"""Every mistake and outage a user met as a traceback (issue 11, point 1) is one
-``Error:`` line and a non-zero exit; every value that was wrongly accepted is refused.
+"""Each user mistake and outage that used to end in a traceback is one ``Error:``
+line and a non-zero exit; each value that used to be accepted wrongly is refused.
 
 Each case runs the installed ``facegate`` in a subprocess, as a user does. Brokers
 are pointed at a closed port: "no broker" costs a refused connection, not a stack.
