@@ -12,7 +12,6 @@ from edge_agent.agent import EdgeAgent
 from edge_agent.commands.handler import CommandHandler
 from edge_agent.compose import build_credentials, build_recognizer, build_source, open_gallery
 from edge_agent.config import EdgeConfig
-from edge_agent.errors import EdgeError
 from edge_agent.gallery.credentials import CredentialHasher
 from edge_agent.health import make_server, serve_in_background
 from edge_agent.metrics import EdgeMetrics
@@ -26,14 +25,9 @@ log = logging.getLogger("edge.agent")
 
 
 def run_agent(config: EdgeConfig, exit_when_done: bool = False, drain_timeout: float = 60) -> int:
-    try:
-        return _run(config, exit_when_done, drain_timeout)
-    except EdgeError as exc:
-        log.error("%s", exc)
-        return 2
-
-
-def _run(config: EdgeConfig, exit_when_done: bool, drain_timeout: float) -> int:
+    """Run until signalled (or, with ``exit_when_done``, until the source ends and the
+    outbox drained); returns the exit status. An ``EdgeError`` at start-up (a model,
+    the gallery key, the device file) is raised for the entry point to report."""
     conn = DeviceConnection.load(config.device_config)
     metrics = EdgeMetrics()
     secret = load_or_create_site_secret(config.site_secret)

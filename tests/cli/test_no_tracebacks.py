@@ -96,6 +96,8 @@ TRACEBACKS = [
     Case("edge-calibrate-model-error", ("edge", "calibrate", "--config",
          "{ws}/edge-badmodel.yaml", "{ws}/calib"), "bad.onnx"),
     Case("edge-run-bad-config", ("edge", "run", "--config", "{ws}/edge-bad.yaml"), "video.kind"),
+    Case("edge-run-model-error", ("edge", "run", "--config", "{ws}/edge-run-badmodel.yaml"),
+         "bad.onnx"),
     Case("stack-up-kafka-fails", ("stack", "up"), "kafka exited during start-up", env=STACK_ENV),
 ]
 
@@ -160,6 +162,11 @@ def _prepare(ws: Workspace) -> None:
         common + "video: {kind: none}\ndetector: {path: bad.onnx}\nembedder: {path: bad.onnx}\n"
     )
     (root / "edge-bad.yaml").write_text(common + "video: {kind: holo}\n")
+    (root / "edge-run-badmodel.yaml").write_text(
+        common + "video: {kind: folder, uri: calib}\ndetector: {path: bad.onnx}\n"
+        "embedder: {path: bad.onnx}\ngallery: {path: g.fgg, key_file: g.key}\n"
+        "outbox: {path: outbox.sqlite}\nhttp: {enabled: false}\n"
+    )
     (root / "edge-ok.yaml").write_text(
         common + "video: {kind: none}\ngallery: {path: g.fgg, key_file: g.key}\n"
         "outbox: {path: outbox.sqlite}\n"
