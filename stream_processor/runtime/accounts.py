@@ -94,6 +94,7 @@ class AccountBook:
             f"topic read {ROOT}/+/+/+/+/acks",
             f"topic read {ROOT}/+/+/+/+/status",
             f"topic write {ROOT}/+/+/+/+/commands",
+            f"topic write {ROOT}/+/+/+/+/confirms",
             f"topic write {ROOT}/+/+/commands",
             "",
         ]
@@ -104,6 +105,7 @@ class AccountBook:
                 f"topic write {ack_topic(device)}",
                 f"topic write {device.prefix}/status",
                 f"topic read {command_topic(device)}",
+                f"topic read {device.prefix}/confirms",
                 f"topic read {site_command_topic(device.tenant, device.site)}",
                 "",
             ]
