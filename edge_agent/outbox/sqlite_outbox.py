@@ -1,9 +1,12 @@
 """The durable outbox of a gate device (SQLite, WAL).
 
 An event is appended in the same transaction that assigns its per-device
-sequence number, so a crash can neither lose an event nor leave a gap. Rows
-leave only when the broker acknowledged them (``remove``) or when a purge
-removes them on purpose (consent withdrawn, erasure, too old) — never silently.
+sequence number, so a crash can neither lose an event nor leave a gap. The
+broker's PUBACK only marks an event sent (``mark_sent``): a broker that crashes
+before saving loses what it acknowledged. An event leaves when the cloud
+confirms it durable in Kafka (``confirm``, by sequence range), when the broker
+refused it (``remove``), or when a purge removes it on purpose (consent
+withdrawn, erasure, too old) — never silently.
 
 Rows carry a ``topic_kind``: ``events`` (gate events, with a per-device
 sequence number) or ``acks`` (command acknowledgements, which have none and
@@ -21,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.errors import OutboxError, OutboxFull
-from edge_agent.wire import GateEvent, encode_event
+from edge_agent.wire import GateEvent, decode_event, encode_event
 from edge_agent.wire.commands import CommandAck
 from edge_agent.wire.commands import encode as encode_command
 from edge_agent.wire.ids import new_event_id
@@ -79,6 +82,20 @@ class SqliteOutbox:
             self._db.execute(
                 f"ALTER TABLE outbox ADD COLUMN topic_kind TEXT NOT NULL DEFAULT '{EVENTS}'"
             )
+        if "seq" not in columns:
+            self._db.execute("ALTER TABLE outbox ADD COLUMN seq INTEGER")
+            self._db.execute("ALTER TABLE outbox ADD COLUMN sent_at_ms INTEGER")
+            # Rows queued before confirmations existed: their seq is in the payload.
+            rows = self._db.execute(
+                "SELECT id, payload FROM outbox WHERE topic_kind = ?", (EVENTS,)
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE outbox SET seq = ? WHERE id = ?",
+                [(decode_event(bytes(payload)).seq, row_id) for row_id, payload in rows],
+            )
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS outbox_by_seq ON outbox (seq) WHERE seq IS NOT NULL"
+        )
 
     def append(self, make: Callable[[int], GateEvent]) -> GateEvent:
         """Assign the next sequence number, build the event with it, store it."""
@@ -95,9 +112,12 @@ class SqliteOutbox:
                 seq = self._db.execute("SELECT value FROM meta WHERE key='next_seq'").fetchone()[0]
                 events = [make(seq + i) for i, make in enumerate(makers)]
                 self._db.executemany(
-                    "INSERT INTO outbox (event_id, subject, occurred_at_ms, payload)"
-                    " VALUES (?, ?, ?, ?)",
-                    [(e.event_id, e.subject, e.occurred_at_ms, encode_event(e)) for e in events],
+                    "INSERT INTO outbox (event_id, subject, occurred_at_ms, payload, seq)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (e.event_id, e.subject, e.occurred_at_ms, encode_event(e), e.seq)
+                        for e in events
+                    ],
                 )
                 self._db.execute(
                     "UPDATE meta SET value = ? WHERE key='next_seq'", (seq + len(makers),)
@@ -159,6 +179,42 @@ class SqliteOutbox:
         with self._lock:
             cur = self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
             return cur.rowcount
+
+    def mark_sent(self, ids: Sequence[int], now_ms: int) -> None:
+        """The broker acknowledged these rows: sent, kept until the cloud confirms them."""
+        if not ids:
+            return
+        with self._lock:
+            self._db.executemany(
+                "UPDATE outbox SET sent_at_ms = ? WHERE id = ?", [(now_ms, i) for i in ids]
+            )
+
+    def confirm(self, from_seq: int, through_seq: int) -> int:
+        """The cloud holds this device's events ``from_seq..through_seq`` durably:
+        remove them; returns how many rows left."""
+        with self._lock:
+            return self._db.execute(
+                "DELETE FROM outbox WHERE seq BETWEEN ? AND ? AND topic_kind = ?",
+                (from_seq, through_seq, EVENTS),
+            ).rowcount
+
+    def oldest_sent(self) -> tuple[int, int] | None:
+        """``(row id, sent_at_ms)`` of the first row sent and not yet confirmed."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT id, sent_at_ms FROM outbox WHERE sent_at_ms IS NOT NULL"
+                " ORDER BY id LIMIT 1"
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else None
+
+    def unconfirmed(self) -> int:
+        """Rows the broker acknowledged that the cloud has not confirmed yet."""
+        with self._lock:
+            return int(
+                self._db.execute(
+                    "SELECT count(*) FROM outbox WHERE sent_at_ms IS NOT NULL"
+                ).fetchone()[0]
+            )
 
     def purge_subject(self, subject: str) -> int:
         """Remove every queued event of a subject (consent withdrawn, erasure)."""

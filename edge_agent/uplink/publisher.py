@@ -1,4 +1,12 @@
-"""Drains the outbox to MQTT with QoS 1; a row is removed only on a successful PUBACK.
+"""Drains the outbox to MQTT with QoS 1.
+
+With ``confirm_delivery`` (the default) a PUBACK only marks an event sent; it
+is removed when the bridge confirms it durable in Kafka on the device's
+``confirms`` topic, and published again (with every later row, in order) when
+no confirmation came within ``confirm_timeout_s``: a Mosquitto crash between
+its PUBACK and its next save loses nothing. Without it a PUBACK removes the
+row. Command acknowledgements are removed on PUBACK either way: the cloud
+sends a command again until its ack arrives.
 
 Order is kept per device: rows are published in outbox order, and paho
 resends unacknowledged ones, in order, after a reconnect. After a process
@@ -33,7 +41,9 @@ from paho.mqtt.properties import Properties
 
 from edge_agent.outbox import SqliteOutbox
 from edge_agent.outbox.sqlite_outbox import ACKS, EVENTS
+from edge_agent.uplink.confirmations import Confirmations
 from edge_agent.uplink.settings import MqttSettings
+from edge_agent.wire.confirms import confirm_topic
 from edge_agent.wire.topics import (
     DeviceIdentity,
     ack_topic,
@@ -53,6 +63,7 @@ class OutboxPublisher:
         settings: MqttSettings,
         *,
         on_command: Callable[[bytes], None] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._outbox = outbox
         self._topic = event_topic(identity)
@@ -62,6 +73,13 @@ class OutboxPublisher:
         ]
         self._on_command = on_command
         self._s = settings
+        self._clock = clock
+        self._confirm_topic = confirm_topic(identity)
+        self.confirmations = (
+            Confirmations(outbox, identity, settings.confirm_timeout_s, clock)
+            if settings.confirm_delivery else None
+        )
+        self._subscribes = self._on_command is not None or self.confirmations is not None
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=settings.username,
@@ -84,10 +102,10 @@ class OutboxPublisher:
         self._commands: queue.SimpleQueue[tuple[int, int, bytes]] = queue.SimpleQueue()
         self._subscribed = threading.Event()
         self.commands_received = 0
-        self._inflight: dict[int, int] = {}  # mid -> outbox row id
+        self._inflight: dict[int, tuple[int, str]] = {}  # mid -> outbox row id, kind
         self._early: dict[int, tuple[bool, str]] = {}
         self._inflight_lock = threading.Lock()
-        self._acked: queue.SimpleQueue[tuple[int, bool, str]] = queue.SimpleQueue()
+        self._acked: queue.SimpleQueue[tuple[int, str, bool, str]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._last_sent = 0
@@ -102,9 +120,7 @@ class OutboxPublisher:
     @property
     def ready(self) -> bool:
         """Connected, and (when taking commands) subscribed: queued rows may be sent."""
-        return self._connected.is_set() and (
-            self._on_command is None or self._subscribed.is_set()
-        )
+        return self._connected.is_set() and (not self._subscribes or self._subscribed.is_set())
 
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any
@@ -116,9 +132,13 @@ class OutboxPublisher:
             self._unreachable = False
             log.info("MQTT broker %s:%d reachable again", self._s.host, self._s.port)
         self._connected.set()
-        if self._on_command is not None:
+        if self._subscribes:
             self._subscribed.clear()
-            client.subscribe([(t, 1) for t in self._command_topics])
+            topics = [(t, 1) for t in self._command_topics] if self._on_command else []
+            if self.confirmations is not None:
+                # QoS 0: a lost confirmation costs one re-send, never an event.
+                topics.append((self._confirm_topic, 0))
+            client.subscribe(topics)
         self._wake.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
@@ -141,14 +161,17 @@ class OutboxPublisher:
     ) -> None:
         failed = [rc for rc in rcs if rc.is_failure]
         if failed:
-            log.error("command subscription refused: %s", failed)
+            log.error("subscription refused: %s", failed)
         else:
-            log.info("listening for commands (persistent session)")
+            log.info("listening for commands and delivery confirmations")
         self._subscribed.set()
         self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        self._commands.put((msg.mid, msg.qos, bytes(msg.payload)))
+        if self.confirmations is not None and msg.topic == self._confirm_topic:
+            self.confirmations.receive(bytes(msg.payload))
+        elif self._on_command is not None:
+            self._commands.put((msg.mid, msg.qos, bytes(msg.payload)))
         self._wake.set()
 
     def _on_publish(
@@ -157,15 +180,15 @@ class OutboxPublisher:
         # paho calls this holding its own lock, and can do so before publish()
         # has returned the mid to us: park such early acks until we know the row.
         with self._inflight_lock:
-            row_id = self._inflight.pop(mid, None)
-            if row_id is None:
+            row = self._inflight.pop(mid, None)
+            if row is None:
                 self._early[mid] = (not rc.is_failure, str(rc))
                 return
-        self._acked.put((row_id, not rc.is_failure, str(rc)))
+        self._acked.put((row[0], row[1], not rc.is_failure, str(rc)))
         self._wake.set()
 
     def start(self) -> None:
-        if self._on_command is None:
+        if not self._subscribes:
             self._client.connect_async(
                 self._s.host, self._s.port, keepalive=self._s.keepalive_s
             )
@@ -196,40 +219,65 @@ class OutboxPublisher:
                 self._client.ack(mid, qos)
 
     def pump(self) -> int:
-        """Handle commands, apply acknowledgements, publish new rows; returns rows removed."""
+        """Handle commands, apply confirmations and acknowledgements, publish new rows;
+        returns rows removed.
+
+        ``ready`` is read before the commands are handled: the broker delivers a
+        session's queued commands before the SUBACK that makes us ready, so every
+        command queued for us while offline is carried out (and its subject's events
+        purged) before the first row of the backlog leaves.
+        """
+        ready = self.ready
         if self._on_command is not None:
             self._handle_commands()
-        done: list[int] = []
+        removed = self.confirmations.apply() if self.confirmations is not None else 0
+        removed += self._apply_pubacks()
+        if ready:
+            if self.confirmations is not None:
+                cursor = self.confirmations.rewind(self._last_sent)
+                if cursor is not None:
+                    self._last_sent = cursor
+            self._publish_rows()
+        return removed
+
+    def _apply_pubacks(self) -> int:
+        sent: list[int] = []
+        gone: list[int] = []
         while True:
             try:
-                row_id, ok, rc = self._acked.get_nowait()
+                row_id, kind, ok, rc = self._acked.get_nowait()
             except queue.Empty:
                 break
-            done.append(row_id)
+            if ok and kind == EVENTS and self.confirmations is not None:
+                sent.append(row_id)
+            else:
+                gone.append(row_id)
             if not ok:
                 # The broker refused (e.g. not authorised): keeping the row would
                 # block the queue forever. Counted and logged, never silent.
                 self.refused += 1
                 self.last_refusal = rc
                 log.error("broker refused an event (%s); it is dropped from the outbox", rc)
-        removed = self._outbox.remove(done)
-        self.published += len(done)
-        if self.ready:
+        self._outbox.mark_sent(sent, int(self._clock() * 1000))
+        self.published += len(sent) + len(gone)
+        return self._outbox.remove(gone)
+
+    def _publish_rows(self) -> None:
+        with self._inflight_lock:
+            room = self._s.window - len(self._inflight)
+        if room <= 0:
+            return
+        for row in self._outbox.peek(self._last_sent, room):
+            # Never hold our lock across publish(): paho's ack path holds
+            # its lock while it calls on_publish, which takes ours.
+            info = self._client.publish(self._topics[row.kind], row.payload, qos=1)
             with self._inflight_lock:
-                room = self._s.window - len(self._inflight)
-            if room > 0:
-                for row in self._outbox.peek(self._last_sent, room):
-                    # Never hold our lock across publish(): paho's ack path holds
-                    # its lock while it calls on_publish, which takes ours.
-                    info = self._client.publish(self._topics[row.kind], row.payload, qos=1)
-                    with self._inflight_lock:
-                        early = self._early.pop(info.mid, None)
-                        if early is None:
-                            self._inflight[info.mid] = row.id
-                    if early is not None:
-                        self._acked.put((row.id, early[0], early[1]))
-                    self._last_sent = row.id
-        return removed
+                early = self._early.pop(info.mid, None)
+                if early is None:
+                    self._inflight[info.mid] = (row.id, row.kind)
+            if early is not None:
+                self._acked.put((row.id, row.kind, early[0], early[1]))
+            self._last_sent = row.id
 
     def publish_status(self, topic: str, payload: bytes) -> bool:
         """Send a device status at QoS 0 when connected (live state: never queued)."""

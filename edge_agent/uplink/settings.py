@@ -21,6 +21,19 @@ class MqttSettings(BaseModel):
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
     window: int = Field(100, ge=1, le=1000, description="QoS 1 messages in flight at once")
     ca_file: Path | None = Field(None, description="CA to verify the broker (TLS); None = plain")
+    confirm_delivery: bool = Field(
+        True,
+        description="keep a sent event until the cloud confirms it durable in Kafka (the"
+        " bridge's FACEGATE_BRIDGE_CONFIRM_DELIVERY must be on); off: delete on PUBACK,"
+        " which a broker crash before its next save can lose",
+    )
+    confirm_timeout_s: float = Field(
+        30.0,
+        ge=0.5,
+        le=86_400,
+        description="a sent event not confirmed this long after its PUBACK is published"
+        " again, with every later one, in order (duplicates are dropped by event id)",
+    )
     session_expiry_s: int = Field(
         7 * 24 * 3600,
         ge=60,

@@ -32,6 +32,11 @@ class BridgeMetrics:
         self.acked = Counter(
             "facegate_bridge_acked_total", "MQTT messages acknowledged", registry=registry
         )
+        self.confirmations = Counter(
+            "facegate_bridge_confirmations_total",
+            "delivery confirmations sent to devices (one per device and contiguous range)",
+            registry=registry,
+        )
         self.dead_lettered = Counter(
             "facegate_bridge_dead_lettered_total",
             "messages sent to the dead-letter topic, by reason",

@@ -327,6 +327,15 @@ class MqttLink:
             if self._held:  # not from inside the caller's own loop
                 asyncio.get_running_loop().call_soon(self._release_held)
 
+    def send(self, messages: list[tuple[str, bytes]]) -> bool:
+        """Publish at QoS 0, one write for all (fire and forget); False when not
+        connected. A packet over the broker's Maximum Packet Size is left out."""
+        if not self.connected or self._writer is None:
+            return False
+        packets = (codec.publish(topic, payload, qos=0) for topic, payload in messages)
+        self._writer.write(b"".join(p for p in packets if len(p) <= self._server_max_packet))
+        return True
+
     async def publish(self, topic: str, payload: bytes, timeout_s: float = 30.0) -> int:
         """Publish at QoS 1 and wait for the broker's PUBACK; returns its reason code.
 

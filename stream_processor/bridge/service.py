@@ -39,6 +39,7 @@ from edge_agent.errors import WireError
 from edge_agent.wire.commands import decode_command
 from edge_agent.wire.topics import site_command_topic
 from stream_processor.bridge.acks import OrderedAcks, Pending
+from stream_processor.bridge.confirms import Confirmer
 from stream_processor.bridge.metrics import BridgeMetrics
 from stream_processor.bridge.mqtt_codec import Publish
 from stream_processor.bridge.mqtt_link import ConnectionLost, ConnectRefused, MqttLink
@@ -140,6 +141,10 @@ class Bridge:
         self._produced_event = self.metrics.produced.labels(EVENT)
         self._produced_ack = self.metrics.produced.labels(ACK)
         self._acks = OrderedAcks(self._release)
+        self._confirmer = (
+            Confirmer(settings.confirm_interval_ms / 1000, clock)
+            if settings.confirm_delivery else None
+        )
         self.metrics.inflight.set_function(lambda: len(self._acks))
         # Loop-thread state between two serves of the delivery reports:
         self._ready: list[int] = []  # released packet ids
@@ -170,6 +175,8 @@ class Bridge:
         self._received += 1
         token = self._acks.add(msg.packet_id) if msg.qos else None
         kind, verdict = check_any(msg.topic, msg.payload, self._limits, received_ms)
+        # Confirmed back to the device once Kafka holds it (raw or dead letter).
+        confirm = msg.topic if verdict.seq >= 0 and self._confirmer is not None else None
         if isinstance(verdict, Accepted):
             topic = self._topics.raw if kind == EVENT else self._kind_topics[kind]
             key, value, reason = verdict.key, verdict.value, None
@@ -181,7 +188,9 @@ class Bridge:
             ).encode()
         self._produce(
             topic, key, value, received_ms,
-            functools.partial(self._delivered, token, received, kind, reason),
+            functools.partial(
+                self._delivered, token, received, kind, reason, confirm, verdict.seq
+            ),
         )  # fmt: skip
 
     def _produce(
@@ -207,7 +216,7 @@ class Bridge:
     # -- Kafka delivery reports (loop thread: served by _serve_reports) ---------------
     def _delivered(
         self, token: Pending | None, received: float, kind: str, reason: str | None,
-        err: Any, _msg: Any,
+        confirm: str | None, seq: int, err: Any, _msg: Any,
     ) -> None:  # fmt: skip
         if err is not None:
             if token is None or token.generation != self._acks.generation:
@@ -218,6 +227,8 @@ class Bridge:
             self._kafka_failure(f"Kafka send failed: {err}")
             return
         self._latencies.append(self._served_at - received)
+        if confirm is not None:
+            self._confirmer.add(confirm, seq)  # type: ignore[union-attr]
         if reason is None:
             self._counts[kind] += 1
         else:
@@ -265,6 +276,11 @@ class Bridge:
         if mids and link is not None and link.connected:
             link.ack(mids)
             self.metrics.acked.inc(len(mids))
+        confirmer = self._confirmer
+        if confirmer is not None and confirmer.due() and link is not None and link.connected:
+            messages = confirmer.take()
+            if link.send(messages):
+                self.metrics.confirmations.inc(len(messages))
 
     async def _serve_forever(self) -> None:
         while True:

@@ -92,6 +92,19 @@ class BridgeSettings(BaseSettings):
         None, description="CA that signed the broker's certificate: connect with TLS; None = plain"
     )
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
+    confirm_delivery: bool = Field(
+        True,
+        description="tell each device which of its events Kafka holds (its 'confirms'"
+        " topic), so it keeps them until then; off only for devices with"
+        " mqtt.confirm_delivery off (they delete on PUBACK)",
+    )
+    confirm_interval_ms: int = Field(
+        200,
+        ge=10,
+        le=60_000,
+        description="at most one confirmation round per this interval: each device gets one"
+        " message per contiguous range of its events Kafka acknowledged meanwhile",
+    )
     relay_commands: bool = Field(
         True, description="relay facegate.edge.commands from Kafka to the sites' MQTT topics"
     )

@@ -24,11 +24,16 @@ from edge_agent.wire.topics import DeviceIdentity, parse_device_topic
 class Accepted(NamedTuple):
     key: bytes
     value: bytes
+    #: A gate event's sequence number (confirmed back to the device once durable), else -1.
+    seq: int = -1
 
 
 class Rejected(NamedTuple):
     reason: str
     detail: str
+    #: The refused event's sequence number when it decoded (its dead letter is
+    #: confirmed too: the device must not send it forever), else -1.
+    seq: int = -1
 
 
 class Limits(NamedTuple):
@@ -88,12 +93,13 @@ def check_message(
         return Rejected(
             "identity_mismatch",
             f"payload names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
+            event.seq,
         )
     ahead = event.occurred_at_ms - received_ms
     if ahead > limits.max_skew_ms or -ahead > limits.max_age_ms:
-        return Rejected("clock_skew", _skew_detail(ahead, limits))
+        return Rejected("clock_skew", _skew_detail(ahead, limits), event.seq)
     # Keyed by site: one site's events stay ordered in one partition.
-    return Accepted(key=f"{event.tenant}/{event.site}".encode(), value=payload)
+    return Accepted(f"{event.tenant}/{event.site}".encode(), payload, event.seq)
 
 
 def _skew_detail(ahead_ms: int, limits: Limits) -> str:

@@ -84,7 +84,7 @@ def test_validation_routes_and_identity() -> None:
     ev = encode_event(events_for("site-1", 1)[0])
     now = int(time.time() * 1000)
     lim, small = Limits(4096, 300_000, 86_400_000), Limits(100, 300_000, 86_400_000)
-    assert check_any(event_topic(ME), ev, lim, now) == (EVENT, Accepted(b"acme/site-1", ev))
+    assert check_any(event_topic(ME), ev, lim, now) == (EVENT, Accepted(b"acme/site-1", ev, 0))
     kind, verdict = check_any(event_topic(ME), ev, small, now)
     assert isinstance(verdict, Rejected) and verdict.reason == "oversized"
     other = DeviceIdentity("acme", "site-2", "gate-1", "cam-1")

@@ -103,6 +103,9 @@ class Watcher:
     def on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
         with self.lock:
             self.messages.append((msg.topic, bytes(msg.payload)))
+        if msg.topic.endswith("/events"):
+            # Stands in for the bridge: the device keeps an event until it is confirmed.
+            client.publish(*confirmation_of(msg.topic, bytes(msg.payload)), qos=0)
 
     def events(self) -> list[dict]:  # type: ignore[type-arg]
         with self.lock:
@@ -118,6 +121,20 @@ class Watcher:
                 keys = ACK_KEYS if topic.endswith("/acks") else None
                 assert_anonymized(payload, forbidden=self.forbidden, allowed=keys)
             return len(self.messages)
+
+
+def confirmation_of(events_topic: str, payload: bytes) -> tuple[str, bytes]:
+    """What the bridge sends a device once Kafka holds this event: (topic, payload)."""
+    from edge_agent.wire import decode_event
+    from edge_agent.wire.confirms import DeliveryConfirmation, encode_confirmation
+
+    event = decode_event(payload)
+    message = DeliveryConfirmation(
+        schema_version=1, tenant=event.tenant, site=event.site, gate=event.gate,
+        device=event.device, from_seq=event.seq, through_seq=event.seq,
+        confirmed_at_ms=int(time.time() * 1000),
+    )  # fmt: skip
+    return events_topic.removesuffix("/events") + "/confirms", encode_confirmation(message)
 
 
 def bridge_client(running_stack, client_id: str) -> mqtt.Client:  # type: ignore[no-untyped-def]

@@ -1,0 +1,82 @@
+"""The cloud's delivery confirmation: a range of a device's events is durable in Kafka.
+
+    facegate/v1/{tenant}/{site}/{gate}/{device}/confirms     cloud (bridge) → one device
+
+A gate deletes an event from its outbox only when a confirmation covers its
+sequence number; the broker's PUBACK only marks it sent (a broker crash can
+lose what it acknowledged but had not saved). A confirmation names a range,
+not a bare "through N": sequence numbers have gaps the cloud never sees (rows
+purged on the device), and a broker crash can lose a stretch in the middle,
+so "everything up to N" would delete events that never arrived.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from edge_agent.errors import WireError
+from edge_agent.wire.bounds import MAX_SAFE_INT
+from edge_agent.wire.decoding import WireDecoder
+from edge_agent.wire.events import EpochMs, Id
+from edge_agent.wire.topics import DeviceIdentity
+
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT, description="per-device sequence number")]
+
+
+class DeliveryConfirmation(
+    msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
+):
+    """Every event of this device with ``from_seq <= seq <= through_seq`` that the
+    cloud received is durable (in the raw topic, or dead-lettered with its reason).
+    Version 1."""
+
+    schema_version: Literal[1]
+    tenant: Id
+    site: Id
+    gate: Id
+    device: Id
+    from_seq: Seq
+    through_seq: Seq
+    confirmed_at_ms: EpochMs
+
+    def __post_init__(self) -> None:
+        if self.from_seq > self.through_seq:
+            raise ValueError("from_seq must not exceed through_seq")
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = WireDecoder(DeliveryConfirmation, unique=())
+
+
+def encode_confirmation(message: DeliveryConfirmation) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode_confirmation(payload: bytes) -> DeliveryConfirmation:
+    """Strict; raises WireError with a reason of ``wire.decoding.REASONS``."""
+    return _decoder.decode(payload)
+
+
+def confirmation_for(
+    payload: bytes, identity: DeviceIdentity
+) -> DeliveryConfirmation:
+    """Decode a confirmation and check it names this device; ``WireError`` otherwise
+    (reason ``invalid_field`` for another device's)."""
+    message = decode_confirmation(payload)
+    named = (message.tenant, message.site, message.gate, message.device)
+    if named != (identity.tenant, identity.site, identity.gate, identity.device):
+        raise WireError("invalid_field", "confirmation names another device")
+    return message
+
+
+def confirm_topic(identity: DeviceIdentity) -> str:
+    return f"{identity.prefix}/confirms"
+
+
+def confirmation_json_schema() -> dict[str, object]:
+    schema: dict[str, object] = msgspec.json.schema(DeliveryConfirmation)
+    schema["$id"] = "https://facegate.invalid/schema/delivery-confirmation-v1.json"
+    schema["title"] = "facegate DeliveryConfirmation v1"
+    return schema
