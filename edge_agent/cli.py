@@ -62,6 +62,7 @@ def edge() -> None:
 def export_schema(out: Path) -> None:
     """Write the wire contract's JSON Schemas (for other device implementers)."""
     from edge_agent.wire.commands import ack_json_schema, command_json_schema
+    from edge_agent.wire.confirms import confirmation_json_schema
     from edge_agent.wire.status import status_json_schema
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -70,6 +71,7 @@ def export_schema(out: Path) -> None:
         (out.with_name("edge-command-v1.json"), command_json_schema()),
         (out.with_name("command-ack-v1.json"), ack_json_schema()),
         (out.with_name("device-status-v1.json"), status_json_schema()),
+        (out.with_name("delivery-confirmation-v1.json"), confirmation_json_schema()),
     ):
         path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
         click.echo(str(path))
