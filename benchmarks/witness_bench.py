@@ -288,17 +288,25 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def bench_erasures(args: argparse.Namespace, header: str) -> list[str]:
+def bench_erasures(args: argparse.Namespace) -> list[str]:
     """erasure_bench's pipeline, with the reference witness asked by the erasure worker."""
-    import json
-
     try:
-        import erasure_bench as eb
-        from _machine import free_ports, private_stack
+        import erasure_bench  # noqa: F401
+        from _machine import private_stack  # noqa: F401
     except ImportError as exc:
         raise SystemExit(
             f"Error: --erasures needs erasure_bench's pipeline helpers: {exc}"
         ) from None
+    ref = reference_witness()
+    with tempfile.TemporaryDirectory(prefix="facegate-wbench-witness-") as tmp:
+        return _erasures_witnessed(args, ref, Path(tmp))
+
+
+def _erasures_witnessed(args: argparse.Namespace, ref: Any, work: Path) -> list[str]:
+    import json
+
+    import erasure_bench as eb
+    from _machine import free_ports, private_stack
 
     from stream_processor.audit.note import Verifier
     from stream_processor.audit.settings import AuditSettings
@@ -309,8 +317,6 @@ def bench_erasures(args: argparse.Namespace, header: str) -> list[str]:
     from stream_processor.rights.receipt_store import ReceiptStore
     from stream_processor.runtime.settings import Topics
 
-    ref = reference_witness()
-    work = Path(tempfile.mkdtemp(prefix="facegate-wbench-witness-"))
     witness = ref.Witness("ref.example/w", ref.load_key(work / "w.pem"), work / "w.json", [])
     metrics_port, witness_port = free_ports(2)
     env = {
@@ -402,7 +408,7 @@ def main() -> None:
         print("\n" + "\n".join(cos), flush=True)
         lines += ["", *cos]
     if args.erasures:
-        er = bench_erasures(args, header)
+        er = bench_erasures(args)
         print("\n" + "\n".join(er), flush=True)
         lines += ["", *er]
     print(f"\nload at the end: {os.getloadavg()[0]:.2f}")
