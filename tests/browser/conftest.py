@@ -125,6 +125,11 @@ def _run_console(pipeline: Pipeline) -> Iterator[Console]:
         "FACEGATE_WEB_CAMERAS_PATH": str(cameras), "FACEGATE_PROCESSOR_SWEEP_INTERVAL_S": "2",
         "FACEGATE_WEB_DEVICE_OFFLINE_AFTER_S": "10",
     })  # fmt: skip
+    compliance = pipeline.tmp / "compliance.yaml"
+    compliance.write_text(
+        "version: 1\npia:\n  acme:\n    north-garden: {reference: PIA-2026-07, date: 2026-05-01}\n"
+    )
+    pipeline.extra_env["FACEGATE_WEB_COMPLIANCE_PATH"] = str(compliance)
     policy = pipeline.tmp / "policy.yaml"
     policy.write_text(POLICY)
     done = subprocess.run([FACEGATE, "policy", "apply", str(policy)], env=pipeline.env,

@@ -75,6 +75,12 @@ def test_viewer_sees_live_numbers_and_clicks_through(console_stack: Console) -> 
         assert rows and "cam-1" in rows[0].text and "0.1" not in ""  # device online, listed
         c.shot(driver, "03-gate")
 
+        driver.get(c.base + "/console/compliance?lang=en")
+        wait_until(lambda: "PIA-2026-07" in driver.page_source, 10, "compliance page")
+        persons = driver.find_element(By.ID, "persons").text
+        assert persons.startswith("200 /"), persons  # the simulators' residents, per site max
+        c.shot(driver, "08-compliance")
+
         # The same page in Chinese, at tablet width.
         driver.set_window_size(820, 1180)
         driver.get(c.base + "/console?lang=zh")
