@@ -111,7 +111,7 @@ def test_worker_quarantines_garbage_and_takes_the_valid_records(
     assert [o for o, _ in by_stage["erasure_acks"]] == list(range(len(hostile_acks())))
     assert {r for _, r in by_stage["erasure_requests"] + by_stage["erasure_acks"]} <= REASONS
     requests = [d for d in letters if d.stage == "erasure_requests"]
-    assert all(d.raw_prefix_b64 == "" and d.source_topic == rig.topics.erasure for d in requests)
+    assert all(d.raw_len == 0 and d.source_topic == rig.topics.erasure for d in requests)
     acks = [d for d in letters if d.stage == "erasure_acks"]
     assert {(d.source_topic, d.source_partition is not None) for d in acks} == {
         (rig.topics.acks, True)
