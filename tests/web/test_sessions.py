@@ -124,3 +124,36 @@ def test_one_fan_out_per_tenant(console: ConsoleRig) -> None:
             s.close()
 
     console.run(go)
+
+
+def test_rate_limits_and_secure_cookie(console: ConsoleRig) -> None:
+    from stream_processor.web.limits import SlidingWindowLimit
+
+    console.deps.token_limit = SlidingWindowLimit(3, 60)
+    console.deps.public_url = "https://console.example.com"
+
+    async def go(client: Any) -> None:
+        viewer = {"Authorization": f"Bearer {console.token('acme', 'viewer')}"}
+        statuses = [(await client.get("/api/v1/me", headers=viewer)).status for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]
+        resp = await client.get("/api/v1/me", headers=viewer)
+        assert (await resp.json())["error"] == "rate_limited"
+        # Another token has its own budget.
+        other = {"Authorization": f"Bearer {console.token('acme', 'operator')}"}
+        assert (await client.get("/api/v1/me", headers=other)).status == 200
+        # Served behind https: the session cookie is Secure.
+        resp = await client.post(
+            "/console/sign-in",
+            data={"token": console.token("bolt", "viewer")},
+            allow_redirects=False,
+        )
+        cookie = next(c for c in resp.headers.getall("Set-Cookie") if c.startswith("fg_session="))
+        assert "Secure" in cookie and "HttpOnly" in cookie
+        # Guessing tokens at the sign-in form: limited per client address.
+        codes = [
+            (await client.post("/console/sign-in", data={"token": f"fgt_{i}"})).status
+            for i in range(6)
+        ]
+        assert codes[:4] == [401] * 4 and codes[-1] == 429
+
+    console.run(go)
