@@ -19,8 +19,11 @@ class Record(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     consent_ref: str | None = None
     guardian_consent_ref: str | None = None
     minor: bool = False
-    #: float32 little-endian embeddings, one per enrolled photo.
+    #: float32 little-endian embeddings, one per enrolled photo (sealed on disk).
     templates: list[bytes] = msgspec.field(default_factory=list)
+    #: The id of the data key in the keyring that seals the templates on disk;
+    #: dropped with the templates, so the next save destroys the key.
+    key_id: str | None = None
     #: keyed hashes of key-card numbers and of the PIN.
     cards: list[str] = msgspec.field(default_factory=list)
     pin: str | None = None
@@ -66,6 +69,7 @@ def remove_faces(data: GalleryData, pseudonym: str) -> Removal:
         return Removal(0, False)
     removed = len(record.templates)
     record.templates = []
+    record.key_id = None
     record.consent_ref = None
     record.guardian_consent_ref = None
     if not record.cards and record.pin is None:
