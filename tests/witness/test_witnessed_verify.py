@@ -3,6 +3,7 @@ the rewrite attack that passes the operator-only checks fails once a witness is 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,9 @@ def test_witnessed_log_and_receipt_verify(tlog_rig: TlogRig, tmp_path: Path) -> 
     assert out.returncode == 0, out.stdout + out.stderr
     assert "witnessed by notary.example/w1" in out.stdout
     assert "its own proof is witnessed by notary.example/w1" in out.stdout
+    as_json = verify(rig, "--witness-key", key, "--require-witnesses", "1", "--json")
+    doc = json.loads(as_json.stdout)
+    assert doc["ok"] and doc["witnessed_size"] == 8 and doc["witnesses"] == ["notary.example/w1"]
     # Without a cosignature under the keys asked for, a witness requirement fails.
     stranger = Signer("other.example/w", Ed25519PrivateKey.generate(), COSIGNATURE_V1)
     stranger_key = stranger.verifier.vkey()
