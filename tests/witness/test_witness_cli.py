@@ -105,3 +105,52 @@ def test_witness_run_once_and_public_key(tlog_rig: TlogRig, tmp_path: Path) -> N
     down = facegate(env, *run[:-4], "--log-url", "http://127.0.0.1:9", "--log-key", run[-1])
     assert down.returncode == 1 and "Error: the log is unavailable" in down.stderr
     assert "Traceback" not in down.stderr
+
+
+def test_witness_run_serves_push_as_a_process(tmp_path: Path) -> None:
+    import time
+    import urllib.request
+
+    from stream_processor.audit import record
+    from tests.conftest import free_ports
+    from tests.support.audit import pseudonym_of
+
+    state = tmp_path / "operator"
+    audit = open_audit(state, AuditSettings(log_id="acme.example"))
+    port = free_ports(1)[0]
+    env = {**os.environ, "FACEGATE_WITNESS_STATE_DIR": str(tmp_path / "third-party")}
+    argv = [FACEGATE, "witness", "run", "--push-only", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*argv, "--log-key", operator_vkey(audit)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                vkey = urllib.request.urlopen(url + "/public-key", timeout=2).read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "witness never up"
+                time.sleep(0.2)
+        audit.close()
+        settings = AuditSettings(
+            log_id="acme.example", witness_keys=[vkey.strip()], witness_urls=[url]
+        )
+        audit = open_audit(state, settings)
+        for i in range(3):
+            record.consent_changed(
+                audit.log, tenant="acme", site="north", subject=pseudonym_of(f"p-{i}"),
+                purpose="access_control", granted=True, by_guardian=False,
+            )  # fmt: skip
+        audit.checkpointer(None).checkpoint()
+        assert audit.request_cosignatures() == {url: None}
+        metrics = urllib.request.urlopen(url + "/metrics", timeout=5).read().decode()
+        assert "facegate_witness_cosigned_tree_size 3.0" in metrics
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        audit.close()
