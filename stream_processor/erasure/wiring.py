@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import faust
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -14,8 +16,26 @@ from stream_processor.erasure.service import Deps
 from stream_processor.erasure.settings import ErasureSettings
 from stream_processor.quarantine import ConsumerMetrics
 from stream_processor.runtime.settings import BrokerSettings, Topics
+from stream_processor.store.base import EventStore
 
 log = logging.getLogger(__name__)
+
+
+class LazyStore:
+    """An ``EventStore`` that connects on first use (``factory`` may fail: an outage)."""
+
+    def __init__(self, factory: Callable[[], EventStore]) -> None:
+        self._factory = factory
+        self._store: EventStore | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._store is None:
+            self._store = self._factory()
+        return getattr(self._store, name)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
 
 
 def build(
@@ -51,9 +71,9 @@ def build(
         from stream_processor.runtime.accounts import AccountBook
         from stream_processor.runtime.layout import StateLayout
 
-        # The store first: after an outage the parts are built again, and the store is
-        # what is most likely still down (nothing else is opened for nothing).
-        store = factory()
+        # Opened on first use: while the store is down a request is still taken (on the
+        # record, in the book, commands sent) and only the store's steps wait.
+        store = cast(EventStore, LazyStore(factory))
         db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
         audit = open_audit(stack.state_dir)
         publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints)
