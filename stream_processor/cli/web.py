@@ -45,20 +45,23 @@ def serve(host: str | None, port: int | None) -> None:
     settings = WebSettings()
     topics = Topics()
     ensure_assets()
+    registry = CollectorRegistry()
+    dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)
+    consumer_metrics = ConsumerMetrics(registry)  # one per registry: labelled by consumer
     follower = None
     retention_from = str(settings.retention(stack.state_dir))
     if settings.retention_source == "kafka":
         from stream_processor.notices.policy_retention import PolicyTopicRetention
 
-        follower = PolicyTopicRetention(stack.kafka_bootstrap, topics.policies).start()
+        follower = PolicyTopicRetention(
+            stack.kafka_bootstrap, topics.policies,
+            quarantine=Quarantine("web_policies", consumer_metrics), dead_letters=dead_letters,
+        ).start()  # fmt: skip
         if not follower.wait_caught_up(30):
             click.echo(
                 f"warning: {topics.policies} not read yet; notices show no rule yet", err=True
             )
         retention_from = f"kafka {stack.kafka_bootstrap} {topics.policies}"
-    registry = CollectorRegistry()
-    dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)
-    consumer_metrics = ConsumerMetrics(registry)  # one per registry: labelled by consumer
     devices = DeviceTable(settings.device_offline_after_s)
     status = DeviceStatusFollower(
         stack.kafka_bootstrap,
