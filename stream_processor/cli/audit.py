@@ -12,9 +12,7 @@ import click
 
 from stream_processor.audit.keys import Keyring
 from stream_processor.audit.settings import AuditPaths, AuditSettings
-from stream_processor.audit.verify import VerifyReport
-from stream_processor.audit.wiring import Audit
-from stream_processor.audit.witnessed import WitnessReport
+from stream_processor.cli.witnessing import ask_witnesses, verify_witnessing
 from stream_processor.rights.receipts import ErasureReceipt
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
@@ -169,8 +167,15 @@ def verify(
         anchors.extend(receipt_anchors(receipt))
     report = verify_log(read_lines(log_file), cp_lines, public, anchors)
     report.findings[:0] = receipt_findings
-    witnessing = _verify_witnessing(
-        log_file, note_files or None, public, witness_keys, require_witnesses, report, loaded
+    witnessing = verify_witnessing(
+        log_file,
+        note_files or None,
+        paths.tree_checkpoints,
+        public,
+        witness_keys,
+        require_witnesses,
+        report,
+        loaded,
     )
     if as_json:
         click.echo(
@@ -205,53 +210,6 @@ def verify(
         click.echo(witnessing.summary())
     if not report.ok:
         raise SystemExit(1)
-
-
-def _verify_witnessing(
-    log_file: Path,
-    note_files: tuple[Path, ...] | None,
-    public: Keyring,
-    witness_keys: tuple[str, ...],
-    require: int,
-    report: VerifyReport,
-    receipts: list[ErasureReceipt],
-) -> WitnessReport:
-    """The C2SP checkpoints against the log, their cosignatures, and receipts' proofs;
-    adds what fails to ``report``."""
-    from stream_processor.audit.note import Note, NoteError, Verifier
-    from stream_processor.audit.verify import Finding, read_lines
-    from stream_processor.audit.witnessed import published_notes, verify_witnessed
-    from stream_processor.rights.receipt_proof import check_witnessed
-
-    try:
-        witnesses = [Verifier.parse(k) for k in witness_keys]
-        if note_files is None:
-            notes = published_notes(_paths().tree_checkpoints)
-        else:
-            notes = [Note.parse(p.read_bytes()) for p in note_files]
-        # A receipt's cosigned checkpoint must match the log as much as the published ones.
-        notes += [Note.parse(r.witnessed.checkpoint) for r in receipts if r.witnessed]
-    except NoteError as exc:
-        raise click.ClickException(str(exc)) from None
-    origin = report.log_ids[0] if len(report.log_ids) == 1 else None
-    out = verify_witnessed(read_lines(log_file), notes, public, witnesses, require, origin)
-    report.findings.extend(out.findings)
-    report.warnings.extend(out.warnings)
-    witnessed_size = out.witnessed.size if out.witnessed else 0
-    for receipt in receipts:
-        label = f"receipt {receipt.claims.request_id}"
-        if receipt.witnessed is not None and witnesses:
-            check = check_witnessed(receipt, public, witnesses, max(require, 1))
-            report.findings.extend(Finding("receipt_witness", label, p) for p in check.problems)
-            if check.ok:
-                names = ", ".join(sorted({n for n, _ in check.witnesses}))
-                report.warnings.append(f"{label}: its own proof is witnessed by {names}")
-                continue
-        if require > 0 and receipt.audit.seq >= witnessed_size:
-            report.findings.append(
-                Finding("receipt_not_witnessed", label, "no witnessed checkpoint covers it")
-            )
-    return out
 
 
 @audit.command("public-key")
@@ -289,32 +247,11 @@ def checkpoint(publish: bool, force: bool) -> None:
         click.echo(
             f"checkpoint at seq {cp.seq}: {cp.hash}" if cp else "head unchanged; nothing to sign"
         )
-        _ask_witnesses(a, stack.state_dir)
+        ask_witnesses(a, stack.state_dir)
     finally:
         a.close()
         if publisher is not None:
             publisher.close()
-
-
-def _ask_witnesses(a: Audit, state_dir: Path) -> None:
-    """Ask the push witnesses to cosign, then give kept receipts their witnessed proof."""
-    from stream_processor.audit.note import Verifier
-    from stream_processor.rights.db import open_rights_db, rights_db_path
-    from stream_processor.rights.receipt_proof import witness_stored
-    from stream_processor.rights.receipt_store import ReceiptStore
-
-    for url, why in a.request_cosignatures().items():
-        click.echo(f"witness {url}: " + ("cosigned" if why is None else f"refused: {why}"))
-    witnesses = [Verifier.parse(k) for k in a.settings.witness_keys]
-    if not witnesses:
-        return
-    db = open_rights_db(rights_db_path(state_dir))
-    try:
-        n = witness_stored(ReceiptStore(db), a.tree, a.checkpoints, witnesses)
-    finally:
-        db.close()
-    if n:
-        click.echo(f"{n} receipt(s) now carry their witnessed proof")
 
 
 @audit.command()
@@ -340,7 +277,7 @@ def checkpointer(interval: float | None) -> None:
                 # Re-read the key each round: after `audit rotate-key` the new one signs.
                 a.key = OperatorKey.load(a.paths.secrets / KEY_FILE)
                 a.checkpointer(publisher).checkpoint()
-                _ask_witnesses(a, stack.state_dir)
+                ask_witnesses(a, stack.state_dir)
             except BrokerError as exc:
                 click.echo(f"publish failed, retrying next round: {exc}", err=True)
             if stop.is_set():  # the round after the stop signs what came before it
@@ -380,8 +317,11 @@ def export(out: Path) -> None:
 
 @audit.command("export-schema")
 @click.option(
-    "--out", default=Path("docs/schema"), type=click.Path(file_okay=False, path_type=Path),
-    show_default=True, help="the folder the schemas are written to",
+    "--out",
+    default=Path("docs/schema"),
+    type=click.Path(file_okay=False, path_type=Path),
+    show_default=True,
+    help="the folder the schemas are written to",
 )
 def export_schema(out: Path) -> None:
     """Write the JSON Schemas of audit entries, checkpoints, receipts and subject exports."""
