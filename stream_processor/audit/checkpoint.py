@@ -23,7 +23,6 @@ import msgspec
 from stream_processor.audit.canonical import canonical
 from stream_processor.audit.keys import Keyring, OperatorKey, PublicKey
 from stream_processor.audit.log import AuditSink, last_line
-from stream_processor.audit.note import Note
 from stream_processor.audit.tlog import TreeCheckpointer
 from stream_processor.errors import BrokerError
 
@@ -185,9 +184,8 @@ class Checkpointer:
         self._publisher = publisher
         self._log_id = log_id
         self._clock = clock
+        #: Also signs a C2SP checkpoint of the Merkle tree when it grew (tlog.py).
         self._tree = tree
-        #: The C2SP checkpoint signed by the last ``checkpoint()`` (None: tree unchanged).
-        self.last_note: Note | None = None
 
     def checkpoint(self, force: bool = False) -> Checkpoint | None:
         """Returns the new checkpoint, or None when the head has not moved.
@@ -205,7 +203,7 @@ class Checkpointer:
             self._file.append(new)
             log.info("audit checkpoint at seq %d", head.seq)
         if self._tree is not None:
-            self.last_note = self._tree.checkpoint()
+            self._tree.checkpoint()
         self.publish_pending()
         return new
 
