@@ -141,7 +141,8 @@ def test_follower_quarantines_hostile_ledger_records_and_goes_on(
 def _private(letter: DeadLetter) -> bool:
     """A ledger's dead letter keeps no byte of the record, and no pseudonym in the detail."""
     return (
-        letter.raw_prefix_b64 == ""
+        letter.raw_len == 0
+        and letter.fields_seen == []
         and "ps1_" not in letter.detail
         and "resident" not in (letter.detail)
     )
