@@ -210,6 +210,8 @@ def test_policy_dry_run_apply_history(console: ConsoleRig, tmp_path: Any) -> Non
         ret = await (await client.get("/api/v1/retention", headers=op)).json()
         (group,) = ret["groups"]
         assert ret["policy_version"] == 2 and group["rows"] == 7 and group["within_rule"] is False
+        page = await (await client.get("/console/retention?lang=en", headers=op)).text()
+        assert "Retention status" in page and '<tr class="alarm"><td>north-garden</td>' in page
 
     console.run(go)
 

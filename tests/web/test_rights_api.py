@@ -123,5 +123,9 @@ def test_dead_letters_by_reason_of_the_tenants_devices(console: ConsoleRig) -> N
             await client.get("/api/v1/dead-letters", headers=auth(console.token("bolt", "viewer")))
         ).json()
         assert other["by_reason"] == [{"reason": "identity_mismatch", "letters": 1}]
+        page = await (
+            await client.get("/console?lang=en", headers=auth(console.token("acme", "viewer")))
+        ).text()
+        assert 'id="dead-letters">3<' in page and "identity_mismatch" not in page
 
     console.run(go)

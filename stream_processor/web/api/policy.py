@@ -228,16 +228,20 @@ async def apply_document(deps: WebDeps, by: str, doc: PolicyDocument, comment: s
     summary="The oldest stored event per site, kind and purpose against its rule",
 )
 async def retention(call: Call) -> RetentionStatus:
-    versions = await history_of(call.deps, call.tenant)
+    return await retention_status(call.deps, call.tenant)
+
+
+async def retention_status(deps: WebDeps, tenant: str) -> RetentionStatus:
+    versions = await history_of(deps, tenant)
     policy = None
     if versions:
         v = versions[-1]
         policy = CompiledPolicy(PolicyDocument.model_validate(v.document), v.version)
-    now = int(call.deps.clock() * 1000)
+    now = int(deps.clock() * 1000)
     rows = []
-    groups = call.deps.store.group_ages() if call.deps.store is not None else []
+    groups = deps.store.group_ages() if deps.store is not None else []
     for g in groups:
-        if g.tenant != call.tenant:
+        if g.tenant != tenant:
             continue
         rule_ms = policy.retention_ms(g.site, g.kind, g.purpose) if policy else None
         age_s = (now - g.oldest_occurred_ms) / 1000

@@ -104,6 +104,24 @@ def _erasure_box(deps: WebDeps, tenant: str, lang: Lang) -> str:
     )
 
 
+def _firm_box(deps: WebDeps, tenant: str, lang: Lang) -> str:
+    """Dead letters of the last 24 h by reason, and consent coverage per site (counts)."""
+    report = deps.dead_letters.report(tenant, int(deps.clock() * 1000), 24)
+    reasons = ", ".join(f"{e(r.reason)} {r.letters}" for r in report.by_reason) or "–"
+    consent = "".join(
+        f"<tr><td>{e(c.site)}</td><td>{c.residents_consenting}</td><td>{c.residents_withdrawn}"
+        f"</td><td>{c.minors_guardian_consent}</td></tr>"
+        for c in deps.consent.of_tenant(tenant)
+    )
+    return (
+        f"<h2>{tr('dead_letters', lang)}</h2><p>"
+        f'<span id="dead-letters">{report.total}</span> · {reasons}</p>'
+        f"<h2>{tr('consent', lang)}</h2><table><thead><tr><th>{tr('site', lang)}</th>"
+        f"<th>{tr('consenting', lang)}</th><th>{tr('withdrawn', lang)}</th>"
+        f"<th>{tr('minors', lang)}</th></tr></thead><tbody>{consent}</tbody></table>"
+    )
+
+
 async def overview_page(request: web.Request) -> web.Response:
     lang, principal, deps = pick_lang(request), request[PRINCIPAL], request.app[DEPS]
     ov = overview_of(deps, principal.tenant)
@@ -112,6 +130,7 @@ async def overview_page(request: web.Request) -> web.Response:
         + _chart(tr("per_min", lang), ov, None)
         + _overview_table(ov, lang)
         + _erasure_box(deps, principal.tenant, lang)
+        + _firm_box(deps, principal.tenant, lang)
     )
     return shell(request, tr("overview", lang), body, lang)
 

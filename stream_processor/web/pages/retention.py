@@ -61,6 +61,7 @@ async def retention_page(request: web.Request) -> web.Response:
         parts.append(_editor(principal, lang, current, "dry-run", tr("dry_run", lang)))
     else:
         parts.append(f"<pre>{e(current)}</pre>")
+    parts.append(await _status_table(request, lang))
     parts.append(f"<h2>{tr('history', lang)}</h2>")
     before = ""
     import difflib
@@ -80,6 +81,24 @@ async def retention_page(request: web.Request) -> web.Response:
         before = text
     parts.extend(reversed(blocks))
     return shell(request, tr("retention", lang), "".join(parts), lang)
+
+
+async def _status_table(request: web.Request, lang: Lang) -> str:
+    """The oldest stored event per site, kind and purpose against the rule in force."""
+    from stream_processor.web.api.policy import retention_status
+
+    status = await retention_status(request.app[DEPS], request[PRINCIPAL].tenant)
+    rows = "".join(
+        f'<tr class="{"" if g.within_rule else "alarm"}"><td>{e(g.site)}</td><td>{e(g.kind)}</td>'
+        f"<td>{g.rows}</td><td>{g.oldest_age_s / 86400:.1f} d</td>"
+        f"<td>{'–' if g.rule_s is None else f'{g.rule_s / 86400:g} d'}</td></tr>"
+        for g in status.groups
+    )
+    return (
+        f"<h2>{tr('status', lang)}</h2><table><thead><tr><th>{tr('site', lang)}</th>"
+        f"<th>{tr('kind', lang)}</th><th>{tr('events', lang)}</th><th>{tr('oldest', lang)}</th>"
+        f"<th>{tr('rule', lang)}</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
 
 
 async def _posted(request: web.Request) -> tuple[PolicyDocument, str, str]:
