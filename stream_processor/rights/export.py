@@ -116,9 +116,11 @@ def build_export(
     events: SubjectEvents | None = None,
     consent: ConsentHistory | None = None,
     pending: PendingErasures | None = None,
+    withheld: Sequence[str] = (),
     clock: Callable[[], float] = time.time,
 ) -> SubjectExport:
-    unavailable: list[str] = []
+    """``withheld``: why parts were left out on purpose (they replace "not read")."""
+    unavailable: list[str] = list(withheld)
     known = {r.claims.request_id: r for r in (receipts.for_subject(subject) if receipts else [])}
     for r in brought_receipts:
         if r.claims.subject == subject:
@@ -129,7 +131,7 @@ def build_export(
     for r in known.values():
         salts[r.audit.seq] = r.audit.salt
         salts.update((o.seq, o.salt) for o in r.openings)
-    if events is None:
+    if events is None and not any(w.startswith("stored_events") for w in withheld):
         unavailable.append("stored_events: the event store was not read for this export")
     if consent is None:
         unavailable.append("consent_history: the consent ledger was not read for this export")

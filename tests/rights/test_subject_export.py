@@ -158,7 +158,10 @@ def test_cli_export_with_a_brought_receipt(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     doc = json.loads(out.read_text())
-    assert [e["type"] for e in doc["audit_entries"]] == ["consent_changed", "erasure_completed"]
+    # ...and the export's own entry: every export is on the record, the subject sees it.
+    assert [e["type"] for e in doc["audit_entries"]] == [
+        "consent_changed", "erasure_completed", "subject_exported"
+    ]  # fmt: skip
     assert doc["receipts"][0]["claims"]["request_id"] == receipt.claims.request_id
     assert doc["stored_events"] == []  # the (empty) store was read
     assert "note: consent_history" in done.stderr
