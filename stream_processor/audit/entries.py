@@ -38,6 +38,7 @@ class EntryType(enum.StrEnum):
     NOTICE_VERSION = "notice_version"
     KEY_ROTATED = "key_rotated"
     SUBJECT_VIEWED = "subject_viewed"
+    SUBJECT_EXPORTED = "subject_exported"
 
 
 class AuditEntry(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
