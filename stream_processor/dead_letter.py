@@ -78,7 +78,8 @@ def fields_seen(raw: bytes) -> list[str]:
     """The top-level field names of a JSON object, suspect names masked; else none."""
     try:
         obj = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+    # UnicodeDecodeError: msgspec raises it bare for invalid UTF-8 in a key.
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, UnicodeDecodeError):
         return []
     names = sorted({k if _FIELD.fullmatch(k) else ODD_FIELD for k in obj})
     return names[:MAX_FIELDS]
