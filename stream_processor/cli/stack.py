@@ -43,6 +43,22 @@ def up() -> None:
 
 
 @stack.command()
+@click.option("--replication-factor", type=click.IntRange(1, 16), default=1, show_default=True,
+              help="replicas of each new topic (3 on a three-broker cluster)")
+def topics(replication_factor: int) -> None:
+    """Create the pipeline's topics on FACEGATE_KAFKA_BOOTSTRAP (e.g. an external cluster)
+    and bring existing ones' configs up to date; starts no broker. Idempotent."""
+    from stream_processor.runtime.settings import BrokerSettings, Topics
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
+
+    bootstrap = BrokerSettings().kafka_bootstrap
+    specs = topic_specs(Topics())
+    created = ensure_topics(bootstrap, specs, replication=replication_factor)
+    click.echo(f"kafka {bootstrap}: {len(specs)} topics, {len(created)} created now"
+               f"{' (' + ', '.join(created) + ')' if created else ''}")
+
+
+@stack.command()
 def down() -> None:
     """Stop Kafka (controlled shutdown) and Mosquitto. Idempotent."""
     settings = StackSettings()

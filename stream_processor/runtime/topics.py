@@ -110,8 +110,9 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
     ]
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
-    """Create missing topics and bring configs of existing ones up to date.
+def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
+    """Create missing topics (``replication`` replicas each: 1 on the local stack, 3 on a
+    three-broker cluster) and bring configs of existing ones up to date.
 
     Returns the names created now. Idempotent.
     """
@@ -134,7 +135,7 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec]) -> list[str]:
                 continue
             try:
                 admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.configs)],
+                    [NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.configs)],
                     validate_only=False,
                 )
                 created.append(spec.name)
