@@ -160,7 +160,7 @@ class Witness:
             return False
         try:
             blob = base64.b64decode(parts[2], validate=True)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or text that is not ASCII
             return False
         for name, kid, public in keys:
             if parts[1] == name and blob[:4] == kid:

@@ -62,7 +62,7 @@ class Signature:
             raise NoteError(f"not a note signature line: {line[:80]!r}")
         try:
             blob = base64.b64decode(parts[2], validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or text that is not ASCII
             raise NoteError(f"signature is not base64: {exc}") from exc
         if len(blob) < 5:
             raise NoteError("signature too short")

@@ -15,7 +15,6 @@ every cosignature (``<state>/audit/checkpoints.sqlite``), served at
 from __future__ import annotations
 
 import base64
-import binascii
 import re
 import sqlite3
 import threading
@@ -47,7 +46,7 @@ class TreeHead:
             raise NoteError("not a checkpoint: origin, tree size and root hash lines")
         try:
             root = base64.b64decode(lines[2], validate=True)
-        except binascii.Error as exc:
+        except ValueError as exc:  # binascii.Error, or text that is not ASCII
             raise NoteError(f"checkpoint root hash is not base64: {exc}") from exc
         if len(root) != 32:
             raise NoteError("checkpoint root hash is not 32 bytes")

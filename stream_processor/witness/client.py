@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import urllib.error
 import urllib.request
@@ -35,7 +34,7 @@ def _hashes(doc: Any) -> list[bytes]:
         raise LogUnavailable("the proof answer has no proof list")
     try:
         return [base64.b64decode(str(p), validate=True) for p in doc["proof"]]
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, or text that is not ASCII
         raise LogUnavailable(f"a proof hash is not base64: {exc}") from exc
 
 
