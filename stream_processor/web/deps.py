@@ -48,6 +48,8 @@ class WebDeps:
     erasures: ErasureReads | None = None
     #: An erasure pending longer than this is overdue on the dashboard (30 days).
     erasure_sla_s: int = 30 * 86400
+    #: How often an open live stream re-checks its token (a revocation ends it by then).
+    live_recheck_s: float = 10.0
     #: How long a built overview is served before it is built again (the live feed's tick).
     overview_ttl_s: float = 1.0
     #: tenant → (built at, overview); read and written by the handlers and the live feeds.

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 from aiohttp import web
 
-from stream_processor.web.auth import PRINCIPAL
+from stream_processor.web.auth import PRINCIPAL, resolve
 from stream_processor.web.deps import DEPS
 
 log = logging.getLogger(__name__)
@@ -107,10 +108,19 @@ async def stream(request: web.Request) -> web.StreamResponse:
     )
     await resp.prepare(request)
     q = feed.subscribe()
+    every = request.app[DEPS].live_recheck_s
+    recheck = time.monotonic() + every
     try:
         await resp.write(b"retry: 2000\n\n")
         while True:
             frame = await q.get()
+            if time.monotonic() >= recheck:
+                # A stream outlives its sign-in: a revoked token, an expired or closed
+                # session ends it here (checked now and then, not per frame).
+                again = resolve(request)
+                if again is None or again.token.id != principal.token.id:
+                    break
+                recheck = time.monotonic() + every
             await resp.write(b"event: overview\ndata: " + frame + b"\n\n")
     except (ConnectionResetError, asyncio.CancelledError):
         pass

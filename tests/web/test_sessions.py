@@ -157,3 +157,26 @@ def test_rate_limits_and_secure_cookie(console: ConsoleRig) -> None:
         assert codes[:4] == [401] * 4 and codes[-1] == 429
 
     console.run(go)
+
+
+def test_revocation_ends_an_open_live_stream(console: ConsoleRig) -> None:
+    console.deps.live_recheck_s = 0.3
+
+    async def go(client: Any) -> None:
+        book = console.deps.tokens
+        token = book.authenticate(console.token("acme", "viewer"))
+        cookie, _ = book.open_session(token)
+        stream = await client.get("/console/live", headers={"Cookie": f"fg_session={cookie}"})
+        assert stream.status == 200
+        while not (await asyncio.wait_for(stream.content.readline(), 5)).startswith(b"data: "):
+            pass
+        book.revoke(token.id)
+        seen_after = 0
+        while True:  # the server closes the stream within a recheck and a frame
+            line = await asyncio.wait_for(stream.content.readline(), 5)
+            if not line:
+                break
+            seen_after += line.startswith(b"data: ")
+        assert seen_after <= 2
+
+    console.run(go)
