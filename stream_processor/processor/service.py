@@ -207,7 +207,12 @@ class ProcessorService:
 
     async def _dead_letter(self, record: RawRecord, refusal: Refusal) -> None:
         at = Coordinates(record.topic, record.partition, record.offset)
-        key, value = self._quarantine.letter(record.value, refusal, at)
+        try:
+            key, value = self._quarantine.letter(record.value, refusal, at)
+        except Exception as exc:  # noqa: BLE001 - the letter, then, keeps none of the bytes
+            log.error("dead letter of %s/%d/%d built without its bytes (%s)",
+                      at.topic, at.partition, at.offset, type(exc).__name__)  # fmt: skip
+            key, value = self._quarantine.letter(None, refusal, at)
         delay = self._retry.first_s
         while True:
             try:

@@ -60,6 +60,7 @@ class Rig:
         self.sink = ListSink()
         self.registry = CollectorRegistry()
         self.policy = compiled()
+        self.quarantine_type: type[Quarantine] = Quarantine
         self._offset = 0
 
     def record(self, value: bytes | None, *, received_ms: int | None = None) -> Record:
@@ -71,7 +72,7 @@ class Rig:
         return ProcessorService(
             writer,
             self.sink,
-            Quarantine("processor", ConsumerMetrics(self.registry), clock=self.clock),
+            self.quarantine_type("processor", ConsumerMetrics(self.registry), clock=self.clock),
             ProcessorMetrics(self.registry),
             policy_of=lambda tenant: self.policy if tenant == self.policy.tenant else None,
             consent_of=lambda *_: ConsentState.GRANTED,
@@ -171,6 +172,7 @@ def poison_values(now_ms: int) -> list[bytes | None]:
         variant(seq="7"),
         variant(occurred_at_ms=None),
         b'{"schema_version": 1, "event_id": "\xed\xa0\x80"}',  # a lone surrogate, as UTF-8
+        b'{"\x80ite": "site-1", "seq": 1}',  # invalid UTF-8 in a key
         b"[" * 100_000 + b"]" * 100_000,
         b'{"seq": 1, "seq": 2}',
         json.dumps({**base, "image": "AAAA"}).encode(),

@@ -10,6 +10,7 @@ import pytest
 
 from edge_agent.wire import encode_event
 from stream_processor.processor.service import STORE_REFUSED
+from stream_processor.quarantine import Coordinates, Quarantine, Refusal
 from stream_processor.store.base import StoredEvent
 from tests.processor.service_rig import (
     POISON_GATE,
@@ -105,3 +106,23 @@ def test_a_refused_record_alone_in_its_batch_is_quarantined(store_target: dict[s
     with opened(store_target) as store:
         assert store.count() == 0
         assert sum(store.aggregates("acme", 0).values()) == 0  # its count was refused too
+
+
+class BrokenLetters(Quarantine):
+    """A dead-letter builder with a bug for some payloads."""
+
+    def letter(self, raw: bytes | None, refusal: Refusal, at: Coordinates) -> tuple[bytes, bytes]:
+        if raw:
+            raise ValueError("a bug in the letter's builder")
+        return super().letter(raw, refusal, at)
+
+
+def test_a_dead_letter_that_cannot_be_built_is_sent_without_the_bytes(
+    store_target: dict[str, str],
+) -> None:
+    rig = Rig(store_target, int(time.time() * 1000))
+    rig.quarantine_type = BrokenLetters
+    records = [rig.record(b"not json"), rig.record(encode_event(make_event("pin", seq=1)))]
+    assert rig.run([records]) == [1]
+    [letter] = rig.sink.letters
+    assert (letter.reason, letter.source_offset, letter.raw_len) == ("bad_json", 1, 0)
