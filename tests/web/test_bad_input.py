@@ -88,6 +88,8 @@ def test_table_of_bad_inputs_over_every_operation(console: ConsoleRig) -> None:
                 json.dumps({"site": 7, "document": "no", "note": 3, "card_ref": []}).encode(),
                 json.dumps({"site": SQLISH[1], "document": {"tenant": SQLISH[0]}}).encode(),
                 b'{"document": {}, "pad": "' + b"x" * 20_000 + b'"}',
+                b"[" * 8000 + b"]" * 8000,  # deep nesting: the parser's recursion
+                b'{"document": ' + b'{"a":' * 3000 + b"1" + b"}" * 3001,
             ]
             for body in bodies:
                 resp = await client.request(method, real, data=body, headers=headers)

@@ -45,6 +45,11 @@ def test_sign_in_csrf_and_sign_out(console: ConsoleRig) -> None:
             resp = await client.post("/console/retention/apply", data=form)
             assert resp.status == 401
         assert console.deps.policies.history("acme") == []
+        for bad in ("[" * 5000, "tenant: acme\nretention: {face_match: {x: 1}}", "tenant: bolt"):
+            resp = await client.post(
+                "/console/retention/dry-run", data={"policy": bad, "csrf": csrf}
+            )
+            assert resp.status in (404, 422), (bad[:20], resp.status)
         resp = await client.post("/console/retention/dry-run", data={"policy": doc, "csrf": csrf})
         assert resp.status == 200 and 'id="dry-run-total">0<' in await resp.text()
         resp = await client.post(

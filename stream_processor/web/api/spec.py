@@ -143,6 +143,8 @@ async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "bad_json", f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:  # json's parser recurses per nesting level
+        raise ApiError(400, "bad_json", "body nested too deeply") from exc
     if not isinstance(doc, dict):
         raise ApiError(400, "bad_json", "body must be a JSON object")
     return _validate(model, doc)

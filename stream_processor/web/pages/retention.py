@@ -112,6 +112,8 @@ async def _posted(request: web.Request) -> tuple[PolicyDocument, str, str]:
         doc = parse_policy_yaml(text)
     except (ValidationError, ValueError, yaml.YAMLError) as exc:
         raise ApiError(422, "invalid_policy", str(exc).splitlines()[0][:300]) from exc
+    except RecursionError as exc:  # PyYAML composes nested nodes recursively
+        raise ApiError(422, "invalid_policy", "policy text nested too deeply") from exc
     if doc.tenant != request[PRINCIPAL].tenant:
         raise ApiError(404, "not_found", f"no tenant {doc.tenant}")
     return doc, text, comment[:500]
