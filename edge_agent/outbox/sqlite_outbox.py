@@ -11,7 +11,7 @@ withdrawn, erasure, too old) — never silently.
 Rows carry a ``topic_kind``: ``events`` (gate events, with a per-device
 sequence number) or ``acks`` (command acknowledgements, which have none and
 are never purged by subject: an ack must reach the cloud even for a subject
-whose events were just purged).
+whose events were just purged). An ack is confirmed by its command id.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from edge_agent.errors import OutboxError, OutboxFull
+from edge_agent.errors import OutboxError, OutboxFull, WireError
 from edge_agent.wire import GateEvent, decode_event, encode_event
-from edge_agent.wire.commands import CommandAck
+from edge_agent.wire.commands import CommandAck, decode_ack
 from edge_agent.wire.commands import encode as encode_command
 from edge_agent.wire.ids import new_event_id
 
@@ -44,6 +45,16 @@ CREATE INDEX IF NOT EXISTS outbox_by_subject ON outbox (subject) WHERE subject I
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('next_seq', 0);
 """
+
+
+def _field(decode: Callable[[bytes], Any], payload: bytes, name: str) -> Any:
+    """A queued row's field for the migration; None (never confirmed, so sent again
+    each timeout and dead-lettered by the cloud, never silently lost) when the row
+    does not decode."""
+    try:
+        return getattr(decode(bytes(payload)), name)
+    except WireError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +102,16 @@ class SqliteOutbox:
             ).fetchall()
             self._db.executemany(
                 "UPDATE outbox SET seq = ? WHERE id = ?",
-                [(decode_event(bytes(payload)).seq, row_id) for row_id, payload in rows],
+                [(_field(decode_event, payload, "seq"), row_id) for row_id, payload in rows],
+            )
+        if "command_id" not in columns:
+            self._db.execute("ALTER TABLE outbox ADD COLUMN command_id TEXT")
+            rows = self._db.execute(
+                "SELECT id, payload FROM outbox WHERE topic_kind = ?", (ACKS,)
+            ).fetchall()
+            self._db.executemany(
+                "UPDATE outbox SET command_id = ? WHERE id = ?",
+                [(_field(decode_ack, payload, "command_id"), row_id) for row_id, payload in rows],
             )
         self._db.execute(
             "CREATE INDEX IF NOT EXISTS outbox_by_seq ON outbox (seq) WHERE seq IS NOT NULL"
@@ -152,10 +172,10 @@ class SqliteOutbox:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.execute(
-                    "INSERT INTO outbox (event_id, subject, occurred_at_ms, payload, topic_kind)"
-                    " VALUES (?, NULL, ?, ?, ?)",
+                    "INSERT INTO outbox (event_id, subject, occurred_at_ms, payload, topic_kind,"
+                    " command_id) VALUES (?, NULL, ?, ?, ?, ?)",
                     ("ack:" + new_event_id(ack.acked_at_ms), ack.acked_at_ms,
-                     encode_command(ack), ACKS),
+                     encode_command(ack), ACKS, ack.command_id),
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -196,6 +216,13 @@ class SqliteOutbox:
             return self._db.execute(
                 "DELETE FROM outbox WHERE seq BETWEEN ? AND ? AND topic_kind = ?",
                 (from_seq, through_seq, EVENTS),
+            ).rowcount
+
+    def confirm_ack(self, command_id: str) -> int:
+        """The cloud holds this device's acknowledgement(s) of the command: remove them."""
+        with self._lock:
+            return self._db.execute(
+                "DELETE FROM outbox WHERE command_id = ? AND topic_kind = ?", (command_id, ACKS)
             ).rowcount
 
     def oldest_sent(self) -> tuple[int, int] | None:

@@ -59,7 +59,11 @@ class Confirmations:
                 self.invalid += 1
                 log.error("ignored a delivery confirmation (%s)", exc.reason)
                 continue
-            removed += self._outbox.confirm(message.from_seq, message.through_seq)
+            if message.command_id is not None:
+                removed += self._outbox.confirm_ack(message.command_id)
+            else:
+                assert message.from_seq is not None and message.through_seq is not None
+                removed += self._outbox.confirm(message.from_seq, message.through_seq)
         self.confirmed += removed
         return removed
 

@@ -5,8 +5,8 @@ is removed when the bridge confirms it durable in Kafka on the device's
 ``confirms`` topic, and published again (with every later row, in order) when
 no confirmation came within ``confirm_timeout_s``: a Mosquitto crash between
 its PUBACK and its next save loses nothing. Without it a PUBACK removes the
-row. Command acknowledgements are removed on PUBACK either way: the cloud
-sends a command again until its ack arrives.
+row. Command acknowledgements are kept the same way, until the bridge confirms
+them by command id: a withdrawal's ack must not be lost with the broker.
 
 Order is kept per device: rows are published in outbox order, and paho
 resends unacknowledged ones, in order, after a reconnect. After a process
@@ -248,7 +248,7 @@ class OutboxPublisher:
                 row_id, kind, ok, rc = self._acked.get_nowait()
             except queue.Empty:
                 break
-            if ok and kind == EVENTS and self.confirmations is not None:
+            if ok and self.confirmations is not None:
                 sent.append(row_id)
             else:
                 gone.append(row_id)

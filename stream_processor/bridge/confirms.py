@@ -1,10 +1,12 @@
-"""Delivery confirmations: which of a device's events Kafka holds, told back to the device.
+"""Delivery confirmations: which of a device's events and acks Kafka holds, told back
+to the device.
 
-The bridge notes each event's sequence number when Kafka acknowledged its
-record (raw topic or dead letter) and, at most once per ``interval_s``, sends
-each device one ``DeliveryConfirmation`` per contiguous range on its
-``confirms`` topic (QoS 0: a lost one costs the device one re-send). Batched
-so that the cost per event is a list append.
+The bridge notes each event's sequence number (and each command ack's command
+id) when Kafka acknowledged its record (raw topic or dead letter) and, at most
+once per ``interval_s``, sends each device one ``DeliveryConfirmation`` per
+contiguous range (and per ack) on its ``confirms`` topic (QoS 0: a lost one
+costs the device one re-send). Batched so that the cost per event is a list
+append.
 """
 
 from __future__ import annotations
@@ -22,8 +24,13 @@ MAX_RANGES_PER_ROUND = 64
 
 def seq_ranges(seqs: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted, merged, inclusive ranges covering exactly the given numbers."""
+    ordered = sorted(set(seqs))
+    if not ordered:
+        return []
+    if ordered[-1] - ordered[0] + 1 == len(ordered):
+        return [(ordered[0], ordered[-1])]  # the usual case: no gap
     ranges: list[tuple[int, int]] = []
-    for seq in sorted(set(seqs)):
+    for seq in ordered:
         if ranges and ranges[-1][1] + 1 == seq:
             ranges[-1] = (ranges[-1][0], seq)
         else:
@@ -42,6 +49,7 @@ class Confirmer:
         self._clock = clock
         self._max_ranges = max_ranges
         self._seqs: dict[str, list[int]] = {}
+        self._acks: list[tuple[str, str]] = []
         self._next_at = 0.0
 
     def add(self, events_topic: str, seq: int) -> None:
@@ -51,8 +59,11 @@ class Confirmer:
         else:
             seqs.append(seq)
 
+    def add_ack(self, acks_topic: str, command_id: str) -> None:
+        self._acks.append((acks_topic, command_id))
+
     def due(self) -> bool:
-        return bool(self._seqs) and self._clock() >= self._next_at
+        return bool(self._seqs or self._acks) and self._clock() >= self._next_at
 
     def take(self) -> list[tuple[str, bytes]]:
         """The confirmations to publish now, as (topic, payload); the numbers they cover
@@ -60,7 +71,7 @@ class Confirmer:
         now = self._clock()
         self._next_at = now + self._interval_s
         pending, self._seqs = self._seqs, {}
-        out: list[tuple[str, bytes]] = []
+        out = self._take_acks(int(now * 1000))
         for topic, seqs in pending.items():
             identity = parse_device_topic(topic, "events")
             if identity is None:
@@ -78,5 +89,20 @@ class Confirmer:
                 self._seqs[topic] = [s for low, high in rest for s in range(low, high + 1)]
         return out
 
+    def _take_acks(self, now_ms: int) -> list[tuple[str, bytes]]:
+        acks, self._acks = self._acks, []
+        out: list[tuple[str, bytes]] = []
+        for topic, command_id in acks:
+            identity = parse_device_topic(topic, "acks")
+            if identity is None:
+                continue  # never added: only accepted acks carry a command id
+            message = DeliveryConfirmation(
+                schema_version=1, tenant=identity.tenant, site=identity.site,
+                gate=identity.gate, device=identity.device, command_id=command_id,
+                confirmed_at_ms=now_ms,
+            )  # fmt: skip
+            out.append((f"{identity.prefix}/confirms", encode_confirmation(message)))
+        return out
+
     def __len__(self) -> int:
-        return sum(map(len, self._seqs.values()))
+        return sum(map(len, self._seqs.values())) + len(self._acks)

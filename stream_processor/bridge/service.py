@@ -176,7 +176,12 @@ class Bridge:
         token = self._acks.add(msg.packet_id) if msg.qos else None
         kind, verdict = check_any(msg.topic, msg.payload, self._limits, received_ms)
         # Confirmed back to the device once Kafka holds it (raw or dead letter).
-        confirm = msg.topic if verdict.seq >= 0 and self._confirmer is not None else None
+        ref: int | str | None = None
+        if self._confirmer is not None:
+            if verdict.seq >= 0:
+                ref = verdict.seq
+            elif kind == ACK and isinstance(verdict, Accepted):
+                ref = verdict.command_id
         if isinstance(verdict, Accepted):
             topic = self._topics.raw if kind == EVENT else self._kind_topics[kind]
             key, value, reason = verdict.key, verdict.value, None
@@ -189,7 +194,7 @@ class Bridge:
         self._produce(
             topic, key, value, received_ms,
             functools.partial(
-                self._delivered, token, received, kind, reason, confirm, verdict.seq
+                self._delivered, token, received, kind, reason, msg.topic, ref
             ),
         )  # fmt: skip
 
@@ -216,7 +221,7 @@ class Bridge:
     # -- Kafka delivery reports (loop thread: served by _serve_reports) ---------------
     def _delivered(
         self, token: Pending | None, received: float, kind: str, reason: str | None,
-        confirm: str | None, seq: int, err: Any, _msg: Any,
+        topic: str, ref: int | str | None, err: Any, _msg: Any,
     ) -> None:  # fmt: skip
         if err is not None:
             if token is None or token.generation != self._acks.generation:
@@ -227,8 +232,13 @@ class Bridge:
             self._kafka_failure(f"Kafka send failed: {err}")
             return
         self._latencies.append(self._served_at - received)
-        if confirm is not None:
-            self._confirmer.add(confirm, seq)  # type: ignore[union-attr]
+        if ref is not None:
+            confirmer = self._confirmer
+            assert confirmer is not None  # a ref is only noted when confirming
+            if isinstance(ref, int):
+                confirmer.add(topic, ref)
+            else:
+                confirmer.add_ack(topic, ref)
         if reason is None:
             self._counts[kind] += 1
         else:

@@ -26,6 +26,8 @@ class Accepted(NamedTuple):
     value: bytes
     #: A gate event's sequence number (confirmed back to the device once durable), else -1.
     seq: int = -1
+    #: A command acknowledgement's command id (confirmed back likewise), else None.
+    command_id: str | None = None
 
 
 class Rejected(NamedTuple):
@@ -125,7 +127,7 @@ def check_ack(topic: str, payload: bytes, limits: Limits) -> Accepted | Rejected
             "identity_mismatch",
             f"ack names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
         )
-    return Accepted(key=f"{ack.tenant}/{ack.site}".encode(), value=payload)
+    return Accepted(f"{ack.tenant}/{ack.site}".encode(), payload, -1, ack.command_id)
 
 
 def check_status(topic: str, payload: bytes, limits: Limits) -> Accepted | Rejected:

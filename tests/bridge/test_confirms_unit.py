@@ -57,6 +57,18 @@ def test_one_message_per_device_and_range_at_most_once_per_interval() -> None:
     assert not c.due()  # nothing pending
 
 
+def test_an_accepted_ack_is_confirmed_by_its_command_id() -> None:
+    clock = Clock()
+    c = Confirmer(0.2, clock)
+    command_id = "01a24a48-1e8f-7000-9093-8e90cb77d7fa"
+    c.add_ack(TOPIC.replace("/events", "/acks"), command_id)
+    assert c.due()
+    [(topic, payload)] = c.take()
+    message = decode_confirmation(payload)
+    assert topic == TOPIC.replace("/events", "/confirms")
+    assert (message.command_id, message.from_seq, message.device) == (command_id, None, "cam-1")
+
+
 def test_a_gappy_device_gets_a_bounded_round_and_the_rest_next_time() -> None:
     clock = Clock()
     c = Confirmer(0.1, clock, max_ranges=4)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from edge_agent.wire import encode_event
-from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, encode
+from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, decode_ack, encode
 from edge_agent.wire.ids import new_event_id
 from edge_agent.wire.topics import DeviceIdentity, ack_topic, event_topic
 from stream_processor.bridge import mqtt_codec as codec
@@ -93,7 +93,10 @@ def test_validation_routes_and_identity() -> None:
     _, verdict = check_any("facegate/v1/ACME/x/y/z/events", ev, lim, now)
     assert isinstance(verdict, Rejected) and verdict.reason == "bad_topic"
     good = _ack()
-    assert check_any(ack_topic(ME), good, lim, now) == (ACK, Accepted(b"acme/site-1", good))
+    command_id = decode_ack(good).command_id
+    assert check_any(ack_topic(ME), good, lim, now) == (
+        ACK, Accepted(b"acme/site-1", good, -1, command_id)
+    )
     _, verdict = check_any(ack_topic(ME), _ack(device="cam-2"), lim, now)
     assert isinstance(verdict, Rejected) and verdict.reason == "identity_mismatch"
     _, verdict = check_any(ack_topic(ME), ev, lim, now)  # an event on the acks topic

@@ -18,6 +18,7 @@ from edge_agent.uplink.confirmations import Confirmations
 from edge_agent.wire import encode_event
 from edge_agent.wire.bounds import MAX_SAFE_INT
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType
+from edge_agent.wire.commands import encode as encode_command
 from edge_agent.wire.confirms import (
     DeliveryConfirmation,
     confirm_topic,
@@ -71,6 +72,9 @@ def test_confirmation_round_trips_and_names_its_topic() -> None:
     ("change", "reason"),
     [
         ({"from_seq": 10, "through_seq": 9}, "invalid_field"),
+        ({"through_seq": None}, "invalid_field"),
+        ({"command_id": new_event_id(NOW_MS)}, "invalid_field"),  # both kinds at once
+        ({"command_id": "not-a-uuid", "from_seq": None, "through_seq": None}, "invalid_field"),
         ({"through_seq": MAX_SAFE_INT + 1}, "out_of_range"),
         ({"from_seq": -1}, "out_of_range"),
         ({"extra": 1}, "unknown_field"),
@@ -83,6 +87,14 @@ def test_malformed_confirmations_are_refused(change: dict[str, Any], reason: str
     with pytest.raises(WireError) as err:
         decode_confirmation(json.dumps(doc).encode())
     assert err.value.reason == reason
+
+
+def test_an_acks_confirmation_names_its_command_only() -> None:
+    command_id = new_event_id(NOW_MS)
+    doc = json.loads(confirmation(1, 2))
+    del doc["from_seq"], doc["through_seq"]
+    got = confirmation_for(json.dumps(doc | {"command_id": command_id}).encode(), IDENT)
+    assert (got.command_id, got.from_seq, got.through_seq) == (command_id, None, None)
 
 
 def test_another_devices_confirmation_is_refused() -> None:
@@ -101,6 +113,7 @@ def test_published_schema_is_current_and_bounded() -> None:
     assert props["additionalProperties"] is False
     for name in ("from_seq", "through_seq", "confirmed_at_ms"):
         field = props["properties"][name]
+        field = field["anyOf"][0] if "anyOf" in field else field
         assert field["minimum"] >= 0 and field["maximum"] <= MAX_SAFE_INT
 
 
@@ -110,10 +123,11 @@ def test_published_schema_is_current_and_bounded() -> None:
 def test_a_sent_event_stays_until_a_confirmation_covers_it(tmp_path: Path) -> None:
     outbox = SqliteOutbox(tmp_path / "o.sqlite")
     events = fill(outbox, 10)
-    outbox.append_ack(ack())
+    the_ack = ack()
+    outbox.append_ack(the_ack)
     rows = outbox.peek(0, 100)
-    outbox.mark_sent([r.id for r in rows if r.kind == EVENTS], NOW_MS)
-    assert outbox.depth() == 11 and outbox.unconfirmed() == 10
+    outbox.mark_sent([r.id for r in rows], NOW_MS)
+    assert outbox.depth() == 11 and outbox.unconfirmed() == 11
     assert outbox.oldest_sent() == (rows[0].id, NOW_MS)
     # A range with a hole: seq 4 and 5 stay (a broker crash lost them, say).
     assert outbox.confirm(0, 3) == 4
@@ -122,6 +136,8 @@ def test_a_sent_event_stays_until_a_confirmation_covers_it(tmp_path: Path) -> No
     assert [r.event_id for r in left if r.kind == EVENTS] == [e.event_id for e in events[4:6]]
     assert [r.kind for r in left].count(ACKS) == 1  # acks are never confirmed by seq
     assert outbox.confirm(0, MAX_SAFE_INT) == 2 and outbox.depth() == 1
+    assert outbox.confirm_ack(new_event_id(NOW_MS)) == 0  # another command's
+    assert outbox.confirm_ack(the_ack.command_id) == 1 and outbox.depth() == 0
 
 
 def test_an_outbox_from_before_confirmations_gets_its_seq_from_the_payload(
@@ -138,6 +154,11 @@ def test_an_outbox_from_before_confirmations_gets_its_seq_from_the_payload(
         INSERT INTO meta VALUES ('next_seq', 42);
         """
     )
+    old_ack = ack()
+    db.execute(
+        "INSERT INTO outbox (event_id, occurred_at_ms, payload, topic_kind) VALUES (?, ?, ?, ?)",
+        ("ack:" + new_event_id(NOW_MS), NOW_MS, encode_command(old_ack), ACKS),
+    )
     old = msgspec.structs.replace(make_event("pin", site="site-1"), seq=41)
     db.execute(
         "INSERT INTO outbox (event_id, subject, occurred_at_ms, payload) VALUES (?, ?, ?, ?)",
@@ -147,7 +168,8 @@ def test_an_outbox_from_before_confirmations_gets_its_seq_from_the_payload(
     db.close()
     outbox = SqliteOutbox(path)
     assert outbox.confirm(40, 40) == 0
-    assert outbox.confirm(41, 41) == 1 and outbox.depth() == 0
+    assert outbox.confirm(41, 41) == 1 and outbox.depth() == 1
+    assert outbox.confirm_ack(old_ack.command_id) == 1 and outbox.depth() == 0
 
 
 # -- when to send again -------------------------------------------------------------------

@@ -103,8 +103,8 @@ class Watcher:
     def on_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
         with self.lock:
             self.messages.append((msg.topic, bytes(msg.payload)))
-        if msg.topic.endswith("/events"):
-            # Stands in for the bridge: the device keeps an event until it is confirmed.
+        if msg.topic.endswith(("/events", "/acks")):
+            # Stands in for the bridge: the device keeps a row until it is confirmed.
             client.publish(*confirmation_of(msg.topic, bytes(msg.payload)), qos=0)
 
     def events(self) -> list[dict]:  # type: ignore[type-arg]
@@ -123,18 +123,28 @@ class Watcher:
             return len(self.messages)
 
 
-def confirmation_of(events_topic: str, payload: bytes) -> tuple[str, bytes]:
-    """What the bridge sends a device once Kafka holds this event: (topic, payload)."""
+def confirmation_of(topic: str, payload: bytes) -> tuple[str, bytes]:
+    """What the bridge sends a device once Kafka holds this event or ack: (topic, payload)."""
     from edge_agent.wire import decode_event
+    from edge_agent.wire.commands import decode_ack
     from edge_agent.wire.confirms import DeliveryConfirmation, encode_confirmation
 
-    event = decode_event(payload)
-    message = DeliveryConfirmation(
-        schema_version=1, tenant=event.tenant, site=event.site, gate=event.gate,
-        device=event.device, from_seq=event.seq, through_seq=event.seq,
-        confirmed_at_ms=int(time.time() * 1000),
-    )  # fmt: skip
-    return events_topic.removesuffix("/events") + "/confirms", encode_confirmation(message)
+    prefix, _, leaf = topic.rpartition("/")
+    now_ms = int(time.time() * 1000)
+    if leaf == "acks":
+        ack = decode_ack(payload)
+        message = DeliveryConfirmation(
+            schema_version=1, tenant=ack.tenant, site=ack.site, gate=ack.gate,
+            device=ack.device, command_id=ack.command_id, confirmed_at_ms=now_ms,
+        )  # fmt: skip
+    else:
+        event = decode_event(payload)
+        message = DeliveryConfirmation(
+            schema_version=1, tenant=event.tenant, site=event.site, gate=event.gate,
+            device=event.device, from_seq=event.seq, through_seq=event.seq,
+            confirmed_at_ms=now_ms,
+        )  # fmt: skip
+    return f"{prefix}/confirms", encode_confirmation(message)
 
 
 def bridge_client(running_stack, client_id: str) -> mqtt.Client:  # type: ignore[no-untyped-def]
@@ -305,6 +315,12 @@ class TcpProxy:
 
     def down(self) -> None:
         if self._server is not None:
+            # close() alone leaves a socket blocked in accept() listening (Linux):
+            # shutdown() wakes accept(), so the outage refuses new connections too.
+            try:
+                self._server.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._server.close()
             self._server = None
         with self._lock:
