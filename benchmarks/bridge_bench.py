@@ -13,6 +13,9 @@ Starts a private stack on free ports (never touches a running demo). Phases:
               the same N queued for the raw baseline, drained by Debian's
               `mosquitto_sub | kcat -P` (QoS 1, but acked on receipt: no guarantee).
               Rate = N / (time from first to last record in Kafka).
+              With --confirmations both (the default) the bridge drain runs twice
+              in the same run, delivery confirmations to the devices off and on
+              (FACEGATE_BRIDGE_CONFIRM_DELIVERY), each on its own devices.
 3. latency  — live publishing at a fixed rate through each path; latency =
               Kafka LogAppendTime − the event's occurred_at_ms (set when the line
               is handed to mosquitto_pub), p50/p99 in ms.
@@ -71,7 +74,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bridge-bench:start -->", "<!-- bridge-bench:end -->"
 #: Debian tools the drain and latency phases run (installed if missing).
 TOOLS = {"mosquitto_pub": "mosquitto-clients", "mosquitto_sub": "mosquitto-clients", "kcat": "kcat"}
-TENANTS = ("bench-c", "bench-b", "bench-r", "bench-lb", "bench-lr")
+TENANTS = ("bench-c", "bench-b", "bench-bo", "bench-r", "bench-lb", "bench-lr")
+#: --confirmations mode -> the tenant whose devices that drain uses.
+CONFIRM_TENANTS = {"on": "bench-b", "off": "bench-bo"}
 TOPICS = {
     "raw": "bench.raw", "dlq": "bench.dlq", "acks": "bench.acks",
     "commands": "bench.commands", "baseline": "bench.baseline",
@@ -338,6 +343,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--client-events", type=int, default=50_000, help="0 = skip clients phase")
     ap.add_argument("--rate", type=float, default=5000, help="latency phase: events/s")
     ap.add_argument("--seconds", type=float, default=15, help="latency phase: duration")
+    ap.add_argument(
+        "--confirmations", choices=("both", "on", "off"), default="both",
+        help="bridge drain with delivery confirmations off and on (both: same run, off first)",
+    )  # fmt: skip
     ap.add_argument("--no-baseline", action="store_true", help="skip the raw baseline drain")
     ap.add_argument("--no-latency", action="store_true", help="skip the latency phase")
     ap.add_argument(
@@ -378,7 +387,12 @@ def main() -> None:
                                     prefill, make_event, TOPICS["baseline"])  # fmt: skip
             for name, rate in clients.items():
                 print(f"  clients: {name}: {rate:,.0f} msg/s", flush=True)
-        drained = drain_bridge(args, st, conns["bench-b"], tmp)
+        by_mode = {
+            mode: drain_bridge(args, st, conns[CONFIRM_TENANTS[mode]], tmp, mode == "on")
+            for mode in (("off", "on") if args.confirmations == "both" else (args.confirmations,))
+        }
+        drained = by_mode.get("on") or by_mode["off"]
+        lines += confirmation_lines(by_mode)
         base_rate = float("nan") if args.no_baseline else drain_baseline(args, st, conns, tmp)
         load_mid = os.getloadavg()[0]
         if args.no_latency:
@@ -427,23 +441,26 @@ def devices(settings: StackSettings, tenant: str, n: int) -> list[DeviceConnecti
 
 
 def drain_bridge(
-    args: argparse.Namespace, st: BenchStack, conns: list[DeviceConnection], tmp: Path
-) -> Drained:
+    args: argparse.Namespace, st: BenchStack, conns: list[DeviceConnection], tmp: Path,
+    confirm: bool = True,
+) -> Drained:  # fmt: skip
     """N events queued in the bridges' sessions, then drained into Kafka."""
     settings = st.settings
+    tenant = conns[0].identity.tenant
     per = args.events // args.devices
     n = per * args.devices
     sites = [c.identity.site for c in conns]
     creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
     for i in range(args.instances):
-        scope = [f"bench-b/{s}" for j, s in enumerate(sites) if j % args.instances == i]
-        bs = BridgeSettings(instance=f"bench-bench-b-{i}", scope=scope)
+        scope = [f"{tenant}/{s}" for j, s in enumerate(sites) if j % args.instances == i]
+        bs = BridgeSettings(instance=f"bench-{tenant}-{i}", scope=scope)
         ensure_bridge_session(settings.host, settings.mqtt_port, creds, bs)
     pub_s = prefill(conns, per, tmp)
     print(f"  queued {n} for the bridge in {pub_s:.1f}s ({n / pub_s:,.0f}/s)", flush=True)
     load_before = os.getloadavg()[0]
     watch = Watch(settings.kafka_bootstrap, TOPICS["raw"])
-    bridges = start_bridges(st.env, args.instances, "bench-b", sites, tmp, settings)
+    env = {**st.env, "FACEGATE_BRIDGE_CONFIRM_DELIVERY": "true" if confirm else "false"}
+    bridges = start_bridges(env, args.instances, tenant, sites, tmp, settings)
     pids = [b.pid for b in bridges]
     spy = start_py_spy(pids[0], args.py_spy) if args.py_spy else None
     first, done, got, cpu0, cpu1 = watch.until(n, 600, lambda: cpu_s(pids))
@@ -452,7 +469,8 @@ def drain_bridge(
     per_event = {k: (cpu1[k] - cpu0[k]) / (got - 1) * 1e6 for k in cpu1}
     cpu_us = sum(per_event.values())
     parts = ", ".join(f"{k} {v:.1f}" for k, v in per_event.items())
-    print(f"  bridge drain: {rate:,.0f} events/s ({args.instances} instance(s));"
+    print(f"  bridge drain, confirmations {'on' if confirm else 'off'}: {rate:,.0f} events/s"
+          f" ({args.instances} instance(s));"
           f" bridge CPU {cpu_us:.1f} µs per event ({parts});"
           f" load avg 1 min {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     stop(bridges)
@@ -501,6 +519,21 @@ def measure_latency(
     stop(base)
     return Latencies(bridge_lat, sent, latencies(settings.kafka_bootstrap, TOPICS["baseline"],
                                                  since), sent_r)  # fmt: skip
+
+
+def confirmation_lines(by_mode: dict[str, Drained]) -> list[str]:
+    """The cost of delivery confirmations: drain rate and bridge CPU, off against on."""
+    if set(by_mode) != {"on", "off"}:
+        return []
+    on, off = by_mode["on"], by_mode["off"]
+    line = (
+        f"delivery confirmations (same run, off then on): drain {off.rate:,.0f} -> "
+        f"{on.rate:,.0f} events/s ({on.rate / off.rate:.2f}x); bridge CPU {off.cpu_us:.1f} -> "
+        f"{on.cpu_us:.1f} µs per event; load avg 1 min before each: {off.load_before:.2f},"
+        f" {on.load_before:.2f}"
+    )
+    print(line, flush=True)
+    return [line]
 
 
 def summarise(
