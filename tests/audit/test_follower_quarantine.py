@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from stream_processor.quarantine import (
     Refusal,
 )
 from tests.conftest import StackHandle, wait_for
-from tests.support.records import dead_letters, produce
+from tests.support.records import dead_letters, json_values, private_topics, produce
 
 T0 = 1_790_000_000_000
 SUBJECT = "ps1_" + "ab" * 16
@@ -75,13 +74,10 @@ def test_follower_quarantines_hostile_ledger_records_and_goes_on(
     running_stack: StackHandle, tmp_path: Path
 ) -> None:
     from stream_processor.policy.keys import history_key
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
 
-    tag = uuid.uuid4().hex[:10]
-    consent, policies, dlq = f"t.{tag}.consent", f"t.{tag}.policies", f"t.{tag}.dlq"
     bootstrap = running_stack.settings().kafka_bootstrap
-    ensure_topics(bootstrap, [s for s in topic_specs(_topics(consent, policies, dlq))
-                              if s.name in (consent, policies, dlq)])  # fmt: skip
+    topics = private_topics(bootstrap, "consent", "policies", "dlq")
+    consent, policies, dlq = topics.consent, topics.policies, topics.dlq
     produce(bootstrap, consent, [(k, v) for k, v, _ in HOSTILE_CONSENT] + [grant(5)])
     produce(bootstrap, policies, [(history_key("acme", 1), b"[1, 2"),
                                   (history_key("acme", 2), policy_version(2))])  # fmt: skip
@@ -155,12 +151,6 @@ def _entries(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def _topics(consent: str, policies: str, dlq: str) -> Any:
-    from stream_processor.runtime.settings import Topics
-
-    return Topics(consent=consent, policies=policies, dlq=dlq)
-
-
 class FailingThenFine:
     """An audit sink whose disk is full for the first ``failures`` appends."""
 
@@ -213,12 +203,6 @@ REASONS = {
     "bad_json", "invalid_field", "unknown_field", "missing_field", "key_mismatch",
     "missing_key", "invalid_policy", "bad_key",
 }  # fmt: skip
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=12,
-)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -27,7 +27,7 @@ from stream_processor.erasure.service import Deps, ErasureService, read_ack
 from stream_processor.quarantine import Backoff, ConsumerMetrics, Coordinates, Quarantine, guard
 from tests.conftest import Pipeline, free_ports, make_state_dir, wait_for
 from tests.erasure.doubles import OTHER, SUBJECT, Recorder, request, row
-from tests.support.records import dead_letters, produce
+from tests.support.records import dead_letters, json_values, produce
 
 #: Reasons a reader may give (a bounded set: they are metrics labels).
 REASONS = {*WIRE_REASONS, "missing_value"}
@@ -129,11 +129,7 @@ def test_worker_quarantines_garbage_and_takes_the_valid_records(
 
 @settings(max_examples=400, deadline=None)
 @given(
-    value=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=16,
-    ),
+    value=json_values,
     base=st.sampled_from(["request", "ack", "none"]),
 )
 def test_readers_refuse_arbitrary_json_with_a_reason_and_never_raise(value: Any, base: str) -> None:

@@ -5,7 +5,6 @@ stays in force, and the next good one is taken."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from stream_processor.notices.policy_retention import PolicyTopicRetention
 from stream_processor.policy.keys import policy_key
 from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine, Refusal
 from tests.conftest import StackHandle, wait_for
-from tests.support.records import dead_letters, produce
+from tests.support.records import dead_letters, json_values, private_topics, produce
 from tests.support.web import policy_version
 
 
@@ -25,14 +24,8 @@ from tests.support.web import policy_version
 def test_a_refused_policy_is_quarantined_and_the_last_good_one_kept(
     running_stack: StackHandle,
 ) -> None:
-    from stream_processor.runtime.settings import Topics
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
-
-    tag = uuid.uuid4().hex[:10]
-    topics = Topics(policies=f"t.{tag}.policies", dlq=f"t.{tag}.dlq")
     bootstrap = running_stack.settings().kafka_bootstrap
-    ensure_topics(bootstrap, [s for s in topic_specs(topics)
-                              if s.name in (topics.policies, topics.dlq)])  # fmt: skip
+    topics = private_topics(bootstrap, "policies", "dlq")
     key = policy_key("acme")
     produce(bootstrap, topics.policies, [
         (key, policy_version("30d", 1)),
@@ -69,11 +62,7 @@ def test_a_refused_policy_is_quarantined_and_the_last_good_one_kept(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    value=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=16,
-    ),
+    value=json_values,
     merged=st.booleans(),
 )
 def test_the_policy_reader_refuses_arbitrary_json_with_a_reason(value: Any, merged: bool) -> None:

@@ -4,7 +4,10 @@ producer that waits for each record, the dead letters of a topic, a device statu
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
+
+from hypothesis import strategies as st
 
 from stream_processor.dead_letter import DeadLetter, decode_dead_letter
 
@@ -45,3 +48,31 @@ def status_payload(**over: Any) -> bytes:
     )  # fmt: skip
     doc.update(over)
     return json.dumps(doc).encode()
+
+
+def private_topics(bootstrap: str, *fields: str, create: bool = True) -> Any:
+    """``Topics`` with the named fields set to ``t.<tag>.<field>`` (a test's own topics
+    on the shared broker), created now unless ``create`` is false."""
+    from stream_processor.runtime.settings import Topics
+
+    tag = uuid.uuid4().hex[:10]
+    topics = Topics(**{f: f"t.{tag}.{f}" for f in fields})
+    if create:
+        create_topics(bootstrap, topics, *fields)
+    return topics
+
+
+def create_topics(bootstrap: str, topics: Any, *fields: str) -> None:
+    from stream_processor.runtime.topics import ensure_topics, topic_specs
+
+    names = {getattr(topics, f) for f in fields}
+    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name in names])
+
+
+#: Arbitrary JSON values (NaN and Infinity included), for readers that must refuse
+#: with a reason and never raise.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=16,
+)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Any
 
 import pytest
@@ -19,8 +18,14 @@ from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine
 from stream_processor.tail import TailRecord, kafka_consumer
 from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
 from tests.conftest import StackHandle, wait_for
+from tests.support.records import (
+    create_topics,
+    json_values,
+    private_topics,
+    produce,
+    status_payload,
+)
 from tests.support.records import dead_letters as read_dead_letters
-from tests.support.records import produce, status_payload
 
 HOSTILE: list[tuple[bytes, str]] = [
     (b"\xff\xfe garbage", "invalid_utf8"),
@@ -55,14 +60,9 @@ def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
     from kafka.errors import NoBrokersAvailable
 
     from stream_processor.quarantine import KafkaDeadLetters
-    from stream_processor.runtime.settings import Topics
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
 
-    tag = uuid.uuid4().hex[:10]
-    topics = Topics(device_status=f"t.{tag}.status", dlq=f"t.{tag}.dlq")
     bootstrap = running_stack.settings().kafka_bootstrap
-    ensure_topics(bootstrap, [s for s in topic_specs(topics)
-                              if s.name in (topics.device_status, topics.dlq)])  # fmt: skip
+    topics = private_topics(bootstrap, "device_status", "dlq")
     key = b"acme.site-1.gate-1.cam-1"
     valid = status_payload(gallery_templates=200)
     produce(bootstrap, topics.device_status, [(key, v) for v, _ in HOSTILE] + [(key, valid)])
@@ -113,11 +113,7 @@ def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    value=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
-        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-        max_leaves=16,
-    ),
+    value=json_values,
     merged=st.booleans(),
 )
 def test_the_status_reader_refuses_arbitrary_json_with_a_reason(value: Any, merged: bool) -> None:
@@ -138,20 +134,17 @@ def test_the_status_reader_refuses_arbitrary_json_with_a_reason(value: Any, merg
 @pytest.mark.component
 def test_a_topic_created_after_the_view_started_is_followed(running_stack: StackHandle) -> None:
     from stream_processor.quarantine import KafkaDeadLetters
-    from stream_processor.runtime.settings import Topics
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
 
-    tag = uuid.uuid4().hex[:10]
-    topics = Topics(device_status=f"t.{tag}.status")
     bootstrap = running_stack.settings().kafka_bootstrap
+    topics = private_topics(bootstrap, "device_status", "dlq", create=False)
     table = DeviceTable()
-    dead = KafkaDeadLetters(bootstrap, f"t.{tag}.dlq")
+    dead = KafkaDeadLetters(bootstrap, topics.dlq)
     quarantine = Quarantine("web_device_status", ConsumerMetrics(CollectorRegistry()))
     follower = DeviceStatusFollower(bootstrap, topics.device_status, table, quarantine, dead)
     follower.start()
     try:
         time.sleep(1.5)  # the view asked for the topic before it existed
-        ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.device_status])
+        create_topics(bootstrap, topics, "device_status")
         produce(bootstrap, topics.device_status, [(b"acme.site-1.gate-1.cam-1", status_payload())])
         wait_for(lambda: bool(table.of_tenant("acme")), 60, "the status in the table")
     finally:
