@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge_agent.errors import FacegateError, WireError
-from edge_agent.wire import decode_event
+from edge_agent.wire import GateEvent, decode_event
 from stream_processor.policy.consent import ConsentState
 from stream_processor.policy.decision import CONSENT_KINDS, Discard, DiscardReason, decide
 from stream_processor.policy.retention import CompiledPolicy
@@ -38,6 +38,8 @@ UNDECIDABLE = "undecidable"
 PolicyLookup = Callable[[str], CompiledPolicy | None]
 #: (tenant, site, subject, purpose) → effective consent state.
 ConsentLookup = Callable[[str, str, str, str], ConsentState]
+#: Payload bytes → a validated event (the wire contract's strict decoder).
+Decoder = Callable[[bytes], GateEvent]
 
 
 class RawRecord(Protocol):
@@ -80,8 +82,10 @@ def enforce_batch(
     now_ms: int,
     policy_of: PolicyLookup,
     consent_of: ConsentLookup,
+    decode: Decoder = decode_event,
 ) -> EnforcedBatch:
-    """Decide every record of a batch (the processor's hot loop: kept lean)."""
+    """Decide every record of a batch (the processor's hot loop: kept lean).
+    ``decode`` raises ``WireError`` for a payload the contract refuses."""
     out = EnforcedBatch()
     rows = out.rows
     rejected = out.rejected
@@ -92,7 +96,7 @@ def enforce_batch(
     none = ConsentState.NONE
     for index, record in enumerate(records):
         try:
-            event = decode_event(record.value or b"")
+            event = decode(record.value or b"")
         except WireError as exc:
             rejected.append((index, exc.reason, exc.detail))
             continue

@@ -25,8 +25,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from edge_agent.wire import decode_event
 from stream_processor.processor.enforce import (
     ConsentLookup,
+    Decoder,
     EnforcedBatch,
     PolicyLookup,
     RawRecord,
@@ -109,6 +111,7 @@ class ProcessorService:
         *,
         policy_of: PolicyLookup,
         consent_of: ConsentLookup,
+        decode: Decoder = decode_event,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -119,6 +122,7 @@ class ProcessorService:
         self._metrics = metrics
         self._policy_of = policy_of
         self._consent_of = consent_of
+        self._decode = decode
         self._retry = retry
         self._clock = clock
         self._sleep = sleep
@@ -127,7 +131,7 @@ class ProcessorService:
         """Decide one batch; its refusals are in the dead-letter topic when this returns."""
         started = time.perf_counter()
         now_ms = int(self._clock() * 1000)
-        batch = enforce_batch(records, now_ms, self._policy_of, self._consent_of)
+        batch = enforce_batch(records, now_ms, self._policy_of, self._consent_of, self._decode)
         if batch.rejected:
             await asyncio.gather(
                 *(
@@ -194,7 +198,7 @@ class ProcessorService:
         Each part is decided again (same clock; its refusals were dead-lettered by
         ``decide`` already and are left out here) and written in a transaction of
         its own, so every stored row and count is written exactly once."""
-        part = enforce_batch(records, now_ms, self._policy_of, self._consent_of)
+        part = enforce_batch(records, now_ms, self._policy_of, self._consent_of, self._decode)
         try:
             return await self._write(part, control)
         except StoreDataError as exc:
