@@ -16,7 +16,8 @@ class ErasureMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.requests = Counter(
             "facegate_erasure_requests_total",
-            "erasure requests taken, by outcome (accepted, repeated, invalid)",
+            "erasure requests taken, by outcome (accepted; repeated: already in the book, "
+            "redelivered or tried again after an outage; invalid: dead-lettered)",
             ["outcome"],
             registry=registry,
         )
