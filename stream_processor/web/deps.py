@@ -20,7 +20,7 @@ from stream_processor.rights.keycards import KeycardBook, register_keycard_metri
 from stream_processor.web.compliance import Milestones
 from stream_processor.web.consent_counts import ConsentCounts
 from stream_processor.web.dead_letters import DeadLetterCounts
-from stream_processor.web.devices import DeviceTable
+from stream_processor.web.devices import DeviceTable, UnreachableDevices
 from stream_processor.web.erasures import ErasureReads
 from stream_processor.web.limits import SlidingWindowLimit
 from stream_processor.web.overview import Overview
@@ -94,6 +94,8 @@ def build_deps(
     db = open_rights_db(rights_db_path(state_dir))
     keycards = KeycardBook(db, audit=audit, clock=clock)
     register_keycard_metrics(keycards, registry)
+    devices = devices or DeviceTable()
+    registry.register(UnreachableDevices(devices, clock))
     if audit_paths is not None:
         from stream_processor.audit.checkpoint import CheckpointFile
         from stream_processor.audit.log import FileAuditLog
@@ -110,7 +112,7 @@ def build_deps(
         tokens=TokenBook(db, clock=clock),
         store=store,
         policies=policies or MemoryPolicyStore(),
-        devices=devices or DeviceTable(),
+        devices=devices,
         consent=consent or ConsentCounts(),
         dead_letters=dead_letters or DeadLetterCounts(),
         audit=audit,

@@ -3,14 +3,22 @@
 Fed from the ``facegate.devices.status`` topic (compacted, keyed by device)
 by ``DeviceStatusFollower``, or directly by ``apply`` in tests. A device is
 offline when no status arrived for ``offline_after_s``; "offline since" is its
-last status.
+last status. Past ``unreachable_after_s`` (``FACEGATE_WEB_DEVICE_UNREACHABLE_AFTER_S``,
+10 minutes) it is unreachable: an alarm on the console and in
+``facegate_web_devices_unreachable{tenant}`` (a gate that long away holds a
+backlog, and the commands sent to it wait in its broker session).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from edge_agent.errors import WireError
 from edge_agent.wire.status import DeviceStatus, decode_status
@@ -28,12 +36,22 @@ class DeviceRow:
     def online(self, now_ms: int, offline_after_s: float) -> bool:
         return now_ms - self.last_seen_ms <= offline_after_s * 1000
 
+    def unreachable(self, now_ms: int, unreachable_after_s: float) -> bool:
+        return now_ms - self.last_seen_ms > unreachable_after_s * 1000
+
+
+#: ``DeviceTable``'s default for how long a silent device is only offline.
+UNREACHABLE_AFTER_S = 600.0
+
 
 class DeviceTable:
     """Latest status per (tenant, site, gate, device); thread-safe (a follower thread writes)."""
 
-    def __init__(self, offline_after_s: float = 30.0) -> None:
+    def __init__(
+        self, offline_after_s: float = 30.0, unreachable_after_s: float = UNREACHABLE_AFTER_S
+    ) -> None:
         self.offline_after_s = offline_after_s
+        self.unreachable_after_s = unreachable_after_s
         self._rows: dict[tuple[str, str, str, str], DeviceRow] = {}
         self._lock = threading.Lock()
 
@@ -47,10 +65,38 @@ class DeviceTable:
                     status, max(received_ms, old.last_seen_ms if old else 0)
                 )
 
+    def unreachable_by_tenant(self, now_ms: int) -> dict[str, int]:
+        """How many devices of each tenant are unreachable now (tenants with none left out)."""
+        with self._lock:
+            rows = list(self._rows.items())
+        return dict(
+            Counter(k[0] for k, r in rows if r.unreachable(now_ms, self.unreachable_after_s))
+        )
+
     def of_tenant(self, tenant: str) -> list[DeviceRow]:
         with self._lock:
             rows = [r for k, r in self._rows.items() if k[0] == tenant]
         return sorted(rows, key=lambda r: (r.status.site, r.status.gate, r.status.device))
+
+
+class UnreachableDevices(Collector):
+    """``facegate_web_devices_unreachable{tenant}``, computed at each scrape (a tenant is
+    a property firm: a bounded label; never a device or site id)."""
+
+    def __init__(self, table: DeviceTable, clock: Callable[[], float]) -> None:
+        self._table = table
+        self._clock = clock
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "facegate_web_devices_unreachable",
+            "devices with no status for longer than FACEGATE_WEB_DEVICE_UNREACHABLE_AFTER_S",
+            labels=["tenant"],
+        )
+        counts = self._table.unreachable_by_tenant(int(self._clock() * 1000))
+        for tenant, n in sorted(counts.items()):
+            family.add_metric([tenant], n)
+        yield family
 
 
 class DeviceStatusFollower:

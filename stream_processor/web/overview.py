@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from pydantic import BaseModel, Field
 
 from stream_processor.store.base import AggregateKey
-from stream_processor.web.devices import DeviceRow
+from stream_processor.web.devices import UNREACHABLE_AFTER_S, DeviceRow
 
 MINUTE_MS = 60_000
 STEP_MS = {"minute": MINUTE_MS, "hour": 3_600_000, "day": 86_400_000}
@@ -26,6 +26,9 @@ class DeviceHealth(BaseModel):
     online: bool
     last_seen_ms: int
     offline_since_ms: int | None = Field(description="last status of an offline device")
+    unreachable: bool = Field(
+        False, description="offline past FACEGATE_WEB_DEVICE_UNREACHABLE_AFTER_S: an alarm"
+    )
     outbox_depth: int
     oldest_queued_age_s: float
     gallery_templates: int
@@ -46,6 +49,7 @@ class SiteFigures(BaseModel):
     discards: dict[str, int] = Field(description="events not stored by reason, last hour")
     devices_online: int
     devices_offline: int
+    devices_unreachable: int = Field(0, description="devices offline past the alarm bound")
     outbox_alarm: bool = Field(description="a device is offline or queues over the threshold")
     open_keycards: int
     oldest_keycard_age_s: float | None
@@ -60,8 +64,9 @@ class Overview(BaseModel):
 
 
 def device_health(
-    rows: Iterable[DeviceRow], now_ms: int, offline_after_s: float
-) -> list[DeviceHealth]:
+    rows: Iterable[DeviceRow], now_ms: int, offline_after_s: float,
+    unreachable_after_s: float = UNREACHABLE_AFTER_S,
+) -> list[DeviceHealth]:  # fmt: skip
     out = []
     for r in rows:
         s, online = r.status, r.online(now_ms, offline_after_s)
@@ -73,6 +78,7 @@ def device_health(
                 online=online,
                 last_seen_ms=r.last_seen_ms,
                 offline_since_ms=None if online else r.last_seen_ms,
+                unreachable=r.unreachable(now_ms, unreachable_after_s),
                 outbox_depth=s.outbox_depth,
                 oldest_queued_age_s=s.oldest_queued_age_s,
                 gallery_templates=s.gallery_templates,
@@ -140,6 +146,7 @@ def build_overview(
                 discards=dict(sorted(discards.get(site, {}).items())),
                 devices_online=sum(d.online for d in devs),
                 devices_offline=sum(not d.online for d in devs),
+                devices_unreachable=sum(d.unreachable for d in devs),
                 outbox_alarm=any(not d.online or d.outbox_depth > outbox_alarm_depth for d in devs),
                 open_keycards=open_n,
                 oldest_keycard_age_s=round(oldest, 1) if open_n else None,

@@ -49,6 +49,13 @@ class WebSettings(BaseSettings):
         30.0, gt=0, description="a device with no status for this long shows as offline"
     )
 
+    device_unreachable_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="a device with no status for this long is unreachable: an alarm on the"
+        " console and in facegate_web_devices_unreachable",
+    )
+
     erasure_sla_days: float = Field(
         30.0, gt=0, description="an erasure pending longer than this is overdue on the dashboard"
     )

@@ -107,7 +107,10 @@ def _build_overview(deps: WebDeps, tenant: str) -> Overview:
     counts: dict[AggregateKey, int] = {}
     if deps.store is not None:
         counts = deps.store.aggregates(tenant, now - now % MINUTE_MS - 60 * MINUTE_MS, now)
-    devices = device_health(deps.devices.of_tenant(tenant), now, deps.devices.offline_after_s)
+    devices = device_health(
+        deps.devices.of_tenant(tenant), now,
+        deps.devices.offline_after_s, deps.devices.unreachable_after_s,
+    )  # fmt: skip
     keycards = {
         s.site: (s.open, s.oldest_age_s) for s in deps.keycards.open_summary() if s.tenant == tenant
     }
@@ -204,7 +207,8 @@ async def gate(call: Call) -> GateView:
     devices = [
         d
         for d in device_health(
-            call.deps.devices.of_tenant(call.tenant), ov.now_ms, call.deps.devices.offline_after_s
+            call.deps.devices.of_tenant(call.tenant), ov.now_ms,
+            call.deps.devices.offline_after_s, call.deps.devices.unreachable_after_s,
         )
         if d.site == figures.site and d.gate == name
     ]
@@ -252,6 +256,7 @@ async def devices(call: Call) -> DeviceList:
     q: Page = call.query
     now = int(call.deps.clock() * 1000)
     rows = device_health(
-        call.deps.devices.of_tenant(call.tenant), now, call.deps.devices.offline_after_s
+        call.deps.devices.of_tenant(call.tenant), now,
+        call.deps.devices.offline_after_s, call.deps.devices.unreachable_after_s,
     )
     return DeviceList(devices=rows[q.offset : q.offset + q.limit], next_offset=_next(q, len(rows)))

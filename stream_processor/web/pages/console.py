@@ -55,6 +55,10 @@ def _overview_table(ov: Overview, lang: Lang, only: str | None = None) -> str:
     )
 
 
+def _unreachable(d: DeviceHealth, lang: Lang) -> str:
+    return f' <span class="alarm">{tr("unreachable", lang)}</span>' if d.unreachable else ""
+
+
 def _devices_table(devs: list[DeviceHealth], lang: Lang) -> str:
     heads = [
         "gate",
@@ -69,7 +73,8 @@ def _devices_table(devs: list[DeviceHealth], lang: Lang) -> str:
     ]
     rows = "".join(
         f'<tr class="{"ok" if d.online else "alarm"}"><td>{e(d.gate)}</td><td>{e(d.device)}</td>'
-        f"<td>{_when(d.last_seen_ms)}</td><td>{_when(d.offline_since_ms)}</td>"
+        f"<td>{_when(d.last_seen_ms)}</td><td>{_when(d.offline_since_ms)}"
+        f"{_unreachable(d, lang)}</td>"
         f"<td>{d.outbox_depth} ({d.oldest_queued_age_s:.0f}s)</td><td>{d.gallery_templates}</td>"
         f"<td>{d.frames_per_s:.1f}</td><td>{d.decision_latency_ms:.0f}</td>"
         f"<td>{e(d.software_version)}</td></tr>"
@@ -154,7 +159,8 @@ async def site_page(request: web.Request) -> web.Response:
     devs = [
         d
         for d in device_health(
-            deps.devices.of_tenant(principal.tenant), ov.now_ms, deps.devices.offline_after_s
+            deps.devices.of_tenant(principal.tenant), ov.now_ms,
+            deps.devices.offline_after_s, deps.devices.unreachable_after_s,
         )
         if d.site == s.site
     ]
@@ -178,7 +184,8 @@ async def gate_page(request: web.Request) -> web.Response:
     devs = [
         d
         for d in device_health(
-            deps.devices.of_tenant(principal.tenant), ov.now_ms, deps.devices.offline_after_s
+            deps.devices.of_tenant(principal.tenant), ov.now_ms,
+            deps.devices.offline_after_s, deps.devices.unreachable_after_s,
         )
         if d.site == s.site and d.gate == gate
     ]

@@ -37,6 +37,7 @@ T: dict[str, tuple[str, str]] = {
     "device": ("设备", "Device"),
     "last_seen": ("最后在线", "Last seen"),
     "offline_since": ("离线自", "Offline since"),
+    "unreachable": ("长时间失联", "Unreachable"),
     "outbox": ("待发队列", "Outbox"),
     "templates": ("人脸模板", "Templates"),
     "version": ("软件版本", "Software"),
