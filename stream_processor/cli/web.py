@@ -62,7 +62,7 @@ def serve(host: str | None, port: int | None) -> None:
                 f"warning: {topics.policies} not read yet; notices show no rule yet", err=True
             )
         retention_from = f"kafka {stack.kafka_bootstrap} {topics.policies}"
-    devices = DeviceTable(settings.device_offline_after_s)
+    devices = DeviceTable(settings.device_offline_after_s, settings.device_unreachable_after_s)
     status = DeviceStatusFollower(
         stack.kafka_bootstrap,
         topics.device_status,
