@@ -204,6 +204,32 @@ def test_unconfirmed_rows_are_sent_again_from_the_oldest_once_per_timeout(
     assert confirms.resends == 1
 
 
+def test_re_send_rounds_back_off_while_nothing_is_confirmed(tmp_path: Path) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite")
+    fill(outbox, 2)
+    rows = outbox.peek(0, 10)
+    clock = Clock()
+    confirms = Confirmations(outbox, IDENT, timeout_s=10, clock=clock)
+    outbox.mark_sent([rows[0].id], NOW_MS)  # the first is sent; nothing ever confirmed
+
+    def rounds_within(seconds: int) -> int:
+        before = confirms.resends
+        for _ in range(seconds):
+            clock.now += 1
+            confirms.rewind(rows[-1].id)
+        return confirms.resends - before
+
+    # Rounds at 10 s, then 20 s later, then 40 s later: the cloud is down.
+    assert rounds_within(10) == 1
+    assert rounds_within(19) == 0 and rounds_within(1) == 1
+    assert rounds_within(39) == 0 and rounds_within(1) == 1
+    # A confirmation (the cloud is back) resets the wait to one timeout.
+    outbox.mark_sent([rows[1].id], int(clock.now * 1000))
+    confirms.receive(confirmation(0, 0))
+    assert confirms.apply() == 1
+    assert rounds_within(9) == 0 and rounds_within(1) == 1
+
+
 def test_a_confirmation_for_another_device_or_malformed_removes_nothing(
     tmp_path: Path,
 ) -> None:
