@@ -196,6 +196,7 @@ class EdgeAgent:
                 self.metrics.outbox_purged.labels(reason="max_age").inc(purged)
                 log.warning("purged %d queued events older than the maximum age", purged)
         self.metrics.outbox_depth.set(self.outbox.depth())
+        self.metrics.outbox_unconfirmed.set(self.outbox.unconfirmed())
         oldest = self.outbox.oldest_ms()
         self.metrics.publish_lag.set(
             0.0 if oldest is None else max(0.0, self.clock() - oldest / 1000)

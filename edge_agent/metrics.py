@@ -33,6 +33,11 @@ class EdgeMetrics:
         self.outbox_depth = Gauge(
             "facegate_edge_outbox_depth", "Rows waiting in the outbox", registry=r
         )
+        self.outbox_unconfirmed = Gauge(
+            "facegate_edge_outbox_unconfirmed",
+            "Rows the broker acknowledged that the cloud has not confirmed durable yet",
+            registry=r,
+        )
         self.outbox_rejected = Counter(
             "facegate_edge_outbox_rejected_total",
             "Events the outbox refused because its ceiling was reached", registry=r,

@@ -241,3 +241,29 @@ def test_a_confirmation_for_another_device_or_malformed_removes_nothing(
     confirms.receive(b"\xff")
     assert confirms.apply() == 0
     assert confirms.invalid == 3 and outbox.depth() == 3
+
+
+def test_the_agent_reports_sent_but_unconfirmed_rows(tmp_path: Path) -> None:
+    import os
+
+    from edge_agent.access.gate import LoggingActuator
+    from edge_agent.agent import EdgeAgent
+    from edge_agent.gallery.credentials import CredentialHasher
+    from edge_agent.gallery.store import GalleryFile
+    from edge_agent.metrics import EdgeMetrics
+
+    outbox = SqliteOutbox(tmp_path / "o.sqlite")
+    fill(outbox, 4)
+    rows = outbox.peek(0, 10)
+    outbox.mark_sent([r.id for r in rows[:3]], NOW_MS)
+    outbox.confirm(0, 0)
+    agent = EdgeAgent(
+        identity=IDENT, purpose="access_control",
+        gallery=GalleryFile(tmp_path / "g.fgg", os.urandom(32)),
+        hasher=CredentialHasher(os.urandom(32)), outbox=outbox, metrics=EdgeMetrics(),
+        actuator=LoggingActuator(),
+    )  # fmt: skip
+    agent.housekeeping(connected=True)
+    value = agent.metrics.registry.get_sample_value
+    assert value("facegate_edge_outbox_unconfirmed") == 2.0
+    assert value("facegate_edge_outbox_depth") == 3.0
