@@ -32,6 +32,8 @@ def test_a_refused_policy_is_quarantined_and_the_last_good_one_kept(
         (key, b'{"tenant": "acme", "version": 99999999999999999999999}'),
         (key, policy_version("1d", 2, tenant="other")),  # another tenant's under acme's key
         (key, b"\xff garbage"),
+        (key, policy_version("30d", 4)[:-1] + b', "image": "AAAA"}'),  # a field it does not have
+        (key, policy_version("30d", 5).replace(b'"tenant":"acme"', b'"tenant":7', 1)),
     ])  # fmt: skip
     registry = CollectorRegistry()
     sink = KafkaDeadLetters(bootstrap, topics.dlq)
@@ -52,12 +54,14 @@ def test_a_refused_policy_is_quarantined_and_the_last_good_one_kept(
         (1, "invalid_policy", "web_policies"),
         (2, "key_mismatch", "web_policies"),
         (3, "invalid_policy", "web_policies"),
+        (4, "invalid_policy", "web_policies"),
+        (5, "invalid_policy", "web_policies"),
     ]
     counted = registry.get_sample_value(
         "facegate_consumer_quarantined_total",
         {"consumer": "web_policies", "reason": "invalid_policy"},
     )
-    assert counted == 2
+    assert counted == 4
 
 
 @settings(max_examples=300, deadline=None)
