@@ -75,7 +75,12 @@ def make_bundle(
         templates=sum(len(r.templates) for r in data.records),
     )
     head = msgspec.json.encode(header)
-    body = MAGIC + _LEN.pack(len(head)) + head + GalleryFile(Path("bundle"), site_key).seal(data)
+    # Data-key ids are the office gallery's own: each gate makes its own keys on import.
+    portable = msgspec.structs.replace(
+        data, records=[msgspec.structs.replace(r, key_id=None) for r in data.records]
+    )
+    sealed = GalleryFile(Path("bundle"), site_key).seal(portable)
+    body = MAGIC + _LEN.pack(len(head)) + head + sealed
     return body + signing_key.sign(body)
 
 
