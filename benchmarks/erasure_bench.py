@@ -35,6 +35,7 @@ from typing import Any
 
 from _machine import BenchStack, free_ports, machine_line, private_stack, run
 
+from edge_agent.pseudonym import SiteSecret, write_site_secret
 from stream_processor.runtime.settings import Topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,8 +46,8 @@ DOCS = REPO / "docs" / "benchmarks.md"
 START, END = "<!-- erasure-bench:start -->", "<!-- erasure-bench:end -->"
 
 
-def secret_of(site: str) -> bytes:
-    return (b"bench-secret-" + site.encode()).ljust(32, b".")
+def secret_of(site: str) -> SiteSecret:
+    return SiteSecret(TENANT, site, (b"bench-secret-" + site.encode()).ljust(32, b"."))
 
 
 def resident(i: int) -> str:
@@ -136,8 +137,7 @@ def set_up_devices(
 
     assets = fetch_all(REPO / "deploy" / "models" / "cache")
     secret = state / "site-0.secret"
-    secret.write_bytes(secret_of(SITE))
-    os.chmod(secret, 0o600)
+    write_site_secret(secret_of(SITE), secret)
     configs = []
     vector: Any = None
     for g in range(agents):

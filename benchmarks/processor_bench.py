@@ -37,7 +37,7 @@ from _machine import (
     run,
 )
 
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import SiteSecret, pseudonym
 from edge_agent.wire import (
     Decision,
     EventKind,
@@ -66,8 +66,8 @@ KINDS = (
 )
 
 
-def secret_of(site: str) -> bytes:
-    return (b"bench-secret-" + site.encode()).ljust(32, b".")
+def secret_of(site: str) -> SiteSecret:
+    return SiteSecret(TENANT, site, (b"bench-secret-" + site.encode()).ljust(32, b"."))
 
 
 def make_events(n: int, sites: int, gates: int, residents: int, seed: int = 1) -> list[bytes]:

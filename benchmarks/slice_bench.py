@@ -21,13 +21,12 @@ from pathlib import Path
 from _machine import BenchStack, load_line, machine_line, message_size_line, private_stack, run
 
 from edge_agent.outbox import SqliteOutbox
-from edge_agent.pseudonym import load_or_create_site_secret
 from edge_agent.simulate import SyntheticGate
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import DeviceConnection
 from edge_agent.wire import encode_event
 from edge_agent.wire.topics import DeviceIdentity
-from stream_processor.processor.demo_seed import seed_demo
+from stream_processor.processor.demo_seed import gate_site_secret, seed_demo
 from stream_processor.runtime.devices import register_device
 from stream_processor.runtime.settings import Topics
 from stream_processor.stack.mosquitto import Mosquitto
@@ -106,8 +105,8 @@ def prepare_devices(
         )
         conn.mqtt.window = window
         outbox = SqliteOutbox(data_dir / "outbox.sqlite")
-        secret = load_or_create_site_secret(data_dir / "site.secret")
-        gate = SyntheticGate(ident, secret, residents=200, seed=i)
+        # The site office's secret, as seed_demo grants consents under it.
+        gate = SyntheticGate(ident, gate_site_secret(ident, data_dir), residents=200, seed=i)
         for start in range(0, events, 1000):
             chunk = outbox.append_many([gate.maker() for _ in range(min(1000, events - start))])
             samples.append(encode_event(chunk[0]))

@@ -121,7 +121,7 @@ def simulate(
     """
     from edge_agent.errors import PublishError
     from edge_agent.outbox import SqliteOutbox
-    from edge_agent.pseudonym import load_or_create_site_secret
+    from edge_agent.pseudonym import load_site_secret
     from edge_agent.simulate import SyntheticGate
     from edge_agent.uplink.publisher import OutboxPublisher
     from edge_agent.uplink.settings import DeviceConnection
@@ -130,7 +130,9 @@ def simulate(
     conn = DeviceConnection.load(device_config)
     outbox = SqliteOutbox(data_dir / "outbox.sqlite")
     gate = SyntheticGate(
-        conn.identity, load_or_create_site_secret(data_dir / "site.secret"), seed=seed
+        conn.identity,
+        load_site_secret(data_dir / "site.secret", conn.identity.tenant, conn.identity.site),
+        seed=seed,
     )
     publisher = OutboxPublisher(outbox, conn.identity, conn.mqtt)
     stop = threading.Event()
@@ -295,10 +297,10 @@ def gallery_remove(config_path: Path, resident: str, faces_only: bool) -> None:
     from edge_agent.errors import EdgeError
     from edge_agent.gallery.model import remove_faces, remove_subject
     from edge_agent.outbox import SqliteOutbox
-    from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
+    from edge_agent.pseudonym import load_site_secret, pseudonym
 
     config = _config(config_path)
-    subject = pseudonym(load_or_create_site_secret(config.site_secret), resident)
+    subject = pseudonym(load_site_secret(config.site_secret), resident)
     change = remove_faces if faces_only else remove_subject
     try:
         removal, _ = open_gallery(config).update(lambda d: change(d, subject))
@@ -350,7 +352,7 @@ def enroll(
     from edge_agent.gallery.consent import is_minor
     from edge_agent.gallery.credentials import CredentialHasher
     from edge_agent.gallery.enroll import Enrollment, apply_enrollment
-    from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
+    from edge_agent.pseudonym import load_site_secret, pseudonym
 
     if isinstance(birth_date, dt.datetime):
         born, today = birth_date.date(), dt.date.today()
@@ -368,8 +370,8 @@ def enroll(
         raise click.UsageError("say --adult or --minor (or give --birth-date)")
     if pin is not None and not (pin.isdigit() and 4 <= len(pin) <= 12):
         raise click.UsageError("a PIN is 4-12 digits")
-    secret = load_or_create_site_secret(config.site_secret)
-    hasher = CredentialHasher(secret)
+    secret = load_site_secret(config.site_secret)
+    hasher = CredentialHasher(secret.key)
     try:
         # Consent is checked before any photo is even decoded.
         from edge_agent.gallery.consent import check_enrollment

@@ -16,7 +16,7 @@ from edge_agent.gallery.credentials import CredentialHasher
 from edge_agent.health import make_server, serve_in_background
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import SqliteOutbox
-from edge_agent.pseudonym import load_or_create_site_secret
+from edge_agent.pseudonym import load_site_secret
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import DeviceConnection
 from edge_agent.uplink.status import StatusReporter
@@ -30,7 +30,8 @@ def run_agent(config: EdgeConfig, exit_when_done: bool = False, drain_timeout: f
     the gallery key, the device file) is raised for the entry point to report."""
     conn = DeviceConnection.load(config.device_config)
     metrics = EdgeMetrics()
-    secret = load_or_create_site_secret(config.site_secret)
+    # Refuses to start without its site's secret (ConfigError names the way to get it).
+    secret = load_site_secret(config.site_secret, conn.identity.tenant, conn.identity.site)
     outbox = SqliteOutbox(config.outbox.path, max_rows=config.outbox.max_rows)
     recognizer = build_recognizer(config, metrics) if config.video.kind != "none" else None
     if recognizer is not None:
@@ -41,7 +42,7 @@ def run_agent(config: EdgeConfig, exit_when_done: bool = False, drain_timeout: f
         identity=conn.identity,
         purpose=config.purpose,
         gallery=open_gallery(config),
-        hasher=CredentialHasher(secret),
+        hasher=CredentialHasher(secret.key),
         outbox=outbox,
         metrics=metrics,
         actuator=LoggingActuator(),

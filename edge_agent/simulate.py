@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import SiteSecret, pseudonym
 from edge_agent.wire import Decision, EventKind, GateEvent, ScoreBand, new_event_id
 from edge_agent.wire.topics import DeviceIdentity
 
@@ -27,7 +27,7 @@ class SyntheticGate:
     """Makes events for one device; residents are numbered ids hashed with the site secret."""
 
     identity: DeviceIdentity
-    site_secret: bytes
+    site_secret: SiteSecret
     residents: int = 200
     purpose: str = "access_control"
     seed: int | None = None

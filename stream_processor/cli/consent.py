@@ -91,7 +91,7 @@ def grant(
     site_secret: Path | None, purpose: str, consent_ref: str, given_by: str, minor: bool,
 ) -> None:  # fmt: skip
     """Record a separate, prior consent for one purpose."""
-    subject = require_subject(subject, resident_id, site_secret)
+    subject = require_subject(subject, resident_id, site_secret, tenant, site)
     record = _record(
         tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=consent_ref,
         status="granted", given_by=given_by, minor=minor, at_ms=_now_ms(),
@@ -112,7 +112,7 @@ def withdraw(
 ) -> None:  # fmt: skip
     """Withdraw consent: later events are discarded, stored face events deleted,
     and the site's devices told to remove the template and purge their outbox."""
-    subject = require_subject(subject, resident_id, site_secret)
+    subject = require_subject(subject, resident_id, site_secret, tenant, site)
     record = _record(
         tenant=tenant, site=site, subject=subject, purpose=purpose or ALL_PURPOSES,
         status="withdrawn", given_by=given_by, at_ms=_now_ms(),
@@ -144,7 +144,7 @@ def forget(
     site_secret: Path | None,
 ) -> None:  # fmt: skip
     """Tombstone the subject's ledger records (they disappear on compaction)."""
-    subject = require_subject(subject, resident_id, site_secret)
+    subject = require_subject(subject, resident_id, site_secret, tenant, site)
     n = forget_subject(BrokerSettings().kafka_bootstrap, Topics().consent, tenant, site, subject)
     click.echo(f"{n} ledger records tombstoned")
 
@@ -158,7 +158,7 @@ def show(
     site_secret: Path | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Show the subject's ledger records at one site."""
-    subject = require_subject(subject, resident_id, site_secret)
+    subject = require_subject(subject, resident_id, site_secret, tenant, site)
     prefix = consent_key(tenant, site, subject, "")
     rows = sorted(
         (decode_consent(v) for k, v in _ledger().items() if k.startswith(prefix)),

@@ -83,7 +83,7 @@ def request(
     from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
 
-    pseudonym = require_subject(subject, resident_id, site_secret)
+    pseudonym = require_subject(subject, resident_id, site_secret, tenant, site)
     now_ms = int(time.time() * 1000)
     try:
         req = msgspec.convert(

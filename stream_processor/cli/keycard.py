@@ -55,7 +55,7 @@ def request(
     """Open a key-card request."""
     from stream_processor.rights.keycards import KeycardError
 
-    subject = resolve_subject(subject, resident_id, site_secret)
+    subject = resolve_subject(subject, resident_id, site_secret, tenant, site)
     book, audit = _book()
     try:
         req = book.request(tenant, site, channel="cli", unit=unit, contact=contact, subject=subject)

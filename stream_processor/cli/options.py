@@ -49,25 +49,38 @@ def subject_options(f: F) -> F:
 
 
 def resolve_subject(
-    subject: str | None, resident_id: str | None, site_secret: Path | None
+    subject: str | None,
+    resident_id: str | None,
+    site_secret: Path | None,
+    tenant: str,
+    site: str,
 ) -> str | None:
-    """The pseudonym from ``--subject`` or ``--resident-id`` + ``--site-secret``."""
+    """The pseudonym from ``--subject`` or ``--resident-id`` + ``--site-secret``; the
+    secret must be the one of ``tenant``/``site``."""
     if subject is not None and resident_id is not None:
         raise click.UsageError("give --subject or --resident-id, not both")
     if resident_id is None:
         return subject
     if site_secret is None:
         raise click.UsageError("--resident-id needs --site-secret (at the site office)")
-    from edge_agent.pseudonym import pseudonym
+    from edge_agent.errors import ConfigError
+    from edge_agent.pseudonym import load_site_secret, pseudonym
 
-    return pseudonym(site_secret.read_bytes(), resident_id)
+    try:
+        return pseudonym(load_site_secret(site_secret, tenant, site), resident_id)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--site-secret'") from None
 
 
 def require_subject(
-    subject: str | None, resident_id: str | None, site_secret: Path | None
+    subject: str | None,
+    resident_id: str | None,
+    site_secret: Path | None,
+    tenant: str,
+    site: str,
 ) -> str:
     """As ``resolve_subject``, and one of the two must be given."""
-    found = resolve_subject(subject, resident_id, site_secret)
+    found = resolve_subject(subject, resident_id, site_secret, tenant, site)
     if found is None:
         raise click.UsageError("name the subject: --subject, or --resident-id with --site-secret")
     return found

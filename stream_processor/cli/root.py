@@ -31,6 +31,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "notice": ("stream_processor.cli.notice", "notice", "camera notices: validate, QR sheet"),
     "keycard": ("stream_processor.cli.keycard", "keycard", "key cards on request"),
     "subject": ("stream_processor.cli.subject", "subject", "data-subject access export"),
+    "site": ("stream_processor.cli.site", "site", "a site's secret: create, export for a gate"),
     "erasure": ("stream_processor.cli.erasure", "erasure", "erasure: request, status, receipt"),
     "web": ("stream_processor.cli.web", "web", "web app: notice pages, rights API"),
     "witness": ("stream_processor.cli.witness", "witness", "independent witness of an audit log"),

@@ -95,7 +95,7 @@ def export(
     from stream_processor.rights.receipt_store import ReceiptStore
     from stream_processor.rights.receipts import ErasureReceipt
 
-    pseudonym = require_subject(subject, resident_id, site_secret)
+    pseudonym = require_subject(subject, resident_id, site_secret, tenant, site)
     stack = BrokerSettings()
     state = stack.state_dir
     audit = open_audit(state)

@@ -8,7 +8,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from edge_agent.pseudonym import load_or_create_site_secret, pseudonym
+from edge_agent.pseudonym import (
+    SiteSecret,
+    load_site_secret,
+    new_site_secret,
+    pseudonym,
+    write_site_secret,
+)
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
 from stream_processor.policy.document import PolicyDocument
@@ -20,9 +26,7 @@ from stream_processor.runtime.settings import Topics
 DEMO_POLICY: dict[str, Any] = {
     "tenant": "demo",
     "legal_ceiling": "3y",
-    "purposes": {
-        "access_control": {}
-    },
+    "purposes": {"access_control": {}},
     "camera_purposes": ["access_control"],
     "retention": {
         "face_match": {"access_control": "30d"},
@@ -33,6 +37,19 @@ DEMO_POLICY: dict[str, Any] = {
     },
     "transport": {"raw_retention": "1d", "dlq_retention": "7d"},
 }
+
+
+def gate_site_secret(ident: DeviceIdentity, data_dir: Path) -> SiteSecret:
+    """The demo's site office (``<state>/edge/../office``) makes each site's secret once,
+    as ``facegate site secret create`` does, and gives each simulated gate its copy, as
+    ``export-for-gate`` does."""
+    office = data_dir.parent.parent / "office" / f"{ident.tenant}-{ident.site}.secret"
+    if not office.exists():
+        write_site_secret(new_site_secret(ident.tenant, ident.site), office)
+    gate = data_dir / "site.secret"
+    if not gate.exists():
+        write_site_secret(load_site_secret(office, ident.tenant, ident.site), gate)
+    return load_site_secret(gate, ident.tenant, ident.site)
 
 
 def seed_demo(
@@ -58,7 +75,7 @@ def seed_demo(
     now = int(time.time() * 1000)
     grants: list[tuple[bytes, bytes | None]] = []
     for ident, data_dir in devices:
-        secret = load_or_create_site_secret(data_dir / "site.secret")
+        secret = gate_site_secret(ident, data_dir)
         for i in range(int(residents * consenting)):
             subject = pseudonym(secret, f"resident-{i:05d}")
             r = ConsentRecord(

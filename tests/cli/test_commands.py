@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from edge_agent.pseudonym import SiteSecret
 from tests.cli.conftest import Case, Workspace, assert_one_error_line, run
 
 pytestmark = pytest.mark.e2e
@@ -54,14 +55,14 @@ def test_erasure_status_says_when_nothing_is_pending(workspace: Workspace) -> No
 def test_the_subject_is_named_one_way(
     workspace: Workspace, argv: tuple[str, ...], expect: str
 ) -> None:
-    (workspace.root / "secret").write_bytes(b"s" * 32)
+    (workspace.root / "secret").write_text(SiteSecret("acme", "s1", b"s" * 32).text())
     case = Case("subject", argv, expect, usage=True, code=2)
     assert_one_error_line(case, run(workspace, case))
 
 
 def test_consent_with_resident_id_reaches_kafka_as_its_pseudonym(workspace: Workspace) -> None:
     """--resident-id with --site-secret is accepted and only then needs the broker."""
-    (workspace.root / "secret").write_bytes(b"s" * 32)
+    (workspace.root / "secret").write_text(SiteSecret("acme", "s1", b"s" * 32).text())
     case = Case("show", ("consent", "show", "--tenant", "acme", "--site", "s1", "--resident-id",
                          "R-1", "--site-secret", "{ws}/secret"),
                 "is the stack up?", code=69)  # fmt: skip

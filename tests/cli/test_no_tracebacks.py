@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from edge_agent.pseudonym import SiteSecret
 from tests.cli.conftest import (
     Case,
     Outcome,
@@ -157,6 +158,9 @@ def _prepare(ws: Workspace) -> None:
         "mqtt": {"host": "127.0.0.1", "port": int(port), "username": "acme.north-garden.g1.d1",
                  "password": "x" * 24},
     }))  # fmt: skip
+    secret = SiteSecret("acme", "north-garden", b"s" * 32).text()
+    (root / "site.secret").write_text(secret)  # the gate's copy, for the edge configs
+    (root / "data" / "site.secret").write_text(secret)  # and for edge simulate --data-dir
     common = "device_config: device.json\nsite_secret: site.secret\n"
     (root / "edge-badmodel.yaml").write_text(
         common + "video: {kind: none}\ndetector: {path: bad.onnx}\nembedder: {path: bad.onnx}\n"

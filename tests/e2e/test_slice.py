@@ -14,7 +14,7 @@ import time
 import pytest
 
 from edge_agent.outbox import SqliteOutbox
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import SiteSecret, pseudonym
 from edge_agent.simulate import SyntheticGate
 from edge_agent.uplink.publisher import OutboxPublisher
 from edge_agent.uplink.settings import DeviceConnection
@@ -43,7 +43,7 @@ def stored_rows(path) -> dict[str, tuple]:  # type: ignore[no-untyped-def]
         db.close()
 
 
-def allow_slice_events(pipeline: Pipeline, secret: bytes, residents: int) -> None:
+def allow_slice_events(pipeline: Pipeline, secret: SiteSecret, residents: int) -> None:
     """A policy for tenant ``slice`` and a consent for each simulated resident."""
     import copy
 
@@ -80,7 +80,7 @@ def test_ten_thousand_events_arrive_exactly_once_field_for_field(pipeline: Pipel
     )
     conn = DeviceConnection.load(__import__("pathlib").Path(conf_path))
     prepare_bridge_session(pipeline)
-    secret = b"s" * 32
+    secret = SiteSecret(ident.tenant, ident.site, b"s" * 32)
     allow_slice_events(pipeline, secret, residents=50)
     pipeline.start("bridge", "run", name="bridge")
     pipeline.start("processor", "worker", name="processor")

@@ -18,7 +18,7 @@ import pytest
 
 from edge_agent.decision import credential, event_maker
 from edge_agent.outbox import SqliteOutbox
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import load_site_secret, pseudonym
 from edge_agent.wire import EventKind
 from edge_agent.wire.commands import CommandType, EdgeCommand, encode
 from edge_agent.wire.ids import new_event_id
@@ -95,7 +95,7 @@ def test_agent_recognises_on_device_and_publishes_one_anonymized_event_per_appro
     wait_for(lambda: len(w.events()) >= 3, 30, "three events")
     time.sleep(1)
     events = w.events()
-    subject = pseudonym((tmp_path / "site.secret").read_bytes(), RESIDENT)
+    subject = pseudonym(load_site_secret(tmp_path / "site.secret"), RESIDENT)
     assert [(e["kind"], e.get("subject")) for e in events] == [
         ("face_match", subject), ("unknown_face", None), ("face_match", subject)
     ], f"{frames} frames gave {events}"
@@ -116,7 +116,7 @@ def test_withdrawal_sent_while_offline_purges_queued_events_and_template_and_is_
         "--card", "CARD-OBAMA-1")
     cli("edge", "enroll", "--config", str(config), "--resident-id", CARD_RESIDENT,
         "--card", CARD, "--adult")
-    secret = (tmp_path / "site.secret").read_bytes()
+    secret = load_site_secret(tmp_path / "site.secret")
     withdrawn, other = pseudonym(secret, RESIDENT), pseudonym(secret, CARD_RESIDENT)
 
     # First start: the broker learns the device's persistent session.

@@ -22,7 +22,7 @@ from edge_agent.gallery.store import GalleryFile
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import SqliteOutbox
 from edge_agent.outbox.sqlite_outbox import ACKS, EVENTS
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import SiteSecret, pseudonym
 from edge_agent.video.sources import ImageFolderSource
 from edge_agent.vision.recognizer import RecognitionPolicy, Recognizer
 from edge_agent.vision.track import IouTracker
@@ -44,6 +44,7 @@ pytestmark = pytest.mark.unit
 SECRET = b"s" * 32
 KEY = bytes(range(32))
 IDENT = DeviceIdentity("t1", "site-1", "gate-1", "dev-1")
+SITE = SiteSecret(IDENT.tenant, IDENT.site, SECRET)
 ALICE = np.array([1, 0, 0, 0], dtype=np.float32)
 STRANGER = np.array([0, 1, 0, 0], dtype=np.float32)
 FORBIDDEN = ["resident-alice", "resident-bob", "CARD-ALICE-77", "7731"]
@@ -53,7 +54,7 @@ def make_agent(tmp: Path, script=None, *, max_rows: int = 10_000, clock=time.tim
     hasher = CredentialHasher(SECRET)
     gallery = GalleryFile(tmp / "g.fgg", KEY)
     enroll = Enrollment(
-        pseudonym=pseudonym(SECRET, "resident-alice"), embeddings=ALICE[None], model="fake-emb",
+        pseudonym=pseudonym(SITE, "resident-alice"), embeddings=ALICE[None], model="fake-emb",
         consent_ref="C-ALICE", minor=False, guardian_consent_ref=None,
         cards=(hasher.card("CARD-ALICE-77"),), pin=hasher.pin("7731"),
     )
@@ -108,7 +109,7 @@ def test_face_card_pin_and_manual_share_one_decision_path(tmp_path) -> None:  # 
         (EventKind.KEY_CARD, Decision.DENIED, False),
         (EventKind.MANUAL_OPEN, Decision.GRANTED, False),
     ]
-    alice = pseudonym(SECRET, "resident-alice")
+    alice = pseudonym(SITE, "resident-alice")
     assert {e.subject for e in events if e.subject} == {alice}
     assert [e.seq for e in events] == list(range(6))
     face = events[0]
@@ -132,7 +133,7 @@ def test_no_pseudonym_or_credential_in_any_metric_label_or_log(tmp_path, caplog)
     creds.present_card("CARD-ALICE-77")
     agent.process_credentials()
     handler = CommandHandler(IDENT, "access_control", agent.gallery, agent.outbox, agent.metrics)
-    handler.handle(command(CommandType.ERASE_SUBJECT, pseudonym(SECRET, "resident-alice")))
+    handler.handle(command(CommandType.ERASE_SUBJECT, pseudonym(SITE, "resident-alice")))
     agent.housekeeping(connected=False)
     from prometheus_client import generate_latest
 
@@ -155,7 +156,7 @@ def command(kind: CommandType, subject: str, site: str = "site-1", purpose=None)
 
 
 def test_withdraw_removes_template_purges_queue_and_acks_durably(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    alice = pseudonym(SECRET, "resident-alice")
+    alice = pseudonym(SITE, "resident-alice")
     agent, creds = make_agent(tmp_path, [[face_at(100, 100)]] * 1)
     agent.process_frame(frame())
     for _ in range(3):
@@ -194,7 +195,7 @@ def test_withdraw_removes_template_purges_queue_and_acks_durably(tmp_path) -> No
 
 
 def test_erase_removes_cards_too_and_other_sites_commands_are_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    alice = pseudonym(SECRET, "resident-alice")
+    alice = pseudonym(SITE, "resident-alice")
     agent, creds = make_agent(tmp_path)
     handler = CommandHandler(
         IDENT, "access_control", agent.gallery, agent.outbox, agent.metrics,
@@ -342,7 +343,7 @@ def test_metrics_and_health_endpoint(tmp_path) -> None:  # type: ignore[no-untyp
 
 def test_ceiling_counts_exactly_when_purges_left_gaps(tmp_path) -> None:  # type: ignore[no-untyped-def]
     outbox = SqliteOutbox(tmp_path / "o.sqlite", max_rows=10)
-    alice = pseudonym(SECRET, "resident-alice")
+    alice = pseudonym(SITE, "resident-alice")
     from edge_agent.decision import credential, event_maker
 
     def maker(subject):  # type: ignore[no-untyped-def]
@@ -395,7 +396,7 @@ def test_a_running_agent_picks_up_new_enrollments(tmp_path) -> None:  # type: ig
     assert agent.process_credentials()[0].decision is Decision.DENIED
     hasher = CredentialHasher(SECRET)
     newcomer = Enrollment(
-        pseudonym=pseudonym(SECRET, "resident-bob"), embeddings=np.zeros((0, 4), np.float32),
+        pseudonym=pseudonym(SITE, "resident-bob"), embeddings=np.zeros((0, 4), np.float32),
         model=None, consent_ref=None, minor=False, guardian_consent_ref=None,
         cards=(hasher.card("NEW-CARD"),),
     )

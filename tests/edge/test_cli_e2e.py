@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import load_site_secret, pseudonym
 from edge_agent.video.sources import OpenCvSource
 from tests.support.edge import cli, write_config
 
@@ -48,7 +48,7 @@ def test_enroll_list_remove_by_resident_and_minor_rules(assets, tmp_path) -> Non
                 "--photo", str(tmp_path / "gallery.key"), "--consent-ref", "C", check=False)
     assert group.returncode != 0 and "decode" in group.stderr
     listing = cli("edge", "gallery", "list", "--config", str(config)).stdout
-    secret = (tmp_path / "site.secret").read_bytes()
+    secret = load_site_secret(tmp_path / "site.secret")
     kid, card = pseudonym(secret, "kid-1"), pseudonym(secret, "card-1")
     assert kid in listing and card in listing
     assert "kid-1" not in listing and "C-77" not in listing and "123456" not in listing

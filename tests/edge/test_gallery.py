@@ -16,12 +16,13 @@ from edge_agent.gallery.enroll import Enrollment, apply_enrollment
 from edge_agent.gallery.keys import KEY_ENV, create_key_file, load_key
 from edge_agent.gallery.model import build_index, listing, remove_faces, remove_subject
 from edge_agent.gallery.store import GalleryFile
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import SiteSecret, pseudonym
 
 pytestmark = pytest.mark.unit
 
 SECRET = b"k" * 32
 KEY = bytes(range(32))
+SITE_SECRET = SiteSecret("acme", "site-1", SECRET)
 
 
 def vectors(n: int, seed: int = 0) -> np.ndarray:
@@ -31,7 +32,7 @@ def vectors(n: int, seed: int = 0) -> np.ndarray:
 
 def enrollment(resident: str, faces: int = 2, **kw) -> Enrollment:  # type: ignore[no-untyped-def]
     base = dict(
-        pseudonym=pseudonym(SECRET, resident), embeddings=vectors(faces), model="m-192",
+        pseudonym=pseudonym(SITE_SECRET, resident), embeddings=vectors(faces), model="m-192",
         consent_ref="CONSENT-1", minor=False, guardian_consent_ref=None,
     )
     base.update(kw)
@@ -50,7 +51,7 @@ def test_face_enrollment_needs_a_consent_reference(tmp_path) -> None:  # type: i
     with pytest.raises(ConsentRequired, match="no consent reference"):
         g.update(lambda d: apply_enrollment(d, enrollment("r1", consent_ref=None), 0))
     assert path.read_bytes() == before
-    assert [r.pseudonym for r in g.load().records] == [pseudonym(SECRET, "r0")]
+    assert [r.pseudonym for r in g.load().records] == [pseudonym(SITE_SECRET, "r0")]
 
 
 def test_a_minor_needs_a_guardian_consent_reference(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -141,7 +142,7 @@ def test_listing_shows_pseudonyms_and_counts_only(tmp_path) -> None:  # type: ig
     g.update(lambda d: apply_enrollment(d, enrollment("alice", faces=3), 0))
     rows = listing(g.load())
     assert [(r.pseudonym, r.templates, r.cards, r.pin) for r in rows] == [
-        (pseudonym(SECRET, "alice"), 3, 0, False)
+        (pseudonym(SITE_SECRET, "alice"), 3, 0, False)
     ]
     assert "alice" not in repr(rows)
 
@@ -149,7 +150,7 @@ def test_listing_shows_pseudonyms_and_counts_only(tmp_path) -> None:  # type: ig
 def test_withdraw_keeps_the_key_card_erasure_removes_everything(tmp_path) -> None:  # type: ignore[no-untyped-def]
     h = CredentialHasher(SECRET)
     g = GalleryFile(tmp_path / "g.fgg", KEY)
-    ps = pseudonym(SECRET, "bob")
+    ps = pseudonym(SITE_SECRET, "bob")
     g.update(lambda d: apply_enrollment(d, enrollment("bob", cards=(h.card("C"),)), 0))
     removal, data = g.update(lambda d: remove_faces(d, ps))
     assert (removal.templates_removed, removal.record_removed) == (2, False)
@@ -187,6 +188,7 @@ def test_concurrent_updates_do_not_lose_enrollments(tmp_path) -> None:  # type: 
 
 
 def test_pseudonyms_of_two_sites_are_unlinkable() -> None:
-    a, b = pseudonym(b"a" * 32, "resident-1"), pseudonym(b"b" * 32, "resident-1")
+    a = pseudonym(SiteSecret("acme", "north", b"a" * 32), "resident-1")
+    b = pseudonym(SiteSecret("acme", "south", b"b" * 32), "resident-1")
     assert a != b and a.startswith("ps1_") and len(a) == 36
-    assert pseudonym(b"a" * 32, "resident-1") == a
+    assert pseudonym(SiteSecret("acme", "north", b"a" * 32), "resident-1") == a

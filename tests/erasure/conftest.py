@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from edge_agent.pseudonym import SiteSecret, load_site_secret
 from edge_agent.wire.topics import DeviceIdentity
 from tests.conftest import FACEGATE, Pipeline, prepare_bridge_session, wait_for
 from tests.support.edge import AgentProcess, cli, write_config
@@ -40,8 +41,8 @@ class Gate:
         return self.folder / "outbox.sqlite"
 
     @property
-    def secret(self) -> bytes:
-        return (self.folder / "site.secret").read_bytes()
+    def secret(self) -> SiteSecret:
+        return load_site_secret(self.folder / "site.secret")
 
     def start(self, name: str) -> AgentProcess:
         agent = AgentProcess(self.config, self.folder / f"{name}.log")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from edge_agent.pseudonym import pseudonym
+from edge_agent.pseudonym import SiteSecret, pseudonym
 from edge_agent.wire.ids import new_event_id
 from stream_processor.erasure.progress import ErasureRequest
 from stream_processor.store.base import StoredEvent
 
-SECRET = b"unit-site-secret-0123456789abcdef"
+SECRET = SiteSecret("acme", "north", b"unit-site-secret-0123456789abcdef")
 SUBJECT = pseudonym(SECRET, "resident-1")
 OTHER = pseudonym(SECRET, "resident-2")
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from edge_agent.pseudonym import SiteSecret
 from stream_processor.rights.db import open_rights_db
 from stream_processor.rights.keycards import (
     KeycardBook,
@@ -180,7 +181,7 @@ def test_cli_request_list_fulfil(tmp_path: Path) -> None:
         )
 
     secret = tmp_path / "site.secret"
-    secret.write_bytes(b"x" * 32)
+    secret.write_text(SiteSecret("acme", "north", b"x" * 32).text())
     made = run(
         "request",
         "--tenant",

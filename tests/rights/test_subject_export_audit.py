@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.pseudonym import SiteSecret
 from stream_processor.audit.commitment import opens
 from stream_processor.audit.entries import AuditEntry, decode_entry
 from stream_processor.audit.wiring import open_audit
@@ -64,7 +65,7 @@ def test_the_rules() -> None:
 def test_an_export_by_resident_id_needs_a_reason_and_is_audited(tmp_path: Path) -> None:
     state = tmp_path / "state"
     secret = tmp_path / "site.secret"
-    secret.write_bytes(b"s" * 32)
+    secret.write_text(SiteSecret("acme", "north", b"s" * 32).text())
     out = tmp_path / "export.json"
     by_id = ("--resident-id", RESIDENT, "--site-secret", str(secret), "--out", str(out))
 
@@ -103,7 +104,7 @@ def test_the_subjects_own_export_carries_the_history_and_shows_who_looked(
 ) -> None:
     state = tmp_path / "state"
     secret = tmp_path / "site.secret"
-    secret.write_bytes(b"s" * 32)
+    secret.write_text(SiteSecret("acme", "north", b"s" * 32).text())
     out = tmp_path / "export.json"
     first = run(state, "--resident-id", RESIDENT, "--site-secret", str(secret),
                 "--reason", "legal_obligation", "--case-ref", "court-9", "--no-store")  # fmt: skip

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.pseudonym import SiteSecret
 from stream_processor.audit import record
 from stream_processor.audit.checkpoint import Checkpointer, CheckpointFile
 from stream_processor.audit.keys import OperatorKey
@@ -25,7 +26,7 @@ from stream_processor.rights.receipts import (
     ReceiptClaims,
 )
 
-SECRET = b"site-secret-for-tests-0123456789"
+SECRET = SiteSecret("acme", "north", b"site-secret-for-tests-0123456789")
 
 
 def pseudonym_of(resident_id: str) -> str:

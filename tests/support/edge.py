@@ -193,7 +193,25 @@ def watch(running_stack):  # type: ignore[no-untyped-def]
 # -- an agent process ---------------------------------------------------------------
 
 
+def site_secret_for(tmp: Path, connection: Path) -> Path:
+    """The gate's copy of its site's secret (``tmp/site.secret``), made once per folder as
+    ``facegate site secret create`` and ``export-for-gate`` make it; of acme/site-1 when
+    the config names no device file yet (enrolment, calibration)."""
+    from edge_agent.pseudonym import new_site_secret, write_site_secret
+
+    path = tmp / "site.secret"
+    if not path.exists():
+        ident = (
+            DeviceConnection.load(connection).identity
+            if connection.exists()
+            else DeviceIdentity("acme", "site-1", "gate-1", "cam-1")
+        )
+        write_site_secret(new_site_secret(ident.tenant, ident.site), path)
+    return path
+
+
 def write_config(tmp: Path, assets: Assets, connection: Path, **overrides: object) -> Path:
+    site_secret_for(tmp, connection)
     doc: dict[str, object] = {
         "device_config": str(connection),
         "site_secret": str(tmp / "site.secret"),

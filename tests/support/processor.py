@@ -37,9 +37,9 @@ BASE_POLICY: dict[str, Any] = {
 
 
 def subject(i: int, site: str = "site-1") -> str:
-    from edge_agent.pseudonym import pseudonym
+    from edge_agent.pseudonym import SiteSecret, pseudonym
 
-    return pseudonym(SECRET + site.encode(), f"resident-{i:05d}")
+    return pseudonym(SiteSecret(TENANT, site, SECRET), f"resident-{i:05d}")
 
 
 def make_event(
