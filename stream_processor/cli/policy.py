@@ -144,20 +144,17 @@ def apply(path: Path, dry_run: bool, comment: str) -> None:
 def _apply_topic_retention(
     stack: BrokerSettings, topics: Topics, policies: list[CompiledPolicy]
 ) -> None:
-    """Raw and dead-letter topics keep records no longer than the strictest policy
-    asks, with segment.ms a tenth of that (Kafka deletes whole closed segments)."""
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
+    from stream_processor.runtime.topics import tune_transport_topics
 
-    if not policies:
-        return
-    raw = min(p.raw_retention_ms for p in policies)
-    dlq = min(p.dlq_retention_ms for p in policies)
-    segment = max(10_000, min(raw, dlq) // 10)
-    tuned = topics.model_copy(
-        update={"raw_retention_ms": raw, "dlq_retention_ms": dlq, "segment_ms": segment}
+    tuned = tune_transport_topics(
+        stack.kafka_bootstrap,
+        topics,
+        [p.raw_retention_ms for p in policies],
+        [p.dlq_retention_ms for p in policies],
     )
-    specs = [s for s in topic_specs(tuned) if s.name in (topics.raw, topics.dlq)]
-    ensure_topics(stack.kafka_bootstrap, specs)
+    if tuned is None:
+        return
+    raw, dlq, segment = tuned
     click.echo(
         f"kafka: {topics.raw} retention {raw // 1000}s, {topics.dlq} retention {dlq // 1000}s, "
         f"segment.ms {segment} (a record is gone within retention + segment + 60s)"

@@ -101,7 +101,7 @@ def serve(host: str | None, port: int | None) -> None:
         devices=devices,
         consent=consent,
         dead_letters=letters,
-        policies=KafkaPolicyStore(stack.kafka_bootstrap, topics.policies),
+        policies=KafkaPolicyStore(stack.kafka_bootstrap, topics),
     )
     app = create_app(deps)
     add_housekeeping(app, settings.keycard_contact_retention_days * 86400)

@@ -144,3 +144,23 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) 
     finally:
         admin.close()
     return created
+
+
+def tune_transport_topics(
+    bootstrap: str, topics: Topics, raw_retention_ms: list[int], dlq_retention_ms: list[int]
+) -> tuple[int, int, int] | None:
+    """Raw and dead-letter topics keep records no longer than the strictest policy asks
+    (each tenant's ``transport``), with segment.ms a tenth of that (Kafka deletes whole
+    closed segments). Returns (raw, dlq, segment) ms, or None without any policy.
+
+    Used by ``facegate policy apply`` and the console's apply alike."""
+    if not raw_retention_ms or not dlq_retention_ms:
+        return None
+    raw, dlq = min(raw_retention_ms), min(dlq_retention_ms)
+    segment = max(10_000, min(raw, dlq) // 10)
+    tuned = topics.model_copy(
+        update={"raw_retention_ms": raw, "dlq_retention_ms": dlq, "segment_ms": segment}
+    )
+    ensure_topics(bootstrap, [s for s in topic_specs(tuned) if s.name in (topics.raw, topics.dlq)])
+    return raw, dlq, segment
+

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from stream_processor.policy.keys import history_key, policy_key
 from stream_processor.policy.retention import PolicyVersion, decode_version
+from stream_processor.runtime.settings import Topics
 
 
 class PolicyStore(Protocol):
@@ -26,8 +27,8 @@ class PolicyStore(Protocol):
 
 
 class KafkaPolicyStore:
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self._bootstrap, self._topic = bootstrap, topic
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        self._bootstrap, self._topics, self._topic = bootstrap, topics, topics.policies
         self._lock = threading.Lock()
 
     def history(self, tenant: str) -> list[PolicyVersion]:
@@ -54,6 +55,30 @@ class KafkaPolicyStore:
                     (policy_key(version.tenant), record),
                 ],
             )
+            self._tune_transport()
+
+    def _tune_transport(self) -> None:
+        """Raw and dead-letter topics follow the strictest policy in force, as after
+        ``facegate policy apply``."""
+        from stream_processor.policy.keys import HISTORY_MARK, is_internal
+        from stream_processor.policy.retention import compile_version
+        from stream_processor.runtime.ledger_client import read_ledger
+        from stream_processor.runtime.topics import tune_transport_topics
+
+        current = []
+        for k, v in read_ledger(self._bootstrap, self._topic, timeout_s=15).items():
+            if v is None or is_internal(k) or HISTORY_MARK in k:
+                continue
+            try:
+                current.append(compile_version(v))
+            except Exception:  # noqa: BLE001, S112 - the processors refuse it too; not a rule
+                continue
+        tune_transport_topics(
+            self._bootstrap,
+            self._topics,
+            [p.raw_retention_ms for p in current],
+            [p.dlq_retention_ms for p in current],
+        )
 
 
 class MemoryPolicyStore:

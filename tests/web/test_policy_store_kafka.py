@@ -1,0 +1,48 @@
+"""The console's policy store on real Kafka: apply writes the version where the workers
+read it, history reads it back, and the raw and dead-letter topics follow the strictest
+transport retention in force — as after ``facegate policy apply``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from stream_processor.policy.document import PolicyDocument
+from stream_processor.policy.retention import PolicyVersion
+from tests.conftest import Pipeline
+from tests.web.conftest import POLICY
+
+pytestmark = pytest.mark.component
+
+
+def _retention_ms(bootstrap: str, topic: str) -> int:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    configs = admin.describe_configs([res])[res].result(timeout=30)
+    return int(configs["retention.ms"].value)
+
+
+def test_apply_writes_history_and_tunes_transport_topics(pipeline: Pipeline) -> None:
+    from stream_processor.web.policies import KafkaPolicyStore
+
+    topics = pipeline.topics()
+    bootstrap = pipeline.stack.settings().kafka_bootstrap
+    store = KafkaPolicyStore(bootstrap, topics)
+    doc = yaml.safe_load(POLICY.format(tenant="acme", face="30d"))
+    doc["transport"] = {"raw_retention": "2h", "dlq_retention": "3d"}
+    for version in (1, 2):
+        store.write(
+            PolicyVersion(
+                tenant="acme", version=version, applied_at_ms=int(time.time() * 1000),
+                applied_by="web:test", comment=f"v{version}",
+                document=PolicyDocument.model_validate(doc).model_dump(mode="json"),
+            )
+        )  # fmt: skip
+    assert [v.version for v in store.history("acme")] == [1, 2]
+    assert store.history("bolt") == []
+    assert _retention_ms(bootstrap, topics.raw) == 2 * 3_600_000
+    assert _retention_ms(bootstrap, topics.dlq) == 3 * 86_400_000
