@@ -362,6 +362,8 @@ class ErasureService:
         r = progress.request
         # A worker that had not yet seen the withdrawal may have stored an event since.
         late, counted = self._erase_store(d, r)
+        # The rows are gone from the tables; this takes them out of the files too.
+        d.store.release_deleted()
         if late or counted:
             extra = [Deletion(where="event_store", what="stored events (arrived late)", count=late)]
             if counted:

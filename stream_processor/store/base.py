@@ -150,6 +150,11 @@ class EventStore(Protocol):
         """Delete a subject's stored events (all purposes/kinds when None); returns how many."""
         ...
 
+    def release_deleted(self) -> None:
+        """Make deleted rows unrecoverable from the store's files as far as the engine
+        can (SQLite: checkpoint and truncate the WAL; see docs/erasure.md)."""
+        ...
+
     def events_of_subject(self, tenant: str, site: str, subject: str) -> list[StoredEvent]:
         """Every stored event of one subject at one site, oldest first (subject access)."""
         ...

@@ -56,4 +56,4 @@ def store_factory(
     from stream_processor.store.sqlite import SqliteEventStore
 
     path = store_path or StateLayout(broker.state_dir).sqlite_path
-    return partial(SqliteEventStore, path), str(path)
+    return partial(SqliteEventStore, path, secure_delete=store.sqlite_secure_delete), str(path)

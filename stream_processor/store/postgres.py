@@ -139,5 +139,14 @@ class PostgresEventStore(SqlStore):
         except (psycopg.Error, *_DATA_ERRORS) as exc:
             raise store_error(exc) from exc
 
+    def release_deleted(self) -> None:
+        """VACUUM the events table: dead row versions are pruned from their pages now,
+        not at autovacuum's leisure. PostgreSQL does not zero the space they leave (no
+        secure_delete); docs/erasure.md says what else a deployment needs."""
+        try:
+            self._db.execute("VACUUM events")
+        except (psycopg.Error, *_DATA_ERRORS) as exc:
+            raise store_error(exc) from exc
+
     def close(self) -> None:
         self._db.close()

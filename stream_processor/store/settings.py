@@ -20,6 +20,13 @@ class StoreSettings(BaseSettings):
     store: Literal["sqlite", "postgres"] = Field(
         "sqlite", description="event store: embedded SQLite or PostgreSQL"
     )
+    sqlite_secure_delete: bool = Field(
+        True,
+        description=(
+            "SQLite overwrites deleted rows with zeros (PRAGMA secure_delete): an erased"
+            " or expired row does not survive in a free page"
+        ),
+    )
     postgres_dsn: SecretStr | None = Field(
         None, description="external PostgreSQL; unset = the stack's own cluster"
     )
