@@ -83,7 +83,10 @@ GIVEN_BY = click.option(
 @place_options
 @subject_options
 @click.option("--purpose", required=True, help="a purpose declared in the tenant's policy")
-@click.option("--consent-ref", required=True, help="reference of the signed consent form")
+@click.option(
+    "--consent-ref", required=True,
+    help="reference of the signed consent form (kept only as a keyed digest, ev1_…)",
+)  # fmt: skip
 @GIVEN_BY
 @click.option("--minor", is_flag=True, help="the subject is under 14: a guardian must consent")
 def grant(
@@ -91,9 +94,13 @@ def grant(
     site_secret: Path | None, purpose: str, consent_ref: str, given_by: str, minor: bool,
 ) -> None:  # fmt: skip
     """Record a separate, prior consent for one purpose."""
+    from stream_processor.rights.office_key import evidence_digest, office_key
+
     subject = require_subject(subject, resident_id, site_secret, tenant, site)
+    # The form's number never reaches the ledger or the audit log: only its keyed digest.
+    evidence = evidence_digest(office_key(BrokerSettings().state_dir), tenant, site, consent_ref)
     record = _record(
-        tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=consent_ref,
+        tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=evidence,
         status="granted", given_by=given_by, minor=minor, at_ms=_now_ms(),
     )  # fmt: skip
     _check_purpose_declared(tenant, purpose)
