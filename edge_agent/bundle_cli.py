@@ -15,15 +15,12 @@ import click
 from edge_agent.config import EdgeConfig
 
 
-def _site(config: EdgeConfig, given: str | None) -> str | None:
-    """The site named on the command line, else the one in the device connection file."""
-    if given:
-        return given
-    if config.device_config.is_file():
-        from edge_agent.uplink.settings import DeviceConnection
+def _site(config: EdgeConfig) -> str:
+    """``tenant/site`` of the site secret this office or gate holds: the bundle's site."""
+    from edge_agent.pseudonym import load_site_secret
 
-        return DeviceConnection.load(config.device_config).site
-    return None
+    secret = load_site_secret(config.site_secret)
+    return f"{secret.tenant}/{secret.site}"
 
 
 def _load_config(path: Path) -> EdgeConfig:
@@ -57,12 +54,9 @@ def init_signing_key(key_file: Path, public_out: Path) -> None:
 @click.option("--signing-key", type=click.Path(path_type=Path), required=True,
               envvar="FACEGATE_EDGE_BUNDLE_SIGNING_KEY",
               help="office Ed25519 private key (env FACEGATE_EDGE_BUNDLE_SIGNING_KEY)")
-@click.option("--site", default=None, help="site id (default: the device connection file's)")
 @click.option("--version", "version", type=click.IntRange(min=1), default=None,
               help="bundle version (default: the last exported + 1)")
-def export_bundle(
-    config_path: Path, out: Path, signing_key: Path, site: str | None, version: int | None
-) -> None:
+def export_bundle(config_path: Path, out: Path, signing_key: Path, version: int | None) -> None:
     """Export this (office) gallery as a signed bundle sealed under the site's gallery key."""
     from edge_agent.compose import open_gallery
     from edge_agent.gallery.bundle import load_signing_key
@@ -70,11 +64,8 @@ def export_bundle(
     from edge_agent.gallery.transfer import export_bundle as export
 
     config = _load_config(config_path)
-    site_id = _site(config, site)
-    if not site_id:
-        raise click.UsageError("give --site (no device connection file names one)")
     done = export(
-        open_gallery(config), out, site=site_id, signing_key=load_signing_key(signing_key),
+        open_gallery(config), out, site=_site(config), signing_key=load_signing_key(signing_key),
         site_key=load_key(config.gallery.key_file), now_ms=int(time.time() * 1000),
         version=version,
     )
@@ -89,8 +80,7 @@ def export_bundle(
 @click.option("--office-key", type=click.Path(path_type=Path), required=True,
               envvar="FACEGATE_EDGE_BUNDLE_OFFICE_KEY",
               help="the office's public key (PEM; env FACEGATE_EDGE_BUNDLE_OFFICE_KEY)")
-@click.option("--site", default=None, help="site id (default: the device connection file's)")
-def import_bundle(config_path: Path, bundle: Path, office_key: Path, site: str | None) -> None:
+def import_bundle(config_path: Path, bundle: Path, office_key: Path) -> None:
     """Replace this gate's gallery with a newer office bundle (signature and version checked)."""
     from edge_agent.compose import open_gallery
     from edge_agent.gallery.bundle import load_office_key
@@ -99,7 +89,7 @@ def import_bundle(config_path: Path, bundle: Path, office_key: Path, site: str |
 
     config = _load_config(config_path)
     h = do_import(
-        open_gallery(config), bundle.read_bytes(), site=_site(config, site),
+        open_gallery(config), bundle.read_bytes(), site=_site(config),
         office_key=load_office_key(office_key), site_key=load_key(config.gallery.key_file),
     )
     click.echo(f"imported {bundle}: site {h.site} version {h.version}, "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from edge_agent.bundle_cli import COMMANDS as BUNDLE_COMMANDS
 from edge_agent.wire.events import event_json_schema
 
 #: Module → the extra that installs it, for a missing-dependency message.
@@ -235,7 +236,11 @@ def validate_config(path: Path, files: bool) -> None:
 
 @edge.group()
 def gallery() -> None:
-    """The encrypted gallery: key, listing, removal."""
+    """The encrypted gallery: key, listing, removal, site bundles."""
+
+
+for _command in BUNDLE_COMMANDS:
+    gallery.add_command(_command)
 
 
 @gallery.command("init-key")
