@@ -29,6 +29,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "policy": ("stream_processor.cli.policy", "policy", "retention and purpose policies"),
     "audit": ("stream_processor.cli.audit", "audit", "tamper-evident audit log, receipts"),
     "notice": ("stream_processor.cli.notice", "notice", "camera notices: validate, QR sheet"),
+    "office": ("stream_processor.cli.office", "office", "site office: enrol with consent, check"),
     "keycard": ("stream_processor.cli.keycard", "keycard", "key cards on request"),
     "subject": ("stream_processor.cli.subject", "subject", "data-subject access export"),
     "site": ("stream_processor.cli.site", "site", "a site's secret: create, export for a gate"),
@@ -101,4 +102,10 @@ def cli(verbose: bool, debug: bool) -> None:
 
 
 def main() -> None:
-    run(lambda: cli.main(prog_name="facegate", standalone_mode=False), debug=lambda: _debug["on"])
+    from stream_processor.cli.state_notice import announce_new_state_dir
+
+    def invoke() -> object:
+        with announce_new_state_dir():
+            return cli.main(prog_name="facegate", standalone_mode=False)
+
+    run(invoke, debug=lambda: _debug["on"])
