@@ -13,7 +13,10 @@ same persistent session: nothing is lost; duplicates are dropped by event id
 downstream.
 
 Downlink: ``commands`` records are published with QoS 1 to the site's command
-topic; the Kafka offset is committed only after the broker's PUBACK.
+topic; the Kafka offset is committed only after the broker's PUBACK. After
+every MQTT reconnect the relay goes back ``commands_replay_s`` in the commands
+topic and relays those again: a Mosquitto crash loses what it acknowledged
+since its last save, including commands queued for offline gates.
 
 Threads: the asyncio loop owns the MQTT socket and serves librdkafka's
 delivery reports too (``poll(0)`` every couple of milliseconds, never a
@@ -156,6 +159,8 @@ class Bridge:
         self._kafka_failed = threading.Event()
         self._link: MqttLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Set on a reconnect: the relay replays the commands since this time (ms).
+        self._replay_from_ms: int | None = None
 
     # -- health ----------------------------------------------------------------
     def health(self) -> dict[str, object]:
@@ -349,6 +354,7 @@ class Bridge:
                 " instances with disjoint FACEGATE_BRIDGE_SCOPE (docs/bridge.md)"
             )
         backoff = 0.5
+        opened_before = False
         try:
             while not stop.is_set():
                 if self._kafka_failed.is_set():
@@ -371,6 +377,11 @@ class Bridge:
                     backoff = min(backoff * 2, 5.0)
                     continue
                 backoff = 0.5
+                if opened_before and self._s.commands_replay_s:
+                    self._replay_from_ms = int(
+                        (self._clock() - self._s.commands_replay_s) * 1000
+                    )
+                opened_before = True
                 self.metrics.connected.set(1)
                 self.metrics.reconnects.inc()
                 log.info("MQTT connected as %s (session present: %s)", self._s.client_id, present)
@@ -431,6 +442,9 @@ class Bridge:
             return
         try:
             while not stop.is_set():
+                if self._replay_from_ms is not None:
+                    since, self._replay_from_ms = self._replay_from_ms, None
+                    await loop.run_in_executor(pool, rewind_commands, consumer, since)
                 msg = await loop.run_in_executor(pool, consumer.poll, 0.5)
                 if msg is None:
                     continue
@@ -490,6 +504,29 @@ class Bridge:
                 return
             done = loop.create_future()
             await asyncio.sleep(1.0)
+
+
+def rewind_commands(consumer: Any, since_ms: int) -> int:
+    """Seek each assigned partition of the commands consumer back to its first record
+    at or after ``since_ms``; returns how many partitions moved. A failure is logged:
+    the relay goes on from where it was."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    try:
+        parts = consumer.assignment()
+        wanted = [TopicPartition(p.topic, p.partition, since_ms) for p in parts]
+        found = consumer.offsets_for_times(wanted, timeout=10) if wanted else []
+        moved = 0
+        for tp in found:
+            if tp.offset >= 0:
+                consumer.seek(tp)
+                moved += 1
+    except KafkaException as exc:
+        log.warning("commands not replayed after the reconnect: %s", exc)
+        return 0
+    if moved:
+        log.info("relaying the commands since %d again (%d partition(s))", since_ms, moved)
+    return moved
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

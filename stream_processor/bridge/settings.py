@@ -92,6 +92,15 @@ class BridgeSettings(BaseSettings):
         None, description="CA that signed the broker's certificate: connect with TLS; None = plain"
     )
     keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive")
+    commands_replay_s: int = Field(
+        120,
+        ge=0,
+        le=86_400,
+        description="after each MQTT reconnect, relay again the commands of the last this"
+        " many seconds: a broker that crashed lost what it accepted since its last save"
+        " (autosave_interval 30 s), e.g. a withdrawal queued for an offline gate; a gate"
+        " carries out a repeated command again (nothing left to remove) and acks it; 0 = off",
+    )
     confirm_delivery: bool = Field(
         True,
         description="tell each device which of its events Kafka holds (its 'confirms'"

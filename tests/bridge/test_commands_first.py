@@ -120,3 +120,62 @@ def test_an_offline_gate_purges_a_withdrawn_residents_backlog_before_publishing(
         (command.command_id, QUEUED // WITHDRAWN_EVERY)
     }
     assert rig.count(topics.dlq) == 0
+
+
+def test_a_withdrawal_lost_in_a_mosquitto_crash_is_relayed_again(rig: BridgeRig) -> None:
+    """kill -9 Mosquitto right after the bridge relayed a withdrawal to an offline
+    gate's session: the bridge relays the last commands again when it reconnects, and
+    the gate, back online, carries it out and acks it."""
+    from stream_processor.stack.mosquitto import Mosquitto
+
+    rig.prepare_session()
+    conn = rig.device("site-k")
+    outbox = SqliteOutbox(rig.p.tmp / "outbox-k.sqlite")
+    handler = CommandHandler(
+        conn.identity, "access_control", GalleryFile(rig.p.tmp / "k.fgg", os.urandom(32)),
+        outbox, EdgeMetrics(),
+    )  # fmt: skip
+    first = OutboxPublisher(outbox, conn.identity, conn.mqtt, on_command=handler.handle_payload)
+    first.start()
+    wait_for(lambda: first.ready, 30, "the gate's persistent session")
+    first.close()  # the gate goes offline
+    broker = Mosquitto(rig.settings)
+    broker.down()  # a clean stop saves both sessions
+    broker.up()
+    rig.start_bridge()
+    port = int(rig.p.env["FACEGATE_BRIDGE_METRICS_PORT"])
+    subject = make_event("key_card", subject_id=3, site="site-k").subject
+    command = EdgeCommand(
+        schema_version=1, command_id=new_event_id(), type=CommandType.WITHDRAW_CONSENT,
+        tenant=conn.identity.tenant, site="site-k", subject=subject,
+        issued_at_ms=int(time.time() * 1000),
+    )  # fmt: skip
+    topics = rig.p.topics()
+    produce(rig.bootstrap, topics.commands, [(b"acme/site-k", encode(command))])
+
+    def relayed() -> float:
+        try:
+            text = rig.metrics(port)
+        except OSError:  # the bridge's metrics server is not up yet
+            return 0.0
+        for line in text.splitlines():
+            if line.startswith("facegate_bridge_commands_relayed_total "):
+                return float(line.split()[1])
+        return 0.0
+
+    wait_for(lambda: relayed() >= 1, 60, "the withdrawal relayed")
+    broker.kill()  # before its next save, most likely: the queued command is gone
+    broker.up()
+    wait_for(lambda: relayed() >= 2, 60, "the withdrawal relayed again after the reconnect")
+    second = OutboxPublisher(outbox, conn.identity, conn.mqtt, on_command=handler.handle_payload)
+    stop = threading.Event()
+    threading.Thread(target=second.run, args=(stop,), daemon=True).start()
+    try:
+        wait_for(
+            lambda: any(
+                decode_ack(v).command_id == command.command_id for _, v in rig.read(topics.acks)
+            ), 60, "the gate's ack in Kafka",
+        )  # fmt: skip
+    finally:
+        stop.set()
+    assert second.commands_received >= 1
