@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -122,6 +123,9 @@ def http_error(url: str, timeout_s: float = 2.0) -> str | None:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310
             return None if response.status == 200 else f"{url}: HTTP {response.status}"
+    except urllib.error.HTTPError as exc:  # the app answers, unhealthy: say why it says so
+        why = " ".join(exc.read(300).decode(errors="replace").split())
+        return f"{url}: HTTP {exc.code} {why}".rstrip()
     except OSError as exc:
         return f"{url}: {getattr(exc, 'reason', exc)}"
 
@@ -193,9 +197,25 @@ class KafkaPythonProbe:
         return [TopicPartition(topic, p) for p in sorted(found)]
 
     def members(self, group: str) -> int:
+        # DescribeGroups v2, sent by hand: kafka-python 2.3 asks v3 for the group's
+        # authorized operations and cannot parse the answer of a broker with an
+        # authorizer (ValueError: not a valid ACLOperation).
+        from kafka.protocol.admin import DescribeGroupsRequest
+
+        from stream_processor.errors import BrokerError
+
         with self._broker(f"describing group {group}"):
-            (info,) = self._retrying(lambda: self._admin.describe_consumer_groups([group]))
-            return len(info.members)
+            (coordinator,) = self._retrying(
+                lambda: self._admin._find_coordinator_ids([group])
+            ).values()
+            (response,) = self._admin.send_requests(
+                [(DescribeGroupsRequest[2](groups=(group,)), coordinator)],
+                response_fn=lambda r: r,
+            )
+        error_code, _, _, _, _, members = response.groups[0]
+        if error_code:
+            raise BrokerError(f"Kafka at {self._bootstrap}: group {group}: error {error_code}")
+        return len(members)
 
     def _retrying(self, call: Callable[[], Any], timeout_s: float = 10.0) -> Any:
         """``call()``, again while Kafka says to retry: a young cluster creates its group

@@ -11,7 +11,7 @@ import pytest
 
 from stream_processor.errors import BrokerError
 from stream_processor.runtime.status import Observations, Targets, assess, observe
-from tests.conftest import FACEGATE, StackHandle, free_ports
+from tests.conftest import FACEGATE, REPO, Pipeline, StackHandle, free_ports, wait_for
 
 GROUPS = {"bridges": "b-commands", "processor workers": "p.raw", "erasure worker": "p-erasure"}
 
@@ -124,3 +124,46 @@ def test_status_against_the_real_brokers(running_stack: StackHandle) -> None:
     assert parts["bridges"]["up"] and parts["bridges"]["detail"].startswith("1 running")
     assert doc["dead_letters_per_minute"] == 3.0
     assert code == 1  # the workers and the web app still do not run
+
+
+@pytest.mark.e2e
+def test_status_of_a_running_pipeline(pipeline: Pipeline) -> None:
+    """Every part started as an operator starts it shows up; a stopped worker shows down."""
+    (web_port,) = free_ports(1)
+    pipeline.extra_env.update(
+        FACEGATE_WEB_PORT=str(web_port),
+        FACEGATE_ERASURE_DB_PATH=str(pipeline.tmp / "erasure.sqlite"),
+        FACEGATE_WEB_CAMERAS_PATH=str(REPO / "deploy/config/cameras.example.yaml"),
+    )
+    env = dict(pipeline.env)
+    pipeline.start("bridge", "run", name="bridge")
+    worker = pipeline.start("processor", "worker", name="worker")
+    pipeline.start("erasure", "worker", name="erasure")
+    pipeline.start("web", "serve", name="web")
+
+    seen: list[object] = []
+
+    def all_up() -> bool:
+        code, doc = _status(env)
+        seen[:] = [doc]
+        return code == 0 and doc["ok"] is True
+
+    try:
+        wait_for(all_up, 180, "every part of the pipeline up")
+    except AssertionError:
+        logs = {n: pipeline.log(n)[-1500:] for n in ("bridge", "worker", "erasure", "web")}
+        raise AssertionError(f"{seen} {logs}") from None
+    code, doc = _status(env)
+    assert code == 0 and doc["consumer_lag"] == 0
+    assert {p["name"] for p in doc["parts"]} == {  # type: ignore[union-attr, index]
+        "kafka", "mqtt", "bridges", "processor workers", "erasure worker", "web"
+    }
+    worker.terminate()
+    worker.wait(60)
+
+    def workers_down() -> bool:
+        code, doc = _status(env)
+        parts = {p["name"]: p for p in doc["parts"]}  # type: ignore[union-attr, index]
+        return code == 1 and not parts["processor workers"]["up"]
+
+    wait_for(workers_down, 120, "the stopped worker reported down")
