@@ -38,11 +38,12 @@ def notice(path: Path) -> str:
 def announce_new_state_dir(
     echo: Callable[[str], None] = lambda line: click.echo(line, err=True),
 ) -> Iterator[None]:
-    """Print :func:`notice` on stderr if the command created the state directory."""
+    """Print :func:`notice` on stderr if the command created the state directory.
+
+    Only after a command that succeeded: a failed one leaves the one ``Error: …`` line
+    alone on stderr."""
     path = configured_state_dir()
     existed = path is None or path.exists()
-    try:
-        yield
-    finally:
-        if path is not None and not existed and path.exists():
-            echo(notice(path))
+    yield
+    if path is not None and not existed and path.exists():
+        echo(notice(path))
