@@ -33,7 +33,7 @@ from stream_processor.processor.faust_tuning import LeanMonitor
 from stream_processor.processor.ingest import run_ingest
 from stream_processor.processor.ledgers import Ledgers
 from stream_processor.processor.metrics import ProcessorMetrics
-from stream_processor.processor.service import ProcessorService
+from stream_processor.processor.service import ProcessorService, RetryPolicy
 from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeping import RetentionSweeper
 from stream_processor.processor.writer import InlineStoreWriter, ProcessStoreWriter, StoreWriter
@@ -184,6 +184,7 @@ def add_ingest(
             metrics,
             policy_of=ledgers.policy_of,
             consent_of=ledgers.consent_of,
+            retry=RetryPolicy(settings.store_retry_first_s, settings.store_retry_max_s),
             clock=clock,
         )
 

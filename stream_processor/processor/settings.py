@@ -34,6 +34,12 @@ class ProcessorSettings(BaseSettings):
         description="events Faust may prefetch per ledger stream; small values throttle a "
         "first start's ledger replay (faust's default 4096 read near a thousand records/s)",
     )
+    store_retry_first_s: float = Field(
+        0.5, gt=0, le=60, description="first wait before a write is retried on an unavailable store"
+    )
+    store_retry_max_s: float = Field(
+        30.0, gt=0, le=600, description="longest wait between retries (the wait doubles up to it)"
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
     sweep_interval_s: float = Field(
         60.0, gt=0, description="retention sweeper period (FACEGATE_PROCESSOR_SWEEP_INTERVAL_S)"

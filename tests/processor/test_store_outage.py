@@ -68,6 +68,7 @@ def reset_store(h: Harness) -> None:
 def run_outage(h: Harness, break_store: Callable[[], None], mend_store: Callable[[], None]) -> None:
     (port,) = free_ports(1)
     h.p.extra_env["FACEGATE_PROCESSOR_METRICS_PORT"] = str(port)
+    h.p.extra_env["FACEGATE_PROCESSOR_STORE_RETRY_MAX_S"] = "2"  # resume soon after the mend
     h.apply_policy(BASE_POLICY)
     worker = h.p.start("processor", "worker", name="p1")
     before = [make_event("key_card", subject_id=i % 20, seq=i) for i in range(BEFORE)]
