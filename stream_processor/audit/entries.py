@@ -30,11 +30,13 @@ _PSEUDONYM_ANYWHERE = re.compile(r"ps1_[0-9a-f]{32}")
 class EntryType(enum.StrEnum):
     ERASURE_REQUESTED = "erasure_requested"
     ERASURE_COMPLETED = "erasure_completed"
+    ERASURE_WAIVED = "erasure_waived"
     CONSENT_CHANGED = "consent_changed"
     POLICY_VERSION = "policy_version"
     RETENTION_SWEEP = "retention_sweep"
     KEYCARD_REQUESTED = "keycard_requested"
     KEYCARD_FULFILLED = "keycard_fulfilled"
+    KEYCARD_CANCELLED = "keycard_cancelled"
     NOTICE_VERSION = "notice_version"
     KEY_ROTATED = "key_rotated"
     SUBJECT_VIEWED = "subject_viewed"

@@ -1,4 +1,4 @@
-"""``facegate erasure request|status|receipt|worker``: erasure end to end.
+"""``facegate erasure request|status|receipt|waive|worker``: erasure end to end.
 
 ``request`` puts an ``ErasureRequest`` on the erasure topic (``FACEGATE_TOPIC_ERASURE``);
 ``worker`` (the composition root of the erasure worker) carries it out and issues the
@@ -142,6 +142,8 @@ def status(request_id: str | None, as_json: bool) -> None:
             if d["devices_pending"]:
                 line += f"  waiting for {len(d['devices_pending'])} device(s): "
                 line += ", ".join(d["devices_pending"])
+            if d["devices_waived"]:
+                line += "  waived: " + ", ".join(d["devices_waived"])
             for dev, why in d["device_failures"].items():
                 line += f"\n    {dev} reported: {why}"
         else:
@@ -169,6 +171,44 @@ def receipt(request_id: str, out: Path | None) -> None:
         click.echo(f"receipt written to {out}", err=True)
     else:
         click.echo(text)
+
+
+@erasure.command()
+@click.option(
+    "--device", "username", required=True, metavar="TENANT.SITE.GATE.DEVICE",
+    help="the device's account name (facegate devices list)",
+)  # fmt: skip
+@click.option(
+    "--reason", required=True,
+    type=click.Choice(["destroyed", "wiped", "replaced", "lost", "stolen"]),
+    help="why it will never acknowledge (written to the audit log and the receipts)",
+)  # fmt: skip
+@click.option("--by", required=True, help="the privacy officer's account id (audited)")
+def waive(username: str, reason: str, by: str) -> None:
+    """Release a device being removed from the erasures it still owes an acknowledgement
+    (privacy officer). Audited; every receipt of those erasures names the waiver."""
+    from edge_agent.wire.topics import DeviceIdentity
+    from stream_processor.audit.wiring import open_audit
+    from stream_processor.erasure.waiver import waive_device
+    from stream_processor.errors import InvalidInput
+
+    parts = username.split(".")
+    if len(parts) != 4:
+        raise click.BadParameter("expected TENANT.SITE.GATE.DEVICE", param_hint="--device")
+    try:
+        identity = DeviceIdentity(*parts)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
+    audit = open_audit(BrokerSettings().state_dir)
+    try:
+        ids = waive_device(
+            _book(), audit.log, identity, reason=reason, by=by, now_ms=int(time.time() * 1000)
+        )
+    except InvalidInput as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        audit.close()
+    click.echo(f"waived {username} ({reason}) for {len(ids)} erasure(s): " + ", ".join(ids))
 
 
 @erasure.command()

@@ -26,6 +26,7 @@ from stream_processor.processor.ledger import deterministic_uuid7
 from stream_processor.rights.receipts import (
     RETENTION_CHECK_INTERVAL_MS,
     KafkaCopy,
+    Remnant,
     last_copy_gone_by,
 )
 from stream_processor.store.base import AggregateKey, StoredEvent
@@ -176,8 +177,63 @@ def kafka_copies(
     return out
 
 
+#: Mosquitto's ``persistent_client_expiration`` as the stack configures it (14 days).
+MQTT_SESSION_BOUND_MS = 14 * 24 * 3600 * 1000
+
+
+def remnants(
+    at_ms: int,
+    kafka: Sequence[KafkaCopy],
+    store_kind: str,
+    waived: Sequence[str] = (),
+    mqtt_session_bound_ms: int = MQTT_SESSION_BOUND_MS,
+) -> list[Remnant]:
+    """Every place a copy naming the subject may still be at ``at_ms``, and when it goes:
+    the Kafka topics by their retention, the MQTT broker's queued messages, the event
+    store's free space, and any waived device (no bound: it never confirmed)."""
+    out = [
+        Remnant(
+            where=f"kafka:{k.topic}",
+            until_ms=k.gone_by_ms,
+            how="topic retention or compaction (the configs the broker reports)",
+        )  # fmt: skip
+        for k in kafka
+    ]
+    out.append(
+        Remnant(
+            where="mosquitto:queued",
+            until_ms=at_ms + mqtt_session_bound_ms,
+            how="QoS 1 messages queued for a disconnected session (a gate's events for the "
+            "bridge, the erase command for an offline gate) leave when delivered or when "
+            "the session expires (persistent_client_expiration)",
+        )
+    )
+    if store_kind == "sqlite":
+        free = Remnant(
+            where="store:free_pages", until_ms=at_ms,
+            how="SQLite secure_delete zeroes deleted rows; the WAL was truncated at completion",
+        )  # fmt: skip
+    else:
+        free = Remnant(
+            where="store:free_pages", until_ms=-1,
+            how="PostgreSQL reuses but does not zero dead rows (VACUUM run at completion); "
+            "WAL archive and backups expire by their own retention (docs/erasure.md)",
+        )  # fmt: skip
+    out.append(free)
+    out += [
+        Remnant(
+            where=f"edge:{who}",
+            until_ms=-1,
+            how="waived: the device never confirmed; its templates go when it is wiped",
+        )  # fmt: skip
+        for who in waived
+    ]
+    return out
+
+
 __all__ = [
     "CLEANER_BACKOFF_MS",
+    "MQTT_SESSION_BOUND_MS",
     "TopicRetention",
     "aggregate_contributions",
     "command_id_of",
@@ -186,6 +242,7 @@ __all__ = [
     "erase_command",
     "in_scope",
     "kafka_copies",
+    "remnants",
     "site_devices",
     "withdrawals",
 ]

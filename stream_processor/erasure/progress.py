@@ -31,9 +31,11 @@ from stream_processor.rights.receipts import (
     FORMAT,
     Deletion,
     DeviceAck,
+    DeviceWaiver,
     ErasureScope,
     KafkaCopy,
     ReceiptClaims,
+    Remnant,
 )
 
 Channel = Literal["office", "web", "api", "cli", "court"]
@@ -97,6 +99,15 @@ class Removed(msgspec.Struct, frozen=True):
     count: int
 
 
+class Waived(msgspec.Struct, frozen=True, kw_only=True):
+    """A privacy officer released a device from owing its acknowledgement."""
+
+    reason: str
+    by: str
+    at_ms: int
+    audit_seq: int
+
+
 class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
     request: ErasureRequest
     command_id: Uuid7
@@ -108,6 +119,8 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
     failures: dict[str, str] = msgspec.field(default_factory=dict)
     #: What the stores and compacted topics removed; null until they report.
     deletions: list[Removed] | None = None
+    #: "gate/device" → the waiver that released it (it never acknowledged).
+    waived: dict[str, Waived] = msgspec.field(default_factory=dict)
 
     @classmethod
     def start(
@@ -136,6 +149,22 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
         new = msgspec.structs.replace(self, acks={**self.acks, who: ack}, failures=failures)
         return new, AckOutcome.ACCEPTED
 
+    def with_devices(self, devices: Iterable[tuple[str, str]]) -> ErasureProgress:
+        """Add devices of the site that the roster shows only now (a gate registered or
+        first heard of after the request): a pending erasure waits for them too."""
+        if self.status is ErasureStatus.COMPLETE:
+            return self
+        new = {f"{gate}/{device}" for gate, device in devices} - set(self.expected)
+        if not new:
+            return self
+        return msgspec.structs.replace(self, expected=sorted({*self.expected, *new}))
+
+    def with_waiver(self, who: str, waiver: Waived) -> ErasureProgress:
+        """Release ``who`` ("gate/device"), which owes its acknowledgement, on the record."""
+        if who not in self.pending_devices:
+            return self
+        return msgspec.structs.replace(self, waived={**self.waived, who: waiver})
+
     def with_deletions(self, deletions: Sequence[Deletion]) -> ErasureProgress:
         """Add what a store or topic removed (several reports add up)."""
         merged = [*(self.deletions or []), *(Removed(d.where, d.what, d.count) for d in deletions)]
@@ -143,7 +172,7 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def pending_devices(self) -> list[str]:
-        return [d for d in self.expected if d not in self.acks]
+        return [d for d in self.expected if d not in self.acks and d not in self.waived]
 
     @property
     def status(self) -> ErasureStatus:
@@ -163,10 +192,16 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
             "stores_done": self.deletions is not None,
             "devices_acked": sorted(self.acks),
             "devices_pending": self.pending_devices,
+            "devices_waived": sorted(self.waived),
             "device_failures": dict(sorted(self.failures.items())),
         }
 
-    def claims(self, completed_at_ms: int, kafka: Sequence[KafkaCopy] = ()) -> ReceiptClaims:
+    def claims(
+        self,
+        completed_at_ms: int,
+        kafka: Sequence[KafkaCopy] = (),
+        remaining: Sequence[Remnant] = (),
+    ) -> ReceiptClaims:
         """The receipt's claims; only for a complete erasure."""
         if self.status is not ErasureStatus.COMPLETE:
             raise InvalidInput(
@@ -210,6 +245,18 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
             ],
             devices=devices,
             kafka=list(kafka),
+            waived=[
+                DeviceWaiver(
+                    gate=who.split("/")[0],
+                    device=who.split("/")[1],
+                    reason=w.reason,
+                    by=w.by,
+                    waived_at_ms=w.at_ms,
+                    audit_seq=w.audit_seq,
+                )  # fmt: skip
+                for who, w in sorted(self.waived.items())
+            ],
+            remaining=list(remaining),
             requested_at_ms=r.requested_at_ms,
             completed_at_ms=completed_at_ms,
         )

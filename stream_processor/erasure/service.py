@@ -28,7 +28,7 @@ from edge_agent.errors import WireError
 from edge_agent.wire.commands import CommandAck, CommandType, decode_ack
 from edge_agent.wire.commands import encode as encode_command
 from edge_agent.wire.topics import DeviceIdentity
-from stream_processor.erasure import plan
+from stream_processor.erasure import plan, roster
 from stream_processor.erasure.audit import ErasureAudit
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.metrics import ErasureMetrics
@@ -72,6 +72,10 @@ class Deps:
     consent_topic: str
     #: Drops the operator's openings of a subject's audit entries (returns how many).
     forget_openings: Callable[[str], int] = lambda subject: 0
+    #: Unlinks the subject from key-card requests of the site (returns how many).
+    forget_keycards: Callable[[str, str, str], int] = lambda tenant, site, subject: 0
+    #: "sqlite" or "postgres": what the receipt says about the store's free space.
+    store_kind: str = "sqlite"
     #: Called at close (consumers, producers).
     closing: list[Callable[[], None]] = field(default_factory=list)
 
@@ -250,6 +254,9 @@ class ErasureService:
 
         deleted, forget = await asyncio.gather(store(), ledger())
         stored = max(deleted, len(snapshot))
+        cards = 0
+        if r.purposes is None:  # a key-card request is not about one purpose
+            cards = await self._run(lambda d: d.forget_keycards(r.tenant, r.site, r.subject))
         counted = -sum(plan.aggregate_contributions(snapshot).values())
         consent_topic = await self._run(lambda d: d.consent_topic)
         deletions = [
@@ -258,6 +265,8 @@ class ErasureService:
                      count=counted),
             Deletion(where=f"kafka:{consent_topic}", what="consent records (tombstoned)",
                      count=len(forget)),
+            Deletion(where="rights_db:keycard_requests",
+                     what="key-card requests no longer naming the subject", count=cards),
         ]  # fmt: skip
         now = self._now_ms()
         await self._run(
@@ -374,7 +383,8 @@ class ErasureService:
             progress = updated[1]
         completed_at = self._now_ms()
         copies = plan.kafka_copies(d.retentions(), completed_at)
-        receipt = d.audit.completed(progress.claims(completed_at, copies))
+        remaining = plan.remnants(completed_at, copies, d.store_kind, sorted(progress.waived))
+        receipt = d.audit.completed(progress.claims(completed_at, copies, remaining))
         d.book.mark_completed(request_id, receipt.claims.completed_at_ms)
         self._metrics.completed.inc()
         self._metrics.latency.observe(max(0, completed_at - r.requested_at_ms) / 1000)
@@ -402,6 +412,10 @@ class ErasureService:
             )
             for progress in due:
                 await self._continue(progress)
+            # A gate registered (or first heard of) since: it gets the command now.
+            grown = await self._run(lambda d: roster.grow_pending(d.book, d.devices(), now))
+            for progress in grown:
+                await self._send_command(progress)
             pending = await self._run(lambda d: d.book.pending())
             for progress in pending:
                 busy = progress.request.request_id in self._erasing

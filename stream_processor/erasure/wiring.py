@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,6 +39,67 @@ class LazyStore:
             self._store.close()
 
 
+def make_deps(
+    stack: BrokerSettings,
+    settings: ErasureSettings,
+    topics: Topics,
+    consent_changelog: str,
+    factory: Callable[[], EventStore],
+) -> Deps:
+    """The worker's blocking parts. Runs in the worker's own thread: every SQLite
+    connection is made there."""
+    from stream_processor.audit.wiring import kafka_publisher, open_audit
+    from stream_processor.erasure.audit import ErasureAudit
+    from stream_processor.erasure.book import ErasureBook
+    from stream_processor.erasure.kafka_configs import cached, describe_topics
+    from stream_processor.erasure.ledger_index import LedgerIndex
+    from stream_processor.erasure.roster import StatusLedgerDevices, shared_roster
+    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.keycards import KeycardBook
+    from stream_processor.rights.receipt_proof import witness_now
+    from stream_processor.rights.receipt_store import ReceiptStore
+    from stream_processor.runtime.accounts import AccountBook
+    from stream_processor.runtime.layout import StateLayout
+    from stream_processor.store.settings import StoreSettings
+
+    # Opened on first use: while the store is down a request is still taken (on the
+    # record, in the book, commands sent) and only the store's steps wait.
+    store = cast(EventStore, LazyStore(factory))
+    db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
+    audit = open_audit(stack.state_dir)
+    publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints)
+    erasure_audit = ErasureAudit(
+        audit.log, audit.key, audit.settings.log_id, audit.openings,
+        ReceiptStore(db), audit.checkpointer(publisher), witness_now(audit),
+    )  # fmt: skip
+    # Topics that may hold a record naming the subject: events (raw, dead letters),
+    # commands and acks, the requests, and the consent ledger with its table changelog.
+    named = [
+        topics.raw, topics.dlq, topics.commands, topics.acks, topics.erasure,
+        topics.consent, consent_changelog,
+    ]  # fmt: skip
+    bootstrap = stack.kafka_bootstrap
+    ledger = LedgerIndex(bootstrap, topics.consent)
+    # Every device the erasure waits for: the registry's, and every device that ever
+    # reported on the shared status ledger (an unregistered gate included).
+    reported = StatusLedgerDevices(bootstrap, topics.device_status)
+    registry = AccountBook(StateLayout(stack.state_dir)).devices
+    keycards = KeycardBook(db)
+    return Deps(
+        store=store,
+        book=ErasureBook(db),
+        audit=erasure_audit,
+        ledger_keys=ledger.keys,
+        devices=shared_roster(registry, reported.devices),
+        retentions=cached(lambda: describe_topics(bootstrap, named), settings.retention_refresh_s),
+        consent_topic=topics.consent,
+        forget_openings=audit.openings.forget,
+        forget_keycards=keycards.forget_subject,
+        store_kind=StoreSettings().store,
+        closing=[ledger.close, reported.close, publisher.close, audit.close, db.close],
+    )
+
+
 def build(
     stack: BrokerSettings,
     settings: ErasureSettings,
@@ -58,51 +120,9 @@ def build(
 
         ensure_sqlite_stats(Path(where))
 
-    def deps() -> Deps:
-        # Runs in the worker's own thread: every SQLite connection is made there.
-        from stream_processor.audit.wiring import kafka_publisher, open_audit
-        from stream_processor.erasure.audit import ErasureAudit
-        from stream_processor.erasure.book import ErasureBook
-        from stream_processor.erasure.kafka_configs import cached, describe_topics
-        from stream_processor.erasure.ledger_index import LedgerIndex
-        from stream_processor.rights.db import open_rights_db, rights_db_path
-        from stream_processor.rights.receipt_proof import witness_now
-        from stream_processor.rights.receipt_store import ReceiptStore
-        from stream_processor.runtime.accounts import AccountBook
-        from stream_processor.runtime.layout import StateLayout
-
-        # Opened on first use: while the store is down a request is still taken (on the
-        # record, in the book, commands sent) and only the store's steps wait.
-        store = cast(EventStore, LazyStore(factory))
-        db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
-        audit = open_audit(stack.state_dir)
-        publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints)
-        erasure_audit = ErasureAudit(
-            audit.log, audit.key, audit.settings.log_id, audit.openings,
-            ReceiptStore(db), audit.checkpointer(publisher), witness_now(audit),
-        )  # fmt: skip
-        # Topics that may hold a record naming the subject: events (raw, dead letters),
-        # commands and acks, the requests, and the consent ledger with its table changelog.
-        named = [
-            topics.raw, topics.dlq, topics.commands, topics.acks, topics.erasure,
-            topics.consent, f"{processor.app_id}-consent-changelog",
-        ]  # fmt: skip
-        bootstrap = stack.kafka_bootstrap
-        ledger = LedgerIndex(bootstrap, topics.consent)
-        return Deps(
-            store=store,
-            book=ErasureBook(db),
-            audit=erasure_audit,
-            ledger_keys=ledger.keys,
-            devices=AccountBook(StateLayout(stack.state_dir)).devices,
-            retentions=cached(
-                lambda: describe_topics(bootstrap, named), settings.retention_refresh_s
-            ),
-            consent_topic=topics.consent,
-            forget_openings=audit.openings.forget,
-            closing=[ledger.close, publisher.close, audit.close, db.close],
-        )
-
+    deps = partial(
+        make_deps, stack, settings, topics, f"{processor.app_id}-consent-changelog", factory
+    )
     app, _service = create_app(
         stack, settings, topics, app_id, deps, ErasureMetrics(registry), ConsumerMetrics(registry)
     )

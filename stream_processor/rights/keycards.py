@@ -265,6 +265,16 @@ class KeycardBook:
         """Withdrawn by the resident (never by the operator's choice alone: say why)."""
         return self._close(request_id, KeycardStatus.CANCELLED, None, _clean_text(note, "note"))
 
+    def forget_subject(self, tenant: str, site: str, subject: str) -> int:
+        """Erasure: no request keeps the subject's pseudonym (times and status stay, so
+        waiting times remain checkable). Returns how many requests named them."""
+        cur = self._db.execute(
+            "UPDATE keycard_requests SET subject = NULL "
+            "WHERE tenant = ? AND site = ? AND subject = ?",
+            (tenant, site, subject),
+        )
+        return cur.rowcount
+
     def scrub_closed(self, older_than_s: float) -> int:
         """Forget unit and contact of requests closed more than ``older_than_s`` ago.
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from edge_agent.wire.events import PSEUDONYM_PATTERN, UUID7_PATTERN
 from edge_agent.wire.topics import ID_PATTERN
@@ -67,6 +67,25 @@ class KafkaCopy(_Model):
     )
 
 
+class DeviceWaiver(_Model):
+    """A device that never acknowledged, released by a privacy officer (audited)."""
+
+    gate: str = Field(pattern=ID, description="gate of the device")
+    device: str = Field(pattern=ID, description="device that did not acknowledge")
+    reason: str = Field(min_length=1, max_length=200, description="why it was waived")
+    by: str = Field(min_length=1, max_length=64, description="the privacy officer who waived")
+    waived_at_ms: int = Field(description="when (epoch ms)")
+    audit_seq: int = Field(ge=0, description="the erasure_waived entry in the audit log")
+
+
+class Remnant(_Model):
+    """A place a copy of something naming the subject can still be, and when it goes."""
+
+    where: str = Field(description="the place: kafka:<topic>, mosquitto:queued, store:free_pages")
+    until_ms: int = Field(description="by when it is gone (epoch ms); -1: no bound")
+    how: str = Field(description="what removes it")
+
+
 class ErasureScope(_Model):
     purposes: list[str] | None = Field(
         None, description="purposes erased; null means everything about the subject"
@@ -87,8 +106,24 @@ class ReceiptClaims(_Model):
     kafka: list[KafkaCopy] = Field(
         default_factory=list, description="log topics whose last copy expires later"
     )
+    waived: list[DeviceWaiver] = Field(
+        default_factory=list, description="devices released without acknowledging, and why"
+    )
+    remaining: list[Remnant] = Field(
+        default_factory=list, description="every place a copy may remain, and until when"
+    )
     requested_at_ms: int = Field(description="when the request was accepted (epoch ms)")
     completed_at_ms: int = Field(description="when the last part completed (epoch ms)")
+
+    @model_serializer(mode="wrap")
+    def _without_empty_additions(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # Receipts issued before ``waived``/``remaining`` existed keep their digest and
+        # signature: an empty addition is left out of the serialised claims.
+        doc = handler(self)
+        for name in ("waived", "remaining"):
+            if isinstance(doc, dict) and not doc.get(name):
+                doc.pop(name, None)
+        return doc
 
     def digest(self) -> str:
         return digest(self.model_dump(mode="json"))
@@ -258,11 +293,13 @@ __all__ = [
     "AuditAnchor",
     "Deletion",
     "DeviceAck",
+    "DeviceWaiver",
     "ErasureReceipt",
     "ErasureScope",
     "KafkaCopy",
     "Opening",
     "ReceiptClaims",
+    "Remnant",
     "WitnessedProof",
     "check_signature",
     "completion_body",

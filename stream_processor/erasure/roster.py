@@ -1,0 +1,106 @@
+"""Which gate devices an erasure must hear from: the cloud's shared view, not one host's file.
+
+Two sources, both readable from any host of the deployment:
+
+- the device registry (accounts the broker knows: every device allowed to connect);
+- the device-status ledger (``facegate.devices.status``, compacted, one record per
+  device, written by the bridge from what the device itself published under its own
+  ACL-pinned account): every device that ever ran, registered now or not.
+
+A device in either is expected. A gate that was unregistered while it still held
+templates stays on the status ledger and so keeps owing its acknowledgement until it
+gives it or a privacy officer waives it (``facegate erasure waive``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from edge_agent.errors import WireError
+from edge_agent.wire.status import decode_status
+from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.erasure import plan
+from stream_processor.erasure.book import ErasureBook
+from stream_processor.erasure.progress import ErasureProgress
+from stream_processor.errors import BrokerError, InvalidInput
+from stream_processor.runtime.ledger_client import LedgerReader
+
+
+def identity_of_status(value: bytes) -> DeviceIdentity | None:
+    """The device a status record is from (None: not a status record this reads)."""
+    try:
+        s = decode_status(value)
+        return DeviceIdentity(s.tenant, s.site, s.gate, s.device)
+    except (WireError, InvalidInput, ValueError):
+        return None
+
+
+def merge(*sources: Iterable[DeviceIdentity]) -> list[DeviceIdentity]:
+    """Every device named by any source, once, in a stable order."""
+    seen = {d.username: d for source in sources for d in source}
+    return [seen[k] for k in sorted(seen)]
+
+
+class StatusLedgerDevices:
+    """The devices on the status ledger, followed incrementally (one consumer kept)."""
+
+    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._timeout_s = timeout_s
+        self._reader: LedgerReader | None = None
+        self._known: dict[bytes, DeviceIdentity] = {}
+
+    def _apply(self, key: bytes, value: bytes | None) -> None:
+        identity = identity_of_status(value) if value is not None else None
+        # A tombstone does not take a device off the roster: forgetting a gate is a
+        # waiver's business, on the record, not a record deleted from a topic.
+        if identity is not None:
+            self._known[key] = identity
+
+    def devices(self) -> list[DeviceIdentity]:
+        if self._reader is None:
+            self._reader = LedgerReader(
+                self._bootstrap, self._topic, "facegate-erasure-roster", self._timeout_s,
+                fetch_max_wait_ms=50,
+            )  # fmt: skip
+        try:
+            self._reader.catch_up(self._apply)
+        except BrokerError:
+            self.close()
+            raise
+        return list(self._known.values())
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+
+def shared_roster(
+    registry: Callable[[], list[DeviceIdentity]], reported: Callable[[], list[DeviceIdentity]]
+) -> Callable[[], list[DeviceIdentity]]:
+    """The roster the erasure worker reads: registry ∪ devices that reported status."""
+    return lambda: merge(registry(), reported())
+
+
+def _with_devices(devices: list[tuple[str, str]], p: ErasureProgress) -> ErasureProgress:
+    return p.with_devices(devices)
+
+
+def grow_pending(
+    book: ErasureBook, roster: list[DeviceIdentity], now_ms: int
+) -> list[ErasureProgress]:
+    """Add to each pending erasure the devices of its site the roster shows only now;
+    returns the erasures that gained one (their command must go out again at once)."""
+    grown = []
+    for p in book.pending():
+        devices = plan.site_devices(roster, p.request.tenant, p.request.site)
+        result = book.update(p.request.request_id, partial(_with_devices, devices), now_ms)
+        if result is not None and result[0].expected != result[1].expected:
+            grown.append(result[1])
+    return grown
+
+
+__all__ = ["grow_pending", "StatusLedgerDevices", "identity_of_status", "merge", "shared_roster"]

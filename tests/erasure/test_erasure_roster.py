@@ -1,0 +1,253 @@
+"""An erasure is complete, or says why not: the devices it waits for come from the shared
+roster (registry ∪ status ledger), a gate heard of later is waited for too, a device
+released without acknowledging is waived on the record and named on the receipt, and
+the receipt lists every place a copy may remain. Real SQLite store, book, audit log and
+key; the status ledger on the real Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_agent.wire.commands import AckStatus, CommandAck, decode_command, encode
+from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.audit.entries import EntryType
+from stream_processor.erasure import plan
+from stream_processor.erasure.book import ErasureBook
+from stream_processor.erasure.metrics import ErasureMetrics
+from stream_processor.erasure.progress import ErasureStatus
+from stream_processor.erasure.roster import StatusLedgerDevices, merge, shared_roster
+from stream_processor.erasure.service import Deps, ErasureService
+from stream_processor.erasure.waiver import waive_device
+from stream_processor.errors import InvalidInput
+from stream_processor.policy.consent import consent_key
+from stream_processor.rights.db import open_rights_db
+from stream_processor.rights.keycards import KeycardBook
+from stream_processor.rights.receipt_store import ReceiptStore
+from stream_processor.rights.receipts import ReceiptClaims, check_signature
+from tests.erasure.doubles import OTHER, SUBJECT, Recorder, request, row
+
+G1 = DeviceIdentity("acme", "north", "g1", "d1")
+G2 = DeviceIdentity("acme", "north", "g2", "d2")
+
+
+class Harness:
+    """The service over a real store, book, audit log and key; ``devices`` is the roster."""
+
+    def __init__(self, tmp: Path, devices: Callable[[], list[DeviceIdentity]]) -> None:
+        from prometheus_client import CollectorRegistry
+
+        from stream_processor.store.sqlite import SqliteEventStore
+
+        self.tmp = tmp
+        self.out = Recorder()
+        store_path = tmp / "events.sqlite"
+        seed = SqliteEventStore(store_path)
+        now = int(time.time() * 1000)
+        seed.put_many([row(SUBJECT, now - i * 1000) for i in range(3)] + [row(OTHER, now)])
+        seed.close()
+
+        def deps() -> Deps:
+            from stream_processor.audit.wiring import open_audit
+            from stream_processor.erasure.audit import ErasureAudit
+
+            db = open_rights_db(tmp / "rights.sqlite")
+            audit = open_audit(tmp / "state")
+            ea = ErasureAudit(audit.log, audit.key, "unit", audit.openings, ReceiptStore(db))
+            return Deps(
+                store=SqliteEventStore(store_path), book=ErasureBook(db), audit=ea,
+                ledger_keys=lambda: [consent_key("acme", "north", SUBJECT, "access_control")],
+                devices=devices,
+                retentions=lambda: [plan.TopicRetention.from_configs("raw", {"retention.ms": "1"})],
+                consent_topic="consent", forget_openings=audit.openings.forget,
+                forget_keycards=KeycardBook(db).forget_subject,
+            )  # fmt: skip
+
+        self.svc = ErasureService(
+            deps, self.out, ErasureMetrics(CollectorRegistry()), resend_after_s=3600
+        )
+
+    def book(self) -> ErasureBook:
+        return ErasureBook(open_rights_db(self.tmp / "rights.sqlite"))
+
+    def audit(self) -> Any:
+        from stream_processor.audit.wiring import open_audit
+
+        return open_audit(self.tmp / "state")
+
+    def ack(self, who: DeviceIdentity) -> bytes:
+        cmd = decode_command(self.out.commands[0])
+        return encode(CommandAck(
+            schema_version=1, command_id=cmd.command_id, type=cmd.type, tenant=cmd.tenant,
+            site=cmd.site, gate=who.gate, device=who.device, subject=cmd.subject,
+            status=AckStatus.DONE, templates_removed=1, outbox_events_purged=0,
+            acked_at_ms=int(time.time() * 1000), request_id=cmd.request_id,
+        ))  # fmt: skip
+
+
+@pytest.mark.unit
+def test_a_gate_registered_later_is_waited_for_and_gets_the_command_at_once(
+    tmp_path: Path,
+) -> None:
+    roster = [G1]
+    h = Harness(tmp_path, lambda: list(roster))
+    r = request()
+
+    async def scenario() -> None:
+        await h.svc.on_request(r.encode())
+        assert len(h.out.commands) == 1
+        roster.append(G2)  # registered (or first reported) after the request
+        await h.svc.tick()
+        # Sent again at once (not after the re-send interval): the new gate has it.
+        assert len(h.out.commands) == 2
+        await h.svc.on_ack(h.ack(G1))
+        progress = h.book().get(r.request_id)
+        assert progress is not None and progress.status is ErasureStatus.PENDING
+        assert progress.pending_devices == ["g2/d2"]
+        await h.svc.on_ack(h.ack(G2))
+        await h.svc.close()
+
+    asyncio.run(scenario())
+    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    assert receipt is not None
+    assert [(d.gate, d.device) for d in receipt.claims.devices] == [("g1", "d1"), ("g2", "d2")]
+
+
+@pytest.mark.unit
+def test_waiver_is_audited_releases_only_the_owed_device_and_is_named_on_the_receipt(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, lambda: [G1, G2])
+    r = request()
+    audit = h.audit()
+
+    async def scenario() -> None:
+        await h.svc.on_request(r.encode())
+        await h.svc.on_ack(h.ack(G1))
+        book = h.book()
+        with pytest.raises(InvalidInput, match="one of"):
+            waive_device(book, audit.log, G2, reason="tired of waiting", by="po-lee", now_ms=1)
+        with pytest.raises(InvalidInput, match="owes no pending erasure"):
+            waive_device(book, audit.log, G1, reason="destroyed", by="po-lee", now_ms=1)
+        with pytest.raises(InvalidInput, match="account id"):
+            waive_device(book, audit.log, G2, reason="destroyed", by="Lee Wei", now_ms=1)
+        ids = waive_device(book, audit.log, G2, reason="stolen", by="po-lee", now_ms=5)
+        assert ids == [r.request_id]
+        await h.svc.tick()  # complete by its parts now: the worker issues the receipt
+        await h.svc.close()
+
+    asyncio.run(scenario())
+    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    assert receipt is not None
+    (w,) = receipt.claims.waived
+    assert (w.gate, w.device, w.reason, w.by) == ("g2", "d2", "stolen", "po-lee")
+    entries = [e for e in audit.log.entries() if e.type is EntryType.ERASURE_WAIVED]
+    assert [e.seq for e in entries] == [w.audit_seq]
+    assert entries[0].body == {
+        "device": "g2/d2", "reason": "stolen", "by": "po-lee", "requests": [r.request_id],
+    }  # fmt: skip
+    assert audit.log.get(w.audit_seq).subject is None  # per device, not per person
+    # Only the device that acknowledged is on the receipt as having erased.
+    assert [(d.gate, d.device) for d in receipt.claims.devices] == [("g1", "d1")]
+    remaining = {x.where: x.until_ms for x in receipt.claims.remaining}
+    assert remaining["edge:g2/d2"] == -1  # never confirmed: no bound is claimed
+    assert check_signature(receipt, audit.key.public) == []
+    audit.close()
+
+
+@pytest.mark.unit
+def test_receipt_lists_every_place_a_copy_can_remain_and_the_key_card_link_goes(
+    tmp_path: Path,
+) -> None:
+    cards = KeycardBook(open_rights_db(tmp_path / "rights.sqlite"))
+    mine = cards.request("acme", "north", channel="office", unit="3-1201", subject=SUBJECT)
+    other = cards.request("acme", "north", channel="office", unit="3-1202", subject=OTHER)
+    h = Harness(tmp_path, lambda: [G1])
+    r = request()
+
+    async def scenario() -> None:
+        await h.svc.on_request(r.encode())
+        await h.svc.on_ack(h.ack(G1))
+        await h.svc.close()
+
+    asyncio.run(scenario())
+    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    assert receipt is not None
+    done = receipt.claims.completed_at_ms
+    remaining = {x.where: x.until_ms for x in receipt.claims.remaining}
+    assert remaining["kafka:raw"] >= done
+    assert remaining["mosquitto:queued"] == done + plan.MQTT_SESSION_BOUND_MS
+    assert remaining["store:free_pages"] == done  # secure_delete + WAL truncated
+    counts = {d.where: d.count for d in receipt.claims.deletions}
+    assert counts["rights_db:keycard_requests"] == 1
+    assert cards.get(mine.id).subject is None and cards.get(mine.id).unit == "3-1201"
+    assert cards.get(other.id).subject == OTHER
+
+
+@pytest.mark.unit
+def test_claims_without_waivers_or_remnants_serialise_as_before() -> None:
+    """A receipt issued before ``waived``/``remaining`` existed keeps its digest."""
+    doc: dict[str, Any] = {
+        "format": "facegate.erasure-receipt/1", "request_id": request().request_id,
+        "tenant": "acme", "site": "north", "subject": SUBJECT, "scope": {"purposes": None},
+        "deletions": [], "devices": [], "kafka": [], "requested_at_ms": 1, "completed_at_ms": 2,
+    }  # fmt: skip
+    claims = ReceiptClaims.model_validate(doc)
+    assert claims.model_dump(mode="json") == doc
+
+
+@pytest.mark.unit
+def test_roster_merges_registry_and_reported_devices_once() -> None:
+    reported = [G2, DeviceIdentity("acme", "south", "g1", "d1")]
+    roster = shared_roster(lambda: [G1, G2], lambda: reported)()
+    assert roster == merge([G1], reported)
+    assert plan.site_devices(roster, "acme", "north") == [("g1", "d1"), ("g2", "d2")]
+
+
+@pytest.mark.component
+def test_unregistered_gate_on_the_status_ledger_keeps_the_erasure_pending(
+    running_stack: Any, tmp_path: Path
+) -> None:
+    """The registry knows no device of the site (the attack: a site with no registered
+    devices completed with ``devices: []``), but a gate reported status: the erasure
+    waits for it; a gate first heard of after the request is added on the next round;
+    a tombstone on the ledger does not take a gate off the roster."""
+    from tests.support.records import private_topics, produce, status_payload
+
+    bootstrap = running_stack.settings().kafka_bootstrap
+    topics = private_topics(bootstrap, "device_status")
+    topic = topics.device_status
+
+    def status(ident: DeviceIdentity) -> tuple[bytes, bytes]:
+        value = status_payload(tenant=ident.tenant, site=ident.site, gate=ident.gate,
+                               device=ident.device)  # fmt: skip
+        return ident.username.encode(), value
+
+    produce(bootstrap, topic, [status(G1), (b"junk", b"not a status")])
+    reported = StatusLedgerDevices(bootstrap, topic, timeout_s=20)
+    h = Harness(tmp_path, shared_roster(lambda: [], reported.devices))
+    r = request()
+
+    async def scenario() -> None:
+        await h.svc.on_request(r.encode())
+        progress = h.book().get(r.request_id)
+        assert progress is not None and progress.expected == ["g1/d1"]
+        produce(bootstrap, topic, [status(G2), (G1.username.encode(), None)])
+        await h.svc.tick()
+        progress = h.book().get(r.request_id)
+        assert progress is not None and progress.pending_devices == ["g1/d1", "g2/d2"]
+        await h.svc.on_ack(h.ack(G1))
+        assert h.book().get(r.request_id).status is ErasureStatus.PENDING  # type: ignore[union-attr]
+        await h.svc.on_ack(h.ack(G2))
+        await h.svc.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        reported.close()
+    assert ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id) is not None
