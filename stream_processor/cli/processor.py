@@ -31,7 +31,7 @@ def worker(worker_name: str | None) -> None:
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr="127.0.0.1")
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     click.echo(f"processor {settings.worker_name}: {stack.kafka_bootstrap} → {where}")
     from stream_processor.cli.handler import run_faust_worker
 

@@ -41,6 +41,11 @@ class ProcessorSettings(BaseSettings):
         30.0, gt=0, le=600, description="longest wait between retries (the wait doubles up to it)"
     )
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="address /metrics binds; 0.0.0.0 where Prometheus scrapes from another"
+        " container or host (compose, Kubernetes)",
+    )
     sweep_interval_s: float = Field(
         60.0, gt=0, description="retention sweeper period (FACEGATE_PROCESSOR_SWEEP_INTERVAL_S)"
     )
