@@ -24,10 +24,16 @@ EXAMPLE_CAMERAS = REPO / "deploy" / "config" / "cameras.example.yaml"
 ARTIFACTS = Path(os.environ.get("FACEGATE_TEST_ARTIFACTS", REPO / "build" / "test-artifacts"))
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--window-size=1280,900",
-]  # fmt: skip
+]
 
 POLICY = """\
 tenant: acme
@@ -73,10 +79,23 @@ class Console:
 
     def token(self, tenant: str, role: str) -> str:
         done = subprocess.run(
-            [FACEGATE, "web", "token", "create", "--tenant", tenant, "--role", role,
-             "--label", f"{tenant} {role}"],
-            env=self.p.env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
+            [
+                FACEGATE,
+                "web",
+                "token",
+                "create",
+                "--tenant",
+                tenant,
+                "--role",
+                role,
+                "--label",
+                f"{tenant} {role}",
+            ],
+            env=self.p.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -120,11 +139,15 @@ def _run_console(pipeline: Pipeline) -> Iterator[Console]:
     cameras = pipeline.tmp / "cameras.yaml"
     shutil.copy(EXAMPLE_CAMERAS, cameras)
     (port,) = free_ports(1)
-    pipeline.extra_env.update({
-        "FACEGATE_WEB_PORT": str(port), "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "FACEGATE_WEB_CAMERAS_PATH": str(cameras), "FACEGATE_PROCESSOR_SWEEP_INTERVAL_S": "2",
-        "FACEGATE_WEB_DEVICE_OFFLINE_AFTER_S": "10",
-    })  # fmt: skip
+    pipeline.extra_env.update(
+        {
+            "FACEGATE_WEB_PORT": str(port),
+            "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "FACEGATE_WEB_CAMERAS_PATH": str(cameras),
+            "FACEGATE_PROCESSOR_SWEEP_INTERVAL_S": "2",
+            "FACEGATE_WEB_DEVICE_OFFLINE_AFTER_S": "10",
+        }
+    )
     compliance = pipeline.tmp / "compliance.yaml"
     compliance.write_text(
         "version: 1\npia:\n  acme:\n    north-garden: {reference: PIA-2026-07, date: 2026-05-01}\n"
@@ -132,22 +155,70 @@ def _run_console(pipeline: Pipeline) -> Iterator[Console]:
     pipeline.extra_env["FACEGATE_WEB_COMPLIANCE_PATH"] = str(compliance)
     policy = pipeline.tmp / "policy.yaml"
     policy.write_text(POLICY)
-    done = subprocess.run([FACEGATE, "policy", "apply", str(policy)], env=pipeline.env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [FACEGATE, "policy", "apply", str(policy)],
+        env=pipeline.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     prepare_bridge_session(pipeline)
     pipeline.start("bridge", "run", name="bridge")
     pipeline.start("processor", "worker", name="processor")
+    secret = pipeline.tmp / "north-garden.secret"
+    _facegate(
+        pipeline,
+        "site",
+        "secret",
+        "create",
+        "--tenant",
+        "acme",
+        "--site",
+        "north-garden",
+        "--out",
+        str(secret),
+    )
     for gate in ("main", "east"):
         ident = DeviceIdentity("acme", "north-garden", gate, "cam-1")
         conf = register_device(settings, ident, tls=False, broker=Mosquitto(settings))
-        pipeline.start("edge", "simulate", "--device-config", str(conf), "--data-dir",
-                       str(pipeline.tmp / gate), "--rate", "4", "--status-every", "1",
-                       name=f"gate-{gate}")  # fmt: skip
+        (pipeline.tmp / gate).mkdir()
+        _facegate(
+            pipeline,
+            "site",
+            "secret",
+            "export-for-gate",
+            "--secret",
+            str(secret),
+            "--device-config",
+            str(conf),
+            "--out",
+            str(pipeline.tmp / gate / "site.secret"),
+        )
+        pipeline.start(
+            "edge",
+            "simulate",
+            "--device-config",
+            str(conf),
+            "--data-dir",
+            str(pipeline.tmp / gate),
+            "--rate",
+            "4",
+            "--status-every",
+            "1",
+            name=f"gate-{gate}",
+        )
     pipeline.start("web", "serve", name="web")
     base = f"http://127.0.0.1:{port}"
     wait_for(lambda: _get(base + "/api/v1/openapi.json") == 200, 90, "the web app")
     yield Console(pipeline, base)
+
+
+def _facegate(pipeline: Pipeline, *args: str) -> None:
+    done = subprocess.run(
+        [FACEGATE, *args], env=pipeline.env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:

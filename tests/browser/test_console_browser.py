@@ -23,7 +23,11 @@ def sign_in(driver: Any, base: str, token: str) -> None:
     driver.get(base + "/console/sign-in?lang=en")
     driver.find_element(By.ID, "token").send_keys(token)
     driver.find_element(By.ID, "sign-in").click()
-    wait_until(lambda: driver.current_url.startswith(base + "/console"), 10, "signed in")
+    wait_until(
+        lambda: "sign-in" not in driver.current_url and driver.find_elements(By.CLASS_NAME, "who"),
+        10,
+        "signed in",
+    )
 
 
 def cell(driver: Any, site: str, field: str) -> str:
