@@ -99,7 +99,7 @@ TRACEBACKS = [
     Case("edge-run-bad-config", ("edge", "run", "--config", "{ws}/edge-bad.yaml"), "video.kind"),
     Case("edge-run-model-error", ("edge", "run", "--config", "{ws}/edge-run-badmodel.yaml"),
          "bad.onnx"),
-    Case("stack-up-kafka-fails", ("stack", "up"), "kafka exited during start-up", env=STACK_ENV),
+    Case("stack-up-kafka-fails", ("stack", "up"), "kafka", env=STACK_ENV),
 ]
 
 REFUSED = [
