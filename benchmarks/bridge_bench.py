@@ -116,7 +116,7 @@ def make_event(ident: DeviceIdentity, seq: int, now_ms: int | None = None) -> by
             if RANDOM_SUBJECTS
             else resident(ident.site, seq * 7919 % RESIDENTS),
             model="keycard-reader-v2.4.1",
-            consent_ref="consent:2026-01-01:resident-agreement-v3", reason="card_presented",
+            consent_ref="cr1_" + "5e" * 16, reason="card_presented",
         )
     )  # fmt: skip
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from _machine import BenchStack, free_ports, machine_line, private_stack, run
 
-from edge_agent.pseudonym import SiteSecret, write_site_secret
+from edge_agent.pseudonym import SiteSecret, consent_digest, write_site_secret
 from stream_processor.runtime.settings import Topics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -159,7 +159,8 @@ def set_up_devices(
                 apply_enrollment(data, Enrollment(
                     pseudonym=pseudonym(secret_of(SITE), resident(i)),
                     embeddings=np.asarray(vector, dtype=np.float32), model=model,
-                    consent_ref=f"C-{i}", minor=False, guardian_consent_ref=None,
+                    consent_ref=consent_digest(secret_of(SITE), f"C-{i}"), minor=False,
+                    guardian_consent_ref=None,
                 ), now)  # fmt: skip
 
         open_gallery(config).update(enrol_all)

@@ -357,7 +357,7 @@ def enroll(
     from edge_agent.gallery.consent import is_minor
     from edge_agent.gallery.credentials import CredentialHasher
     from edge_agent.gallery.enroll import Enrollment, apply_enrollment
-    from edge_agent.pseudonym import load_site_secret, pseudonym
+    from edge_agent.pseudonym import consent_digest, load_site_secret, pseudonym
 
     if isinstance(birth_date, dt.datetime):
         born, today = birth_date.date(), dt.date.today()
@@ -399,7 +399,12 @@ def enroll(
             model_id = embedder.model_id
         request = Enrollment(
             pseudonym=pseudonym(secret, resident), embeddings=vectors, model=model_id,
-            consent_ref=consent_ref, minor=minor, guardian_consent_ref=guardian_consent_ref,
+            # The gate keeps (and sends) only site-keyed digests of the forms' numbers.
+            consent_ref=consent_digest(secret, consent_ref) if consent_ref else None,
+            minor=minor,
+            guardian_consent_ref=(
+                consent_digest(secret, guardian_consent_ref) if guardian_consent_ref else None
+            ),
             cards=tuple(hasher.card(c) for c in cards),
             pin=hasher.pin(pin) if pin is not None else None,
         )

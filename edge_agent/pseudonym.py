@@ -37,6 +37,8 @@ from edge_agent.errors import ConfigError, InvalidInput
 
 PREFIX = "ps1_"
 DOMAIN = "facegate/pseudonym/v1"
+CONSENT_PREFIX = "cr1_"
+CONSENT_DOMAIN = "facegate/consent-ref/v1"
 SECRET_BYTES = 32
 HEADER = "facegate-site-secret v1"
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -97,6 +99,14 @@ class SiteSecret:
 def pseudonym(secret: SiteSecret, resident_id: str) -> str:
     """The resident's pseudonym at the secret's site."""
     return derive(secret.key, secret.tenant, secret.site, resident_id)
+
+
+def consent_digest(secret: SiteSecret, reference: str) -> str:
+    """What a gate keeps and sends of a consent form's reference: its site-keyed digest."""
+    mac = hmac.new(
+        secret.key, _framed(CONSENT_DOMAIN, secret.tenant, secret.site, reference), hashlib.sha256
+    )
+    return CONSENT_PREFIX + mac.digest()[:16].hex()
 
 
 def new_site_secret(tenant: str, site: str) -> SiteSecret:

@@ -21,8 +21,11 @@ from edge_agent.wire.topics import ID_PATTERN
 SCHEMA_VERSION = 1
 
 UUID7_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
-#: ``ps1_`` + 128 bits of HMAC-SHA256(site secret, resident id), hex.
+#: ``ps1_`` + 128 bits of HMAC-SHA256(site key, domain | tenant | site | resident id), hex.
 PSEUDONYM_PATTERN = r"^ps1_[0-9a-f]{32}$"
+#: ``cr1_`` + 128 bits of HMAC-SHA256(site key, domain | tenant | site | consent reference):
+#: the form's number itself never leaves the site.
+CONSENT_DIGEST_PATTERN = r"^cr1_[0-9a-f]{32}$"
 PURPOSE_PATTERN = r"^[a-z][a-z0-9_]{1,47}$"
 TOKEN_PATTERN = r"^[A-Za-z0-9._:+-]{1,64}$"  # noqa: S105 - a regex, not a secret
 
@@ -38,6 +41,13 @@ Purpose = Annotated[
     str, msgspec.Meta(pattern=PURPOSE_PATTERN, description="a purpose named in the policy")
 ]
 Token = Annotated[str, msgspec.Meta(pattern=TOKEN_PATTERN)]
+ConsentDigest = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=CONSENT_DIGEST_PATTERN,
+        description="site-keyed digest of the consent reference (never the form's number)",
+    ),
+]
 EpochMs = Annotated[
     int, msgspec.Meta(ge=MIN_TIME_MS, le=MAX_TIME_MS, description="ms since the epoch, UTC")
 ]
@@ -91,7 +101,7 @@ class GateEvent(
     subject: Pseudonym | None = None
     score_band: ScoreBand | None = None
     model: Token | None = None
-    consent_ref: Token | None = None
+    consent_ref: ConsentDigest | None = None
     reason: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z_]{0,31}$")] | None = None
 
     def __hash__(self) -> int:

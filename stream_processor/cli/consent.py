@@ -94,11 +94,17 @@ def grant(
     site_secret: Path | None, purpose: str, consent_ref: str, given_by: str, minor: bool,
 ) -> None:  # fmt: skip
     """Record a separate, prior consent for one purpose."""
+    from edge_agent.pseudonym import consent_digest, load_site_secret
     from stream_processor.rights.office_key import evidence_digest, office_key
 
     subject = require_subject(subject, resident_id, site_secret, tenant, site)
-    # The form's number never reaches the ledger or the audit log: only its keyed digest.
-    evidence = evidence_digest(office_key(BrokerSettings().state_dir), tenant, site, consent_ref)
+    # The form's number never reaches the ledger or the audit log: only a keyed digest —
+    # with the site secret, the same cr1_ digest the gate keeps; else under the office key.
+    evidence = (
+        consent_digest(load_site_secret(site_secret, tenant, site), consent_ref)
+        if site_secret is not None
+        else evidence_digest(office_key(BrokerSettings().state_dir), tenant, site, consent_ref)
+    )
     record = _record(
         tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=evidence,
         status="granted", given_by=given_by, minor=minor, at_ms=_now_ms(),

@@ -50,7 +50,7 @@ def enrol(
     consent_ref: str, minor: bool, guardian_consent_ref: str | None, purpose: str,
 ) -> None:  # fmt: skip
     """Enrol into the office gallery and grant consent in the ledger; name any step left."""
-    from edge_agent.pseudonym import pseudonym
+    from edge_agent.pseudonym import consent_digest, pseudonym
     from stream_processor.cli.consent import _check_purpose_declared, _record, _write
     from stream_processor.policy.consent import GivenBy
 
@@ -64,7 +64,8 @@ def enrol(
         guardian_consent_ref=guardian_consent_ref, cards=(), pin=None,
     )
     subject = pseudonym(secret, resident)
-    evidence = guardian_consent_ref if minor else consent_ref
+    # The same site-keyed digest the gallery keeps (edge enroll), never the form's number.
+    evidence = consent_digest(secret, (guardian_consent_ref if minor else consent_ref) or "")
     record = _record(
         tenant=tenant, site=site, subject=subject, purpose=purpose, evidence_ref=evidence,
         status="granted", given_by=(GivenBy.GUARDIAN if minor else GivenBy.SELF).value,

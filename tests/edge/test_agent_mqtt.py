@@ -18,7 +18,7 @@ import pytest
 
 from edge_agent.decision import credential, event_maker
 from edge_agent.outbox import SqliteOutbox
-from edge_agent.pseudonym import load_site_secret, pseudonym
+from edge_agent.pseudonym import consent_digest, load_site_secret, pseudonym
 from edge_agent.wire import EventKind
 from edge_agent.wire.commands import CommandType, EdgeCommand, encode
 from edge_agent.wire.ids import new_event_id
@@ -100,7 +100,9 @@ def test_agent_recognises_on_device_and_publishes_one_anonymized_event_per_appro
         ("face_match", subject), ("unknown_face", None), ("face_match", subject)
     ], f"{frames} frames gave {events}"
     assert [e["seq"] for e in events] == [0, 1, 2]
-    assert events[0]["consent_ref"] == "CONSENT-2026-001"
+    # The form's number stays at the site: the event carries its site-keyed digest.
+    secret = load_site_secret(tmp_path / "site.secret")
+    assert events[0]["consent_ref"] == consent_digest(secret, "CONSENT-2026-001")
     assert events[0]["model"] == "blazeface-back256+mobilefacenet-192"
     assert events[0]["decision"] == "granted" and events[1]["decision"] == "denied"
     assert w.check_all() == 3

@@ -22,7 +22,7 @@ from edge_agent.gallery.store import GalleryFile
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import SqliteOutbox
 from edge_agent.outbox.sqlite_outbox import ACKS, EVENTS
-from edge_agent.pseudonym import SiteSecret, pseudonym
+from edge_agent.pseudonym import SiteSecret, consent_digest, pseudonym
 from edge_agent.video.sources import ImageFolderSource
 from edge_agent.vision.recognizer import RecognitionPolicy, Recognizer
 from edge_agent.vision.track import IouTracker
@@ -55,7 +55,7 @@ def make_agent(tmp: Path, script=None, *, max_rows: int = 10_000, clock=time.tim
     gallery = GalleryFile(tmp / "g.fgg", KEY)
     enroll = Enrollment(
         pseudonym=pseudonym(SITE, "resident-alice"), embeddings=ALICE[None], model="fake-emb",
-        consent_ref="C-ALICE", minor=False, guardian_consent_ref=None,
+        consent_ref=consent_digest(SITE, "C-ALICE"), minor=False, guardian_consent_ref=None,
         cards=(hasher.card("CARD-ALICE-77"),), pin=hasher.pin("7731"),
     )
     gallery.update(lambda d: apply_enrollment(d, enroll, 0))
@@ -113,7 +113,7 @@ def test_face_card_pin_and_manual_share_one_decision_path(tmp_path) -> None:  # 
     assert {e.subject for e in events if e.subject} == {alice}
     assert [e.seq for e in events] == list(range(6))
     face = events[0]
-    assert face.model == "fake-det+fake-emb" and face.consent_ref == "C-ALICE"
+    assert face.model == "fake-det+fake-emb" and face.consent_ref == consent_digest(SITE, "C-ALICE")
     assert events[2].consent_ref is None  # the face consent is not the card's
     assert face.score_band is not None and face.purpose == "access_control"
     assert agent.actuator.openings == 4  # type: ignore[attr-defined]

@@ -23,7 +23,7 @@ def make(**over: object) -> GateEvent:
         subject="ps1_" + "ab" * 16,
         score_band=ScoreBand.HIGH,
         model="blazeface+mfn",
-        consent_ref="c-2026-0001",
+        consent_ref="cr1_" + "cd" * 16,
     )
     fields.update(over)
     return GateEvent(**fields)  # type: ignore[arg-type]
