@@ -33,6 +33,11 @@ class ErasureSettings(BaseSettings):
     )
     tick_s: float = Field(5.0, gt=0, description="how often pending erasures are looked at")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="address /metrics binds; 0.0.0.0 where Prometheus scrapes from another"
+        " container or host (compose, Kubernetes)",
+    )
     retention_refresh_s: float = Field(
         60.0, gt=0, description="how long topic configs read from the broker are reused"
     )

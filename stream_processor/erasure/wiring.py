@@ -129,7 +129,7 @@ def build(
     if settings.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr="127.0.0.1", registry=registry)
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
     log.info("erasure worker %s: %s → %s", app_id, stack.kafka_bootstrap, where)
     print(f"erasure worker {app_id}: {stack.kafka_bootstrap} → {where}", flush=True)  # noqa: T201
     return app
