@@ -99,7 +99,8 @@ def translate(exc: BaseException) -> tuple[str, int]:
     for link in _chain(exc):
         if _is_broker_client_error(link):
             detail = one_line(str(link)) or type(link).__name__
-            return f"cannot reach a broker ({detail}); {STACK_HINT}", EXIT_UNAVAILABLE
+            what = "the database" if type(link).__module__.startswith("psycopg") else "a broker"
+            return f"cannot reach {what} ({detail}); {STACK_HINT}", EXIT_UNAVAILABLE
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.strerror or type(exc).__name__}: {exc.filename}", EXIT_ERROR
     detail = one_line(str(exc))

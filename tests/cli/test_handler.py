@@ -104,3 +104,16 @@ def test_client_loggers_are_quiet_unless_debugging() -> None:
     quiet_client_loggers(debug=True)
     assert all(logging.getLogger(n).level == logging.DEBUG for n in NOISY_LOGGERS)
     quiet_client_loggers(debug=False)
+
+
+def test_a_database_that_is_down_is_named_as_such() -> None:
+    import psycopg
+
+    from tests.conftest import free_ports
+
+    (port,) = free_ports(1)
+    with pytest.raises(psycopg.OperationalError) as caught:
+        psycopg.connect(f"host=127.0.0.1 port={port} dbname=x connect_timeout=5")
+    message, code = translate(caught.value)
+    assert message.startswith("cannot reach the database (") and f"port {port}" in message
+    assert code == EXIT_UNAVAILABLE
