@@ -77,7 +77,8 @@ def enrol(
         raise click.ClickException(
             f"{subject} is enrolled in the office gallery, but the consent ledger step is "
             f"missing ({exc}); finish it with: facegate consent grant --tenant {tenant} "
-            f"--site {site} --subject {subject} --purpose {purpose} --consent-ref {evidence}"
+            f"--site {site} --resident-id <id> --site-secret <the site secret file> "
+            f"--purpose {purpose} --consent-ref <the same form reference>"
             f"{' --given-by guardian --minor' if minor else ''}"
         ) from None
     click.echo(f"{subject}: enrolled in the office gallery and consent for {purpose} granted "
