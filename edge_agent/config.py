@@ -142,6 +142,12 @@ class HttpConfig(_Section):
     enabled: bool = Field(True, description="serve /metrics and /healthz")
     host: str = Field("127.0.0.1", description="listen address")
     port: int = Field(9108, ge=0, le=65535, description="listen port (0 = any free port)")
+    announce_dir: Path | None = Field(
+        None,
+        description="folder a Prometheus watches for file_sd targets (the local stack's"
+        " <state>/monitoring/targets): the agent announces its /metrics there while it"
+        " runs; None = off",
+    )
     max_frame_age_s: float = Field(
         10.0, gt=0, description="unhealthy when the last frame is older than this"
     )

@@ -6,9 +6,12 @@ import logging
 import signal
 import threading
 import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 from edge_agent.access.gate import LoggingActuator
 from edge_agent.agent import EdgeAgent
+from edge_agent.announce import announce
 from edge_agent.commands.handler import CommandHandler
 from edge_agent.compose import build_credentials, build_recognizer, build_source, open_gallery
 from edge_agent.config import EdgeConfig
@@ -65,14 +68,7 @@ def run_agent(config: EdgeConfig, exit_when_done: bool = False, drain_timeout: f
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server = None
-    if config.http.enabled:
-        server = make_server(
-            config.http.host, config.http.port, metrics.registry,
-            lambda: agent.health(config.http.max_frame_age_s),
-        )
-        serve_in_background(server)
-        log.info("metrics and health on http://%s:%d", config.http.host, server.server_port)
+    server, announced = _serve_http(config, metrics, agent)
     pub_stop = threading.Event()
     pub_thread = threading.Thread(target=publisher.run, args=(pub_stop,), name="uplink")
     pub_thread.start()
@@ -100,7 +96,27 @@ def run_agent(config: EdgeConfig, exit_when_done: bool = False, drain_timeout: f
         pub_thread.join(10)
         if server is not None:
             server.shutdown()
+        if announced is not None:  # a clean stop: no longer a target to watch
+            announced.unlink(missing_ok=True)
         left = outbox.depth()
         outbox.close()
         log.info("agent stopped; %d rows still queued (sent on next start)", left)
     return 0
+
+
+def _serve_http(
+    config: EdgeConfig, metrics: EdgeMetrics, agent: EdgeAgent
+) -> tuple[ThreadingHTTPServer | None, Path | None]:
+    """/metrics and /healthz when enabled, announced to ``http.announce_dir`` if set."""
+    if not config.http.enabled:
+        return None, None
+    server = make_server(
+        config.http.host, config.http.port, metrics.registry,
+        lambda: agent.health(config.http.max_frame_age_s),
+    )
+    serve_in_background(server)
+    log.info("metrics and health on http://%s:%d", config.http.host, server.server_port)
+    announced = None
+    if config.http.announce_dir is not None:
+        announced = announce(config.http.announce_dir, config.http.host, server.server_port)
+    return server, announced

@@ -10,8 +10,10 @@ import click
 
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.certs import broker_certificates, register_certificate_expiry
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.settings import BrokerSettings, Topics
+from stream_processor.runtime.targets import announce
 
 
 @click.group()
@@ -38,11 +40,16 @@ def run(instance: str | None) -> None:
     creds = AccountBook(StateLayout(stack.state_dir)).bridge_credentials()
     topics = Topics()
     service = Bridge(stack, settings, topics, creds, registry=REGISTRY)
+    register_certificate_expiry(REGISTRY, broker_certificates(stack.state_dir, settings.ca_file))
     server = None
     if settings.metrics_port:
         server = HealthServer(
             settings.metrics_host, settings.metrics_port, REGISTRY, service.health
         ).start()
+        announce(
+            stack.state_dir, "facegate-bridge", settings.metrics_port, settings.metrics_host,
+            settings.client_id,
+        )
     click.echo(
         f"bridge {settings.client_id}: MQTT {settings.mqtt_host or stack.host}:"
         f"{settings.mqtt_port or stack.mqtt_port}{' (TLS)' if settings.ca_file else ''}"

@@ -6,6 +6,7 @@ import click
 
 from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.runtime.settings import BrokerSettings
+from stream_processor.runtime.targets import announce
 from stream_processor.store.factory import store_factory
 
 
@@ -32,6 +33,10 @@ def worker(worker_name: str | None) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        announce(
+            stack.state_dir, "facegate-processor", settings.metrics_port,
+            settings.metrics_host, settings.worker_name,
+        )
     click.echo(f"processor {settings.worker_name}: {stack.kafka_bootstrap} → {where}")
     from stream_processor.cli.handler import run_faust_worker
 

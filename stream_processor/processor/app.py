@@ -206,6 +206,7 @@ def add_ingest(
                 batch_size=settings.batch_size,
                 batch_within_s=settings.batch_within_s,
                 before_first=open_views,
+                lag=metrics.consumer_lag,
             )
         finally:
             ledgers.writers.clear()

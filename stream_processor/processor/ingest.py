@@ -16,10 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from stream_processor.processor.service import Decided, ProcessorService
+
+if TYPE_CHECKING:
+    from prometheus_client import Gauge
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +31,16 @@ log = logging.getLogger(__name__)
 class KafkaInput:
     """``InputControl`` over an ``AIOKafkaConsumer``."""
 
-    def __init__(self, consumer: Any) -> None:
+    #: Lag is read at most this often: positions are local, but a gauge per fetch is waste.
+    LAG_EVERY_S = 1.0
+
+    def __init__(self, consumer: Any, lag: Gauge | None = None) -> None:
         self._consumer = consumer
         self._paused = False
         self._fetching = False
+        self._lag = lag
+        self._lag_at = float("-inf")
+        self._lag_reported: set[tuple[str, str]] = set()
 
     async def fetch(self, timeout_ms: int, max_records: int) -> dict[Any, list[Any]]:
         self._fetching = True
@@ -38,9 +48,30 @@ class KafkaInput:
             fetched: dict[Any, list[Any]] = await self._consumer.getmany(
                 timeout_ms=timeout_ms, max_records=max_records
             )
+            await self._report_lag()
             return fetched
         finally:
             self._fetching = False
+
+    async def _report_lag(self) -> None:
+        """Per assigned partition: high watermark minus this worker's position.
+        Partitions a rebalance took away lose their series (another worker reports them)."""
+        now = time.monotonic()
+        if self._lag is None or now - self._lag_at < self.LAG_EVERY_S:
+            return
+        self._lag_at = now
+        seen: set[tuple[str, str]] = set()
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:  # no fetch answer for it yet
+                continue
+            position = await self._consumer.position(tp)
+            labels = (tp.topic, str(tp.partition))
+            self._lag.labels(*labels).set(max(0, high - position))
+            seen.add(labels)
+        for labels in self._lag_reported - seen:
+            self._lag.remove(*labels)
+        self._lag_reported = seen
 
     def pause(self) -> None:
         self._paused = True
@@ -74,12 +105,14 @@ async def run_ingest(
     batch_size: int,
     batch_within_s: float,
     before_first: Callable[[], Awaitable[None]],
+    lag: Gauge | None = None,
 ) -> None:
     """Consume until cancelled; ``consumer`` is started, ``before_first`` runs once
-    before the first batch is decided (it opens the ledger views)."""
+    before the first batch is decided (it opens the ledger views); ``lag`` gets the
+    consumer lag per partition."""
     from aiokafka.errors import CommitFailedError, IllegalStateError
 
-    source = KafkaInput(consumer)
+    source = KafkaInput(consumer, lag)
     writer = service.writer
     in_flight: Settling | None = None
 

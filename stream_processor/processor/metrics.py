@@ -80,6 +80,18 @@ class ProcessorMetrics:
             ["tenant", "site"],
             registry=registry,
         )
+        self.consumer_lag = consumer_lag_gauge(registry)
         self.policy_version = Gauge(
             "facegate_policy_version", "Policy version in force", ["tenant"], registry=registry
         )
+
+
+def consumer_lag_gauge(registry: CollectorRegistry) -> Gauge:
+    """Bounded labels: topic and partition number (partitions of the raw topic)."""
+    return Gauge(
+        "facegate_processor_consumer_lag",
+        "Records in a raw-topic partition this worker has not read yet (high"
+        " watermark minus position), per assigned partition",
+        ["topic", "partition"],
+        registry=registry,
+    )

@@ -15,7 +15,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
 
-RULES = REPO / "deploy" / "config" / "prometheus-consumer-rules.example.yaml"
+RULES = REPO / "deploy" / "prometheus" / "consumers.yml"
 
 
 def consumers_in_code() -> set[str]:

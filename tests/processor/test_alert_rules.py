@@ -15,7 +15,7 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.unit
 
-RULES = REPO / "deploy" / "config" / "prometheus-processor-rules.example.yaml"
+RULES = REPO / "deploy" / "prometheus" / "processor.yml"
 
 
 def test_every_metric_in_the_processor_alert_rules_is_exported() -> None:
