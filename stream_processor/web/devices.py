@@ -32,6 +32,12 @@ log = logging.getLogger(__name__)
 class DeviceRow:
     status: DeviceStatus
     last_seen_ms: int
+    #: Consecutive statuses whose outbox depth grew: the device is not getting its
+    #: events out (broker unreachable, ACL wrong) even while it still reports.
+    outbox_rising: int = 0
+
+    def outbox_growing(self, reports: int = 3) -> bool:
+        return self.outbox_rising >= reports
 
     def online(self, now_ms: int, offline_after_s: float) -> bool:
         return now_ms - self.last_seen_ms <= offline_after_s * 1000
@@ -61,8 +67,11 @@ class DeviceTable:
             old = self._rows.get(key)
             # Reordered records: keep the newest status, and the latest time seen.
             if old is None or old.status.sent_at_ms <= status.sent_at_ms:
+                rising = 0
+                if old is not None and status.outbox_depth > old.status.outbox_depth:
+                    rising = old.outbox_rising + 1
                 self._rows[key] = DeviceRow(
-                    status, max(received_ms, old.last_seen_ms if old else 0)
+                    status, max(received_ms, old.last_seen_ms if old else 0), rising
                 )
 
     def unreachable_by_tenant(self, now_ms: int) -> dict[str, int]:

@@ -24,6 +24,7 @@ class DeviceHealth(BaseModel):
     gate: str
     device: str
     online: bool
+    outbox_growing: bool = Field(description="outbox depth grew in the last 3 statuses")
     last_seen_ms: int
     offline_since_ms: int | None = Field(description="last status of an offline device")
     unreachable: bool = Field(
@@ -50,7 +51,9 @@ class SiteFigures(BaseModel):
     devices_online: int
     devices_offline: int
     devices_unreachable: int = Field(0, description="devices offline past the alarm bound")
-    outbox_alarm: bool = Field(description="a device is offline or queues over the threshold")
+    outbox_alarm: bool = Field(
+        description="a device is offline, its outbox keeps growing, or queues over the threshold"
+    )
     open_keycards: int
     oldest_keycard_age_s: float | None
 
@@ -75,6 +78,7 @@ def device_health(
                 site=s.site,
                 gate=s.gate,
                 device=s.device,
+                outbox_growing=r.outbox_growing(),
                 online=online,
                 last_seen_ms=r.last_seen_ms,
                 offline_since_ms=None if online else r.last_seen_ms,
@@ -147,7 +151,10 @@ def build_overview(
                 devices_online=sum(d.online for d in devs),
                 devices_offline=sum(not d.online for d in devs),
                 devices_unreachable=sum(d.unreachable for d in devs),
-                outbox_alarm=any(not d.online or d.outbox_depth > outbox_alarm_depth for d in devs),
+                outbox_alarm=any(
+                    not d.online or d.outbox_growing or d.outbox_depth > outbox_alarm_depth
+                    for d in devs
+                ),
                 open_keycards=open_n,
                 oldest_keycard_age_s=round(oldest, 1) if open_n else None,
             )

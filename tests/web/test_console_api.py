@@ -282,3 +282,22 @@ def test_overview_without_a_camera_registry(console: ConsoleRig, tmp_path: Any) 
         assert resp.status == 404  # not a registered site: no request without a registry
 
     console.run(go)
+
+
+def test_growing_outbox_raises_the_alarm(console: ConsoleRig, tmp_path: Any) -> None:
+    now = int(console.clock.now * 1000)
+    for i, depth in enumerate((10, 20, 30)):
+        console.deps.devices.apply(_device("acme", A_SITE, GATE, now + i, outbox=depth), now)
+
+    async def go(client: Any) -> None:
+        viewer = auth(console.token("acme", "viewer"))
+        site = (await (await client.get("/api/v1/overview", headers=viewer)).json())["sites"][0]
+        assert site["outbox_alarm"] is False  # grew twice: not yet
+        console.deps.devices.apply(_device("acme", A_SITE, GATE, now + 3, outbox=40), now)
+        console.clock.now += 2  # past the overview's one-second reuse
+        site = (await (await client.get("/api/v1/overview", headers=viewer)).json())["sites"][0]
+        assert site["outbox_alarm"] is True and site["devices_offline"] == 0
+        (dev,) = (await (await client.get("/api/v1/devices", headers=viewer)).json())["devices"]
+        assert dev["outbox_growing"] is True and dev["online"] is True
+
+    console.run(go)
