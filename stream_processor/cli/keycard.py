@@ -114,14 +114,19 @@ def fulfil(request_id: str, card_ref: str | None) -> None:
 
 @keycard.command()
 @click.argument("request_id")
-@click.option("--note", required=True, help="why (the resident withdrew it, …)")
-def cancel(request_id: str, note: str) -> None:
-    """Close a request without a card (say why)."""
+@click.option("--note", required=True, help="why, in words (kept with the request, not logged)")
+@click.option(
+    "--reason", default="resident_withdrew", show_default=True,
+    type=click.Choice(["resident_withdrew", "moved_out", "duplicate", "entered_in_error"]),
+    help="why, as written to the audit log",
+)  # fmt: skip
+def cancel(request_id: str, note: str, reason: str) -> None:
+    """Close a request without a card (say why; audited)."""
     from stream_processor.rights.keycards import KeycardError
 
     book, audit = _book()
     try:
-        req = book.cancel(request_id, note)
+        req = book.cancel(request_id, note, reason)
     except KeycardError as exc:
         raise click.ClickException(str(exc)) from None
     finally:

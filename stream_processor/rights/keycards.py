@@ -36,6 +36,9 @@ from stream_processor.errors import FacegateError
 ID = re.compile(ID_PATTERN)
 PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 CHANNELS = frozenset({"cli", "web", "api", "office"})
+#: Why a request closes without a card: a closed list, so the public audit log carries
+#: no free text (the note stays in the rights DB with the request).
+CANCEL_REASONS = ("resident_withdrew", "moved_out", "duplicate", "entered_in_error")
 
 
 class KeycardError(FacegateError):
@@ -233,7 +236,12 @@ class KeycardBook:
         return _row(r)
 
     def _close(
-        self, request_id: str, status: KeycardStatus, card_ref: str | None, note: str | None
+        self,
+        request_id: str,
+        status: KeycardStatus,
+        card_ref: str | None,
+        note: str | None,
+        reason: str | None = None,
     ) -> KeycardRequest:
         now = self._now_ms()
         cur = self._db.execute(
@@ -253,6 +261,14 @@ class KeycardBook:
                 subject=req.subject,
                 body={"request_id": req.id, "waited_s": int(req.age_s(now))},
             )
+        if self._audit is not None and status is KeycardStatus.CANCELLED:
+            self._audit.append(
+                EntryType.KEYCARD_CANCELLED,
+                tenant=req.tenant,
+                site=req.site,
+                subject=req.subject,
+                body={"request_id": req.id, "reason": reason, "waited_s": int(req.age_s(now))},
+            )
         if status is KeycardStatus.FULFILLED and self._on_fulfilled is not None:
             self._on_fulfilled(req)
         return req
@@ -261,9 +277,15 @@ class KeycardBook:
         """A card was handed over (``card_ref``: the card's number in the access system)."""
         return self._close(request_id, KeycardStatus.FULFILLED, _clean_text(card_ref, "card"), None)
 
-    def cancel(self, request_id: str, note: str) -> KeycardRequest:
-        """Withdrawn by the resident (never by the operator's choice alone: say why)."""
-        return self._close(request_id, KeycardStatus.CANCELLED, None, _clean_text(note, "note"))
+    def cancel(
+        self, request_id: str, note: str, reason: str = "resident_withdrew"
+    ) -> KeycardRequest:
+        """Closed without a card (never by the operator's choice alone: say why). The
+        audit entry records ``reason`` (one of ``CANCEL_REASONS``); the note stays here."""
+        if reason not in CANCEL_REASONS:
+            raise KeycardError(f"reason must be one of {', '.join(CANCEL_REASONS)}")
+        cleaned = _clean_text(note, "note")
+        return self._close(request_id, KeycardStatus.CANCELLED, None, cleaned, reason)
 
     def forget_subject(self, tenant: str, site: str, subject: str) -> int:
         """Erasure: no request keeps the subject's pseudonym (times and status stay, so

@@ -44,6 +44,9 @@ class KeycardFulfil(Strict):
 
 class KeycardCancel(Strict):
     note: str = Field(min_length=1, max_length=120, description="why (the resident withdrew)")
+    reason: Literal["resident_withdrew", "moved_out", "duplicate", "entered_in_error"] = Field(
+        "resident_withdrew", description="why, as written to the audit log"
+    )
 
 
 class KeycardOut(BaseModel):
@@ -152,7 +155,7 @@ async def _close(call: Call, fulfil: bool) -> KeycardOut:
         if fulfil:
             done = call.deps.keycards.fulfil(req.id, call.body.card_ref)
         else:
-            done = call.deps.keycards.cancel(req.id, call.body.note)
+            done = call.deps.keycards.cancel(req.id, call.body.note, call.body.reason)
     except KeycardError as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
     return _out(done, _now(call))
