@@ -119,7 +119,8 @@ class OutboxPublisher:
 
     @property
     def ready(self) -> bool:
-        """Connected, and (when taking commands) subscribed: queued rows may be sent."""
+        """Connected, and (when taking commands or confirmations) subscribed: queued rows
+        may be sent."""
         return self._connected.is_set() and (not self._subscribes or self._subscribed.is_set())
 
     def _on_connect(
@@ -245,7 +246,7 @@ class OutboxPublisher:
         gone: list[int] = []
         while True:
             try:
-                row_id, kind, ok, rc = self._acked.get_nowait()
+                row_id, _kind, ok, rc = self._acked.get_nowait()
             except queue.Empty:
                 break
             if ok and self.confirmations is not None:
