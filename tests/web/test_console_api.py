@@ -48,6 +48,7 @@ def test_overview_counts_only_the_tokens_tenant(console: ConsoleRig, tmp_path: A
     async def go(client: Any) -> None:
         resp = await client.get("/api/v1/overview", headers=auth(console.token("acme", "viewer")))
         assert resp.status == 200
+        assert resp.headers["Cache-Control"] == "no-store"
         ov = await resp.json()
         assert ov["tenant"] == "acme"
         assert [s["site"] for s in ov["sites"]] == [A_SITE]

@@ -27,6 +27,7 @@ from stream_processor.web.tokens import Role
 #: Largest request body the API reads (the app refuses larger ones before they are read).
 MAX_BODY = 16 * 1024
 ID_SEGMENT = ID_PATTERN.strip("^$")
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def path_params(path: str) -> tuple[str, list[tuple[str, str]]]:
@@ -181,7 +182,8 @@ def _handler(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamRespo
             raise ApiError(400, "unexpected_body", "this endpoint takes no body")
         result = await op.handler(Call(request, principal, request.app[DEPS], query, body))
         status, model = result if isinstance(result, tuple) else (op.status, result)
-        return web.json_response(model.model_dump(mode="json"), status=status)
+        # A firm's figures: never kept by a shared cache or the browser's back button.
+        return web.json_response(model.model_dump(mode="json"), status=status, headers=_NO_STORE)
 
     return handle
 
