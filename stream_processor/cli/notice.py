@@ -72,12 +72,16 @@ def validate_config(cameras: Path | None, policies: tuple[Path, ...]) -> None:
     errors = 0
     for policy_path in policies:
         from stream_processor.cli.policy import load_policy
-        from stream_processor.notices.consistency import check_site
+        from stream_processor.notices.consistency import check_custom_purposes, check_site
+        from stream_processor.policy.purpose import SHIPPED_PURPOSES
         from stream_processor.policy.retention import CompiledPolicy
 
-        compiled = CompiledPolicy(load_policy(policy_path))
+        document = load_policy(policy_path)
+        compiled = CompiledPolicy(document)
+        custom = frozenset(document.purposes) - frozenset(SHIPPED_PURPOSES)
         for site in (s for s in registry.sites if s.tenant == compiled.tenant):
-            for m in check_site(site, compiled.allowed_purposes):
+            found = check_site(site, compiled.allowed_purposes)
+            for m in found + check_custom_purposes(site, custom):
                 errors += m.severity == "error"
                 click.echo(f"{site.tenant}/{site.site}: {m}", err=m.severity == "error")
         click.echo(f"checked against {policy_path} (tenant {compiled.tenant})")

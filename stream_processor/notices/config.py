@@ -73,6 +73,13 @@ class Party(_Strict):
 class PurposeNotice(_Strict):
     id: str = Field(pattern=PURPOSE, description="the purpose's name in the policy")
     description: Text = Field(description="what the data is used for, in plain words")
+    legal_basis: Text | None = Field(
+        None,
+        description="the purpose's own legal basis, as in the policy; required for a custom "
+        "purpose (one facegate does not ship), printed under it",
+        # Absent stays absent in the notice's content, so notices without it keep their version.
+        exclude_if=lambda v: v is None,
+    )
 
 
 class Camera(_Strict):

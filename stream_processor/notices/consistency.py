@@ -54,3 +54,19 @@ def check_site(site: SiteNotice, allowed: AllowedPurposes) -> list[Mismatch]:
                 )
             )
     return out
+
+
+def check_custom_purposes(site: SiteNotice, custom: frozenset[str]) -> list[Mismatch]:
+    """A custom purpose (declared by the policy with its own legal basis, not shipped by
+    facegate) must carry that legal basis on the notice, beside its description."""
+    return [
+        Mismatch(
+            cam.id,
+            "error",
+            f"purpose {p!r} is custom: the notice must state its legal basis "
+            "(purposes[].legal_basis)",
+        )
+        for cam in site.cameras
+        for p in cam.purposes
+        if p in custom and site.purpose(p).legal_basis is None
+    ]

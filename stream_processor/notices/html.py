@@ -9,7 +9,7 @@ import datetime as dt
 from html import escape
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stream_processor.notices.config import Contact, Lang, Party, SiteNotice
+from stream_processor.notices.config import Contact, Lang, Party, SiteNotice, Text
 from stream_processor.notices.view import NoticeContent, RetentionRow, notice_path
 
 L: dict[str, tuple[str, str]] = {
@@ -182,6 +182,10 @@ def _party(p: Party, lang: Lang) -> str:
     return f"<p><strong>{escape(p.name.get(lang))}</strong><br>{_contact(p.contact, lang)}</p>"
 
 
+def _basis(text: Text | None, lang: Lang) -> str:
+    return f"<br>{t('legal_basis', lang)}: {escape(text.get(lang))}" if text else ""
+
+
 def _retention_table(rows: tuple[RetentionRow, ...], site: SiteNotice, lang: Lang) -> str:
     out = [f"<table><tr><th>{t('kind', lang)}</th><th>{t('kept', lang)}</th></tr>"]
     purpose = None
@@ -221,7 +225,9 @@ def render_notice(
         f"&amp;version={version}" if current_version is not None else ""
     )
     purposes = "".join(
-        f"<li><strong>{escape(p)}</strong>: {escape(site.purpose(p).description.get(lang))}</li>"
+        f"<li><strong>{escape(p)}</strong>: {escape(site.purpose(p).description.get(lang))}"
+        + _basis(site.purpose(p).legal_basis, lang)
+        + "</li>"
         for p in cam.purposes
     )
     parts = [
