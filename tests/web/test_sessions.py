@@ -87,6 +87,8 @@ def test_viewer_cannot_apply_from_the_page(console: ConsoleRig) -> None:
         await sign_in(client, console.token("acme", "viewer"))
         html = await (await client.get("/console/retention")).text()
         assert 'id="dry-run"' not in html  # no editor for a viewer
+        assert (await client.get("/console/keycards")).status == 403
+        assert (await client.get("/console/subject")).status == 403
         csrf = _csrf(html)
         resp = await client.post(
             "/console/retention/apply",
@@ -183,5 +185,33 @@ def test_revocation_ends_an_open_live_stream(console: ConsoleRig) -> None:
                 break
             seen_after += line.startswith(b"data: ")
         assert seen_after <= 2
+
+    console.run(go)
+
+
+def test_operator_hands_over_a_card_from_the_page(console: ConsoleRig) -> None:
+    mine = console.deps.keycards.request("acme", "north-garden", channel="web", unit="3-1201")
+    theirs = console.deps.keycards.request("bolt", "south-bay", channel="web", unit="9-9")
+
+    async def go(client: Any) -> None:
+        await sign_in(client, console.token("acme", "operator"))
+        html = await (await client.get("/console/keycards?lang=en")).text()
+        assert "3-1201" in html and "9-9" not in html
+        csrf = _csrf(html)
+        # Another firm's request id: 404, and it stays open.
+        resp = await client.post(f"/console/keycards/{theirs.id}/fulfil", data={"csrf": csrf})
+        assert resp.status == 404
+        # Without the CSRF token: 401, still open.
+        assert (await client.post(f"/console/keycards/{mine.id}/fulfil", data={})).status == 401
+        resp = await client.post(
+            f"/console/keycards/{mine.id}/fulfil",
+            data={"csrf": csrf, "card_ref": "C-77"},
+            allow_redirects=False,
+        )
+        assert resp.status == 303
+        assert console.deps.keycards.get(mine.id).status.value == "fulfilled"
+        assert console.deps.keycards.get(theirs.id).status.value == "open"
+        html = await (await client.get("/console/keycards?lang=en")).text()
+        assert "No open requests." in html
 
     console.run(go)

@@ -112,6 +112,10 @@ def shell(
         csrf = principal.session.csrf if principal.session else ""
         other = "en" if lang == "zh" else "zh"
         officer = (
+            f'<a href="/console/keycards?lang={lang}">{tr("keycards", lang)}</a>'
+            if principal.role.allows(Role.OPERATOR)
+            else ""
+        ) + (
             f'<a href="/console/subject?lang={lang}">{tr("subject", lang)}</a>'
             if principal.role is Role.PRIVACY_OFFICER
             else ""
