@@ -41,6 +41,8 @@ _BROKER_EXCEPTIONS = frozenset(
         ("psycopg", "OperationalError"),
     }
 )
+#: The roots of the Kafka clients' other errors (a refusal, not an outage).
+_KAFKA_ERRORS = frozenset({("kafka.errors", "KafkaError"), ("aiokafka.errors", "KafkaError")})
 #: OS errors of a network connection (a file error is reported as itself).
 _NETWORK_ERRORS: tuple[type[BaseException], ...] = (ConnectionError, TimeoutError, socket.gaierror)
 
@@ -101,6 +103,11 @@ def translate(exc: BaseException) -> tuple[str, int]:
             detail = one_line(str(link)) or type(link).__name__
             what = "the database" if type(link).__module__.startswith("psycopg") else "a broker"
             return f"cannot reach {what} ({detail}); {STACK_HINT}", EXIT_UNAVAILABLE
+    for link in _chain(exc):
+        if any((k.__module__, k.__name__) in _KAFKA_ERRORS for k in type(link).__mro__):
+            detail = one_line(str(link)) or type(link).__name__
+            retriable = bool(getattr(link, "retriable", False))
+            return f"Kafka refused: {detail}", EXIT_UNAVAILABLE if retriable else EXIT_ERROR
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.strerror or type(exc).__name__}: {exc.filename}", EXIT_ERROR
     detail = one_line(str(exc))

@@ -117,3 +117,12 @@ def test_a_database_that_is_down_is_named_as_such() -> None:
     message, code = translate(caught.value)
     assert message.startswith("cannot reach the database (") and f"port {port}" in message
     assert code == EXIT_UNAVAILABLE
+
+
+def test_a_kafka_refusal_is_reported_as_kafkas() -> None:
+    from kafka.errors import TopicAuthorizationFailedError, UnknownTopicOrPartitionError
+
+    message, code = translate(TopicAuthorizationFailedError("facegate.policies"))
+    assert message.startswith("Kafka refused: ") and "facegate.policies" in message
+    assert code == EXIT_ERROR
+    assert translate(UnknownTopicOrPartitionError("raw"))[1] == EXIT_UNAVAILABLE  # retriable
