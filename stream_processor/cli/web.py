@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import TYPE_CHECKING
 
 import click
 
+from stream_processor.cli.options import json_option
 from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
@@ -159,13 +161,23 @@ def create(tenant: str, role: str, label: str, expires: str | None) -> None:
 
 @token.command("list")
 @click.option("--tenant", default=None, help="only this tenant's tokens")
-def list_(tenant: str | None) -> None:
+@json_option
+def list_(tenant: str | None, as_json: bool) -> None:
     """Tokens (ids, never secrets) with their state."""
     now = int(time.time() * 1000)
+    rows = []
     for t in _book().list(tenant):
         state = "revoked" if t.revoked_at_ms else ("valid" if t.valid_at(now) else "expired")
-        until = _when(t.expires_at_ms) if t.expires_at_ms else "-"
-        click.echo(f"{t.id}\t{t.tenant}\t{t.role.value}\t{state}\t{until}\t{t.label}")
+        until = _when(t.expires_at_ms) if t.expires_at_ms else None
+        rows.append({"id": t.id, "tenant": t.tenant, "role": t.role.value, "state": state,
+                     "expires": until, "label": t.label})  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    click.echo("id\ttenant\trole\tstate\texpires\tlabel" if rows else "no tokens")
+    for r in rows:
+        click.echo("\t".join(str(r[k] or "-") for k in ("id", "tenant", "role", "state",
+                                                        "expires", "label")))  # fmt: skip
 
 
 @token.command("revoke")

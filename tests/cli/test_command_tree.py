@@ -25,6 +25,7 @@ PRINT_RECORDS = {
     "facegate policy show",
     "facegate stack status",
     "facegate status",
+    "facegate web token list",
 }
 
 #: Spellings retired so that each thing has one name across commands.
