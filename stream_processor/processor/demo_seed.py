@@ -10,6 +10,7 @@ from typing import Any
 
 from edge_agent.pseudonym import (
     SiteSecret,
+    consent_digest,
     load_site_secret,
     new_site_secret,
     pseudonym,
@@ -81,7 +82,7 @@ def seed_demo(
             r = ConsentRecord(
                 tenant=ident.tenant, site=ident.site, subject=subject,
                 purpose="access_control", status=ConsentStatus.GRANTED, given_by=GivenBy.SELF,
-                evidence_ref=f"demo-form-{i}", at_ms=now,
+                evidence_ref=consent_digest(secret, f"demo-form-{i}"), at_ms=now,
             )  # fmt: skip
             grants.append((r.key, r.encode()))
     if grants:
