@@ -159,8 +159,10 @@ async def site_page(request: web.Request) -> web.Response:
     devs = [
         d
         for d in device_health(
-            deps.devices.of_tenant(principal.tenant), ov.now_ms,
-            deps.devices.offline_after_s, deps.devices.unreachable_after_s,
+            deps.devices.of_tenant(principal.tenant),
+            ov.now_ms,
+            deps.devices.offline_after_s,
+            deps.devices.unreachable_after_s,
         )
         if d.site == s.site
     ]
@@ -184,8 +186,10 @@ async def gate_page(request: web.Request) -> web.Response:
     devs = [
         d
         for d in device_health(
-            deps.devices.of_tenant(principal.tenant), ov.now_ms,
-            deps.devices.offline_after_s, deps.devices.unreachable_after_s,
+            deps.devices.of_tenant(principal.tenant),
+            ov.now_ms,
+            deps.devices.offline_after_s,
+            deps.devices.unreachable_after_s,
         )
         if d.site == s.site and d.gate == gate
     ]
