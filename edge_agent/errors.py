@@ -19,7 +19,8 @@ FacegateError                  root of every error facegate raises on purpose
 │   ├── AssetError             a model or test asset could not be fetched/converted/verified
 │   ├── ModelError             a model file is missing or behaves wrongly
 │   ├── GalleryError           the encrypted gallery cannot be read or written
-│   │   └── GalleryKeyError    missing or wrong gallery key (fails loudly, never guesses)
+│   │   ├── GalleryKeyError    missing or wrong gallery key (fails loudly, never guesses)
+│   │   └── BundleError        a bundle not the office's, older, or another site's (gallery.bundle)
 │   ├── PhotoError             an enrolment photo is unusable (gallery.enroll)
 │   └── ConsentRequired        enrolment without the consent reference it needs
 └── the cloud (stream_processor.errors and the modules named)
