@@ -142,126 +142,133 @@ def verify_log(
     wanted: dict[int, list[AnchorCheck]] = {}
     for anchor in anchors_seen:
         wanted.setdefault(anchor.seq, []).append(anchor)
-
-    expected_seq = 0
-    entry_findings_before = len(report.findings)
-    anchor_findings: list[Finding] = []  # kept apart: a bad receipt says nothing of the chain
-    prev_hash: str | None = GENESIS
-    last_seq = -1
-    last_valid_cp: int | None = None
+    walk = _Walk(report, checkpoints, wanted, findings_before=len(report.findings))
     for n, raw in enumerate(log_lines, start=1):
-        raw = raw.rstrip(b"\n")
-        report.entries += 1
-        try:
-            entry = decode_entry(raw)
-        except Exception as exc:
-            report.findings.append(
-                Finding("unreadable", _entry_where(None, n), f"not a valid entry: {exc}", line=n)
-            )
-            prev_hash = None
-            expected_seq += 1
-            continue
-        where = _entry_where(entry.seq, n)
-        if entry.seq > expected_seq:
-            missing = (
-                f"entry {expected_seq}"
-                if entry.seq == expected_seq + 1
-                else f"entries {expected_seq}..{entry.seq - 1}"
-            )
-            report.findings.append(
-                Finding(
-                    "missing_entry",
-                    where,
-                    f"expected seq {expected_seq}: {missing} dropped or moved",
-                    seq=expected_seq,
-                    line=n,
-                )
-            )
-        elif entry.seq < expected_seq:
-            report.findings.append(
-                Finding(
-                    "out_of_order",
-                    where,
-                    f"seq {entry.seq} appears after seq {expected_seq - 1}",
-                    seq=entry.seq,
-                    line=n,
-                )
-            )
-        computed = entry.computed_hash(check=False)
-        if computed != entry.hash:
-            report.findings.append(
-                Finding(
-                    "hash_mismatch",
-                    where,
-                    "content changed after it was written",
-                    seq=entry.seq,
-                    line=n,
-                )
-            )
-        elif raw != entry.line(check=False):
-            report.findings.append(
-                Finding(
-                    "not_canonical", where, "the line's bytes were changed", seq=entry.seq, line=n
-                )
-            )
-        if prev_hash is not None and entry.prev != prev_hash:
-            report.findings.append(
-                Finding(
-                    "chain_broken",
-                    where,
-                    "prev does not match the hash of the entry before it "
-                    "(that entry was changed, dropped or moved)",
-                    seq=entry.seq,
-                    line=n,
-                )
-            )
-        for _, cp in checkpoints.pop(entry.seq, []):
-            if cp.hash != entry.hash:
-                report.findings.append(
-                    Finding(
-                        "checkpoint_mismatch",
-                        where,
-                        f"a signed checkpoint (at {cp.at_ms}) says this entry's hash is {cp.hash}",
-                        seq=entry.seq,
-                        line=n,
-                    )
-                )
-            elif len(report.findings) == entry_findings_before:
-                # Valid only while every entry up to here verified.
-                last_valid_cp = entry.seq
-        for anchor in wanted.pop(entry.seq, []):
-            report.anchors_checked += 1
-            anchor_findings.extend(_check_anchor(anchor, entry, n))
-        prev_hash = entry.hash
-        expected_seq = max(expected_seq, entry.seq + 1)
-        last_seq = max(last_seq, entry.seq)
-
-    for seq, cps in sorted(checkpoints.items()):
-        for n, _ in cps:
-            if seq > last_seq:
-                finding = Finding(
-                    "truncated",
-                    f"checkpoint line {n} (seq={seq})",
-                    f"the log ends at seq {last_seq} but a signed checkpoint covers seq {seq}: "
-                    f"entries {last_seq + 1}..{seq} were removed",
-                    seq=seq,
-                )
-            else:
-                finding = Finding(
-                    "missing_entry",
-                    f"checkpoint line {n} (seq={seq})",
-                    f"a signed checkpoint covers entry {seq}, which the log no longer has",
-                    seq=seq,
-                )
-            report.findings.append(finding)
-    report.findings.extend(anchor_findings)
+        walk.step(n, raw.rstrip(b"\n"))
+    _check_unmatched_checkpoints(checkpoints, walk.last_seq, report)
+    report.findings.extend(walk.anchor_findings)
     for seq, anchors_left in sorted(wanted.items()):
         for anchor in anchors_left:
             report.findings.append(
                 Finding("anchor_missing", anchor.label, f"the log has no entry seq={seq}", seq=seq)
             )
-    report.last_checkpoint_seq = last_valid_cp
-    for anchor in _anchors_by_label(anchors_seen):
+    report.last_checkpoint_seq = walk.last_valid_cp
+    _check_anchor_coverage(anchors_seen, walk.last_valid_cp, report)
+    report.unsigned_tail = walk.last_seq - (
+        walk.last_valid_cp if walk.last_valid_cp is not None else -1
+    )
+    if report.unsigned_tail > 0:
+        report.warnings.append(
+            f"{report.unsigned_tail} entries after the last signed checkpoint "
+            "are chained but not yet signed"
+        )
+    return report
+
+
+@dataclass
+class _Walk:
+    """One pass over the log's entries, in file order."""
+
+    report: VerifyReport
+    checkpoints: dict[int, list[tuple[int, Checkpoint]]]
+    wanted: dict[int, list[AnchorCheck]]
+    findings_before: int
+    #: Kept apart: a bad receipt says nothing of the chain.
+    anchor_findings: list[Finding] = field(default_factory=list)
+    expected_seq: int = 0
+    prev_hash: str | None = GENESIS
+    last_seq: int = -1
+    last_valid_cp: int | None = None
+
+    def step(self, n: int, raw: bytes) -> None:
+        self.report.entries += 1
+        try:
+            entry = decode_entry(raw)
+        except Exception as exc:
+            self.report.findings.append(
+                Finding("unreadable", _entry_where(None, n), f"not a valid entry: {exc}", line=n)
+            )
+            self.prev_hash = None
+            self.expected_seq += 1
+            return
+        where = _entry_where(entry.seq, n)
+        self._check_order(entry, where, n)
+        self._check_content(entry, raw, where, n)
+        self._check_signed(entry, where, n)
+        for anchor in self.wanted.pop(entry.seq, []):
+            self.report.anchors_checked += 1
+            self.anchor_findings.extend(_check_anchor(anchor, entry, n))
+        self.prev_hash = entry.hash
+        self.expected_seq = max(self.expected_seq, entry.seq + 1)
+        self.last_seq = max(self.last_seq, entry.seq)
+
+    def _check_order(self, entry: AuditEntry, where: str, n: int) -> None:
+        expected = self.expected_seq
+        if entry.seq > expected:
+            missing = (
+                f"entry {expected}"
+                if entry.seq == expected + 1
+                else f"entries {expected}..{entry.seq - 1}"
+            )
+            detail = f"expected seq {expected}: {missing} dropped or moved"
+            self.report.findings.append(
+                Finding("missing_entry", where, detail, seq=expected, line=n)
+            )
+        elif entry.seq < expected:
+            detail = f"seq {entry.seq} appears after seq {expected - 1}"
+            self.report.findings.append(
+                Finding("out_of_order", where, detail, seq=entry.seq, line=n)
+            )
+
+    def _check_content(self, entry: AuditEntry, raw: bytes, where: str, n: int) -> None:
+        def bad(code: str, detail: str) -> None:
+            self.report.findings.append(Finding(code, where, detail, seq=entry.seq, line=n))
+
+        if entry.computed_hash(check=False) != entry.hash:
+            bad("hash_mismatch", "content changed after it was written")
+        elif raw != entry.line(check=False):
+            bad("not_canonical", "the line's bytes were changed")
+        if self.prev_hash is not None and entry.prev != self.prev_hash:
+            bad(
+                "chain_broken",
+                "prev does not match the hash of the entry before it "
+                "(that entry was changed, dropped or moved)",
+            )
+
+    def _check_signed(self, entry: AuditEntry, where: str, n: int) -> None:
+        for _, cp in self.checkpoints.pop(entry.seq, []):
+            if cp.hash != entry.hash:
+                detail = f"a signed checkpoint (at {cp.at_ms}) says this entry's hash is {cp.hash}"
+                self.report.findings.append(
+                    Finding("checkpoint_mismatch", where, detail, seq=entry.seq, line=n)
+                )
+            elif len(self.report.findings) == self.findings_before:
+                # Valid only while every entry up to here verified.
+                self.last_valid_cp = entry.seq
+
+
+def _check_unmatched_checkpoints(
+    checkpoints: dict[int, list[tuple[int, Checkpoint]]], last_seq: int, report: VerifyReport
+) -> None:
+    """Checkpoints over entries the log did not show: cut off at the end, or dropped."""
+    for seq, cps in sorted(checkpoints.items()):
+        for n, _ in cps:
+            where = f"checkpoint line {n} (seq={seq})"
+            if seq > last_seq:
+                detail = (
+                    f"the log ends at seq {last_seq} but a signed checkpoint covers seq {seq}: "
+                    f"entries {last_seq + 1}..{seq} were removed"
+                )
+                report.findings.append(Finding("truncated", where, detail, seq=seq))
+            else:
+                detail = f"a signed checkpoint covers entry {seq}, which the log no longer has"
+                report.findings.append(Finding("missing_entry", where, detail, seq=seq))
+
+
+def _check_anchor_coverage(
+    anchors: list[AnchorCheck], last_valid_cp: int | None, report: VerifyReport
+) -> None:
+    for anchor in _anchors_by_label(anchors):
         if anchor.log_id is not None and report.log_ids and anchor.log_id not in report.log_ids:
             report.findings.append(
                 Finding(
@@ -275,13 +282,6 @@ def verify_log(
             report.warnings.append(
                 f"{anchor.label}: entry {anchor.seq} is not yet covered by a signed checkpoint"
             )
-    report.unsigned_tail = last_seq - (last_valid_cp if last_valid_cp is not None else -1)
-    if report.unsigned_tail > 0:
-        report.warnings.append(
-            f"{report.unsigned_tail} entries after the last signed checkpoint "
-            "are chained but not yet signed"
-        )
-    return report
 
 
 def _anchors_by_label(anchors: list[AnchorCheck]) -> list[AnchorCheck]:
