@@ -45,14 +45,21 @@ _MAX_DETAIL = 300
 
 
 def _load_or_create_key(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    """The key at ``path``, made if absent; published whole (written aside, then linked),
+    so a process starting at the same moment never reads a half-written key."""
+    if path.exists():
         return path.read_bytes()
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
-        key = secrets.token_bytes(32)
-        fh.write(key)
-    return key
+        fh.write(secrets.token_bytes(32))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process published its key first: use that one
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
 
 
 @functools.cache

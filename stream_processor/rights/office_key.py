@@ -48,16 +48,20 @@ def office_key(state_dir: Path) -> bytes:
     """The office's identifier key, made (0600) on first use."""
     path = state_dir / "secrets" / KEY_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        fd = -1
-    if fd < 0:
-        key = path.read_bytes()
-        if len(key) != KEY_BYTES:
-            raise ConfigError(f"{path} is not an office identifier key ({KEY_BYTES} bytes)")
-        return key
-    key = secrets.token_bytes(KEY_BYTES)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
+    if not path.exists():
+        # Written aside and linked into place: two commands starting at once agree on one
+        # key, and neither reads a half-written file.
+        tmp = path.with_name(f".{KEY_FILE}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(secrets.token_bytes(KEY_BYTES))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    key = path.read_bytes()
+    if len(key) != KEY_BYTES:
+        raise ConfigError(f"{path} is not an office identifier key ({KEY_BYTES} bytes)")
     return key

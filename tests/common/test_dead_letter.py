@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -93,3 +94,20 @@ def test_the_consumers_quarantine_keeps_no_value() -> None:
     # the processor's quarantine writes through the same Quarantine.letter
     _, value = q.letter(hostile_payload(), Refusal("store_refused", f"value '{NAME}'"), at)
     assert_unreadable(value)
+
+
+def test_processes_starting_together_agree_on_one_key(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from stream_processor.dead_letter import KEY_FILE, _load_or_create_key
+    from stream_processor.rights.office_key import office_key
+
+    path = tmp_path / KEY_FILE
+    with ThreadPoolExecutor(8) as pool:
+        dlq = set(pool.map(lambda _: _load_or_create_key(path), range(32)))
+        office = set(pool.map(lambda _: office_key(tmp_path), range(32)))
+    assert len(dlq) == 1 and len(next(iter(dlq))) == 32
+    assert len(office) == 1 and len(next(iter(office))) == 32
+    assert sorted(p.name for p in (tmp_path / "secrets").iterdir()) == ["office-identifiers.key"]
+    assert [p.name for p in tmp_path.iterdir() if p.is_file()] == [KEY_FILE]
+    assert path.stat().st_mode & 0o777 == 0o600
