@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from stream_processor.runtime.layout import private_database
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keycard_requests (
     id TEXT PRIMARY KEY,
@@ -56,7 +58,7 @@ def rights_db_path(state_dir: Path) -> Path:
 
 def open_rights_db(path: Path) -> sqlite3.Connection:
     """Open (and create) the database; autocommit, WAL, shared by several processes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_database(path)
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA busy_timeout=30000")

@@ -56,3 +56,18 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
+
+
+def private_database(path: Path) -> Path:
+    """Create ``path`` (and its directory) for the owner only, or narrow an existing one.
+
+    SQLite gives the -wal and -shm files it creates the database file's mode, so a
+    0600 database keeps its journal private too; ones left by an older, looser
+    file are narrowed here as well.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if each.exists() and each.stat().st_mode & 0o077:
+            os.chmod(each, 0o600)
+    return path

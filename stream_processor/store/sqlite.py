@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_processor.errors import StoreError
+from stream_processor.runtime.layout import private_database
 from stream_processor.store.base import StoreDataError, StoreUnavailable
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
@@ -77,8 +78,7 @@ class SqliteEventStore(SqlStore):
     """One connection per process; several processes may share the file (WAL)."""
 
     def __init__(self, path: Path, *, secure_delete: bool = True) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
+        self.path = private_database(path)
         self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
         # Deleted rows are overwritten with zeros in their page (and so in the WAL frame
         # that carries it): an erased subject's row leaves no bytes in a free page.
