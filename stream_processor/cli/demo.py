@@ -97,70 +97,51 @@ def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool)
         f"{settings.mqtt_port}, Kafka {settings.kafka_bootstrap}, topics {Topics().raw}, "
         f"{Topics().dlq}"
     )
-    logs = layout.run
-    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(name: str, *args: str) -> None:
-        log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        procs.append(
-            (name, subprocess.Popen([_facegate(), *args], stdout=log, stderr=subprocess.STDOUT))
-        )
-
+    children = _Children(layout.run)
     try:
-        start("bridge", "bridge", "run")
-        start("processor", "processor", "worker")
-        # The processor stores only what a policy and consents allow.
-        from stream_processor.processor.demo_seed import seed_demo
-
-        idents = [
-            DeviceIdentity("demo", f"site-{s}", f"gate-{g}", "cam-1")
-            for s in range(1, sites + 1)
-            for g in range(1, gates + 1)
-        ]
-        grants = seed_demo(
-            settings.kafka_bootstrap,
-            Topics(),
-            [(i, layout.root / "edge" / i.username) for i in idents],
-        )
-        click.echo(f"[demo] demo policy applied, {grants} consents granted (80% of residents)")
-        for s in range(1, sites + 1):
-            for g in range(1, gates + 1):
-                ident = DeviceIdentity("demo", f"site-{s}", f"gate-{g}", "cam-1")
-                conf = register_device(settings, ident, broker=Mosquitto(settings))
-                start(
-                    f"gate-{ident.username}",
-                    "edge",
-                    "simulate",
-                    "--device-config",
-                    conf,
-                    "--data-dir",
-                    str(layout.root / "edge" / ident.username),
-                    "--rate",
-                    str(rate),
-                )
-        start("web", "web", "serve")
+        children.start("bridge", "bridge", "run")
+        children.start("processor", "processor", "worker")
+        _start_gates(settings, layout, children, sites, gates, rate)
+        children.start("web", "web", "serve")
         click.echo(
             f"[demo] running: 1 bridge, 1 processor worker, {sites * gates} simulated gates "
-            f"at {rate}/s each, the web app; logs in {logs}"
+            f"at {rate}/s each, the web app; logs in {layout.run}"
         )
         _announce_console(settings.state_dir)
         click.echo(f"[demo] events are stored in {layout.sqlite_path}")
-        started = time.monotonic()
-        while not stop.wait(5.0):
-            total, rows = _summary(layout.sqlite_path)
-            by = ", ".join(f"{site}/{kind}={n}" for site, kind, n in rows)
-            click.echo(f"[demo] t={time.monotonic() - started:5.0f}s stored={total}  {by}")
-            dead = [name for name, p in procs if p.poll() is not None]
-            if dead:
-                click.echo(f"[demo] stopped unexpectedly: {dead}; see {logs}", err=True)
-                break
-            if duration and time.monotonic() - started >= duration:
-                break
+        _watch(layout, children, stop, duration)
     finally:
         click.echo("[demo] stopping gates, bridge and processor ...")
+        children.stop()
+        total, _ = _summary(layout.sqlite_path)
+        click.echo(f"[demo] {total} events in {layout.sqlite_path}")
+        if keep_stack:
+            click.echo("[demo] brokers left running; stop them with: make down")
+        else:
+            stack.down()
+            click.echo("[demo] brokers stopped; nothing left running")
+
+
+class _Children:
+    """The processes the demo starts, each logging to its own file under ``logs``."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.procs.append(
+            (name, subprocess.Popen([_facegate(), *args], stdout=log, stderr=subprocess.STDOUT))
+        )
+
+    def dead(self) -> list[str]:
+        return [name for name, p in self.procs if p.poll() is not None]
+
+    def stop(self) -> None:
         # Gates first (they drain their outboxes), then the bridge, then the worker.
         for group in (("gate-", "web"), ("bridge",), ("processor",)):
-            chosen = [p for name, p in procs if name.startswith(group)]
+            chosen = [p for name, p in self.procs if name.startswith(group)]
             for p in chosen:
                 if p.poll() is None:
                     p.send_signal(signal.SIGTERM)
@@ -170,10 +151,58 @@ def demo(duration: float, sites: int, gates: int, rate: float, keep_stack: bool)
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        total, _ = _summary(layout.sqlite_path)
-        click.echo(f"[demo] {total} events in {layout.sqlite_path}")
-        if keep_stack:
-            click.echo("[demo] brokers left running; stop them with: make down")
-        else:
-            stack.down()
-            click.echo("[demo] brokers stopped; nothing left running")
+
+
+def _start_gates(
+    settings: StackSettings,
+    layout: StateLayout,
+    children: _Children,
+    sites: int,
+    gates: int,
+    rate: float,
+) -> None:
+    """Seed the demo policy and consents, then register and start one simulated gate each."""
+    # The processor stores only what a policy and consents allow.
+    from stream_processor.processor.demo_seed import seed_demo
+
+    idents = [
+        DeviceIdentity("demo", f"site-{s}", f"gate-{g}", "cam-1")
+        for s in range(1, sites + 1)
+        for g in range(1, gates + 1)
+    ]
+    grants = seed_demo(
+        settings.kafka_bootstrap,
+        Topics(),
+        [(i, layout.root / "edge" / i.username) for i in idents],
+    )
+    click.echo(f"[demo] demo policy applied, {grants} consents granted (80% of residents)")
+    for ident in idents:
+        conf = register_device(settings, ident, broker=Mosquitto(settings))
+        children.start(
+            f"gate-{ident.username}",
+            "edge",
+            "simulate",
+            "--device-config",
+            conf,
+            "--data-dir",
+            str(layout.root / "edge" / ident.username),
+            "--rate",
+            str(rate),
+        )
+
+
+def _watch(
+    layout: StateLayout, children: _Children, stop: threading.Event, duration: float
+) -> None:
+    """Print what is stored every 5 s until stopped, a child dies or ``duration`` is up."""
+    started = time.monotonic()
+    while not stop.wait(5.0):
+        total, rows = _summary(layout.sqlite_path)
+        by = ", ".join(f"{site}/{kind}={n}" for site, kind, n in rows)
+        click.echo(f"[demo] t={time.monotonic() - started:5.0f}s stored={total}  {by}")
+        dead = children.dead()
+        if dead:
+            click.echo(f"[demo] stopped unexpectedly: {dead}; see {layout.run}", err=True)
+            break
+        if duration and time.monotonic() - started >= duration:
+            break
