@@ -346,6 +346,7 @@ def follow(metrics_port: int) -> None:
     from stream_processor.audit.follower import follow as follow_ledgers
     from stream_processor.audit.wiring import open_audit
     from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine
+    from stream_processor.runtime.targets import announce
 
     stack = BrokerSettings()
     topics = Topics()
@@ -363,6 +364,7 @@ def follow(metrics_port: int) -> None:
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr="127.0.0.1")
+        announce(stack.state_dir, "facegate-audit", metrics_port)
     # The ledgers' records name a subject in fields the redaction does not know: no bytes.
     quarantine = Quarantine("audit_follower", ConsumerMetrics(), keep_bytes=False)
     dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)

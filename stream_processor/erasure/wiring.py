@@ -17,6 +17,7 @@ from stream_processor.erasure.service import Deps
 from stream_processor.erasure.settings import ErasureSettings
 from stream_processor.quarantine import ConsumerMetrics
 from stream_processor.runtime.settings import BrokerSettings, Topics
+from stream_processor.runtime.targets import announce
 from stream_processor.store.base import EventStore
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ def build(
         from prometheus_client import start_http_server
 
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry)
+        announce(stack.state_dir, "facegate-erasure", settings.metrics_port, settings.metrics_host)
     log.info("erasure worker %s: %s → %s", app_id, stack.kafka_bootstrap, where)
     print(f"erasure worker {app_id}: {stack.kafka_bootstrap} → {where}", flush=True)  # noqa: T201
     return app

@@ -10,7 +10,7 @@ from functools import cache
 from tests.conftest import REPO
 
 _DEFINITION = re.compile(
-    r"\b(Counter|Gauge|Histogram|Summary|Info|Enum|"
+    r"\b(Counter|Gauge|Histogram|BatchHistogram|Summary|Info|Enum|"
     r"CounterMetricFamily|GaugeMetricFamily|HistogramMetricFamily|InfoMetricFamily)"
     r"\(\s*\"(facegate_[a-z0-9_]+)\""
 )
@@ -19,6 +19,7 @@ _SAMPLES = {
     "Counter": ("_total",),
     "CounterMetricFamily": ("_total",),
     "Histogram": ("_bucket", "_sum", "_count"),
+    "BatchHistogram": ("_bucket", "_sum", "_count"),
     "HistogramMetricFamily": ("_bucket", "_sum", "_count"),
     "Summary": ("_sum", "_count"),
     "Info": ("_info",),
