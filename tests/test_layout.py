@@ -29,7 +29,6 @@ MAX_FUNCTION_LINES = 80
 LONG_FUNCTIONS = {
     "stream_processor/cli/audit.py:verify",  # grew past 80 with --witness-key (c5500ae)
     "stream_processor/cli/web.py:serve",  # grew past 80 with the compliance panel (4f686ab)
-    "docs/verifier/verify_audit.py:verify",  # grew past 80 with witnessed receipts (e7840ba)
 }
 
 

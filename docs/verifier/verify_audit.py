@@ -105,7 +105,9 @@ def check_notes(lines, notes, keys, witness_keys, require):
         raw = base64.b64decode(blob)
         if raw[0] != 0x04:
             raise ValueError("a witness key is a cosignature/v1 key (type 0x04)")
-        witnesses.append((name, note_key_id(name, 4, raw[1:]), Ed25519PublicKey.from_public_bytes(raw[1:])))
+        witnesses.append(
+            (name, note_key_id(name, 4, raw[1:]), Ed25519PublicKey.from_public_bytes(raw[1:]))
+        )
     problems, witnessed = [], 0
     for n, text in enumerate(notes, start=1):
         body, sigs = note_signatures(text)
@@ -154,7 +156,8 @@ USAGE = (
 
 
 def split_options(argv):
-    """Positional arguments, and the witness options (--note, --witness-key, --require-witnesses)."""
+    """Positional arguments, and the witness options (--note, --witness-key,
+    --require-witnesses)."""
     positional, notes, witness_keys, require = [], [], [], 0
     i = 0
     while i < len(argv):
@@ -198,8 +201,29 @@ def verify(argv, notes=(), witness_keys=(), require=0):
     receipt = json.load(open(argv[4], encoding="utf-8")) if len(argv) > 4 else None
     keys = load_keys(key_path)
     problems = []
+    entries = check_chain(log_path, problems)
+    signed_upto = check_checkpoints(cp_path, keys, entries, problems)
+    witnessed = 0
+    if notes or require:
+        witnessed = check_witnessing(
+            log_path, notes, receipt, keys, witness_keys, require, problems
+        )
+    if receipt is not None:
+        check_receipt(receipt, keys, entries, signed_upto, problems)
 
-    # 1. The chain: each line is canonical, hashes to its "hash", links to the one before.
+    for p in problems:
+        print("FAIL", p)
+    if witnessed:
+        print(f"witnessed: entries 0..{witnessed - 1} are in a cosigned checkpoint")
+    print(
+        f"{len(entries)} entries, signed up to seq {signed_upto}: "
+        + ("OK" if not problems else f"{len(problems)} problem(s)")
+    )
+    return 1 if problems else 0
+
+
+def check_chain(log_path, problems):
+    """Each line is canonical, hashes to its "hash", links to the one before. The entries."""
     entries = []
     prev = GENESIS
     for n, raw in enumerate(open(log_path, "rb").read().splitlines(), start=1):
@@ -215,8 +239,11 @@ def verify(argv, notes=(), witness_keys=(), require=0):
             problems.append(f"line {n}: seq {entry['seq']}, expected {n - 1}")
         prev = entry["hash"]
         entries.append(entry)
+    return entries
 
-    # 2. Checkpoints: signed by an operator key, and matching the chain.
+
+def check_checkpoints(cp_path, keys, entries, problems):
+    """Signed by an operator key, and matching the chain. The last seq they sign."""
     signed_upto = -1
     for n, raw in enumerate(open(cp_path, "rb").read().splitlines(), start=1):
         cp = json.loads(raw)
@@ -229,54 +256,48 @@ def verify(argv, notes=(), witness_keys=(), require=0):
             problems.append(f"checkpoint {n}: seq {cp['seq']} has another hash in the log")
         else:
             signed_upto = max(signed_upto, cp["seq"])
+    return signed_upto
 
-    # 3. C2SP checkpoints and cosignatures (see witness.py in this folder).
-    witnessed = 0
-    if notes or require:
-        lines = open(log_path, "rb").read().splitlines()
-        notes_text = [open(p, encoding="utf-8").read() for p in notes]
-        if receipt is not None and receipt.get("witnessed"):
-            notes_text.append(receipt["witnessed"]["checkpoint"])
-        witnessed, found = check_notes(lines, notes_text, keys, witness_keys, require)
-        problems += found
-        if receipt is not None and require and receipt["audit"]["seq"] >= witnessed:
-            problems.append("receipt: no witnessed checkpoint covers its entry")
 
-    # 4. A receipt: signed, its entry in the log, its claims digest and commitments match.
-    if receipt is not None:
-        # The witnessed proof is added after signing, outside the signature.
-        body = {k: v for k, v in receipt.items() if k not in ("signature", "witnessed")}
-        if not signed_by(keys, receipt["key_id"], receipt["signature"], canonical(body)):
-            problems.append("receipt: bad signature")
-        subject = receipt["claims"]["subject"].encode()
-        anchor = receipt["audit"]
-        openings = [(anchor["seq"], anchor["salt"])]
-        openings += [(o["seq"], o["salt"]) for o in receipt["openings"]]
-        for seq, salt in openings:
-            if seq >= len(entries):
-                problems.append(f"receipt: the log has no entry {seq}")
-                continue
-            expected = "c1_" + sha256(DOMAIN + bytes.fromhex(salt) + subject)
-            if entries[seq]["subject"] != expected:
-                problems.append(f"receipt: entry {seq} is not about the receipt's subject")
-        if anchor["seq"] < len(entries):
-            entry = entries[anchor["seq"]]
-            if entry["hash"] != anchor["hash"] or entry["type"] != "erasure_completed":
-                problems.append("receipt: its entry differs in the log")
-            if entry["body"].get("claims_digest") != sha256(canonical(receipt["claims"])):
-                problems.append("receipt: its claims differ from what the log recorded")
-            if anchor["seq"] > signed_upto:
-                print("note: the receipt's entry is not yet covered by a signed checkpoint")
+def check_witnessing(log_path, notes, receipt, keys, witness_keys, require, problems):
+    """C2SP checkpoints and cosignatures (see witness.py in this folder). How many entries
+    a cosigned checkpoint covers."""
+    lines = open(log_path, "rb").read().splitlines()
+    notes_text = [open(p, encoding="utf-8").read() for p in notes]
+    if receipt is not None and receipt.get("witnessed"):
+        notes_text.append(receipt["witnessed"]["checkpoint"])
+    witnessed, found = check_notes(lines, notes_text, keys, witness_keys, require)
+    problems += found
+    if receipt is not None and require and receipt["audit"]["seq"] >= witnessed:
+        problems.append("receipt: no witnessed checkpoint covers its entry")
+    return witnessed
 
-    for p in problems:
-        print("FAIL", p)
-    if witnessed:
-        print(f"witnessed: entries 0..{witnessed - 1} are in a cosigned checkpoint")
-    print(
-        f"{len(entries)} entries, signed up to seq {signed_upto}: "
-        + ("OK" if not problems else f"{len(problems)} problem(s)")
-    )
-    return 1 if problems else 0
+
+def check_receipt(receipt, keys, entries, signed_upto, problems):
+    """Signed, its entry in the log, its claims digest and commitments match."""
+    # The witnessed proof is added after signing, outside the signature.
+    body = {k: v for k, v in receipt.items() if k not in ("signature", "witnessed")}
+    if not signed_by(keys, receipt["key_id"], receipt["signature"], canonical(body)):
+        problems.append("receipt: bad signature")
+    subject = receipt["claims"]["subject"].encode()
+    anchor = receipt["audit"]
+    openings = [(anchor["seq"], anchor["salt"])]
+    openings += [(o["seq"], o["salt"]) for o in receipt["openings"]]
+    for seq, salt in openings:
+        if seq >= len(entries):
+            problems.append(f"receipt: the log has no entry {seq}")
+            continue
+        expected = "c1_" + sha256(DOMAIN + bytes.fromhex(salt) + subject)
+        if entries[seq]["subject"] != expected:
+            problems.append(f"receipt: entry {seq} is not about the receipt's subject")
+    if anchor["seq"] < len(entries):
+        entry = entries[anchor["seq"]]
+        if entry["hash"] != anchor["hash"] or entry["type"] != "erasure_completed":
+            problems.append("receipt: its entry differs in the log")
+        if entry["body"].get("claims_digest") != sha256(canonical(receipt["claims"])):
+            problems.append("receipt: its claims differ from what the log recorded")
+        if anchor["seq"] > signed_upto:
+            print("note: the receipt's entry is not yet covered by a signed checkpoint")
 
 
 if __name__ == "__main__":
