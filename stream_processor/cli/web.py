@@ -23,7 +23,10 @@ def web() -> None:
 @web.command()
 @click.option("--host", default=None, help="listen address (FACEGATE_WEB_HOST)")
 @click.option("--port", type=int, default=None, help="listen port (FACEGATE_WEB_PORT)")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--tls/--no-tls", default=None, help="serve HTTPS with the project CA (FACEGATE_WEB_TLS)"
+)
+def serve(host: str | None, port: int | None, tls: bool | None) -> None:
     """Serve until interrupted; prints the dashboard URL."""
     from aiohttp import web as aioweb
     from prometheus_client import CollectorRegistry
@@ -42,9 +45,10 @@ def serve(host: str | None, port: int | None) -> None:
     from stream_processor.web.policies import KafkaPolicyStore
     from stream_processor.web.settings import WebSettings
     from stream_processor.web.store_reads import ThreadConfinedStore
+    from stream_processor.web.tls import server_context
 
     stack = BrokerSettings()
-    settings = WebSettings()
+    settings = WebSettings() if tls is None else WebSettings(tls=tls)
     topics = Topics()
     ensure_assets()
     registry = CollectorRegistry()
@@ -108,14 +112,16 @@ def serve(host: str | None, port: int | None) -> None:
     app = create_app(deps)
     add_housekeeping(app, settings.keycard_contact_retention_days * 86400)
     bind_host, bind_port = host or settings.host, port or settings.port
+    ssl_context = server_context(settings, stack.state_dir, bind_host) if settings.tls else None
+    scheme = "https" if ssl_context is not None else "http"
     click.echo(
-        f"facegate web on http://{bind_host}:{bind_port} (public {settings.public_url}); "
+        f"facegate web on {scheme}://{bind_host}:{bind_port} (public {settings.public_url}); "
         f"cameras {settings.cameras(stack.state_dir)}; retention from {retention_from}; "
         f"events from {where}"
     )
     click.echo(f"dashboard: {settings.public_url.rstrip('/')}/console")
     try:
-        aioweb.run_app(app, host=bind_host, port=bind_port, print=None)
+        aioweb.run_app(app, host=bind_host, port=bind_port, print=None, ssl_context=ssl_context)
     finally:
         status.stop()
         consent_follower.stop()

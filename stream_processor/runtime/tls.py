@@ -110,10 +110,10 @@ def _load_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivate
     return cert, key
 
 
-def _server_ok(files: TlsFiles, ca: x509.Certificate, hosts: list[str]) -> bool:
-    if not (files.server_cert.exists() and files.server_key.exists()):
+def _server_ok(cert_path: Path, key_path: Path, ca: x509.Certificate, hosts: list[str]) -> bool:
+    if not (cert_path.exists() and key_path.exists()):
         return False
-    cert = x509.load_pem_x509_certificate(files.server_cert.read_bytes())
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     if cert.issuer != ca.subject or cert.not_valid_after_utc - _now() < RENEW_BEFORE:
         return False
     try:
@@ -123,14 +123,13 @@ def _server_ok(files: TlsFiles, ca: x509.Certificate, hosts: list[str]) -> bool:
     return all(name in list(san) for name in _san(hosts))
 
 
-def ensure_tls(layout: StateLayout, hosts: list[str]) -> TlsFiles:
-    """Create the CA and a server certificate for ``hosts`` if missing or stale. Idempotent."""
-    files = TlsFiles.of(layout)
+def _ensure_server(files: TlsFiles, cert_path: Path, key_path: Path, hosts: list[str]) -> None:
+    """A CA-signed server certificate for ``hosts`` at ``cert_path``, unless a valid one is."""
     files.ca_cert.parent.mkdir(parents=True, exist_ok=True)
     loaded = _load_ca(files)
     ca_cert, ca_key = loaded if loaded is not None else _make_ca(files)
-    if _server_ok(files, ca_cert, hosts):
-        return files
+    if _server_ok(cert_path, key_path, ca_cert, hosts):
+        return
     key = ec.generate_private_key(ec.SECP256R1())
     now = _now()
     cert = (
@@ -149,6 +148,21 @@ def ensure_tls(layout: StateLayout, hosts: list[str]) -> TlsFiles:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    write_private(files.server_key, _key_pem(key))
-    files.server_cert.write_text(_cert_pem(cert))
+    write_private(key_path, _key_pem(key))
+    cert_path.write_text(_cert_pem(cert))
+
+
+def ensure_tls(layout: StateLayout, hosts: list[str]) -> TlsFiles:
+    """Create the CA and a server certificate for ``hosts`` if missing or stale. Idempotent."""
+    files = TlsFiles.of(layout)
+    _ensure_server(files, files.server_cert, files.server_key, hosts)
     return files
+
+
+def ensure_web_tls(layout: StateLayout, hosts: list[str]) -> tuple[Path, Path]:
+    """The web app's own certificate and key from the project CA (apart from the broker's,
+    so each is issued for the names it is reached by). Idempotent."""
+    files = TlsFiles.of(layout)
+    cert, key = files.ca_cert.parent / "web.crt", files.ca_cert.parent / "web.key"
+    _ensure_server(files, cert, key, hosts)
+    return cert, key

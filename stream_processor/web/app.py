@@ -13,6 +13,7 @@ from stream_processor.web.auth import authenticate
 from stream_processor.web.deps import DEPS, WebDeps
 from stream_processor.web.errors import errors
 from stream_processor.web.pages import add_routes as add_pages
+from stream_processor.web.security import add_security_headers, real_client
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -34,8 +35,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 def create_app(deps: WebDeps) -> web.Application:
-    app = web.Application(middlewares=[errors, authenticate], client_max_size=64 * 1024)
+    app = web.Application(
+        middlewares=[real_client, errors, authenticate], client_max_size=64 * 1024
+    )
     app[DEPS] = deps
+    app.on_response_prepare.append(add_security_headers)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     notices.add_routes(app)

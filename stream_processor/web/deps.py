@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from aiohttp import web
@@ -71,6 +72,8 @@ class WebDeps:
     audit_paths: AuditPaths | None = None
     #: The URL residents reach the app at; QR codes point there.
     public_url: str = "http://127.0.0.1:8080"
+    #: Reverse proxies whose X-Forwarded-For names the client (empty: none is believed).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
 
 DEPS: web.AppKey[WebDeps] = web.AppKey("facegate_deps", WebDeps)
@@ -124,4 +127,5 @@ def build_deps(
         clock=clock,
         audit_paths=audit_paths if settings.publish_audit else None,
         public_url=settings.public_url,
+        trusted_proxies=tuple(settings.trusted_proxies),
     )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -59,11 +60,33 @@ class WebSettings(BaseSettings):
     erasure_sla_days: float = Field(
         30.0, gt=0, description="an erasure pending longer than this is overdue on the dashboard"
     )
+    trusted_proxies: list[IPv4Network | IPv6Network] = Field(
+        default_factory=list,
+        description="networks of reverse proxies whose X-Forwarded-For names the client "
+        '(rate limits count that address); a JSON list, e.g. ["10.0.0.5/32"]; empty: the '
+        "peer address is the client, and the header is ignored",
+    )
+    tls: bool = Field(
+        False,
+        description="serve HTTPS: a certificate from the project CA (<state>/secrets/tls/web.*) "
+        "for the public_url's host and the listen address, unless tls_cert_path is set",
+    )
+    tls_cert_path: Path | None = Field(
+        None, description="PEM certificate (chain) to serve instead of the project CA's"
+    )
+    tls_key_path: Path | None = Field(None, description="PEM private key of tls_cert_path")
+
     compliance_path: Path | None = Field(
         None,
         description="compliance.yaml: impact assessments (PIA) per site; "
         "default <state>/config/compliance.yaml",
     )
+
+    @model_validator(mode="after")
+    def _cert_with_key(self) -> WebSettings:
+        if (self.tls_cert_path is None) != (self.tls_key_path is None):
+            raise ValueError("tls_cert_path and tls_key_path go together")
+        return self
 
     def compliance(self, state_dir: Path) -> Path:
         return self.compliance_path or state_dir / "config" / "compliance.yaml"
