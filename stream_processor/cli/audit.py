@@ -256,7 +256,11 @@ def checkpoint(publish: bool, force: bool) -> None:
 
 @audit.command()
 @click.option("--interval", type=float, default=None, help="seconds between checkpoints")
-def checkpointer(interval: float | None) -> None:
+@click.option(
+    "--metrics-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+    help="serve the log's signing health on /metrics (127.0.0.1); 0 = off",
+)
+def checkpointer(interval: float | None, metrics_port: int) -> None:
     """Sign and publish checkpoints every interval until interrupted (composition root)."""
     from stream_processor.audit.keys import KEY_FILE, OperatorKey
     from stream_processor.audit.wiring import kafka_publisher, open_audit
@@ -271,6 +275,8 @@ def checkpointer(interval: float | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
     click.echo(f"audit checkpointer: every {every}s → {a.paths.checkpoints} and Kafka")
+    if metrics_port:  # after the handlers: a stop from now on is clean (and withdraws it)
+        _serve_audit_metrics(stack.state_dir, a.paths, metrics_port)
     try:
         while True:
             try:
@@ -286,6 +292,21 @@ def checkpointer(interval: float | None) -> None:
     finally:
         publisher.close()
         a.close()
+
+
+def _serve_audit_metrics(state_dir: Path, paths: AuditPaths, port: int) -> None:
+    """Unsigned entries and checkpoint age, read from the files at each scrape."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from stream_processor.audit.checkpoint import CheckpointFile
+    from stream_processor.audit.log import FileAuditLog
+    from stream_processor.audit.metrics import register_audit_metrics
+    from stream_processor.runtime.targets import announce
+
+    registry = CollectorRegistry()
+    register_audit_metrics(FileAuditLog(paths.log), CheckpointFile(paths.checkpoints), registry)
+    start_http_server(port, addr="127.0.0.1", registry=registry)
+    announce(state_dir, "facegate-audit", port, name="checkpointer")
 
 
 @audit.command()

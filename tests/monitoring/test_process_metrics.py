@@ -1,0 +1,59 @@
+"""A process that had no /metrics gets one: `facegate audit checkpointer
+--metrics-port` serves the log's signing health and announces itself to Prometheus
+while it runs (and withdraws on a clean stop)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from stream_processor.runtime.targets import targets_dir
+from tests.conftest import FACEGATE, StackHandle, free_ports, wait_for
+
+pytestmark = pytest.mark.component
+
+
+def _metrics(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:  # noqa: S310
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
+def _announced(state: Path, port: int) -> list[Path]:
+    return [
+        p for p in targets_dir(state).glob("facegate-audit-*.json")
+        if json.loads(p.read_text())[0]["targets"] == [f"127.0.0.1:{port}"]
+    ]
+
+
+def test_the_checkpointer_serves_and_announces_its_metrics(
+    running_stack: StackHandle, tmp_path: Path
+) -> None:
+    import os
+
+    port = free_ports(1)[0]
+    log = open(tmp_path / "checkpointer.log", "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [FACEGATE, "audit", "checkpointer", "--interval", "1", "--metrics-port", str(port)],
+        env={**os.environ, **running_stack.env}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: "facegate_audit_unsigned_entries" in _metrics(port), 60,
+                 "the checkpointer's /metrics")
+        text = _metrics(port)
+        assert "facegate_audit_last_checkpoint_age_seconds" in text
+        [entry] = _announced(running_stack.state_dir, port)
+        labels = json.loads(entry.read_text())[0]["labels"]
+        assert labels == {"job": "facegate-audit", "facegate_instance": "checkpointer"}
+    finally:
+        proc.terminate()
+        code = proc.wait(60)
+        log.close()
+    assert code == 0, (tmp_path / "checkpointer.log").read_text()
+    assert _announced(running_stack.state_dir, port) == []
