@@ -16,8 +16,9 @@ from tests.support.audit import AuditRig, Clock
 
 EXAMPLE_CAMERAS = REPO / "deploy" / "config" / "cameras.example.yaml"
 
+#: A policy document; ``.format(tenant=…, face=…)`` with face retention such as "30d".
 POLICY = """\
-tenant: acme
+tenant: {tenant}
 legal_ceiling: 3y
 purposes:
   access_control:
@@ -47,7 +48,7 @@ class WebRig:
         import os
 
         before = self.policy_path.stat().st_mtime_ns
-        self.policy_path.write_text(POLICY.format(face=value))
+        self.policy_path.write_text(POLICY.format(tenant="acme", face=value))
         # Make the change visible to mtime checks even within one clock tick.
         os.utime(self.policy_path, ns=(before + 1_000_000_000, before + 1_000_000_000))
 
@@ -72,7 +73,7 @@ def web_rig(tmp_path: Path, audit_rig: AuditRig, clock: Clock) -> Iterator[WebRi
     shutil.copy(EXAMPLE_CAMERAS, cameras)
     policy = state / "config" / "policies" / "acme.yaml"
     policy.parent.mkdir(parents=True)
-    policy.write_text(POLICY.format(face="30d"))
+    policy.write_text(POLICY.format(tenant="acme", face="30d"))
     db = open_rights_db(state / "rights" / "rights.sqlite")
     registry = CollectorRegistry()
     keycards = KeycardBook(db, audit=audit_rig.log, clock=clock)
@@ -103,8 +104,7 @@ def serve(rig: WebRig):  # type: ignore[no-untyped-def]
 
 
 def policy_version(face: str, n: int, tenant: str = "acme") -> bytes:
-    doc = yaml.safe_load(POLICY.format(face=face))
-    doc["tenant"] = tenant
+    doc = yaml.safe_load(POLICY.format(tenant=tenant, face=face))
     return PolicyVersion(
         tenant=tenant,
         version=n,

@@ -14,23 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE_CAMERAS = REPO / "deploy" / "config" / "cameras.example.yaml"
-
-POLICY = """\
-tenant: {tenant}
-legal_ceiling: 3y
-purposes:
-  access_control:
-    description: open the gate for residents and keep a log of who passed
-camera_purposes: [access_control]
-retention:
-  face_match:   {{access_control: {face}}}
-  key_card:     {{access_control: 90d}}
-  pin:          {{access_control: 90d}}
-  manual_open:  {{access_control: 90d}}
-  unknown_face: {{access_control: 0}}
-"""
+from tests.support.web import EXAMPLE_CAMERAS
 
 #: acme's site and gates (from the example registry) and bolt's copy of it.
 A_SITE, B_SITE = "north-garden", "south-bay"

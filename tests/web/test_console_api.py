@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.web.conftest import A_SITE, B_SITE, POLICY, ConsoleRig, auth, write_events
+from tests.support.web import POLICY
+from tests.web.conftest import A_SITE, B_SITE, ConsoleRig, auth, write_events
 
 GATE = "main"
 

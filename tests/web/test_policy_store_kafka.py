@@ -12,7 +12,7 @@ import yaml
 from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.retention import PolicyVersion
 from tests.conftest import Pipeline
-from tests.web.conftest import POLICY
+from tests.support.web import POLICY
 
 pytestmark = pytest.mark.component
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import yaml
 
-from tests.web.conftest import POLICY, ConsoleRig
+from tests.support.web import POLICY
+from tests.web.conftest import ConsoleRig
 
 
 async def sign_in(client: Any, secret: str) -> str:

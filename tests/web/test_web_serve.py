@@ -33,7 +33,7 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
     (state / "config" / "policies").mkdir(parents=True)
     shutil.copy(EXAMPLE_CAMERAS, state / "config" / "cameras.yaml")
     policy = state / "config" / "policies" / "acme.yaml"
-    policy.write_text(POLICY.format(face="30d"))
+    policy.write_text(POLICY.format(tenant="acme", face="30d"))
     (port,) = free_ports(1)
     env = {
         **os.environ,
@@ -50,7 +50,7 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
         status, page = fetch(base + "/notice/acme/north-garden/gate-east-1?lang=en")
         assert status == 200
         assert '<td class="retention">30 days</td>' in page
-        policy.write_text(POLICY.format(face="14d"))
+        policy.write_text(POLICY.format(tenant="acme", face="14d"))
         _, page = fetch(base + "/notice/acme/north-garden/gate-east-1?lang=en")
         assert '<td class="retention">14 days</td>' in page
         assert "Notice version 2" in page
