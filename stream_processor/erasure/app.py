@@ -36,6 +36,7 @@ from stream_processor.quarantine import (
     guard,
 )
 from stream_processor.runtime.settings import BrokerSettings, Topics
+from stream_processor.runtime.workers import worker_app_settings
 
 log = logging.getLogger(__name__)
 
@@ -86,21 +87,7 @@ def create_app(
     consumers: ConsumerMetrics,
 ) -> tuple[faust.App, ErasureService]:
     datadir = Path(stack.state_dir) / "erasure" / app_id
-    datadir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        app_id,
-        broker=f"kafka://{stack.kafka_bootstrap}",
-        store="memory://",
-        datadir=str(datadir),
-        web_enabled=False,
-        topic_allow_declare=True,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=1.0,
-        stream_ack_exceptions=False,
-        stream_ack_cancelled_tasks=False,
-        producer_acks=-1,
-    )
+    app = faust.App(app_id, **worker_app_settings(stack, datadir, commit_interval_s=1.0))
     service = ErasureService(
         deps_factory,
         FaustOutbound(app, topics),

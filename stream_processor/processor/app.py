@@ -41,6 +41,7 @@ from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine
 from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.topics import ledger_configs
+from stream_processor.runtime.workers import worker_app_settings
 from stream_processor.store.base import EventStore
 
 StoreFactory = Callable[[], EventStore]
@@ -65,22 +66,9 @@ def open_audit_log(state_dir: Path) -> AuditSink:
 
 def new_app(stack: BrokerSettings, settings: ProcessorSettings) -> faust.App:
     datadir = Path(stack.state_dir) / "processor" / settings.worker_name
-    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.app_id,
-        broker=f"kafka://{stack.kafka_bootstrap}",
-        store="memory://",
-        datadir=str(datadir),
-        web_enabled=False,
-        topic_allow_declare=True,
-        topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=settings.commit_interval_s,
-        # A ledger record whose handling raised must not be acked: it is read
-        # again after a restart (at-least-once; every step is idempotent).
-        stream_ack_exceptions=False,
-        stream_ack_cancelled_tasks=False,
-        producer_acks=-1,
+        **worker_app_settings(stack, datadir, settings.commit_interval_s),
         stream_wait_empty=True,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
         Monitor=LeanMonitor,
