@@ -39,7 +39,7 @@ from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.service import DeadLetterSink
 from stream_processor.processor.writer import StoreWriter
 from stream_processor.quarantine import Coordinates, Quarantine, Refusal
-from stream_processor.store.base import EventStore
+from stream_processor.store.base import EventStore, close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,7 @@ class Ledgers:
 
     def close(self) -> None:
         store, self._store = self._store, None
-        if store is not None:
-            try:
-                store.close()
-            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
-                pass
+        close_quietly(store)
 
     def flush_consent_positions(self) -> None:
         # A position is a table write (a changelog record): written per record it

@@ -21,7 +21,7 @@ from stream_processor.policy.retention import CompiledPolicy
 from stream_processor.processor.ledgers import Ledgers
 from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.sweeper import SweepReport, sweep
-from stream_processor.store.base import EventStore
+from stream_processor.store.base import EventStore, close_quietly
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +78,7 @@ class RetentionSweeper:
 
     def _drop_store(self) -> None:
         store, self._store = self._store, None
-        if store is not None:
-            try:
-                store.close()
-            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
-                pass
+        close_quietly(store)
 
     def publish(self, report: SweepReport) -> None:
         metrics = self._metrics

@@ -41,6 +41,7 @@ from stream_processor.store.base import (
     StoreDataError,
     StoredEvent,
     StoreUnavailable,
+    close_quietly,
 )
 
 StoreFactory = Callable[[], EventStore]
@@ -144,11 +145,7 @@ class InlineStoreWriter(StoreWriter):
 
     def _drop_store(self) -> None:
         store, self._store = self._store, None
-        if store is not None:
-            try:
-                store.close()
-            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
-                pass
+        close_quietly(store)
 
     async def close(self) -> None:
         self._open = False
@@ -310,10 +307,7 @@ def _serve_one(
         error = classify(exc)
         _reply_error(conn, error)
         if isinstance(error, StoreUnavailable) and store is not None:
-            try:
-                store.close()
-            except Exception:  # noqa: BLE001, S110 - a broken connection may not close cleanly
-                pass
+            close_quietly(store)
             return None
         return store
     conn.send_bytes(_encode((_OK, inserted)))

@@ -181,3 +181,13 @@ class EventStore(Protocol):
     ) -> dict[AggregateKey, int]:
         """Per-minute counts of one tenant in [since, until)."""
         ...
+
+
+def close_quietly(store: EventStore | None) -> None:
+    """Close a store that may have failed; a broken connection may not close cleanly,
+    and the caller is already on its way to a new one."""
+    if store is not None:
+        try:
+            store.close()
+        except Exception:  # noqa: BLE001, S110 - see the docstring
+            pass
