@@ -61,6 +61,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class _RefusesByDesign(_Strict):
+    """A part of a policy where a feature refused by design may be asked for."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refused(cls, data: Any) -> Any:
+        if found := refused_features_in(data):
+            raise ValueError("refused by design: " + "; ".join(found))
+        return data
+
+
 class PolicyInvalid(InvalidInput):
     """A policy document is refused; ``problems`` holds every reason found in one pass."""
 
@@ -102,7 +113,7 @@ class TransportPolicy(_Strict):
         return v
 
 
-class SitePolicy(_Strict):
+class SitePolicy(_RefusesByDesign):
     retention: RetentionTable = Field(
         default_factory=dict, description="overrides of the tenant's retention for this site"
     )
@@ -114,15 +125,8 @@ class SitePolicy(_Strict):
         description='allowed purposes per camera: key "gate" or "gate/device"',
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _refused(cls, data: Any) -> Any:
-        if found := refused_features_in(data):
-            raise ValueError("refused by design: " + "; ".join(found))
-        return data
 
-
-class PolicyDocument(_Strict):
+class PolicyDocument(_RefusesByDesign):
     tenant: str = Field(pattern=ID_PATTERN, description="the tenant (property firm) it governs")
     legal_ceiling: Duration = Field(
         MAX_LEGAL_CEILING, description=f"no retention may exceed this; at most {MAX_LEGAL_CEILING}"
@@ -141,13 +145,6 @@ class PolicyDocument(_Strict):
     transport: TransportPolicy = Field(
         default_factory=lambda: TransportPolicy(), description="Kafka topic retention"
     )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refused(cls, data: Any) -> Any:
-        if found := refused_features_in(data):
-            raise ValueError("refused by design: " + "; ".join(found))
-        return data
 
     @field_validator("purposes")
     @classmethod
