@@ -98,6 +98,12 @@ class BrokerSettings(BaseSettings):
         description="Kafka bootstrap servers ('host:port,host:port') of a remote cluster;"
         " empty = FACEGATE_HOST:FACEGATE_KAFKA_PORT (the local stack)",
     )
+    kafka_auth: bool = Field(
+        False,
+        description="Kafka clients log in with SASL/SCRAM-SHA-512, one principal per role"
+        " (passwords in <state>/secrets/kafka-users.json), and the local stack's brokers"
+        " require it and authorize by ACL",
+    )
 
     @model_validator(mode="after")
     def _resolve(self) -> BrokerSettings:

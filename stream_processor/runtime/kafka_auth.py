@@ -1,0 +1,109 @@
+"""Kafka principals: one SCRAM-SHA-512 user per process role, and the client settings
+each Kafka library needs to log in as that role.
+
+The passwords live in ``<state>/secrets/kafka-users.json`` (0600), made by
+``facegate stack up`` when ``FACEGATE_KAFKA_AUTH`` is on; every process of this
+host reads its own role's entry from there. With auth off every builder returns
+no settings, and the clients connect as before.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from stream_processor.errors import ConfigError
+from stream_processor.runtime.layout import StateLayout, write_private
+from stream_processor.runtime.settings import BrokerSettings
+
+MECHANISM = "SCRAM-SHA-512"
+PROTOCOL = "SASL_PLAINTEXT"
+
+
+class Role(StrEnum):
+    """Who a Kafka client is; each is its own principal ``User:facegate-<role>``."""
+
+    BROKER = "broker"  # the brokers themselves (inter-broker, controller): super user
+    ADMIN = "admin"  # facegate stack up: topics, their configs, ACLs: super user
+    BRIDGE = "bridge"
+    PROCESSOR = "processor"
+    ERASURE = "erasure"
+    AUDIT = "audit"
+    OFFICE = "office"  # the office CLI and the web app
+
+    @property
+    def user(self) -> str:
+        return f"facegate-{self.value}"
+
+
+SUPER_ROLES = (Role.BROKER, Role.ADMIN)
+
+
+def users_path(state_dir: Path) -> Path:
+    return StateLayout(state_dir).secrets / "kafka-users.json"
+
+
+def ensure_passwords(state_dir: Path) -> dict[Role, str]:
+    """Every role's password, made once (hex: safe inside JAAS and --add-scram)."""
+    path = users_path(state_dir)
+    known = _read(path) if path.exists() else {}
+    missing = [r for r in Role if r not in known]
+    if missing:
+        known |= {r: secrets.token_hex(24) for r in missing}
+        write_private(path, json.dumps({r.value: p for r, p in known.items()}, indent=1))
+    return known
+
+
+def _read(path: Path) -> dict[Role, str]:
+    try:
+        raw = json.loads(path.read_text())
+        return {Role(k): str(v) for k, v in raw.items()}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the Kafka users file {path}: {exc}") from exc
+
+
+def password(settings: BrokerSettings, role: Role) -> str:
+    path = users_path(settings.state_dir)
+    if not path.exists():
+        raise ConfigError(
+            f"FACEGATE_KAFKA_AUTH is on but {path} is missing: run 'facegate stack up' first"
+        )
+    try:
+        return _read(path)[role]
+    except KeyError:
+        raise ConfigError(f"{path} has no password for the {role.value} role") from None
+
+
+def kafka_python_auth(settings: BrokerSettings, role: Role) -> dict[str, Any]:
+    """Keyword arguments for kafka-python (and aiokafka: the names are the same)."""
+    if not settings.kafka_auth:
+        return {}
+    return {
+        "security_protocol": PROTOCOL,
+        "sasl_mechanism": MECHANISM,
+        "sasl_plain_username": role.user,
+        "sasl_plain_password": password(settings, role),
+    }
+
+
+def confluent_auth(settings: BrokerSettings, role: Role) -> dict[str, str]:
+    """librdkafka configuration entries (confluent-kafka)."""
+    if not settings.kafka_auth:
+        return {}
+    return {
+        "security.protocol": PROTOCOL,
+        "sasl.mechanisms": MECHANISM,
+        "sasl.username": role.user,
+        "sasl.password": password(settings, role),
+    }
+
+
+def login(settings: BrokerSettings, role: Role) -> tuple[str, str] | None:
+    """(user, password) of ``role``, or None with auth off: for clients whose settings
+    are built where their library may be imported (``faust.SASLCredentials``)."""
+    if not settings.kafka_auth:
+        return None
+    return role.user, password(settings, role)
