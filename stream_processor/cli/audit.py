@@ -7,11 +7,20 @@ import shutil
 import signal
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
 
 from stream_processor.audit.keys import Keyring
 from stream_processor.audit.settings import AuditPaths, AuditSettings
+from stream_processor.audit.verify import (
+    AnchorCheck,
+    Finding,
+    VerifyReport,
+    read_lines,
+    verify_log,
+)
+from stream_processor.audit.witnessed import WitnessReport
 from stream_processor.cli.witnessing import ask_witnesses, verify_witnessing
 from stream_processor.rights.receipts import ErasureReceipt
 from stream_processor.runtime.settings import BrokerSettings, Topics
@@ -124,10 +133,7 @@ def verify(
     Needs only the published files and the public key; defaults are the
     files under <state>/audit. Exits 1 and names each failing entry.
     """
-    from stream_processor.audit.checkpoint import read_checkpoint_topic
-    from stream_processor.audit.verify import AnchorCheck, Finding, read_lines, verify_log
     from stream_processor.errors import FacegateError
-    from stream_processor.rights.receipts import check_signature, receipt_anchors
 
     if require_witnesses and len(witness_keys) < require_witnesses:
         raise click.UsageError(
@@ -142,29 +148,8 @@ def verify(
         public = Keyring.load(*(public_keys or (paths.public_key,)))
     except FacegateError as exc:
         raise click.ClickException(str(exc)) from None
-    if checkpoints_from_kafka:
-        stack = BrokerSettings()
-        cp_lines = read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints)
-    else:
-        cp_path = checkpoints or paths.checkpoints
-        if cp_path.is_dir():
-            raise click.ClickException(f"{cp_path}: a folder, not the checkpoint file")
-        cp_lines = list(read_lines(cp_path)) if cp_path.exists() else []
-    anchors: list[AnchorCheck] = []
-    receipt_findings: list[Finding] = []
-    loaded: list[ErasureReceipt] = []
-    for path in receipts:
-        try:
-            receipt = ErasureReceipt.load(path)
-        except ValueError as exc:
-            receipt_findings.append(Finding("unreadable", f"receipt {path}", str(exc)))
-            continue
-        loaded.append(receipt)
-        receipt_findings.extend(
-            Finding("bad_signature", f"receipt {receipt.claims.request_id}", problem)
-            for problem in check_signature(receipt, public)
-        )
-        anchors.extend(receipt_anchors(receipt))
+    cp_lines = _checkpoint_lines(paths, checkpoints, checkpoints_from_kafka)
+    loaded, anchors, receipt_findings = _read_receipts(receipts, public)
     report = verify_log(read_lines(log_file), cp_lines, public, anchors)
     report.findings[:0] = receipt_findings
     witnessing = verify_witnessing(
@@ -178,38 +163,79 @@ def verify(
         loaded,
     )
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "entries": report.entries,
-                    "checkpoints": report.checkpoints,
-                    "last_checkpoint_seq": report.last_checkpoint_seq,
-                    "unsigned_tail": report.unsigned_tail,
-                    "anchors_checked": report.anchors_checked,
-                    "witnessed_size": witnessing.witnessed.size if witnessing.witnessed else None,
-                    "witnesses": [n for n, _ in witnessing.witnessed.witnesses]
-                    if witnessing.witnessed
-                    else [],
-                    "findings": [f.__dict__ for f in report.findings],
-                    "warnings": report.warnings,
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(_report_json(report, witnessing), indent=2))
     else:
-        for finding in report.findings:
-            click.echo(f"FAIL {finding}")
-        for warning in report.warnings:
-            click.echo(f"note: {warning}")
-        for receipt in loaded:
-            click.echo(_describe(receipt))
-        if receipts and report.ok:
-            click.echo(f"{len(receipts)} receipt(s) verified: signed, and in the log")
-        click.echo(report.summary())
-        click.echo(witnessing.summary())
+        _print_report(report, witnessing, loaded, len(receipts))
     if not report.ok:
         raise SystemExit(1)
+
+
+def _checkpoint_lines(paths: AuditPaths, checkpoints: Path | None, from_kafka: bool) -> list[bytes]:
+    from stream_processor.audit.checkpoint import read_checkpoint_topic
+
+    if from_kafka:
+        stack = BrokerSettings()
+        return read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints)
+    cp_path = checkpoints or paths.checkpoints
+    if cp_path.is_dir():
+        raise click.ClickException(f"{cp_path}: a folder, not the checkpoint file")
+    return list(read_lines(cp_path)) if cp_path.exists() else []
+
+
+def _read_receipts(
+    receipts: tuple[Path, ...], public: Keyring
+) -> tuple[list[ErasureReceipt], list[AnchorCheck], list[Finding]]:
+    """The receipts that load, the log entries they claim, and what is wrong with them
+    before the log is read (unreadable, badly signed)."""
+    from stream_processor.rights.receipts import check_signature, receipt_anchors
+
+    loaded: list[ErasureReceipt] = []
+    anchors: list[AnchorCheck] = []
+    findings: list[Finding] = []
+    for path in receipts:
+        try:
+            receipt = ErasureReceipt.load(path)
+        except ValueError as exc:
+            findings.append(Finding("unreadable", f"receipt {path}", str(exc)))
+            continue
+        loaded.append(receipt)
+        findings.extend(
+            Finding("bad_signature", f"receipt {receipt.claims.request_id}", problem)
+            for problem in check_signature(receipt, public)
+        )
+        anchors.extend(receipt_anchors(receipt))
+    return loaded, anchors, findings
+
+
+def _report_json(report: VerifyReport, witnessing: WitnessReport) -> dict[str, Any]:
+    witnessed = witnessing.witnessed
+    return {
+        "ok": report.ok,
+        "entries": report.entries,
+        "checkpoints": report.checkpoints,
+        "last_checkpoint_seq": report.last_checkpoint_seq,
+        "unsigned_tail": report.unsigned_tail,
+        "anchors_checked": report.anchors_checked,
+        "witnessed_size": witnessed.size if witnessed else None,
+        "witnesses": [n for n, _ in witnessed.witnesses] if witnessed else [],
+        "findings": [f.__dict__ for f in report.findings],
+        "warnings": report.warnings,
+    }
+
+
+def _print_report(
+    report: VerifyReport, witnessing: WitnessReport, loaded: list[ErasureReceipt], asked: int
+) -> None:
+    for finding in report.findings:
+        click.echo(f"FAIL {finding}")
+    for warning in report.warnings:
+        click.echo(f"note: {warning}")
+    for receipt in loaded:
+        click.echo(_describe(receipt))
+    if asked and report.ok:
+        click.echo(f"{asked} receipt(s) verified: signed, and in the log")
+    click.echo(report.summary())
+    click.echo(witnessing.summary())
 
 
 @audit.command("public-key")
