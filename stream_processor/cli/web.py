@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import click
 
@@ -12,7 +13,18 @@ from stream_processor.cli.options import json_option
 from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
+    from stream_processor.notices.policy_retention import PolicyTopicRetention
+    from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters
+    from stream_processor.runtime.settings import Topics
+    from stream_processor.web.consent_counts import ConsentCounts
+    from stream_processor.web.dead_letters import DeadLetterCounts
+    from stream_processor.web.devices import DeviceTable
+    from stream_processor.web.settings import WebSettings
     from stream_processor.web.tokens import TokenBook
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
 
 
 @click.group()
@@ -33,15 +45,12 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
 
     from stream_processor.audit.wiring import open_audit
     from stream_processor.processor.settings import ProcessorSettings
-    from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine
+    from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters
     from stream_processor.runtime.settings import Topics
     from stream_processor.store.factory import store_factory
     from stream_processor.web.app import add_housekeeping, create_app
     from stream_processor.web.assets import ensure_assets
-    from stream_processor.web.consent_counts import ConsentCounts, ConsentCountsFollower
-    from stream_processor.web.dead_letters import DeadLetterCounts, DeadLetterFollower
     from stream_processor.web.deps import build_deps
-    from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
     from stream_processor.web.policies import KafkaPolicyStore
     from stream_processor.web.settings import WebSettings
     from stream_processor.web.store_reads import ThreadConfinedStore
@@ -54,44 +63,7 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
     registry = CollectorRegistry()
     dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)
     consumer_metrics = ConsumerMetrics(registry)  # one per registry: labelled by consumer
-    follower = None
-    retention_from = str(settings.retention(stack.state_dir))
-    if settings.retention_source == "kafka":
-        from stream_processor.notices.policy_retention import PolicyTopicRetention
-
-        follower = PolicyTopicRetention(
-            stack.kafka_bootstrap, topics.policies,
-            quarantine=Quarantine("web_policies", consumer_metrics), dead_letters=dead_letters,
-        ).start()  # fmt: skip
-        if not follower.wait_caught_up(30):
-            click.echo(
-                f"warning: {topics.policies} not read yet; notices show no rule yet", err=True
-            )
-        retention_from = f"kafka {stack.kafka_bootstrap} {topics.policies}"
-    devices = DeviceTable(settings.device_offline_after_s, settings.device_unreachable_after_s)
-    status = DeviceStatusFollower(
-        stack.kafka_bootstrap,
-        topics.device_status,
-        devices,
-        Quarantine("web_device_status", consumer_metrics),
-        dead_letters,
-    ).start()
-    consent = ConsentCounts()
-    consent_follower = ConsentCountsFollower(
-        stack.kafka_bootstrap,
-        topics.consent,
-        consent,
-        Quarantine("web_consent_counts", consumer_metrics),
-        dead_letters,
-    ).start()
-    letters = DeadLetterCounts()
-    letters_follower = DeadLetterFollower(
-        stack.kafka_bootstrap,
-        topics.dlq,
-        letters,
-        Quarantine("web_dead_letter_counts", consumer_metrics),
-        dead_letters,
-    ).start()
+    views = _start_views(stack, settings, topics, consumer_metrics, dead_letters)
     # The store the processor writes (FACEGATE_STORE, FACEGATE_PROCESSOR_STORE_PATH).
     factory, where = store_factory(stack, ProcessorSettings().store_path)
     store = ThreadConfinedStore(factory)
@@ -102,11 +74,11 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
         registry,
         audit.log,
         audit_paths=audit.paths,
-        retention=follower,
+        retention=views.retention,
         store=store,
-        devices=devices,
-        consent=consent,
-        dead_letters=letters,
+        devices=views.devices,
+        consent=views.consent,
+        dead_letters=views.letters,
         policies=KafkaPolicyStore(stack.kafka_bootstrap, topics),
     )
     app = create_app(deps)
@@ -116,21 +88,78 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
     scheme = "https" if ssl_context is not None else "http"
     click.echo(
         f"facegate web on {scheme}://{bind_host}:{bind_port} (public {settings.public_url}); "
-        f"cameras {settings.cameras(stack.state_dir)}; retention from {retention_from}; "
+        f"cameras {settings.cameras(stack.state_dir)}; retention from {views.retention_from}; "
         f"events from {where}"
     )
     click.echo(f"dashboard: {settings.public_url.rstrip('/')}/console")
     try:
         aioweb.run_app(app, host=bind_host, port=bind_port, print=None, ssl_context=ssl_context)
     finally:
-        status.stop()
-        consent_follower.stop()
-        letters_follower.stop()
-        if follower is not None:
-            follower.stop()
+        views.stop()
         dead_letters.close()
         store.close()
         audit.close()
+
+
+@dataclass
+class _Views:
+    """The web's read-only views of Kafka topics, each followed on a thread of its own."""
+
+    retention: PolicyTopicRetention | None
+    retention_from: str
+    devices: DeviceTable
+    consent: ConsentCounts
+    letters: DeadLetterCounts
+    followers: list[Stoppable]
+
+    def stop(self) -> None:
+        for follower in self.followers:
+            follower.stop()
+
+
+def _start_views(
+    stack: BrokerSettings,
+    settings: WebSettings,
+    topics: Topics,
+    consumer_metrics: ConsumerMetrics,
+    dead_letters: KafkaDeadLetters,
+) -> _Views:
+    from stream_processor.quarantine import Quarantine
+    from stream_processor.web.consent_counts import ConsentCounts, ConsentCountsFollower
+    from stream_processor.web.dead_letters import DeadLetterCounts, DeadLetterFollower
+    from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
+
+    retention = None
+    retention_from = str(settings.retention(stack.state_dir))
+    if settings.retention_source == "kafka":
+        from stream_processor.notices.policy_retention import PolicyTopicRetention
+
+        retention = PolicyTopicRetention(
+            stack.kafka_bootstrap, topics.policies,
+            quarantine=Quarantine("web_policies", consumer_metrics), dead_letters=dead_letters,
+        ).start()  # fmt: skip
+        if not retention.wait_caught_up(30):
+            click.echo(
+                f"warning: {topics.policies} not read yet; notices show no rule yet", err=True
+            )
+        retention_from = f"kafka {stack.kafka_bootstrap} {topics.policies}"
+    devices = DeviceTable(settings.device_offline_after_s, settings.device_unreachable_after_s)
+    consent = ConsentCounts()
+    letters = DeadLetterCounts()
+    followers: list[Stoppable] = [
+        DeviceStatusFollower(stack.kafka_bootstrap, topics.device_status, devices,
+                             Quarantine("web_device_status", consumer_metrics),
+                             dead_letters).start(),
+        ConsentCountsFollower(stack.kafka_bootstrap, topics.consent, consent,
+                              Quarantine("web_consent_counts", consumer_metrics),
+                              dead_letters).start(),
+        DeadLetterFollower(stack.kafka_bootstrap, topics.dlq, letters,
+                           Quarantine("web_dead_letter_counts", consumer_metrics),
+                           dead_letters).start(),
+    ]  # fmt: skip
+    if retention is not None:
+        followers.append(retention)
+    return _Views(retention, retention_from, devices, consent, letters, followers)
 
 
 @web.group()
