@@ -32,7 +32,7 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,6 +51,7 @@ from stream_processor.bridge.validate import ACK, EVENT, STATUS, Accepted, check
 from stream_processor.dead_letter import DeadLetter
 from stream_processor.errors import BrokerError
 from stream_processor.runtime.accounts import Credentials
+from stream_processor.runtime.kafka_auth import Role, confluent_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 log = logging.getLogger(__name__)
@@ -80,21 +81,27 @@ def producer_config(bootstrap: str, settings: BridgeSettings) -> dict[str, Any]:
 
 
 def make_producer(
-    bootstrap: str, settings: BridgeSettings, error_cb: Callable[[Any], None] | None = None
+    bootstrap: str,
+    settings: BridgeSettings,
+    error_cb: Callable[[Any], None] | None = None,
+    auth: Mapping[str, str] | None = None,
 ) -> Any:
     from confluent_kafka import Producer
 
-    config = producer_config(bootstrap, settings)
+    config = {**producer_config(bootstrap, settings), **(auth or {})}
     if error_cb is not None:
         config["error_cb"] = error_cb
     return Producer(config)
 
 
-def make_commands_consumer(bootstrap: str, settings: BridgeSettings, topic: str) -> Any:
+def make_commands_consumer(
+    bootstrap: str, settings: BridgeSettings, topic: str, auth: Mapping[str, str] | None = None
+) -> Any:
     from confluent_kafka import Consumer
 
     consumer = Consumer(
         {
+            **(auth or {}),
             "bootstrap.servers": bootstrap,
             "group.id": f"{settings.share_group}-commands",
             "client.id": f"{settings.client_id}-commands",
@@ -133,20 +140,22 @@ class Bridge:
         self._clock = clock
         self._limits = settings.limits()
         self.metrics = BridgeMetrics(registry)
+        auth = confluent_auth(stack, Role.BRIDGE)
         self._make_producer = producer or functools.partial(
-            make_producer, stack.kafka_bootstrap, settings
+            make_producer, stack.kafka_bootstrap, settings, auth=auth
         )
         self._producer_fatal = threading.Event()
         self._producer = self._make_producer(self._on_kafka_error)
         self._make_consumer = commands_consumer or (
-            lambda: make_commands_consumer(stack.kafka_bootstrap, settings, topics.commands)
+            lambda: make_commands_consumer(stack.kafka_bootstrap, settings, topics.commands, auth)
         )
         self._produced_event = self.metrics.produced.labels(EVENT)
         self._produced_ack = self.metrics.produced.labels(ACK)
         self._acks = OrderedAcks(self._release)
         self._confirmer = (
             Confirmer(settings.confirm_interval_ms / 1000, clock)
-            if settings.confirm_delivery else None
+            if settings.confirm_delivery
+            else None
         )
         self.metrics.inflight.set_function(lambda: len(self._acks))
         # Loop-thread state between two serves of the delivery reports:
@@ -378,9 +387,7 @@ class Bridge:
                     continue
                 backoff = 0.5
                 if opened_before and self._s.commands_replay_s:
-                    self._replay_from_ms = int(
-                        (self._clock() - self._s.commands_replay_s) * 1000
-                    )
+                    self._replay_from_ms = int((self._clock() - self._s.commands_replay_s) * 1000)
                 opened_before = True
                 self.metrics.connected.set(1)
                 self.metrics.reconnects.inc()

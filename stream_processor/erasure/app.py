@@ -27,6 +27,7 @@ import faust
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.processor.kafka_login import faust_login
 from stream_processor.quarantine import (
     ConsumerMetrics,
     Coordinates,
@@ -35,6 +36,7 @@ from stream_processor.quarantine import (
     classify,
     guard,
 )
+from stream_processor.runtime.kafka_auth import Role
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.workers import worker_app_settings
 
@@ -87,7 +89,11 @@ def create_app(
     consumers: ConsumerMetrics,
 ) -> tuple[faust.App, ErasureService]:
     datadir = Path(stack.state_dir) / "erasure" / app_id
-    app = faust.App(app_id, **worker_app_settings(stack, datadir, commit_interval_s=1.0))
+    app = faust.App(
+        app_id,
+        **worker_app_settings(stack, datadir, commit_interval_s=1.0),
+        **faust_login(stack, Role.ERASURE),
+    )
     service = ErasureService(
         deps_factory,
         FaustOutbound(app, topics),

@@ -31,6 +31,7 @@ from stream_processor.audit.log import AuditSink
 from stream_processor.policy.keys import heartbeat_key
 from stream_processor.processor.faust_tuning import LeanMonitor
 from stream_processor.processor.ingest import run_ingest
+from stream_processor.processor.kafka_login import faust_login
 from stream_processor.processor.ledgers import Ledgers
 from stream_processor.processor.metrics import ProcessorMetrics
 from stream_processor.processor.service import ProcessorService, RetryPolicy
@@ -38,6 +39,7 @@ from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeping import RetentionSweeper
 from stream_processor.processor.writer import InlineStoreWriter, ProcessStoreWriter, StoreWriter
 from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, guard
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.topics import ledger_configs
@@ -69,6 +71,7 @@ def new_app(stack: BrokerSettings, settings: ProcessorSettings) -> faust.App:
     return faust.App(
         settings.app_id,
         **worker_app_settings(stack, datadir, settings.commit_interval_s),
+        **faust_login(stack, Role.PROCESSOR),
         stream_wait_empty=True,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,
         Monitor=LeanMonitor,
@@ -163,6 +166,7 @@ def add_ingest(
             max_poll_records=settings.batch_size,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
+            **kafka_python_auth(stack, Role.PROCESSOR),  # aiokafka takes the same names
         )
         writer = new_writer(settings, store_factory)
         service = ProcessorService(
@@ -180,7 +184,10 @@ def add_ingest(
             loop = asyncio.get_running_loop()
 
             async def read(name: str) -> tuple[dict[bytes, bytes], dict[int, int]]:
-                return await loop.run_in_executor(None, read_ledger_at, stack.kafka_bootstrap, name)
+                auth = kafka_python_auth(stack, Role.PROCESSOR)
+                return await loop.run_in_executor(
+                    None, read_ledger_at, stack.kafka_bootstrap, name, 120.0, auth
+                )
 
             await ledgers.open_views(read)
 

@@ -3,22 +3,28 @@ app and a worker's start-up (kafka-python, synchronous)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stream_processor.errors import BrokerError
 
+#: kafka-python login settings of the caller's role (runtime/kafka_auth.kafka_python_auth);
+#: empty with Kafka authentication off.
+Auth = Mapping[str, Any]
 
-def read_ledger(bootstrap: str, topic: str, timeout_s: float = 30.0) -> dict[bytes, bytes]:
+
+def read_ledger(
+    bootstrap: str, topic: str, timeout_s: float = 30.0, auth: Auth | None = None
+) -> dict[bytes, bytes]:
     """The current state of a compacted topic: latest value per key, tombstones applied.
 
     Reads every partition from the beginning to the end offsets seen at the start.
     """
-    return read_ledger_at(bootstrap, topic, timeout_s)[0]
+    return read_ledger_at(bootstrap, topic, timeout_s, auth)[0]
 
 
 def read_ledger_at(
-    bootstrap: str, topic: str, timeout_s: float = 120.0
+    bootstrap: str, topic: str, timeout_s: float = 120.0, auth: Auth | None = None
 ) -> tuple[dict[bytes, bytes], dict[int, int]]:
     """``read_ledger`` plus the end offset per partition it read up to."""
     state: dict[bytes, bytes] = {}
@@ -29,7 +35,9 @@ def read_ledger_at(
         else:
             state[key] = value
 
-    reader = LedgerReader(bootstrap, topic, "facegate-cli", timeout_s, consumer_timeout_ms=1000)
+    reader = LedgerReader(
+        bootstrap, topic, "facegate-cli", timeout_s, consumer_timeout_ms=1000, **(auth or {})
+    )
     try:
         return state, reader.catch_up(apply)
     finally:
@@ -93,15 +101,21 @@ class LedgerReader:
         self._consumer.close()
 
 
-def write_records(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes | None]]) -> int:
+def write_records(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes, bytes | None]],
+    auth: Auth | None = None,
+) -> int:
     """Produce with acks=all and wait for every record; ``None`` is a tombstone."""
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
     try:
         producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", client_id="facegate-cli", linger_ms=5
-        )
+            bootstrap_servers=bootstrap, acks="all", client_id="facegate-cli", linger_ms=5,
+            **(auth or {}),
+        )  # fmt: skip
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:
@@ -116,13 +130,15 @@ def write_records(bootstrap: str, topic: str, records: Iterable[tuple[bytes, byt
         producer.close()
 
 
-def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+def end_offsets(bootstrap: str, topic: str, auth: Auth | None = None) -> dict[int, int]:
     """The next offset to be written, per partition (0 for an empty partition)."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
     try:
-        consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="facegate-offsets")
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, client_id="facegate-offsets", **(auth or {})
+        )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:
