@@ -136,23 +136,12 @@ class OperatorKey:
     def load_or_create(cls, secrets_dir: Path) -> OperatorKey:
         """Read ``<secrets_dir>/audit-ed25519.pem``, creating it (0600) on first use."""
         path = secrets_dir / KEY_FILE
-        if path.exists():
-            return cls.load(path)
-        secrets_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(secrets_dir, 0o700)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process created it first
-            return cls.load(path)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-        return cls(key)
+        if not path.exists():
+            secrets_dir.mkdir(parents=True, exist_ok=True)
+            os.chmod(secrets_dir, 0o700)
+            if (key := create_key_file(path)) is not None:
+                return cls(key)
+        return cls.load(path)
 
     @classmethod
     def rotate(cls, secrets_dir: Path) -> tuple[OperatorKey, OperatorKey]:
@@ -165,10 +154,33 @@ class OperatorKey:
 
     @classmethod
     def load(cls, path: Path) -> OperatorKey:
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (OSError, ValueError) as exc:
-            raise KeyFileError(f"cannot load operator key {path}: {exc}") from exc
-        if not isinstance(key, Ed25519PrivateKey):
-            raise KeyFileError(f"{path} is not an Ed25519 private key")
-        return cls(key)
+        return cls(load_key_file(path, "operator key"))
+
+
+def create_key_file(path: Path) -> Ed25519PrivateKey | None:
+    """A new Ed25519 key, written to ``path`` (PKCS#8 PEM, mode 0600); None when the
+    file exists (another process may have created it first: load that one)."""
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return None
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    return key
+
+
+def load_key_file(path: Path, what: str) -> Ed25519PrivateKey:
+    """The Ed25519 private key in ``path``; ``what`` names it in the error."""
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot load {what} {path}: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyFileError(f"{path} is not an Ed25519 private key")
+    return key

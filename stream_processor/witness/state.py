@@ -15,10 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from stream_processor.audit.errors import KeyFileError
+from stream_processor.audit.keys import create_key_file, load_key_file
 
 KEY_FILE = "witness-ed25519.pem"
 
@@ -39,28 +38,9 @@ def load_or_create_key(state_dir: Path) -> Ed25519PrivateKey:
     path = state_dir / KEY_FILE
     state_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(state_dir, 0o700)
-    if not path.exists():
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-            return key
-    try:
-        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    except (OSError, ValueError) as exc:
-        raise KeyFileError(f"cannot load the witness key {path}: {exc}") from exc
-    if not isinstance(loaded, Ed25519PrivateKey):
-        raise KeyFileError(f"{path} is not an Ed25519 private key")
-    return loaded
+    if not path.exists() and (key := create_key_file(path)) is not None:
+        return key
+    return load_key_file(path, "the witness key")
 
 
 @dataclass(frozen=True)
