@@ -18,16 +18,40 @@ def _print(status: StackStatus, settings: StackSettings) -> None:
         f"mosquitto : {'running pid ' + str(m.pid) if m.running else 'stopped'}"
         f" on {settings.host}:{settings.mqtt_port}"
     )
-    click.echo(
-        f"kafka     : {'running pid ' + str(k.pid) if k.running else 'stopped'}"
-        f" on {settings.kafka_bootstrap}"
-    )
+    if len(k.nodes) == 1:
+        state = f"running pid {k.pid}" if k.running else "stopped"
+    else:
+        up = [i for i, n in enumerate(k.nodes, start=1) if n.running]
+        state = f"running {len(up)} of {len(k.nodes)} nodes" if up else "stopped"
+        state = "running" if len(up) == len(k.nodes) else state
+    click.echo(f"kafka     : {state} on {settings.kafka_bootstrap}")
     if status.postgres is not None:
         pg = status.postgres
         click.echo(
             f"postgres  : {'running pid ' + str(pg.pid) if pg.running else 'stopped'}"
             f" on {settings.host}:{pg.port}"
         )
+    if status.prometheus is not None:
+        pr = status.prometheus
+        click.echo(
+            f"prometheus: running pid {pr.pid}{'' if pr.ready else ' (not ready)'}"
+            f" on http://{pr.address}"
+        )
+
+
+def _settings(kafka_nodes: int | None) -> StackSettings:
+    # The node count is part of the state dir (a voter set is fixed at format time):
+    # down and status read it back from there when not given.
+    import os
+
+    from stream_processor.runtime.settings import BrokerSettings
+
+    if kafka_nodes is not None:
+        return StackSettings(kafka_nodes=kafka_nodes)
+    size = BrokerSettings().state_dir / "kafka" / "cluster.nodes"
+    if "FACEGATE_KAFKA_NODES" not in os.environ and size.exists():
+        return StackSettings(kafka_nodes=int(size.read_text().strip()))
+    return StackSettings()
 
 
 @click.group()
@@ -36,10 +60,18 @@ def stack() -> None:
 
 
 @stack.command()
-def up() -> None:
+@click.option(
+    "--with-monitoring", is_flag=True,
+    help="also run Prometheus (Debian package) scraping every announced process, with"
+    " the rules of deploy/prometheus/ (FACEGATE_PROMETHEUS_PORT, default 9090)",
+)
+@click.option("--kafka-nodes", type=click.IntRange(1, 9), default=None,
+              help="KRaft nodes to run (default FACEGATE_KAFKA_NODES, 1); 3 replicates"
+              " every topic three times with min.insync.replicas=2")
+def up(with_monitoring: bool, kafka_nodes: int | None) -> None:
     """Install what is missing, start Mosquitto and Kafka, create topics. Idempotent."""
-    settings = StackSettings()
-    _print(Stack(settings).up(), settings)
+    settings = _settings(kafka_nodes)
+    _print(Stack(settings).up(with_monitoring=with_monitoring), settings)
 
 
 @stack.command()
@@ -49,10 +81,11 @@ def topics(replication_factor: int) -> None:
     """Create the pipeline's topics on FACEGATE_KAFKA_BOOTSTRAP (e.g. an external cluster)
     and bring existing ones' configs up to date; starts no broker. Idempotent."""
     from stream_processor.runtime.settings import BrokerSettings, Topics
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
+    from stream_processor.runtime.topics import ensure_topics, topic_specs, topics_in_force
 
     bootstrap = BrokerSettings().kafka_bootstrap
-    specs = topic_specs(Topics())
+    # Retention as the policies in force set it (policy apply), never back to defaults.
+    specs = topic_specs(topics_in_force(bootstrap, Topics()), replication_factor)
     created = ensure_topics(bootstrap, specs, replication=replication_factor)
     click.echo(f"kafka {bootstrap}: {len(specs)} topics, {len(created)} created now"
                f"{' (' + ', '.join(created) + ')' if created else ''}")
@@ -60,8 +93,8 @@ def topics(replication_factor: int) -> None:
 
 @stack.command()
 def down() -> None:
-    """Stop Kafka (controlled shutdown) and Mosquitto. Idempotent."""
-    settings = StackSettings()
+    """Stop Prometheus, Kafka (controlled shutdown) and Mosquitto. Idempotent."""
+    settings = _settings(None)
     _print(Stack(settings).down(), settings)
 
 
@@ -72,11 +105,17 @@ def _as_dict(status: StackStatus, settings: StackSettings) -> dict[str, object]:
         "state_dir": str(settings.state_dir),
         "mosquitto": {"running": m.running, "pid": m.pid,
                       "address": f"{settings.host}:{settings.mqtt_port}"},
-        "kafka": {"running": k.running, "pid": k.pid, "address": settings.kafka_bootstrap},
+        "kafka": {"running": k.running, "pid": k.pid, "address": settings.kafka_bootstrap,
+                  "nodes": [{"node": i, "running": n.running, "pid": n.pid}
+                            for i, n in enumerate(k.nodes, start=1)]},
     }  # fmt: skip
     if pg is not None:
         doc["postgres"] = {"running": pg.running, "pid": pg.pid,
                            "address": f"{settings.host}:{pg.port}"}  # fmt: skip
+    if status.prometheus is not None:
+        pr = status.prometheus
+        doc["prometheus"] = {"running": pr.running, "pid": pr.pid, "ready": pr.ready,
+                             "address": pr.address}  # fmt: skip
     return doc
 
 
@@ -84,7 +123,7 @@ def _as_dict(status: StackStatus, settings: StackSettings) -> dict[str, object]:
 @json_option
 def status(as_json: bool) -> None:
     """Show what runs; exit status 1 when the stack is not fully up."""
-    settings = StackSettings()
+    settings = _settings(None)
     st = Stack(settings).status()
     if as_json:
         click.echo(json.dumps(_as_dict(st, settings), indent=2))
@@ -106,6 +145,9 @@ def install() -> None:
             "mosquitto_passwd": "mosquitto",
             "java": "openjdk-17-jre-headless",
             "mvn": "maven",
+            # --with-monitoring and the alert rules' tests (promtool)
+            "prometheus": "prometheus",
+            "promtool": "prometheus",
         }
     )
     click.echo(f"kafka jars: {ensure_jars(settings.kafka_libs)}")

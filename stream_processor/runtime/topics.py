@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from stream_processor.errors import BrokerError
 from stream_processor.runtime.settings import Topics
@@ -15,7 +16,13 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
-def ledger_configs(topics: Topics) -> dict[str, str]:
+def min_insync(replication: int) -> str:
+    """Replicas that must hold a write before acks=all succeeds: 2 of 3 (any one broker
+    may fail without losing an acknowledged record, a second makes producers wait), else 1."""
+    return "2" if replication >= 3 else "1"
+
+
+def ledger_configs(topics: Topics, replication: int = 1) -> dict[str, str]:
     """Configs of a compacted ledger (consent, policies, and the Faust table changelogs
     fed from them). A superseded record or a tombstoned key is physically gone within
     ``ledger_segment_ms + ledger_max_compaction_lag_ms + log.cleaner.backoff.ms`` plus
@@ -28,14 +35,16 @@ def ledger_configs(topics: Topics) -> dict[str, str]:
         "min.compaction.lag.ms": "0",
         "delete.retention.ms": str(topics.ledger_delete_retention_ms),
         "min.cleanable.dirty.ratio": "0.01",
-        "min.insync.replicas": "1",
+        "min.insync.replicas": min_insync(replication),
     }
 
 
-def topic_specs(topics: Topics) -> list[TopicSpec]:
-    """The topics of the pipeline. Retention promises hold to within
+def topic_specs(topics: Topics, replication: int = 1) -> list[TopicSpec]:
+    """The topics of the pipeline, for a cluster that keeps ``replication`` replicas of
+    each. Retention promises hold to within
     ``retention.ms + segment.ms + log.retention.check.interval.ms``."""
     seg = str(topics.segment_ms)
+    isr = min_insync(replication)
     return [
         TopicSpec(
             topics.raw,
@@ -44,7 +53,7 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
                 "retention.ms": str(topics.raw_retention_ms),
                 "segment.ms": seg,
-                "min.insync.replicas": "1",
+                "min.insync.replicas": isr,
             },
         ),
         TopicSpec(
@@ -54,12 +63,13 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
                 "retention.ms": str(topics.dlq_retention_ms),
                 "segment.ms": seg,
+                "min.insync.replicas": isr,
             },
         ),
         # The consent ledger and policy versions: one partition each (tiny, ordered),
         # compacted with a stated bound on how long a deleted record survives.
-        TopicSpec(topics.consent, 1, ledger_configs(topics)),
-        TopicSpec(topics.policies, 1, ledger_configs(topics)),
+        TopicSpec(topics.consent, 1, ledger_configs(topics, replication)),
+        TopicSpec(topics.policies, 1, ledger_configs(topics, replication)),
         # Cloud → edge commands (withdrawals, erasures), keyed by tenant/site.
         TopicSpec(
             topics.commands,
@@ -68,6 +78,7 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
                 "retention.ms": str(topics.commands_retention_ms),
                 "segment.ms": seg,
+                "min.insync.replicas": isr,
             },
         ),
         # Edge → cloud command acknowledgements, produced by the bridge, keyed by tenant/site.
@@ -78,10 +89,11 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
                 "retention.ms": str(topics.raw_retention_ms),
                 "segment.ms": seg,
+                "min.insync.replicas": isr,
             },
         ),
         # Device status (counts and versions, nothing biometric): the latest per device.
-        TopicSpec(topics.device_status, 1, ledger_configs(topics)),
+        TopicSpec(topics.device_status, 1, ledger_configs(topics, replication)),
         # Erasure requests (they name a pseudonym): one partition, in order; pending
         # ones are kept by the erasure worker, so the topic needs no long retention.
         TopicSpec(
@@ -91,7 +103,7 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
                 "retention.ms": str(topics.erasure_retention_ms),
                 "segment.ms": seg,
-                "min.insync.replicas": "1",
+                "min.insync.replicas": isr,
             },
         ),
         # Signed audit checkpoints: tiny, rare, and the point is that they stay.
@@ -104,7 +116,7 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
                 "cleanup.policy": "delete",
                 "retention.ms": "-1",
                 "retention.bytes": "-1",
-                "min.insync.replicas": "1",
+                "min.insync.replicas": isr,
             },
         ),
     ]
@@ -112,7 +124,8 @@ def topic_specs(topics: Topics) -> list[TopicSpec]:
 
 def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
     """Create missing topics (``replication`` replicas each: 1 on the local stack, 3 on a
-    three-broker cluster) and bring configs of existing ones up to date.
+    three-broker cluster) and bring configs of existing ones up to date; an existing
+    topic's min.insync.replicas follows the replicas it has, whatever the caller assumed.
 
     Returns the names created now. Idempotent.
     """
@@ -127,15 +140,18 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) 
     created: list[str] = []
     try:
         existing = set(admin.list_topics())
+        replicas = _replicas(admin, [s.name for s in specs if s.name in existing])
         for spec in specs:
             if spec.name in existing:
+                configs = {**spec.configs, "min.insync.replicas": min_insync(replicas[spec.name])}
                 admin.alter_configs(
-                    [ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=spec.configs)]
+                    [ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=configs)]
                 )
                 continue
+            configs = {**spec.configs, "min.insync.replicas": min_insync(replication)}
             try:
                 admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.configs)],
+                    [NewTopic(spec.name, spec.partitions, replication, topic_configs=configs)],
                     validate_only=False,
                 )
                 created.append(spec.name)
@@ -146,21 +162,81 @@ def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) 
     return created
 
 
-def tune_transport_topics(
-    bootstrap: str, topics: Topics, raw_retention_ms: list[int], dlq_retention_ms: list[int]
-) -> tuple[int, int, int] | None:
-    """Raw and dead-letter topics keep records no longer than the strictest policy asks
-    (each tenant's ``transport``), with segment.ms a tenth of that (Kafka deletes whole
-    closed segments). Returns (raw, dlq, segment) ms, or None without any policy.
+def _replicas(admin: Any, names: list[str]) -> dict[str, int]:
+    """Replicas of each named topic (its first partition's; they are created alike)."""
+    if not names:
+        return {}
+    return {
+        t["topic"]: len(t["partitions"][0]["replicas"]) if t["partitions"] else 1
+        for t in admin.describe_topics(names)
+    }
 
-    Used by ``facegate policy apply`` and the console's apply alike."""
+
+def topics_in_force(bootstrap: str, topics: Topics) -> Topics:
+    """``topics`` with raw and dead-letter retention as the policies in force set them
+    (``tuned_topics``), so that re-creating or updating the topics (``facegate stack up``)
+    keeps what ``policy apply`` chose. Unchanged while no policy was applied."""
+    from stream_processor.policy.keys import HISTORY_MARK, is_internal
+    from stream_processor.policy.retention import compile_version
+    from stream_processor.runtime.ledger_client import read_ledger
+
+    if topics.policies not in _topic_names(bootstrap):
+        return topics
+    raws, dlqs = [], []
+    for k, v in read_ledger(bootstrap, topics.policies, timeout_s=30).items():
+        if is_internal(k) or HISTORY_MARK in k:
+            continue
+        try:
+            compiled = compile_version(v)
+        except Exception:  # noqa: BLE001, S112 - the processors refuse it too; not a rule
+            continue
+        raws.append(compiled.raw_retention_ms)
+        dlqs.append(compiled.dlq_retention_ms)
+    return tuned_topics(topics, raws, dlqs) or topics
+
+
+def _topic_names(bootstrap: str) -> set[str]:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="facegate-stack")
+    except KafkaError as exc:
+        raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def tuned_topics(
+    topics: Topics, raw_retention_ms: list[int], dlq_retention_ms: list[int]
+) -> Topics | None:
+    """``topics`` with raw and dead-letter retention as short as the strictest policy
+    asks (each tenant's ``transport``) and segment.ms a tenth of that (Kafka deletes
+    whole closed segments); None without any policy."""
     if not raw_retention_ms or not dlq_retention_ms:
         return None
     raw, dlq = min(raw_retention_ms), min(dlq_retention_ms)
     segment = max(10_000, min(raw, dlq) // 10)
-    tuned = topics.model_copy(
+    return topics.model_copy(
         update={"raw_retention_ms": raw, "dlq_retention_ms": dlq, "segment_ms": segment}
     )
-    ensure_topics(bootstrap, [s for s in topic_specs(tuned) if s.name in (topics.raw, topics.dlq)])
-    return raw, dlq, segment
 
+
+def tune_transport_topics(
+    bootstrap: str,
+    topics: Topics,
+    raw_retention_ms: list[int],
+    dlq_retention_ms: list[int],
+) -> tuple[int, int, int] | None:
+    """Raw and dead-letter topics keep records no longer than the strictest policy asks
+    (``tuned_topics``). Returns (raw, dlq, segment) ms, or None without any policy.
+
+    Used by ``facegate policy apply`` and the console's apply alike."""
+    tuned = tuned_topics(topics, raw_retention_ms, dlq_retention_ms)
+    if tuned is None:
+        return None
+    specs = topic_specs(tuned)
+    ensure_topics(bootstrap, [s for s in specs if s.name in (topics.raw, topics.dlq)])
+    return tuned.raw_retention_ms, tuned.dlq_retention_ms, tuned.segment_ms

@@ -21,6 +21,18 @@ class StackSettings(BrokerSettings):
         " Set 0.0.0.0 (and FACEGATE_MQTT_TLS_HOSTNAMES) where real devices connect",
     )
     kafka_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller")
+    kafka_nodes: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="KRaft nodes (broker+controller each) the local stack runs; 3 gives"
+        " topics three replicas and min.insync.replicas=2",
+    )
+    kafka_node_ports: list[int] = Field(
+        default_factory=list,
+        description="client and controller port of nodes 2..N, in pairs (JSON list);"
+        " empty = FACEGATE_KAFKA_PORT and FACEGATE_KAFKA_CONTROLLER_PORT + 10 per node",
+    )
     kafka_libs: Path = Field(
         REPO_ROOT / "deploy" / "kafka" / "target" / "libs",
         description="folder of Kafka jars resolved by deploy/kafka/pom.xml",
@@ -28,9 +40,30 @@ class StackSettings(BrokerSettings):
     kafka_heap: str = Field("-Xms256m -Xmx768m", description="JVM heap flags for the broker")
     start_timeout_s: float = Field(90.0, gt=0, description="how long to wait for readiness")
 
+    def kafka_node_addresses(self) -> list[tuple[int, int]]:
+        """(client port, controller port) of nodes 1..N."""
+        pairs = [(self.kafka_port, self.kafka_controller_port)]
+        given = self.kafka_node_ports
+        for i in range(1, self.kafka_nodes):
+            if given:
+                pairs.append((given[2 * i - 2], given[2 * i - 1]))
+            else:
+                pairs.append((self.kafka_port + 10 * i, self.kafka_controller_port + 10 * i))
+        return pairs
+
     @model_validator(mode="after")
     def _distinct_ports(self) -> StackSettings:
-        ports = [self.mqtt_port, self.kafka_port, self.kafka_controller_port]
+        if self.kafka_node_ports and len(self.kafka_node_ports) != 2 * (self.kafka_nodes - 1):
+            raise ValueError(
+                f"kafka_node_ports needs {2 * (self.kafka_nodes - 1)} ports (client and"
+                f" controller of nodes 2..{self.kafka_nodes}), got {len(self.kafka_node_ports)}"
+            )
+        if self.kafka_nodes > 1 and self.kafka_bootstrap == f"{self.host}:{self.kafka_port}":
+            # Clients then reach the cluster while any one node is down.
+            self.kafka_bootstrap = ",".join(
+                f"{self.host}:{p}" for p, _ in self.kafka_node_addresses()
+            )
+        ports = [self.mqtt_port, *(p for pair in self.kafka_node_addresses() for p in pair)]
         if self.mqtt_tls_port:
             ports.append(self.mqtt_tls_port)
         if len(set(ports)) != len(ports):

@@ -1,4 +1,5 @@
-"""The whole local stack: Mosquitto + Kafka + topics, up/down/status, idempotent."""
+"""The whole local stack: Mosquitto + Kafka + topics (+ PostgreSQL, + Prometheus),
+up/down/status, idempotent."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from dataclasses import dataclass
 from stream_processor.bridge.session import ensure_bridge_session
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.settings import Topics
-from stream_processor.runtime.topics import ensure_topics, topic_specs
-from stream_processor.stack.kafka import Kafka
+from stream_processor.runtime.topics import ensure_topics, topic_specs, topics_in_force
+from stream_processor.stack.broker_config import replication_for
+from stream_processor.stack.cluster import ClusterStatus, KafkaCluster
+from stream_processor.stack.monitoring.prometheus import Prometheus, PrometheusStatus
 from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.stack.postgres import Postgres, PostgresStatus
 from stream_processor.stack.procs import BrokerStatus
@@ -19,14 +22,17 @@ from stream_processor.store.settings import StoreSettings
 @dataclass(frozen=True)
 class StackStatus:
     mosquitto: BrokerStatus
-    kafka: BrokerStatus
+    kafka: ClusterStatus
     #: Only when the stack runs its own PostgreSQL (FACEGATE_STORE=postgres).
     postgres: PostgresStatus | None = None
+    #: Only while the stack runs its Prometheus (``up --with-monitoring``).
+    prometheus: PrometheusStatus | None = None
 
     @property
     def up(self) -> bool:
         pg_ok = self.postgres is None or self.postgres.running
-        return self.mosquitto.running and self.kafka.running and pg_ok
+        prom_ok = self.prometheus is None or self.prometheus.ready
+        return self.mosquitto.running and self.kafka.running and pg_ok and prom_ok
 
 
 class Stack:
@@ -35,29 +41,36 @@ class Stack:
         self.topics = topics or Topics()
         self.layout = StateLayout(settings.state_dir)
         self.mosquitto = Mosquitto(settings)
-        self.kafka = Kafka(settings)
+        self.kafka = KafkaCluster(settings)
         self.store = StoreSettings()
         self.postgres = Postgres(settings, self.store)
+        self.prometheus = Prometheus(settings.state_dir)
 
     @property
     def runs_postgres(self) -> bool:
         return self.store.store == "postgres" and self.store.postgres_dsn is None
 
-    def up(self) -> StackStatus:
+    def up(self, with_monitoring: bool = False) -> StackStatus:
         self.layout.ensure()
         self.mosquitto.up()
         self.kafka.up()
         if self.runs_postgres:
             self.postgres.up()
-        ensure_topics(self.settings.kafka_bootstrap, topic_specs(self.topics))
+        bootstrap = self.settings.kafka_bootstrap
+        # Configs come from the policy in force: an 'up' keeps what 'policy apply' set.
+        rf, _ = replication_for(self.settings.kafka_nodes)
+        ensure_topics(bootstrap, topic_specs(topics_in_force(bootstrap, self.topics), rf), rf)
         ensure_bridge_session(
             self.settings.host,
             self.settings.mqtt_port,
             self.mosquitto.accounts.bridge_credentials(),
         )
+        if with_monitoring:
+            self.prometheus.up()
         return self.status()
 
     def down(self) -> StackStatus:
+        self.prometheus.down()  # a no-op unless it runs
         self.postgres.down()  # a no-op unless it runs
         self.kafka.down()
         self.mosquitto.down()
@@ -65,8 +78,10 @@ class Stack:
 
     def status(self) -> StackStatus:
         pg = self.postgres.status()
+        prom = self.prometheus.status()
         return StackStatus(
             self.mosquitto.status(),
             self.kafka.status(),
             pg if (pg.running or self.runs_postgres) else None,
+            prom if prom.running else None,
         )

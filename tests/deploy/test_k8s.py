@@ -120,7 +120,7 @@ def test_kafka_is_kraft_with_three_nodes_and_scram_clients() -> None:
 
 
 def test_topics_and_configs_equal_what_facegate_stack_creates() -> None:
-    expected = {s.name: (s.partitions, s.configs) for s in topic_specs(Topics())}
+    expected = {s.name: (s.partitions, s.configs) for s in topic_specs(Topics(), 3)}
     actual = {
         t["spec"]["topicName"]: (t["spec"]["partitions"],
                                  {k: str(v) for k, v in t["spec"]["config"].items()})

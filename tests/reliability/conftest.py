@@ -1,0 +1,68 @@
+"""A three-node KRaft cluster (RF 3, min.insync.replicas=2) of this folder's own, started
+by ``facegate stack up --kafka-nodes 3`` on free ports, shared by its tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FACEGATE, free_ports, make_state_dir, stack_env
+
+
+@dataclass
+class Cluster:
+    env: dict[str, str]
+    state_dir: Path
+
+    def settings(self):  # type: ignore[no-untyped-def]
+        from stream_processor.stack.settings import StackSettings
+
+        e = self.env
+        return StackSettings(
+            state_dir=self.state_dir,
+            mqtt_port=int(e["FACEGATE_MQTT_PORT"]),
+            mqtt_tls_port=int(e["FACEGATE_MQTT_TLS_PORT"]),
+            kafka_port=int(e["FACEGATE_KAFKA_PORT"]),
+            kafka_controller_port=int(e["FACEGATE_KAFKA_CONTROLLER_PORT"]),
+            kafka_nodes=3,
+            kafka_node_ports=json.loads(e["FACEGATE_KAFKA_NODE_PORTS"]),
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        return str(self.settings().kafka_bootstrap)
+
+    def node(self, node_id: int):  # type: ignore[no-untyped-def]
+        from stream_processor.stack.cluster import KafkaCluster
+
+        return KafkaCluster(self.settings()).node(node_id)
+
+    def facegate(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [FACEGATE, *args], env={**os.environ, **self.env},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def three_brokers() -> Iterator[Cluster]:
+    state = make_state_dir("facegate-cluster-")
+    ports = free_ports(8)
+    env = {
+        **stack_env(state, ports[:4]),
+        "FACEGATE_KAFKA_NODE_PORTS": json.dumps(ports[4:]),
+        "FACEGATE_KAFKA_HEAP": "-Xms128m -Xmx384m",
+    }
+    cluster = Cluster(env=env, state_dir=state)
+    up = cluster.facegate("stack", "up", "--kafka-nodes", "3")
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield cluster
+    finally:
+        cluster.facegate("stack", "down")
