@@ -1,0 +1,3 @@
+from tests.monitoring.prom import prom
+
+__all__ = ["prom"]

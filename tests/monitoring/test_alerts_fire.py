@@ -1,0 +1,101 @@
+"""End to end: `facegate stack up --with-monitoring` runs Prometheus, which finds a
+gate agent and a processor worker through their own announcements, scrapes them
+(the worker's consumer lag per partition among the series), and — once both are
+killed — fires GateMetricsDown and FacegateProcessDown, read from /api/v1/alerts."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stream_processor.runtime.targets import targets_dir
+from tests.conftest import Pipeline, free_ports, wait_for
+from tests.monitoring.prom import Prom
+from tests.support.edge import AgentProcess, Assets, Device, write_config
+
+pytestmark = pytest.mark.e2e
+
+
+def _announced(state_dir: Path, job: str, port: int) -> Path | None:
+    for path in targets_dir(state_dir).glob(f"{job}-*.json"):
+        if json.loads(path.read_text())[0]["targets"] == [f"127.0.0.1:{port}"]:
+            return path
+    return None
+
+
+def _agent_port(agent: AgentProcess) -> int:
+    wait_for(lambda: "metrics and health on" in agent.text(), 60, "the agent's /metrics")
+    line = next(x for x in agent.text().splitlines() if "metrics and health on" in x)
+    return int(line.rsplit(":", 1)[1].split()[0])
+
+
+def _alert(prom: Prom, name: str, instance: str) -> dict[str, Any] | None:
+    return next(
+        (a for a in prom.firing()
+         if a["labels"]["alertname"] == name and a["labels"].get("instance") == instance),
+        None,
+    )  # fmt: skip
+
+
+def test_killed_gate_and_worker_fire_their_alerts(
+    prom: Prom, pipeline: Pipeline, device: Device, assets: Assets, tmp_path: Path,
+    agents: list[AgentProcess],
+) -> None:
+    started = time.monotonic()
+    config = write_config(
+        tmp_path, assets, device.connection,
+        http={"enabled": True, "port": 0, "announce_dir": str(targets_dir(prom.state_dir))},
+    )
+    gate = AgentProcess(config, tmp_path / "agent.log")
+    agents.append(gate)
+    worker_port = free_ports(1)[0]
+    pipeline.extra_env["FACEGATE_PROCESSOR_METRICS_PORT"] = str(worker_port)
+    worker = pipeline.start("processor", "worker", name="worker")
+
+    gate_at = f"127.0.0.1:{_agent_port(gate)}"
+    worker_at = f"127.0.0.1:{worker_port}"
+    # Both are discovered from their own announcement files, and scraped.
+    wait_for(lambda: bool(prom.query(f'up{{instance="{gate_at}",job="facegate-edge"}} == 1')),
+             60, "the gate scraped")
+    raw = pipeline.env["FACEGATE_TOPIC_RAW"]
+    lag = f'facegate_processor_consumer_lag{{instance="{worker_at}",topic="{raw}"}}'
+    wait_for(lambda: len(prom.query(lag)) == 3, 90, "the worker's lag on 3 partitions")
+    assert {r["metric"]["partition"] for r in prom.query(lag)} == {"0", "1", "2"}
+    assert not _alert(prom, "GateMetricsDown", gate_at)
+
+    gate.kill9()
+    worker.kill()  # SIGKILL: no clean exit, the announcements stay
+    worker.wait(30)
+    wait_for(lambda: _alert(prom, "GateMetricsDown", gate_at) is not None, 30, "GateMetricsDown")
+    wait_for(lambda: _alert(prom, "FacegateProcessDown", worker_at) is not None, 30,
+             "FacegateProcessDown")
+    down = _alert(prom, "FacegateProcessDown", worker_at)
+    assert down is not None and down["labels"]["job"] == "facegate-processor"
+    assert down["labels"]["severity"] == "critical"
+    assert time.monotonic() - started < 120
+
+    for job, port in (("facegate-edge", int(gate_at.rsplit(":", 1)[1])),
+                      ("facegate-processor", worker_port)):
+        path = _announced(prom.state_dir, job, port)
+        assert path is not None  # left by the killed process: that is how it is seen down
+        path.unlink()
+
+
+def test_a_clean_stop_withdraws_the_announcement(
+    prom: Prom, device: Device, assets: Assets, tmp_path: Path, agents: list[AgentProcess]
+) -> None:
+    config = write_config(
+        tmp_path, assets, device.connection,
+        http={"enabled": True, "port": 0, "announce_dir": str(targets_dir(prom.state_dir))},
+    )
+    gate = AgentProcess(config, tmp_path / "agent.log")
+    agents.append(gate)
+    port = _agent_port(gate)
+    wait_for(lambda: _announced(prom.state_dir, "facegate-edge", port) is not None, 10,
+             "the announcement")
+    assert gate.stop() == 0
+    assert _announced(prom.state_dir, "facegate-edge", port) is None
