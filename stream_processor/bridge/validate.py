@@ -9,8 +9,9 @@ its own data's life by setting its clock ahead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, Protocol, TypeVar
 
 from edge_agent.errors import WireError
 from edge_agent.wire import decode_event
@@ -72,15 +73,56 @@ def _proven(topic: str, leaf: str) -> tuple[str, str, str, str] | None:
     return (identity.tenant, identity.site, identity.gate, identity.device)
 
 
+class _FromDevice(Protocol):
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def site(self) -> str: ...
+    @property
+    def gate(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+
+
+_M = TypeVar("_M", bound=_FromDevice)
+
+
+def _from_its_device(
+    topic: str,
+    payload: bytes,
+    limits: Limits,
+    leaf: str,
+    decode: Callable[[bytes], _M],
+    noun: str,
+) -> tuple[_M, tuple[str, str, str, str]] | Rejected:
+    """The checks every device message passes: its size, the device its topic proves
+    (the broker's ACL pins each account to its own prefix), a strict decode, and a
+    payload naming that same device: naming another is a spoofing attempt."""
+    if len(payload) > limits.max_bytes:
+        return Rejected("oversized", f"{len(payload)} bytes > {limits.max_bytes}")
+    proven = _proven(topic, leaf)
+    if proven is None:
+        return Rejected("bad_topic", f"not a device {leaf} topic: {topic[:200]!r}")
+    try:
+        message = decode(payload)
+    except WireError as exc:
+        return Rejected(exc.reason, exc.detail)
+    claimed = (message.tenant, message.site, message.gate, message.device)
+    if claimed != proven:
+        return Rejected(
+            "identity_mismatch",
+            f"{noun} names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
+        )
+    return message, proven
+
+
 def check_message(
     topic: str, payload: bytes, limits: Limits, received_ms: int
 ) -> Accepted | Rejected:
     """Accept a gate event published on its own device's topic, at a plausible time.
 
-    The topic is the identity the broker proved (its ACL pins each account to
-    its prefix); a payload naming another tenant, site, gate or device is a
-    spoofing attempt.
-    """
+    The checks of ``_from_its_device``, written out: events are the bridge's hot path,
+    and the shared call costs about 0.3 µs of ~3 µs a message."""
     if len(payload) > limits.max_bytes:
         return Rejected("oversized", f"{len(payload)} bytes > {limits.max_bytes}")
     proven = _proven(topic, "events")
@@ -112,42 +154,20 @@ def _skew_detail(ahead_ms: int, limits: Limits) -> str:
 
 def check_ack(topic: str, payload: bytes, limits: Limits) -> Accepted | Rejected:
     """Accept a command acknowledgement published on its own device's ``acks`` topic."""
-    if len(payload) > limits.max_bytes:
-        return Rejected("oversized", f"{len(payload)} bytes > {limits.max_bytes}")
-    proven = _proven(topic, "acks")
-    if proven is None:
-        return Rejected("bad_topic", f"not a device acks topic: {topic[:200]!r}")
-    try:
-        ack = decode_ack(payload)
-    except WireError as exc:
-        return Rejected(exc.reason, exc.detail)
-    claimed = (ack.tenant, ack.site, ack.gate, ack.device)
-    if claimed != proven:
-        return Rejected(
-            "identity_mismatch",
-            f"ack names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
-        )
+    checked = _from_its_device(topic, payload, limits, "acks", decode_ack, "ack")
+    if isinstance(checked, Rejected):
+        return checked
+    ack, _ = checked
     return Accepted(f"{ack.tenant}/{ack.site}".encode(), payload, -1, ack.command_id)
 
 
 def check_status(topic: str, payload: bytes, limits: Limits) -> Accepted | Rejected:
     """Accept a device status published on its own device's ``status`` topic; keyed by
     device, so the compacted status topic keeps each device's latest."""
-    if len(payload) > limits.max_bytes:
-        return Rejected("oversized", f"{len(payload)} bytes > {limits.max_bytes}")
-    proven = _proven(topic, "status")
-    if proven is None:
-        return Rejected("bad_topic", f"not a device status topic: {topic[:200]!r}")
-    try:
-        status = decode_status(payload)
-    except WireError as exc:
-        return Rejected(exc.reason, exc.detail)
-    claimed = (status.tenant, status.site, status.gate, status.device)
-    if claimed != proven:
-        return Rejected(
-            "identity_mismatch",
-            f"status names {'/'.join(claimed)}, topic proves {'/'.join(proven)}",
-        )
+    checked = _from_its_device(topic, payload, limits, "status", decode_status, "status")
+    if isinstance(checked, Rejected):
+        return checked
+    _, proven = checked
     return Accepted(key=".".join(proven).encode(), value=payload)
 
 
