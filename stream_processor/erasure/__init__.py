@@ -10,7 +10,6 @@
     app.py            the Faust agents (erasure topic, device acks) and a timer
     kafka_configs.py  topic configs as the broker reports them
     ledger_index.py   the consent ledger's live keys, followed incrementally
-    store_stats.py    SQLite planner statistics for the subject index
     metrics.py        the worker's Prometheus metrics
     settings.py       ``FACEGATE_ERASURE_*``
     wiring.py         the composition root of ``facegate erasure worker``

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -109,17 +108,12 @@ def build(
 ) -> faust.App:
     from stream_processor.processor.settings import ProcessorSettings
     from stream_processor.store.factory import store_factory
-    from stream_processor.store.settings import StoreSettings
 
     topics = topics or Topics()
     processor = ProcessorSettings()
     app_id = settings.app_id or f"{processor.app_id}-erasure"
     factory, where = store_factory(stack, processor.store_path)
     factory().close()  # create/migrate the schema before anything else
-    if StoreSettings().store == "sqlite":
-        from stream_processor.erasure.store_stats import ensure_sqlite_stats
-
-        ensure_sqlite_stats(Path(where))
 
     deps = partial(
         make_deps, stack, settings, topics, f"{processor.app_id}-consent-changelog", factory

@@ -21,8 +21,10 @@ from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
     DROP_SITE_TIME_INDEX,
+    DROP_SUBJECT_ONLY_INDEX,
     EVENTS_TABLE,
     RETENTION_INDEX,
+    SUBJECT_INDEX,
     SqlStore,
 )
 
@@ -45,7 +47,7 @@ def store_error(exc: BaseException) -> StoreError:
     return StoreUnavailable(f"postgres cannot write: {type(exc).__name__}: {exc}")
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _LOCK_ID = 0x66616365  # "face"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -61,6 +63,7 @@ _MIGRATIONS: dict[int, list[str]] = {
         AGG_TENANT_INDEX,
     ],
     2: [DROP_SITE_TIME_INDEX],
+    3: [SUBJECT_INDEX, DROP_SUBJECT_ONLY_INDEX],
 }
 
 
