@@ -60,6 +60,7 @@ def queue_backlog(outbox: SqliteOutbox) -> tuple[str, list[Any]]:
     return withdrawn, events
 
 
+@pytest.mark.timeout(OUTAGE_S + 600)  # the outage, and the suite's usual 10 minutes
 def test_an_offline_gate_purges_a_withdrawn_residents_backlog_before_publishing(
     rig: BridgeRig,
 ) -> None:
