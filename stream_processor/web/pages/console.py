@@ -147,6 +147,14 @@ def _own_site(ov: Overview, site: str) -> SiteFigures:
     raise ApiError(404, "not_found", f"no site {site}")
 
 
+def _devices_of(deps: WebDeps, tenant: str, now_ms: int, site: str) -> list[DeviceHealth]:
+    devices = deps.devices
+    health = device_health(
+        devices.of_tenant(tenant), now_ms, devices.offline_after_s, devices.unreachable_after_s
+    )
+    return [d for d in health if d.site == site]
+
+
 async def site_page(request: web.Request) -> web.Response:
     lang, principal, deps = pick_lang(request), request[PRINCIPAL], request.app[DEPS]
     ov = overview_of(deps, principal.tenant)
@@ -156,16 +164,7 @@ async def site_page(request: web.Request) -> web.Response:
         f"{e(g)}</a></li>"
         for g in s.gates
     )
-    devs = [
-        d
-        for d in device_health(
-            deps.devices.of_tenant(principal.tenant),
-            ov.now_ms,
-            deps.devices.offline_after_s,
-            deps.devices.unreachable_after_s,
-        )
-        if d.site == s.site
-    ]
+    devs = _devices_of(deps, principal.tenant, ov.now_ms, s.site)
     body = (
         f'<h1>{tr("site", lang)} {e(s.site)} <small class="live" id="live">●</small></h1>'
         + _chart(tr("per_min", lang), ov, s.site)
@@ -183,16 +182,7 @@ async def gate_page(request: web.Request) -> web.Response:
     gate = request.match_info["gate"]
     if gate not in s.gates:
         raise ApiError(404, "not_found", f"no gate {gate}")
-    devs = [
-        d
-        for d in device_health(
-            deps.devices.of_tenant(principal.tenant),
-            ov.now_ms,
-            deps.devices.offline_after_s,
-            deps.devices.unreachable_after_s,
-        )
-        if d.site == s.site and d.gate == gate
-    ]
+    devs = [d for d in _devices_of(deps, principal.tenant, ov.now_ms, s.site) if d.gate == gate]
     body = (
         f'<h1>{tr("gate", lang)} <a href="/console/sites/{e(s.site)}?lang={lang}">{e(s.site)}</a>'
         f' / <span id="gate-name">{e(gate)}</span></h1>' + _devices_table(devs, lang)
