@@ -121,9 +121,19 @@ class SqlStore:
             return 0
         return self._executemany(self._sql(self._INSERT), rows)
 
+    # A cell an erasure took back to 0 says "someone passed here then" no more than a
+    # missing one does, and a reader of the table could tell the two apart: gone.
+    _AGG_DROP_EMPTY = (
+        f"DELETE FROM aggregates_minute WHERE {' AND '.join(f'{c} = ?' for c in AGG_COLUMNS)}"  # noqa: S608
+        " AND n <= 0"
+    )
+
     def _add_counts(self, counts: Mapping[AggregateKey, int]) -> None:
         if counts:
             self._executemany(self._sql(self._AGG), [(*k, n) for k, n in sorted(counts.items())])
+            taken = sorted(k for k, n in counts.items() if n < 0)
+            if taken:
+                self._executemany(self._sql(self._AGG_DROP_EMPTY), taken)
 
     def put_many(self, rows: Sequence[StoredEvent]) -> int:
         if not rows:

@@ -30,6 +30,18 @@ def test_write_batch_adds_aggregates_in_one_transaction(store: Any) -> None:
     assert store.aggregates("t2", 0) == {}
 
 
+def test_a_cell_an_erasure_takes_back_to_zero_is_removed(store: Any) -> None:
+    k1 = AggregateKey(T0, "t1", "s1", "g1", "face_match", "granted", "stored")
+    k2 = AggregateKey(T0, "t1", "s1", "g2", "face_match", "granted", "stored")
+    store.write_batch([], {k1: 2, k2: 3})
+    # An erasure adds the subject's contributions back negated.
+    store.write_batch([], {k1: -2, k2: -1})
+    assert store.aggregates("t1", T0 - 1) == {k2: 2}
+    # Taken back where nothing was counted (a cell already gone): no cell appears.
+    store.write_batch([], {k1: -1})
+    assert store.aggregates("t1", T0 - 1) == {k2: 2}
+
+
 def test_delete_subject_by_purpose_and_kind(store: Any) -> None:
     store.put_many(
         [
