@@ -62,6 +62,11 @@ def build_credentials(config: EdgeConfig) -> list[CredentialInput]:
     if config.access.kind == "line_file":
         assert config.access.path is not None
         return [LineFileCredentials(config.access.path)]
+    if config.access.kind == "hid_line":
+        from edge_agent.access.reader import HidLineReader
+
+        assert config.access.path is not None
+        return [HidLineReader(config.access.path)]
     return []
 
 

@@ -112,15 +112,20 @@ class GalleryConfig(_Section):
 
 
 class AccessConfig(_Section):
-    kind: Literal["none", "line_file"] = Field(
-        "none", description="card reader / PIN pad input: none, or lines appended to a file"
+    kind: Literal["none", "line_file", "hid_line"] = Field(
+        "none",
+        description="card reader / PIN pad input: none; line_file (lines appended to a file:"
+        " 'card N', 'pin N', 'manual'); hid_line (a keyboard-wedge/HID reader in serial mode:"
+        " one card number per line on a tty, FIFO or pipe)",
     )
-    path: Path | None = Field(None, description="the line file for kind line_file")
+    path: Path | None = Field(
+        None, description="the line file (line_file) or the reader's device (hid_line)"
+    )
 
     @model_validator(mode="after")
     def _path(self) -> AccessConfig:
-        if self.kind == "line_file" and self.path is None:
-            raise ValueError("access.path is required for kind line_file")
+        if self.kind != "none" and self.path is None:
+            raise ValueError(f"access.path is required for kind {self.kind}")
         return self
 
 

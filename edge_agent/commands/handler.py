@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from edge_agent.errors import EdgeError, WireError
+from edge_agent.commands.cards import register_card
+from edge_agent.errors import EdgeError, InvalidInput, WireError
 from edge_agent.gallery.model import Removal, remove_faces, remove_subject
 from edge_agent.gallery.store import GalleryFile
 from edge_agent.metrics import EdgeMetrics
@@ -55,9 +56,9 @@ class CommandHandler:
         ):
             # This device processes for one purpose only; nothing it holds is affected.
             return self._ack(command, AckStatus.DONE, Removal(0, False), 0, "purpose_not_used")
-        change = (
-            remove_subject if command.type is CommandType.ERASE_SUBJECT else remove_faces
-        )
+        if command.type is CommandType.REGISTER_CARD:
+            return self._register_card(command)
+        change = remove_subject if command.type is CommandType.ERASE_SUBJECT else remove_faces
         try:
             removal, _ = self.gallery.update(lambda data: change(data, command.subject))
         except EdgeError as exc:
@@ -68,8 +69,31 @@ class CommandHandler:
         self.metrics.outbox_purged.labels(reason=command.type.value).inc(purged)
         return self._ack(command, AckStatus.DONE, removal, purged, None)
 
+    def _register_card(self, command: EdgeCommand) -> CommandAck:
+        """The face templates go and the card comes, in one gallery write; the subject's
+        queued events go too, as on any withdrawal of the face consent."""
+        card, now_ms = command.card, int(self.clock() * 1000)
+        assert card is not None  # decode_command enforces it for register_card
+        try:
+            removal, _ = self.gallery.update(
+                lambda data: register_card(data, command.subject, card, now_ms)
+            )
+        except InvalidInput as exc:
+            return self._ack(command, AckStatus.FAILED, Removal(0, False), 0, str(exc)[:60])
+        except EdgeError as exc:
+            log.error("command %s: gallery update failed: %s", command.command_id, exc)
+            return self._ack(command, AckStatus.FAILED, Removal(0, False), 0, "gallery_error")
+        self.on_removed(command.subject)
+        purged = self.outbox.purge_subject(command.subject)
+        self.metrics.outbox_purged.labels(reason=command.type.value).inc(purged)
+        return self._ack(command, AckStatus.DONE, removal, purged, None)
+
     def _ack(
-        self, command: EdgeCommand, status: AckStatus, removal: Removal, purged: int,
+        self,
+        command: EdgeCommand,
+        status: AckStatus,
+        removal: Removal,
+        purged: int,
         detail: str | None,
     ) -> CommandAck:
         ack = CommandAck(
@@ -93,7 +117,10 @@ class CommandHandler:
         # The command id is not personal; the pseudonym stays out of the log.
         log.info(
             "command %s (%s): %s, %d templates removed, %d queued events purged",
-            command.command_id, command.type.value, status.value,
-            removal.templates_removed, purged,
+            command.command_id,
+            command.type.value,
+            status.value,
+            removal.templates_removed,
+            purged,
         )
         return ack

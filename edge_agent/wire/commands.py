@@ -15,11 +15,21 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from edge_agent.errors import WireError
 from edge_agent.wire.bounds import MAX_EVENTS_PURGED, MAX_TEMPLATES_REMOVED
 from edge_agent.wire.decoding import WireDecoder
 from edge_agent.wire.events import UUID7_PATTERN, EpochMs, Id, Pseudonym, Purpose
 
 Uuid7 = Annotated[str, msgspec.Meta(pattern=UUID7_PATTERN, description="UUIDv7")]
+#: A key card as a gate stores it: HMAC under the site secret (``CredentialHasher.card``).
+CARD_DIGEST_PATTERN = r"^c1_[0-9a-f]{40}$"
+CardDigest = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=CARD_DIGEST_PATTERN,
+        description="keyed hash of a key-card number; the number itself never travels",
+    ),
+]
 
 
 class CommandType(enum.StrEnum):
@@ -28,6 +38,9 @@ class CommandType(enum.StrEnum):
     WITHDRAW_CONSENT = "withdraw_consent"
     #: Erasure: the same on the device, for every purpose, as part of an erasure request.
     ERASE_SUBJECT = "erase_subject"
+    #: A key card was handed over on request: remove the subject's face templates (the
+    #: face consent is withdrawn with it) and open for ``card`` from now on.
+    REGISTER_CARD = "register_card"
 
 
 class AckStatus(enum.StrEnum):
@@ -48,6 +61,8 @@ class EdgeCommand(
     purpose: Purpose | None = None
     #: The erasure request this command belongs to, if any.
     request_id: Uuid7 | None = None
+    #: The card to register (``register_card`` only).
+    card: CardDigest | None = None
 
 
 class CommandAck(
@@ -70,7 +85,9 @@ class CommandAck(
 
 
 _encoder = msgspec.json.Encoder()
-_command_decoder = WireDecoder(EdgeCommand, unique=("command_id", "subject", "request_id"))
+_command_decoder = WireDecoder(
+    EdgeCommand, unique=("command_id", "subject", "request_id", "card")
+)
 _ack_decoder = WireDecoder(CommandAck, unique=("command_id", "subject", "request_id"))
 
 
@@ -80,7 +97,10 @@ def encode(message: EdgeCommand | CommandAck) -> bytes:
 
 def decode_command(payload: bytes) -> EdgeCommand:
     """Strict; raises WireError with a reason of ``wire.decoding.REASONS``."""
-    return _command_decoder.decode(payload)
+    command = _command_decoder.decode(payload)
+    if (command.type is CommandType.REGISTER_CARD) != (command.card is not None):
+        raise WireError("invalid_field", "card is required by register_card, and only there")
+    return command
 
 
 def decode_ack(payload: bytes) -> CommandAck:

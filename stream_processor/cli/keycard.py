@@ -19,8 +19,10 @@ from stream_processor.cli.options import (
 from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from stream_processor.audit.wiring import Audit
-    from stream_processor.rights.keycards import KeycardBook
+    from stream_processor.rights.keycards import KeycardBook, KeycardRequest
 
 
 def _book() -> tuple[KeycardBook, Audit]:
@@ -96,20 +98,69 @@ def list_(only_open: bool, tenant: str | None, site: str | None, as_json: bool) 
 @click.argument("request_id")
 @click.option(
     "--card", "card_ref", default=None, callback=non_empty,
-    help="the card's number in the access system",
+    help="the card's number (for an enrolled resident: registered on the site's gates "
+    "as a keyed hash; the number is not stored)",
 )  # fmt: skip
-def fulfil(request_id: str, card_ref: str | None) -> None:
-    """Mark a request fulfilled: the card was handed over."""
-    from stream_processor.rights.keycards import KeycardError
+@click.option(
+    "--site-secret", type=click.Path(dir_okay=False, path_type=Path), default=None,
+    help="the site secret file (needed when the request names an enrolled resident)",
+)  # fmt: skip
+def fulfil(request_id: str, card_ref: str | None, site_secret: Path | None) -> None:
+    """Mark a request fulfilled: the card was handed over. For an enrolled resident this
+    withdraws the face consent and registers the card on every gate of the site."""
+    from stream_processor.rights.keycards import KeycardBook, KeycardError
 
     book, audit = _book()
     try:
+        req = book.get(request_id)
+        if req.subject is not None:
+            card_ref = _registered_card(req.tenant, req.site, card_ref, site_secret)
+            book = KeycardBook(
+                book.db, audit=audit.log, on_fulfilled=_publish_fulfilment(BrokerSettings())
+            )
         req = book.fulfil(request_id, card_ref)
     except KeycardError as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         audit.close()
     click.echo(f"{req.id} fulfilled after {req.age_s(req.closed_at_ms or 0) / 3600:.1f} h")
+    if req.subject is not None:
+        click.echo("face consent withdrawn; card registered on the site's gates")
+
+
+def _registered_card(tenant: str, site: str, number: str | None, secret: Path | None) -> str:
+    from edge_agent.pseudonym import load_site_secret
+    from stream_processor.rights.keycard_fulfil import card_digest
+
+    if number is None or secret is None:
+        raise click.UsageError(
+            "the request names an enrolled resident: give --card NUMBER and --site-secret FILE"
+            " (the card is registered on the site's gates)"
+        )
+    return card_digest(load_site_secret(secret, tenant, site), tenant, site, number)
+
+
+def _publish_fulfilment(stack: BrokerSettings) -> Callable[[KeycardRequest], None]:
+    """Writes the face-consent withdrawal and the register_card command (acks=all)."""
+    from edge_agent.wire.commands import encode
+    from stream_processor.processor.ledger import site_key
+    from stream_processor.rights.keycard_fulfil import fulfilment
+    from stream_processor.runtime.ledger_client import write_records
+    from stream_processor.runtime.settings import Topics
+
+    def publish(req: KeycardRequest) -> None:
+        assert req.subject is not None and req.card_ref is not None
+        f = fulfilment(
+            req.id, req.requested_at_ms, req.tenant, req.site, req.subject, req.card_ref,
+            int(time.time() * 1000),
+        )  # fmt: skip
+        topics = Topics()
+        write_records(stack.kafka_bootstrap, topics.consent,
+                      [(f.withdrawal.key, f.withdrawal.encode())])  # fmt: skip
+        write_records(stack.kafka_bootstrap, topics.commands,
+                      [(site_key(req.tenant, req.site), encode(f.command))])  # fmt: skip
+
+    return publish
 
 
 @keycard.command()

@@ -22,11 +22,12 @@ import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from edge_agent.wire.commands import CARD_DIGEST_PATTERN
 from edge_agent.wire.events import PSEUDONYM_PATTERN
 from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.entries import EntryType
@@ -35,6 +36,7 @@ from stream_processor.errors import FacegateError
 
 ID = re.compile(ID_PATTERN)
 PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
+CARD_DIGEST = re.compile(CARD_DIGEST_PATTERN)
 CHANNELS = frozenset({"cli", "web", "api", "office"})
 #: Why a request closes without a card: a closed list, so the public audit log carries
 #: no free text (the note stays in the rights DB with the request).
@@ -144,10 +146,10 @@ class KeycardBook:
         new_id: Callable[[], str] | None = None,
         on_fulfilled: Callable[[KeycardRequest], None] | None = None,
     ) -> None:
-        """``on_fulfilled`` runs after a card was handed over: for a card-only
-        registration of an enrolled resident (``subject`` set, ``card_only``),
-        the consent flow wires it to withdraw the face consent, which removes
-        the template from every gate device."""
+        """``on_fulfilled`` carries out the handing over of a card to an enrolled resident
+        (``subject`` set): withdraw the face consent and register the card (its keyed
+        hash, ``card_ref``) on the site's gates (``rights.keycard_fulfil``). It runs
+        *before* the request is marked fulfilled: if it fails, nothing changed."""
         self._db = db
         self._audit = audit
         self._clock = clock
@@ -157,6 +159,10 @@ class KeycardBook:
 
             new_id = new_event_id
         self._new_id = new_id
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._db
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -254,12 +260,19 @@ class KeycardBook:
             raise KeycardError(f"request {request_id} is {current.status.value}, not open")
         req = self.get(request_id)
         if self._audit is not None and status is KeycardStatus.FULFILLED:
+            carried_out = req.subject is not None and self._on_fulfilled is not None
             self._audit.append(
                 EntryType.KEYCARD_FULFILLED,
                 tenant=req.tenant,
                 site=req.site,
                 subject=req.subject,
-                body={"request_id": req.id, "waited_s": int(req.age_s(now))},
+                body={
+                    "request_id": req.id,
+                    "waited_s": int(req.age_s(now)),
+                    # The record says what handing over the card did at the gates.
+                    "face_consent_withdrawn": carried_out,
+                    "card_registered_on_gates": carried_out,
+                },
             )
         if self._audit is not None and status is KeycardStatus.CANCELLED:
             self._audit.append(
@@ -269,13 +282,24 @@ class KeycardBook:
                 subject=req.subject,
                 body={"request_id": req.id, "reason": reason, "waited_s": int(req.age_s(now))},
             )
-        if status is KeycardStatus.FULFILLED and self._on_fulfilled is not None:
-            self._on_fulfilled(req)
         return req
 
     def fulfil(self, request_id: str, card_ref: str | None = None) -> KeycardRequest:
-        """A card was handed over (``card_ref``: the card's number in the access system)."""
-        return self._close(request_id, KeycardStatus.FULFILLED, _clean_text(card_ref, "card"), None)
+        """A card was handed over. ``card_ref``: for an enrolled resident, the card's keyed
+        hash (``keycard_fulfil.card_digest``), registered on the gates; otherwise the card's
+        reference in the access system."""
+        card = _clean_text(card_ref, "card")
+        before = self.get(request_id)
+        if before.status is not KeycardStatus.OPEN:
+            raise KeycardError(f"request {request_id} is {before.status.value}, not open")
+        if before.subject is not None and self._on_fulfilled is not None:
+            if card is None or not CARD_DIGEST.match(card):
+                raise KeycardError(
+                    "the resident is enrolled: the card is registered on the gates, so give"
+                    " its number with the site secret (stored only as a keyed hash)"
+                )
+            self._on_fulfilled(replace(before, card_ref=card))
+        return self._close(request_id, KeycardStatus.FULFILLED, card, None)
 
     def cancel(
         self, request_id: str, note: str, reason: str = "resident_withdrew"

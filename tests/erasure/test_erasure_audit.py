@@ -103,5 +103,8 @@ def test_fulfilled_card_only_request_calls_the_hook(tmp_path: Path, clock: Clock
     req = book.request("acme", "north", channel="office", subject=pseudonym_of("r-1"))
     book.cancel(book.request("acme", "north", channel="cli", unit="1").id, "moved out")
     assert seen == []
-    book.fulfil(req.id, "C-9")
-    assert [(r.id, r.subject, r.card_only) for r in seen] == [(req.id, pseudonym_of("r-1"), True)]
+    card = "c1_" + "9" * 40  # the card's keyed hash (keycard_fulfil.card_digest)
+    book.fulfil(req.id, card)
+    assert [(r.id, r.subject, r.card_only, r.card_ref) for r in seen] == [
+        (req.id, pseudonym_of("r-1"), True, card)
+    ]

@@ -200,7 +200,11 @@ def test_cli_request_list_fulfil(tmp_path: Path) -> None:
     listed = run("list", "--open")
     assert request_id in listed.stdout and "open at acme/north: 1" in listed.stdout
     assert "resident-00007" not in listed.stdout
-    assert run("fulfil", request_id, "--card", "C-7").returncode == 0
+    # The request names an enrolled resident: handing over the card registers it on the
+    # gates, which needs the card's number and the site secret (tests/keycards/).
+    refused = run("fulfil", request_id, "--card", "C-7")
+    assert refused.returncode == 2 and "--site-secret" in refused.stderr
+    assert run("cancel", request_id, "--note", "asked again", "--reason", "duplicate").returncode == 0
     assert "open at" not in run("list", "--open").stdout
 
 
