@@ -11,6 +11,7 @@ import click
 
 from stream_processor.cli.options import json_option
 from stream_processor.runtime.settings import BrokerSettings
+from stream_processor.runtime.targets import announce
 
 if TYPE_CHECKING:
     from stream_processor.notices.policy_retention import PolicyTopicRetention
@@ -92,6 +93,7 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
         f"events from {where}"
     )
     click.echo(f"dashboard: {settings.public_url.rstrip('/')}/console")
+    announce(stack.state_dir, "facegate-web", bind_port, bind_host, scheme=scheme)  # /metrics
     try:
         aioweb.run_app(app, host=bind_host, port=bind_port, print=None, ssl_context=ssl_context)
     finally:

@@ -34,13 +34,19 @@ def targets_dir(state_dir: Path) -> Path:
     return StateLayout(state_dir).root / "monitoring" / "targets"
 
 
-def target_entry(job: str, address: str, name: str | None = None) -> list[dict[str, object]]:
+def target_entry(
+    job: str, address: str, name: str | None = None, scheme: str = "http"
+) -> list[dict[str, object]]:
     """One file_sd entry: ``address`` is ``host:port`` of the process's /metrics."""
     if job not in JOBS:
         raise ValueError(f"unknown job {job!r}; one of {sorted(JOBS)}")
+    if scheme not in ("http", "https"):
+        raise ValueError(f"scheme must be http or https, not {scheme!r}")
     labels = {"job": job}
     if name:
         labels["facegate_instance"] = name
+    if scheme == "https":  # verified against the project CA (the stack's scrape config)
+        labels["__scheme__"] = scheme
     return [{"targets": [address], "labels": labels}]
 
 
@@ -53,13 +59,18 @@ def write_targets(path: Path, entries: list[dict[str, object]]) -> None:
 
 
 def announce(
-    state_dir: Path, job: str, port: int, host: str = "127.0.0.1", name: str | None = None
+    state_dir: Path,
+    job: str,
+    port: int,
+    host: str = "127.0.0.1",
+    name: str | None = None,
+    scheme: str = "http",
 ) -> Path:
     """Announce this process's /metrics until it exits; returns the file written."""
     # A server bound to every interface is scraped on loopback.
     scrape_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     key = _SAFE.sub("_", name or str(port))
     path = targets_dir(state_dir) / f"{job}-{key}-{os.getpid()}.json"
-    write_targets(path, target_entry(job, f"{scrape_host}:{port}", name))
+    write_targets(path, target_entry(job, f"{scrape_host}:{port}", name, scheme))
     atexit.register(path.unlink, missing_ok=True)
     return path

@@ -22,6 +22,7 @@ from stream_processor.errors import StackError
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.system import require_binary
 from stream_processor.runtime.targets import target_entry, targets_dir, write_targets
+from stream_processor.runtime.tls import TlsFiles
 from stream_processor.stack import procs
 from stream_processor.stack.monitoring.settings import MonitoringSettings
 
@@ -48,7 +49,9 @@ def configured_targets() -> dict[str, list[dict[str, object]]]:
             found[job] = target_entry(job, f"{_scrape_host(host)}:{port}")
     web = WebSettings()
     if "port" in web.model_fields_set:  # serves /metrics on its own port, when named
-        found["facegate-web"] = target_entry("facegate-web", f"{_scrape_host(web.host)}:{web.port}")
+        address = f"{_scrape_host(web.host)}:{web.port}"
+        scheme = "https" if web.tls else "http"
+        found["facegate-web"] = target_entry("facegate-web", address, scheme=scheme)
     return found
 
 
@@ -74,6 +77,7 @@ class Prometheus:
         self.dir = StateLayout(state_dir).root / "monitoring"
         self.targets = targets_dir(state_dir)
         self.config = self.dir / "prometheus.yml"
+        self.ca_file = TlsFiles.of(StateLayout(state_dir)).ca_cert
         self.pidfile = self.dir / "prometheus.pid"
         self.logfile = self.dir / "prometheus.log"
         # The config path is unique per state dir: it guards the pid file against reuse.
@@ -96,6 +100,7 @@ class Prometheus:
                 {
                     # Each target's own job label (facegate-bridge, …) replaces this name.
                     "job_name": "facegate",
+                    **self._tls(),
                     "file_sd_configs": [
                         {
                             "files": [str(self.targets / "*.json")],
@@ -105,6 +110,12 @@ class Prometheus:
                 }
             ],
         }
+
+    def _tls(self) -> dict[str, object]:
+        """https targets (the web app with FACEGATE_WEB_TLS) carry a certificate of the
+        project CA; plain http ones ignore this. Prometheus refuses a config naming a
+        CA file that does not exist, so it is named once the stack has made it."""
+        return {"tls_config": {"ca_file": str(self.ca_file)}} if self.ca_file.exists() else {}
 
     def write_config(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
