@@ -64,9 +64,9 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
         Role.PROCESSOR, processor_app
     )
     erasure = _topics(Role.ERASURE, both, [t.dlq, t.commands, t.erasure])
-    erasure += _reader(
-        Role.ERASURE, [t.erasure, t.consent, t.acks, t.device_status], erasure_app
-    ) + _app(Role.ERASURE, erasure_app)
+    # The erasure worker follows the processor's consent table through its changelog.
+    followed = [t.erasure, t.consent, t.acks, t.device_status, f"{processor_app}-consent-changelog"]
+    erasure += _reader(Role.ERASURE, followed, erasure_app) + _app(Role.ERASURE, erasure_app)
     audit = _topics(Role.AUDIT, both, [t.audit_checkpoints])
     audit += _reader(Role.AUDIT, [t.audit_checkpoints, *ledgers, t.acks], "facegate-audit")
     return [*bridge, *office, *processor, *erasure, *audit]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_processor.errors import BrokerError
+from stream_processor.runtime.ledger_client import Auth
 from stream_processor.runtime.settings import Topics
 
 
@@ -122,19 +123,23 @@ def topic_specs(topics: Topics, replication: int = 1) -> list[TopicSpec]:
     ]
 
 
-def ensure_topics(bootstrap: str, specs: list[TopicSpec], replication: int = 1) -> list[str]:
+def ensure_topics(
+    bootstrap: str, specs: list[TopicSpec], replication: int = 1, auth: Auth | None = None
+) -> list[str]:
     """Create missing topics (``replication`` replicas each: 1 on the local stack, 3 on a
     three-broker cluster) and bring configs of existing ones up to date; an existing
     topic's min.insync.replicas follows the replicas it has, whatever the caller assumed.
 
-    Returns the names created now. Idempotent.
+    Returns the names created now. Idempotent. ``auth``: the admin role's login.
     """
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="facegate-stack")
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="facegate-stack", **(auth or {})
+        )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     created: list[str] = []
@@ -172,7 +177,7 @@ def _replicas(admin: Any, names: list[str]) -> dict[str, int]:
     }
 
 
-def topics_in_force(bootstrap: str, topics: Topics) -> Topics:
+def topics_in_force(bootstrap: str, topics: Topics, auth: Auth | None = None) -> Topics:
     """``topics`` with raw and dead-letter retention as the policies in force set them
     (``tuned_topics``), so that re-creating or updating the topics (``facegate stack up``)
     keeps what ``policy apply`` chose. Unchanged while no policy was applied."""
@@ -180,10 +185,10 @@ def topics_in_force(bootstrap: str, topics: Topics) -> Topics:
     from stream_processor.policy.retention import compile_version
     from stream_processor.runtime.ledger_client import read_ledger
 
-    if topics.policies not in _topic_names(bootstrap):
+    if topics.policies not in _topic_names(bootstrap, auth):
         return topics
     raws, dlqs = [], []
-    for k, v in read_ledger(bootstrap, topics.policies, timeout_s=30).items():
+    for k, v in read_ledger(bootstrap, topics.policies, timeout_s=30, auth=auth).items():
         if is_internal(k) or HISTORY_MARK in k:
             continue
         try:
@@ -195,12 +200,14 @@ def topics_in_force(bootstrap: str, topics: Topics) -> Topics:
     return tuned_topics(topics, raws, dlqs) or topics
 
 
-def _topic_names(bootstrap: str) -> set[str]:
+def _topic_names(bootstrap: str, auth: Auth | None = None) -> set[str]:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="facegate-stack")
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="facegate-stack", **(auth or {})
+        )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:

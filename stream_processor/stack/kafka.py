@@ -12,9 +12,11 @@ import uuid
 from pathlib import Path
 
 from stream_processor.errors import StackError
+from stream_processor.runtime.kafka_auth import ensure_passwords
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.stack import procs
 from stream_processor.stack.broker_config import node_properties
+from stream_processor.stack.kafka_auth import scram_format_args, with_auth
 from stream_processor.stack.settings import REPO_ROOT, StackSettings
 
 MARKER = "kafka.Kafka"
@@ -68,7 +70,10 @@ class Kafka:
         self.cluster_id_file = first / "cluster.id"
 
     def properties_text(self) -> str:
-        return "\n".join([*node_properties(self._s, self.node, self.data), ""])
+        lines = node_properties(self._s, self.node, self.data)
+        if self._s.kafka_auth:
+            lines = with_auth(lines, ensure_passwords(self._s.state_dir))
+        return "\n".join([*lines, ""])
 
     def _cluster_id(self) -> str:
         if not self.cluster_id_file.exists():
@@ -84,6 +89,7 @@ class Kafka:
             path.mkdir(parents=True, exist_ok=True)
         self.props.write_text(self.properties_text())
         if (self.data / "meta.properties").exists():
+            self._check_users_exist()
             return
         argv = [
             _java(), "-cp", self._classpath(), f"-Dlog4j2.configurationFile={LOG4J2}",
@@ -92,10 +98,31 @@ class Kafka:
             "-c", str(self.props), "--ignore-formatted",
             # One node elects itself; a cluster's voters are fixed in the properties.
             *(["--standalone"] if self._s.kafka_nodes == 1 else []),
+            *self._scram_users(),
         ]  # fmt: skip
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise StackError(f"kafka storage format failed:\n{result.stdout}{result.stderr}")
+        if self._s.kafka_auth:
+            self._users_marker.write_text("SCRAM users created at format\n")
+
+    @property
+    def _users_marker(self) -> Path:
+        return self._dir / "scram-users"
+
+    def _check_users_exist(self) -> None:
+        if self._s.kafka_auth and not self._users_marker.exists():
+            raise StackError(
+                f"kafka under {self._dir} was formatted with FACEGATE_KAFKA_AUTH off, so it"
+                " has no SCRAM users: turn auth on with a new FACEGATE_STATE_DIR (or remove"
+                f" {self.data}, losing its topics)"
+            )
+
+    def _scram_users(self) -> list[str]:
+        """SCRAM users are created at format only: a node formatted with auth off has none."""
+        if not self._s.kafka_auth:
+            return []
+        return scram_format_args(ensure_passwords(self._s.state_dir))
 
     def status(self) -> procs.BrokerStatus:
         return procs.broker_status(self.pidfile, MARKER, self._s.host, self.port)

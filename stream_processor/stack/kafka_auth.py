@@ -10,7 +10,9 @@ number of nodes gets the same treatment.
 
 from __future__ import annotations
 
+from stream_processor.runtime.kafka_acls import Grant, acl_plan
 from stream_processor.runtime.kafka_auth import MECHANISM, SUPER_ROLES, Role
+from stream_processor.runtime.settings import Topics
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 _REPLACED = (
@@ -61,3 +63,13 @@ def scram_format_args(passwords: dict[Role, str]) -> list[str]:
     for role, secret in passwords.items():
         args += ["--add-scram", f"{MECHANISM}=[name={role.user},password={secret}]"]
     return args
+
+
+def stack_acl_plan(topics: Topics) -> list[Grant]:
+    """The ACLs of this host's workers, named by their app ids as configured here."""
+    from stream_processor.erasure.settings import ErasureSettings
+    from stream_processor.processor.settings import ProcessorSettings
+
+    processor = ProcessorSettings().app_id
+    erasure = ErasureSettings().app_id or f"{processor}-erasure"
+    return acl_plan(topics, processor, erasure)

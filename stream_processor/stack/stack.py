@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from stream_processor.bridge.session import ensure_bridge_session
+from stream_processor.runtime.kafka_acls import apply_acls
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import ensure_topics, topic_specs, topics_in_force
 from stream_processor.stack.broker_config import replication_for
 from stream_processor.stack.cluster import ClusterStatus, KafkaCluster
+from stream_processor.stack.kafka_auth import stack_acl_plan
 from stream_processor.stack.monitoring.prometheus import Prometheus, PrometheusStatus
 from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.stack.postgres import Postgres, PostgresStatus
@@ -57,9 +60,13 @@ class Stack:
         if self.runs_postgres:
             self.postgres.up()
         bootstrap = self.settings.kafka_bootstrap
+        admin = kafka_python_auth(self.settings, Role.ADMIN)
         # Configs come from the policy in force: an 'up' keeps what 'policy apply' set.
         rf, _ = replication_for(self.settings.kafka_nodes)
-        ensure_topics(bootstrap, topic_specs(topics_in_force(bootstrap, self.topics), rf), rf)
+        in_force = topics_in_force(bootstrap, self.topics, admin)
+        ensure_topics(bootstrap, topic_specs(in_force, rf), rf, admin)
+        if self.settings.kafka_auth:
+            apply_acls(self.settings, stack_acl_plan(self.topics))
         ensure_bridge_session(
             self.settings.host,
             self.settings.mqtt_port,

@@ -1,0 +1,94 @@
+"""Only facegate's processes write the ledgers: a local stack with FACEGATE_KAFKA_AUTH on
+(SASL/SCRAM-SHA-512 per role, ACLs, no anonymous access) refuses an unauthenticated
+client and a wrong principal on the consent topic; the office's principal writes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+from kafka import errors as kerr
+
+from stream_processor.errors import BrokerError
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth, users_path
+from stream_processor.runtime.ledger_client import read_ledger, write_records
+from stream_processor.runtime.settings import BrokerSettings, Topics
+from tests.conftest import FACEGATE, free_ports, make_state_dir, stack_env
+
+pytestmark = pytest.mark.component
+CONSENT = Topics().consent
+
+
+def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FACEGATE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def secured() -> Iterator[BrokerSettings]:
+    state = make_state_dir("facegate-kafkaauth-")
+    env = {**stack_env(state, free_ports(4)), "FACEGATE_KAFKA_AUTH": "true"}
+    try:
+        up = _run(env, "stack", "up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        yield BrokerSettings(
+            state_dir=state, kafka_port=int(env["FACEGATE_KAFKA_PORT"]), kafka_auth=True
+        )
+    finally:
+        _run(env, "stack", "down")
+
+
+def _produce(s: BrokerSettings, key: bytes, **login: Any) -> None:
+    producer = KafkaProducer(
+        bootstrap_servers=s.kafka_bootstrap, acks="all", max_block_ms=5000, **login
+    )
+    try:
+        producer.send(CONSENT, key=key, value=b"forged").get(timeout=10)
+    finally:
+        producer.close(timeout=2)
+
+
+def test_the_passwords_are_private(secured: BrokerSettings) -> None:
+    assert stat.S_IMODE(users_path(secured.state_dir).stat().st_mode) == 0o600
+
+
+def test_an_unauthenticated_producer_is_refused(secured: BrokerSettings) -> None:
+    key = uuid.uuid4().hex.encode()
+    # No SASL at all: the listener speaks nothing else, so not even metadata comes back.
+    with pytest.raises(kerr.KafkaTimeoutError):
+        _produce(secured, key, api_version=(3, 7))
+    # A known user with a guessed password fails authentication.
+    guessed = {**kafka_python_auth(secured, Role.OFFICE), "sasl_plain_password": "guess"}
+    with pytest.raises((kerr.KafkaTimeoutError, kerr.NoBrokersAvailable)):
+        _produce(secured, key, **guessed)
+    assert key not in read_ledger(
+        secured.kafka_bootstrap, CONSENT, auth=kafka_python_auth(secured, Role.ADMIN)
+    )
+
+
+@pytest.mark.parametrize("role", [Role.BRIDGE, Role.PROCESSOR, Role.ERASURE, Role.AUDIT])
+def test_a_wrong_principal_cannot_write_consent(secured: BrokerSettings, role: Role) -> None:
+    key = uuid.uuid4().hex.encode()
+    with pytest.raises(kerr.TopicAuthorizationFailedError):
+        _produce(secured, key, **kafka_python_auth(secured, role))
+    with pytest.raises(BrokerError, match="TopicAuthorizationFailed"):
+        write_records(
+            secured.kafka_bootstrap, CONSENT, [(key, b"x")], auth=kafka_python_auth(secured, role)
+        )
+    assert key not in read_ledger(
+        secured.kafka_bootstrap, CONSENT, auth=kafka_python_auth(secured, Role.ADMIN)
+    )
+
+
+def test_the_office_principal_writes_consent(secured: BrokerSettings) -> None:
+    key = uuid.uuid4().hex.encode()
+    office = kafka_python_auth(secured, Role.OFFICE)
+    assert write_records(secured.kafka_bootstrap, CONSENT, [(key, b"granted")], auth=office) == 1
+    assert read_ledger(secured.kafka_bootstrap, CONSENT, auth=office)[key] == b"granted"
