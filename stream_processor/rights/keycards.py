@@ -260,7 +260,7 @@ class KeycardBook:
             raise KeycardError(f"request {request_id} is {current.status.value}, not open")
         req = self.get(request_id)
         if self._audit is not None and status is KeycardStatus.FULFILLED:
-            carried_out = req.subject is not None and self._on_fulfilled is not None
+            carried_out = req.subject is not None  # fulfil() refuses it without the hook
             self._audit.append(
                 EntryType.KEYCARD_FULFILLED,
                 tenant=req.tenant,
@@ -292,7 +292,13 @@ class KeycardBook:
         before = self.get(request_id)
         if before.status is not KeycardStatus.OPEN:
             raise KeycardError(f"request {request_id} is {before.status.value}, not open")
-        if before.subject is not None and self._on_fulfilled is not None:
+        if before.subject is not None:
+            if self._on_fulfilled is None:
+                raise KeycardError(
+                    "the request names an enrolled resident: fulfil it at the office"
+                    " (facegate keycard fulfil --card N --site-secret FILE), which withdraws"
+                    " the face consent and registers the card on the gates"
+                )
             if card is None or not CARD_DIGEST.match(card):
                 raise KeycardError(
                     "the resident is enrolled: the card is registered on the gates, so give"

@@ -96,7 +96,10 @@ def test_requests_and_fulfilment_are_audited_without_identifiers(
 ) -> None:
     subject = pseudonym_of("resident-2")
     req = book.request("acme", "north", channel="office", subject=subject, unit="2-202")
-    book.fulfil(req.id)
+    with pytest.raises(KeycardError, match="at the office"):
+        book.fulfil(req.id)  # without the office's hook: the card would reach no gate
+    office = KeycardBook(book.db, audit=audit_rig.log, on_fulfilled=lambda r: None)
+    office.fulfil(req.id, "c1_" + "0" * 40)
     types = [e.type.value for e in audit_rig.log.entries()]
     assert types == ["keycard_requested", "keycard_fulfilled"]
     text = audit_rig.paths.log.read_text()
@@ -151,11 +154,18 @@ def test_resident_form_and_operator_api(web_rig: WebRig) -> None:
     assert [r["age_s"] for r in listing["requests"]] == [7200.0, 7200.0]
     assert listing["open"] == [{"site": "north-garden", "open": 2, "oldest_age_s": 7200.0}]
 
-    status, done = api(
+    # An enrolled resident's card goes onto the gates under the site secret: the office
+    # fulfils it (tests/keycards/), the console refuses and changes nothing.
+    status, refused = api(
         web_rig, "POST", f"/api/v1/keycards/{created['id']}/fulfil", json={"card_ref": "C-1"}
     )
+    assert status == 409 and "at the office" in refused["detail"]
+    (form,) = [r for r in listing["requests"] if not r["enrolled_subject"]]
+    status, done = api(
+        web_rig, "POST", f"/api/v1/keycards/{form['id']}/fulfil", json={"card_ref": "C-1"}
+    )
     assert status == 200 and done["status"] == "fulfilled"
-    assert api(web_rig, "POST", f"/api/v1/keycards/{created['id']}/fulfil")[0] == 409
+    assert api(web_rig, "POST", f"/api/v1/keycards/{form['id']}/fulfil")[0] == 409
 
     status, text = api(web_rig, "GET", "/metrics", token=None)
     labels = 'site="north-garden",tenant="acme"'
@@ -204,7 +214,8 @@ def test_cli_request_list_fulfil(tmp_path: Path) -> None:
     # gates, which needs the card's number and the site secret (tests/keycards/).
     refused = run("fulfil", request_id, "--card", "C-7")
     assert refused.returncode == 2 and "--site-secret" in refused.stderr
-    assert run("cancel", request_id, "--note", "asked again", "--reason", "duplicate").returncode == 0
+    cancelled = run("cancel", request_id, "--note", "asked again", "--reason", "duplicate")
+    assert cancelled.returncode == 0
     assert "open at" not in run("list", "--open").stdout
 
 
