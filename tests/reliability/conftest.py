@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FACEGATE, free_ports, make_state_dir, stack_env
+from tests.conftest import FACEGATE, StackHandle, free_ports, make_state_dir, stack_env
 
 
 @dataclass
@@ -50,6 +50,17 @@ class Cluster:
         )  # fmt: skip
 
 
+class ClusterStack(StackHandle):
+    """The cluster as the shared pipeline helpers see a stack (``Pipeline``)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(env=cluster.env, state_dir=cluster.state_dir)
+        self.cluster = cluster
+
+    def settings(self):  # type: ignore[no-untyped-def]
+        return self.cluster.settings()
+
+
 @pytest.fixture(scope="session")
 def three_brokers() -> Iterator[Cluster]:
     state = make_state_dir("facegate-cluster-")
@@ -60,6 +71,8 @@ def three_brokers() -> Iterator[Cluster]:
         "FACEGATE_KAFKA_HEAP": "-Xms128m -Xmx384m",
     }
     cluster = Cluster(env=env, state_dir=state)
+    # Processes started on it reach the cluster while any one node is down.
+    env["FACEGATE_KAFKA_BOOTSTRAP"] = cluster.bootstrap
     up = cluster.facegate("stack", "up", "--kafka-nodes", "3")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
