@@ -26,7 +26,7 @@ import enum
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -258,6 +258,22 @@ async def guard(
     # A failing DLQ write is an outage of the broker: waited out like any other.
     q.counted(refusal, at, await _until_done(lambda: sink.send(key, value), q, sleep))
     return refusal
+
+
+async def guard_each(
+    events: AsyncIterable[Any],
+    take: Callable[[bytes | None, bytes | None, Coordinates], Awaitable[Refusal | None]],
+    q: Quarantine,
+    sink: DeadLetterSink,
+    keep_raw: bool = True,
+) -> None:
+    """``guard`` over every record of a Faust stream (``stream.events()``), in order.
+    ``keep_raw=False``: the dead letter gets no byte of the record, whatever ``q`` keeps."""
+    async for event in events:
+        message = event.message
+        at = Coordinates(message.topic, message.partition, message.offset)
+        key, value = event.key, event.value
+        await guard(lambda: take(key, value, at), value if keep_raw else None, at, q, sink)  # noqa: B023 - awaited here
 
 
 def _until_done_blocking(

@@ -20,7 +20,6 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import faust
 
@@ -30,11 +29,10 @@ from stream_processor.erasure.settings import ErasureSettings
 from stream_processor.processor.kafka_login import faust_login
 from stream_processor.quarantine import (
     ConsumerMetrics,
-    Coordinates,
     Failure,
     Quarantine,
     classify,
-    guard,
+    guard_each,
 )
 from stream_processor.runtime.kafka_auth import Role
 from stream_processor.runtime.settings import BrokerSettings, Topics
@@ -113,17 +111,13 @@ def create_app(
 
     @app.agent(erasure_topic, concurrency=1)  # concurrency=1: faust #606
     async def requests(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            value, at = event.value, _coordinates(event)
-            await guard(lambda: service.on_request(value), value, at,  # noqa: B023 - awaited here
-                        guarded["requests"], dead_letters)  # fmt: skip
+        await guard_each(stream.events(), lambda _, value, __: service.on_request(value),
+                         guarded["requests"], dead_letters)  # fmt: skip
 
     @app.agent(acks_topic, concurrency=1)
     async def acks(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            value, at = event.value, _coordinates(event)
-            await guard(lambda: service.on_ack(value), value, at,  # noqa: B023 - awaited here
-                        guarded["acks"], dead_letters)  # fmt: skip
+        await guard_each(stream.events(), lambda _, value, __: service.on_ack(value),
+                         guarded["acks"], dead_letters)  # fmt: skip
 
     @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:
@@ -144,8 +138,3 @@ async def tick_once(service: ErasureService, consumers: ConsumerMetrics) -> None
         if classify(exc) is Failure.OUTAGE:
             consumers.outage_retries.labels("erasure_tick").inc()
         log.warning("erasure tick failed (%s); the next round tries again", type(exc).__name__)
-
-
-def _coordinates(event: Any) -> Coordinates:
-    message = event.message
-    return Coordinates(message.topic, message.partition, message.offset)

@@ -38,7 +38,7 @@ from stream_processor.processor.service import ProcessorService, RetryPolicy
 from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeping import RetentionSweeper
 from stream_processor.processor.writer import InlineStoreWriter, ProcessStoreWriter, StoreWriter
-from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, guard
+from stream_processor.quarantine import ConsumerMetrics, Quarantine, guard_each
 from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
@@ -220,32 +220,16 @@ def add_ledger_agents(
     @app.agent(consent_topic, concurrency=1)  # concurrency=1: faust #606
     async def consent(stream: faust.StreamT[bytes]) -> None:
         try:
-            async for event in stream.events():
-                message = event.message
-                at = Coordinates(message.topic, message.partition, message.offset)
-
-                async def apply(
-                    key: Any = event.key, value: Any = event.value, at: Coordinates = at
-                ) -> None:
-                    await ledgers.apply_consent(key, value, at)
-
-                # No byte of a consent record in a dead letter: it holds a pseudonym.
-                await guard(apply, None, at, quarantine, dlq)
+            # No byte of a consent record in a dead letter: it holds a pseudonym.
+            await guard_each(
+                stream.events(), ledgers.apply_consent, quarantine, dlq, keep_raw=False
+            )
         finally:
             ledgers.close()
 
     @app.agent(policy_topic, concurrency=1)
     async def policies(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = event.message
-            at = Coordinates(message.topic, message.partition, message.offset)
-
-            async def apply(
-                key: Any = event.key, value: Any = event.value, at: Coordinates = at
-            ) -> None:
-                await ledgers.apply_policy(key, value, at)
-
-            await guard(apply, event.value, at, quarantine, dlq)
+        await guard_each(stream.events(), ledgers.apply_policy, quarantine, dlq)
 
 
 def add_timers(
