@@ -361,6 +361,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--partitions", type=int, default=6)
     ap.add_argument("--batch-size", type=int, default=10_000, help="FACEGATE_PROCESSOR_BATCH_SIZE")
     ap.add_argument("--profile", action="store_true", help="run the worker under cProfile")
+    ap.add_argument(
+        "--secure-delete", choices=["on", "off", "both"], default="both",
+        help="SQLite PRAGMA secure_delete (FACEGATE_SQLITE_SECURE_DELETE); both: off, then on",
+    )  # fmt: skip
     ap.add_argument("--latency-rate", type=float, default=200.0, help="events/s; 0 = skip")
     ap.add_argument("--latency-s", type=float, default=30.0)
     ap.add_argument("--keep", action="store_true", help="keep the state directory")
@@ -398,16 +402,25 @@ def preload_events(args: argparse.Namespace, settings: StackSettings, topics: To
 
 
 def throughput(args: argparse.Namespace, st: BenchStack, store: str) -> None:
-    """One worker with its own consumer group decides every pre-loaded event."""
-    wenv = {**st.env, "FACEGATE_STORE": store, "FACEGATE_PROCESSOR_APP_ID": f"bench-{store}",
-            "FACEGATE_PROCESSOR_STORE_PATH": str(st.state / f"{store}.sqlite")}  # fmt: skip
+    """One worker per setting, each with its own consumer group and store, decides every
+    pre-loaded event (SQLite: ``--secure-delete both`` runs it off, then on)."""
+    settings = ["off", "on"] if args.secure_delete == "both" else [args.secure_delete]
+    for secure in settings if store == "sqlite" else ["-"]:
+        _throughput(args, st, store, secure)
+
+
+def _throughput(args: argparse.Namespace, st: BenchStack, store: str, secure: str) -> None:
+    tag = store if secure == "-" else f"{store}-secure-delete-{secure}"
+    wenv = {**st.env, "FACEGATE_STORE": store, "FACEGATE_PROCESSOR_APP_ID": f"bench-{tag}",
+            "FACEGATE_PROCESSOR_STORE_PATH": str(st.state / f"{tag}.sqlite"),
+            "FACEGATE_SQLITE_SECURE_DELETE": "false" if secure == "off" else "true"}  # fmt: skip
     if store == "postgres":
         from stream_processor.stack.postgres import Postgres
 
         wenv["BENCH_PG_DSN"] = Postgres(st.settings).dsn()
-    prof = st.state / f"{store}.prof" if args.profile else None
-    r = run_worker(wenv, args.events, st.state / f"worker-{store}.log", prof)
-    print(f"[{store}] {args.events:,} events decided in {r['elapsed_s']:.1f}s → "
+    prof = st.state / f"{tag}.prof" if args.profile else None
+    r = run_worker(wenv, args.events, st.state / f"worker-{tag}.log", prof)
+    print(f"[{tag}] {args.events:,} events decided in {r['elapsed_s']:.1f}s → "
           f"{r['rate']:,.0f} events/s (one worker, batch {args.batch_size}); "
           f"{r['stored']:,} rows stored; start-up {r['startup_s']:.1f}s; worker CPU "
           f"{r['cpu_s']:.1f}s → {r['rate_per_cpu_s']:,.0f} events per CPU-second; {load_line()}"
