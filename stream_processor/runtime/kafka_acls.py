@@ -56,17 +56,22 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     bridge = _topics(Role.BRIDGE, both, [t.raw, t.dlq, t.acks, t.device_status])
     bridge += _reader(Role.BRIDGE, [t.commands], "facegate-bridge")
     office = _topics(Role.OFFICE, both, [*ledgers, t.commands])
-    office += _reader(
-        Role.OFFICE, [*ledgers, t.dlq, t.device_status, t.audit_checkpoints], "facegate"
-    )
+    office_reads = [*ledgers, t.dlq, t.acks, t.device_status, t.audit_checkpoints]
+    office += _reader(Role.OFFICE, office_reads, "facegate-cli")
+    office += [Grant(Role.OFFICE, op, "group", "facegate-web", True) for op in ("READ", "DESCRIBE")]
     processor = _topics(Role.PROCESSOR, both, [t.dlq, t.commands])
     processor += _reader(Role.PROCESSOR, [t.raw, *ledgers], processor_app) + _app(
         Role.PROCESSOR, processor_app
     )
-    erasure = _topics(Role.ERASURE, both, [t.dlq, t.commands, t.erasure])
-    # The erasure worker follows the processor's consent table through its changelog.
-    followed = [t.erasure, t.consent, t.acks, t.device_status, f"{processor_app}-consent-changelog"]
+    # The erasure worker publishes its audit checkpoints, follows the processor's consent
+    # table through its changelog, and reads the retention of every topic that may name
+    # the subject for the receipt.
+    changelog = f"{processor_app}-consent-changelog"
+    erasure = _topics(Role.ERASURE, both, [t.dlq, t.commands, t.erasure, t.audit_checkpoints])
+    followed = [t.erasure, t.consent, t.acks, t.device_status, changelog]
     erasure += _reader(Role.ERASURE, followed, erasure_app) + _app(Role.ERASURE, erasure_app)
+    named = [t.raw, t.dlq, t.commands, t.acks, t.erasure, t.consent, changelog]
+    erasure += _topics(Role.ERASURE, ("DESCRIBE_CONFIGS",), named)
     audit = _topics(Role.AUDIT, both, [t.audit_checkpoints])
     audit += _reader(Role.AUDIT, [t.audit_checkpoints, *ledgers, t.acks], "facegate-audit")
     return [*bridge, *office, *processor, *erasure, *audit]

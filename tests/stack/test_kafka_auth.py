@@ -92,3 +92,26 @@ def test_the_office_principal_writes_consent(secured: BrokerSettings) -> None:
     office = kafka_python_auth(secured, Role.OFFICE)
     assert write_records(secured.kafka_bootstrap, CONSENT, [(key, b"granted")], auth=office) == 1
     assert read_ledger(secured.kafka_bootstrap, CONSENT, auth=office)[key] == b"granted"
+
+
+def _deliver(producer: Any, topic: str) -> Any:
+    results: list[Any] = []
+    producer.produce(topic, key=b"k", value=b"v", on_delivery=lambda err, _m: results.append(err))
+    producer.flush(15)
+    assert len(results) == 1
+    return results[0]
+
+
+def test_the_bridge_client_writes_raw_events_and_nothing_else(secured: BrokerSettings) -> None:
+    from confluent_kafka import KafkaError
+
+    from stream_processor.bridge.service import make_producer
+    from stream_processor.bridge.settings import BridgeSettings
+    from stream_processor.runtime.kafka_auth import confluent_auth
+
+    producer = make_producer(
+        secured.kafka_bootstrap, BridgeSettings(), auth=confluent_auth(secured, Role.BRIDGE)
+    )
+    assert _deliver(producer, Topics().raw) is None
+    refused = _deliver(producer, CONSENT)
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
