@@ -14,7 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from stream_processor.quarantine import (
     BlockingDeadLetterSink,
@@ -25,6 +25,8 @@ from stream_processor.quarantine import (
 )
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,3 +147,33 @@ class TopicTail:
         guard_blocking(lambda: self._take(record), record.value, record.at,
                        self._quarantine, self._dead_letters, self._nap)  # fmt: skip
         self._positions[record.at.partition] = record.at.offset + 1
+
+
+class ViewFollower(Generic[V]):
+    """Follows one topic from its start into a process's ``view`` on a daemon thread:
+    ``take`` each record (a ``Refusal`` is dead-lettered), as ``client_id``."""
+
+    client_id: ClassVar[str]
+    thread_name: ClassVar[str]
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        view: V,
+        quarantine: Quarantine,
+        dead_letters: BlockingDeadLetterSink,
+    ) -> None:
+        self.view = view
+        self._tail = TopicTail(topic, self.take, quarantine, dead_letters,
+                               kafka_consumer(bootstrap, self.client_id))  # fmt: skip
+
+    def take(self, record: TailRecord) -> Refusal | None:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        self._tail.start(self.thread_name)
+        return self
+
+    def stop(self) -> None:
+        self._tail.stop()

@@ -25,8 +25,8 @@ from stream_processor.policy.consent import (
     decode_consent,
 )
 from stream_processor.policy.keys import is_internal
-from stream_processor.quarantine import BlockingDeadLetterSink, Quarantine, Refusal
-from stream_processor.tail import TailRecord, TopicTail, kafka_consumer
+from stream_processor.quarantine import Refusal
+from stream_processor.tail import TailRecord, ViewFollower
 
 
 class SiteConsent(BaseModel):
@@ -117,32 +117,11 @@ def _in_force(entries: list[_Entry]) -> list[_Entry]:
     ]
 
 
-class ConsentCountsFollower:
+class ConsentCountsFollower(ViewFollower[ConsentCounts]):
     """Tails the consent topic into ``ConsentCounts`` (quarantine like every tail)."""
 
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        counts: ConsentCounts,
-        quarantine: Quarantine,
-        dead_letters: BlockingDeadLetterSink,
-    ) -> None:
-        self._counts = counts
-        self._tail = TopicTail(
-            topic,
-            self._take,
-            quarantine,
-            dead_letters,
-            kafka_consumer(bootstrap, "facegate-web-consent"),
-        )
+    client_id = "facegate-web-consent"
+    thread_name = "consent-counts"
 
-    def _take(self, record: TailRecord) -> Refusal | None:
-        return self._counts.take(record.key, record.value)
-
-    def start(self) -> ConsentCountsFollower:
-        self._tail.start("consent-counts")
-        return self
-
-    def stop(self) -> None:
-        self._tail.stop()
+    def take(self, record: TailRecord) -> Refusal | None:
+        return self.view.take(record.key, record.value)

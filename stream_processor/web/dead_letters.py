@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from edge_agent.wire.topics import ROOT
 from stream_processor.dead_letter import decode_dead_letter
-from stream_processor.quarantine import BlockingDeadLetterSink, Quarantine, Refusal
-from stream_processor.tail import TailRecord, TopicTail, kafka_consumer
+from stream_processor.quarantine import Refusal
+from stream_processor.tail import TailRecord, ViewFollower
 
 HOUR_MS = 3_600_000
 #: Reasons kept per tenant: the bridge's and the consumers' reason sets are bounded; more
@@ -83,31 +83,10 @@ class DeadLetterCounts:
         )
 
 
-class DeadLetterFollower:
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        counts: DeadLetterCounts,
-        quarantine: Quarantine,
-        dead_letters: BlockingDeadLetterSink,
-    ) -> None:
-        self._counts = counts
-        self._tail = TopicTail(
-            topic,
-            self._take,
-            quarantine,
-            dead_letters,
-            kafka_consumer(bootstrap, "facegate-web-dlq"),
-        )
+class DeadLetterFollower(ViewFollower[DeadLetterCounts]):
+    client_id = "facegate-web-dlq"
+    thread_name = "dead-letter-counts"
 
-    def _take(self, record: TailRecord) -> Refusal | None:
-        self._counts.take(record.value)
+    def take(self, record: TailRecord) -> Refusal | None:
+        self.view.take(record.value)
         return None
-
-    def start(self) -> DeadLetterFollower:
-        self._tail.start("dead-letter-counts")
-        return self
-
-    def stop(self) -> None:
-        self._tail.stop()

@@ -22,8 +22,8 @@ from prometheus_client.registry import Collector
 
 from edge_agent.errors import WireError
 from edge_agent.wire.status import DeviceStatus, decode_status
-from stream_processor.quarantine import BlockingDeadLetterSink, Quarantine, Refusal
-from stream_processor.tail import TailRecord, TopicTail, kafka_consumer
+from stream_processor.quarantine import Refusal
+from stream_processor.tail import TailRecord, ViewFollower
 
 log = logging.getLogger(__name__)
 
@@ -108,31 +108,15 @@ class UnreachableDevices(Collector):
         yield family
 
 
-class DeviceStatusFollower:
+class DeviceStatusFollower(ViewFollower[DeviceTable]):
     """Tails the status topic from its start into a ``DeviceTable`` (a daemon thread).
 
     A status the wire contract refuses (the bridge validated it, but a producer may go
     around the bridge) is dead-lettered with its coordinates and counted, never put in
     the table; a lost broker is reconnected (``stream_processor.tail``)."""
 
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        table: DeviceTable,
-        quarantine: Quarantine,
-        dead_letters: BlockingDeadLetterSink,
-    ) -> None:
-        self._table = table
-        self._tail = TopicTail(topic, self.take, quarantine, dead_letters,
-                               kafka_consumer(bootstrap, "facegate-web-status"))  # fmt: skip
-
-    def start(self) -> DeviceStatusFollower:
-        self._tail.start("status-follower")
-        return self
-
-    def stop(self) -> None:
-        self._tail.stop()
+    client_id = "facegate-web-status"
+    thread_name = "status-follower"
 
     def take(self, record: TailRecord) -> Refusal | None:
         if record.value is None:
@@ -142,5 +126,5 @@ class DeviceStatusFollower:
         except WireError as exc:
             return Refusal(exc.reason, exc.detail[:300])
         # The record's Kafka time is when the bridge took it: that is "last seen".
-        self._table.apply(status, record.timestamp_ms)
+        self.view.apply(status, record.timestamp_ms)
         return None
