@@ -9,6 +9,7 @@ import stat
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -115,3 +116,67 @@ def test_the_bridge_client_writes_raw_events_and_nothing_else(secured: BrokerSet
     assert _deliver(producer, Topics().raw) is None
     refused = _deliver(producer, CONSENT)
     assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_a_processor_worker_logs_in_and_stores_an_allowed_event(
+    secured: BrokerSettings, tmp_path: Path
+) -> None:
+    import time
+
+    from confluent_kafka import Producer
+
+    from edge_agent.wire import encode_event
+    from stream_processor.policy.document import PolicyDocument
+    from stream_processor.policy.keys import history_key, policy_key
+    from stream_processor.policy.retention import PolicyVersion
+    from stream_processor.runtime.kafka_auth import confluent_auth
+    from stream_processor.store.sqlite import SqliteEventStore
+    from tests.support.processor import BASE_POLICY, TENANT, grant_record, make_event
+
+    topics, office = Topics(), kafka_python_auth(secured, Role.OFFICE)
+    version = PolicyVersion(
+        tenant=TENANT, version=1, applied_at_ms=int(time.time() * 1000), applied_by="test",
+        document=PolicyDocument.model_validate(BASE_POLICY).model_dump(mode="json"),
+    ).encode()  # fmt: skip
+    pairs = [(history_key(TENANT, 1), version), (policy_key(TENANT), version)]
+    write_records(secured.kafka_bootstrap, topics.policies, pairs, auth=office)
+    grant = grant_record(1)
+    write_records(
+        secured.kafka_bootstrap, topics.consent, [(grant.key, grant.encode())], auth=office
+    )
+    bridge = Producer(
+        {"bootstrap.servers": secured.kafka_bootstrap, **confluent_auth(secured, Role.BRIDGE)}
+    )
+    event = make_event()
+    bridge.produce(topics.raw, key=f"{TENANT}/site-1".encode(), value=encode_event(event))
+    assert bridge.flush(15) == 0
+    store_path = tmp_path / "events.sqlite"
+    env = {
+        **os.environ,
+        "FACEGATE_STATE_DIR": str(secured.state_dir),
+        "FACEGATE_KAFKA_PORT": str(secured.kafka_port),
+        "FACEGATE_KAFKA_AUTH": "true",
+        "FACEGATE_STORE": "sqlite",
+        "FACEGATE_PROCESSOR_STORE_PATH": str(store_path),
+        "FACEGATE_PROCESSOR_METRICS_PORT": "0",
+    }
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [FACEGATE, "processor", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 90
+        stored = 0
+        while time.monotonic() < deadline and worker.poll() is None:
+            if store_path.exists():
+                store = SqliteEventStore(store_path)
+                stored = store.count()
+                store.close()
+                if stored:
+                    break
+            time.sleep(1)
+        assert stored == 1, (tmp_path / "worker.log").read_text()[-3000:]
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        log.close()
