@@ -55,6 +55,16 @@ def kafka_consumer(bootstrap: str, client_id: str) -> Callable[[], Any]:
     return connect
 
 
+def seek_each(consumer: Any, tps: list[Any], position: Callable[[Any], int | None]) -> None:
+    """Put each assigned partition at the offset ``position`` gives it, or at its start."""
+    for tp in tps:
+        at = position(tp)
+        if at is None:
+            consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, at)
+
+
 class TopicTail:
     def __init__(
         self,
@@ -123,12 +133,7 @@ class TopicTail:
                 partitions = consumer.partitions_for_topic(self.topic)
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
-            for tp in tps:
-                at = self._positions.get(tp.partition)
-                if at is None:
-                    consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, at)
+            seek_each(consumer, tps, lambda tp: self._positions.get(tp.partition))
             end = consumer.end_offsets(tps)
             connected()
             while not self._stop.is_set():

@@ -44,6 +44,7 @@ from stream_processor.quarantine import (
     Refusal,
     guard_blocking,
 )
+from stream_processor.tail import seek_each
 
 log = logging.getLogger(__name__)
 
@@ -203,12 +204,7 @@ def follow(
             tps += [TopicPartition(topic, p) for p in sorted(parts)]
         consumer.assign(tps)
         state = offsets.load()
-        for tp in tps:
-            at = state.get(f"{tp.topic}/{tp.partition}")
-            if at is None:
-                consumer.seek_to_beginning(tp)
-            else:
-                consumer.seek(tp, at)
+        seek_each(consumer, tps, lambda tp: state.get(f"{tp.topic}/{tp.partition}"))
         while not should_stop():
             batch = consumer.poll(timeout_ms=poll_ms)
             if not batch:
