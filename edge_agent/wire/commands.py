@@ -17,7 +17,7 @@ import msgspec
 
 from edge_agent.errors import WireError
 from edge_agent.wire.bounds import MAX_EVENTS_PURGED, MAX_TEMPLATES_REMOVED
-from edge_agent.wire.decoding import WireDecoder
+from edge_agent.wire.decoding import WireDecoder, published_schema
 from edge_agent.wire.events import UUID7_PATTERN, EpochMs, Id, Pseudonym, Purpose
 
 Uuid7 = Annotated[str, msgspec.Meta(pattern=UUID7_PATTERN, description="UUIDv7")]
@@ -109,12 +109,8 @@ def decode_ack(payload: bytes) -> CommandAck:
 
 
 def command_json_schema() -> dict[str, object]:
-    schema: dict[str, object] = msgspec.json.schema(EdgeCommand)
-    schema["title"] = "facegate EdgeCommand v1"
-    return schema
+    return published_schema(EdgeCommand, "facegate EdgeCommand v1")
 
 
 def ack_json_schema() -> dict[str, object]:
-    schema: dict[str, object] = msgspec.json.schema(CommandAck)
-    schema["title"] = "facegate CommandAck v1"
-    return schema
+    return published_schema(CommandAck, "facegate CommandAck v1")

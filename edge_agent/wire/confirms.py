@@ -21,7 +21,7 @@ import msgspec
 
 from edge_agent.errors import WireError
 from edge_agent.wire.bounds import MAX_SAFE_INT
-from edge_agent.wire.decoding import WireDecoder
+from edge_agent.wire.decoding import WireDecoder, published_schema
 from edge_agent.wire.events import UUID7_PATTERN, EpochMs, Id
 from edge_agent.wire.topics import DeviceIdentity
 
@@ -87,7 +87,6 @@ def confirm_topic(identity: DeviceIdentity) -> str:
 
 
 def confirmation_json_schema() -> dict[str, object]:
-    schema: dict[str, object] = msgspec.json.schema(DeliveryConfirmation)
-    schema["$id"] = "https://facegate.invalid/schema/delivery-confirmation-v1.json"
-    schema["title"] = "facegate DeliveryConfirmation v1"
-    return schema
+    return published_schema(
+        DeliveryConfirmation, "facegate DeliveryConfirmation v1", "delivery-confirmation-v1"
+    )

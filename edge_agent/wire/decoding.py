@@ -196,3 +196,13 @@ class WireDecoder(Generic[T]):
         if nested_deeper(data, self._max_depth):
             raise WireError("too_deep", f"nested deeper than {self._max_depth} ({text})")
         raise WireError("bad_json", text)
+
+
+def published_schema(struct: type, title: str, name: str | None = None) -> dict[str, object]:
+    """The JSON Schema of a wire message for implementers of other devices; ``name``:
+    the file it is published as under ``https://facegate.invalid/schema/``."""
+    schema: dict[str, object] = msgspec.json.schema(struct)
+    if name is not None:
+        schema["$id"] = f"https://facegate.invalid/schema/{name}.json"
+    schema["title"] = title
+    return schema

@@ -15,7 +15,7 @@ import msgspec
 from edge_agent.wire.bounds import MAX_SAFE_INT
 from edge_agent.wire.bounds import MAX_TIME_MS as MAX_TIME_MS  # re-exported: an older home
 from edge_agent.wire.bounds import MIN_TIME_MS as MIN_TIME_MS
-from edge_agent.wire.decoding import WireDecoder
+from edge_agent.wire.decoding import WireDecoder, published_schema
 from edge_agent.wire.topics import ID_PATTERN
 
 SCHEMA_VERSION = 1
@@ -147,7 +147,4 @@ def decode_event(payload: bytes | bytearray | memoryview) -> GateEvent:
 
 def event_json_schema() -> dict[str, object]:
     """The JSON Schema of the event, for implementers of other devices."""
-    schema: dict[str, object] = msgspec.json.schema(GateEvent)
-    schema["$id"] = "https://facegate.invalid/schema/gate-event-v1.json"
-    schema["title"] = "facegate GateEvent v1"
-    return schema
+    return published_schema(GateEvent, "facegate GateEvent v1", "gate-event-v1")

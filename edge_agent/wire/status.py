@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from edge_agent.wire.bounds import MAX_QUEUE_AGE_S, MAX_TIME_MS, MIN_TIME_MS
-from edge_agent.wire.decoding import WireDecoder
+from edge_agent.wire.decoding import WireDecoder, published_schema
 from edge_agent.wire.events import TOKEN_PATTERN, Id
 from edge_agent.wire.topics import DeviceIdentity
 
@@ -96,10 +96,7 @@ def decode_status(payload: bytes | bytearray | memoryview) -> DeviceStatus:
 
 def status_json_schema() -> dict[str, object]:
     """The JSON Schema of the status message, for implementers of other devices."""
-    schema: dict[str, object] = msgspec.json.schema(DeviceStatus)
-    schema["$id"] = "https://facegate.invalid/schema/device-status-v1.json"
-    schema["title"] = "facegate DeviceStatus v1"
-    return schema
+    return published_schema(DeviceStatus, "facegate DeviceStatus v1", "device-status-v1")
 
 
 def status_topic(identity: DeviceIdentity) -> str:
