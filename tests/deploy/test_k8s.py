@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -136,30 +137,58 @@ def _acls(user: str) -> list[dict[str, Any]]:
     return doc["spec"]["authorization"]["acls"]  # type: ignore[no-any-return]
 
 
-def _written(user: str) -> set[str]:
-    return {a["resource"]["name"] for a in _acls(user)
-            if a["resource"]["type"] == "topic" and a["resource"].get("patternType") != "prefix"
-            and {"Write", "All"} & set(a["operations"])}
+_OPERATIONS = {"Read": "READ", "Write": "WRITE", "Describe": "DESCRIBE", "Create": "CREATE",
+               "Alter": "ALTER", "Delete": "DELETE", "DescribeConfigs": "DESCRIBE_CONFIGS"}
 
 
-def test_each_role_writes_exactly_its_topics() -> None:
+def _grants() -> set[tuple[str, str, str, str, bool]]:
+    """(user, operation, resource type, name, prefixed) of every KafkaUser ACL."""
+    out = set()
+    for user in of_kind("KafkaUser"):
+        for acl in _acls(user["metadata"]["name"]):
+            r = acl["resource"]
+            assert acl.get("type", "allow") == "allow" and acl.get("host", "*") == "*"
+            for op in acl["operations"]:
+                out.add((user["metadata"]["name"], _OPERATIONS[op], r["type"], r.get("name", ""),
+                         r.get("patternType") == "prefix"))
+    return out
+
+
+def test_users_and_acls_are_the_codes_role_plan() -> None:
+    from stream_processor.processor.settings import ProcessorSettings
+    from stream_processor.runtime.kafka_acls import acl_plan
+
+    app = ProcessorSettings().app_id
+    plan = {(g.role.user, g.operation, g.resource, g.name, g.prefixed)
+            for g in acl_plan(Topics(), app, f"{app}-erasure")}
+    assert _grants() == plan
+    # The ledgers of consent and policies are written by the office only, raw events by
+    # the bridge only.
     t = Topics()
-    assert _written("facegate-bridge") == {t.raw, t.dlq, t.acks, t.device_status}
-    assert _written("facegate-office") == {t.consent, t.erasure, t.policies}
-    assert _written("facegate-processor") == {t.dlq, t.commands}
-    assert _written("facegate-erasure") == {t.commands, t.dlq, t.audit_checkpoints}
-    assert _written("facegate-audit") == {t.audit_checkpoints, t.dlq}
-    # The ledgers a resident's consent and erasure live in are written by the office only.
-    for user in ("facegate-bridge", "facegate-processor", "facegate-erasure", "facegate-audit"):
-        assert not _written(user) & {t.consent, t.erasure, t.policies}, user
-    names = set(expected := {s.name for s in topic_specs(t)})
-    for user in [u["metadata"]["name"] for u in of_kind("KafkaUser")]:
-        for acl in _acls(user):
-            resource = acl["resource"]
-            if resource["type"] == "topic" and resource.get("patternType") != "prefix":
-                assert resource["name"] in names, (user, resource)
-            if resource.get("patternType") == "prefix":
-                assert not any(n.startswith(resource["name"]) for n in expected), (user, resource)
+    writers = {(u, n) for u, op, kind, n, _ in plan if op == "WRITE" and kind == "topic"}
+    assert {u for u, n in writers if n == t.consent} == {"facegate-office"}
+    assert {u for u, n in writers if n == t.policies} == {"facegate-office"}
+    assert {u for u, n in writers if n == t.raw} == {"facegate-bridge"}
+
+
+def test_processes_log_in_with_the_passwords_the_kafka_users_are_given() -> None:
+    from stream_processor.runtime.kafka_auth import MECHANISM, PROTOCOL, Role, users_path
+
+    (kafka,) = of_kind("Kafka")
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    assert f"{listener['authentication']['type'].upper()}" == MECHANISM
+    assert listener["tls"] is (PROTOCOL == "SASL_SSL")
+    for user in of_kind("KafkaUser"):
+        ref = user["spec"]["authentication"]["password"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "facegate-kafka-users",
+                       "key": Role(user["metadata"]["name"].removeprefix("facegate-")).value}
+    (config,) = of_kind("ConfigMap")
+    assert config["data"]["FACEGATE_KAFKA_AUTH"] == "true"
+    users_file = str(users_path(Path(config["data"]["FACEGATE_STATE_DIR"])))
+    for name, container in _containers():
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert users_file in mounts, f"{name}/{container['name']}"
+        assert mounts[users_file]["subPath"] == "kafka-users.json"
 
 
 def _containers() -> list[tuple[str, dict[str, Any]]]:
