@@ -40,6 +40,15 @@ def ledger_configs(topics: Topics, replication: int = 1) -> dict[str, str]:
     }
 
 
+def _deleted_after(retention_ms: str, segment_ms: str, isr: str) -> dict[str, str]:
+    return {
+        "cleanup.policy": "delete",
+        "retention.ms": retention_ms,
+        "segment.ms": segment_ms,
+        "min.insync.replicas": isr,
+    }
+
+
 def topic_specs(topics: Topics, replication: int = 1) -> list[TopicSpec]:
     """The topics of the pipeline, for a cluster that keeps ``replication`` replicas of
     each. Retention promises hold to within
@@ -50,22 +59,12 @@ def topic_specs(topics: Topics, replication: int = 1) -> list[TopicSpec]:
         TopicSpec(
             topics.raw,
             topics.raw_partitions,
-            {
-                "cleanup.policy": "delete",
-                "retention.ms": str(topics.raw_retention_ms),
-                "segment.ms": seg,
-                "min.insync.replicas": isr,
-            },
+            _deleted_after(str(topics.raw_retention_ms), seg, isr),
         ),
         TopicSpec(
             topics.dlq,
             1,
-            {
-                "cleanup.policy": "delete",
-                "retention.ms": str(topics.dlq_retention_ms),
-                "segment.ms": seg,
-                "min.insync.replicas": isr,
-            },
+            _deleted_after(str(topics.dlq_retention_ms), seg, isr),
         ),
         # The consent ledger and policy versions: one partition each (tiny, ordered),
         # compacted with a stated bound on how long a deleted record survives.
@@ -75,23 +74,13 @@ def topic_specs(topics: Topics, replication: int = 1) -> list[TopicSpec]:
         TopicSpec(
             topics.commands,
             topics.raw_partitions,
-            {
-                "cleanup.policy": "delete",
-                "retention.ms": str(topics.commands_retention_ms),
-                "segment.ms": seg,
-                "min.insync.replicas": isr,
-            },
+            _deleted_after(str(topics.commands_retention_ms), seg, isr),
         ),
         # Edge → cloud command acknowledgements, produced by the bridge, keyed by tenant/site.
         TopicSpec(
             topics.acks,
             topics.raw_partitions,
-            {
-                "cleanup.policy": "delete",
-                "retention.ms": str(topics.raw_retention_ms),
-                "segment.ms": seg,
-                "min.insync.replicas": isr,
-            },
+            _deleted_after(str(topics.raw_retention_ms), seg, isr),
         ),
         # Device status (counts and versions, nothing biometric): the latest per device.
         TopicSpec(topics.device_status, 1, ledger_configs(topics, replication)),
@@ -100,12 +89,7 @@ def topic_specs(topics: Topics, replication: int = 1) -> list[TopicSpec]:
         TopicSpec(
             topics.erasure,
             1,
-            {
-                "cleanup.policy": "delete",
-                "retention.ms": str(topics.erasure_retention_ms),
-                "segment.ms": seg,
-                "min.insync.replicas": isr,
-            },
+            _deleted_after(str(topics.erasure_retention_ms), seg, isr),
         ),
         # Signed audit checkpoints: tiny, rare, and the point is that they stay.
         # One partition keeps them in order; unlimited retention, no compaction
