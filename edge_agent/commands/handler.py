@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from edge_agent.commands.cards import register_card
 from edge_agent.errors import EdgeError, InvalidInput, WireError
-from edge_agent.gallery.model import Removal, remove_faces, remove_subject
+from edge_agent.gallery.model import GalleryData, Removal, remove_faces, remove_subject
 from edge_agent.gallery.store import GalleryFile
 from edge_agent.metrics import EdgeMetrics
 from edge_agent.outbox import SqliteOutbox
@@ -24,6 +24,9 @@ from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, EdgeCom
 from edge_agent.wire.topics import DeviceIdentity
 
 log = logging.getLogger(__name__)
+
+#: A change of the gallery that says what it removed.
+GalleryChange = Callable[[GalleryData], Removal]
 
 
 @dataclass
@@ -59,26 +62,29 @@ class CommandHandler:
         if command.type is CommandType.REGISTER_CARD:
             return self._register_card(command)
         change = remove_subject if command.type is CommandType.ERASE_SUBJECT else remove_faces
-        try:
-            removal, _ = self.gallery.update(lambda data: change(data, command.subject))
-        except EdgeError as exc:
-            log.error("command %s: gallery update failed: %s", command.command_id, exc)
-            return self._ack(command, AckStatus.FAILED, Removal(0, False), 0, "gallery_error")
-        self.on_removed(command.subject)
-        purged = self.outbox.purge_subject(command.subject)
-        self.metrics.outbox_purged.labels(reason=command.type.value).inc(purged)
-        return self._ack(command, AckStatus.DONE, removal, purged, None)
+        return self._remove(command, lambda data: change(data, command.subject))
 
     def _register_card(self, command: EdgeCommand) -> CommandAck:
         """The face templates go and the card comes, in one gallery write; the subject's
         queued events go too, as on any withdrawal of the face consent."""
         card, now_ms = command.card, int(self.clock() * 1000)
         assert card is not None  # decode_command enforces it for register_card
+        return self._remove(
+            command,
+            lambda data: register_card(data, command.subject, card, now_ms),
+            refuse_invalid=True,
+        )
+
+    def _remove(
+        self, command: EdgeCommand, change: GalleryChange, refuse_invalid: bool = False
+    ) -> CommandAck:
+        """One gallery write, then the subject's queued events go; acked either way.
+        ``refuse_invalid``: a change the gallery refuses is acked as failed with why."""
         try:
-            removal, _ = self.gallery.update(
-                lambda data: register_card(data, command.subject, card, now_ms)
-            )
+            removal, _ = self.gallery.update(change)
         except InvalidInput as exc:
+            if not refuse_invalid:
+                raise
             return self._ack(command, AckStatus.FAILED, Removal(0, False), 0, str(exc)[:60])
         except EdgeError as exc:
             log.error("command %s: gallery update failed: %s", command.command_id, exc)
