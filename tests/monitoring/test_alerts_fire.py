@@ -1,7 +1,8 @@
 """End to end: `facegate stack up --with-monitoring` runs Prometheus, which finds a
-gate agent and a processor worker through their own announcements, scrapes them
-(the worker's consumer lag per partition among the series), and — once both are
-killed — fires GateMetricsDown and FacegateProcessDown, read from /api/v1/alerts."""
+gate agent, a processor worker, a bridge and the web app through their own
+announcements and scrapes them; killing the gate and the worker fires
+GateMetricsDown, FacegateProcessDown and (in the cloud's view, through the web app)
+GateOffline, read from /api/v1/alerts."""
 
 from __future__ import annotations
 
@@ -99,3 +100,48 @@ def test_a_clean_stop_withdraws_the_announcement(
              "the announcement")
     assert gate.stop() == 0
     assert _announced(prom.state_dir, "facegate-edge", port) is None
+
+
+def test_a_gate_silent_in_the_cloud_view_fires_gate_offline(
+    prom: Prom, pipeline: Pipeline, device: Device, assets: Assets, tmp_path: Path,
+    agents: list[AgentProcess],
+) -> None:
+    """The field's view: no scrape of the gate, only its status reports through MQTT,
+    the bridge and Kafka to the web app, whose unreachable count GateOffline watches."""
+    from tests.conftest import prepare_bridge_session
+
+    web_port, bridge_port = free_ports(2)
+    pipeline.extra_env.update(
+        FACEGATE_WEB_PORT=str(web_port),
+        FACEGATE_WEB_PUBLIC_URL=f"http://127.0.0.1:{web_port}",
+        # The agent reports every 10 s: silent for 15 s is gone.
+        FACEGATE_WEB_DEVICE_UNREACHABLE_AFTER_S="15",
+        FACEGATE_BRIDGE_METRICS_PORT=str(bridge_port),
+    )
+    prepare_bridge_session(pipeline)
+    pipeline.start("bridge", "run", name="bridge")
+    pipeline.start("web", "serve", name="web")
+    gate = AgentProcess(write_config(tmp_path, assets, device.connection),
+                        tmp_path / "agent.log")
+    agents.append(gate)
+    tenant = device.identity.tenant
+    bridge_at, web_at = f"127.0.0.1:{bridge_port}", f"127.0.0.1:{web_port}"
+    # The bridge is found through its announcement too; its first records are the
+    # gate's status reports on their way to the web app.
+    produced = f'sum(facegate_bridge_produced_total{{instance="{bridge_at}"}}) > 0'
+    wait_for(lambda: bool(prom.query(produced)), 90, "the gate's status through the bridge")
+    certs = prom.query(f'facegate_tls_certificate_not_after_seconds{{instance="{bridge_at}"}}'
+                       " - time() > 300 * 86400")
+    assert {r["metric"]["cert"] for r in certs} == {"mqtt_ca", "mqtt_server"}
+    unreachable = f'facegate_web_devices_unreachable{{instance="{web_at}",tenant="{tenant}"}}'
+    assert prom.query(unreachable) == []  # a tenant with every gate reporting has no series
+
+    gate.kill9()
+    wait_for(lambda: [r["value"][1] for r in prom.query(unreachable)] == ["1"], 60,
+             "the gate unreachable")
+
+    def offline() -> bool:
+        return any(a["labels"]["alertname"] == "GateOffline"
+                   and a["labels"].get("tenant") == tenant for a in prom.firing())
+
+    wait_for(offline, 30, "GateOffline firing")
