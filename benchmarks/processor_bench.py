@@ -51,6 +51,7 @@ from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.keys import history_key, policy_key
 from stream_processor.policy.retention import PolicyVersion
 from stream_processor.processor.demo_seed import DEMO_POLICY
+from stream_processor.runtime.kafka_auth import Role, confluent_auth, kafka_python_auth
 from stream_processor.runtime.ledger_client import write_records
 from stream_processor.runtime.settings import Topics
 from stream_processor.stack.settings import StackSettings
@@ -105,12 +106,13 @@ def make_events(n: int, sites: int, gates: int, residents: int, seed: int = 1) -
     return out
 
 
-def preload(bootstrap: str, topic: str, values: list[bytes], sites: int) -> float:
+def preload(settings: StackSettings, topic: str, values: list[bytes], sites: int) -> float:
     from confluent_kafka import Producer
 
     p = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent_auth(settings, Role.BRIDGE),  # the bridge writes raw events
+            "bootstrap.servers": settings.kafka_bootstrap,
             "linger.ms": 20,
             "acks": "all",
             "batch.num.messages": 10000,
@@ -132,14 +134,20 @@ def preload(bootstrap: str, topic: str, values: list[bytes], sites: int) -> floa
     return time.monotonic() - t0
 
 
-def seed(bootstrap: str, topics: Topics, sites: int, residents: int, consenting: float) -> None:
+def seed(
+    settings: StackSettings, topics: Topics, sites: int, residents: int, consenting: float
+) -> None:
+    bootstrap, office = settings.kafka_bootstrap, kafka_python_auth(settings, Role.OFFICE)
     doc = PolicyDocument.model_validate({**DEMO_POLICY, "tenant": TENANT})
     record = PolicyVersion(
         tenant=TENANT, version=1, applied_at_ms=int(time.time() * 1000), applied_by="bench",
         document=doc.model_dump(mode="json"),
     ).encode()  # fmt: skip
     write_records(
-        bootstrap, topics.policies, [(history_key(TENANT, 1), record), (policy_key(TENANT), record)]
+        bootstrap,
+        topics.policies,
+        [(history_key(TENANT, 1), record), (policy_key(TENANT), record)],
+        auth=office,
     )
     now = int(time.time() * 1000)
     grants: list[tuple[bytes, bytes | None]] = []
@@ -152,7 +160,7 @@ def seed(bootstrap: str, topics: Topics, sites: int, residents: int, consenting:
                 evidence_ref=f"form-{i}", at_ms=now,
             )  # fmt: skip
             grants.append((r.key, r.encode()))
-    write_records(bootstrap, topics.consent, grants)
+    write_records(bootstrap, topics.consent, grants, auth=office)
 
 
 class Counter:
@@ -368,21 +376,34 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--latency-rate", type=float, default=200.0, help="events/s; 0 = skip")
     ap.add_argument("--latency-s", type=float, default=30.0)
     ap.add_argument("--keep", action="store_true", help="keep the state directory")
+    ap.add_argument(
+        "--kafka-auth", choices=("off", "on", "both"), default="both",
+        help="Kafka SASL/SCRAM + ACLs (FACEGATE_KAFKA_AUTH); both: a stack each, off then on",
+    )  # fmt: skip
     return ap.parse_args()
 
 
 def main() -> None:
     args = parse_args()
     print(machine_line())
+    for auth in {"off": [False], "on": [True], "both": [False, True]}[args.kafka_auth]:
+        print(f"--- Kafka authentication {'on' if auth else 'off'}", flush=True)
+        bench(args, auth)
+
+
+def bench(args: argparse.Namespace, auth: bool) -> None:
     stores = [s for s in args.stores.split(",") if s]
     env = {
         "FACEGATE_TOPIC_RAW_PARTITIONS": str(args.partitions),
         "FACEGATE_PROCESSOR_BATCH_SIZE": str(args.batch_size),
         "FACEGATE_STORE": "postgres" if "postgres" in stores else "sqlite",
+        "FACEGATE_KAFKA_AUTH": str(auth).lower(),
+        # The workers' app ids (bench-<store>..., bench-latency) share this ACL prefix.
+        "FACEGATE_PROCESSOR_APP_ID": "bench",
     }
     with private_stack("pbench", env, keep=args.keep) as st:
         topics = Topics()
-        seed(st.settings.kafka_bootstrap, topics, args.sites, args.residents, args.consenting)
+        seed(st.settings, topics, args.sites, args.residents, args.consenting)
         if args.events:
             preload_events(args, st.settings, topics)
             for store in stores:
@@ -396,7 +417,7 @@ def preload_events(args: argparse.Namespace, settings: StackSettings, topics: To
     values = make_events(args.events, args.sites, args.gates, args.residents)
     print(f"generated {len(values)} events in {time.monotonic() - t:.1f}s;"
           f" {message_size_line(values, 'events (JSON)')}")  # fmt: skip
-    secs = preload(settings.kafka_bootstrap, topics.raw, values, args.sites)
+    secs = preload(settings, topics.raw, values, args.sites)
     print(f"pre-loaded {topics.raw} ({args.partitions} partitions) in {secs:.1f}s "
           f"({len(values) / secs:,.0f}/s)")  # fmt: skip
 
@@ -436,7 +457,7 @@ def steady_latency(args: argparse.Namespace, st: BenchStack, topics: Topics) -> 
     if args.events:
         # the latency worker must not first chew through the pre-loaded backlog
         lenv["FACEGATE_TOPIC_RAW"] = topics.raw  # same topic; offsets reset below
-        _skip_backlog(st.settings.kafka_bootstrap, topics.raw, "bench-latency.raw")
+        _skip_backlog(st.settings, topics.raw, "bench-latency.raw")
     r2 = latency(st.settings, lenv, args.latency_rate, args.latency_s, st.state)
     print(f"[latency] MQTT publish → stored row (SQLite), {args.latency_rate:.0f}/s for "
           f"{args.latency_s:.0f}s: {r2['n']}/{r2['sent']} rows; p50 {r2['p50']:.0f} ms, "
@@ -444,12 +465,15 @@ def steady_latency(args: argparse.Namespace, st: BenchStack, topics: Topics) -> 
           f"max {r2['max']:.0f} ms; {load_line()}")  # fmt: skip
 
 
-def _skip_backlog(bootstrap: str, topic: str, group: str) -> None:
+def _skip_backlog(settings: StackSettings, topic: str, group: str) -> None:
     """Commit the latency group's offsets at the end of the pre-loaded backlog."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.structs import OffsetAndMetadata
 
-    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    c = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, group_id=group, enable_auto_commit=False,
+        **kafka_python_auth(settings, Role.PROCESSOR),  # the group is the latency worker's
+    )  # fmt: skip
     try:
         tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
         ends = c.end_offsets(tps)

@@ -12,7 +12,7 @@ is not listed here is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from stream_processor.errors import BrokerError
 from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
@@ -77,7 +77,7 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     return [*bridge, *office, *processor, *erasure, *audit]
 
 
-def apply_acls(settings: BrokerSettings, grants: list[Grant]) -> int:
+def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float = 30.0) -> int:
     """Create every grant as an ALLOW ACL (as the admin role). Idempotent: Kafka keeps
     one copy of an ACL created twice. Returns how many were sent."""
     from kafka import KafkaAdminClient
@@ -112,11 +112,42 @@ def apply_acls(settings: BrokerSettings, grants: list[Grant]) -> int:
         raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     try:
         result = admin.create_acls([acl(g) for g in grants])
+        failed = result.get("failed", [])
+        if failed:
+            raise BrokerError(f"Kafka refused {len(failed)} ACL(s), e.g. {failed[0]}")
+        _wait_in_force(admin, len(set(grants)), timeout_s)
     except KafkaError as exc:
         raise BrokerError(f"Kafka refused the ACLs: {exc}") from exc
     finally:
         admin.close()
-    failed = result.get("failed", [])
-    if failed:
-        raise BrokerError(f"Kafka refused {len(failed)} ACL(s), e.g. {failed[0]}")
     return len(grants)
+
+
+def _wait_in_force(admin: Any, expected: int, timeout_s: float) -> None:
+    """CreateAcls answers once the controller has the records; a broker authorizes by
+    them only after it applied that metadata, so a client started right away could be
+    refused. Wait until the broker lists them all."""
+    import time
+
+    from kafka.admin import (
+        ACLFilter,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ResourcePatternFilter,
+        ResourceType,
+    )
+
+    every = ACLFilter(
+        principal=None, host="*", operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout_s
+    while True:
+        listed, _error = admin.describe_acls(every)
+        if len(listed) >= expected:
+            return
+        if time.monotonic() > deadline:
+            raise BrokerError(f"Kafka lists {len(listed)} of {expected} ACLs after {timeout_s}s")
+        time.sleep(0.2)
