@@ -17,10 +17,19 @@ from typing import Protocol
 
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.errors import ConfigError
-from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.accounts import AccountBook, Credentials
+from stream_processor.runtime.device_session import open_device_session
 from stream_processor.runtime.layout import StateLayout, write_private
 from stream_processor.runtime.settings import BrokerSettings
 from stream_processor.runtime.tls import ensure_tls
+
+
+class SessionOpener(Protocol):
+    """Opens a device's persistent MQTT session (``device_session.open_device_session``)."""
+
+    def __call__(
+        self, identity: DeviceIdentity, creds: Credentials, host: str, port: int
+    ) -> None: ...
 
 
 class BrokerAccounts(Protocol):
@@ -47,8 +56,11 @@ def register_device(
     rotate: bool = False,
     *,
     broker: BrokerAccounts,
+    open_session: SessionOpener | None = open_device_session,
 ) -> str:
-    """Create (or keep) the device's account, reload the broker, write its connection file.
+    """Create (or keep) the device's account, reload the broker, open its session (so the
+    broker queues the site's commands for it from now on, see ``device_session``), write
+    its connection file.
 
     ``tls`` defaults to True when the stack has a TLS listener
     (``FACEGATE_MQTT_TLS_PORT`` ≠ 0): the config then names that listener and a
@@ -88,6 +100,10 @@ def register_device(
         "device": identity.device,
         "mqtt": mqtt,
     }
+    if open_session is not None:
+        # Sessions are per client id, whichever listener: the registering host uses the
+        # address it reaches the broker at.
+        open_session(identity, creds, settings.host, settings.mqtt_port)
     path = config_path(settings, identity)
     write_private(path, json.dumps(config, indent=2) + "\n")
     return str(path)
