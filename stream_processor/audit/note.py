@@ -150,6 +150,19 @@ class Verifier:
         return verifier
 
 
+def check_verifier_keys(keys: list[str], kind: int, wrong_kind: str) -> list[str]:
+    """For a settings validator: each key parses and is of ``kind``; else ``ValueError``
+    (``wrong_kind`` may name the key as ``{name}``)."""
+    for key in keys:
+        try:
+            found = Verifier.parse(key).kind
+        except NoteError as exc:
+            raise ValueError(str(exc)) from None
+        if found != kind:
+            raise ValueError(wrong_kind.format(name=key.split("+")[0]))
+    return keys
+
+
 def cosigned_message(text: str, stamp: int) -> bytes:
     return f"cosignature/v1\ntime {stamp}\n".encode() + text.encode()
 

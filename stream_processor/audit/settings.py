@@ -42,16 +42,11 @@ class AuditSettings(BaseSettings):
     @field_validator("witness_keys")
     @classmethod
     def _keys_parse(cls, keys: list[str]) -> list[str]:
-        from stream_processor.audit.note import COSIGNATURE_V1, NoteError, Verifier
+        from stream_processor.audit.note import COSIGNATURE_V1, check_verifier_keys
 
-        for key in keys:
-            try:
-                kind = Verifier.parse(key).kind
-            except NoteError as exc:
-                raise ValueError(str(exc)) from None
-            if kind != COSIGNATURE_V1:
-                raise ValueError(f"{key.split('+')[0]}: a witness key is a cosignature/v1 key")
-        return keys
+        return check_verifier_keys(
+            keys, COSIGNATURE_V1, "{name}: a witness key is a cosignature/v1 key"
+        )
 
 
 @dataclass(frozen=True)

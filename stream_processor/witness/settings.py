@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from stream_processor.audit.note import ED25519, NoteError, Verifier
+from stream_processor.audit.note import ED25519, check_verifier_keys
 
 
 class WitnessSettings(BaseSettings):
@@ -38,11 +38,4 @@ class WitnessSettings(BaseSettings):
     @field_validator("log_keys")
     @classmethod
     def _keys(cls, keys: list[str]) -> list[str]:
-        for key in keys:
-            try:
-                kind = Verifier.parse(key).kind
-            except NoteError as exc:
-                raise ValueError(str(exc)) from None
-            if kind != ED25519:
-                raise ValueError("a log key is an Ed25519 note key (type 0x01)")
-        return keys
+        return check_verifier_keys(keys, ED25519, "a log key is an Ed25519 note key (type 0x01)")
