@@ -43,3 +43,20 @@ def test_a_cancellation_needs_a_known_reason_and_an_open_request(book: KeycardBo
     book.cancel(req.id, "withdrawn at the desk")
     with pytest.raises(KeycardError, match="cancelled, not open"):
         book.cancel(req.id, "again")
+
+
+def test_the_rights_db_zeroes_what_it_forgets(tmp_path: Path) -> None:
+    """An erasure clears a key-card request's subject: the pseudonym is not left behind
+    in a free page or the WAL of the rights DB."""
+    path = tmp_path / "rights.sqlite"
+    db = open_rights_db(path)
+    assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    book = KeycardBook(db)
+    subject = pseudonym_of("resident-gone")
+    for unit in range(50):
+        book.request("acme", "north", channel="office", unit=f"1-{unit:03d}", subject=subject)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert book.forget_subject("acme", "north", subject) == 50
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    files = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert subject.encode() not in files
