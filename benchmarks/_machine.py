@@ -7,6 +7,7 @@ Benchmarks run as scripts from this folder and import it as ``from _machine impo
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
@@ -110,10 +111,12 @@ def private_stack(
     env: Mapping[str, str] | None = None,
     topics: Topics | None = None,
     keep: bool = False,
+    kafka_nodes: int = 1,
 ) -> Iterator[BenchStack]:
     """Mosquitto + Kafka (+ PostgreSQL if ``env`` says ``FACEGATE_STORE=postgres``)
     on free ports under a fresh state folder, never a running stack's; stopped
-    (and the folder removed unless ``keep``) on the way out.
+    (and the folder removed unless ``keep``) on the way out. ``kafka_nodes`` 3 runs
+    a three-node KRaft cluster (topics RF 3, min.insync.replicas=2).
 
     The stack's ``FACEGATE_*`` variables and ``env`` are also put in
     ``os.environ``: settings objects this process builds read them.
@@ -124,8 +127,16 @@ def private_stack(
     state = Path(tempfile.mkdtemp(prefix=f"facegate-{name}-"))
     os.chmod(state, 0o755)  # noqa: S103 - brokers running as their own user read it
     ports = dict(zip(STACK_PORTS, map(str, free_ports(len(STACK_PORTS))), strict=True))
+    # One run may start a single node and then a cluster: nothing of the last one stays.
+    for name in ("FACEGATE_KAFKA_NODE_PORTS", "FACEGATE_KAFKA_BOOTSTRAP"):
+        os.environ.pop(name, None)
+    if kafka_nodes > 1:
+        ports["FACEGATE_KAFKA_NODE_PORTS"] = json.dumps(free_ports(2 * (kafka_nodes - 1)))
+    ports["FACEGATE_KAFKA_NODES"] = str(kafka_nodes)
     os.environ.update({"FACEGATE_STATE_DIR": str(state), **ports, **(env or {})})
     settings = StackSettings()
+    # The processes a benchmark starts reach every node, not only the first.
+    os.environ["FACEGATE_KAFKA_BOOTSTRAP"] = settings.kafka_bootstrap
     stack = Stack(settings, topics)
     try:
         started = time.monotonic()

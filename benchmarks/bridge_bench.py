@@ -67,6 +67,7 @@ from stream_processor.runtime.accounts import AccountBook
 from stream_processor.runtime.devices import register_device
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.topics import TopicSpec, ensure_topics
+from stream_processor.stack.broker_config import replication_for
 from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.stack.settings import StackSettings
 
@@ -357,6 +358,11 @@ def parse_args() -> argparse.Namespace:
         metavar="FILE",
         help="py-spy profile (raw stacks) of the first bridge during the drain",
     )
+    ap.add_argument(
+        "--kafka-nodes", default="1",
+        help="comma-separated Kafka cluster sizes, each run in turn in the same run"
+        " (1,3: the single node against three nodes with RF 3 and min.insync.replicas=2)",
+    )  # fmt: skip
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     return ap.parse_args()
 
@@ -370,7 +376,32 @@ def main() -> None:
     print(lines[0], flush=True)
     env = {"FACEGATE_LOG_LEVEL": "WARNING", **{f"FACEGATE_TOPIC_{k.upper()}": v
            for k, v in TOPICS.items() if k != "baseline"}}  # fmt: skip
-    with private_stack("bridgebench", env) as st:
+    sizes = [int(n) for n in args.kafka_nodes.split(",")]
+    drains: dict[int, Drained] = {}
+    for nodes in sizes:
+        drains[nodes] = run_on(args, env, nodes, lines)
+    if len(sizes) > 1:
+        lines.append(cluster_line(drains))
+        print(lines[-1], flush=True)
+    if args.write_docs and not args.no_latency:
+        write_docs(lines)
+
+
+def cluster_line(drains: dict[int, Drained]) -> str:
+    """The drain rate on each cluster size, and against the single node."""
+    one = drains.get(1)
+    parts = [
+        f"{n} node{'s' if n > 1 else ''} (RF {replication_for(n)[0]}): {d.rate:,.0f}/s"
+        + (f" = {d.rate / one.rate:.2f}x" if one and n != 1 else "")
+        for n, d in drains.items()
+    ]
+    return "- bridge drain by Kafka cluster size, same run: " + ", ".join(parts)
+
+
+def run_on(args: argparse.Namespace, env: dict[str, str], nodes: int, lines: list[str]) -> Drained:
+    """Every phase on a private stack whose Kafka has ``nodes`` nodes."""
+    with private_stack("bridgebench", env, kafka_nodes=nodes) as st:
+        print(f"kafka: {nodes} node(s), bootstrap {st.settings.kafka_bootstrap}", flush=True)
         create_topics(st.settings)
         tmp = st.state / "bench"
         tmp.mkdir()
@@ -378,7 +409,8 @@ def main() -> None:
         sample = [make_event(c.identity, s) for c in conns["bench-b"] for s in range(100)]
         lines.append(
             message_size_line(sample, "events (JSON GateEvent)") + f"; {args.devices} devices,"
-            " QoS 1; Mosquitto 2.0.11, Kafka 4.1.2 (KRaft, 1 node), all on this machine"
+            f" QoS 1; Mosquitto 2.0.11, Kafka 4.1.2 (KRaft, {nodes} node{'s' if nodes > 1 else ''}"
+            f", RF {replication_for(nodes)[0]}), all on this machine"
         )
         print(lines[-1], flush=True)
         clients: dict[str, float] = {}
@@ -396,13 +428,12 @@ def main() -> None:
         base_rate = float("nan") if args.no_baseline else drain_baseline(args, st, conns, tmp)
         load_mid = os.getloadavg()[0]
         if args.no_latency:
-            return
+            return drained
         lat = measure_latency(args, st, conns, tmp)
         summary = summarise(args, drained, base_rate, lat, (load_mid, os.getloadavg()[0]), clients)
         lines += summary
         print("\n".join(summary))
-        if args.write_docs:
-            write_docs(lines)
+        return drained
 
 
 @dataclass(frozen=True)
@@ -424,7 +455,8 @@ class Latencies:
 
 def create_topics(settings: StackSettings) -> None:
     appended = {"message.timestamp.type": "LogAppendTime"}
-    ensure_topics(settings.kafka_bootstrap, [
+    rf = replication_for(settings.kafka_nodes)[0]
+    ensure_topics(settings.kafka_bootstrap, replication=rf, specs=[
         TopicSpec(TOPICS["raw"], 6, appended), TopicSpec(TOPICS["baseline"], 6, appended),
         TopicSpec(TOPICS["dlq"], 1), TopicSpec(TOPICS["acks"], 1), TopicSpec(TOPICS["commands"], 1),
     ])  # fmt: skip
