@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.errors import StackError
+from stream_processor.runtime.targets import target_entry
 from stream_processor.stack.monitoring.prometheus import Prometheus
 from stream_processor.stack.monitoring.settings import MonitoringSettings
 from stream_processor.stack.settings import StackSettings
@@ -41,7 +43,12 @@ def test_up_is_idempotent_loads_the_rules_and_stack_down_stops_it(
         alerts = {rule["name"] for g in groups for rule in g["rules"]}
         assert {"GateOffline", "ConsumerLag", "CertificateExpiry", "AuditLogForked"} <= alerts
         configured = prometheus.targets / "configured-facegate-bridge.json"
-        assert json.loads(configured.read_text())[0]["targets"] == [f"127.0.0.1:{bridge_port}"]
+        [entry] = json.loads(configured.read_text())
+        assert entry["targets"] == [f"127.0.0.1:{bridge_port}"]
+        # The labels a running bridge announces itself with: one target, not two.
+        announced = target_entry("facegate-bridge", f"127.0.0.1:{bridge_port}",
+                                 BridgeSettings().client_id)
+        assert [entry] == announced
         monkeypatch.delenv("FACEGATE_BRIDGE_METRICS_PORT")
         prometheus.up()
         assert not configured.exists()  # no longer named by the settings: no longer expected

@@ -40,13 +40,15 @@ def configured_targets() -> dict[str, list[dict[str, object]]]:
 
     found: dict[str, list[dict[str, object]]] = {}
     bridge, worker, erasure = BridgeSettings(), ProcessorSettings(), ErasureSettings()
-    for job, host, port in (
-        ("facegate-bridge", bridge.metrics_host, bridge.metrics_port),
-        ("facegate-processor", worker.metrics_host, worker.metrics_port),
-        ("facegate-erasure", erasure.metrics_host, erasure.metrics_port),
+    # The same labels as the process's own announcement (names included), so a
+    # target found both ways is one target, scraped once.
+    for job, host, port, name in (
+        ("facegate-bridge", bridge.metrics_host, bridge.metrics_port, bridge.client_id),
+        ("facegate-processor", worker.metrics_host, worker.metrics_port, worker.worker_name),
+        ("facegate-erasure", erasure.metrics_host, erasure.metrics_port, None),
     ):
         if port:
-            found[job] = target_entry(job, f"{_scrape_host(host)}:{port}")
+            found[job] = target_entry(job, f"{_scrape_host(host)}:{port}", name)
     web = WebSettings()
     if "port" in web.model_fields_set:  # serves /metrics on its own port, when named
         address = f"{_scrape_host(web.host)}:{web.port}"
