@@ -65,11 +65,7 @@ def consent_changed(
     }
     if at_ms is not None:
         body["given_at_ms"] = at_ms
-    if source is not None:
-        body["source"] = source
-    return sink.append(
-        EntryType.CONSENT_CHANGED, tenant=tenant, site=site, subject=subject, body=body
-    )
+    return _consent_entry(sink, tenant, site, subject, body, source)
 
 
 def consent_record_removed(
@@ -86,6 +82,17 @@ def consent_record_removed(
         "purpose": purpose if purpose is not None else "all",
         "action": "record_removed",
     }
+    return _consent_entry(sink, tenant, site, subject, body, source)
+
+
+def _consent_entry(
+    sink: AuditSink,
+    tenant: str,
+    site: str,
+    subject: str,
+    body: dict[str, object],
+    source: str | None,
+) -> Appended:
     if source is not None:
         body["source"] = source
     return sink.append(
