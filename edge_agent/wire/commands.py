@@ -85,9 +85,7 @@ class CommandAck(
 
 
 _encoder = msgspec.json.Encoder()
-_command_decoder = WireDecoder(
-    EdgeCommand, unique=("command_id", "subject", "request_id", "card")
-)
+_command_decoder = WireDecoder(EdgeCommand, unique=("command_id", "subject", "request_id", "card"))
 _ack_decoder = WireDecoder(CommandAck, unique=("command_id", "subject", "request_id"))
 
 

@@ -43,7 +43,7 @@ def first_connection(settings: Any, accounts: Any, ident: DeviceIdentity) -> lis
     creds = accounts.credentials(ident.username)
     got: list[bytes] = []
     c = _client(ident.username, creds.username, creds.password)
-    c.on_message = lambda _c, _u, m: got.append(m.payload)
+    c.on_message = lambda _c, _u, m: got.append(bytes(m.payload))
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = 3600
     connected = threading.Event()
