@@ -20,7 +20,7 @@ from stream_processor.audit.entries import EntryType
 from stream_processor.erasure import plan
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.metrics import ErasureMetrics
-from stream_processor.erasure.progress import ErasureStatus
+from stream_processor.erasure.progress import ErasureProgress, ErasureStatus
 from stream_processor.erasure.roster import StatusLedgerDevices, merge, shared_roster
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.waiver import waive_device
@@ -251,3 +251,37 @@ def test_unregistered_gate_on_the_status_ledger_keeps_the_erasure_pending(
     finally:
         reported.close()
     assert ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id) is not None
+
+
+@pytest.mark.component
+def test_cli_waive_is_the_officers_act_with_one_error_line_for_a_mistake(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from stream_processor.rights.db import rights_db_path
+    from tests.conftest import FACEGATE
+
+    state = tmp_path / "state"
+    book = ErasureBook(open_rights_db(rights_db_path(state)))
+    r = request()
+    book.add(ErasureProgress.start(r, plan.command_id_of(r), [("g2", "d2")]), 1)
+    env = {**os.environ, "FACEGATE_STATE_DIR": str(state)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([FACEGATE, "erasure", *args], env=env, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+
+    for bad, why in (
+        (["--device", "acme.north.g2", "--reason", "lost", "--by", "po-lee"], "TENANT.SITE"),
+        (["--device", "acme.north.g9.d9", "--reason", "lost", "--by", "po-lee"], "owes no"),
+        (["--device", "acme.north.g2.d2", "--reason", "bored", "--by", "po-lee"], "bored"),
+    ):
+        out = run("waive", *bad)
+        assert out.returncode != 0 and why in out.stderr and "Traceback" not in out.stderr
+    ok = run("waive", "--device", "acme.north.g2.d2", "--reason", "destroyed", "--by", "po-lee")
+    assert ok.returncode == 0, ok.stderr
+    assert f"for 1 erasure(s): {r.request_id}" in ok.stdout
+    status = run("status", r.request_id)
+    assert "pending" in status.stdout and "waived: g2/d2" in status.stdout  # stores: not yet
+    progress = book.get(r.request_id)
+    assert progress is not None and sorted(progress.waived) == ["g2/d2"]
