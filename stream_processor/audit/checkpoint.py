@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -77,7 +77,13 @@ class CheckpointPublisher(Protocol):
 class KafkaCheckpointPublisher:
     """Publishes checkpoints to a Kafka topic, keyed by log id (kafka-python, acks=all)."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        timeout_s: float = 30.0,
+        auth: Mapping[str, Any] | None = None,
+    ) -> None:
         from kafka import KafkaProducer
         from kafka.errors import KafkaError
 
@@ -89,6 +95,7 @@ class KafkaCheckpointPublisher:
                 acks="all",
                 client_id="facegate-audit",
                 retries=5,
+                **(auth or {}),
             )
         except KafkaError as exc:
             raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import fcntl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from stream_processor.audit import record
 from stream_processor.audit.checkpoint import (
@@ -129,5 +131,8 @@ def publish_public_key(paths: AuditPaths, key: OperatorKey) -> list[str] | None:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def kafka_publisher(bootstrap: str, topic: str) -> KafkaCheckpointPublisher:
-    return KafkaCheckpointPublisher(bootstrap, topic)
+def kafka_publisher(
+    bootstrap: str, topic: str, auth: Mapping[str, Any] | None = None
+) -> KafkaCheckpointPublisher:
+    """``auth``: the publishing role's kafka-python login (runtime/kafka_auth)."""
+    return KafkaCheckpointPublisher(bootstrap, topic, auth=auth)

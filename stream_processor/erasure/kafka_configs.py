@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from stream_processor.erasure.plan import TopicRetention
 from stream_processor.errors import BrokerError
@@ -20,14 +21,18 @@ _WANTED = (
 )
 
 
-def describe_topics(bootstrap: str, topics: Sequence[str]) -> list[TopicRetention]:
+def describe_topics(
+    bootstrap: str, topics: Sequence[str], auth: Mapping[str, Any] | None = None
+) -> list[TopicRetention]:
     """The configs in force on the broker for those of ``topics`` that exist."""
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="facegate-erasure")
+        admin = KafkaAdminClient(
+            bootstrap_servers=bootstrap, client_id="facegate-erasure", **(auth or {})
+        )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     try:

@@ -10,11 +10,14 @@ as of the call, so the answer includes every record written before it).
 from __future__ import annotations
 
 from stream_processor.errors import BrokerError
-from stream_processor.runtime.ledger_client import LedgerReader
+from stream_processor.runtime.ledger_client import Auth, LedgerReader
 
 
 class LedgerIndex:
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, timeout_s: float = 30.0, auth: Auth | None = None
+    ) -> None:
+        self._auth = auth or {}
         self._bootstrap = bootstrap
         self._topic = topic
         self._timeout_s = timeout_s
@@ -32,7 +35,7 @@ class LedgerIndex:
         if self._reader is None:
             self._reader = LedgerReader(
                 self._bootstrap, self._topic, "facegate-erasure-ledger", self._timeout_s,
-                fetch_max_wait_ms=50,
+                fetch_max_wait_ms=50, **self._auth,
             )  # fmt: skip
         try:
             self._reader.catch_up(self._apply)

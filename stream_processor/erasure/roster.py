@@ -24,7 +24,7 @@ from stream_processor.erasure import plan
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.progress import ErasureProgress
 from stream_processor.errors import BrokerError, InvalidInput
-from stream_processor.runtime.ledger_client import LedgerReader
+from stream_processor.runtime.ledger_client import Auth, LedgerReader
 
 
 def identity_of_status(value: bytes) -> DeviceIdentity | None:
@@ -45,7 +45,10 @@ def merge(*sources: Iterable[DeviceIdentity]) -> list[DeviceIdentity]:
 class StatusLedgerDevices:
     """The devices on the status ledger, followed incrementally (one consumer kept)."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, timeout_s: float = 30.0, auth: Auth | None = None
+    ) -> None:
+        self._auth = auth or {}
         self._bootstrap = bootstrap
         self._topic = topic
         self._timeout_s = timeout_s
@@ -63,7 +66,7 @@ class StatusLedgerDevices:
         if self._reader is None:
             self._reader = LedgerReader(
                 self._bootstrap, self._topic, "facegate-erasure-roster", self._timeout_s,
-                fetch_max_wait_ms=50,
+                fetch_max_wait_ms=50, **self._auth,
             )  # fmt: skip
         try:
             self._reader.catch_up(self._apply)

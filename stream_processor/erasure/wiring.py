@@ -15,6 +15,7 @@ from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps
 from stream_processor.erasure.settings import ErasureSettings
 from stream_processor.quarantine import ConsumerMetrics
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.targets import announce
 from stream_processor.store.base import EventStore
@@ -67,7 +68,8 @@ def make_deps(
     store = cast(EventStore, LazyStore(factory))
     db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
     audit = open_audit(stack.state_dir)
-    publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints)
+    login = kafka_python_auth(stack, Role.ERASURE)
+    publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints, login)
     erasure_audit = ErasureAudit(
         audit.log, audit.key, audit.settings.log_id, audit.openings,
         ReceiptStore(db), audit.checkpointer(publisher), witness_now(audit),
@@ -79,10 +81,10 @@ def make_deps(
         topics.consent, consent_changelog,
     ]  # fmt: skip
     bootstrap = stack.kafka_bootstrap
-    ledger = LedgerIndex(bootstrap, topics.consent)
+    ledger = LedgerIndex(bootstrap, topics.consent, auth=login)
     # Every device the erasure waits for: the registry's, and every device that ever
     # reported on the shared status ledger (an unregistered gate included).
-    reported = StatusLedgerDevices(bootstrap, topics.device_status)
+    reported = StatusLedgerDevices(bootstrap, topics.device_status, auth=login)
     registry = AccountBook(StateLayout(stack.state_dir)).devices
     keycards = KeycardBook(db)
     return Deps(
@@ -91,7 +93,9 @@ def make_deps(
         audit=erasure_audit,
         ledger_keys=ledger.keys,
         devices=shared_roster(registry, reported.devices),
-        retentions=cached(lambda: describe_topics(bootstrap, named), settings.retention_refresh_s),
+        retentions=cached(
+            lambda: describe_topics(bootstrap, named, login), settings.retention_refresh_s
+        ),
         consent_topic=topics.consent,
         forget_openings=audit.openings.forget,
         forget_keycards=keycards.forget_subject,

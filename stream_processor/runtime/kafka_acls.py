@@ -71,7 +71,7 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     followed = [t.erasure, t.consent, t.acks, t.device_status, changelog]
     erasure += _reader(Role.ERASURE, followed, erasure_app) + _app(Role.ERASURE, erasure_app)
     named = [t.raw, t.dlq, t.commands, t.acks, t.erasure, t.consent, changelog]
-    erasure += _topics(Role.ERASURE, ("DESCRIBE_CONFIGS",), named)
+    erasure += _topics(Role.ERASURE, ("DESCRIBE", "DESCRIBE_CONFIGS"), named)
     audit = _topics(Role.AUDIT, both, [t.audit_checkpoints])
     audit += _reader(Role.AUDIT, [t.audit_checkpoints, *ledgers, t.acks], "facegate-audit")
     return [*bridge, *office, *processor, *erasure, *audit]

@@ -180,3 +180,35 @@ def test_a_processor_worker_logs_in_and_stores_an_allowed_event(
         worker.terminate()
         worker.wait(30)
         log.close()
+
+
+def test_the_erasure_worker_clients_do_what_its_receipts_need(secured: BrokerSettings) -> None:
+    from stream_processor.audit.checkpoint import Checkpoint
+    from stream_processor.audit.wiring import kafka_publisher
+    from stream_processor.erasure.kafka_configs import describe_topics
+    from stream_processor.erasure.ledger_index import LedgerIndex
+    from stream_processor.erasure.roster import StatusLedgerDevices
+
+    t, login = Topics(), kafka_python_auth(secured, Role.ERASURE)
+    bootstrap = secured.kafka_bootstrap
+    retentions = describe_topics(bootstrap, [t.raw, t.consent], login)
+    assert {r.topic for r in retentions} == {t.raw, t.consent}
+    ledger, roster = LedgerIndex(bootstrap, t.consent, auth=login), None
+    try:
+        assert isinstance(ledger.keys(), set)
+        roster = StatusLedgerDevices(bootstrap, t.device_status, auth=login)
+        assert roster.devices() == []
+    finally:
+        ledger.close()
+        if roster is not None:
+            roster.close()
+    publisher = kafka_publisher(bootstrap, t.audit_checkpoints, login)
+    try:
+        publisher.publish(
+            Checkpoint(v=1, log_id="test", seq=0, hash="00", at_ms=0, key_id="k", sig="s")
+        )
+    finally:
+        publisher.close()
+    # The same client may not write a ledger the office keeps.
+    with pytest.raises(BrokerError, match="TopicAuthorizationFailed"):
+        write_records(bootstrap, t.policies, [(b"acme", b"x")], auth=login)
