@@ -212,3 +212,43 @@ def test_the_erasure_worker_clients_do_what_its_receipts_need(secured: BrokerSet
     # The same client may not write a ledger the office keeps.
     with pytest.raises(BrokerError, match="TopicAuthorizationFailed"):
         write_records(bootstrap, t.policies, [(b"acme", b"x")], auth=login)
+
+
+@pytest.mark.parametrize("role", [Role.OFFICE, Role.BRIDGE, Role.PROCESSOR])
+def test_no_role_may_shorten_a_ledger_or_grant_itself_more(
+    secured: BrokerSettings, role: Role
+) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin import (
+        ACL,
+        ACLOperation,
+        ACLPermissionType,
+        ACLResourcePatternType,
+        ConfigResource,
+        ConfigResourceType,
+        NewTopic,
+        ResourcePattern,
+        ResourceType,
+    )
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=secured.kafka_bootstrap, **kafka_python_auth(secured, role)
+    )
+    try:
+        # Retention of 1 ms on the consent ledger would erase every grant.
+        shorten = ConfigResource(ConfigResourceType.TOPIC, CONSENT, configs={"retention.ms": "1"})
+        answer = admin.alter_configs([shorten])
+        assert [r[0] for r in answer.resources] == [kerr.TopicAuthorizationFailedError.errno]
+        with pytest.raises(kerr.TopicAuthorizationFailedError):
+            admin.create_topics([NewTopic("facegate.consent2", 1, 1)])
+        everything = ACL(
+            principal=f"User:{role.user}", host="*", operation=ACLOperation.ALL,
+            permission_type=ACLPermissionType.ALLOW,
+            resource_pattern=ResourcePattern(
+                ResourceType.TOPIC, "facegate", ACLResourcePatternType.PREFIXED
+            ),
+        )  # fmt: skip
+        refused = admin.create_acls([everything])
+        assert refused["failed"] and not refused["succeeded"]
+    finally:
+        admin.close()
