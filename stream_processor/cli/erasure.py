@@ -185,12 +185,13 @@ def receipt(request_id: str, out: Path | None) -> None:
 )  # fmt: skip
 @click.option("--by", required=True, help="the privacy officer's account id (audited)")
 def waive(username: str, reason: str, by: str) -> None:
-    """Release a device being removed from the erasures it still owes an acknowledgement
-    (privacy officer). Audited; every receipt of those erasures names the waiver."""
+    """Retire a device that will never acknowledge (privacy officer): released from the
+    erasures it owes now and from later ones. Audited; every such receipt names it."""
     from edge_agent.wire.topics import DeviceIdentity
     from stream_processor.audit.wiring import open_audit
-    from stream_processor.erasure.waiver import waive_device
+    from stream_processor.erasure.waiver import WaiverBook, waive_device
     from stream_processor.errors import InvalidInput
+    from stream_processor.rights.db import open_rights_db
 
     parts = username.split(".")
     if len(parts) != 4:
@@ -201,14 +202,17 @@ def waive(username: str, reason: str, by: str) -> None:
         raise click.BadParameter(str(exc), param_hint="--device") from None
     audit = open_audit(BrokerSettings().state_dir)
     try:
+        retire = WaiverBook(open_rights_db(_db_path(BrokerSettings(), ErasureSettings())))
         ids = waive_device(
-            _book(), audit.log, identity, reason=reason, by=by, now_ms=int(time.time() * 1000)
-        )
+            _book(), audit.log, identity, reason=reason, by=by, now_ms=int(time.time() * 1000),
+            retire=retire,
+        )  # fmt: skip
     except InvalidInput as exc:
         raise click.ClickException(str(exc)) from None
     finally:
         audit.close()
     click.echo(f"waived {username} ({reason}) for {len(ids)} erasure(s): " + ", ".join(ids))
+    click.echo("later erasures of the site start with it waived (named on their receipts)")
 
 
 @erasure.command()

@@ -165,6 +165,13 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
             return self
         return msgspec.structs.replace(self, waived={**self.waived, who: waiver})
 
+    def with_retired(self, retired: dict[str, Waived]) -> ErasureProgress:
+        """Apply the standing waivers of retired devices this erasure expects."""
+        new = self
+        for who, waiver in sorted(retired.items()):
+            new = new.with_waiver(who, waiver)
+        return new
+
     def with_deletions(self, deletions: Sequence[Deletion]) -> ErasureProgress:
         """Add what a store or topic removed (several reports add up)."""
         merged = [*(self.deletions or []), *(Removed(d.where, d.what, d.count) for d in deletions)]

@@ -22,7 +22,7 @@ from edge_agent.wire.status import decode_status
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.erasure import plan
 from stream_processor.erasure.book import ErasureBook
-from stream_processor.erasure.progress import ErasureProgress
+from stream_processor.erasure.progress import ErasureProgress, Waived
 from stream_processor.errors import BrokerError, InvalidInput
 from stream_processor.runtime.ledger_client import Auth, LedgerReader
 
@@ -88,19 +88,25 @@ def shared_roster(
     return lambda: merge(registry(), reported())
 
 
-def _with_devices(devices: list[tuple[str, str]], p: ErasureProgress) -> ErasureProgress:
-    return p.with_devices(devices)
+def _with_devices(
+    devices: list[tuple[str, str]], retired: dict[str, Waived], p: ErasureProgress
+) -> ErasureProgress:
+    return p.with_devices(devices).with_retired(retired)
 
 
 def grow_pending(
-    book: ErasureBook, roster: list[DeviceIdentity], now_ms: int
+    book: ErasureBook,
+    roster: list[DeviceIdentity],
+    now_ms: int,
+    retired: Callable[[str, str], dict[str, Waived]] = lambda tenant, site: {},
 ) -> list[ErasureProgress]:
     """Add to each pending erasure the devices of its site the roster shows only now;
     returns the erasures that gained one (their command must go out again at once)."""
     grown = []
     for p in book.pending():
         devices = plan.site_devices(roster, p.request.tenant, p.request.site)
-        result = book.update(p.request.request_id, partial(_with_devices, devices), now_ms)
+        gone = retired(p.request.tenant, p.request.site)
+        result = book.update(p.request.request_id, partial(_with_devices, devices, gone), now_ms)
         if result is not None and result[0].expected != result[1].expected:
             grown.append(result[1])
     return grown

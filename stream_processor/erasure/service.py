@@ -37,6 +37,7 @@ from stream_processor.erasure.progress import (
     ErasureProgress,
     ErasureRequest,
     ErasureStatus,
+    Waived,
     read_request,
 )
 from stream_processor.processor.ledger import site_key
@@ -74,6 +75,8 @@ class Deps:
     forget_openings: Callable[[str], int] = lambda subject: 0
     #: Unlinks the subject from key-card requests of the site (returns how many).
     forget_keycards: Callable[[str, str, str], int] = lambda tenant, site, subject: 0
+    #: "gate/device" → the standing waiver of a retired device, per (tenant, site).
+    retired: Callable[[str, str], dict[str, Waived]] = lambda tenant, site: {}
     #: "sqlite" or "postgres": what the receipt says about the store's free space.
     store_kind: str = "sqlite"
     #: Called at close (consumers, producers).
@@ -194,6 +197,7 @@ class ErasureService:
     def _accept(self, d: Deps, request: ErasureRequest) -> ErasureProgress:
         devices = plan.site_devices(d.devices(), request.tenant, request.site)
         progress = ErasureProgress.start(request, plan.command_id_of(request), devices)
+        progress = progress.with_retired(d.retired(request.tenant, request.site))
         # The request is on the record before any work starts (a crash here logs it twice
         # on redelivery, never not at all).
         d.audit.requested(
@@ -413,7 +417,9 @@ class ErasureService:
             for progress in due:
                 await self._continue(progress)
             # A gate registered (or first heard of) since: it gets the command now.
-            grown = await self._run(lambda d: roster.grow_pending(d.book, d.devices(), now))
+            grown = await self._run(
+                lambda d: roster.grow_pending(d.book, d.devices(), now, d.retired)
+            )
             for progress in grown:
                 await self._send_command(progress)
             pending = await self._run(lambda d: d.book.pending())

@@ -6,11 +6,17 @@ from every pending erasure of its site that it owes: first an ``erasure_waived``
 entry (who, the reason from a closed list, the requests), then each erasure records
 the waiver, which its receipt names (``waived``, and ``remaining``: the device, with no
 bound). Nothing else releases a device: unregistering it does not.
+
+The waiver is also kept (``WaiverBook``, the rights DB) as the device's retirement: a
+later erasure of the site still lists the device but starts with it waived, and its
+receipt names the waiver, so a gate that is gone for good does not hold every later
+erasure pending, and does not vanish from the record either.
 """
 
 from __future__ import annotations
 
 import re
+import sqlite3
 
 from edge_agent.wire.topics import ID_PATTERN, DeviceIdentity
 from stream_processor.audit.entries import EntryType
@@ -28,6 +34,48 @@ REASONS = {
     "stolen": "the device was stolen: its templates were NOT confirmed erased",
 }
 _BY = re.compile(ID_PATTERN)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS device_waivers (
+    tenant     TEXT NOT NULL,
+    site       TEXT NOT NULL,
+    gate       TEXT NOT NULL,
+    device     TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    by_officer TEXT NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    audit_seq  INTEGER NOT NULL,
+    PRIMARY KEY (tenant, site, gate, device)
+);
+"""
+
+
+class WaiverBook:
+    """Devices a privacy officer released for good (the latest waiver per device)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        db.executescript(_SCHEMA)
+
+    def record(self, identity: DeviceIdentity, waiver: Waived) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO device_waivers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (identity.tenant, identity.site, identity.gate, identity.device, waiver.reason,
+             waiver.by, waiver.at_ms, waiver.audit_seq),
+        )  # fmt: skip
+
+    def retired(self, tenant: str, site: str) -> dict[str, Waived]:
+        """ "gate/device" → its waiver, for the devices of one site."""
+        rows = self._db.execute(
+            "SELECT gate, device, reason, by_officer, at_ms, audit_seq FROM device_waivers "
+            "WHERE tenant = ? AND site = ?",
+            (tenant, site),
+        ).fetchall()
+        return {
+            f"{g}/{d}": Waived(reason=r, by=b, at_ms=int(at), audit_seq=int(seq))
+            for g, d, r, b, at, seq in rows
+        }
 
 
 def owing(book: ErasureBook, identity: DeviceIdentity) -> list[ErasureProgress]:
@@ -49,14 +97,17 @@ def waive_device(
     reason: str,
     by: str,
     now_ms: int,
+    retire: WaiverBook | None = None,
 ) -> list[str]:
-    """Release ``identity`` from every pending erasure it owes; returns their request ids."""
+    """Release ``identity`` from every pending erasure it owes; returns their request ids.
+    With ``retire`` the waiver is kept for later erasures too (then owing nothing now is
+    not a mistake: the device is being retired)."""
     if reason not in REASONS:
         raise InvalidInput(f"--reason must be one of: {', '.join(REASONS)}")
     if not _BY.match(by):
         raise InvalidInput(f"--by must be the officer's account id ({ID_PATTERN})")
     due = owing(book, identity)
-    if not due:
+    if not due and retire is None:
         raise InvalidInput(f"{identity.username} owes no pending erasure an acknowledgement")
     who = f"{identity.gate}/{identity.device}"
     ids = sorted(p.request.request_id for p in due)
@@ -67,9 +118,11 @@ def waive_device(
         body={"device": who, "reason": reason, "by": by, "requests": ids},
     )
     waiver = Waived(reason=reason, by=by, at_ms=now_ms, audit_seq=appended.entry.seq)
+    if retire is not None:
+        retire.record(identity, waiver)
     for request_id in ids:
         book.update(request_id, lambda p: p.with_waiver(who, waiver), now_ms)
     return ids
 
 
-__all__ = ["REASONS", "owing", "waive_device"]
+__all__ = ["REASONS", "WaiverBook", "owing", "waive_device"]

@@ -55,6 +55,7 @@ def make_deps(
     from stream_processor.erasure.kafka_configs import cached, describe_topics
     from stream_processor.erasure.ledger_index import LedgerIndex
     from stream_processor.erasure.roster import StatusLedgerDevices, shared_roster
+    from stream_processor.erasure.waiver import WaiverBook
     from stream_processor.rights.db import open_rights_db, rights_db_path
     from stream_processor.rights.keycards import KeycardBook
     from stream_processor.rights.receipt_proof import witness_now
@@ -87,6 +88,7 @@ def make_deps(
     reported = StatusLedgerDevices(bootstrap, topics.device_status, auth=login)
     registry = AccountBook(StateLayout(stack.state_dir)).devices
     keycards = KeycardBook(db)
+    waivers = WaiverBook(db)
     return Deps(
         store=store,
         book=ErasureBook(db),
@@ -99,6 +101,7 @@ def make_deps(
         consent_topic=topics.consent,
         forget_openings=audit.openings.forget,
         forget_keycards=keycards.forget_subject,
+        retired=waivers.retired,
         store_kind=StoreSettings().store,
         closing=[ledger.close, reported.close, publisher.close, audit.close, db.close],
     )

@@ -23,7 +23,7 @@ from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.progress import ErasureProgress, ErasureStatus
 from stream_processor.erasure.roster import StatusLedgerDevices, merge, shared_roster
 from stream_processor.erasure.service import Deps, ErasureService
-from stream_processor.erasure.waiver import waive_device
+from stream_processor.erasure.waiver import WaiverBook, waive_device
 from stream_processor.errors import InvalidInput
 from stream_processor.policy.consent import consent_key
 from stream_processor.rights.db import open_rights_db
@@ -66,6 +66,7 @@ class Harness:
                 retentions=lambda: [plan.TopicRetention.from_configs("raw", {"retention.ms": "1"})],
                 consent_topic="consent", forget_openings=audit.openings.forget,
                 forget_keycards=KeycardBook(db).forget_subject,
+                retired=WaiverBook(db).retired,
             )  # fmt: skip
 
         self.svc = ErasureService(
@@ -273,7 +274,6 @@ def test_cli_waive_is_the_officers_act_with_one_error_line_for_a_mistake(tmp_pat
 
     for bad, why in (
         (["--device", "acme.north.g2", "--reason", "lost", "--by", "po-lee"], "TENANT.SITE"),
-        (["--device", "acme.north.g9.d9", "--reason", "lost", "--by", "po-lee"], "owes no"),
         (["--device", "acme.north.g2.d2", "--reason", "bored", "--by", "po-lee"], "bored"),
     ):
         out = run("waive", *bad)
@@ -285,3 +285,32 @@ def test_cli_waive_is_the_officers_act_with_one_error_line_for_a_mistake(tmp_pat
     assert "pending" in status.stdout and "waived: g2/d2" in status.stdout  # stores: not yet
     progress = book.get(r.request_id)
     assert progress is not None and sorted(progress.waived) == ["g2/d2"]
+    assert "later erasures of the site start with it waived" in ok.stdout
+
+
+@pytest.mark.unit
+def test_a_retired_gate_is_named_on_later_receipts_without_holding_them(tmp_path: Path) -> None:
+    """Waived for good (retired): a later erasure still lists the gate, starts with it
+    waived and says so on the receipt, instead of waiting forever or forgetting it."""
+    h = Harness(tmp_path, lambda: [G1, G2])
+    audit = h.audit()
+    retire = WaiverBook(open_rights_db(tmp_path / "rights.sqlite"))
+    book = h.book()
+    assert waive_device(book, audit.log, G2, reason="destroyed", by="po-lee", now_ms=7,
+                        retire=retire) == []  # fmt: skip
+    r = request()
+
+    async def scenario() -> None:
+        await h.svc.on_request(r.encode())
+        progress = h.book().get(r.request_id)
+        assert progress is not None and progress.pending_devices == ["g1/d1"]
+        await h.svc.on_ack(h.ack(G1))
+        await h.svc.close()
+
+    asyncio.run(scenario())
+    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    assert receipt is not None
+    (w,) = receipt.claims.waived
+    assert (w.gate, w.device, w.reason, w.waived_at_ms) == ("g2", "d2", "destroyed", 7)
+    assert {x.where: x.until_ms for x in receipt.claims.remaining}["edge:g2/d2"] == -1
+    audit.close()
