@@ -19,6 +19,7 @@ import click
 import yaml
 
 from stream_processor.cli.options import json_option
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ def _versions(tenant: str | None = None) -> tuple[dict[str, bytes], dict[str, li
 
     current: dict[str, bytes] = {}
     history: dict[str, list[bytes]] = {}
+    stack = BrokerSettings()
+    office = kafka_python_auth(stack, Role.OFFICE)
     for key, value in sorted(
-        read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies).items()
+        read_ledger(stack.kafka_bootstrap, Topics().policies, auth=office).items()
     ):
         if is_internal(key):
             continue
@@ -135,6 +138,7 @@ def apply(path: Path, dry_run: bool, comment: str) -> None:
         stack.kafka_bootstrap,
         topics.policies,
         [(history_key(doc.tenant, version), record), (policy_key(doc.tenant), record)],
+        auth=kafka_python_auth(stack, Role.OFFICE),
     )
     current[doc.tenant] = record
     _apply_topic_retention(stack, topics, [compile_version(v) for v in current.values()])
@@ -151,6 +155,7 @@ def _apply_topic_retention(
         topics,
         [p.raw_retention_ms for p in policies],
         [p.dlq_retention_ms for p in policies],
+        kafka_python_auth(stack, Role.OFFICE),
     )
     if tuned is None:
         return

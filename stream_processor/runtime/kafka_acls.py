@@ -19,7 +19,9 @@ from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 Resource = Literal["topic", "group", "cluster"]
-Operation = Literal["READ", "WRITE", "DESCRIBE", "CREATE", "ALTER", "DELETE", "DESCRIBE_CONFIGS"]
+Operation = Literal[
+    "READ", "WRITE", "DESCRIBE", "CREATE", "ALTER", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,9 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     office_reads = [*ledgers, t.dlq, t.acks, t.device_status, t.audit_checkpoints]
     office += _reader(Role.OFFICE, office_reads, "facegate-cli")
     office += [Grant(Role.OFFICE, op, "group", "facegate-web", True) for op in ("READ", "DESCRIBE")]
+    # Applying a policy tunes raw and dead-letter retention to the strictest one in force.
+    tuning: tuple[Operation, ...] = ("DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS")
+    office += _topics(Role.OFFICE, tuning, [t.raw, t.dlq])
     processor = _topics(Role.PROCESSOR, both, [t.dlq, t.commands])
     processor += _reader(Role.PROCESSOR, [t.raw, *ledgers], processor_app) + _app(
         Role.PROCESSOR, processor_app

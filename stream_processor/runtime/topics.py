@@ -220,6 +220,7 @@ def tune_transport_topics(
     topics: Topics,
     raw_retention_ms: list[int],
     dlq_retention_ms: list[int],
+    auth: Auth | None = None,
 ) -> tuple[int, int, int] | None:
     """Raw and dead-letter topics keep records no longer than the strictest policy asks
     (``tuned_topics``). Returns (raw, dlq, segment) ms, or None without any policy.
@@ -229,5 +230,6 @@ def tune_transport_topics(
     if tuned is None:
         return None
     specs = topic_specs(tuned)
-    ensure_topics(bootstrap, [s for s in specs if s.name in (topics.raw, topics.dlq)])
+    wanted = [s for s in specs if s.name in (topics.raw, topics.dlq)]
+    ensure_topics(bootstrap, wanted, auth=auth)
     return tuned.raw_retention_ms, tuned.dlq_retention_ms, tuned.segment_ms

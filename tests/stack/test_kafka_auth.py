@@ -252,3 +252,26 @@ def test_no_role_may_shorten_a_ledger_or_grant_itself_more(
         assert refused["failed"] and not refused["succeeded"]
     finally:
         admin.close()
+
+
+def test_policy_apply_logs_in_as_the_office(secured: BrokerSettings, tmp_path: Path) -> None:
+    import yaml
+
+    from tests.support.processor import BASE_POLICY
+
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({**BASE_POLICY, "tenant": "authco"}))
+    env = {
+        "FACEGATE_STATE_DIR": str(secured.state_dir),
+        "FACEGATE_KAFKA_PORT": str(secured.kafka_port),
+        "FACEGATE_KAFKA_AUTH": "true",
+    }
+    applied = _run(env, "policy", "apply", str(path))
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "applied policy v1 for authco" in applied.stdout
+    # Raw retention follows the strictest policy (1d): the office may tune that topic.
+    assert "retention 86400s" in applied.stdout
+    # Without a login the same command is one Error line, not a traceback.
+    anonymous = _run({**env, "FACEGATE_KAFKA_AUTH": "false"}, "policy", "apply", str(path))
+    assert anonymous.returncode != 0
+    assert anonymous.stderr.startswith("Error:") and "Traceback" not in anonymous.stderr
