@@ -87,11 +87,35 @@ def test_kill_9_mosquitto_mid_50k_every_event_stored_exactly_once(rig: BridgeRig
     )
 
 
+def _publish_once(m: Any, topic: str, payload: bytes) -> int:
+    """Publish one QoS 1 message on a fresh MQTT v5 connection; the PUBACK's reason code."""
+    import paho.mqtt.client as mqtt
+
+    codes: list[int] = []
+    done = threading.Event()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.username_pw_set(m.username, m.password.get_secret_value())
+
+    def on_publish(c: Any, u: Any, mid: int, rc: Any, p: Any) -> None:
+        codes.append(rc.value)
+        done.set()
+
+    client.on_publish = on_publish
+    client.connect(m.host, m.port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1)
+        assert done.wait(30), "no PUBACK"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return codes[0]
+
+
 def test_a_gate_cannot_confirm_for_another_gate(rig: BridgeRig) -> None:
     """Only the bridge may write a confirms topic: a hostile gate's forged confirmations
     for its neighbour are refused by the broker (PUBACK 135), so they never reach it
     (and a gate ignores a confirmation naming another device: test_confirmations)."""
-    import paho.mqtt.client as mqtt
 
     from tests.support.edge import confirmation_of
 
@@ -99,26 +123,8 @@ def test_a_gate_cannot_confirm_for_another_gate(rig: BridgeRig) -> None:
     hostile = rig.device("site-v", device="cam-evil")
     victim_outbox.mark_sent([r.id for r in victim_outbox.peek(0, 100)], events[0].occurred_at_ms)
     forged = [confirmation_of(f"{victim.identity.prefix}/events", encode_event(e)) for e in events]
-    codes: list[int] = []
-    done = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="evil", protocol=mqtt.MQTTv5)
-    m = hostile.mqtt
-    client.username_pw_set(m.username, m.password.get_secret_value())
-
-    def on_publish(c: Any, u: Any, mid: int, rc: Any, p: Any) -> None:
-        codes.append(rc.value)
-        if len(codes) == len(forged):
-            done.set()
-
-    client.on_publish = on_publish
-    client.connect(m.host, m.port)
-    client.loop_start()
-    try:
-        for topic, payload in forged:
-            client.publish(topic, payload, qos=1)
-        assert done.wait(30), "no PUBACKs"
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    # Mosquitto 2.0.11 drops the connection after a refused publish (PUBACK 135), so
+    # each forgery goes out on a connection of its own and waits for its own PUBACK.
+    codes = [_publish_once(hostile.mqtt, topic, payload) for topic, payload in forged]
     assert set(codes) == {135}  # not authorised: the broker forwards none of them
     assert victim_outbox.unconfirmed() == 20

@@ -108,6 +108,16 @@ def test_event_ids_are_unique_and_time_ordered() -> None:
     assert abs(event_id_ms(ids[0]) - time.time() * 1000) < 5_000
 
 
+def test_one_far_future_time_does_not_pin_later_ids() -> None:
+    future_ms = 4_102_444_800_000
+    assert event_id_ms(new_event_id(future_ms)) == future_ms
+    later = new_event_id()
+    assert abs(event_id_ms(later) - time.time() * 1000) < 5_000
+    # a small step back (an NTP slew) keeps the order
+    first = new_event_id(int(time.time() * 1000) + 2_000)
+    assert new_event_id() > first
+
+
 def test_topic_identity_round_trip() -> None:
     ident = DeviceIdentity("acme", "s1", "g1", "d1")
     assert parse_event_topic(f"{ident.prefix}/events") == ident
