@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from _machine import load_line, machine_line, message_size_line, run
 
+from edge_agent.pseudonym import SiteSecret
 from edge_agent.simulate import SyntheticGate
 from edge_agent.wire import GateEvent, decode_event, encode_event
 from edge_agent.wire.strict import StrictDecoder
@@ -30,7 +31,7 @@ from stream_processor.bridge.validate import Limits, check_message
 
 def payloads(n: int) -> tuple[str, list[bytes]]:
     ident = DeviceIdentity("acme", "site-1", "gate-1", "cam-1")
-    gate = SyntheticGate(ident, b"s" * 32, residents=200, seed=1)
+    gate = SyntheticGate(ident, SiteSecret("acme", "site-1", b"s" * 32), residents=200, seed=1)
     return event_topic(ident), [encode_event(gate.maker()(i)) for i in range(n)]
 
 
