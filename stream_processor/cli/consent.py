@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -26,6 +27,8 @@ from stream_processor.policy.consent import (
     consent_key,
     decode_consent,
 )
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
+from stream_processor.runtime.ledger_client import Auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
@@ -36,7 +39,12 @@ def _now_ms() -> int:
 def _write(records: list[tuple[bytes, bytes | None]]) -> None:
     from stream_processor.runtime.ledger_client import write_records
 
-    write_records(BrokerSettings().kafka_bootstrap, Topics().consent, records)
+    write_records(BrokerSettings().kafka_bootstrap, Topics().consent, records, auth=_office())
+
+
+def _office() -> dict[str, Any]:
+    """The office's Kafka login (none with Kafka authentication off)."""
+    return kafka_python_auth(BrokerSettings(), Role.OFFICE)
 
 
 def _record(**kw: object) -> ConsentRecord:
@@ -51,7 +59,7 @@ def _record(**kw: object) -> ConsentRecord:
 def _ledger() -> dict[bytes, bytes]:
     from stream_processor.runtime.ledger_client import read_ledger
 
-    return read_ledger(BrokerSettings().kafka_bootstrap, Topics().consent)
+    return read_ledger(BrokerSettings().kafka_bootstrap, Topics().consent, auth=_office())
 
 
 def _check_purpose_declared(tenant: str, purpose: str) -> None:
@@ -60,7 +68,7 @@ def _check_purpose_declared(tenant: str, purpose: str) -> None:
     from stream_processor.policy.retention import compile_version
     from stream_processor.runtime.ledger_client import read_ledger
 
-    policies = read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies)
+    policies = read_ledger(BrokerSettings().kafka_bootstrap, Topics().policies, auth=_office())
     data = policies.get(policy_key(tenant))
     if data is None:
         raise click.ClickException(f"tenant {tenant} has no policy; apply one first")
@@ -134,7 +142,9 @@ def withdraw(
     click.echo(f"withdrawn {purpose or 'every purpose'} at {tenant}/{site}")
 
 
-def forget_subject(bootstrap: str, topic: str, tenant: str, site: str, subject: str) -> int:
+def forget_subject(
+    bootstrap: str, topic: str, tenant: str, site: str, subject: str, auth: Auth | None = None
+) -> int:
     """Tombstone every ledger record of a subject (erasure); returns how many keys.
 
     Call after the withdrawal has taken effect: a forgotten subject has no
@@ -143,9 +153,9 @@ def forget_subject(bootstrap: str, topic: str, tenant: str, site: str, subject: 
     from stream_processor.runtime.ledger_client import read_ledger, write_records
 
     prefix = consent_key(tenant, site, subject, "")
-    keys = [k for k in read_ledger(bootstrap, topic) if k.startswith(prefix)]
+    keys = [k for k in read_ledger(bootstrap, topic, auth=auth) if k.startswith(prefix)]
     if keys:
-        write_records(bootstrap, topic, [(k, None) for k in keys])
+        write_records(bootstrap, topic, [(k, None) for k in keys], auth=auth)
     return len(keys)
 
 
@@ -158,7 +168,9 @@ def forget(
 ) -> None:  # fmt: skip
     """Tombstone the subject's ledger records (they disappear on compaction)."""
     subject = require_subject(subject, resident_id, site_secret, tenant, site)
-    n = forget_subject(BrokerSettings().kafka_bootstrap, Topics().consent, tenant, site, subject)
+    n = forget_subject(
+        BrokerSettings().kafka_bootstrap, Topics().consent, tenant, site, subject, _office()
+    )
     click.echo(f"{n} ledger records tombstoned")
 
 

@@ -275,3 +275,26 @@ def test_policy_apply_logs_in_as_the_office(secured: BrokerSettings, tmp_path: P
     anonymous = _run({**env, "FACEGATE_KAFKA_AUTH": "false"}, "policy", "apply", str(path))
     assert anonymous.returncode != 0
     assert anonymous.stderr.startswith("Error:") and "Traceback" not in anonymous.stderr
+
+
+def test_the_consent_cli_logs_in_as_the_office(secured: BrokerSettings, tmp_path: Path) -> None:
+    import yaml
+
+    from tests.support.processor import BASE_POLICY, subject
+
+    env = {
+        "FACEGATE_STATE_DIR": str(secured.state_dir),
+        "FACEGATE_KAFKA_PORT": str(secured.kafka_port),
+        "FACEGATE_KAFKA_AUTH": "true",
+    }
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump({**BASE_POLICY, "tenant": "consentco"}))
+    assert _run(env, "policy", "apply", str(path)).returncode == 0
+    place = ("--tenant", "consentco", "--site", "site-1", "--subject", subject(7))
+    granted = _run(
+        env, "consent", "grant", *place, "--purpose", "access_control", "--consent-ref", "f-1"
+    )
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    forgotten = _run(env, "consent", "forget", *place)
+    assert forgotten.returncode == 0, forgotten.stdout + forgotten.stderr
+    assert forgotten.stdout.startswith("1 ledger records tombstoned")
