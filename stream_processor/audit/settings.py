@@ -38,6 +38,12 @@ class AuditSettings(BaseSettings):
     witness_timeout_s: float = Field(
         5.0, gt=0, description="how long one witness may take to answer add-checkpoint"
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="address the follower's and checkpointer's /metrics bind (with"
+        " --metrics-port); 0.0.0.0 where Prometheus scrapes from another host or container",
+    )
 
     @field_validator("witness_keys")
     @classmethod

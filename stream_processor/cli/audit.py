@@ -284,7 +284,7 @@ def checkpoint(publish: bool, force: bool) -> None:
 @click.option("--interval", type=float, default=None, help="seconds between checkpoints")
 @click.option(
     "--metrics-port", type=click.IntRange(0, 65535), default=0, show_default=True,
-    help="serve the log's signing health on /metrics (127.0.0.1); 0 = off",
+    help="serve the log's signing health on /metrics (FACEGATE_AUDIT_METRICS_HOST); 0 = off",
 )
 def checkpointer(interval: float | None, metrics_port: int) -> None:
     """Sign and publish checkpoints every interval until interrupted (composition root)."""
@@ -302,7 +302,7 @@ def checkpointer(interval: float | None, metrics_port: int) -> None:
         signal.signal(sig, lambda signum, frame: stop.set())
     click.echo(f"audit checkpointer: every {every}s → {a.paths.checkpoints} and Kafka")
     if metrics_port:  # after the handlers: a stop from now on is clean (and withdraws it)
-        _serve_audit_metrics(stack.state_dir, a.paths, metrics_port)
+        _serve_audit_metrics(stack.state_dir, a.paths, settings.metrics_host, metrics_port)
     try:
         while True:
             try:
@@ -320,7 +320,7 @@ def checkpointer(interval: float | None, metrics_port: int) -> None:
         a.close()
 
 
-def _serve_audit_metrics(state_dir: Path, paths: AuditPaths, port: int) -> None:
+def _serve_audit_metrics(state_dir: Path, paths: AuditPaths, host: str, port: int) -> None:
     """Unsigned entries and checkpoint age, read from the files at each scrape."""
     from prometheus_client import CollectorRegistry, start_http_server
 
@@ -331,8 +331,8 @@ def _serve_audit_metrics(state_dir: Path, paths: AuditPaths, port: int) -> None:
 
     registry = CollectorRegistry()
     register_audit_metrics(FileAuditLog(paths.log), CheckpointFile(paths.checkpoints), registry)
-    start_http_server(port, addr="127.0.0.1", registry=registry)
-    announce(state_dir, "facegate-audit", port, name="checkpointer")
+    start_http_server(port, addr=host, registry=registry)
+    announce(state_dir, "facegate-audit", port, host=host, name="checkpointer")
 
 
 @audit.command()
@@ -381,7 +381,8 @@ def export_schema(out: Path) -> None:
 @audit.command()
 @click.option(
     "--metrics-port", type=click.IntRange(0, 65535), default=0, show_default=True,
-    help="Prometheus port on 127.0.0.1 (quarantined records, outage retries); 0 = off",
+    help="Prometheus port on FACEGATE_AUDIT_METRICS_HOST (quarantined records, outage"
+    " retries); 0 = off",
 )  # fmt: skip
 def follow(metrics_port: int) -> None:
     """Write consent changes and policy versions from their topics into the log (until SIGTERM).
@@ -410,8 +411,9 @@ def follow(metrics_port: int) -> None:
     if metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, addr="127.0.0.1")
-        announce(stack.state_dir, "facegate-audit", metrics_port)
+        host = AuditSettings().metrics_host
+        start_http_server(metrics_port, addr=host)
+        announce(stack.state_dir, "facegate-audit", metrics_port, host=host)
     # The ledgers' records name a subject in fields the redaction does not know: no bytes.
     quarantine = Quarantine("audit_follower", ConsumerMetrics(), keep_bytes=False)
     dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)

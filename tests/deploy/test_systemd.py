@@ -103,3 +103,12 @@ def test_systemd_analyze_verifies_every_unit(tmp_path: Path) -> None:
                             text=True, timeout=120, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0 and "Unknown" not in output, output
+
+
+@pytest.mark.parametrize(
+    "name", ["facegate-audit-follower.service", "facegate-audit-checkpointer.service"]
+)
+def test_the_audit_units_serve_metrics_for_prometheus(name: str) -> None:
+    argv = command_of(parse_unit(UNITS / name))
+    port = int(argv[argv.index("--metrics-port") + 1])
+    assert 1024 < port < 65536

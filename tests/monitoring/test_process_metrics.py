@@ -57,3 +57,37 @@ def test_the_checkpointer_serves_and_announces_its_metrics(
         log.close()
     assert code == 0, (tmp_path / "checkpointer.log").read_text()
     assert _announced(running_stack.state_dir, port) == []
+
+
+def _serves(host: str, port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=2) as r:  # noqa: S310
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def test_the_follower_binds_the_metrics_host_its_settings_name(
+    running_stack: StackHandle, tmp_path: Path
+) -> None:
+    """FACEGATE_AUDIT_METRICS_HOST moves the follower's /metrics off loopback's
+    127.0.0.1 (here to 127.0.0.2, another loopback address): it listens there only,
+    and announces that address."""
+    import os
+
+    port = free_ports(1)[0]
+    env = {**os.environ, **running_stack.env, "FACEGATE_AUDIT_METRICS_HOST": "127.0.0.2"}
+    log = open(tmp_path / "follower.log", "ab")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([FACEGATE, "audit", "follow", "--metrics-port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: _serves("127.0.0.2", port), 60, "the follower's /metrics")
+        assert not _serves("127.0.0.1", port)
+        [entry] = [p for p in targets_dir(running_stack.state_dir).glob("facegate-audit-*.json")
+                   if json.loads(p.read_text())[0]["targets"] == [f"127.0.0.2:{port}"]]
+        assert json.loads(entry.read_text())[0]["labels"] == {"job": "facegate-audit"}
+    finally:
+        proc.terminate()
+        code = proc.wait(60)
+        log.close()
+    assert code == 0, (tmp_path / "follower.log").read_text()
