@@ -138,7 +138,8 @@ def _acls(user: str) -> list[dict[str, Any]]:
 
 
 _OPERATIONS = {"Read": "READ", "Write": "WRITE", "Describe": "DESCRIBE", "Create": "CREATE",
-               "Alter": "ALTER", "Delete": "DELETE", "DescribeConfigs": "DESCRIBE_CONFIGS"}
+               "Alter": "ALTER", "Delete": "DELETE", "DescribeConfigs": "DESCRIBE_CONFIGS",
+               "AlterConfigs": "ALTER_CONFIGS"}
 
 
 def _grants() -> set[tuple[str, str, str, str, bool]]:
