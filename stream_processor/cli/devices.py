@@ -17,6 +17,11 @@ from edge_agent.wire.topics import (
     site_command_topic,
 )
 from stream_processor.errors import ConfigError
+from stream_processor.runtime.device_targets import (
+    forget_metrics_address,
+    parse_metrics_address,
+    set_metrics_address,
+)
 from stream_processor.runtime.devices import config_path, register_device, unregister_device
 from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.stack.settings import StackSettings
@@ -47,14 +52,25 @@ def _with_ids(f: F) -> F:
 @_with_ids
 @click.option("--plain", is_flag=True, help="config for the loopback plain listener (local dev)")
 @click.option("--rotate", is_flag=True, help="give an existing device a new password")
-def add(tenant: str, site: str, gate: str, device: str, plain: bool, rotate: bool) -> None:
+@click.option(
+    "--metrics-address", metavar="HOST:PORT", default=None,
+    help="where the stack's Prometheus scrapes this gate agent's /metrics",
+)  # fmt: skip
+def add(
+    tenant: str, site: str, gate: str, device: str, plain: bool, rotate: bool,
+    metrics_address: str | None,
+) -> None:  # fmt: skip
     """Create a device account and print where its connection config was written."""
     ident = _identity(tenant, site, gate, device)
     settings = StackSettings()
     try:
+        if metrics_address is not None:  # refused before anything is created
+            metrics_address = parse_metrics_address(metrics_address)
         path = register_device(
             settings, ident, tls=False if plain else None, rotate=rotate, broker=Mosquitto(settings)
         )
+        if metrics_address is not None:
+            set_metrics_address(settings.state_dir, ident, metrics_address)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from exc
     click.echo(path)
@@ -70,9 +86,9 @@ def add(tenant: str, site: str, gate: str, device: str, plain: bool, rotate: boo
 def remove(tenant: str, site: str, gate: str, device: str) -> None:
     """Delete a device account; the broker refuses it from now on."""
     settings = StackSettings()
-    removed = unregister_device(
-        settings, _identity(tenant, site, gate, device), broker=Mosquitto(settings)
-    )
+    ident = _identity(tenant, site, gate, device)
+    removed = unregister_device(settings, ident, broker=Mosquitto(settings))
+    forget_metrics_address(settings.state_dir, ident)
     click.echo("removed" if removed else "no such device")
     if not removed:
         raise SystemExit(1)

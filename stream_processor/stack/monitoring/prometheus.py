@@ -5,8 +5,9 @@ It scrapes whatever is announced in ``<state>/monitoring/targets/`` (file-based
 discovery, watched live): the files the running processes write for themselves
 (``stream_processor.runtime.targets``, the edge agent's ``http.announce_dir``), and
 one file per process kind whose metrics port the settings name, written here at
-``up``. Rules are the project's own, ``deploy/prometheus/*.yml``. State (config,
-TSDB, log) lives under ``<state>/monitoring/``.
+``up``; one per registered device whose agent's metrics address the registry
+holds (``runtime/device_targets``). Rules are the project's own,
+``deploy/prometheus/*.yml``. State (config, TSDB, log) lives under ``<state>/monitoring/``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream_processor.errors import StackError
+from stream_processor.runtime.device_targets import sync_registry_targets
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.system import require_binary
 from stream_processor.runtime.targets import target_entry, targets_dir, write_targets
@@ -76,6 +78,7 @@ class PrometheusStatus:
 class Prometheus:
     def __init__(self, state_dir: Path, settings: MonitoringSettings | None = None) -> None:
         self.settings = settings or MonitoringSettings()
+        self.state_dir = state_dir
         self.dir = StateLayout(state_dir).root / "monitoring"
         self.targets = targets_dir(state_dir)
         self.config = self.dir / "prometheus.yml"
@@ -130,6 +133,7 @@ class Prometheus:
                 path.unlink(missing_ok=True)
         for job, entries in wanted.items():
             write_targets(self.targets / f"{CONFIGURED_PREFIX}{job}.json", entries)
+        sync_registry_targets(self.state_dir)
 
     def up(self) -> PrometheusStatus:
         binary = require_binary("prometheus", "prometheus")
