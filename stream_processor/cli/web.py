@@ -85,7 +85,9 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
     app = create_app(deps)
     add_housekeeping(app, settings.keycard_contact_retention_days * 86400)
     bind_host, bind_port = host or settings.host, port or settings.port
-    ssl_context = server_context(settings, stack.state_dir, bind_host) if settings.tls else None
+    ssl_context = (
+        server_context(settings, stack.state_dir, bind_host, registry) if settings.tls else None
+    )
     scheme = "https" if ssl_context is not None else "http"
     click.echo(
         f"facegate web on {scheme}://{bind_host}:{bind_port} (public {settings.public_url}); "
