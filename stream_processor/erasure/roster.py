@@ -22,9 +22,10 @@ from edge_agent.wire.status import decode_status
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.erasure import plan
 from stream_processor.erasure.book import ErasureBook
+from stream_processor.erasure.ledger_index import FollowedTopic
 from stream_processor.erasure.progress import ErasureProgress, Waived
-from stream_processor.errors import BrokerError, InvalidInput
-from stream_processor.runtime.ledger_client import Auth, LedgerReader
+from stream_processor.errors import InvalidInput
+from stream_processor.runtime.ledger_client import Auth
 
 
 def identity_of_status(value: bytes) -> DeviceIdentity | None:
@@ -42,17 +43,15 @@ def merge(*sources: Iterable[DeviceIdentity]) -> list[DeviceIdentity]:
     return [seen[k] for k in sorted(seen)]
 
 
-class StatusLedgerDevices:
+class StatusLedgerDevices(FollowedTopic):
     """The devices on the status ledger, followed incrementally (one consumer kept)."""
+
+    group = "facegate-erasure-roster"
 
     def __init__(
         self, bootstrap: str, topic: str, timeout_s: float = 30.0, auth: Auth | None = None
     ) -> None:
-        self._auth = auth or {}
-        self._bootstrap = bootstrap
-        self._topic = topic
-        self._timeout_s = timeout_s
-        self._reader: LedgerReader | None = None
+        super().__init__(bootstrap, topic, timeout_s, auth)
         self._known: dict[bytes, DeviceIdentity] = {}
 
     def _apply(self, key: bytes, value: bytes | None) -> None:
@@ -63,22 +62,8 @@ class StatusLedgerDevices:
             self._known[key] = identity
 
     def devices(self) -> list[DeviceIdentity]:
-        if self._reader is None:
-            self._reader = LedgerReader(
-                self._bootstrap, self._topic, "facegate-erasure-roster", self._timeout_s,
-                fetch_max_wait_ms=50, **self._auth,
-            )  # fmt: skip
-        try:
-            self._reader.catch_up(self._apply)
-        except BrokerError:
-            self.close()
-            raise
+        self._catch_up()
         return list(self._known.values())
-
-    def close(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
 
 
 def shared_roster(
