@@ -32,7 +32,7 @@ QUESTIONS = [
 
 
 def test_file_and_topic_sources_answer_alike(tmp_path: Path) -> None:
-    text = POLICY.format(face="30d") + SITE_OVERRIDE
+    text = POLICY.format(tenant="acme", face="30d") + SITE_OVERRIDE
     (tmp_path / "acme.yaml").write_text(text)
     files = PolicyFileRetention(tmp_path)
     topic = PolicyTopicRetention("unused:1", "unused")
@@ -59,7 +59,7 @@ def test_file_and_topic_sources_answer_alike(tmp_path: Path) -> None:
 def test_a_policy_file_the_processors_refuse_is_refused(
     tmp_path: Path, change: tuple[str, str], why: str
 ) -> None:
-    text = POLICY.format(face="30d")
+    text = POLICY.format(tenant="acme", face="30d")
     assert change[0] in text, why
     path = tmp_path / "acme.yaml"
     path.write_text(text.replace(*change))
@@ -69,8 +69,8 @@ def test_a_policy_file_the_processors_refuse_is_refused(
 
 def test_an_edited_file_shows_at_the_next_lookup(tmp_path: Path) -> None:
     path = tmp_path / "acme.yaml"
-    path.write_text(POLICY.format(face="30d"))
+    path.write_text(POLICY.format(tenant="acme", face="30d"))
     source = PolicyFileRetention(path)
     assert source.retention_for("acme", *QUESTIONS[0]) == dt.timedelta(days=30)
-    path.write_text(POLICY.format(face="12h"))
+    path.write_text(POLICY.format(tenant="acme", face="12h"))
     assert source.retention_for("acme", *QUESTIONS[0]) == dt.timedelta(hours=12)
