@@ -4,6 +4,8 @@ in words, the subject named one way everywhere."""
 from __future__ import annotations
 
 import json
+import uuid
+from typing import Any
 
 import pytest
 
@@ -13,18 +15,24 @@ from tests.cli.conftest import Case, Workspace, assert_one_error_line, run
 pytestmark = pytest.mark.e2e
 
 
-def test_devices_list_has_a_header_and_json(workspace: Workspace) -> None:
+def test_devices_list_has_a_header_and_json(workspace: Workspace, running_stack: Any) -> None:
     empty = run(workspace, Case("list", ("devices", "list"), ""))
     assert (empty.code, empty.stdout.strip()) == (0, "no devices registered")
-    added = run(workspace, Case("add", ("devices", "add", "--tenant", "acme", "--site", "s1",
-                                        "--gate", "g1", "--device", "d1", "--plain"), ""))
+    # Registering opens the device's MQTT session, so it needs the real broker.
+    live = Workspace(workspace.root, {**workspace.env, **running_stack.env})
+    tenant = f"cli{uuid.uuid4().hex[:8]}"
+    username = f"{tenant}.s1.g1.d1"
+    added = run(live, Case("add", ("devices", "add", "--tenant", tenant, "--site", "s1",
+                                   "--gate", "g1", "--device", "d1", "--plain"), ""))
     assert added.code == 0, added.stderr
-    listed = run(workspace, Case("list", ("devices", "list"), ""))
-    assert listed.stdout.splitlines() == [
-        "tenant\tsite\tgate\tdevice\tusername", "acme\ts1\tg1\td1\tacme.s1.g1.d1"
-    ]
-    rows = run(workspace, Case("json", ("devices", "list", "--json"), "")).stdout.splitlines()
-    assert [json.loads(r)["username"] for r in rows] == ["acme.s1.g1.d1"]
+    listed = run(live, Case("list", ("devices", "list"), "")).stdout.splitlines()
+    assert listed[0] == "tenant\tsite\tgate\tdevice\tusername"
+    assert f"{tenant}\ts1\tg1\td1\t{username}" in listed[1:]
+    rows = run(live, Case("json", ("devices", "list", "--json"), "")).stdout.splitlines()
+    assert username in [json.loads(r)["username"] for r in rows]
+    removed = run(live, Case("remove", ("devices", "remove", "--tenant", tenant, "--site", "s1",
+                                        "--gate", "g1", "--device", "d1"), ""))
+    assert removed.code == 0, removed.stderr
 
 
 def test_erasure_status_says_when_nothing_is_pending(workspace: Workspace) -> None:
