@@ -328,11 +328,6 @@ class Erasures:
 def fill(args: argparse.Namespace, st: BenchStack) -> None:
     secs = fill_store(st.state / "events.sqlite", args.events, args.sites, args.residents, 4)
     print(f"store filled: {args.events:,} events in {secs:.1f}s")
-    # A store in service has had its statistics gathered long before (the erasure
-    # worker does it when they are missing): so here before any process opens it.
-    from stream_processor.erasure.store_stats import ensure_sqlite_stats
-
-    ensure_sqlite_stats(st.state / "events.sqlite")
 
 
 def start_pipeline(
