@@ -33,6 +33,14 @@ class Topics(BaseSettings):
         "facegate.audit.checkpoints",
         description="signed audit-log checkpoints, kept forever (a copy beyond the operator)",
     )
+    audit_facts: str = Field(
+        "facegate.audit.facts",
+        description="audit facts from every process, before chaining (multi-host audit mode)",
+    )
+    audit_chain: str = Field(
+        "facegate.audit.chain",
+        description="the one audit chain, entry by entry, kept forever (multi-host audit mode)",
+    )
     consent: str = Field(
         "facegate.consent", description="consent ledger (compacted; tenant/site/subject/purpose)"
     )

@@ -94,17 +94,22 @@ def topic_specs(topics: Topics, replication: int = 1) -> list[TopicSpec]:
         # Signed audit checkpoints: tiny, rare, and the point is that they stay.
         # One partition keeps them in order; unlimited retention, no compaction
         # (every checkpoint matters, not only the latest per key).
-        TopicSpec(
-            topics.audit_checkpoints,
-            1,
-            {
-                "cleanup.policy": "delete",
-                "retention.ms": "-1",
-                "retention.bytes": "-1",
-                "min.insync.replicas": isr,
-            },
-        ),
+        TopicSpec(topics.audit_checkpoints, 1, _kept_forever(isr)),
+        # Multi-host audit: facts from every process, in one order (one partition),
+        # chained by the one writer into the chain topic every host reads. Kept
+        # forever: the chain is the log, and a fact not yet chained must not expire.
+        TopicSpec(topics.audit_facts, 1, _kept_forever(isr)),
+        TopicSpec(topics.audit_chain, 1, _kept_forever(isr)),
     ]
+
+
+def _kept_forever(isr: str) -> dict[str, str]:
+    return {
+        "cleanup.policy": "delete",
+        "retention.ms": "-1",
+        "retention.bytes": "-1",
+        "min.insync.replicas": isr,
+    }
 
 
 def ensure_topics(

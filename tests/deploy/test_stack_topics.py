@@ -16,7 +16,7 @@ from tests.support.edge import FACEGATE
 pytestmark = pytest.mark.component
 
 NAMES = ("raw", "dlq", "commands", "acks", "device_status", "audit_checkpoints", "consent",
-         "erasure", "policies")
+         "erasure", "policies", "audit_facts", "audit_chain")
 
 
 def test_topics_are_created_on_an_external_cluster_once_with_their_configs(  # type: ignore[no-untyped-def]
