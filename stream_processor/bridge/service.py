@@ -77,6 +77,17 @@ def producer_config(bootstrap: str, settings: BridgeSettings) -> dict[str, Any]:
         "message.timeout.ms": settings.delivery_timeout_ms,
         "queue.buffering.max.messages": max(100_000, 4 * settings.max_inflight),
         "reconnect.backoff.max.ms": 2000,
+        # A paused or cut-off broker keeps its connections open and answers nothing: a
+        # produce request to it is given up only after socket.timeout.ms (60 s by
+        # default), and only then are its batches re-sent to the new leader (the
+        # idempotent producer keeps them once and in order). The broker waits up to
+        # request.timeout.ms for the in-sync replicas (acks=all); the client waits a
+        # little longer than that, not a minute.
+        "request.timeout.ms": 10_000,
+        "socket.timeout.ms": 12_000,
+        # Leader moves are learnt from request errors; a silent broker gives none.
+        "topic.metadata.refresh.interval.ms": 10_000,
+        "metadata.max.age.ms": 30_000,
     }
 
 

@@ -43,7 +43,7 @@ from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.topics import ledger_configs
-from stream_processor.runtime.workers import worker_app_settings
+from stream_processor.runtime.workers import AIOKAFKA_CONSUMER_TIMEOUTS, worker_app_settings
 from stream_processor.store.base import EventStore
 
 StoreFactory = Callable[[], EventStore]
@@ -166,6 +166,7 @@ def add_ingest(
             max_poll_records=settings.batch_size,
             max_partition_fetch_bytes=4 * 1024 * 1024,
             fetch_max_bytes=64 * 1024 * 1024,
+            **AIOKAFKA_CONSUMER_TIMEOUTS,
             **kafka_python_auth(stack, Role.PROCESSOR),  # aiokafka takes the same names
         )
         writer = new_writer(settings, store_factory)
