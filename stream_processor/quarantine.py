@@ -26,7 +26,7 @@ import enum
 import functools
 import logging
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -314,9 +314,17 @@ def guard_blocking(
 class KafkaDeadLetters:
     """``BlockingDeadLetterSink`` on the dead-letter topic (kafka-python, acks=all)."""
 
-    def __init__(self, bootstrap: str, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        timeout_s: float = 30.0,
+        auth: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``auth``: the writing role's kafka-python login (runtime/kafka_auth)."""
         self.topic = topic
         self._bootstrap = bootstrap
+        self._auth = dict(auth or {})
         self._timeout_s = timeout_s
         self._producer: Any = None
 
@@ -327,8 +335,9 @@ class KafkaDeadLetters:
         try:
             if self._producer is None:  # connected on first use: most runs never need it
                 self._producer = KafkaProducer(
-                    bootstrap_servers=self._bootstrap, acks="all", client_id="facegate-dlq"
-                )
+                    bootstrap_servers=self._bootstrap, acks="all", client_id="facegate-dlq",
+                    **self._auth,
+                )  # fmt: skip
             self._producer.send(self.topic, key=key, value=value).get(timeout=self._timeout_s)
         except KafkaError as exc:
             raise BrokerError(f"dead letter not written to {self.topic}: {exc}") from exc

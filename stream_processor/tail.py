@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -42,14 +42,18 @@ class _Stopped(Exception):
     """Raised out of a wait when the tail is told to stop."""
 
 
-def kafka_consumer(bootstrap: str, client_id: str) -> Callable[[], Any]:
-    """The production ``connect``: a kafka-python consumer without a group."""
+def kafka_consumer(
+    bootstrap: str, client_id: str, auth: Mapping[str, Any] | None = None
+) -> Callable[[], Any]:
+    """The production ``connect``: a kafka-python consumer without a group, logged in
+    with ``auth`` (the reading role's kafka-python login, runtime/kafka_auth)."""
+    login = dict(auth or {})
 
     def connect() -> Any:
         from kafka import KafkaConsumer
 
         return KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, client_id=client_id
+            bootstrap_servers=bootstrap, enable_auto_commit=False, client_id=client_id, **login
         )
 
     return connect
@@ -168,10 +172,11 @@ class ViewFollower(Generic[V]):
         view: V,
         quarantine: Quarantine,
         dead_letters: BlockingDeadLetterSink,
+        auth: Mapping[str, Any] | None = None,
     ) -> None:
         self.view = view
         self._tail = TopicTail(topic, self.take, quarantine, dead_letters,
-                               kafka_consumer(bootstrap, self.client_id))  # fmt: skip
+                               kafka_consumer(bootstrap, self.client_id, auth))  # fmt: skip
 
     def take(self, record: TailRecord) -> Refusal | None:
         raise NotImplementedError

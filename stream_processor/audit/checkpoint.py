@@ -225,8 +225,11 @@ class Checkpointer:
         return len(pending)
 
 
-def read_checkpoint_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -> list[bytes]:
-    """Every checkpoint record of ``topic``, oldest first (the independent copy)."""
+def read_checkpoint_topic(
+    bootstrap: str, topic: str, timeout_s: float = 30.0, auth: Mapping[str, Any] | None = None
+) -> list[bytes]:
+    """Every checkpoint record of ``topic``, oldest first (the independent copy);
+    ``auth``: the reader's kafka-python login (runtime/kafka_auth)."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
@@ -236,6 +239,7 @@ def read_checkpoint_topic(bootstrap: str, topic: str, timeout_s: float = 30.0) -
             enable_auto_commit=False,
             client_id="facegate-audit-verify",
             consumer_timeout_ms=int(timeout_s * 1000),
+            **(auth or {}),
         )
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc

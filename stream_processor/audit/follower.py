@@ -25,8 +25,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from stream_processor.audit import record
 from stream_processor.audit.log import Appended, AuditSink
@@ -170,19 +171,22 @@ def follow(
     *,
     quarantine: Quarantine,
     dead_letters: BlockingDeadLetterSink,
+    auth: Mapping[str, Any] | None = None,
 ) -> int:
     """Tail both topics until ``should_stop()``; returns how many entries were written.
 
     A record the auditor refuses, or that cannot be logged, is dead-lettered and passed
     (``quarantine``); a failing audit log (disk full, unreadable tail) holds the follower
-    on that record, retried with back-off, until it can be written."""
+    on that record, retried with back-off, until it can be written. ``auth``: the
+    audit role's kafka-python login (runtime/kafka_auth)."""
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
     try:
         consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="facegate-audit"
-        )
+            bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="facegate-audit",
+            **(auth or {}),
+        )  # fmt: skip
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {bootstrap}: {exc}") from exc
     written = 0

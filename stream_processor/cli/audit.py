@@ -7,7 +7,7 @@ import shutil
 import signal
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,7 +23,11 @@ from stream_processor.audit.verify import (
 from stream_processor.audit.witnessed import WitnessReport
 from stream_processor.cli.witnessing import ask_witnesses, verify_witnessing
 from stream_processor.rights.receipts import ErasureReceipt
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
+
+if TYPE_CHECKING:
+    from stream_processor.audit.checkpoint import KafkaCheckpointPublisher
 
 
 def _describe(receipt: ErasureReceipt) -> str:
@@ -170,12 +174,21 @@ def verify(
         raise SystemExit(1)
 
 
+def _checkpoint_publisher(stack: BrokerSettings) -> KafkaCheckpointPublisher:
+    """Publishes to the checkpoint topic, logged in as the audit role."""
+    from stream_processor.audit.wiring import kafka_publisher
+
+    login = kafka_python_auth(stack, Role.AUDIT)
+    return kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints, login)
+
+
 def _checkpoint_lines(paths: AuditPaths, checkpoints: Path | None, from_kafka: bool) -> list[bytes]:
     from stream_processor.audit.checkpoint import read_checkpoint_topic
 
     if from_kafka:
         stack = BrokerSettings()
-        return read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints)
+        login = kafka_python_auth(stack, Role.AUDIT)
+        return read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints, auth=login)
     cp_path = checkpoints or paths.checkpoints
     if cp_path.is_dir():
         raise click.ClickException(f"{cp_path}: a folder, not the checkpoint file")
@@ -261,13 +274,11 @@ def public_key(out: Path | None) -> None:
 @click.option("--force", is_flag=True, help="sign even if the head has not moved")
 def checkpoint(publish: bool, force: bool) -> None:
     """Sign the head of the log once (for cron, or after an erasure)."""
-    from stream_processor.audit.wiring import kafka_publisher, open_audit
+    from stream_processor.audit.wiring import open_audit
 
     stack = BrokerSettings()
     a = open_audit(stack.state_dir)
-    publisher = (
-        kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints) if publish else None
-    )
+    publisher = _checkpoint_publisher(stack) if publish else None
     try:
         cp = a.checkpointer(publisher).checkpoint(force=force)
         click.echo(
@@ -289,14 +300,14 @@ def checkpoint(publish: bool, force: bool) -> None:
 def checkpointer(interval: float | None, metrics_port: int) -> None:
     """Sign and publish checkpoints every interval until interrupted (composition root)."""
     from stream_processor.audit.keys import KEY_FILE, OperatorKey
-    from stream_processor.audit.wiring import kafka_publisher, open_audit
+    from stream_processor.audit.wiring import open_audit
     from stream_processor.errors import BrokerError
 
     stack = BrokerSettings()
     settings = AuditSettings()
     every = interval or settings.checkpoint_interval_s
     a = open_audit(stack.state_dir, settings)
-    publisher = kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints)
+    publisher = _checkpoint_publisher(stack)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
@@ -416,7 +427,8 @@ def follow(metrics_port: int) -> None:
         announce(stack.state_dir, "facegate-audit", metrics_port, host=host)
     # The ledgers' records name a subject in fields the redaction does not know: no bytes.
     quarantine = Quarantine("audit_follower", ConsumerMetrics(), keep_bytes=False)
-    dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)
+    login = kafka_python_auth(stack, Role.AUDIT)
+    dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq, auth=login)
     try:
         n = follow_ledgers(
             stack.kafka_bootstrap,
@@ -425,6 +437,7 @@ def follow(metrics_port: int) -> None:
             lambda: stop["now"],
             quarantine=quarantine,
             dead_letters=dead_letters,
+            auth=login,
         )
     finally:
         dead_letters.close()
@@ -444,12 +457,10 @@ def rotate_key(reason: str, publish: bool) -> None:
     from stream_processor.audit import record
     from stream_processor.audit.keys import OperatorKey
     from stream_processor.audit.tlog import operator_signer
-    from stream_processor.audit.wiring import kafka_publisher, open_audit, publish_public_key
+    from stream_processor.audit.wiring import open_audit, publish_public_key
 
     stack = BrokerSettings()
-    publisher = (
-        kafka_publisher(stack.kafka_bootstrap, Topics().audit_checkpoints) if publish else None
-    )
+    publisher = _checkpoint_publisher(stack) if publish else None
     a = open_audit(stack.state_dir)
     try:
         a.checkpointer(publisher).checkpoint()  # seal what the old key vouches for

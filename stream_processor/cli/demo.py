@@ -20,6 +20,8 @@ import click
 
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.runtime.devices import register_device
+from stream_processor.runtime.kafka_auth import Role as KafkaRole
+from stream_processor.runtime.kafka_auth import kafka_python_auth
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.settings import Topics
 from stream_processor.stack.mosquitto import Mosquitto
@@ -174,6 +176,7 @@ def _start_gates(
         settings.kafka_bootstrap,
         Topics(),
         [(i, layout.root / "edge" / i.username) for i in idents],
+        auth=kafka_python_auth(settings, KafkaRole.OFFICE),
     )
     click.echo(f"[demo] demo policy applied, {grants} consents granted (80% of residents)")
     for ident in idents:

@@ -20,6 +20,7 @@ from stream_processor.cli.options import (
     subject_options,
 )
 from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
@@ -95,10 +96,12 @@ def request(
         )  # fmt: skip
     except msgspec.ValidationError as exc:
         raise click.BadParameter(str(exc)) from exc
+    stack = BrokerSettings()
     write_records(
-        BrokerSettings().kafka_bootstrap,
+        stack.kafka_bootstrap,
         Topics().erasure,
         [(req.request_id.encode(), req.encode())],
+        auth=kafka_python_auth(stack, Role.OFFICE),
     )
     click.echo(req.request_id)
     if wait_s > 0:

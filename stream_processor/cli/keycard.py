@@ -16,6 +16,7 @@ from stream_processor.cli.options import (
     resolve_subject,
     subject_options,
 )
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
@@ -148,6 +149,8 @@ def _publish_fulfilment(stack: BrokerSettings) -> Callable[[KeycardRequest], Non
     from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
 
+    office = kafka_python_auth(stack, Role.OFFICE)
+
     def publish(req: KeycardRequest) -> None:
         assert req.subject is not None and req.card_ref is not None
         f = fulfilment(
@@ -156,9 +159,10 @@ def _publish_fulfilment(stack: BrokerSettings) -> Callable[[KeycardRequest], Non
         )  # fmt: skip
         topics = Topics()
         write_records(stack.kafka_bootstrap, topics.consent,
-                      [(f.withdrawal.key, f.withdrawal.encode())])  # fmt: skip
+                      [(f.withdrawal.key, f.withdrawal.encode())], auth=office)  # fmt: skip
         write_records(stack.kafka_bootstrap, topics.commands,
-                      [(site_key(req.tenant, req.site), encode(f.command))])  # fmt: skip
+                      [(site_key(req.tenant, req.site), encode(f.command))],
+                      auth=office)  # fmt: skip
 
     return publish
 

@@ -15,6 +15,7 @@ import click
 
 from edge_agent.cli import enroll as edge_enroll
 from stream_processor.errors import FacegateError
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
@@ -99,7 +100,10 @@ def check(config_path: Path, purpose: str, as_json: bool) -> None:
     from stream_processor.runtime.ledger_client import read_ledger
 
     config, secret = _site_of(config_path)
-    ledger = read_ledger(BrokerSettings().kafka_bootstrap, Topics().consent)
+    stack = BrokerSettings()
+    ledger = read_ledger(
+        stack.kafka_bootstrap, Topics().consent, auth=kafka_python_auth(stack, Role.OFFICE)
+    )
     found = missing_steps(
         open_gallery(config).load().records, (decode_consent(v) for v in ledger.values()),
         tenant=secret.tenant, site=secret.site, purpose=purpose,

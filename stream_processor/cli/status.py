@@ -53,10 +53,13 @@ def status(as_json: bool, window_min: float) -> None:
 
     Exits 1 when a part is down (for scripts and monitoring).
     """
+    from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
+    from stream_processor.runtime.settings import BrokerSettings
     from stream_processor.runtime.status import KafkaPythonProbe, assess, observe
 
     targets = _targets(window_min * 60)
-    report = assess(targets, observe(targets, KafkaPythonProbe))
+    login = kafka_python_auth(BrokerSettings(), Role.STATUS)
+    report = assess(targets, observe(targets, lambda b: KafkaPythonProbe(b, auth=login)))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

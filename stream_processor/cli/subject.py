@@ -16,6 +16,7 @@ import click
 
 from stream_processor.cli.options import place_options, require_subject, subject_options
 from stream_processor.rights.export_audit import REASONS
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
@@ -157,7 +158,8 @@ def _sources(stack: BrokerSettings, with_store: bool, with_ledger: bool) -> tupl
         from stream_processor.runtime.settings import Topics
 
         topic = Topics().consent
-        consent = LedgerConsent(lambda: read_ledger(stack.kafka_bootstrap, topic))
+        office = kafka_python_auth(stack, Role.OFFICE)
+        consent = LedgerConsent(lambda: read_ledger(stack.kafka_bootstrap, topic, auth=office))
     return store, events, consent
 
 

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Protocol
 import click
 
 from stream_processor.cli.options import json_option
+from stream_processor.runtime.kafka_auth import Role as KafkaRole
+from stream_processor.runtime.kafka_auth import kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings
 from stream_processor.runtime.targets import announce
 
@@ -62,7 +64,8 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
     topics = Topics()
     ensure_assets()
     registry = CollectorRegistry()
-    dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq)
+    login = kafka_python_auth(stack, KafkaRole.WEB)
+    dead_letters = KafkaDeadLetters(stack.kafka_bootstrap, topics.dlq, auth=login)
     consumer_metrics = ConsumerMetrics(registry)  # one per registry: labelled by consumer
     views = _start_views(stack, settings, topics, consumer_metrics, dead_letters)
     # The store the processor writes (FACEGATE_STORE, FACEGATE_PROCESSOR_STORE_PATH).
@@ -80,7 +83,7 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
         devices=views.devices,
         consent=views.consent,
         dead_letters=views.letters,
-        policies=KafkaPolicyStore(stack.kafka_bootstrap, topics),
+        policies=KafkaPolicyStore(stack.kafka_bootstrap, topics, login),
     )
     app = create_app(deps)
     add_housekeeping(app, settings.keycard_contact_retention_days * 86400)
@@ -133,6 +136,7 @@ def _start_views(
     from stream_processor.web.dead_letters import DeadLetterCounts, DeadLetterFollower
     from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
 
+    login = kafka_python_auth(stack, KafkaRole.WEB)
     retention = None
     retention_from = str(settings.retention(stack.state_dir))
     if settings.retention_source == "kafka":
@@ -141,6 +145,7 @@ def _start_views(
         retention = PolicyTopicRetention(
             stack.kafka_bootstrap, topics.policies,
             quarantine=Quarantine("web_policies", consumer_metrics), dead_letters=dead_letters,
+            auth=login,
         ).start()  # fmt: skip
         if not retention.wait_caught_up(30):
             click.echo(
@@ -153,13 +158,13 @@ def _start_views(
     followers: list[Stoppable] = [
         DeviceStatusFollower(stack.kafka_bootstrap, topics.device_status, devices,
                              Quarantine("web_device_status", consumer_metrics),
-                             dead_letters).start(),
+                             dead_letters, login).start(),
         ConsentCountsFollower(stack.kafka_bootstrap, topics.consent, consent,
                               Quarantine("web_consent_counts", consumer_metrics),
-                              dead_letters).start(),
+                              dead_letters, login).start(),
         DeadLetterFollower(stack.kafka_bootstrap, topics.dlq, letters,
                            Quarantine("web_dead_letter_counts", consumer_metrics),
-                           dead_letters).start(),
+                           dead_letters, login).start(),
     ]  # fmt: skip
     if retention is not None:
         followers.append(retention)

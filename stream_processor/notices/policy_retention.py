@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from stream_processor.notices.retention import retention_of
 from stream_processor.policy.keys import is_history, is_internal
@@ -38,6 +40,7 @@ class PolicyTopicRetention:
         *,
         quarantine: Quarantine | None = None,
         dead_letters: BlockingDeadLetterSink | None = None,
+        auth: Mapping[str, Any] | None = None,
     ) -> None:
         """``quarantine`` defaults to ``web_policies`` on the default registry,
         ``dead_letters`` to the dead-letter topic of ``FACEGATE_TOPIC_DLQ``."""
@@ -46,13 +49,13 @@ class PolicyTopicRetention:
         if dead_letters is None:
             from stream_processor.runtime.settings import Topics
 
-            dead_letters = KafkaDeadLetters(bootstrap, Topics().dlq)
+            dead_letters = KafkaDeadLetters(bootstrap, Topics().dlq, auth=auth)
         self._tail = TopicTail(
             topic,
             self.take,
             quarantine or Quarantine("web_policies", process_metrics()),
             dead_letters,
-            kafka_consumer(bootstrap, "facegate-web-policies"),
+            kafka_consumer(bootstrap, "facegate-web-policies", auth),
             poll_ms,
         )
 

@@ -21,7 +21,7 @@ from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenB
 from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.keys import history_key, policy_key
 from stream_processor.policy.retention import PolicyVersion
-from stream_processor.runtime.ledger_client import read_ledger, write_records
+from stream_processor.runtime.ledger_client import Auth, read_ledger, write_records
 from stream_processor.runtime.settings import Topics
 
 DEMO_POLICY: dict[str, Any] = {
@@ -59,10 +59,12 @@ def seed_demo(
     devices: Iterable[tuple[DeviceIdentity, Path]],
     residents: int = 200,
     consenting: float = 0.8,
+    auth: Auth | None = None,
 ) -> int:
     """Apply the demo policy (once) and grant consent to the first ``consenting``
-    share of residents at each device's site. Returns how many grants it wrote."""
-    if policy_key("demo") not in read_ledger(bootstrap, topics.policies):
+    share of residents at each device's site, logged in with ``auth`` (the office's
+    kafka-python login). Returns how many grants it wrote."""
+    if policy_key("demo") not in read_ledger(bootstrap, topics.policies, auth=auth):
         doc = PolicyDocument.model_validate(DEMO_POLICY)
         record = PolicyVersion(
             tenant="demo", version=1, applied_at_ms=int(time.time() * 1000),
@@ -72,7 +74,7 @@ def seed_demo(
             (history_key("demo", 1), record),
             (policy_key("demo"), record),
         ]
-        write_records(bootstrap, topics.policies, pairs)
+        write_records(bootstrap, topics.policies, pairs, auth=auth)
     now = int(time.time() * 1000)
     grants: list[tuple[bytes, bytes | None]] = []
     for ident, data_dir in devices:
@@ -86,5 +88,5 @@ def seed_demo(
             )  # fmt: skip
             grants.append((r.key, r.encode()))
     if grants:
-        write_records(bootstrap, topics.consent, grants)
+        write_records(bootstrap, topics.consent, grants, auth=auth)
     return len(grants)

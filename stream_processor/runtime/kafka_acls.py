@@ -20,8 +20,9 @@ from stream_processor.runtime.settings import BrokerSettings, Topics
 
 Resource = Literal["topic", "group", "cluster"]
 Operation = Literal[
-    "READ", "WRITE", "DESCRIBE", "CREATE", "ALTER", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"
-]
+    "READ", "WRITE", "DESCRIBE", "CREATE", "ALTER", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
+    "ALL",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class Grant:
     resource: Resource
     name: str
     prefixed: bool = False
+    #: A DENY ACL: Kafka applies it over any ALLOW, so it carves one app's names out of
+    #: another app's prefix.
+    deny: bool = False
 
 
 def _topics(role: Role, ops: tuple[Operation, ...], names: list[str]) -> list[Grant]:
@@ -51,19 +55,40 @@ def _reader(role: Role, names: list[str], group_prefix: str) -> list[Grant]:
     ]
 
 
+def _own_prefixes(apps: dict[Role, str]) -> list[Grant]:
+    """A worker's prefix grants cover every name that starts with its app id, so an app
+    id that starts with another's (the erasure worker's default, ``<processor>-erasure``)
+    would hand the other worker its changelogs and groups: deny those explicitly."""
+    denied: list[Grant] = []
+    for role, app in apps.items():
+        for other_role, other in apps.items():
+            if other_role != role and other.startswith(app):
+                denied += [Grant(role, "ALL", kind, other, prefixed=True, deny=True)
+                           for kind in ("topic", "group")]  # fmt: skip
+    return denied
+
+
+def _ledger_writer(role: Role, t: Topics, group_prefix: str) -> list[Grant]:
+    """The office CLI and the web app: write consent, erasure and policies (and commands
+    for key cards), read what their views show, tune raw/DLQ retention on a policy."""
+    ledgers = [t.consent, t.erasure, t.policies]
+    grants = _topics(role, ("WRITE", "DESCRIBE"), [*ledgers, t.commands])
+    reads = [*ledgers, t.dlq, t.acks, t.device_status, t.audit_checkpoints]
+    grants += _reader(role, reads, group_prefix)
+    # Applying a policy tunes raw and dead-letter retention to the strictest one in force.
+    tuning: tuple[Operation, ...] = ("DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS")
+    return grants + _topics(role, tuning, [t.raw, t.dlq])
+
+
 def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     """Every grant of every role (``processor_app``/``erasure_app``: the faust app ids)."""
     ledgers = [t.consent, t.erasure, t.policies]
     both: tuple[Operation, ...] = ("WRITE", "DESCRIBE")
     bridge = _topics(Role.BRIDGE, both, [t.raw, t.dlq, t.acks, t.device_status])
     bridge += _reader(Role.BRIDGE, [t.commands], "facegate-bridge")
-    office = _topics(Role.OFFICE, both, [*ledgers, t.commands])
-    office_reads = [*ledgers, t.dlq, t.acks, t.device_status, t.audit_checkpoints]
-    office += _reader(Role.OFFICE, office_reads, "facegate-cli")
-    office += [Grant(Role.OFFICE, op, "group", "facegate-web", True) for op in ("READ", "DESCRIBE")]
-    # Applying a policy tunes raw and dead-letter retention to the strictest one in force.
-    tuning: tuple[Operation, ...] = ("DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS")
-    office += _topics(Role.OFFICE, tuning, [t.raw, t.dlq])
+    office = _ledger_writer(Role.OFFICE, t, "facegate-cli")
+    # The web app's live views dead-letter what they cannot read.
+    web = _ledger_writer(Role.WEB, t, "facegate-web") + _topics(Role.WEB, both, [t.dlq])
     processor = _topics(Role.PROCESSOR, both, [t.dlq, t.commands])
     processor += _reader(Role.PROCESSOR, [t.raw, *ledgers], processor_app) + _app(
         Role.PROCESSOR, processor_app
@@ -77,9 +102,13 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     erasure += _reader(Role.ERASURE, followed, erasure_app) + _app(Role.ERASURE, erasure_app)
     named = [t.raw, t.dlq, t.commands, t.acks, t.erasure, t.consent, changelog]
     erasure += _topics(Role.ERASURE, ("DESCRIBE", "DESCRIBE_CONFIGS"), named)
-    audit = _topics(Role.AUDIT, both, [t.audit_checkpoints])
+    apart = _own_prefixes({Role.PROCESSOR: processor_app, Role.ERASURE: erasure_app})
+    audit = _topics(Role.AUDIT, both, [t.audit_checkpoints, t.dlq])
     audit += _reader(Role.AUDIT, [t.audit_checkpoints, *ledgers, t.acks], "facegate-audit")
-    return [*bridge, *office, *processor, *erasure, *audit]
+    # facegate status: end offsets of raw and dead letters, members and lag of the groups.
+    status = _topics(Role.STATUS, ("DESCRIBE",), [t.raw, t.dlq])
+    status += [Grant(Role.STATUS, "DESCRIBE", "group", "facegate", prefixed=True)]
+    return [*bridge, *office, *web, *processor, *erasure, *apart, *audit, *status]
 
 
 def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float = 30.0) -> int:
@@ -103,7 +132,7 @@ def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float =
             principal=f"User:{g.role.user}",
             host="*",
             operation=ACLOperation[g.operation],
-            permission_type=ACLPermissionType.ALLOW,
+            permission_type=ACLPermissionType.DENY if g.deny else ACLPermissionType.ALLOW,
             resource_pattern=ResourcePattern(ResourceType[g.resource.upper()], name, pattern),
         )
 

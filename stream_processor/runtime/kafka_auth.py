@@ -13,7 +13,7 @@ import json
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from stream_processor.errors import ConfigError
 from stream_processor.runtime.layout import StateLayout, write_private
@@ -21,6 +21,9 @@ from stream_processor.runtime.settings import BrokerSettings
 
 MECHANISM = "SCRAM-SHA-512"
 PROTOCOL = "SASL_PLAINTEXT"
+
+#: The Kafka client libraries facegate uses; aiokafka takes kafka-python's names.
+Library = Literal["kafka-python", "aiokafka", "confluent"]
 
 
 class Role(StrEnum):
@@ -32,7 +35,9 @@ class Role(StrEnum):
     PROCESSOR = "processor"
     ERASURE = "erasure"
     AUDIT = "audit"
-    OFFICE = "office"  # the office CLI and the web app
+    OFFICE = "office"  # the office's CLI commands (consent, policy, erasure, subject, keycard)
+    WEB = "web"  # the web app: live views, forms that write the ledgers
+    STATUS = "status"  # facegate status and tail: read-only views
 
     @property
     def user(self) -> str:
@@ -77,8 +82,19 @@ def password(settings: BrokerSettings, role: Role) -> str:
         raise ConfigError(f"{path} has no password for the {role.value} role") from None
 
 
+def client_config(
+    role: Role, settings: BrokerSettings, library: Library = "kafka-python"
+) -> dict[str, Any]:
+    """Everything a Kafka client of ``role`` needs to connect: the bootstrap servers and,
+    with auth on, its login. The one place client security settings are built, so no
+    client can connect as someone else or forget to log in."""
+    if library == "confluent":
+        return {"bootstrap.servers": settings.kafka_bootstrap, **confluent_auth(settings, role)}
+    return {"bootstrap_servers": settings.kafka_bootstrap, **kafka_python_auth(settings, role)}
+
+
 def kafka_python_auth(settings: BrokerSettings, role: Role) -> dict[str, Any]:
-    """Keyword arguments for kafka-python (and aiokafka: the names are the same)."""
+    """The login part of ``client_config`` for kafka-python and aiokafka (same names)."""
     if not settings.kafka_auth:
         return {}
     return {
@@ -90,7 +106,7 @@ def kafka_python_auth(settings: BrokerSettings, role: Role) -> dict[str, Any]:
 
 
 def confluent_auth(settings: BrokerSettings, role: Role) -> dict[str, str]:
-    """librdkafka configuration entries (confluent-kafka)."""
+    """The login part of ``client_config`` for librdkafka (confluent-kafka)."""
     if not settings.kafka_auth:
         return {}
     return {

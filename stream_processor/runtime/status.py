@@ -165,18 +165,22 @@ class KafkaPythonProbe:
     Every Kafka error leaves as ``BrokerError``: a probe reports, it does not crash.
     """
 
-    def __init__(self, bootstrap: str, timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, bootstrap: str, timeout_ms: int = 5000, auth: Mapping[str, Any] | None = None
+    ) -> None:
+        """``auth``: the status role's kafka-python login (runtime/kafka_auth)."""
         from kafka import KafkaAdminClient, KafkaConsumer
 
         self._bootstrap = bootstrap
+        login = dict(auth or {})
         with self._broker("connect"):
             self._admin = KafkaAdminClient(
                 bootstrap_servers=bootstrap, client_id="facegate-status",
-                request_timeout_ms=timeout_ms,
+                request_timeout_ms=timeout_ms, **login,
             )  # fmt: skip
             self._consumer = KafkaConsumer(
                 bootstrap_servers=bootstrap, client_id="facegate-status",
-                enable_auto_commit=False, request_timeout_ms=timeout_ms + 1000,
+                enable_auto_commit=False, request_timeout_ms=timeout_ms + 1000, **login,
             )  # fmt: skip
 
     @contextmanager

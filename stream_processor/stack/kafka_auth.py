@@ -10,9 +10,19 @@ number of nodes gets the same treatment.
 
 from __future__ import annotations
 
+from stream_processor.errors import BrokerError
 from stream_processor.runtime.kafka_acls import Grant, acl_plan
-from stream_processor.runtime.kafka_auth import MECHANISM, SUPER_ROLES, Role
-from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.kafka_auth import (
+    MECHANISM,
+    SUPER_ROLES,
+    Role,
+    client_config,
+    ensure_passwords,
+)
+from stream_processor.runtime.settings import BrokerSettings, Topics
+
+#: SCRAM iterations of the users made at start (Kafka's minimum and default is 4096).
+ITERATIONS = 8192
 
 AUTHORIZER = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
 _REPLACED = (
@@ -73,3 +83,34 @@ def stack_acl_plan(topics: Topics) -> list[Grant]:
     processor = ProcessorSettings().app_id
     erasure = ErasureSettings().app_id or f"{processor}-erasure"
     return acl_plan(topics, processor, erasure)
+
+
+def ensure_scram_users(settings: BrokerSettings, timeout_s: float = 30.0) -> int:
+    """Give every client role its SCRAM credential from the users file, as the admin.
+
+    Upserting is idempotent, and it gives a role added after the storage was formatted
+    (only then are users made without a broker running) its login. The brokers' own
+    user stays as formatted: it is what they log in to each other with."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin._scram import (
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialAlteration,
+        UserScramCredentialUpsertion,
+    )
+
+    passwords = ensure_passwords(settings.state_dir)
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, ITERATIONS)
+    upserts: list[UserScramCredentialAlteration] = [
+        UserScramCredentialUpsertion(role.user, info, secret.encode())
+        for role, secret in passwords.items()
+        if role is not Role.BROKER
+    ]
+    admin = AdminClient(client_config(Role.ADMIN, settings, "confluent"))
+    for user, future in admin.alter_user_scram_credentials(upserts).items():
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise BrokerError(f"Kafka refused the SCRAM user {user}: {exc}") from exc
+    return len(upserts)

@@ -13,7 +13,7 @@ from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import ensure_topics, topic_specs, topics_in_force
 from stream_processor.stack.broker_config import replication_for
 from stream_processor.stack.cluster import ClusterStatus, KafkaCluster
-from stream_processor.stack.kafka_auth import stack_acl_plan
+from stream_processor.stack.kafka_auth import ensure_scram_users, stack_acl_plan
 from stream_processor.stack.monitoring.prometheus import Prometheus, PrometheusStatus
 from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.stack.postgres import Postgres, PostgresStatus
@@ -60,6 +60,8 @@ class Stack:
         if self.runs_postgres:
             self.postgres.up()
         bootstrap = self.settings.kafka_bootstrap
+        if self.settings.kafka_auth:
+            ensure_scram_users(self.settings)
         admin = kafka_python_auth(self.settings, Role.ADMIN)
         # Configs come from the policy in force: an 'up' keeps what 'policy apply' set.
         rf, _ = replication_for(self.settings.kafka_nodes)

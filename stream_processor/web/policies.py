@@ -9,7 +9,8 @@ within seconds whoever applied it.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from stream_processor.policy.keys import history_key, policy_key
 from stream_processor.policy.retention import PolicyVersion, decode_version
@@ -27,19 +28,18 @@ class PolicyStore(Protocol):
 
 
 class KafkaPolicyStore:
-    def __init__(self, bootstrap: str, topics: Topics) -> None:
+    def __init__(
+        self, bootstrap: str, topics: Topics, auth: Mapping[str, Any] | None = None
+    ) -> None:
+        """``auth``: the web's kafka-python login (runtime/kafka_auth)."""
         self._bootstrap, self._topics, self._topic = bootstrap, topics, topics.policies
+        self._auth = dict(auth or {})
         self._lock = threading.Lock()
 
     def history(self, tenant: str) -> list[PolicyVersion]:
-        from stream_processor.runtime.ledger_client import read_ledger
 
         prefix = f"{tenant}@".encode()
-        versions = [
-            decode_version(v)
-            for k, v in read_ledger(self._bootstrap, self._topic, timeout_s=15).items()
-            if k.startswith(prefix)
-        ]
+        versions = [decode_version(v) for k, v in self._read().items() if k.startswith(prefix)]
         return sorted((v for v in versions if v.tenant == tenant), key=lambda v: v.version)
 
     def write(self, version: PolicyVersion) -> None:
@@ -54,19 +54,24 @@ class KafkaPolicyStore:
                     (history_key(version.tenant, version.version), record),
                     (policy_key(version.tenant), record),
                 ],
+                auth=self._auth,
             )
             self._tune_transport()
+
+    def _read(self) -> dict[bytes, bytes]:
+        from stream_processor.runtime.ledger_client import read_ledger
+
+        return read_ledger(self._bootstrap, self._topic, timeout_s=15, auth=self._auth)
 
     def _tune_transport(self) -> None:
         """Raw and dead-letter topics follow the strictest policy in force, as after
         ``facegate policy apply``."""
         from stream_processor.policy.keys import HISTORY_MARK, is_internal
         from stream_processor.policy.retention import compile_version
-        from stream_processor.runtime.ledger_client import read_ledger
         from stream_processor.runtime.topics import tune_transport_topics
 
         current = []
-        for k, v in read_ledger(self._bootstrap, self._topic, timeout_s=15).items():
+        for k, v in self._read().items():
             if v is None or is_internal(k) or HISTORY_MARK in k:
                 continue
             try:
@@ -78,6 +83,7 @@ class KafkaPolicyStore:
             self._topics,
             [p.raw_retention_ms for p in current],
             [p.dlq_retention_ms for p in current],
+            auth=self._auth,
         )
 
 

@@ -12,6 +12,7 @@ from stream_processor.errors import ConfigError
 from stream_processor.runtime.kafka_acls import Grant, acl_plan
 from stream_processor.runtime.kafka_auth import (
     Role,
+    client_config,
     confluent_auth,
     ensure_passwords,
     kafka_python_auth,
@@ -33,11 +34,28 @@ def _writers(topic: str) -> set[Role]:
     }
 
 
-def test_only_the_office_writes_the_ledgers() -> None:
-    assert _writers(T.consent) == {Role.OFFICE}
-    assert _writers(T.policies) == {Role.OFFICE}
+def test_only_the_office_and_the_web_app_write_the_ledgers() -> None:
+    assert _writers(T.consent) == {Role.OFFICE, Role.WEB}
+    assert _writers(T.policies) == {Role.OFFICE, Role.WEB}
     # The erasure worker records progress on its own requests' topic.
-    assert _writers(T.erasure) == {Role.OFFICE, Role.ERASURE}
+    assert _writers(T.erasure) == {Role.OFFICE, Role.WEB, Role.ERASURE}
+
+
+def test_status_only_describes() -> None:
+    assert {g.operation for g in PLAN if g.role is Role.STATUS} == {"DESCRIBE"}
+
+
+def test_an_app_id_inside_another_apps_prefix_is_denied_to_the_other() -> None:
+    # The erasure worker's default app id starts with the processor's.
+    plan = acl_plan(T, "facegate-processor", "facegate-processor-erasure")
+    denied = {(g.role, g.resource, g.name) for g in plan if g.deny}
+    assert denied == {
+        (Role.PROCESSOR, "topic", "facegate-processor-erasure"),
+        (Role.PROCESSOR, "group", "facegate-processor-erasure"),
+    }
+    assert all(g.prefixed and g.operation == "ALL" for g in plan if g.deny)
+    # Apart, no app is denied anything.
+    assert not [g for g in PLAN if g.deny]
 
 
 def test_only_the_bridge_writes_raw_events_and_workers_write_commands() -> None:
@@ -76,6 +94,21 @@ def test_clients_log_in_as_their_role_only_with_auth_on(tmp_path: Path) -> None:
     ck = confluent_auth(on, Role.BRIDGE)
     assert (ck["sasl.username"], ck["sasl.password"]) == ("facegate-bridge", secrets[Role.BRIDGE])
     assert login(on, Role.PROCESSOR) == ("facegate-processor", secrets[Role.PROCESSOR])
+
+
+def test_client_config_names_the_servers_and_the_role_for_each_library(tmp_path: Path) -> None:
+    off = BrokerSettings(state_dir=tmp_path, kafka_port=19092)
+    assert client_config(Role.WEB, off) == {"bootstrap_servers": "127.0.0.1:19092"}
+    assert client_config(Role.WEB, off, "confluent") == {"bootstrap.servers": "127.0.0.1:19092"}
+    on = BrokerSettings(state_dir=tmp_path, kafka_port=19092, kafka_auth=True)
+    secrets = ensure_passwords(tmp_path)
+    aio = client_config(Role.STATUS, on, "aiokafka")
+    assert aio["bootstrap_servers"] == "127.0.0.1:19092"
+    assert (aio["sasl_plain_username"], aio["sasl_plain_password"]) == (
+        "facegate-status", secrets[Role.STATUS]
+    )
+    rd = client_config(Role.WEB, on, "confluent")
+    assert (rd["sasl.username"], rd["security.protocol"]) == ("facegate-web", "SASL_PLAINTEXT")
 
 
 def test_broker_properties_leave_no_plaintext_listener(tmp_path: Path) -> None:
