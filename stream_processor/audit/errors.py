@@ -19,3 +19,12 @@ class KeyFileError(AuditError):
 
 class NotCanonical(AuditError, TypeError):
     """A value has no canonical JSON form (a float, a non-string key, a non-JSON type)."""
+
+
+class ChainUnavailable(AuditError):
+    """In the multi-host mode, a fact's entry did not come back on the chain topic in
+    time (no chaining writer, or Kafka unreachable): nothing was half-written."""
+
+
+class ChainFork(AuditError):
+    """The chain topic and this host's copy of the log disagree: refused, never merged."""

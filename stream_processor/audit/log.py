@@ -16,7 +16,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -141,6 +141,28 @@ class FileAuditLog:
         if subject is not None and salt is not None and self._openings is not None:
             self._openings.put(entry.seq, subject, salt)
         return Appended(entry, salt)
+
+    def extend(self, more: Callable[[Head], Iterable[AuditEntry]]) -> Head:
+        """Append the entries ``more(head)`` yields, under the exclusive lock, and return
+        the new head: for a copy of a chain kept elsewhere (``more`` judges each entry
+        against the head it is given, and may keep its own position under this lock)."""
+        with open(self.path, "r+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                head = self._head_locked(fh)
+                fh.seek(0, os.SEEK_END)
+                for entry in more(head):
+                    if entry.seq != head.seq + 1 or entry.prev != head.hash:
+                        raise AuditError(f"entry {entry.seq} does not extend {self.path}")
+                    fh.write(entry.line() + b"\n")
+                    head = Head(entry.seq, entry.hash)
+                fh.flush()
+                if self._fsync:
+                    os.fsync(fh.fileno())
+                self._cache = (fh.tell(), head)
+                return head
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def head(self) -> Head:
         with open(self.path, "r+b") as fh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,18 @@ class AuditSettings(BaseSettings):
         max_length=64,
         pattern=r"^[A-Za-z0-9._:-]+$",
         description="names this log in checkpoints and receipts (e.g. the operator's domain)",
+    )
+    mode: Literal["file", "topic"] = Field(
+        "file",
+        description="file: one host's processes extend the local log file (the demo); topic:"
+        " several hosts publish facts to Kafka, one 'facegate audit writer' chains them, and"
+        " every host keeps a verified copy of the chain topic",
+    )
+    chain_wait_s: float = Field(
+        10.0,
+        gt=0,
+        description="topic mode: how long an append waits for its entry to come back chained"
+        " before it fails (no writer running, or Kafka unreachable)",
     )
     checkpoint_interval_s: float = Field(
         60.0, gt=0, description="how often the checkpointer signs the head of the log"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_processor.audit import record
+from stream_processor.audit.chain_topic import ChainTopicReader
 from stream_processor.audit.checkpoint import (
     Checkpointer,
     CheckpointFile,
@@ -16,6 +17,7 @@ from stream_processor.audit.checkpoint import (
     KafkaCheckpointPublisher,
 )
 from stream_processor.audit.cosign import Witness, cosign_all
+from stream_processor.audit.facts import KafkaFactPublisher
 from stream_processor.audit.keys import KEY_FILE, Keyring, OperatorKey
 from stream_processor.audit.log import FileAuditLog
 from stream_processor.audit.note import Verifier
@@ -27,7 +29,10 @@ from stream_processor.audit.tlog import (
     TreeHead,
     operator_signer,
 )
+from stream_processor.audit.topic_log import TopicAuditLog
 from stream_processor.audit.tree import StoredTree
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
 @dataclass
@@ -72,12 +77,20 @@ class Audit:
         return cosign_all(todo, note, self.tree, self.checkpoints, self.settings.witness_timeout_s)
 
     def close(self) -> None:
+        if isinstance(self.log, TopicAuditLog):
+            self.log.close()
         self.openings.close()
         self.checkpoints.close()
 
 
-def open_audit(state_dir: Path, settings: AuditSettings | None = None) -> Audit:
+def open_audit(
+    state_dir: Path, settings: AuditSettings | None = None, role: Role = Role.OFFICE
+) -> Audit:
     """The operator's audit log, key (created on first use) and opening index.
+
+    ``role``: who this process is on Kafka, in the multi-host mode
+    (``FACEGATE_AUDIT_MODE=topic``), where the log is a copy of the chain topic and
+    appends go through the chaining writer.
 
     A key file that vanished while the log and its published keys remain is a
     lost key: the new key is never silent, a ``key_rotated`` entry (reason
@@ -89,7 +102,7 @@ def open_audit(state_dir: Path, settings: AuditSettings | None = None) -> Audit:
     paths.root.mkdir(parents=True, exist_ok=True)
     previous = publish_public_key(paths, key)
     openings = OpeningStore(paths.openings)
-    log_ = FileAuditLog(paths.log, openings=openings)
+    log_ = _log(paths, openings, settings, role)
     if not had_key and previous is not None and (previous or log_.head().seq >= 0):
         record.key_rotated(
             log_,
@@ -107,6 +120,25 @@ def open_audit(state_dir: Path, settings: AuditSettings | None = None) -> Audit:
         StoredTree(paths.tree, paths.log),
         CheckpointStore(paths.tree_checkpoints),
     )
+
+
+def _log(
+    paths: AuditPaths, openings: OpeningStore, settings: AuditSettings, role: Role
+) -> FileAuditLog:
+    if settings.mode == "file":
+        return FileAuditLog(paths.log, openings=openings)
+    broker = BrokerSettings()
+    topics = Topics()
+    auth = kafka_python_auth(broker, role)
+    log_ = TopicAuditLog(
+        paths.log,
+        ChainTopicReader(broker.kafka_bootstrap, topics.audit_chain, auth),
+        KafkaFactPublisher(broker.kafka_bootstrap, topics.audit_facts, auth),
+        openings=openings,
+        wait_s=settings.chain_wait_s,
+    )
+    log_.sync()
+    return log_
 
 
 def publish_public_key(paths: AuditPaths, key: OperatorKey) -> list[str] | None:
