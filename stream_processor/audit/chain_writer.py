@@ -108,8 +108,17 @@ class ChainWriter:
         return self._producer is not None
 
     def run(self, stop: threading.Event) -> None:
+        """Steps until ``stop``; a broker outage is waited out (nothing is appended
+        meanwhile, and the next take-over re-reads the committed offset and head)."""
+        from kafka.errors import KafkaError
+
         while not stop.is_set():
-            self.step()
+            try:
+                self.step()
+            except (KafkaError, BrokerError) as exc:
+                log.warning("audit chain writer: Kafka unavailable (%s); retrying", exc)
+                self._drop()
+                stop.wait(1.0)
 
     def step(self, timeout_ms: int = 500) -> int:
         """One poll and, when this instance holds partition 0, one transaction. Returns

@@ -145,6 +145,8 @@ def verify(
         )
     paths = _paths()
     log_file = log_path or paths.log
+    if log_path is None and AuditSettings().mode == "topic":
+        _sync_copy()
     if not log_file.is_file():
         what = "a folder, not the log file" if log_file.is_dir() else "no audit log there"
         raise click.ClickException(f"{log_file}: {what}")
@@ -172,6 +174,13 @@ def verify(
         _print_report(report, witnessing, loaded, len(receipts))
     if not report.ok:
         raise SystemExit(1)
+
+
+def _sync_copy() -> None:
+    """Multi-host mode: bring this host's copy of the chain up to the chain topic."""
+    from stream_processor.audit.wiring import open_audit
+
+    open_audit(BrokerSettings().state_dir).close()
 
 
 def _checkpoint_publisher(stack: BrokerSettings) -> KafkaCheckpointPublisher:
@@ -507,3 +516,12 @@ def print_receipt(
     click.echo(f"receipt {receipt.claims.request_id} → {printed.path}")
     if printed.qr_box is None:
         click.echo("note: too large for one QR code; hand over the JSON file too", err=True)
+
+
+def _register_writer() -> None:
+    from stream_processor.cli.audit_writer import writer
+
+    audit.add_command(writer)
+
+
+_register_writer()
