@@ -146,19 +146,38 @@ def broker_pids(state: Path) -> dict[str, int]:
     return found
 
 
+def own_cpu_s(exclude: Iterable[int]) -> float:
+    """CPU seconds of this process and its descendants outside the subtrees of
+    ``exclude`` (the components it started): the load source's processes."""
+    skip: set[int] = set()
+    for pid in exclude:
+        skip.update(children(pid))
+    cpu = 0.0
+    for p in children(os.getpid()):
+        fields = None if p in skip else _stat(p)
+        if fields is not None:
+            cpu += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return cpu
+
+
 @dataclass
 class CpuMeter:
-    """CPU seconds of named processes between two readings."""
+    """CPU seconds of named sources (a pid's tree, or any reader) between two readings."""
 
-    pids: dict[str, int]
+    sources: dict[str, Callable[[], float]]
     _last: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, pids: Mapping[str, int], **extra: Callable[[], float]) -> CpuMeter:
+        readers = {n: (lambda p=p: sample(p).cpu_s) for n, p in pids.items()}
+        return cls({**readers, **extra})
+
     def reset(self) -> None:
-        self._last = {n: sample(p).cpu_s for n, p in self.pids.items()}
+        self._last = {n: read() for n, read in self.sources.items()}
 
     def take(self) -> dict[str, float]:
         """CPU seconds each used since the last reset/take."""
-        now = {n: sample(p).cpu_s for n, p in self.pids.items()}
+        now = {n: read() for n, read in self.sources.items()}
         used = {n: max(0.0, now[n] - self._last.get(n, now[n])) for n in now}
         self._last = now
         return used
@@ -174,7 +193,12 @@ class StoreProbe(Protocol):
         """``stored_at - occurred_at`` of every row stored in [from_ms, to_ms)."""
         ...
 
+    def stored_between(self, from_ms: int, to_ms: int) -> int:
+        """Rows stored in [from_ms, to_ms)."""
+        ...
 
+
+_BETWEEN_SQL = "SELECT count(*) FROM events WHERE stored_at_ms >= {p} AND stored_at_ms < {p}"
 _LATENCY_SQL = (
     "SELECT stored_at_ms - occurred_at_ms FROM events"
     " WHERE stored_at_ms >= {p} AND stored_at_ms < {p}"
@@ -205,6 +229,10 @@ class SqliteProbe:
     def latencies_ms(self, from_ms: int, to_ms: int) -> list[int]:
         return [r[0] for r in self._rows(_LATENCY_SQL.format(p="?"), (from_ms, to_ms))]
 
+    def stored_between(self, from_ms: int, to_ms: int) -> int:
+        rows = self._rows(_BETWEEN_SQL.format(p="?"), (from_ms, to_ms))
+        return int(rows[0][0]) if rows else 0
+
 
 @dataclass(frozen=True)
 class PostgresProbe:
@@ -225,6 +253,10 @@ class PostgresProbe:
 
     def latencies_ms(self, from_ms: int, to_ms: int) -> list[int]:
         return [int(r[0]) for r in self._rows(_LATENCY_SQL.format(p="%s"), (from_ms, to_ms))]
+
+    def stored_between(self, from_ms: int, to_ms: int) -> int:
+        rows = self._rows(_BETWEEN_SQL.format(p="%s"), (from_ms, to_ms))
+        return int(rows[0][0]) if rows else 0
 
 
 def percentiles(values: Sequence[int], qs: Sequence[float] = (50, 95, 99)) -> dict[str, float]:
