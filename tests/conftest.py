@@ -29,6 +29,7 @@ pytest_plugins = [
     "tests.support.audit",
     "tests.support.edge",
     "tests.support.processor",
+    "tests.support.rights",
     "tests.support.store",
     "tests.support.web",
 ]

@@ -25,27 +25,26 @@ from stream_processor.runtime.settings import BrokerSettings
 
 if TYPE_CHECKING:
     from stream_processor.erasure.book import ErasureBook
+    from stream_processor.rights.db_port import RightsDb
     from stream_processor.rights.receipt_store import ReceiptStore
 
 
-def _db_path(stack: BrokerSettings, settings: ErasureSettings) -> Path:
-    from stream_processor.rights.db import rights_db_path
+def _db() -> RightsDb:
+    from stream_processor.rights.db import connect_rights_db
 
-    return settings.db_path or rights_db_path(stack.state_dir)
+    return connect_rights_db(BrokerSettings().state_dir, sqlite_path=ErasureSettings().db_path)
 
 
 def _book() -> ErasureBook:
     from stream_processor.erasure.book import ErasureBook
-    from stream_processor.rights.db import open_rights_db
 
-    return ErasureBook(open_rights_db(_db_path(BrokerSettings(), ErasureSettings())))
+    return ErasureBook(_db())
 
 
 def _receipts() -> ReceiptStore:
-    from stream_processor.rights.db import open_rights_db
     from stream_processor.rights.receipt_store import ReceiptStore
 
-    return ReceiptStore(open_rights_db(_db_path(BrokerSettings(), ErasureSettings())))
+    return ReceiptStore(_db())
 
 
 @click.group()
@@ -194,7 +193,6 @@ def waive(username: str, reason: str, by: str) -> None:
     from stream_processor.audit.wiring import open_audit
     from stream_processor.erasure.waiver import WaiverBook, waive_device
     from stream_processor.errors import InvalidInput
-    from stream_processor.rights.db import open_rights_db
 
     parts = username.split(".")
     if len(parts) != 4:
@@ -205,7 +203,7 @@ def waive(username: str, reason: str, by: str) -> None:
         raise click.BadParameter(str(exc), param_hint="--device") from None
     audit = open_audit(BrokerSettings().state_dir)
     try:
-        retire = WaiverBook(open_rights_db(_db_path(BrokerSettings(), ErasureSettings())))
+        retire = WaiverBook(_db())
         ids = waive_device(
             _book(), audit.log, identity, reason=reason, by=by, now_ms=int(time.time() * 1000),
             retire=retire,

@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 
 def _book() -> tuple[KeycardBook, Audit]:
     from stream_processor.audit.wiring import open_audit
-    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.db import connect_rights_db
     from stream_processor.rights.keycards import KeycardBook
 
     state = BrokerSettings().state_dir
     audit = open_audit(state)
-    return KeycardBook(open_rights_db(rights_db_path(state)), audit=audit.log), audit
+    return KeycardBook(connect_rights_db(state), audit=audit.log), audit
 
 
 @click.group()

@@ -89,7 +89,7 @@ def export(
     """Write the subject access export (JSON); every export is audited first."""
     from stream_processor.audit.wiring import open_audit
     from stream_processor.errors import FacegateError
-    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.db import connect_rights_db
     from stream_processor.rights.export import build_export
     from stream_processor.rights.export_audit import parts_note
     from stream_processor.rights.keycards import KeycardBook
@@ -108,13 +108,13 @@ def export(
         raise
     withheld = parts_note(parts, with_store)
     with_store = "stored_events" in parts
-    db = open_rights_db(rights_db_path(state))
+    db = connect_rights_db(state)
     store, events, consent = _sources(stack, with_store, with_ledger)
     from stream_processor.erasure.book import ErasureBook
     from stream_processor.erasure.settings import ErasureSettings
 
     erasure_db_path = ErasureSettings().db_path
-    erasure_db = open_rights_db(erasure_db_path) if erasure_db_path else db
+    erasure_db = connect_rights_db(state, sqlite_path=erasure_db_path) if erasure_db_path else db
     try:
         doc = build_export(
             tenant,

@@ -177,10 +177,10 @@ def token() -> None:
 
 
 def _book() -> TokenBook:
-    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.db import connect_rights_db
     from stream_processor.web.tokens import TokenBook
 
-    return TokenBook(open_rights_db(rights_db_path(BrokerSettings().state_dir)))
+    return TokenBook(connect_rights_db(BrokerSettings().state_dir))
 
 
 @token.command("create")

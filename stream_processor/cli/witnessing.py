@@ -67,7 +67,7 @@ def verify_witnessing(
 def ask_witnesses(a: Audit, state_dir: Path) -> None:
     """Ask the push witnesses to cosign, then give kept receipts their witnessed proof."""
     from stream_processor.audit.note import Verifier
-    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.db import connect_rights_db
     from stream_processor.rights.receipt_proof import witness_stored
     from stream_processor.rights.receipt_store import ReceiptStore
 
@@ -76,7 +76,7 @@ def ask_witnesses(a: Audit, state_dir: Path) -> None:
     witnesses = [Verifier.parse(k) for k in a.settings.witness_keys]
     if not witnesses:
         return
-    db = open_rights_db(rights_db_path(state_dir))
+    db = connect_rights_db(state_dir)
     try:
         n = witness_stored(ReceiptStore(db), a.tree, a.checkpoints, witnesses)
     finally:

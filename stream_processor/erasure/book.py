@@ -1,59 +1,31 @@
 """Erasure progress kept across restarts: one row per request in the rights database.
 
 The row holds ``ErasureProgress`` (msgspec JSON) and a few columns to find it
-by (command id, status). Several processes on one host share the file (WAL);
-a read-modify-write runs in ``BEGIN IMMEDIATE``, so two workers never lose an
-acknowledgement to each other.
+by (command id, status). Several processes (on several hosts, with PostgreSQL) share
+it; a read-modify-write runs in the database's exclusive transaction, so two workers
+never lose an acknowledgement to each other.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from stream_processor.erasure.progress import ErasureProgress, ErasureStatus, decode_progress
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS erasure_progress (
-    request_id      TEXT PRIMARY KEY,
-    command_id      TEXT NOT NULL,
-    tenant          TEXT NOT NULL,
-    site            TEXT NOT NULL,
-    status          TEXT NOT NULL,
-    requested_at_ms INTEGER NOT NULL,
-    updated_at_ms   INTEGER NOT NULL,
-    sent_at_ms      INTEGER NOT NULL DEFAULT 0,
-    completed_at_ms INTEGER,
-    progress        BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS erasure_progress_status ON erasure_progress (status, tenant, site);
-CREATE INDEX IF NOT EXISTS erasure_progress_command ON erasure_progress (command_id);
-"""
+from stream_processor.rights.db_port import RightsDb
 
 
 class ErasureBook:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: RightsDb) -> None:
         self._db = db
-        db.executescript(_SCHEMA)
-
-    @contextmanager
-    def _tx(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     def add(self, progress: ErasureProgress, now_ms: int) -> bool:
         """Insert a new erasure; False if the request id is already known."""
         r = progress.request
         cur = self._db.execute(
-            "INSERT OR IGNORE INTO erasure_progress (request_id, command_id, tenant, site, "
-            "status, requested_at_ms, updated_at_ms, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO erasure_progress (request_id, command_id, tenant, site, status, "
+            "requested_at_ms, updated_at_ms, progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             (
                 r.request_id, progress.command_id, r.tenant, r.site, progress.status.value,
                 r.requested_at_ms, now_ms, progress.encode(),
@@ -87,7 +59,7 @@ class ErasureBook:
         now_ms: int,
     ) -> tuple[ErasureProgress, ErasureProgress] | None:
         """Apply ``change`` atomically; returns (before, after), or None if unknown."""
-        with self._tx():
+        with self._db.transaction():
             before = self.get(request_id)
             if before is None:
                 return None

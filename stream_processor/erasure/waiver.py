@@ -16,7 +16,6 @@ erasure pending, and does not vanish from the record either.
 from __future__ import annotations
 
 import re
-import sqlite3
 
 from edge_agent.wire.topics import ID_PATTERN, DeviceIdentity
 from stream_processor.audit.entries import EntryType
@@ -24,6 +23,7 @@ from stream_processor.audit.log import AuditSink
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.progress import ErasureProgress, Waived
 from stream_processor.errors import InvalidInput
+from stream_processor.rights.db_port import RightsDb
 
 #: Why a device may be released; free text could carry a name into the public log.
 REASONS = {
@@ -36,31 +36,18 @@ REASONS = {
 _BY = re.compile(ID_PATTERN)
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS device_waivers (
-    tenant     TEXT NOT NULL,
-    site       TEXT NOT NULL,
-    gate       TEXT NOT NULL,
-    device     TEXT NOT NULL,
-    reason     TEXT NOT NULL,
-    by_officer TEXT NOT NULL,
-    at_ms      INTEGER NOT NULL,
-    audit_seq  INTEGER NOT NULL,
-    PRIMARY KEY (tenant, site, gate, device)
-);
-"""
-
-
 class WaiverBook:
     """Devices a privacy officer released for good (the latest waiver per device)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: RightsDb) -> None:
         self._db = db
-        db.executescript(_SCHEMA)
 
     def record(self, identity: DeviceIdentity, waiver: Waived) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO device_waivers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO device_waivers VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (tenant, site, gate, device) DO UPDATE SET reason = excluded.reason, "
+            "by_officer = excluded.by_officer, at_ms = excluded.at_ms, "
+            "audit_seq = excluded.audit_seq",
             (identity.tenant, identity.site, identity.gate, identity.device, waiver.reason,
              waiver.by, waiver.at_ms, waiver.audit_seq),
         )  # fmt: skip

@@ -56,7 +56,7 @@ def make_deps(
     from stream_processor.erasure.ledger_index import LedgerIndex
     from stream_processor.erasure.roster import StatusLedgerDevices, shared_roster
     from stream_processor.erasure.waiver import WaiverBook
-    from stream_processor.rights.db import open_rights_db, rights_db_path
+    from stream_processor.rights.db import connect_rights_db
     from stream_processor.rights.keycards import KeycardBook
     from stream_processor.rights.receipt_proof import witness_now
     from stream_processor.rights.receipt_store import ReceiptStore
@@ -67,7 +67,7 @@ def make_deps(
     # Opened on first use: while the store is down a request is still taken (on the
     # record, in the book, commands sent) and only the store's steps wait.
     store = cast(EventStore, LazyStore(factory))
-    db = open_rights_db(settings.db_path or rights_db_path(stack.state_dir))
+    db = connect_rights_db(stack.state_dir, sqlite_path=settings.db_path)
     audit = open_audit(stack.state_dir)
     login = kafka_python_auth(stack, Role.ERASURE)
     publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints, login)

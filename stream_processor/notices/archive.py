@@ -8,7 +8,6 @@ so what a notice said on any day can be shown later.
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any
 from stream_processor.audit import record
 from stream_processor.audit.log import AuditSink
 from stream_processor.notices.view import NoticeContent
+from stream_processor.rights.db_port import RightsDb
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +29,7 @@ class NoticeVersion:
 class NoticeArchive:
     def __init__(
         self,
-        db: sqlite3.Connection,
+        db: RightsDb,
         audit: AuditSink | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -52,11 +52,9 @@ class NoticeArchive:
         latest = self.latest(tenant, site, camera)
         if latest is not None and latest.digest == digest:
             return latest
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._db.transaction():
             latest = self.latest(tenant, site, camera)  # re-read under the write lock
             if latest is not None and latest.digest == digest:
-                self._db.execute("COMMIT")
                 return latest
             new = NoticeVersion(
                 (latest.version if latest else 0) + 1, digest, int(self._clock() * 1000)
@@ -73,10 +71,6 @@ class NoticeArchive:
                     json.dumps(content.doc()),
                 ),
             )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
         if self._audit is not None:
             record.notice_version(
                 self._audit,

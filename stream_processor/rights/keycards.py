@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.log import AuditSink
 from stream_processor.errors import FacegateError
+from stream_processor.rights.db_port import RightsDb
 
 ID = re.compile(ID_PATTERN)
 PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
@@ -140,7 +140,7 @@ class KeycardBook:
 
     def __init__(
         self,
-        db: sqlite3.Connection,
+        db: RightsDb,
         audit: AuditSink | None = None,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] | None = None,
@@ -161,7 +161,7 @@ class KeycardBook:
         self._new_id = new_id
 
     @property
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> RightsDb:
         return self._db
 
     def _now_ms(self) -> int:

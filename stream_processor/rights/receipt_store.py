@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+from stream_processor.rights.db_port import RightsDb
 from stream_processor.rights.receipts import ErasureReceipt
+
+#: No ``witnessed`` member (or a JSON null): ``->>`` gives SQL NULL for both.
+_UNWITNESSED = {
+    "sqlite": "json_extract(receipt, '$.witnessed') IS NULL",
+    "postgres": "(receipt::jsonb ->> 'witnessed') IS NULL",
+}
 
 
 class ReceiptStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: RightsDb) -> None:
         self._db = db
 
     def save(self, receipt: ErasureReceipt) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO erasure_receipts (request_id, subject, issued_at_ms, receipt) "
-            "VALUES (?, ?, ?, ?)",
+            "INSERT INTO erasure_receipts (request_id, subject, issued_at_ms, receipt) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
+            "subject = excluded.subject, issued_at_ms = excluded.issued_at_ms, "
+            "receipt = excluded.receipt",
             (
                 receipt.claims.request_id,
                 receipt.claims.subject,
@@ -32,9 +39,8 @@ class ReceiptStore:
     def unwitnessed(self, limit: int = 1000) -> list[ErasureReceipt]:
         """Receipts that carry no witnessed proof yet, oldest first."""
         rows = self._db.execute(
-            "SELECT receipt FROM erasure_receipts "
-            "WHERE json_extract(receipt, '$.witnessed') IS NULL "
-            "ORDER BY issued_at_ms LIMIT ?",
+            "SELECT receipt FROM erasure_receipts "  # noqa: S608 - a constant per dialect
+            f"WHERE {_UNWITNESSED[self._db.dialect]} ORDER BY issued_at_ms LIMIT ?",
             (limit,),
         ).fetchall()
         return [ErasureReceipt.model_validate_json(r[0]) for r in rows]

@@ -15,7 +15,6 @@ live figures — counts only, never a pseudonym.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Literal
@@ -25,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from stream_processor.errors import ConfigError
 from stream_processor.notices.config import SiteNotice
+from stream_processor.rights.db_port import RightsDb
 from stream_processor.web.consent_counts import SiteConsent
 from stream_processor.web.devices import DeviceRow
 
@@ -61,12 +61,8 @@ def load_compliance(path: Path) -> ComplianceConfig:
 class Milestones:
     """When a figure first reached a threshold, per tenant (rights database)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: RightsDb) -> None:
         self._db = db
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS compliance_milestones (tenant TEXT NOT NULL, "
-            "what TEXT NOT NULL, reached_at_ms INTEGER NOT NULL, PRIMARY KEY (tenant, what))"
-        )
 
     def reached(self, tenant: str, what: str, now_ms: int) -> int:
         self._db.execute(

@@ -16,7 +16,7 @@ from stream_processor.audit.settings import AuditPaths
 from stream_processor.notices.archive import NoticeArchive
 from stream_processor.notices.config import RegistryFile
 from stream_processor.notices.retention import PolicyFileRetention, RetentionSource
-from stream_processor.rights.db import open_rights_db, rights_db_path
+from stream_processor.rights.db import connect_rights_db
 from stream_processor.rights.keycards import KeycardBook, register_keycard_metrics
 from stream_processor.web.compliance import Milestones
 from stream_processor.web.consent_counts import ConsentCounts
@@ -94,7 +94,7 @@ def build_deps(
     dead_letters: DeadLetterCounts | None = None,
 ) -> WebDeps:
     """The production wiring: files under the state dir, the rights DB, metrics."""
-    db = open_rights_db(rights_db_path(state_dir))
+    db = connect_rights_db(state_dir)
     keycards = KeycardBook(db, audit=audit, clock=clock)
     register_keycard_metrics(keycards, registry)
     devices = devices or DeviceTable()

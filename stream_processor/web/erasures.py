@@ -2,15 +2,14 @@
 
 The erasure worker keeps one ``erasure_progress`` row per request and the
 receipt store one ``erasure_receipts`` row per issued receipt; the console only
-reads them. Schemas are created by their owners (``erasure.book``,
-``rights.db``); a database without them yet simply has no requests.
+reads them. Their schema is ``rights/schema.py``, created when the database opens.
 """
 
 from __future__ import annotations
 
-import sqlite3
-
 from pydantic import BaseModel, Field
+
+from stream_processor.rights.db_port import RightsDb
 
 
 class ErasureRow(BaseModel):
@@ -35,21 +34,18 @@ class ErasureSummary(BaseModel):
 
 
 class ErasureReads:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: RightsDb) -> None:
         self._db = db
 
     def of_tenant(
         self, tenant: str, now_ms: int, sla_s: int, offset: int = 0, limit: int = 100
     ) -> ErasureSummary:
-        try:
-            rows = self._db.execute(
-                "SELECT p.request_id, p.site, p.status, p.requested_at_ms, p.completed_at_ms, "
-                "r.request_id IS NOT NULL FROM erasure_progress p LEFT JOIN erasure_receipts r "
-                "ON r.request_id = p.request_id WHERE p.tenant = ? ORDER BY p.requested_at_ms DESC",
-                (tenant,),
-            ).fetchall()
-        except sqlite3.OperationalError:  # the erasure worker never ran against this database
-            rows = []
+        rows = self._db.execute(
+            "SELECT p.request_id, p.site, p.status, p.requested_at_ms, p.completed_at_ms, "
+            "r.request_id IS NOT NULL FROM erasure_progress p LEFT JOIN erasure_receipts r "
+            "ON r.request_id = p.request_id WHERE p.tenant = ? ORDER BY p.requested_at_ms DESC",
+            (tenant,),
+        ).fetchall()
         out = []
         for rid, site, status, requested, completed, receipt in rows:
             pending = status != "complete" or completed is None

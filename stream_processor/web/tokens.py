@@ -17,37 +17,18 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.errors import FacegateError
+from stream_processor.rights.db_port import RightsDb
 
 TOKEN_PREFIX = "fgt_"  # noqa: S105 - a prefix, not a secret: lets scanners find leaked tokens
 SESSION_TTL_S = 12 * 3600
 _ID = re.compile(ID_PATTERN)
 _LABEL = re.compile(r"^[\w .@:/+-]{1,80}$")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS web_tokens (
-    id TEXT PRIMARY KEY,
-    hash TEXT NOT NULL UNIQUE,
-    tenant TEXT NOT NULL,
-    role TEXT NOT NULL,
-    label TEXT NOT NULL,
-    created_at_ms INTEGER NOT NULL,
-    expires_at_ms INTEGER,
-    revoked_at_ms INTEGER
-);
-CREATE TABLE IF NOT EXISTS web_sessions (
-    hash TEXT PRIMARY KEY,
-    token_id TEXT NOT NULL REFERENCES web_tokens (id),
-    csrf TEXT NOT NULL,
-    expires_at_ms INTEGER NOT NULL
-);
-"""
 
 
 class TokenError(FacegateError):
@@ -126,10 +107,9 @@ def _token(row: tuple[object, ...]) -> Token:
 class TokenBook:
     """Tokens and sessions in the rights database (shared by the CLI and the web processes)."""
 
-    def __init__(self, db: sqlite3.Connection, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: RightsDb, clock: Callable[[], float] = time.time) -> None:
         self._db = db
         self._clock = clock
-        db.executescript(_SCHEMA)
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -171,7 +151,7 @@ class TokenBook:
         return [_token(r) for r in rows.fetchall()]
 
     def revoke(self, token_id: str) -> Token:
-        with self._db:
+        with self._db.transaction():  # revoked, and its sessions gone, on every host
             cur = self._db.execute(
                 "UPDATE web_tokens SET revoked_at_ms = ? WHERE id = ? AND revoked_at_ms IS NULL",
                 (self._now_ms(), token_id),
