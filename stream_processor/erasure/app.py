@@ -26,6 +26,7 @@ import faust
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.settings import ErasureSettings
+from stream_processor.erasure.withdrawal_tracker import Timing, WithdrawalTracker
 from stream_processor.processor.kafka_login import faust_login
 from stream_processor.quarantine import (
     ConsumerMetrics,
@@ -98,6 +99,12 @@ def create_app(
         metrics,
         resend_after_s=settings.resend_after_s,
         forget_window_s=settings.forget_window_s,
+        withdrawals=WithdrawalTracker(metrics, Timing(
+            resend_first_ms=int(settings.withdrawal_resend_first_s * 1000),
+            resend_max_ms=int(settings.withdrawal_resend_max_s * 1000),
+            alarm_after_ms=int(settings.withdrawal_alarm_after_s * 1000),
+            track_ms=int(settings.withdrawal_track_s * 1000),
+        )),  # fmt: skip
     )
     erasure_topic = app.topic(topics.erasure, value_serializer="raw", key_serializer="raw")
     acks_topic = app.topic(topics.acks, value_serializer="raw", key_serializer="raw")

@@ -61,6 +61,29 @@ class ErasureMetrics:
             registry=registry,
         )
 
+        self.withdrawals_pending = Gauge(
+            "facegate_withdrawals_pending",
+            "withdrawal commands some device of their site has not acknowledged yet",
+            registry=registry,
+        )
+        self.withdrawal_devices_overdue = Gauge(
+            "facegate_withdrawal_devices_overdue",
+            "devices owing a withdrawal acknowledgement past FACEGATE_ERASURE_WITHDRAWAL_"
+            "ALARM_AFTER_S (an unreachable gate still holding a withdrawn template)",
+            registry=registry,
+        )
+        self.withdrawal_resent = Counter(
+            "facegate_withdrawal_commands_resent_total",
+            "withdrawal commands re-sent to a site with devices still owing an ack",
+            registry=registry,
+        )
+        self.withdrawal_acks = Counter(
+            "facegate_withdrawal_acks_total",
+            "device acknowledgements of withdrawal commands, by what they did to the progress",
+            ["outcome"],
+            registry=registry,
+        )
+
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
         assert name in STEPS

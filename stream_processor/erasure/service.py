@@ -40,6 +40,8 @@ from stream_processor.erasure.progress import (
     Waived,
     read_request,
 )
+from stream_processor.erasure.withdrawal_tracker import Change, WithdrawalTracker
+from stream_processor.erasure.withdrawals import WithdrawalBook
 from stream_processor.processor.ledger import site_key
 from stream_processor.quarantine import Failure, Refusal, classify
 from stream_processor.rights.receipts import Deletion, ErasureReceipt
@@ -77,6 +79,10 @@ class Deps:
     forget_keycards: Callable[[str, str, str], int] = lambda tenant, site, subject: 0
     #: "gate/device" → the standing waiver of a retired device, per (tenant, site).
     retired: Callable[[str, str], dict[str, Waived]] = lambda tenant, site: {}
+    #: Withdrawal commands owed by devices (None: not tracked by this worker).
+    withdrawals: WithdrawalBook | None = None
+    #: Withdrawals and tombstones on the consent ledger since the last call.
+    withdrawn: Callable[[], list[Change]] = list
     #: "sqlite" or "postgres": what the receipt says about the store's free space.
     store_kind: str = "sqlite"
     #: Called at close (consumers, producers).
@@ -107,8 +113,10 @@ class ErasureService:
         *,
         resend_after_s: float = 300.0,
         forget_window_s: float = 900.0,
+        withdrawals: WithdrawalTracker | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._withdrawals = withdrawals
         self._factory = deps_factory
         self._deps: Deps | None = None
         self._out = outbound
@@ -318,8 +326,10 @@ class ErasureService:
         if isinstance(ack, Refusal):
             self._metrics.acks.labels("invalid").inc()
             return ack
-        if ack.type is CommandType.ERASE_SUBJECT:  # withdrawals are the processor's
+        if ack.type is CommandType.ERASE_SUBJECT:
             await self._take_ack(ack)
+        elif ack.type is CommandType.WITHDRAW_CONSENT and self._withdrawals is not None:
+            await self._withdrawals.take_ack(ack, self._run, self._now_ms())
         return None
 
     async def _take_ack(self, ack: CommandAck) -> None:
@@ -434,3 +444,5 @@ class ErasureService:
             self._metrics.pending.set(len(pending))
             oldest = min((p.request.requested_at_ms for p in pending), default=now)
             self._metrics.oldest_pending.set(max(0, now - oldest) / 1000)
+            if self._withdrawals is not None:
+                await self._withdrawals.tick(self._run, self._out, now)

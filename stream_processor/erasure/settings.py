@@ -31,6 +31,27 @@ class ErasureSettings(BaseSettings):
         description="for this long after a receipt, audit entries about the subject that "
         "appear later (the ledger follower's) have their openings forgotten too",
     )
+    withdrawal_resend_first_s: float = Field(
+        60.0,
+        gt=0,
+        description="re-send a withdrawal command this long after it was first sent, "
+        "if a device of the site has not acknowledged it; the wait doubles after each send",
+    )
+    withdrawal_resend_max_s: float = Field(
+        1800.0, gt=0, description="the longest wait between two sends of a withdrawal command"
+    )
+    withdrawal_alarm_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="a withdrawal still unacknowledged by a device this long after it was "
+        "made raises the alarm (facegate_withdrawal_devices_overdue, a log line)",
+    )
+    withdrawal_track_s: float = Field(
+        7 * 86400.0,
+        gt=0,
+        description="withdrawals on the consent ledger older than this when the worker "
+        "first sees them are not tracked (a new rights database meets the whole ledger)",
+    )
     tick_s: float = Field(5.0, gt=0, description="how often pending erasures are looked at")
     metrics_port: int = Field(0, ge=0, le=65535, description="Prometheus port; 0 = off")
     metrics_host: str = Field(
