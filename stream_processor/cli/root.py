@@ -25,6 +25,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "bridge": ("stream_processor.cli.bridge", "bridge", "MQTT → Kafka bridge"),
     "processor": ("stream_processor.cli.processor", "processor", "Faust workers"),
     "demo": ("stream_processor.cli.demo", "demo", "the whole local pipeline with simulated gates"),
+    "simulate": ("stream_processor.cli.simulate", "simulate", "load from many simulated gates"),
     "consent": ("stream_processor.cli.consent", "consent", "consent ledger: grant, withdraw, show"),
     "policy": ("stream_processor.cli.policy", "policy", "retention and purpose policies"),
     "audit": ("stream_processor.cli.audit", "audit", "tamper-evident audit log, receipts"),
