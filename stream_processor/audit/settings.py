@@ -32,6 +32,14 @@ class AuditSettings(BaseSettings):
         description="topic mode: how long an append waits for its entry to come back chained"
         " before it fails (no writer running, or Kafka unreachable)",
     )
+    writer_group: str = Field(
+        "facegate-audit-writer",
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        description="topic mode: consumer group and transactional id of the chaining writers"
+        " (one per deployment: the writers of one chain must share it)",
+    )
     checkpoint_interval_s: float = Field(
         60.0, gt=0, description="how often the checkpointer signs the head of the log"
     )

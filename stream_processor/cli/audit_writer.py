@@ -21,7 +21,8 @@ def writer() -> None:
     from stream_processor.audit.chain_writer import ChainWriter
     from stream_processor.audit.settings import AuditSettings
 
-    if AuditSettings().mode != "topic":
+    settings = AuditSettings()
+    if settings.mode != "topic":
         raise click.UsageError(
             "the audit writer runs in the multi-host mode: FACEGATE_AUDIT_MODE=topic"
         )
@@ -32,6 +33,8 @@ def writer() -> None:
         topics.audit_facts,
         topics.audit_chain,
         auth=kafka_python_auth(stack, Role.AUDIT),
+        group=settings.writer_group,
+        transactional_id=settings.writer_group,
     )
     stop = threading.Event()
 

@@ -1,0 +1,170 @@
+"""Two hosts, one audit chain: two sets of processes with separate state directories
+share the brokers (``FACEGATE_AUDIT_MODE=topic``). Each host runs an audit writer and a
+process that appends audit entries; host A's active writer and its appending process
+are killed with SIGKILL mid-stream. Every acknowledged entry is in the chain once, the
+standby writer takes over, and both hosts' ``facegate audit verify`` accept the same
+chain, byte for byte (no fork)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from stream_processor.audit.entries import decode_entry
+from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.topics import ensure_topics, topic_specs
+from tests.conftest import FACEGATE, StackHandle, wait_for
+
+pytestmark = pytest.mark.e2e
+
+#: A process of a host that appends audit entries as the erasure worker and web app do
+#: (open_audit in topic mode); it prints each entry once the chain acknowledged it.
+APPENDER = """
+import json, sys
+from stream_processor.audit import record
+from stream_processor.audit.wiring import open_audit
+from stream_processor.runtime.settings import BrokerSettings
+a = open_audit(BrokerSettings().state_dir)
+host, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    e = record.retention_sweep(a.log, tenant="acme", site=host, deleted={"face_match": i},
+                               cutoff_ms=i, policy_version=1).entry
+    print(json.dumps([host, i, e.seq, e.hash]), flush=True)
+a.close()
+"""
+
+
+@dataclass
+class Host:
+    name: str
+    state: Path
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    files: list[IO[bytes]] = field(default_factory=list)
+
+    def start(self, name: str, *argv: str) -> subprocess.Popen[bytes]:
+        out = open(self.state / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop_all
+        self.files.append(out)
+        proc = subprocess.Popen(argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.procs[name] = proc
+        return proc
+
+    def log(self, name: str) -> str:
+        return (self.state / f"{name}.log").read_text(errors="replace")
+
+    def acknowledged(self, name: str) -> list[tuple[str, int, int, str]]:
+        lines = [x for x in self.log(name).splitlines() if x.startswith("[")]
+        return [tuple(json.loads(x)) for x in lines]  # type: ignore[misc]
+
+    def writer_active(self, name: str) -> bool:
+        events = [x for x in self.log(name).splitlines() if "audit chain writer:" in x]
+        return bool(events) and "took over" in events[-1]
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([FACEGATE, *args], env=self.env, capture_output=True, text=True,
+                              timeout=120)
+
+    def stop_all(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs.values():
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        for f in self.files:
+            f.close()
+
+
+@pytest.fixture
+def hosts(running_stack: StackHandle, tmp_path: Path) -> Iterator[tuple[Host, Host]]:
+    tag = uuid.uuid4().hex[:10]
+    topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
+    bootstrap = f"127.0.0.1:{running_stack.env['FACEGATE_KAFKA_PORT']}"
+    wanted = (topics.audit_facts, topics.audit_chain)
+    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name in wanted])
+    shared = {
+        **os.environ, **running_stack.env,
+        "FACEGATE_AUDIT_MODE": "topic",
+        "FACEGATE_AUDIT_CHAIN_WAIT_S": "60",
+        "FACEGATE_AUDIT_WRITER_GROUP": f"writer-{tag}",
+        "FACEGATE_TOPIC_AUDIT_FACTS": topics.audit_facts,
+        "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
+    }  # fmt: skip
+    made = []
+    for name in ("a", "b"):
+        state = tmp_path / f"host-{name}"
+        state.mkdir()
+        made.append(Host(name, state, {**shared, "FACEGATE_STATE_DIR": str(state)}))
+    a, b = made
+    # The operator key is the deployment's, not a host's: host B is given host A's.
+    subprocess.run([FACEGATE, "audit", "public-key"], env=a.env, check=True,
+                   capture_output=True, timeout=120)
+    shutil.copytree(a.state / "secrets", b.state / "secrets")
+    try:
+        yield a, b
+    finally:
+        a.stop_all()
+        b.stop_all()
+
+
+def _appender(host: Host, name: str, n: int, site: str) -> subprocess.Popen[bytes]:
+    return host.start(name, sys.executable, "-c", APPENDER, site, str(n))
+
+
+def test_one_chain_across_two_hosts_survives_a_killed_writer_and_appender(
+    hosts: tuple[Host, Host],
+) -> None:
+    a, b = hosts
+    a.start("writer", FACEGATE, "audit", "writer")
+    wait_for(lambda: a.writer_active("writer"), 60, "host A's writer takes partition 0")
+    b.start("writer", FACEGATE, "audit", "writer")
+    a_app = _appender(a, "app", 100_000, "a")
+    b_app = _appender(b, "app", 60, "b")
+    wait_for(lambda: len(a.acknowledged("app")) >= 15 and len(b.acknowledged("app")) >= 10,
+             90, "both hosts append")
+    # Whichever writer holds partition 0 now is killed, with host A's appender.
+    active = a if a.writer_active("writer") else b
+    standby = b if active is a else a
+    assert active.writer_active("writer") and not standby.writer_active("writer")
+    active.procs["writer"].send_signal(signal.SIGKILL)
+    a_app.send_signal(signal.SIGKILL)
+    t0 = time.monotonic()
+    b_app.wait(120)
+    assert b_app.returncode == 0, b.log("app")
+    took = time.monotonic() - t0
+    assert standby.writer_active("writer"), standby.log("writer")
+    # Host A comes back: its next appends land on the same chain.
+    a_again = _appender(a, "app-again", 5, "a-again")
+    a_again.wait(120)
+    assert a_again.returncode == 0, a.log("app-again")
+
+    acked = a.acknowledged("app") + b.acknowledged("app") + a.acknowledged("app-again")
+    verdicts = [h.cli("audit", "verify", "--json") for h in (a, b)]
+    for v in verdicts:
+        assert v.returncode == 0, v.stdout + v.stderr
+    copies = [(h.state / "audit" / "log.jsonl").read_bytes() for h in (a, b)]
+    assert copies[0] == copies[1]  # one chain, the same head on both hosts
+    chain = [decode_entry(line) for line in copies[0].splitlines()]
+    assert [e.seq for e in chain] == list(range(len(chain)))
+    by_seq = {e.seq: e for e in chain}
+    for host, i, seq, digest in acked:  # every acknowledged entry, in its place
+        entry = by_seq[seq]
+        assert entry.hash == digest and entry.site == host and entry.body["cutoff_ms"] == i
+    mine = [(e.site, e.body["cutoff_ms"]) for e in chain]
+    assert len(mine) == len(set(mine)), "a fact chained twice"
+    assert took < 60, f"the standby took {took:.1f} s to take over"
