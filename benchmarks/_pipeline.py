@@ -280,3 +280,16 @@ def wait_for(
             return
         time.sleep(every_s)
     raise TimeoutError(f"{what}: not within {timeout_s:.0f}s")
+
+
+def prometheus_targets(url: str) -> dict[str, str]:
+    """Health of each target Prometheus scrapes now (``job/instance`` → up/down/unknown)."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(url + "/api/v1/targets?state=active", timeout=5) as resp:  # noqa: S310
+        data = json.load(resp)
+    return {
+        f"{t['labels'].get('job', '?')}/{t['labels'].get('instance', '?')}": t["health"]
+        for t in data["data"]["activeTargets"]
+    }

@@ -33,6 +33,8 @@ def print_table(result: dict[str, Any]) -> None:
             f" raw {v['raw_saturation']:,.0f}/s, ratio {ratio};"
             f" soak rate (half) {v['soak_rate']:,.0f}/s"
         )
+        up = sorted(t for t, h in v["prometheus_targets"].items() if h == "up")
+        print(f"{store}: Prometheus scraped {len(up)} targets up: {', '.join(up)}")
     print(result["load_end"])
 
 

@@ -42,6 +42,7 @@ from _pipeline import (  # noqa: E402
     broker_pids,
     check_alive,
     own_cpu_s,
+    prometheus_targets,
     start_component,
     stop_components,
     wait_for,
@@ -64,6 +65,8 @@ def pipeline_env(store: str) -> dict[str, str]:
         "FACEGATE_WEB_PORT": str(web),
         "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{web}",
         "FACEGATE_PROMETHEUS_PORT": str(prom),
+        # Every 5 s rather than the default 15 s: the scrapes land inside each step.
+        "FACEGATE_PROMETHEUS_SCRAPE_INTERVAL_S": "5",
     }
 
 
@@ -86,7 +89,13 @@ def probe_for(st: BenchStack, store: str, raw: bool) -> tuple[StoreProbe, list[s
 
 
 def phase(
-    st: BenchStack, store: str, raw: bool, args: argparse.Namespace, driver: SimulatorDriver
+    st: BenchStack,
+    store: str,
+    raw: bool,
+    args: argparse.Namespace,
+    driver: SimulatorDriver,
+    scraped: dict[str, str],
+    prometheus_url: str,
 ) -> list[Step]:
     logs = st.state / "bench-logs"
     probe, where = probe_for(st, store, raw)
@@ -114,6 +123,8 @@ def phase(
         label = "raw" if raw else "pipeline"
         steps = run_steps(label, store, args.rates, args.step_s, driver, probe, meter,
                           check=lambda: check_alive(comps))  # fmt: skip
+        if not raw:
+            scraped.update(prometheus_targets(prometheus_url))
         drain(probe, driver.expected_total, args.drain_s)
     finally:
         if dashboards is not None:
@@ -137,7 +148,7 @@ def drain(probe: StoreProbe, expected: int, timeout_s: float) -> None:
         print(f"  backlog not drained within {timeout_s:.0f}s", flush=True)
 
 
-def one_store(store: str, args: argparse.Namespace) -> list[Step]:
+def one_store(store: str, args: argparse.Namespace, scraped: dict[str, str]) -> list[Step]:
     from stream_processor.stack.monitoring.prometheus import Prometheus
 
     with private_stack(f"e2e-{store}", pipeline_env(store)) as st:
@@ -145,15 +156,17 @@ def one_store(store: str, args: argparse.Namespace) -> list[Step]:
         prometheus.up()
         try:
             driver = SimulatorDriver.prepare(st, args.sites, args.devices_per_site)
-            steps = phase(st, store, False, args, driver)
+            steps = phase(st, store, False, args, driver, scraped, prometheus.url)
             driver.reset_totals()
-            steps += phase(st, store, True, args, driver)
+            steps += phase(st, store, True, args, driver, scraped, prometheus.url)
         finally:
             prometheus.down()
     return steps
 
 
-def report(steps: list[Step], args: argparse.Namespace, machine: str) -> dict[str, Any]:
+def report(
+    steps: list[Step], args: argparse.Namespace, machine: str, scraped: dict[str, dict[str, str]]
+) -> dict[str, Any]:
     from _pipeline_plots import plot_all, print_table
 
     summary: dict[str, Any] = {}
@@ -166,6 +179,7 @@ def report(steps: list[Step], args: argparse.Namespace, machine: str) -> dict[st
             "raw_saturation": raw_sat,
             "ratio": sat / raw_sat if raw_sat else None,
             "soak_rate": sat / 2,
+            "prometheus_targets": scraped.get(store, {}),
         }
     result = {"machine": machine, "load_end": load_line(), "args": vars(args),
               "summary": summary, "steps": [s.as_dict() for s in steps]}  # fmt: skip
@@ -195,9 +209,10 @@ def main() -> None:
     machine = machine_line()
     print(machine, flush=True)
     steps: list[Step] = []
+    scraped: dict[str, dict[str, str]] = {}
     for store in args.stores:
-        steps += one_store(store, args)
-    result = report(steps, args, machine)
+        steps += one_store(store, args, scraped.setdefault(store, {}))
+    result = report(steps, args, machine, scraped)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1, default=str))
     print(f"result {args.out}; plots {args.plots}_*.png; {load_line()}")
