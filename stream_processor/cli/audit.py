@@ -286,7 +286,7 @@ def checkpoint(publish: bool, force: bool) -> None:
     from stream_processor.audit.wiring import open_audit
 
     stack = BrokerSettings()
-    a = open_audit(stack.state_dir)
+    a = open_audit(stack.state_dir, role=Role.AUDIT)
     publisher = _checkpoint_publisher(stack) if publish else None
     try:
         cp = a.checkpointer(publisher).checkpoint(force=force)
@@ -315,7 +315,7 @@ def checkpointer(interval: float | None, metrics_port: int) -> None:
     stack = BrokerSettings()
     settings = AuditSettings()
     every = interval or settings.checkpoint_interval_s
-    a = open_audit(stack.state_dir, settings)
+    a = open_audit(stack.state_dir, settings, role=Role.AUDIT)
     publisher = _checkpoint_publisher(stack)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -418,7 +418,7 @@ def follow(metrics_port: int) -> None:
 
     stack = BrokerSettings()
     topics = Topics()
-    a = open_audit(stack.state_dir)
+    a = open_audit(stack.state_dir, role=Role.AUDIT)
     stop = {"now": False}
 
     def _stop(signum: int, frame: object) -> None:
@@ -470,7 +470,7 @@ def rotate_key(reason: str, publish: bool) -> None:
 
     stack = BrokerSettings()
     publisher = _checkpoint_publisher(stack) if publish else None
-    a = open_audit(stack.state_dir)
+    a = open_audit(stack.state_dir, role=Role.AUDIT)
     try:
         a.checkpointer(publisher).checkpoint()  # seal what the old key vouches for
         old, new = OperatorKey.rotate(a.paths.secrets)
