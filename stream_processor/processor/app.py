@@ -62,8 +62,9 @@ class TopicSender:
 def open_audit_log(state_dir: Path) -> AuditSink:
     """The operator's audit log under the state directory (the sweeper's entries)."""
     from stream_processor.audit.wiring import open_audit
+    from stream_processor.runtime.kafka_auth import Role
 
-    return open_audit(state_dir).log
+    return open_audit(state_dir, role=Role.PROCESSOR).log
 
 
 def new_app(stack: BrokerSettings, settings: ProcessorSettings) -> faust.App:
