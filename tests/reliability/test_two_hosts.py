@@ -65,8 +65,12 @@ class Host:
         return (self.state / f"{name}.log").read_text(errors="replace")
 
     def acknowledged(self, name: str) -> list[tuple[str, int, int, str]]:
-        lines = [x for x in self.log(name).splitlines() if x.startswith("[")]
-        return [tuple(json.loads(x)) for x in lines]  # type: ignore[misc]
+        acked = []
+        for line in self.log(name).splitlines():
+            if line.startswith("["):
+                site, i, seq, digest = json.loads(line)
+                acked.append((str(site), int(i), int(seq), str(digest)))
+        return acked
 
     def writer_active(self, name: str) -> bool:
         events = [x for x in self.log(name).splitlines() if "audit chain writer:" in x]
