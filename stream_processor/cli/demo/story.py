@@ -1,0 +1,148 @@
+"""The story's steps, in order. Each runs the commands an operator would type, checks
+that what it claims happened (the store, the gates' galleries, the receipt), and
+returns what it showed and where to look."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import yaml
+
+from edge_agent.pseudonym import load_site_secret, pseudonym
+from stream_processor.cli.demo.firm import CAST, KEYCARD_NUMBER, REAL_SITE, TENANT
+from stream_processor.cli.demo.progress import subject_events
+from stream_processor.cli.demo.scene import Scene, gate_templates, wait_until
+from stream_processor.processor.demo_seed import DEMO_POLICY
+
+
+@dataclass
+class Step:
+    key: str
+    title: str
+    ok: bool = False
+    lines: list[str] = field(default_factory=list)
+    facts: dict[str, object] = field(default_factory=dict)
+
+
+def subject_of(scene: Scene, resident_id: str) -> str:
+    return pseudonym(load_site_secret(scene.office_secret, TENANT, REAL_SITE), resident_id)
+
+
+def _site_args(scene: Scene, resident_id: str) -> list[str]:
+    return ["--tenant", TENANT, "--site", REAL_SITE, "--resident-id", resident_id,
+            "--site-secret", str(scene.office_secret)]  # fmt: skip
+
+
+def recognition(scene: Scene) -> Step:
+    """The real gates recognise the enrolled residents; the card and PIN open the lobby."""
+    step = Step("recognition", "Residents pass the riverside gates")
+    faces = {r.resident_id: subject_of(scene, r.resident_id) for r in CAST if r.replay_photos}
+    card_user = next(r for r in CAST if r.card)
+    with scene.gates["lobby"].credentials.open("a") as reader:
+        reader.write(f"card {card_user.card}\npin {card_user.pin}\n")
+
+    def seen() -> bool:
+        ok = all(subject_events(scene.store, REAL_SITE, "face_match", s) for s in faces.values())
+        cards = subject_events(scene.store, REAL_SITE, "key_card", subject_of(scene, "R-103"))
+        return ok and cards > 0
+
+    step.ok = wait_until(seen, 120)
+    for rid, subject in faces.items():
+        n = subject_events(scene.store, REAL_SITE, "face_match", subject)
+        step.lines.append(f"{rid} recognised by face: {n} stored face_match events as {subject}")
+        step.facts[f"face_match_{rid}"] = n
+    n = subject_events(scene.store, REAL_SITE, "key_card", subject_of(scene, "R-103"))
+    step.lines.append(f"R-103 opened the lobby with card {card_user.card}: {n} key_card events")
+    step.lines.append(f"look: {scene.store} (events), logs of gate-lobby / gate-garage")
+    return step
+
+
+def policy_change(scene: Scene) -> Step:
+    """Face events are kept 14 days instead of 30: the dry run first, then the change."""
+    step = Step("policy", "The firm shortens how long face events are kept (30d → 14d)")
+    doc = copy.deepcopy(DEMO_POLICY)
+    doc["retention"]["face_match"]["access_control"] = "14d"
+    path = scene.demo_dir / "policy-demo.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    dry = scene.cli("policy", "apply", str(path), "--dry-run")
+    step.lines += [f"$ {dry.shown}", *("  " + x for x in dry.stdout.strip().splitlines())]
+    done = scene.cli("policy", "apply", str(path), "--comment", "demo: face events 14 days")
+    step.lines += [f"$ {done.shown}", *("  " + x for x in done.stdout.strip().splitlines())]
+    shown = scene.cli("policy", "history", "--tenant", TENANT).stdout
+    step.ok = "dry run" in (dry.stdout + dry.stderr).lower() or bool(dry.stdout.strip())
+    step.ok = step.ok and "applied policy" in done.stdout
+    step.facts["versions"] = len([x for x in shown.splitlines() if x.strip()])
+    step.lines.append(f"look: facegate policy history --tenant {TENANT}")
+    return step
+
+
+def _templates(scene: Scene) -> dict[str, int | None]:
+    return {gate: gate_templates(files.http_port) for gate, files in scene.gates.items()}
+
+
+def withdrawal(scene: Scene) -> Step:
+    """R-101 withdraws her face consent: her templates leave both gates."""
+    step = Step("withdrawal", "R-101 withdraws her consent; her face leaves the gates")
+    before = _templates(scene)
+    done = scene.cli("consent", "withdraw", *_site_args(scene, "R-101"))
+    gone = len(next(r for r in CAST if r.resident_id == "R-101").enrol_photos)
+
+    def dropped() -> bool:
+        now = _templates(scene)
+        return all((now[g] or 0) <= (before[g] or 0) - gone for g in now)
+
+    step.ok = wait_until(dropped, 60) and all(v is not None for v in before.values())
+    after = _templates(scene)
+    step.lines.append(f"$ {done.shown}")
+    for gate, files in scene.gates.items():
+        step.lines.append(f"{gate}: face templates {before[gate]} → {after[gate]} "
+                          f"(http://127.0.0.1:{files.http_port}/metrics)")  # fmt: skip
+    step.facts.update(templates_before=before, templates_after=after)
+    return step
+
+
+def erasure(scene: Scene) -> Step:
+    """R-101 then asks for erasure: signed receipt, cosigned by the witness, verified."""
+    step = Step("erasure", "R-101 asks for erasure; a signed, witnessed receipt")
+    req = scene.cli("erasure", "request", *_site_args(scene, "R-101"), "--wait", "120")
+    request_id = req.stdout.strip().splitlines()[0]
+    receipt = scene.demo_dir / f"receipt-{request_id}.json"
+    scene.cli("erasure", "receipt", request_id, "--out", str(receipt))
+    verify = scene.cli("audit", "verify", "--receipt", str(receipt),
+                       "--witness-key", scene.witness_key)  # fmt: skip
+    left = subject_events(scene.store, REAL_SITE, "face_match", subject_of(scene, "R-101"))
+    witnessed = "witnessed by" in verify.stdout
+    step.ok = witnessed and left == 0 and "verified" in verify.stdout
+    step.lines += [f"$ {req.shown}", f"$ facegate erasure receipt {request_id} --out {receipt}",
+                   f"$ {verify.shown}", *("  " + x for x in verify.stdout.strip().splitlines())]
+    step.lines.append(f"R-101's stored face events left: {left}")
+    step.facts.update(request_id=request_id, receipt=str(receipt), verified=step.ok,
+                      witnessed=witnessed, events_left=left)  # fmt: skip
+    return step
+
+
+def keycard(scene: Scene) -> Step:
+    """R-102 asks for a key card instead of his face: template gone, the card opens."""
+    step = Step("keycard", "R-102 asks for a key card; the card replaces his face")
+    opened = scene.cli("keycard", "request", *_site_args(scene, "R-102"), "--unit", "B-12")
+    request_id = opened.stdout.split("request ")[1].split()[0]
+    before = _templates(scene)
+    done = scene.cli("keycard", "fulfil", request_id, "--card", KEYCARD_NUMBER,
+                     "--site-secret", str(scene.office_secret))  # fmt: skip
+    dropped = wait_until(lambda: all(
+        (v or 0) < (before[g] or 0) for g, v in _templates(scene).items()), 60)
+    subject = subject_of(scene, "R-102")
+    cards_before = subject_events(scene.store, REAL_SITE, "key_card", subject)
+    with scene.gates["garage"].credentials.open("a") as reader:
+        reader.write(f"card {KEYCARD_NUMBER}\n")
+    card_ok = wait_until(
+        lambda: subject_events(scene.store, REAL_SITE, "key_card", subject) > cards_before, 60)
+    step.ok = dropped and card_ok
+    step.lines += [f"$ {opened.shown}", f"$ {done.shown}", *("  " + x for x in
+                   done.stdout.strip().splitlines())]  # fmt: skip
+    step.lines.append(f"face templates {before} → {_templates(scene)}")
+    step.lines.append(f"card {KEYCARD_NUMBER} read at the garage gate: "
+                      f"{'opened (key_card event stored)' if card_ok else 'NOT seen'}")
+    step.facts.update(templates_dropped=dropped, card_opened=card_ok, request_id=request_id)
+    return step
