@@ -1,0 +1,182 @@
+"""The soak's time series: RSS of each process (a process and its children, read
+from /proc by ``_pipeline.sample``: a multi-process simulator counts whole), stored
+rows, consumer lag; the memory slope; and the plot."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _pipeline import sample
+
+
+@dataclass
+class Sample:
+    t_s: float
+    rss_mib: dict[str, float | None]
+    pids: dict[str, int | None]
+    stored: int
+    lag: int | None
+    load1: float
+
+
+@dataclass
+class Series:
+    """Samples of the named processes (``pids()`` is read at each sample: a restarted
+    component has a new pid), the store's rows and the consumer lag."""
+
+    pids: Callable[[], Mapping[str, int | None]]
+    stored: Callable[[], int]
+    lag: Callable[[], int | None]
+    samples: list[Sample] = field(default_factory=list)
+
+    def take(self, t_s: float) -> Sample:
+        pids = dict(self.pids())
+        rss = {name: (None if pid is None else _mib(sample(pid).rss_bytes))
+               for name, pid in pids.items()}  # fmt: skip
+        s = Sample(t_s, rss, pids, self.stored(), self.lag(), os.getloadavg()[0])
+        self.samples.append(s)
+        return s
+
+    def names(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for s in self.samples:
+            seen.update(dict.fromkeys(s.rss_mib))
+        return list(seen)
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [
+            {"t_s": round(s.t_s, 1), "rss_mib": {k: _r(v) for k, v in s.rss_mib.items()},
+             "stored": s.stored, "lag": s.lag, "load1": s.load1}
+            for s in self.samples
+        ]  # fmt: skip
+
+
+def _mib(rss_bytes: int) -> float | None:
+    return rss_bytes / 2**20 if rss_bytes else None  # 0: the process is gone
+
+
+def _r(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+def pooled_slope_per_hour(segments: Sequence[Sequence[tuple[float, float]]]) -> float | None:
+    """Least-squares slope of (seconds, MiB) points in MiB per hour, with one intercept
+    per segment (one segment per lifetime of a process): a restart's drop in RSS is not
+    read as shrinking, nor hides growth within a lifetime. None without at least three
+    points spread in time."""
+    cov = var = 0.0
+    n = 0
+    for pts in segments:
+        if len(pts) < 2:
+            continue
+        mt = sum(t for t, _ in pts) / len(pts)
+        mv = sum(v for _, v in pts) / len(pts)
+        var += sum((t - mt) ** 2 for t, _ in pts)
+        cov += sum((t - mt) * (v - mv) for t, v in pts)
+        n += len(pts)
+    if n < 3 or var == 0:
+        return None
+    return cov / var * 3600
+
+
+#: Shortest span of fitted samples on which a slope is judged: over a few minutes, a
+#: JVM's or an allocator's step extrapolates to any number per hour.
+MIN_JUDGED_SPAN_S = 600.0
+
+
+def memory_summary(
+    series: Series, fit_from_s: float, warmup_s: float, bound_mib_h: float, bound_share_h: float
+) -> dict[str, dict[str, Any]]:
+    """Per process: RSS at the first and last sample, its peak, restarts, and the slope of
+    a linear fit over the samples from ``fit_from_s`` on, leaving out each lifetime's
+    first ``warmup_s`` (a restarted JVM grows its heap again). ``flat`` when the slope
+    stays within ``bound_mib_h`` or ``bound_share_h`` of the process's mean RSS per hour,
+    whichever is larger (a 1 GiB JVM and a 40 MiB bridge do not share one bound); None
+    (not judged) when the fitted samples span less than :data:`MIN_JUDGED_SPAN_S`."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in series.names():
+        pts = [
+            (s.t_s, v, s.pids.get(name))
+            for s in series.samples
+            if (v := s.rss_mib.get(name)) is not None
+        ]
+        if not pts:
+            continue
+        born: dict[int | None, float] = {}
+        for t, _, pid in pts:
+            born.setdefault(pid, t)
+        lives: dict[int | None, list[tuple[float, float]]] = {}
+        for t, v, pid in pts:
+            if t >= fit_from_s and t >= born[pid] + warmup_s:
+                lives.setdefault(pid, []).append((t, v))
+        slope = pooled_slope_per_hour(list(lives.values()))
+        fitted = [v for life in lives.values() for _, v in life]
+        mean = sum(fitted) / len(fitted) if fitted else pts[-1][1]
+        bound = max(bound_mib_h, bound_share_h * mean)
+        times = [t for life in lives.values() for t, _ in life]
+        judged = slope is not None and max(times) - min(times) >= MIN_JUDGED_SPAN_S
+        out[name] = {
+            "start_mib": round(pts[0][1], 1),
+            "end_mib": round(pts[-1][1], 1),
+            "max_mib": round(max(v for _, v, _ in pts), 1),
+            "lifetimes": len(born),
+            "fit_points": len(fitted),
+            "slope_mib_per_h": None if slope is None else round(slope, 1),
+            "bound_mib_per_h": round(bound, 1),
+            "flat": (slope <= bound) if judged and slope is not None else None,
+        }
+    return out
+
+
+def stored_rates(series: Series) -> list[tuple[float, float]]:
+    """(mid-time, rows/s) between consecutive samples."""
+    s = series.samples
+    return [
+        ((a.t_s + b.t_s) / 2, (b.stored - a.stored) / (b.t_s - a.t_s))
+        for a, b in zip(s, s[1:], strict=False)
+        if b.t_s > a.t_s
+    ]
+
+
+def plot(
+    series: Series, faults: Sequence[tuple[float, str]], path: Path, title: str, load_end_s: float
+) -> None:
+    """RSS per process (top) and stored rows/s (bottom) over time, faults marked, and
+    the end of the load (what follows is the drain)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(11, 7), sharex=True, gridspec_kw={"height_ratios": [3, 2]}
+    )
+    for name in series.names():
+        pts = [(s.t_s / 60, v) for s in series.samples if (v := s.rss_mib.get(name)) is not None]
+        if pts:
+            top.plot(*zip(*pts, strict=True), label=name, linewidth=1.2)
+    top.set_yscale("log")
+    top.set_ylabel("RSS (MiB, log scale)")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    rates = stored_rates(series)
+    if rates:
+        bottom.plot([t / 60 for t, _ in rates], [r for _, r in rates], color="black", linewidth=1)
+    bottom.set_ylabel("stored rows/s")
+    bottom.set_xlabel("minutes since the load started")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+        for at_s, _ in faults:
+            ax.axvline(at_s / 60, color="red", linestyle="--", linewidth=0.8)
+        ax.axvline(load_end_s / 60, color="grey", linestyle=":", linewidth=1)
+    for at_s, kind in faults:
+        top.annotate(kind, (at_s / 60, 0.02), xycoords=("data", "axes fraction"),
+                     rotation=90, va="bottom", ha="right", fontsize=8, color="red")  # fmt: skip
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
