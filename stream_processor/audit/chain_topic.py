@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 
 from stream_processor.audit.entries import AuditEntry, decode_entry
-from stream_processor.audit.errors import ChainUnavailable
+from stream_processor.audit.errors import ChainFork, ChainUnavailable
 from stream_processor.audit.log import Head
 from stream_processor.errors import BrokerError
 
@@ -132,4 +132,4 @@ def _entry(raw: bytes | None, offset: int) -> AuditEntry:
         return decode_entry(raw or b"")
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         # Only the writer may write this topic: an unreadable record is a broken log.
-        raise ChainUnavailable(f"chain record at offset {offset} is not an entry: {exc}") from exc
+        raise ChainFork(f"chain record at offset {offset} is not an entry: {exc}") from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_processor.errors import FacegateError
+from stream_processor.errors import BrokerError, FacegateError
 
 
 class AuditError(FacegateError):
@@ -21,7 +21,7 @@ class NotCanonical(AuditError, TypeError):
     """A value has no canonical JSON form (a float, a non-string key, a non-JSON type)."""
 
 
-class ChainUnavailable(AuditError):
+class ChainUnavailable(AuditError, BrokerError):
     """In the multi-host mode, a fact's entry did not come back on the chain topic in
     time (no chaining writer, or Kafka unreachable): nothing was half-written."""
 
