@@ -1,5 +1,5 @@
-"""``facegate devices add|remove|list``: device accounts, ACLs and connection configs
-(the registry itself is ``runtime/devices.py``)."""
+"""``facegate devices add|remove|list``: device accounts, ACLs and connection configs,
+and the shared device registry (``runtime/devices.py``, ``runtime/registry.py``)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,12 @@ from stream_processor.runtime.device_targets import (
     parse_metrics_address,
     set_metrics_address,
 )
-from stream_processor.runtime.devices import config_path, register_device, unregister_device
+from stream_processor.runtime.devices import (
+    config_path,
+    deployment_registry,
+    register_device,
+    unregister_device,
+)
 from stream_processor.stack.mosquitto import Mosquitto
 from stream_processor.stack.settings import StackSettings
 
@@ -52,13 +57,14 @@ def _with_ids(f: F) -> F:
 @_with_ids
 @click.option("--plain", is_flag=True, help="config for the loopback plain listener (local dev)")
 @click.option("--rotate", is_flag=True, help="give an existing device a new password")
+@click.option("--by", default=None, help="who registers it (default: the OS account)")
 @click.option(
     "--metrics-address", metavar="HOST:PORT", default=None,
     help="where the stack's Prometheus scrapes this gate agent's /metrics",
 )  # fmt: skip
 def add(
     tenant: str, site: str, gate: str, device: str, plain: bool, rotate: bool,
-    metrics_address: str | None,
+    by: str | None, metrics_address: str | None,
 ) -> None:  # fmt: skip
     """Create a device account and print where its connection config was written."""
     ident = _identity(tenant, site, gate, device)
@@ -67,8 +73,9 @@ def add(
         if metrics_address is not None:  # refused before anything is created
             metrics_address = parse_metrics_address(metrics_address)
         path = register_device(
-            settings, ident, tls=False if plain else None, rotate=rotate, broker=Mosquitto(settings)
-        )
+            settings, ident, tls=False if plain else None, rotate=rotate,
+            broker=Mosquitto(settings), by=by,
+        )  # fmt: skip
         if metrics_address is not None:
             set_metrics_address(settings.state_dir, ident, metrics_address)
     except ConfigError as exc:
@@ -83,11 +90,13 @@ def add(
 
 @devices.command()
 @_with_ids
-def remove(tenant: str, site: str, gate: str, device: str) -> None:
-    """Delete a device account; the broker refuses it from now on."""
+@click.option("--by", default=None, help="who removes it (default: the OS account)")
+def remove(tenant: str, site: str, gate: str, device: str, by: str | None) -> None:
+    """Delete a device account; the broker refuses it from now on. The registry keeps
+    it as removed: erasures still wait for it until it acknowledges or is waived."""
     settings = StackSettings()
     ident = _identity(tenant, site, gate, device)
-    removed = unregister_device(settings, ident, broker=Mosquitto(settings))
+    removed = unregister_device(settings, ident, broker=Mosquitto(settings), by=by)
     forget_metrics_address(settings.state_dir, ident)
     click.echo("removed" if removed else "no such device")
     if not removed:
@@ -97,9 +106,18 @@ def remove(tenant: str, site: str, gate: str, device: str) -> None:
 @devices.command(name="list")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per device")
 def list_(as_json: bool) -> None:
-    """List registered devices (no secrets)."""
+    """List registered devices (no secrets), from the shared registry."""
     settings = StackSettings()
-    found = Mosquitto(settings).accounts.devices()
+    with deployment_registry(settings) as registry:
+        found = registry.active()
+    known = {d.username for d in found}
+    for d in Mosquitto(settings).accounts.devices():
+        if d.username not in known:  # an account made before the registry existed
+            click.echo(
+                f"warning: {d.username} has a broker account but is not in the shared registry;"
+                " run `facegate devices add` for it again (it keeps its password)",
+                err=True,
+            )
     if not as_json:
         click.echo("tenant\tsite\tgate\tdevice\tusername" if found else "no devices registered")
     for d in found:

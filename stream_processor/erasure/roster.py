@@ -2,7 +2,8 @@
 
 Two sources, both readable from any host of the deployment:
 
-- the device registry (accounts the broker knows: every device allowed to connect);
+- the shared device registry (``runtime/registry.py``, in the rights database: every
+  device ever registered, removed ones included), never a broker host's account file;
 - the device-status ledger (``facegate.devices.status``, compacted, one record per
   device, written by the bridge from what the device itself published under its own
   ACL-pinned account): every device that ever ran, registered now or not.

@@ -60,8 +60,7 @@ def make_deps(
     from stream_processor.rights.keycards import KeycardBook
     from stream_processor.rights.receipt_proof import witness_now
     from stream_processor.rights.receipt_store import ReceiptStore
-    from stream_processor.runtime.accounts import AccountBook
-    from stream_processor.runtime.layout import StateLayout
+    from stream_processor.runtime.registry import DeviceRegistry
     from stream_processor.store.settings import StoreSettings
 
     # Opened on first use: while the store is down a request is still taken (on the
@@ -86,7 +85,9 @@ def make_deps(
     # Every device the erasure waits for: the registry's, and every device that ever
     # reported on the shared status ledger (an unregistered gate included).
     reported = StatusLedgerDevices(bootstrap, topics.device_status, auth=login)
-    registry = AccountBook(StateLayout(stack.state_dir)).devices
+    # The shared registry (rights DB), never this host's broker account file.
+    shared = db if settings.db_path is None else connect_rights_db(stack.state_dir)
+    registry = DeviceRegistry(shared).roster
     keycards = KeycardBook(db)
     waivers = WaiverBook(db)
     return Deps(
@@ -103,7 +104,14 @@ def make_deps(
         forget_keycards=keycards.forget_subject,
         retired=waivers.retired,
         store_kind=StoreSettings().store,
-        closing=[ledger.close, reported.close, publisher.close, audit.close, db.close],
+        closing=[
+            ledger.close,
+            reported.close,
+            publisher.close,
+            audit.close,
+            db.close,
+            *([] if shared is db else [shared.close]),
+        ],
     )
 
 

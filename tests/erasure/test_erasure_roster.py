@@ -39,12 +39,18 @@ G2 = DeviceIdentity("acme", "north", "g2", "d2")
 class Harness:
     """The service over a real store, book, audit log and key; ``devices`` is the roster."""
 
-    def __init__(self, tmp: Path, devices: Callable[[], list[DeviceIdentity]]) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        devices: Callable[[], list[DeviceIdentity]],
+        connect: Callable[[], Any] | None = None,
+    ) -> None:
         from prometheus_client import CollectorRegistry
 
         from stream_processor.store.sqlite import SqliteEventStore
 
         self.tmp = tmp
+        self.connect = connect or (lambda: open_rights_db(tmp / "rights.sqlite"))
         self.out = Recorder()
         store_path = tmp / "events.sqlite"
         seed = SqliteEventStore(store_path)
@@ -56,7 +62,7 @@ class Harness:
             from stream_processor.audit.wiring import open_audit
             from stream_processor.erasure.audit import ErasureAudit
 
-            db = open_rights_db(tmp / "rights.sqlite")
+            db = self.connect()
             audit = open_audit(tmp / "state")
             ea = ErasureAudit(audit.log, audit.key, "unit", audit.openings, ReceiptStore(db))
             return Deps(
@@ -74,7 +80,7 @@ class Harness:
         )
 
     def book(self) -> ErasureBook:
-        return ErasureBook(open_rights_db(self.tmp / "rights.sqlite"))
+        return ErasureBook(self.connect())
 
     def audit(self) -> Any:
         from stream_processor.audit.wiring import open_audit
@@ -314,3 +320,65 @@ def test_a_retired_gate_is_named_on_later_receipts_without_holding_them(tmp_path
     assert (w.gate, w.device, w.reason, w.waived_at_ms) == ("g2", "d2", "destroyed", 7)
     assert {x.where: x.until_ms for x in receipt.claims.remaining}["edge:g2/d2"] == -1
     audit.close()
+
+
+def test_an_erasure_worker_on_another_host_waits_for_every_registered_gate(
+    rights_kind: str, rights_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Host A registers the site's gates; the erasure worker runs on host B with an EMPTY
+    state dir (no account file, no local database) and no status ever heard. On the shared
+    PostgreSQL registry B computes A's roster and the erasure waits for both gates (the
+    attack: a site with gates completing with ``devices: []``). With SQLite each host has
+    its own file, so B sees no gate: why a multi-host deployment must set the DSN."""
+    from stream_processor.rights.db import connect_rights_db
+    from stream_processor.rights.db_settings import RightsDbSettings
+    from stream_processor.runtime.registry import DeviceRegistry
+
+    dsn = rights_env.get("FACEGATE_RIGHTS_DSN")
+    host_a, host_b = tmp_path / "host-a", tmp_path / "host-b"
+    a_db = connect_rights_db(host_a, RightsDbSettings(dsn=dsn))
+    for gate in (G1, G2, DeviceIdentity("acme", "south", "g9", "d9")):
+        DeviceRegistry(a_db).register(gate, "os:ops")
+    DeviceRegistry(a_db).remove(G2, "os:ops")  # off the broker, still owing its ack
+    b_dbs: list[Any] = []
+
+    def connect_b() -> Any:
+        b_dbs.append(connect_rights_db(host_b, RightsDbSettings(dsn=dsn)))
+        return b_dbs[-1]
+
+    roster_b = shared_roster(DeviceRegistry(connect_b()).roster, lambda: [])
+    h = Harness(host_b, roster_b, connect=connect_b)
+    r = request()
+
+    async def scenario() -> None:
+        await h.svc.on_request(r.encode())
+        progress = h.book().get(r.request_id)
+        assert progress is not None
+        if rights_kind == "sqlite":
+            assert progress.expected == []  # the single-host default cannot see host A
+            return
+        assert roster_b() == DeviceRegistry(a_db).roster()
+        assert progress.expected == ["g1/d1", "g2/d2"]
+        assert len(h.out.commands) == 1  # asked, though neither gate ever reported
+        await h.svc.on_ack(h.ack(G1))
+        progress = h.book().get(r.request_id)
+        assert progress is not None and progress.status is ErasureStatus.PENDING
+        assert progress.pending_devices == ["g2/d2"]
+        await h.svc.on_ack(h.ack(G2))
+
+    try:
+        asyncio.run(scenario())
+        asyncio.run(h.svc.close())
+        if rights_kind == "postgres":
+            # The receipt is on the shared database: host A hands it out.
+            from stream_processor.rights.receipt_store import ReceiptStore
+
+            receipt = ReceiptStore(a_db).get(r.request_id)
+            assert receipt is not None
+            assert [(d.gate, d.device) for d in receipt.claims.devices] == [
+                ("g1", "d1"), ("g2", "d2"),
+            ]  # fmt: skip
+            assert not (host_b / "rights").exists()  # nothing of it on host B's disk
+    finally:
+        for db in [a_db, *b_dbs]:
+            db.close()
