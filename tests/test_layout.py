@@ -184,7 +184,8 @@ def policy_beyond_pure(imports: Iterable[Import]) -> list[str]:
 
 #: Which process kinds may use which Kafka client (README, "One Kafka client per role").
 KAFKA_CLIENT_ROLES = {
-    "confluent_kafka": ("stream_processor.bridge",),
+    # The stack upserts SCRAM users (AlterUserScramCredentials: librdkafka has it).
+    "confluent_kafka": ("stream_processor.bridge", "stream_processor.stack"),
     "faust": ("stream_processor.processor", "stream_processor.erasure", "stream_processor.cli"),
     "aiokafka": ("stream_processor.processor",),
 }
