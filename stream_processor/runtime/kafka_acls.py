@@ -111,6 +111,24 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     return [*bridge, *office, *web, *processor, *erasure, *apart, *audit, *status]
 
 
+def permits(
+    grants: list[Grant], role: Role, operation: Operation, resource: Resource, name: str
+) -> bool:
+    """Whether Kafka's authorizer lets ``role`` do ``operation`` on ``name`` under
+    ``grants`` (pure): a matching DENY wins over any ALLOW, READ and WRITE imply
+    DESCRIBE, ALL covers every operation, and nothing listed means refused."""
+    implied = {operation, "ALL"} | ({"READ", "WRITE"} if operation == "DESCRIBE" else set())
+
+    def matches(g: Grant) -> bool:
+        named = name.startswith(g.name) if g.prefixed else name == g.name
+        return g.role is role and g.resource == resource and named
+
+    mine = [g for g in grants if matches(g)]
+    if any(g.deny and g.operation in (operation, "ALL") for g in mine):
+        return False
+    return any(not g.deny and g.operation in implied for g in mine)
+
+
 def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float = 30.0) -> int:
     """Create every grant as an ALLOW ACL (as the admin role). Idempotent: Kafka keeps
     one copy of an ACL created twice. Returns how many were sent."""

@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +19,15 @@ from stream_processor.errors import BrokerError
 from stream_processor.runtime.kafka_auth import Role, kafka_python_auth, users_path
 from stream_processor.runtime.ledger_client import read_ledger, write_records
 from stream_processor.runtime.settings import BrokerSettings, Topics
-from tests.conftest import FACEGATE, free_ports, make_state_dir, stack_env
+from tests.conftest import FACEGATE
+from tests.stack.conftest import run_cli
 
 pytestmark = pytest.mark.component
 CONSENT = Topics().consent
 
 
 def _run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FACEGATE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
-    )
-
-
-@pytest.fixture(scope="module")
-def secured() -> Iterator[BrokerSettings]:
-    state = make_state_dir("facegate-kafkaauth-")
-    env = {**stack_env(state, free_ports(4)), "FACEGATE_KAFKA_AUTH": "true"}
-    try:
-        up = _run(env, "stack", "up")
-        assert up.returncode == 0, up.stdout + up.stderr
-        yield BrokerSettings(
-            state_dir=state, kafka_port=int(env["FACEGATE_KAFKA_PORT"]), kafka_auth=True
-        )
-    finally:
-        _run(env, "stack", "down")
+    return run_cli(env, *args)
 
 
 def _produce(s: BrokerSettings, key: bytes, **login: Any) -> None:

@@ -1,0 +1,137 @@
+"""Each role's principal does exactly its job on a secured stack: a table over the ACL
+plan (every role × every topic, write and read; the workers' app-id prefixes) checked
+against the real broker, so the broker's answer and the plan cannot drift apart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import errors as kerr
+
+from stream_processor.runtime.kafka_acls import permits
+from stream_processor.runtime.kafka_auth import Role, client_config
+from stream_processor.runtime.settings import BrokerSettings, Topics
+from stream_processor.stack.kafka_auth import stack_acl_plan
+
+pytestmark = pytest.mark.component
+T = Topics()
+TOPICS = [T.raw, T.dlq, T.consent, T.erasure, T.policies, T.commands, T.acks,
+          T.device_status, T.audit_checkpoints]  # fmt: skip
+CLIENTS = [Role.BRIDGE, Role.OFFICE, Role.WEB, Role.PROCESSOR, Role.ERASURE, Role.AUDIT,
+           Role.STATUS]  # fmt: skip
+PLAN = stack_acl_plan(T)
+
+
+def _may_write(s: BrokerSettings, role: Role, topic: str) -> bool:
+    producer = KafkaProducer(**client_config(role, s), acks="all", max_block_ms=8000)
+    try:
+        producer.send(topic, key=b"probe-" + uuid.uuid4().hex.encode(), value=b"probe").get(10)
+        return True
+    except kerr.TopicAuthorizationFailedError:
+        return False
+    finally:
+        producer.close(timeout=2)
+
+
+def _may_read(s: BrokerSettings, role: Role, topic: str) -> bool:
+    """Fetch partition 0 (which ``probed`` gave a record) from its start: a record comes
+    back, or the broker refuses the topic. librdkafka reports a refused fetch as an
+    error event, where kafka-python only logs it."""
+    from confluent_kafka import Consumer, KafkaError
+    from confluent_kafka import TopicPartition as Tp
+
+    consumer = Consumer({**client_config(role, s, "confluent"), "group.id": "unused",
+                         "enable.auto.commit": False})  # fmt: skip
+    refused = KafkaError.TOPIC_AUTHORIZATION_FAILED
+    try:
+        # Without DESCRIBE the broker answers no metadata, and nothing is fetched.
+        described = consumer.list_topics(topic, timeout=10).topics[topic].error
+        if described is not None and described.code() == refused:
+            return False
+        consumer.assign([Tp(topic, 0, -2)])  # -2: the beginning
+        for _ in range(40):
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            error = msg.error()
+            if error is None:
+                return True
+            if error.code() == refused:
+                return False
+        raise AssertionError(f"{role.value} on {topic}: neither a record nor a refusal")
+    finally:
+        consumer.close()
+
+
+@pytest.fixture(scope="module")
+def probed(secured: BrokerSettings) -> None:
+    """One record on partition 0 of every topic, written by the admin."""
+    producer = KafkaProducer(**client_config(Role.ADMIN, secured), acks="all")
+    try:
+        for topic in TOPICS:
+            producer.send(topic, key=b"probe", value=b"probe", partition=0).get(10)
+    finally:
+        producer.close(timeout=2)
+
+
+@pytest.mark.parametrize("role", CLIENTS, ids=lambda r: r.value)
+def test_each_role_writes_exactly_the_topics_of_its_job(
+    secured: BrokerSettings, role: Role
+) -> None:
+    expected = {t for t in TOPICS if permits(PLAN, role, "WRITE", "topic", t)}
+    assert {t for t in TOPICS if _may_write(secured, role, t)} == expected
+    # The plan, read on its own, is the job: only the bridge brings events in, and
+    # readers never write.
+    if role is not Role.BRIDGE:
+        assert T.raw not in expected
+    if role is Role.STATUS:
+        assert expected == set()
+
+
+@pytest.mark.parametrize("role", CLIENTS, ids=lambda r: r.value)
+def test_each_role_reads_exactly_the_topics_of_its_job(
+    secured: BrokerSettings, probed: None, role: Role
+) -> None:
+    expected = {t for t in TOPICS if permits(PLAN, role, "READ", "topic", t)}
+    assert {t for t in TOPICS if _may_read(secured, role, t)} == expected
+
+
+@pytest.fixture(scope="module")
+def app_topics(secured: BrokerSettings) -> Iterator[tuple[str, str]]:
+    """A changelog-like topic under each worker's app id, made by the admin."""
+    from stream_processor.erasure.settings import ErasureSettings
+    from stream_processor.processor.settings import ProcessorSettings
+    from stream_processor.runtime.kafka_auth import kafka_python_auth
+    from stream_processor.runtime.topics import TopicSpec, ensure_topics
+
+    processor = ProcessorSettings().app_id
+    erasure = ErasureSettings().app_id or f"{processor}-erasure"
+    assert erasure.startswith(processor)  # the default the plan has to keep apart
+    names = (f"{processor}-probe-changelog", f"{erasure}-probe-changelog")
+    specs = [TopicSpec(n, 1, {"cleanup.policy": "compact"}) for n in names]
+    ensure_topics(secured.kafka_bootstrap, specs, 1, kafka_python_auth(secured, Role.ADMIN))
+    yield names
+
+
+def test_the_processor_cannot_touch_the_erasure_workers_changelog_or_group(
+    secured: BrokerSettings, app_topics: tuple[str, str]
+) -> None:
+    processor_log, erasure_log = app_topics
+    assert _may_write(secured, Role.PROCESSOR, processor_log)
+    assert not _may_write(secured, Role.PROCESSOR, erasure_log)
+    assert _may_write(secured, Role.ERASURE, erasure_log)
+    assert not _may_write(secured, Role.ERASURE, processor_log)
+    # Nor join the erasure worker's consumer group (its offsets decide what is erased).
+    erasure_group = erasure_log.removesuffix("-probe-changelog")
+    consumer = KafkaConsumer(
+        T.raw, **client_config(Role.PROCESSOR, secured), group_id=erasure_group,
+        enable_auto_commit=False,
+    )  # fmt: skip
+    try:
+        with pytest.raises(kerr.GroupAuthorizationFailedError):
+            consumer.poll(timeout_ms=5000)
+    finally:
+        consumer.close()
