@@ -139,19 +139,19 @@ def _acls(user: str) -> list[dict[str, Any]]:
 
 _OPERATIONS = {"Read": "READ", "Write": "WRITE", "Describe": "DESCRIBE", "Create": "CREATE",
                "Alter": "ALTER", "Delete": "DELETE", "DescribeConfigs": "DESCRIBE_CONFIGS",
-               "AlterConfigs": "ALTER_CONFIGS"}
+               "AlterConfigs": "ALTER_CONFIGS", "All": "ALL"}
 
 
-def _grants() -> set[tuple[str, str, str, str, bool]]:
-    """(user, operation, resource type, name, prefixed) of every KafkaUser ACL."""
+def _grants() -> set[tuple[str, str, str, str, bool, bool]]:
+    """(user, operation, resource type, name, prefixed, deny) of every KafkaUser ACL."""
     out = set()
     for user in of_kind("KafkaUser"):
         for acl in _acls(user["metadata"]["name"]):
             r = acl["resource"]
-            assert acl.get("type", "allow") == "allow" and acl.get("host", "*") == "*"
+            assert acl.get("type", "allow") in ("allow", "deny") and acl.get("host", "*") == "*"
             for op in acl["operations"]:
                 out.add((user["metadata"]["name"], _OPERATIONS[op], r["type"], r.get("name", ""),
-                         r.get("patternType") == "prefix"))
+                         r.get("patternType") == "prefix", acl.get("type") == "deny"))
     return out
 
 
@@ -160,15 +160,15 @@ def test_users_and_acls_are_the_codes_role_plan() -> None:
     from stream_processor.runtime.kafka_acls import acl_plan
 
     app = ProcessorSettings().app_id
-    plan = {(g.role.user, g.operation, g.resource, g.name, g.prefixed)
+    plan = {(g.role.user, g.operation, g.resource, g.name, g.prefixed, g.deny)
             for g in acl_plan(Topics(), app, f"{app}-erasure")}
     assert _grants() == plan
     # The ledgers of consent and policies are written by the office only, raw events by
     # the bridge only.
     t = Topics()
-    writers = {(u, n) for u, op, kind, n, _ in plan if op == "WRITE" and kind == "topic"}
-    assert {u for u, n in writers if n == t.consent} == {"facegate-office"}
-    assert {u for u, n in writers if n == t.policies} == {"facegate-office"}
+    writers = {(u, n) for u, op, kind, n, _, _ in plan if op == "WRITE" and kind == "topic"}
+    assert {u for u, n in writers if n == t.consent} == {"facegate-office", "facegate-web"}
+    assert {u for u, n in writers if n == t.policies} == {"facegate-office", "facegate-web"}
     assert {u for u, n in writers if n == t.raw} == {"facegate-bridge"}
 
 
