@@ -22,7 +22,7 @@ id, seqs never published; the dead-letter topic's size. Memory: a linear fit of 
 process's RSS over the second half (each lifetime's first ``--warmup-s`` left out),
 in MiB/hour, against a bound (``--flat-mib-h`` or ``--flat-share-h`` of its RSS).
 
-Output: a summary, ``docs/img/soak-<store>.json`` and ``docs/img/soak-<store>.png``
+Output: a summary, ``docs/img/soak-<store>[-<tag>].json`` and ``.png``
 (RSS per process and stored rows/s over time, faults marked). Exit 1 when anything
 was lost, duplicated or dead-lettered, or a process's memory was not flat.
 
@@ -33,6 +33,7 @@ was lost, duplicated or dead-lettered, or a process's memory was not flat.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import tempfile
 import threading
@@ -110,11 +111,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="... or this share of the process's RSS per hour, if larger",
     )
     ap.add_argument("--out", type=Path, default=IMG, help="folder for the JSON and the PNG")
+    ap.add_argument("--tag", default="", help="suffix of the output names: soak-<store>[-TAG]")
     args = ap.parse_args(argv)
     if args.rate <= 0 or args.duration <= 0 or args.sample_s <= 0:
         ap.error("--rate, --duration and --sample-s must be positive")
     if args.sample_s > 10 or args.sample_s < 1:
         ap.error("--sample-s must be between 1 and 10 seconds")
+    if not re.fullmatch(r"[a-z0-9-]{0,32}", args.tag):
+        ap.error("--tag: at most 32 of a-z, 0-9 and -")
     if args.warmup_s is None:
         args.warmup_s = min(120.0, args.duration / 10)
     try:

@@ -76,7 +76,12 @@ def summary(
         "memory_flat": flat if judged else None,
         "ok": not reasons,
         "why_not_ok": reasons,
+        "output": output_stem(args.store, args.tag),
     }  # fmt: skip
+
+
+def output_stem(store: str, tag: str) -> str:
+    return f"soak-{store}" + (f"-{tag}" if tag else "")
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -89,7 +94,7 @@ def write(
     """``<out>/soak-<store>.json`` (summary and every sample) and ``.png``; the summary."""
     result = summary(args, series, faults, out)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"soak-{args.store}"
+    stem = args.out / output_stem(args.store, args.tag)
     doc = {"summary": result, "samples": series.as_dicts()}
     tmp = stem.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, indent=1) + "\n")
@@ -135,7 +140,7 @@ def print_summary(result: dict[str, Any], out_dir: Path) -> None:
     print(
         f"load avg (1 min) during the run: {lavg['min']:.2f}-{lavg['max']:.2f}, mean {lavg['mean']}"
     )
-    print(f"written: {out_dir}/soak-{result['store']}.json, .png")
+    print(f"written: {out_dir / result['output']}.json, .png")
     print("OK" if result["ok"] else "NOT OK: " + "; ".join(result["why_not_ok"]))
 
 
