@@ -45,6 +45,27 @@ for i in range(n):
 a.close()
 """
 
+#: What the erasure worker does at the start and end of an erasure, on the audit side:
+#: the request entry, then the completion entry and the signed receipt (its anchor and
+#: the opening of the earlier entry, both from this host's private openings).
+RECEIPT = """
+import sys
+from pathlib import Path
+from stream_processor.audit import record
+from stream_processor.audit.wiring import open_audit
+from stream_processor.rights.receipts import issue_receipt
+from stream_processor.runtime.settings import BrokerSettings
+from tests.support.audit import make_claims, uuid7
+a = open_audit(BrokerSettings().state_dir)
+claims = make_claims(uuid7())
+record.erasure_requested(a.log, request_id=claims.request_id, tenant=claims.tenant,
+                         site=claims.site, subject=claims.subject, purposes=None, channel="office")
+receipt = issue_receipt(claims, sink=a.log, key=a.key, log_id=a.settings.log_id,
+                        openings=a.openings)
+Path(sys.argv[1]).write_text(receipt.to_json())
+a.close()
+"""
+
 
 @dataclass
 class Host:
@@ -157,6 +178,14 @@ def test_one_chain_across_two_hosts_survives_a_killed_writer_and_appender(
     a_again.wait(120)
     assert a_again.returncode == 0, a.log("app-again")
 
+    # An erasure finished on host A: its receipt verifies on host B against the one chain.
+    receipt = a.state / "receipt.json"
+    done = subprocess.run([sys.executable, "-c", RECEIPT, str(receipt)], env=a.env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    on_b = b.cli("audit", "verify", "--receipt", str(receipt))
+    assert on_b.returncode == 0, on_b.stdout + on_b.stderr
+
     acked = a.acknowledged("app") + b.acknowledged("app") + a.acknowledged("app-again")
     verdicts = [h.cli("audit", "verify", "--json") for h in (a, b)]
     for v in verdicts:
@@ -169,6 +198,7 @@ def test_one_chain_across_two_hosts_survives_a_killed_writer_and_appender(
     for host, i, seq, digest in acked:  # every acknowledged entry, in its place
         entry = by_seq[seq]
         assert entry.hash == digest and entry.site == host and entry.body["cutoff_ms"] == i
-    mine = [(e.site, e.body["cutoff_ms"]) for e in chain]
+    assert [e.type for e in chain[-2:]] == ["erasure_requested", "erasure_completed"]
+    mine = [(e.site, e.body["cutoff_ms"]) for e in chain if e.type == "retention_sweep"]
     assert len(mine) == len(set(mine)), "a fact chained twice"
     assert took < 60, f"the standby took {took:.1f} s to take over"
