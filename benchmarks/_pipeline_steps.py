@@ -69,16 +69,21 @@ class Step:
 
 
 def saturated(history: Sequence[Step], follow: float = 0.9) -> bool:
-    """The stored rate stopped following: under ``follow`` × published in the last step,
-    or the backlog grew in each of the last two steps by more than a second of load."""
+    """The pipeline stopped following the offered rate in the last step: its
+    back-pressure held the publishers under ``follow`` × offered, or the stored rate
+    fell under ``follow`` × published with more than two seconds of load behind, or
+    the backlog grew in each of the last two steps by more than a second of load."""
     if not history:
         return False
     last = history[-1]
-    if last.published and last.stored_rate < follow * last.published_rate:
+    rate = last.published_rate
+    if rate < follow * last.offered:
+        return True
+    if last.stored_rate < follow * rate and last.backlog > 2 * rate:
         return True
     if len(history) >= 3:
         b = [s.backlog for s in history[-3:]]
-        return b[0] < b[1] < b[2] and b[2] - b[0] > last.published_rate
+        return b[0] < b[1] < b[2] and b[2] - b[0] > rate
     return False
 
 

@@ -51,7 +51,7 @@ from _pipeline_dashboards import Dashboards  # noqa: E402
 from _pipeline_load import SimulatorDriver  # noqa: E402
 from _pipeline_steps import Step, measure_latency, run_steps, saturation_rate  # noqa: E402
 
-DEFAULT_RATES = "2000,5000,10000,15000,20000,25000,30000,35000,40000"
+DEFAULT_RATES = "2000,5000,10000,15000,20000,25000,30000"
 
 
 def pipeline_env(store: str) -> dict[str, str]:
