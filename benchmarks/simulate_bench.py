@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import tempfile
 import threading
@@ -55,6 +56,7 @@ def main() -> None:
                                .maker()(i)) for i, a in enumerate(accounts[:200])]  # fmt: skip
         print(f"{len(accounts)} devices ({args.sites} sites x {args.devices_per_site}),"
               f" QoS 1, {message_size_line(sample, 'events')}, client {args.client}")  # fmt: skip
+        broker_cpu0, ours0 = cpu_seconds(broker_pid(settings)), own_cpu_seconds()
         if args.client == "paho":
             published, elapsed = paho_flat_out(accounts, args.duration)
         else:
@@ -66,11 +68,41 @@ def main() -> None:
             report = run_load(spec, accounts, on_progress=lambda p: print(
                 f"  t={p.elapsed_s:5.1f}s made {p.made:,} PUBACKed {p.published:,}"), )  # fmt: skip
             published, elapsed = report.published, report.elapsed_s
+        broker_cpu = cpu_seconds(broker_pid(settings)) - broker_cpu0
+        ours = own_cpu_seconds() - ours0
         print(f"published (PUBACKed) {published:,} events in {elapsed:.2f}s ="
               f" {published / elapsed:,.0f} events/s; {load_line()}")  # fmt: skip
+        if published:
+            print(f"CPU per event: publishers {1e6 * ours / published:.1f} us,"
+                  f" mosquitto {1e6 * broker_cpu / published:.1f} us"
+                  f" (load-independent; at 2 cores the sum bounds the rate)")  # fmt: skip
     finally:
         broker.down()
         shutil.rmtree(state, ignore_errors=True)
+
+
+def broker_pid(settings: StackSettings) -> int | None:
+    from stream_processor.stack import procs
+
+    return procs.running_pid(Mosquitto(settings).pidfile, "mosquitto")
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of a process so far (0 when it is unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    """This process and its finished children (the simulator's worker processes)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def register(

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 
 from edge_agent.pseudonym import SiteSecret
 from edge_agent.simulate.device import Endpoint, SimDevice
+from edge_agent.simulate.fast_events import FastGate, FastIds
 from edge_agent.simulate.gate import SyntheticGate
-from edge_agent.wire import encode_event
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class WorkerPlan:
 def run_worker(plan: WorkerPlan, out: Outbound, stop: StopFlag) -> None:
     """The process body: connect every device, publish until done, drain, report."""
     devices, gates = [], []
+    ids = FastIds(None if plan.seed is None else plan.seed * 31 + plan.index)
     for i, (endpoint, secret) in enumerate(plan.devices):
         devices.append(SimDevice(
             endpoint, confirms=plan.confirms, confirm_timeout_s=plan.confirm_timeout_s,
@@ -63,7 +64,8 @@ def run_worker(plan: WorkerPlan, out: Outbound, stop: StopFlag) -> None:
             connect_timeout_s=plan.connect_timeout_s,
         ))  # fmt: skip
         seed = None if plan.seed is None else plan.seed * 1_000_003 + plan.index * 10_007 + i
-        gates.append(SyntheticGate(endpoint.identity, secret, plan.residents, seed=seed))
+        gates.append(FastGate(SyntheticGate(endpoint.identity, secret, plan.residents, seed=seed),
+                              ids))  # fmt: skip
     for d in devices:
         try:
             d.connect()
@@ -91,7 +93,7 @@ def _seq_range(d: SimDevice, plan: WorkerPlan) -> tuple[int, int] | None:
 
 
 def _publish(
-    plan: WorkerPlan, devices: list[SimDevice], gates: list[SyntheticGate], out: Outbound,
+    plan: WorkerPlan, devices: list[SimDevice], gates: list[FastGate], out: Outbound,
     stop: StopFlag,
 ) -> tuple[float, float]:  # fmt: skip
     """Make and publish events until the duration, the event count or ``stop``;
@@ -114,6 +116,7 @@ def _publish(
             due = BATCH if sum(d.unsent for d in devices) < BATCH else 0
         if plan.events is not None:
             due = min(due, plan.events - made)
+        now_ms = int(time.time() * 1000)
         for _ in range(min(due, BATCH)):
             # Round-robin over the devices that still have room for unconfirmed events.
             for _ in range(n):
@@ -123,9 +126,9 @@ def _publish(
             else:
                 break  # every device is full: the cloud confirms nothing; wait
             d = devices[turn]
-            event = gates[turn].maker()(plan.first_seq + d.c.made)
-            d.add(event.seq, encode_event(event), event.kind.value,
-                  event.kind.value in plan.stored_kinds)  # fmt: skip
+            seq = plan.first_seq + d.c.made
+            payload, kind = gates[turn].make(seq, now_ms)
+            d.add(seq, payload, kind, kind in plan.stored_kinds)
             made += 1
         _io(devices, sel, now, 0.0 if due > 0 else 0.002)
         if now >= next_report:

@@ -135,3 +135,42 @@ def test_connack_reads_receive_maximum_past_other_properties() -> None:
     assert w.connack(b"\x00\x87\x00") == (0x87, 65535)
     with pytest.raises(w.MqttProtocolError):
         w.connack(b"\x00\x00\x01\x7f")
+
+
+@given(seed=st.integers(0, 2**32), seq=st.integers(0, 2**53 - 1),
+       now_ms=st.integers(1_600_000_000_000, 4_000_000_000_000))  # fmt: skip
+def test_a_fast_event_is_the_wire_encoding_of_a_valid_gate_event(
+    seed: int, seq: int, now_ms: int
+) -> None:
+    from edge_agent.simulate import SyntheticGate
+    from edge_agent.simulate.fast_events import POOL, FastGate, FastIds
+    from edge_agent.wire import decode_event, encode_event
+    from edge_agent.wire.topics import DeviceIdentity
+
+    ident = DeviceIdentity("t", "site-1", "gate-1", "sim")
+    gate = FastGate(SyntheticGate(ident, SiteSecret("t", "site-1", b"k" * 32), seed=seed),
+                    FastIds(seed))  # fmt: skip
+    ids: list[str] = []
+    kinds = set()
+    for _ in range(POOL):
+        payload, kind = gate.make(seq, now_ms)
+        event = decode_event(payload)  # strict, as the bridge decodes
+        assert encode_event(event) == payload
+        assert (event.seq, event.occurred_at_ms, event.kind.value) == (seq, now_ms, kind)
+        assert (event.tenant, event.gate, event.device) == ("t", "gate-1", "sim")
+        ids.append(event.event_id)
+        kinds.add(kind)
+    assert len(set(ids)) == POOL and ids == sorted(ids)  # unique and ordered within one ms
+    assert {"face_match", "key_card"} <= kinds
+
+
+def test_fast_ids_are_time_ordered_uuid7_across_milliseconds() -> None:
+    import uuid
+
+    from edge_agent.simulate.fast_events import FastIds
+
+    ids = FastIds(1)
+    made = [ids.next(1_700_000_000_000 + i // 5000) for i in range(20_000)]
+    assert made == sorted(made) and len(set(made)) == len(made)
+    assert all(uuid.UUID(e).version == 7 for e in made[:100])
+    assert uuid.UUID(made[0]).int >> 80 == 1_700_000_000_000
