@@ -379,7 +379,8 @@ class KeycardBook:
     def totals(self) -> Iterator[tuple[str, str, int, int]]:
         """(tenant, site, requested, fulfilled) over all time."""
         rows = self._db.execute(
-            "SELECT tenant, site, COUNT(*), SUM(status = 'fulfilled') FROM keycard_requests "
+            "SELECT tenant, site, COUNT(*), SUM(CASE WHEN status = 'fulfilled' THEN 1 ELSE 0 END) "
+            "FROM keycard_requests "
             "GROUP BY tenant, site ORDER BY tenant, site"
         ).fetchall()
         for t, s, n, f in rows:

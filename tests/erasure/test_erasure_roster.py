@@ -99,10 +99,10 @@ class Harness:
 
 @pytest.mark.unit
 def test_a_gate_registered_later_is_waited_for_and_gets_the_command_at_once(
-    tmp_path: Path,
+    tmp_path: Path, rights_connect: Callable[[], Any]
 ) -> None:
     roster = [G1]
-    h = Harness(tmp_path, lambda: list(roster))
+    h = Harness(tmp_path, lambda: list(roster), connect=rights_connect)
     r = request()
 
     async def scenario() -> None:
@@ -120,16 +120,16 @@ def test_a_gate_registered_later_is_waited_for_and_gets_the_command_at_once(
         await h.svc.close()
 
     asyncio.run(scenario())
-    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    receipt = ReceiptStore(rights_connect()).get(r.request_id)
     assert receipt is not None
     assert [(d.gate, d.device) for d in receipt.claims.devices] == [("g1", "d1"), ("g2", "d2")]
 
 
 @pytest.mark.unit
 def test_waiver_is_audited_releases_only_the_owed_device_and_is_named_on_the_receipt(
-    tmp_path: Path,
+    tmp_path: Path, rights_connect: Callable[[], Any]
 ) -> None:
-    h = Harness(tmp_path, lambda: [G1, G2])
+    h = Harness(tmp_path, lambda: [G1, G2], connect=rights_connect)
     r = request()
     audit = h.audit()
 
@@ -149,7 +149,7 @@ def test_waiver_is_audited_releases_only_the_owed_device_and_is_named_on_the_rec
         await h.svc.close()
 
     asyncio.run(scenario())
-    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    receipt = ReceiptStore(rights_connect()).get(r.request_id)
     assert receipt is not None
     (w,) = receipt.claims.waived
     assert (w.gate, w.device, w.reason, w.by) == ("g2", "d2", "stolen", "po-lee")

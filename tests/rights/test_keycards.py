@@ -12,7 +12,6 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from edge_agent.pseudonym import SiteSecret
-from stream_processor.rights.db import open_rights_db
 from stream_processor.rights.keycards import (
     KeycardBook,
     KeycardError,
@@ -25,8 +24,9 @@ from tests.support.web import WebRig, serve
 
 
 @pytest.fixture
-def book(tmp_path: Path, clock: Clock, audit_rig: AuditRig) -> KeycardBook:
-    return KeycardBook(open_rights_db(tmp_path / "rights.sqlite"), audit=audit_rig.log, clock=clock)
+def book(rights_db: Any, clock: Clock, audit_rig: AuditRig) -> KeycardBook:
+    """On both backends (SQLite and the shared PostgreSQL)."""
+    return KeycardBook(rights_db, audit=audit_rig.log, clock=clock)
 
 
 def sample(registry: CollectorRegistry, name: str, site: str = "north") -> float | None:
