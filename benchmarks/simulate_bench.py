@@ -68,6 +68,8 @@ def main() -> None:
             report = run_load(spec, accounts, on_progress=lambda p: print(
                 f"  t={p.elapsed_s:5.1f}s made {p.made:,} PUBACKed {p.published:,}"), )  # fmt: skip
             published, elapsed = report.published, report.elapsed_s
+            print(f"simulator processes: {1e6 * report.publisher_cpu_s / max(1, report.made):.1f}"
+                  f" us CPU per event while publishing ({report.made:,} made)")  # fmt: skip
         broker_cpu = cpu_seconds(broker_pid(settings)) - broker_cpu0
         ours = own_cpu_seconds() - ours0
         print(f"published (PUBACKed) {published:,} events in {elapsed:.2f}s ="

@@ -138,6 +138,8 @@ class LoadReport:
     reconnects: int = 0
     commands_received: int = 0
     elapsed_s: float = 0.0
+    #: CPU seconds the publishing processes spent while making events (drain excluded).
+    publisher_cpu_s: float = 0.0
     by_kind: dict[str, int] = field(default_factory=dict)
     per_device: dict[DeviceIdentity, DeviceReport] = field(default_factory=dict)
     last_refusal: str = ""
@@ -270,6 +272,7 @@ def _collect(
         elif msg[0] == "done":
             pending.discard(msg[1])
             report.elapsed_s = max(report.elapsed_s, msg[2])
+            report.publisher_cpu_s += msg[4]
             for identity, counters, seqs in msg[3]:
                 _fold(report, identity, counters, seqs)
     return report

@@ -77,15 +77,18 @@ def run_worker(plan: WorkerPlan, out: Outbound, stop: StopFlag) -> None:
                 other.close()
             return
     out.put(("ready", plan.index))
+    cpu = 0.0
     try:
+        cpu0 = time.process_time()
         started, elapsed = _publish(plan, devices, gates, out, stop)
+        cpu = time.process_time() - cpu0
         _drain(plan, devices, out, started)
     finally:
         for d in devices:
             d.c.unconfirmed = len(d.pending)
             d.close()
     reports = [(d.identity, d.c, _seq_range(d, plan)) for d in devices]
-    out.put(("done", plan.index, elapsed, reports))
+    out.put(("done", plan.index, elapsed, reports, cpu))
 
 
 def _seq_range(d: SimDevice, plan: WorkerPlan) -> tuple[int, int] | None:
