@@ -75,6 +75,18 @@ PHOTOS = PypiSdistPhotos(
     license="MIT",
 )
 
+#: People nobody enrols: the demo's unknown visitors (one face; a group of six).
+VISITOR_PHOTOS = PypiSdistPhotos(
+    package="insightface",
+    version="2.1",
+    folder="insightface/data/images",
+    names=("Tom_Hanks_54745.png", "t1.jpg"),
+    license="MIT (the package; its pretrained models, not fetched, are non-commercial)",
+)
+
+#: Every photo source ``facegate edge models fetch`` takes, into the one photos folder.
+PHOTO_SOURCES = (PHOTOS, VISITOR_PHOTOS)
+
 #: Model ids that go into events (``GateEvent.model``): short, stable, no path.
 DETECTOR_ID = "blazeface-back256"
 EMBEDDER_ID = "mobilefacenet-192"

