@@ -18,7 +18,7 @@ from stream_processor.errors import BrokerError
 from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
 
-Resource = Literal["topic", "group", "cluster"]
+Resource = Literal["topic", "group", "cluster", "transactional_id"]
 Operation = Literal[
     "READ", "WRITE", "DESCRIBE", "CREATE", "ALTER", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS",
     "ALL",
@@ -105,10 +105,30 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     apart = _own_prefixes({Role.PROCESSOR: processor_app, Role.ERASURE: erasure_app})
     audit = _topics(Role.AUDIT, both, [t.audit_checkpoints, t.dlq])
     audit += _reader(Role.AUDIT, [t.audit_checkpoints, *ledgers, t.acks], "facegate-audit")
+    chain = _audit_chain(t)
     # facegate status: end offsets of raw and dead letters, members and lag of the groups.
     status = _topics(Role.STATUS, ("DESCRIBE",), [t.raw, t.dlq])
     status += [Grant(Role.STATUS, "DESCRIBE", "group", "facegate", prefixed=True)]
-    return [*bridge, *office, *web, *processor, *erasure, *apart, *audit, *status]
+    return [*bridge, *office, *web, *processor, *erasure, *apart, *audit, *chain, *status]
+
+
+def _audit_chain(t: Topics) -> list[Grant]:
+    """Multi-host audit: every role that appends publishes facts and reads the chain
+    back; only the audit role (``facegate audit writer``) reads the facts (in its
+    ``facegate-audit`` group) and writes the chain, under its transactional id."""
+    appenders = (Role.OFFICE, Role.WEB, Role.PROCESSOR, Role.ERASURE, Role.AUDIT)
+    grants = [
+        g
+        for r in appenders
+        for g in _topics(r, ("WRITE", "DESCRIBE"), [t.audit_facts])
+        + _topics(r, ("READ", "DESCRIBE"), [t.audit_chain])
+    ]
+    grants += [Grant(Role.AUDIT, "READ", "topic", t.audit_facts)]
+    grants += [Grant(Role.AUDIT, "WRITE", "topic", t.audit_chain)]
+    return grants + [
+        Grant(Role.AUDIT, op, "transactional_id", "facegate-audit", prefixed=True)
+        for op in ("WRITE", "DESCRIBE")
+    ]
 
 
 def permits(

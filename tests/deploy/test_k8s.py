@@ -150,7 +150,8 @@ def _grants() -> set[tuple[str, str, str, str, bool, bool]]:
             r = acl["resource"]
             assert acl.get("type", "allow") in ("allow", "deny") and acl.get("host", "*") == "*"
             for op in acl["operations"]:
-                out.add((user["metadata"]["name"], _OPERATIONS[op], r["type"], r.get("name", ""),
+                kind = "transactional_id" if r["type"] == "transactionalId" else r["type"]
+                out.add((user["metadata"]["name"], _OPERATIONS[op], kind, r.get("name", ""),
                          r.get("patternType") == "prefix", acl.get("type") == "deny"))
     return out
 
