@@ -85,17 +85,35 @@ def statements(version: int, dialect: Dialect) -> list[str]:
     return [s.strip() for s in text.split(";") if s.strip()]
 
 
+_HAS_VERSIONS: dict[Dialect, str] = {
+    "sqlite": "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'rights_schema'",
+    "postgres": "SELECT COUNT(*) FROM pg_tables WHERE tablename = 'rights_schema' "
+    "AND schemaname = current_schema()",
+}
+
+
+def version_of(db: RightsDb) -> int:
+    """The newest migration applied to ``db`` (0: none)."""
+    if not db.execute(_HAS_VERSIONS[db.dialect]).fetchone()[0]:
+        return 0
+    row = db.execute("SELECT MAX(version) FROM rights_schema").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def migrate(db: RightsDb) -> int:
     """Bring ``db`` to the newest version; returns it. Safe to run from several
-    processes and hosts at once: the transaction is exclusive."""
+    processes and hosts at once: the transaction is exclusive. A database already up
+    to date is only read, so the processes' role needs no CREATE right once the
+    schema's owner has migrated it (docs/operations.md, "The rights database")."""
+    if version_of(db) == len(MIGRATIONS):
+        return len(MIGRATIONS)
     int_type = _TYPES[db.dialect]["int"]
     with db.transaction():
         db.execute(
             f"CREATE TABLE IF NOT EXISTS rights_schema (version {int_type} PRIMARY KEY, "
             f"applied_at_ms {int_type} NOT NULL)"
         )
-        row = db.execute("SELECT MAX(version) FROM rights_schema").fetchone()
-        current = int(row[0]) if row and row[0] is not None else 0
+        current = version_of(db)
         for version in range(current + 1, len(MIGRATIONS) + 1):
             for sql in statements(version, db.dialect):
                 db.execute(sql)
@@ -106,4 +124,4 @@ def migrate(db: RightsDb) -> int:
     return len(MIGRATIONS)
 
 
-__all__ = ["MIGRATIONS", "migrate", "statements"]
+__all__ = ["MIGRATIONS", "migrate", "statements", "version_of"]

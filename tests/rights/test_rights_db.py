@@ -134,3 +134,38 @@ def test_an_unreachable_rights_database_is_one_clear_error(tmp_path: Any) -> Non
         connect_rights_db(tmp_path, RightsDbSettings(dsn=dsn, connect_timeout_s=2))
     assert "cannot connect to the rights database" in str(err.value)
     assert "secret-pw" not in str(err.value)
+
+
+def test_the_processes_role_needs_only_dml_grants_once_the_owner_migrated(
+    pg_cluster: Any, tmp_path: Any
+) -> None:
+    """The grants docs/operations.md gives the processes' role are enough to run."""
+    import uuid
+
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    from edge_agent.wire.topics import DeviceIdentity
+    from stream_processor.rights.db import connect_rights_db
+    from stream_processor.rights.db_settings import RightsDbSettings
+    from stream_processor.runtime.registry import DeviceRegistry
+    from tests.support.store import new_pg_database
+
+    owner_dsn = new_pg_database(pg_cluster)
+    connect_rights_db(tmp_path, RightsDbSettings(dsn=owner_dsn)).close()  # owner migrates
+    role = f"rights_app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(owner_dsn, autocommit=True) as c:
+        c.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'app-pw'")
+        c.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        c.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
+        c.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+    app_dsn = make_conninfo(owner_dsn, user=role, password="app-pw")
+    db = connect_rights_db(tmp_path, RightsDbSettings(dsn=app_dsn))
+    try:
+        gate = DeviceIdentity("acme", "north", "g1", "d1")
+        assert DeviceRegistry(db).register(gate, "os:ops") is True
+        assert TokenBook(db).create("acme", Role.VIEWER, "wall")[1].tenant == "acme"
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            db.execute("DROP TABLE device_registry")
+    finally:
+        db.close()
