@@ -229,10 +229,30 @@ class SimDevice:
             self.drop(str(exc), now)
             return
         try:
-            for packet in w.split_packets(self._in):
-                self._handle(packet, sock)
+            while self._in:
+                self._pubacks(w.take_pubacks(self._in))
+                packets = w.split_packets(self._in, limit=1)
+                if not packets:
+                    break
+                self._handle(packets[0], sock)
         except (w.MqttProtocolError, IndexError, ValueError, ConnectionError) as exc:
             self.drop(str(exc), now)
+
+    def _pubacks(self, ids: list[int]) -> None:
+        """Successful PUBACKs: the hot path, one per event."""
+        inflight, pending, confirms = self._inflight, self.pending, self._confirms
+        acked = 0
+        for pid in ids:
+            seq = inflight.pop(pid, None)
+            entry = None if seq is None else pending.get(seq)
+            if entry is None:
+                continue
+            if not entry[2]:
+                entry[2] = True
+                acked += 1
+            if not confirms:
+                del pending[seq]  # type: ignore[arg-type]
+        self.c.acked += acked
 
     def _handle(self, packet: w.Packet, sock: socket.socket) -> None:
         if packet.kind == w.PUBACK:

@@ -33,6 +33,7 @@ class FastIds:
         self._rng = random.Random(seed)
         self._ms = 0
         self._counter = 0
+        self._prefix = ""
 
     def next(self, ms: int) -> str:
         if ms <= self._ms:
@@ -43,11 +44,12 @@ class FastIds:
                 self._counter = 0
         else:
             self._counter = 0
+        if ms != self._ms or not self._prefix:
+            h = f"{ms & 0xFFFFFFFFFFFF:012x}"
+            self._prefix = f"{h[:8]}-{h[8:12]}-7"
         self._ms = ms
-        value = ((ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | self._counter << 64
-                 | 0b10 << 62 | self._rng.getrandbits(62))  # fmt: skip
-        h = f"{value:032x}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        low = f"{0x8000000000000000 | self._rng.getrandbits(62):016x}"
+        return f"{self._prefix}{self._counter:03x}-{low[:4]}-{low[4:]}"
 
 
 class FastGate:

@@ -94,9 +94,9 @@ def publish_parts(topic: str) -> bytes:
 def publish_packet(topic_part: bytes, packet_id: int, payload: bytes) -> bytes:
     """A QoS 1 PUBLISH with no properties."""
     length = len(topic_part) + 3 + len(payload)
-    return b"".join(
-        (b"\x32", varint(length), topic_part, packet_id.to_bytes(2, "big"), b"\x00", payload)
-    )
+    # An event is a few hundred bytes: a 2-byte length without the general loop.
+    size = bytes((length & 0x7F | 0x80, length >> 7)) if 128 <= length < 16384 else varint(length)
+    return b"".join((b"\x32", size, topic_part, packet_id.to_bytes(2, "big"), b"\x00", payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +106,29 @@ class Packet:
     body: bytes
 
 
-def split_packets(buffer: bytearray) -> list[Packet]:
-    """Take every complete packet off the front of ``buffer`` (the rest stays)."""
+def take_pubacks(buffer: bytearray) -> list[int]:
+    """Take the successful PUBACKs without properties (what Mosquitto sends for almost
+    every event: reason 0, or 0x10 "no subscribers") off the front of ``buffer``;
+    returns their packet ids. What follows them goes through ``split_packets``."""
+    ids: list[int] = []
+    pos, size = 0, len(buffer)
+    while pos + 4 <= size and buffer[pos] == 0x40:
+        length = buffer[pos + 1]
+        if length == 2:
+            pass
+        elif length == 3 and pos + 5 <= size and buffer[pos + 4] < 0x80:
+            pass
+        else:
+            break
+        ids.append(buffer[pos + 2] << 8 | buffer[pos + 3])
+        pos += 2 + length
+    del buffer[:pos]
+    return ids
+
+
+def split_packets(buffer: bytearray, limit: int = 0) -> list[Packet]:
+    """Take every complete packet (at most ``limit`` when > 0) off the front of
+    ``buffer``; an incomplete one stays."""
     packets: list[Packet] = []
     pos = 0
     end = len(buffer)
@@ -123,6 +144,8 @@ def split_packets(buffer: bytearray) -> list[Packet]:
             first = buffer[pos]
             packets.append(Packet(first >> 4, first & 0x0F, bytes(view[start : start + length])))
             pos = start + length
+            if len(packets) == limit:
+                break
     finally:
         view.release()
     del buffer[:pos]

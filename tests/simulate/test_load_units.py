@@ -174,3 +174,22 @@ def test_fast_ids_are_time_ordered_uuid7_across_milliseconds() -> None:
     assert made == sorted(made) and len(set(made)) == len(made)
     assert all(uuid.UUID(e).version == 7 for e in made[:100])
     assert uuid.UUID(made[0]).int >> 80 == 1_700_000_000_000
+
+
+def test_plain_pubacks_are_taken_in_bulk_and_the_rest_is_left_in_order() -> None:
+    refused = b"\x40\x03\x00\x07\x87"  # PUBACK with a reason: the general path
+    confirm = w.publish_packet(w.publish_parts("c"), 1, b"{}")
+    buf = bytearray(w.puback_packet(5) + w.puback_packet(6) + refused + w.puback_packet(8)
+                    + confirm + b"\x40\x02\x00")  # fmt: skip
+    assert w.take_pubacks(buf) == [5, 6]
+    (packet,) = w.split_packets(buf, limit=1)
+    assert w.puback(packet.body) == (7, 0x87)
+    assert w.take_pubacks(buf) == [8]
+    assert [p.kind for p in w.split_packets(buf)] == [w.PUBLISH]
+    assert w.take_pubacks(buf) == [] and bytes(buf) == b"\x40\x02\x00"  # incomplete: kept
+
+
+def test_a_success_reason_code_takes_the_fast_path_too() -> None:
+    buf = bytearray(b"\x40\x03\x00\x01\x10" + b"\x40\x03\x00\x02\x00" + b"\x40\x03\x00\x03")
+    assert w.take_pubacks(buf) == [1, 2]
+    assert bytes(buf) == b"\x40\x03\x00\x03"  # its reason byte has not arrived yet
