@@ -38,7 +38,8 @@ class AuditSettings(BaseSettings):
         max_length=128,
         pattern=r"^[A-Za-z0-9._-]+$",
         description="topic mode: consumer group and transactional id of the chaining writers"
-        " (one per deployment: the writers of one chain must share it)",
+        " (one per deployment: the writers of one chain must share it; keep the"
+        " facegate-audit prefix, which the audit role's Kafka ACLs cover)",
     )
     checkpoint_interval_s: float = Field(
         60.0, gt=0, description="how often the checkpointer signs the head of the log"

@@ -126,7 +126,7 @@ def hosts(running_stack: StackHandle, tmp_path: Path) -> Iterator[tuple[Host, Ho
         **os.environ, **running_stack.env,
         "FACEGATE_AUDIT_MODE": "topic",
         "FACEGATE_AUDIT_CHAIN_WAIT_S": "60",
-        "FACEGATE_AUDIT_WRITER_GROUP": f"writer-{tag}",
+        "FACEGATE_AUDIT_WRITER_GROUP": f"facegate-audit-writer-{tag}",
         "FACEGATE_TOPIC_AUDIT_FACTS": topics.audit_facts,
         "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
     }  # fmt: skip
