@@ -71,7 +71,7 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
     # The store the processor writes (FACEGATE_STORE, FACEGATE_PROCESSOR_STORE_PATH).
     factory, where = store_factory(stack, ProcessorSettings().store_path)
     store = ThreadConfinedStore(factory)
-    audit = open_audit(stack.state_dir)
+    audit = open_audit(stack.state_dir, role=KafkaRole.WEB)
     deps = build_deps(
         stack.state_dir,
         settings,
