@@ -56,6 +56,8 @@ def make_deps(
     from stream_processor.erasure.ledger_index import LedgerIndex
     from stream_processor.erasure.roster import StatusLedgerDevices, shared_roster
     from stream_processor.erasure.waiver import WaiverBook
+    from stream_processor.erasure.withdrawal_tracker import WithdrawnFollower
+    from stream_processor.erasure.withdrawals import WithdrawalBook
     from stream_processor.rights.db import connect_rights_db
     from stream_processor.rights.keycards import KeycardBook
     from stream_processor.rights.receipt_proof import witness_now
@@ -89,6 +91,7 @@ def make_deps(
     shared = db if settings.db_path is None else connect_rights_db(stack.state_dir)
     registry = DeviceRegistry(shared).roster
     keycards = KeycardBook(db)
+    withdrawn = WithdrawnFollower(bootstrap, topics.consent, auth=login)
     waivers = WaiverBook(db)
     return Deps(
         store=store,
@@ -104,9 +107,12 @@ def make_deps(
         forget_keycards=keycards.forget_subject,
         retired=waivers.retired,
         store_kind=StoreSettings().store,
+        withdrawals=WithdrawalBook(db),
+        withdrawn=withdrawn.changes,
         closing=[
             ledger.close,
             reported.close,
+            withdrawn.close,
             publisher.close,
             audit.close,
             db.close,
