@@ -13,8 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from stream_processor.rights.db_port import Dialect, RightsCursor, RightsDb
-from stream_processor.rights.db_settings import RightsDbSettings
 from stream_processor.rights.schema import migrate
+from stream_processor.rights.settings import RightsDbSettings
 from stream_processor.runtime.layout import private_database
 
 

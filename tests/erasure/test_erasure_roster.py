@@ -331,7 +331,7 @@ def test_an_erasure_worker_on_another_host_waits_for_every_registered_gate(
     attack: a site with gates completing with ``devices: []``). With SQLite each host has
     its own file, so B sees no gate: why a multi-host deployment must set the DSN."""
     from stream_processor.rights.db import connect_rights_db
-    from stream_processor.rights.db_settings import RightsDbSettings
+    from stream_processor.rights.settings import RightsDbSettings
     from stream_processor.runtime.registry import DeviceRegistry
 
     dsn = rights_env.get("FACEGATE_RIGHTS_DSN")

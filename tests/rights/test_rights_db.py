@@ -125,7 +125,7 @@ def test_placeholders_become_psycopg_ones_and_a_literal_percent_survives() -> No
 def test_an_unreachable_rights_database_is_one_clear_error(tmp_path: Any) -> None:
     from stream_processor.errors import FacegateError
     from stream_processor.rights.db import connect_rights_db
-    from stream_processor.rights.db_settings import RightsDbSettings
+    from stream_processor.rights.settings import RightsDbSettings
     from tests.conftest import free_ports
 
     (port,) = free_ports(1)
@@ -147,7 +147,7 @@ def test_the_processes_role_needs_only_dml_grants_once_the_owner_migrated(
 
     from edge_agent.wire.topics import DeviceIdentity
     from stream_processor.rights.db import connect_rights_db
-    from stream_processor.rights.db_settings import RightsDbSettings
+    from stream_processor.rights.settings import RightsDbSettings
     from stream_processor.runtime.registry import DeviceRegistry
     from tests.support.store import new_pg_database
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.rights.db import connect_rights_db
-from stream_processor.rights.db_settings import RightsDbSettings
+from stream_processor.rights.settings import RightsDbSettings
 from stream_processor.runtime.accounts import AccountBook
 from stream_processor.runtime.devices import register_device, unregister_device
 from stream_processor.runtime.layout import StateLayout

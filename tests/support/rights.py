@@ -30,7 +30,7 @@ def rights_env(rights_kind: str, request: pytest.FixtureRequest) -> dict[str, st
 def rights_connect(rights_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], Any]]:
     """Opens a new connection to the test's rights database (several = several hosts)."""
     from stream_processor.rights.db import connect_rights_db
-    from stream_processor.rights.db_settings import RightsDbSettings
+    from stream_processor.rights.settings import RightsDbSettings
 
     opened: list[Any] = []
     dsn = rights_env.get("FACEGATE_RIGHTS_DSN")
