@@ -9,7 +9,12 @@ from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
 @click.command("writer")
-def writer() -> None:
+@click.option(
+    "--metrics-port", type=click.IntRange(0, 65535), default=0, show_default=True,
+    help="Prometheus port on FACEGATE_AUDIT_METRICS_HOST (active, chained, refused,"
+    " fenced, take-overs); 0 = off",
+)  # fmt: skip
+def writer(metrics_port: int) -> None:
     """Chain every host's audit facts into the one audit chain (until SIGTERM).
 
     Needs FACEGATE_AUDIT_MODE=topic. Run one on each host: the instance the
@@ -36,6 +41,15 @@ def writer() -> None:
         group=settings.writer_group,
         transactional_id=settings.writer_group,
     )
+    if metrics_port:
+        from prometheus_client import REGISTRY, start_http_server
+
+        from stream_processor.audit.writer_metrics import register_writer_metrics
+        from stream_processor.runtime.targets import announce
+
+        register_writer_metrics(chain, REGISTRY)
+        start_http_server(metrics_port, addr=settings.metrics_host)
+        announce(stack.state_dir, "facegate-audit", metrics_port, settings.metrics_host, "writer")
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
