@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -29,15 +31,20 @@ def processes_using(path: Path) -> list[str]:
     return found
 
 
-def test_demo_tells_every_step_and_stops_everything(assets) -> None:  # type: ignore[no-untyped-def]
-    state = make_state_dir("facegate-demo-")
+def private_env(state: Path, models: Path) -> dict[str, str]:
+    """Private ports and state: never the defaults another stack may be using."""
     ports = free_ports(5)
     web = ports[4]
-    env = {
+    return {
         **os.environ, **stack_env(state, ports[:4]),
         "FACEGATE_WEB_PORT": str(web), "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{web}",
-        "FACEGATE_MODELS_DIR": str(assets.photos.parent),
+        "FACEGATE_MODELS_DIR": str(models),
     }  # fmt: skip
+
+
+def test_demo_tells_every_step_and_stops_everything(assets) -> None:  # type: ignore[no-untyped-def]
+    state = make_state_dir("facegate-demo-")
+    env = private_env(state, assets.photos.parent)
     run = subprocess.run(
         [FACEGATE, "demo", "--duration", "20", "--pace", "0", "--progress-every", "4"],
         env=env, capture_output=True, text=True, timeout=400,
@@ -69,3 +76,32 @@ def test_demo_tells_every_step_and_stops_everything(assets) -> None:  # type: ig
     assert summary["pids"] and all(not Path(f"/proc/{pid}").exists() for pid in summary["pids"])
     assert processes_using(state) == []
     assert "nothing left running" in out
+
+
+def test_ctrl_c_mid_story_stops_everything_it_started(assets, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    state = make_state_dir("facegate-demo-int-")
+    log = tmp_path / "demo.out"
+    with log.open("wb") as out:
+        demo = subprocess.Popen(
+            [FACEGATE, "demo", "--pace", "0"], env=private_env(state, assets.photos.parent),
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while "[story 1/" not in log.read_text() and time.monotonic() < deadline:
+            assert demo.poll() is None, log.read_text()[-3000:]
+            time.sleep(1)
+        assert "[story 1/" in log.read_text()
+        demo.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        rc = demo.wait(240)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    text = log.read_text()
+    summary = json.loads((state / "demo" / "summary.json").read_text())
+    assert summary["interrupted"] and summary["steps"], text[-3000:]
+    assert rc == (0 if summary["ok"] else 1) and "Traceback" not in text
+    assert all(not Path(f"/proc/{pid}").exists() for pid in summary["pids"])
+    assert processes_using(state) == []
+    assert "nothing left running" in text

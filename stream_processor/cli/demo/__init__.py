@@ -29,6 +29,7 @@ from stream_processor.cli.demo.run import (
     write_summary,
 )
 from stream_processor.cli.demo.scene import Scene
+from stream_processor.cli.demo.story import Step
 
 
 @click.command()
@@ -52,9 +53,6 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
 
     settings = StackSettings()
     layout = StateLayout(settings.state_dir)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     web = WebSettings()
     scene = Scene(
         cli=Cli({"FACEGATE_STATE_DIR": str(settings.state_dir)}), state_dir=settings.state_dir,
@@ -63,13 +61,17 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
         models_dir=Path(os.environ.get("FACEGATE_MODELS_DIR", "deploy/models/cache")),
         pace=pace,
     )  # fmt: skip
+    stop = scene.stop
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     scene.demo_dir.mkdir(parents=True, exist_ok=True)
     say(f"starting Mosquitto and Kafka (state in {settings.state_dir}) ...")
     stack = Stack(settings)
     stack.up()
     children = Children(layout.run, {"FACEGATE_STATE_DIR": str(settings.state_dir)})
     started = time.monotonic()
-    steps = []
+    steps: list[Step] = []
+    timed_out = False
     try:
         prepare(scene, settings, children, free_port())
         start_processes(scene, settings, children, rate)
@@ -81,15 +83,20 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
         say("story told; steady traffic now" + ("" if duration else " (Ctrl-C to stop)"))
         while not stop.is_set() and not children.dead():
             if duration and time.monotonic() - started >= duration:
+                timed_out = True
                 break
             stop.wait(1.0)
         if children.dead():
-            say(f"stopped unexpectedly: {children.dead()}; see {layout.run}")
+            say(f"stopped unexpectedly: {', '.join(children.dead())}; see {layout.run}")
     finally:
+        interrupted = stop.is_set() and not timed_out
+        died = children.dead()
         stop.set()
         say("stopping the gates, the web app, the bridge and the workers ...")
         children.stop()
-        ok = write_summary(scene.demo_dir / "summary.json", steps, children)
+        ok = write_summary(
+            scene.demo_dir / "summary.json", steps, children.pids(), interrupted, died
+        )
         if keep_stack:
             say("brokers left running; stop them with: make down")
         else:

@@ -10,6 +10,7 @@ from stream_processor.cli.demo.firm import (
     FIRM,
     REAL_SITE,
     TENANT,
+    VISITOR_PHOTOS,
     real_gates,
     replay_folder,
     synthetic_gates,
@@ -31,7 +32,7 @@ def free_port() -> int:
 
 
 def _replay_names() -> list[str]:
-    names = [p for r in CAST for p in r.replay_photos]
+    names = [p for r in CAST for p in r.replay_photos] + list(VISITOR_PHOTOS)
     return list(dict.fromkeys(names))
 
 

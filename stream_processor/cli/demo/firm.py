@@ -50,6 +50,8 @@ CAST = (
              card="0042", pin="4711"),
     Resident("R-104", "minor: consent given by a guardian", (), (), minor=True),
 )  # fmt: skip
+#: Visitors nobody enrolled (a passer-by; a group of six): each face is an unknown face.
+VISITOR_PHOTOS = ("Tom_Hanks_54745.png", "t1.jpg")
 #: The card Ben is handed when his key-card request is fulfilled.
 KEYCARD_NUMBER = "0099"
 

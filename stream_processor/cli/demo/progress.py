@@ -61,3 +61,21 @@ def subject_events(db_path: Path, site: str, kind: str, subject: str) -> int:
         return 0
     finally:
         db.close()
+
+
+def refused_at(db_path: Path, site: str, kind: str) -> int:
+    """Events of a kind at a site that were counted but not stored (e.g. unknown faces)."""
+    if not db_path.exists():
+        return 0
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+    try:
+        row = db.execute(
+            "SELECT coalesce(sum(n), 0) FROM aggregates_minute "
+            "WHERE site = ? AND kind = ? AND outcome != 'stored'",
+            (site, kind),
+        ).fetchone()
+        return int(row[0])
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        db.close()

@@ -12,9 +12,9 @@ import click
 
 from stream_processor.cli.demo import cast, public, story
 from stream_processor.cli.demo.firm import synthetic_gates
-from stream_processor.cli.demo.procs import Children
+from stream_processor.cli.demo.procs import Children, DemoStepError
 from stream_processor.cli.demo.progress import snapshot
-from stream_processor.cli.demo.scene import Scene, wait_until
+from stream_processor.cli.demo.scene import Scene
 from stream_processor.cli.demo.witnessing import start_witness
 from stream_processor.stack.settings import StackSettings
 
@@ -45,7 +45,7 @@ def start_processes(
         conf = register_device(settings, ident, broker=Mosquitto(settings))
         children.start(f"gate-{ident.site}-{ident.gate}", "edge", "simulate", "--device-config",
                        str(conf), "--data-dir", str(data), "--rate", str(rate))  # fmt: skip
-    up = wait_until(lambda: public._get(f"{scene.web_url}/healthz", None)[0] == 200, 60)
+    up = scene.wait(lambda: public._get(f"{scene.web_url}/healthz", None)[0] == 200, 60)
     say(f"{len(children.procs)} processes running (logs in {children.logs}); web app "
         f"{'up' if up else 'NOT answering'} at {scene.web_url}")  # fmt: skip
 
@@ -55,7 +55,15 @@ def tell(scene: Scene, stop: threading.Event) -> list[story.Step]:
     for i, fn in enumerate(STEPS, 1):
         if stop.is_set():
             break
-        step = fn(scene)
+        try:
+            step = fn(scene)
+        except DemoStepError as exc:
+            # A command interrupted by Ctrl-C, or one that failed: the story says so and
+            # goes on (or stops, on Ctrl-C); the processes are stopped either way.
+            step = story.Step(fn.__name__, fn.__name__.replace("_", " "), False, [str(exc)])
+        if stop.is_set() and not step.ok:
+            click.echo(f"\n[story {i}/{len(STEPS)}] {step.title}: interrupted")
+            break
         steps.append(step)
         mark = "done" if step.ok else "FAILED"
         click.echo(f"\n[story {i}/{len(STEPS)}] {step.title}: {mark}")
@@ -70,12 +78,19 @@ def progress(scene: Scene, stop: threading.Event, started: float, every_s: float
         say(snapshot(scene.store).line(time.monotonic() - started))
 
 
-def write_summary(path: Path, steps: list[story.Step], children: Children) -> bool:
-    ok = len(steps) == len(STEPS) and all(s.ok for s in steps)
+def write_summary(
+    path: Path, steps: list[story.Step], pids: list[int], interrupted: bool, dead: list[str]
+) -> bool:
+    """True when every step told succeeded, all were told unless Ctrl-C cut it short, and
+    no process died on its own."""
+    ok = all(s.ok for s in steps) and (interrupted or len(steps) == len(STEPS))
+    ok = ok and not dead
     doc = {
         "ok": ok,
+        "died_early": dead,
+        "interrupted": interrupted,
         "steps": [{"key": s.key, "title": s.title, "ok": s.ok, "facts": s.facts} for s in steps],
-        "pids": children.pids(),
+        "pids": pids,
     }
     path.write_text(json.dumps(doc, indent=2, default=str))
     return ok

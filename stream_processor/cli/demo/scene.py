@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -27,6 +28,11 @@ class Scene:
     gates: dict[str, GateFiles] = field(default_factory=dict)
     witness_key: str = ""
     pace: float = 1.0  # seconds of pause between steps, for a reader
+    #: Set on Ctrl-C / SIGTERM: every wait of the story gives up at once.
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def wait(self, check: Callable[[], bool], timeout_s: float) -> bool:
+        return wait_until(check, timeout_s, stop=self.stop)
 
 
 def gate_templates(port: int, timeout_s: float = 2.0) -> int | None:
@@ -40,11 +46,14 @@ def gate_templates(port: int, timeout_s: float = 2.0) -> int | None:
     return int(float(match.group(1))) if match else None
 
 
-def wait_until(check: Callable[[], bool], timeout_s: float, every_s: float = 0.5) -> bool:
+def wait_until(
+    check: Callable[[], bool], timeout_s: float, every_s: float = 0.5,
+    stop: threading.Event | None = None,
+) -> bool:  # fmt: skip
     deadline = time.monotonic() + timeout_s
+    stop = stop or threading.Event()
     while True:
         if check():
             return True
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or stop.wait(every_s):
             return False
-        time.sleep(every_s)

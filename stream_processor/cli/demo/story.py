@@ -11,8 +11,8 @@ import yaml
 
 from edge_agent.pseudonym import load_site_secret, pseudonym
 from stream_processor.cli.demo.firm import CAST, KEYCARD_NUMBER, REAL_SITE, TENANT
-from stream_processor.cli.demo.progress import subject_events
-from stream_processor.cli.demo.scene import Scene, gate_templates, wait_until
+from stream_processor.cli.demo.progress import refused_at, subject_events
+from stream_processor.cli.demo.scene import Scene, gate_templates
 from stream_processor.processor.demo_seed import DEMO_POLICY
 
 
@@ -45,15 +45,19 @@ def recognition(scene: Scene) -> Step:
     def seen() -> bool:
         ok = all(subject_events(scene.store, REAL_SITE, "face_match", s) for s in faces.values())
         cards = subject_events(scene.store, REAL_SITE, "key_card", subject_of(scene, "R-103"))
-        return ok and cards > 0
+        return ok and cards > 0 and refused_at(scene.store, REAL_SITE, "unknown_face") > 0
 
-    step.ok = wait_until(seen, 120)
+    step.ok = scene.wait(seen, 120)
     for rid, subject in faces.items():
         n = subject_events(scene.store, REAL_SITE, "face_match", subject)
         step.lines.append(f"{rid} recognised by face: {n} stored face_match events as {subject}")
         step.facts[f"face_match_{rid}"] = n
     n = subject_events(scene.store, REAL_SITE, "key_card", subject_of(scene, "R-103"))
     step.lines.append(f"R-103 opened the lobby with card {card_user.card}: {n} key_card events")
+    unknown = refused_at(scene.store, REAL_SITE, "unknown_face")
+    step.lines.append(f"unknown visitors at the gates: {unknown} unknown faces, counted and "
+                      "never stored (no template, no pseudonym)")  # fmt: skip
+    step.facts["unknown_faces_counted"] = unknown
     step.lines.append(f"look: {scene.store} (events), logs of gate-lobby / gate-garage")
     return step
 
@@ -92,7 +96,7 @@ def withdrawal(scene: Scene) -> Step:
         now = _templates(scene)
         return all((now[g] or 0) <= (before[g] or 0) - gone for g in now)
 
-    step.ok = wait_until(dropped, 60) and all(v is not None for v in before.values())
+    step.ok = scene.wait(dropped, 60) and all(v is not None for v in before.values())
     after = _templates(scene)
     step.lines.append(f"$ {done.shown}")
     for gate, files in scene.gates.items():
@@ -130,13 +134,13 @@ def keycard(scene: Scene) -> Step:
     before = _templates(scene)
     done = scene.cli("keycard", "fulfil", request_id, "--card", KEYCARD_NUMBER,
                      "--site-secret", str(scene.office_secret))  # fmt: skip
-    dropped = wait_until(lambda: all(
+    dropped = scene.wait(lambda: all(
         (v or 0) < (before[g] or 0) for g, v in _templates(scene).items()), 60)
     subject = subject_of(scene, "R-102")
     cards_before = subject_events(scene.store, REAL_SITE, "key_card", subject)
     with scene.gates["garage"].credentials.open("a") as reader:
         reader.write(f"card {KEYCARD_NUMBER}\n")
-    card_ok = wait_until(
+    card_ok = scene.wait(
         lambda: subject_events(scene.store, REAL_SITE, "key_card", subject) > cards_before, 60)
     step.ok = dropped and card_ok
     step.lines += [f"$ {opened.shown}", f"$ {done.shown}", *("  " + x for x in
