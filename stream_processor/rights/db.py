@@ -8,6 +8,7 @@ compliance milestones. Whoever opens a database first brings its schema up to da
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,9 @@ class SqliteRightsDb:
     def __init__(self, path: Path) -> None:
         private_database(path)
         self.path = path
+        # One connection serves several threads (the web app's handlers and its metrics
+        # scrape): a transaction holds it, so no other thread's statement lands inside.
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=30000")
@@ -36,19 +40,21 @@ class SqliteRightsDb:
         return "sqlite"
 
     def execute(self, sql: str, params: Sequence[object] = (), /) -> RightsCursor:
-        return self._db.execute(sql, params)
+        with self._lock:
+            return self._db.execute(sql, params)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         # IMMEDIATE takes the write lock at BEGIN: a read inside sees the latest state,
         # and no other process can change it before COMMIT.
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()

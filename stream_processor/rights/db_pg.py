@@ -11,6 +11,7 @@ a row another transaction holds.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -48,6 +49,9 @@ def _param(value: object) -> object:
 
 class PostgresRightsDb:
     def __init__(self, dsn: str, connect_timeout_s: float = 10.0) -> None:
+        # Shared by threads: a transaction holds the connection (see ``SqliteRightsDb``);
+        # results are fetched client-side at execute, so a cursor outlives the lock.
+        self._lock = threading.RLock()
         try:
             self._db = psycopg.connect(
                 dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
@@ -62,15 +66,16 @@ class PostgresRightsDb:
         return "postgres"
 
     def execute(self, sql: str, params: Sequence[object] = (), /) -> RightsCursor:
-        cur: psycopg.Cursor[Any] = self._db.execute(
-            to_pyformat(sql),  # type: ignore[arg-type,unused-ignore]  # constant SQL
-            [_param(p) for p in params],
-        )
+        with self._lock:
+            cur: psycopg.Cursor[Any] = self._db.execute(
+                to_pyformat(sql),  # type: ignore[arg-type,unused-ignore]  # constant SQL
+                [_param(p) for p in params],
+            )
         return cur
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._db.transaction():
+        with self._lock, self._db.transaction():
             self._db.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
             yield
 

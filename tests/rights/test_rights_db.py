@@ -72,6 +72,23 @@ def test_two_hosts_adding_devices_to_one_erasure_lose_none(rights_connect: Any) 
     assert final is not None and len(final.expected) == 40
 
 
+def test_threads_sharing_one_connection_lose_no_update(rights_db: Any) -> None:
+    """The web app's handlers and its metrics scrape share a connection: a transaction
+    keeps the other threads' statements out of it."""
+    book = ErasureBook(rights_db)
+    req = request()
+    book.add(ErasureProgress.start(req, "0190f0a0-0000-7000-8000-000000000002", []), 1)
+
+    def add(i: int) -> None:
+        for k in range(10):
+            change = lambda p, g=f"g{i}", d=f"d{k}": p.with_devices([(g, d)])  # noqa: E731
+            book.update(req.request_id, change, 2)
+
+    assert race(4, add) == [None] * 4
+    final = book.get(req.request_id)
+    assert final is not None and len(final.expected) == 40
+
+
 def test_two_hosts_revoking_one_token_exactly_one_wins(rights_connect: Any) -> None:
     books = [TokenBook(rights_connect()), TokenBook(rights_connect())]
     _secret, token = books[0].create("acme", Role.OPERATOR, "desk")
