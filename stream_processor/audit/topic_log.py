@@ -26,6 +26,7 @@ from stream_processor.audit.errors import ChainFork, IdentifierInAudit
 from stream_processor.audit.facts import AuditFact, new_fact
 from stream_processor.audit.log import _PSEUDONYM, Appended, FileAuditLog, Head
 from stream_processor.audit.openings import OpeningStore
+from stream_processor.errors import BrokerError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,25 @@ class TopicAuditLog(FileAuditLog):
         with self._lock:
             end = self._reader.end()
             return self.extend(lambda head: self._pull(head, end))
+
+    def keep_synced(self, interval_s: float = 1.0) -> threading.Event:
+        """Sync in a daemon thread every ``interval_s`` (for readers that serve the file
+        itself, like the web app's /audit/log.jsonl); set the returned event to stop.
+        An outage is retried; a fork stops the thread, leaving the last verified copy."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(interval_s):
+                try:
+                    self.sync()
+                except ChainFork:
+                    log.exception("audit chain: fork; this host's copy stays as it was")
+                    return
+                except BrokerError as exc:
+                    log.warning("audit chain: copy not synced (%s); retrying", exc)
+
+        threading.Thread(target=loop, name="audit-chain-sync", daemon=True).start()
+        return stop
 
     def _pull(self, head: Head, end: int) -> Iterator[AuditEntry]:
         start = self._position()

@@ -76,6 +76,12 @@ class Audit:
         todo = [w for w in self.witnesses() if self.checkpoints.witness_head(w.url) < size]
         return cosign_all(todo, note, self.tree, self.checkpoints, self.settings.witness_timeout_s)
 
+    def keep_synced(self, interval_s: float = 1.0) -> None:
+        """Multi-host mode: keep this host's copy of the chain current in the background
+        (a no-op for the local file: it is the log itself)."""
+        if isinstance(self.log, TopicAuditLog):
+            self.log.keep_synced(interval_s)
+
     def close(self) -> None:
         if isinstance(self.log, TopicAuditLog):
             self.log.close()

@@ -72,6 +72,7 @@ def serve(host: str | None, port: int | None, tls: bool | None) -> None:
     factory, where = store_factory(stack, ProcessorSettings().store_path)
     store = ThreadConfinedStore(factory)
     audit = open_audit(stack.state_dir, role=KafkaRole.WEB)
+    audit.keep_synced()  # multi-host: the published log follows the one chain
     deps = build_deps(
         stack.state_dir,
         settings,

@@ -25,7 +25,7 @@ from stream_processor.audit.topic_log import TopicAuditLog
 from stream_processor.audit.verify import verify_log
 from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import ensure_topics, topic_specs
-from tests.conftest import StackHandle
+from tests.conftest import StackHandle, wait_for
 from tests.support.audit import pseudonym_of
 
 pytestmark = pytest.mark.component
@@ -244,3 +244,20 @@ def test_the_writer_skips_a_fact_that_names_a_subject_in_the_clear(chain: Chain)
         running.halt()
     assert running.writer.stats.refused == 2
     assert pseudonym_of("r-9").encode() not in host.path.read_bytes()
+
+
+def test_a_reader_that_serves_the_file_keeps_it_synced_in_the_background(
+    chain: Chain,
+) -> None:
+    running = Running(chain.writer())
+    a, b = chain.host("a"), chain.host("b")
+    stop = b.keep_synced(interval_s=0.2)
+    try:
+        for i in range(3):
+            _consent(a, pseudonym_of(f"r-{i}"), f"f{i}")
+        # Host B's file (what its web app serves) follows without B calling anything.
+        wait_for(lambda: b.path.read_bytes() == a.path.read_bytes(), 30, "B's copy synced")
+    finally:
+        stop.set()
+        running.halt()
+    assert len(b.path.read_bytes().splitlines()) == 3
