@@ -28,13 +28,9 @@ FACEGATE = str(Path(sys.executable).with_name("facegate"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
-#: Which broker a process is, by a word of its command line (first match wins).
-BROKER_MARKERS = (
-    ("kafka", "kafka.Kafka"),
-    ("mosquitto", "mosquitto"),
-    ("prometheus", "prometheus"),
-    ("postgres", "postgres"),
-)
+#: Which broker a process is: Kafka by its main class (its executable is java), the
+#: others by their executable's name (the state folder's own name may hold any word).
+BROKER_EXECUTABLES = ("mosquitto", "prometheus", "postgres")
 
 
 @dataclass
@@ -130,19 +126,17 @@ def broker_pids(state: Path) -> dict[str, int]:
     naming ``state``: never another stack's."""
     marker = str(state)
     found: dict[str, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for entry in sorted((e for e in os.listdir("/proc") if e.isdigit()), key=int):
         try:
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode().split("\0")
+        except (OSError, UnicodeDecodeError):
             continue
-        if marker not in cmd:
+        if not any(marker in a for a in argv):
             continue
-        for name, word in BROKER_MARKERS:
-            if word in cmd and name not in found:
-                found[name] = int(entry)
-                break
+        exe = Path(argv[0]).name
+        name = "kafka" if "kafka.Kafka" in argv else exe if exe in BROKER_EXECUTABLES else None
+        if name is not None and name not in found:
+            found[name] = int(entry)
     return found
 
 
@@ -293,3 +287,30 @@ def prometheus_targets(url: str) -> dict[str, str]:
         f"{t['labels'].get('job', '?')}/{t['labels'].get('instance', '?')}": t["health"]
         for t in data["data"]["activeTargets"]
     }
+
+
+#: Where a stored event's time goes, from the processes' own histograms (ms; per step).
+STAGE_QUERIES = {
+    "bridge_produce_mean_ms": "1000 * sum(increase(facegate_bridge_produce_latency_seconds_sum"
+    "[{w}s])) / sum(increase(facegate_bridge_produce_latency_seconds_count[{w}s]))",
+    "bridge_produce_p99_ms": "1000 * histogram_quantile(0.99, sum by (le) "
+    "(rate(facegate_bridge_produce_latency_seconds_bucket[{w}s])))",
+    "worker_batch_mean_ms": "1000 * sum(increase(facegate_processor_batch_seconds_sum[{w}s]))"
+    " / sum(increase(facegate_processor_batch_seconds_count[{w}s]))",
+    "worker_batches_per_s": "sum(rate(facegate_processor_batch_seconds_count[{w}s]))",
+}
+
+
+def prometheus_stages(url: str, end_s: float, seconds: float) -> dict[str, float]:
+    """Each of ``STAGE_QUERIES`` over the ``seconds`` before ``end_s`` (nan: no data)."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    out = {}
+    for name, expr in STAGE_QUERIES.items():
+        q = urllib.parse.urlencode({"query": expr.format(w=max(10, int(seconds))), "time": end_s})
+        with urllib.request.urlopen(f"{url}/api/v1/query?{q}", timeout=5) as resp:  # noqa: S310
+            result = json.load(resp)["data"]["result"]
+        out[name] = float(result[0]["value"][1]) if result else float("nan")
+    return out

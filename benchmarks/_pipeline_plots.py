@@ -15,6 +15,7 @@ def _series(result: dict[str, Any], store: str, phase: str) -> list[dict[str, An
 
 def print_table(result: dict[str, Any]) -> None:
     print(result["machine"])
+    print(result["events"])
     print(f"{'store':8} {'phase':8} {'offered':>8} {'publ/s':>8} {'stored/s':>8} {'p50':>6}"
           f" {'p95':>6} {'p99':>6} {'max':>7}  CPU s per 1k events (top 4)")  # fmt: skip
     for s in result["steps"]:
@@ -34,6 +35,9 @@ def print_table(result: dict[str, Any]) -> None:
             f" soak rate (half) {v['soak_rate']:,.0f}/s"
         )
         up = sorted(t for t, h in v["prometheus_targets"].items() if h == "up")
+        for st in (s for s in result["steps"] if s["store"] == store and s["stages"]):
+            stages = ", ".join(f"{k} {v:.1f}" for k, v in st["stages"].items())
+            print(f"{store}: at {st['offered']:,.0f}/s {stages}")
         print(f"{store}: Prometheus scraped {len(up)} targets up: {', '.join(up)}")
     print(result["load_end"])
 

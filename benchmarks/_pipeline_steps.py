@@ -7,6 +7,7 @@ load source are the caller's (``pipeline_bench.py``).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -44,6 +45,8 @@ class Step:
     backlog: int  # rows expected so far and not stored at the step's end
     stored: int = 0  # rows stored inside [t0, t1)
     latency_ms: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, float] = field(default_factory=dict)  # from Prometheus, pipeline only
+    load_avg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # at the step's end
 
     @property
     def published_rate(self) -> float:
@@ -107,6 +110,7 @@ def run_steps(
         load = driver.step(rate, seconds)
         cpu = meter.take()
         t0, t1 = load.start, load.end
+        load_avg = os.getloadavg()
         expected_total += load.expected_stored
         backlog = expected_total - (probe.count() - base)
         steps.append(
@@ -121,7 +125,8 @@ def run_steps(
                 int(t1 * 1000),
                 cpu,
                 backlog,
-            )  # fmt: skip
+                load_avg=load_avg,
+            )
         )
         # A first look at this step's stored rate, for the saturation rule.
         last = steps[-1]

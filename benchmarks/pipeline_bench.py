@@ -42,6 +42,7 @@ from _pipeline import (  # noqa: E402
     broker_pids,
     check_alive,
     own_cpu_s,
+    prometheus_stages,
     prometheus_targets,
     start_component,
     stop_components,
@@ -131,6 +132,9 @@ def phase(
             dashboards.close()
         stop_components(comps)
     measure_latency(steps, probe)
+    if not raw:
+        for s in steps:
+            s.stages = prometheus_stages(prometheus_url, s.t1_ms / 1000, s.seconds)
     return steps
 
 
@@ -165,7 +169,11 @@ def one_store(store: str, args: argparse.Namespace, scraped: dict[str, str]) -> 
 
 
 def report(
-    steps: list[Step], args: argparse.Namespace, machine: str, scraped: dict[str, dict[str, str]]
+    steps: list[Step],
+    args: argparse.Namespace,
+    machine: str,
+    scraped: dict[str, dict[str, str]],
+    sizes: str,
 ) -> dict[str, Any]:
     from _pipeline_plots import plot_all, print_table
 
@@ -181,11 +189,27 @@ def report(
             "soak_rate": sat / 2,
             "prometheus_targets": scraped.get(store, {}),
         }
-    result = {"machine": machine, "load_end": load_line(), "args": vars(args),
+    result = {"machine": machine, "load_end": load_line(), "args": vars(args), "events": sizes,
               "summary": summary, "steps": [s.as_dict() for s in steps]}  # fmt: skip
     print_table(result)
     plot_all(result, Path(args.plots))
     return result
+
+
+def event_sizes() -> str:
+    """Mean and range of the simulator's encoded events (what the rates are per)."""
+    import os
+
+    from _machine import message_size_line
+
+    from edge_agent.pseudonym import SiteSecret
+    from edge_agent.simulate import SyntheticGate
+    from edge_agent.wire import encode_event
+    from edge_agent.wire.topics import DeviceIdentity
+
+    ident = DeviceIdentity("demo", "site-00", "gate-0", "cam-1")
+    gate = SyntheticGate(ident, SiteSecret("demo", "site-00", os.urandom(32)), residents=200)
+    return message_size_line([encode_event(gate.maker()(i)) for i in range(2000)], "events")
 
 
 def main() -> None:
@@ -212,7 +236,7 @@ def main() -> None:
     scraped: dict[str, dict[str, str]] = {}
     for store in args.stores:
         steps += one_store(store, args, scraped.setdefault(store, {}))
-    result = report(steps, args, machine, scraped)
+    result = report(steps, args, machine, scraped, event_sizes())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1, default=str))
     print(f"result {args.out}; plots {args.plots}_*.png; {load_line()}")
