@@ -3,18 +3,30 @@ the back-off, the book in a real SQLite rights database, the ledger ingest."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry
 
-from edge_agent.wire.commands import AckStatus, CommandAck, CommandType
+from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, decode_command
 from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.progress import AckOutcome
-from stream_processor.erasure.withdrawal_tracker import Change, Timing, grow, ingest
+from stream_processor.erasure.withdrawal_tracker import (
+    Change,
+    Timing,
+    WithdrawalTracker,
+    grow,
+    ingest,
+)
 from stream_processor.erasure.withdrawals import (
     WithdrawalBook,
     WithdrawalProgress,
@@ -137,3 +149,52 @@ def test_ingest_tracks_recent_withdrawals_per_device_and_a_tombstone_forgets(
     # The ledger forgets the record (an erasure): the subject leaves the book.
     assert ingest(b, [(b"k1", None)], devices, NOW, TIMING) == 0
     assert b.pending() == [] and rows_naming(db, SUBJECT) == 0
+
+
+class RecordingSender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, bytes]] = []
+
+    async def command(self, key: bytes, value: bytes) -> None:
+        self.sent.append((key, value))
+
+
+def test_the_tracker_re_sends_with_back_off_until_acked_and_raises_the_alarm(
+    tmp_path: Path,
+) -> None:
+    b, _ = book(tmp_path)
+    changes: list[list[Change]] = [[(b"k1", record())]]
+    parts = SimpleNamespace(
+        withdrawals=b, withdrawn=lambda: changes.pop() if changes else [],
+        devices=lambda: roster(("s1", "g1", "cam-1")),
+    )  # fmt: skip
+
+    async def run(fn: Callable[[Any], Any]) -> Any:
+        return fn(parts)
+
+    registry = CollectorRegistry()
+    timing = Timing(resend_first_ms=1000, resend_max_ms=4000, alarm_after_ms=10_000,
+                    track_ms=86_400_000)  # fmt: skip
+    tracker, out = WithdrawalTracker(ErasureMetrics(registry), timing), RecordingSender()
+
+    def sends_at(*offsets: int) -> int:
+        for offset in offsets:
+            asyncio.run(tracker.tick(run, out, NOW + offset))
+        return len(out.sent)
+
+    assert sends_at(0, 999) == 0  # the processor sent it; the first re-send waits
+    assert sends_at(1000) == 1 and sends_at(2999) == 1  # then 2 s
+    assert sends_at(3000) == 2 and sends_at(6999) == 2  # then 4 s (the cap)
+    assert sends_at(7000) == 3 and sends_at(10_999) == 3
+    key, value = out.sent[-1]
+    assert key == b"acme/s1" and decode_command(value) == withdrawal_command(record())
+    assert sends_at(10_001 + 1000) == 4
+    assert registry.get_sample_value("facegate_withdrawal_devices_overdue") == 1
+    (p,) = b.pending()
+    asyncio.run(tracker.take_ack(ack(p, "g1", "cam-1"), run, NOW + 12_000))
+    assert sends_at(30_000, 60_000) == 4  # acknowledged: no more sends
+    assert registry.get_sample_value("facegate_withdrawals_pending") == 0
+    assert registry.get_sample_value("facegate_withdrawal_devices_overdue") == 0
+    assert registry.get_sample_value(
+        "facegate_withdrawal_acks_total", {"outcome": "accepted"}
+    ) == 1
