@@ -24,7 +24,7 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "devices": ("stream_processor.cli.devices", "devices", "device accounts and ACLs"),
     "bridge": ("stream_processor.cli.bridge", "bridge", "MQTT → Kafka bridge"),
     "processor": ("stream_processor.cli.processor", "processor", "Faust workers"),
-    "demo": ("stream_processor.cli.demo", "demo", "the whole local pipeline with simulated gates"),
+    "demo": ("stream_processor.cli.demo", "demo", "a property firm's day, told as a story"),
     "simulate": ("stream_processor.cli.simulate", "simulate", "load from many simulated gates"),
     "consent": ("stream_processor.cli.consent", "consent", "consent ledger: grant, withdraw, show"),
     "policy": ("stream_processor.cli.policy", "policy", "retention and purpose policies"),
