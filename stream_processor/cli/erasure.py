@@ -1,4 +1,4 @@
-"""``facegate erasure request|status|receipt|waive|worker``: erasure end to end.
+"""``facegate erasure request|status|withdrawals|receipt|waive|worker``: erasure end to end.
 
 ``request`` puts an ``ErasureRequest`` on the erasure topic (``FACEGATE_TOPIC_ERASURE``);
 ``worker`` (the composition root of the erasure worker) carries it out and issues the
@@ -153,6 +153,30 @@ def status(request_id: str | None, as_json: bool) -> None:
         click.echo(line)
     if request_id is None and not any(d["status"] == "pending" for d in docs):
         click.echo("nothing pending")
+
+
+@erasure.command()
+@click.option("--json", "as_json", is_flag=True, help="machine-readable")
+def withdrawals(as_json: bool) -> None:
+    """Withdrawal commands some gate has not acknowledged yet (the worker re-sends them),
+    which devices owe them, and whether past the alarm bound. Never prints a pseudonym."""
+    from stream_processor.erasure.withdrawals import WithdrawalBook
+
+    alarm_ms = int(ErasureSettings().withdrawal_alarm_after_s * 1000)
+    now_ms = int(time.time() * 1000)
+    docs = [p.describe(now_ms, alarm_ms) for p in WithdrawalBook(_db()).pending()]
+    if as_json:
+        click.echo(json.dumps(docs, indent=2))
+        return
+    if not docs:
+        click.echo("no withdrawal waiting for a gate")
+    for d in docs:
+        click.echo(
+            f"{d['command_id']}  {d['tenant']}/{d['site']}  purpose {d['purpose']}  age "
+            f"{d['age_s']} s  sent {d['sends']}x  waiting for "
+            + ", ".join(d["devices_pending"])
+            + ("  OVERDUE" if d["overdue"] else "")
+        )
 
 
 @erasure.command()
