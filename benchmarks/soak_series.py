@@ -164,8 +164,15 @@ def plot(
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     rates = stored_rates(series)
     if rates:
-        bottom.plot([t / 60 for t, _ in rates], [r for _, r in rates], color="black", linewidth=1)
-    bottom.set_ylabel("stored rows/s")
+        bottom.plot([t / 60 for t, _ in rates], [r for _, r in rates], color="black",
+                    linewidth=1, label="stored/s")  # fmt: skip
+    # The store's per-minute counts: a replayed duplicate is counted there again.
+    bottom.set_ylabel("stored/s (per-minute counts)")
+    lag = [(s.t_s / 60, s.lag) for s in series.samples if s.lag is not None]
+    if lag:
+        right = bottom.twinx()
+        right.plot(*zip(*lag, strict=True), color="tab:blue", linewidth=1, alpha=0.7)
+        right.set_ylabel("consumer lag (records)", color="tab:blue")
     bottom.set_xlabel("minutes since the load started")
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
