@@ -32,6 +32,7 @@ class SimulatorDriver:
         from edge_agent.wire.topics import DeviceIdentity
         from stream_processor.processor.demo_seed import gate_site_secret, seed_demo
         from stream_processor.runtime.devices import register_device
+        from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
         from stream_processor.runtime.settings import Topics
         from stream_processor.stack.mosquitto import Mosquitto
 
@@ -46,7 +47,9 @@ class SimulatorDriver:
                 )
                 accounts.append(SimAccount(conn, gate_site_secret(ident, data_dir)))
                 devices.append((ident, data_dir))
-        seed_demo(st.settings.kafka_bootstrap, Topics(), devices, residents=200, consenting=1.0)
+        office = kafka_python_auth(st.settings, Role.OFFICE)  # {} with Kafka auth off
+        seed_demo(st.settings.kafka_bootstrap, Topics(), devices, residents=200, consenting=1.0,
+                  auth=office)  # fmt: skip
         # PUBACK ends an event (the bridge PUBACKs once Kafka holds it): re-sends on a
         # late confirmation would add load the step did not offer.
         spec = LoadSpec(sites=sites, devices_per_site=per_site, duration_s=1.0, residents=200,

@@ -230,7 +230,10 @@ def main() -> None:
     args.rates = [float(r) for r in args.rates.split(",")]
     if not set(args.stores) <= {"sqlite", "postgres"}:
         raise SystemExit("Error: --stores takes sqlite and/or postgres")
-    machine = machine_line()
+    from stream_processor.runtime.settings import BrokerSettings
+
+    auth = "on" if BrokerSettings().kafka_auth else "off"
+    machine = f"{machine_line()}; Kafka SASL/SCRAM {auth}"
     print(machine, flush=True)
     steps: list[Step] = []
     scraped: dict[str, dict[str, str]] = {}
