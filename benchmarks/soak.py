@@ -26,13 +26,14 @@ Output: a summary, ``docs/img/soak-<store>[-<tag>].json`` and ``.png``
 (RSS per process and stored rows/s over time, faults marked). Exit 1 when anything
 was lost, duplicated or dead-lettered, or a process's memory was not flat.
 
-    .venv/bin/python benchmarks/soak.py --rate 10000              # the hour
+    .venv/bin/python benchmarks/soak.py --rate-from docs/img/pipeline_bench.json  # the hour
     .venv/bin/python benchmarks/soak.py --rate 1000 --duration 300  # short proof
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import tempfile
@@ -64,12 +65,11 @@ DISK_PER_EVENT = {"sqlite": 1000, "postgres": 1600}
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument(
-        "--rate",
-        type=float,
-        required=True,
-        help="events/s offered (half the saturation rate of pipeline_bench.py)",
-    )
+    rate = ap.add_mutually_exclusive_group(required=True)
+    rate.add_argument("--rate", type=float, help="events/s offered")
+    rate.add_argument("--rate-from", type=Path, metavar="JSON",
+                      help="half the saturation rate pipeline_bench.py measured for --store"
+                           " (pipeline_bench.json: summary.<store>.soak_rate)")  # fmt: skip
     ap.add_argument("--duration", type=float, default=3600.0, help="seconds of load")
     ap.add_argument(
         "--faults",
@@ -115,19 +115,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=IMG, help="folder for the JSON and the PNG")
     ap.add_argument("--tag", default="", help="suffix of the output names: soak-<store>[-TAG]")
     args = ap.parse_args(argv)
+    if args.rate_from is not None:
+        args.rate = soak_rate_from(args.rate_from, args.store, ap)
     if args.rate <= 0 or args.duration <= 0 or args.sample_s <= 0:
         ap.error("--rate, --duration and --sample-s must be positive")
     if args.sample_s > 10 or args.sample_s < 1:
         ap.error("--sample-s must be between 1 and 10 seconds")
     if not re.fullmatch(r"[a-z0-9-]{0,32}", args.tag):
         ap.error("--tag: at most 32 of a-z, 0-9 and -")
-    if args.warmup_s is None:
-        args.warmup_s = min(120.0, args.duration / 10)
     try:
         args.schedule = parse_schedule(args.faults, args.duration)
     except argparse.ArgumentTypeError as exc:
         ap.error(str(exc))
     return args
+
+
+def soak_rate_from(path: Path, store: str, ap: argparse.ArgumentParser) -> float:
+    try:
+        rate = json.loads(path.read_text())["summary"][store]["soak_rate"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        ap.error(f"--rate-from {path}: no summary.{store}.soak_rate ({type(exc).__name__}: {exc})")
+    if not isinstance(rate, int | float) or rate <= 0:
+        ap.error(f"--rate-from {path}: summary.{store}.soak_rate is {rate!r}, not a rate")
+    return round(float(rate))
 
 
 def check_disk(rate: float, duration_s: float, store: str) -> None:
