@@ -65,6 +65,7 @@ def _stop_event() -> threading.Event:
 def forward() -> None:
     import paho.mqtt.client as mqtt
     from confluent_kafka import Producer
+    from paho.mqtt.enums import CallbackAPIVersion
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
@@ -82,7 +83,7 @@ def forward() -> None:
     producer = Producer({**config, **confluent_auth(settings, Role.ADMIN)})
     creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
     client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
+        CallbackAPIVersion.VERSION2,
         client_id="facegate-bench-rawpath",
         protocol=mqtt.MQTTv5,
         manual_ack=True,
@@ -107,7 +108,7 @@ def forward() -> None:
 
     client.on_message = on_message
     client.on_connect = on_connect
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.ReceiveMaximum = RECEIVE_MAXIMUM
     client.connect(settings.host, settings.mqtt_port, keepalive=30, properties=props)
     stop = _stop_event()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from edge_agent.simulate import LoadSpec, SimAccount, run_load
 from tests.conftest import StackHandle, wait_for
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -33,15 +34,14 @@ pytestmark = pytest.mark.e2e
 TENANT = "rawbench"
 
 
-def _accounts(stack: StackHandle) -> list[object]:
+def _accounts(stack: StackHandle) -> list[SimAccount]:
     from edge_agent.pseudonym import SiteSecret
-    from edge_agent.simulate import SimAccount
     from edge_agent.uplink.settings import DeviceConnection
     from edge_agent.wire.topics import DeviceIdentity
     from stream_processor.runtime.devices import register_device
     from stream_processor.stack.mosquitto import Mosquitto
 
-    settings = stack.settings()
+    settings = stack.settings()  # type: ignore[no-untyped-call]
     out = []
     for g in range(2):
         ident = DeviceIdentity(TENANT, "site-1", f"gate-{g}", "cam-1")
@@ -57,8 +57,6 @@ def _accounts(stack: StackHandle) -> list[object]:
 def test_raw_path_stores_each_published_event_once(
     running_stack: StackHandle, tmp_path: Path
 ) -> None:
-    from edge_agent.simulate import LoadSpec, run_load
-
     env = {**os.environ, **running_stack.env, "FACEGATE_LOG_LEVEL": "WARNING"}
     raw = str(BENCH / "raw_path.py")
     subprocess.run([sys.executable, raw, "topic"], env=env, check=True, timeout=120)
