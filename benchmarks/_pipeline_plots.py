@@ -9,6 +9,9 @@ COMPONENT_ORDER = ("bridge", "worker", "erasure", "web", "raw-forward", "raw-sto
                    "mosquitto", "kafka", "postgres", "prometheus", "simulator")  # fmt: skip
 
 
+STORE_COLORS = ("tab:blue", "tab:orange")
+
+
 def _series(result: dict[str, Any], store: str, phase: str) -> list[dict[str, Any]]:
     return [s for s in result["steps"] if s["store"] == store and s["phase"] == phase]
 
@@ -64,12 +67,13 @@ def _rates(result: dict[str, Any], prefix: Path) -> Path:
 
     fig, ax = plt.subplots(figsize=(7, 4))
     top = 0.0
-    for store in result["summary"]:
+    for store, color in zip(result["summary"], STORE_COLORS, strict=False):
         for phase, style in (("pipeline", "-o"), ("raw", "--s")):
             ss = _series(result, store, phase)
             xs = [s["offered"] for s in ss]
             top = max([top, *xs])
-            ax.plot(xs, [s["stored_rate"] for s in ss], style, label=f"{phase}, {store}")
+            ys = [s["stored_rate"] for s in ss]
+            ax.plot(xs, ys, style, color=color, label=f"{phase}, {store}")
     ax.plot([0, top], [0, top], ":", color="grey", label="offered")
     ax.set(xlabel="offered events/s", ylabel="stored events/s",
            title="MQTT publish → stored row: stored vs offered rate")  # fmt: skip
@@ -81,13 +85,13 @@ def _latency(result: dict[str, Any], prefix: Path) -> Path:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    for store in result["summary"]:
+    for store, color in zip(result["summary"], STORE_COLORS, strict=False):
         for phase, dash in (("pipeline", "-"), ("raw", "--")):
             ss = _series(result, store, phase)
             xs = [s["offered"] for s in ss]
             for q, marker in (("p50", "o"), ("p99", "^")):
                 ys = [s["latency_ms"][q] for s in ss]
-                ax.plot(xs, ys, dash + marker, label=f"{q} {phase}, {store}")
+                ax.plot(xs, ys, dash + marker, color=color, label=f"{q} {phase}, {store}")
     ax.axhline(250, color="red", lw=0.8, label="goal p99 250 ms")
     ax.set_yscale("log")
     ax.set(xlabel="offered events/s", ylabel="publish → stored (ms)",
