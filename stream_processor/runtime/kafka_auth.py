@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from stream_processor.errors import ConfigError
+from stream_processor.errors import BrokerError, ConfigError
 from stream_processor.runtime.layout import StateLayout, write_private
 from stream_processor.runtime.settings import BrokerSettings
 
@@ -123,3 +124,30 @@ def login(settings: BrokerSettings, role: Role) -> tuple[str, str] | None:
     if not settings.kafka_auth:
         return None
     return role.user, password(settings, role)
+
+
+def check_login(bootstrap: str, auth: Mapping[str, Any], timeout_s: float = 10.0) -> None:
+    """Raise ``BrokerError`` unless a bootstrap server accepts the kafka-python login
+    ``auth`` within ``timeout_s`` (nothing to check without a login in it).
+
+    kafka-python retries a refused SASL login forever and its metadata calls wait
+    without a deadline, so a command with a wrong password would hang instead of
+    saying so: short-lived clients check the login first."""
+    if "sasl_plain_username" not in auth:
+        return
+    import socket
+
+    from kafka.conn import BrokerConnection
+
+    for server in bootstrap.split(","):
+        host, _, port = server.strip().rpartition(":")
+        conn = BrokerConnection(host, int(port), socket.AF_UNSPEC, **auth)
+        try:
+            if conn.connect_blocking(timeout=timeout_s):
+                return
+        finally:
+            conn.close()
+    raise BrokerError(
+        f"Kafka at {bootstrap} did not accept the login of {auth.get('sasl_plain_username')}"
+        " (a wrong password, a cluster without that user, or no broker running)"
+    )

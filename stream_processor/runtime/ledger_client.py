@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from stream_processor.errors import BrokerError
+from stream_processor.runtime.kafka_auth import check_login
 
 #: kafka-python login settings of the caller's role (runtime/kafka_auth.kafka_python_auth);
 #: empty with Kafka authentication off.
@@ -58,6 +59,7 @@ class LedgerReader:
         from kafka import KafkaConsumer, TopicPartition
         from kafka.errors import KafkaError
 
+        check_login(bootstrap, options)
         self.topic = topic
         self._timeout_s = timeout_s
         try:
@@ -111,6 +113,7 @@ def write_records(
     from kafka import KafkaProducer
     from kafka.errors import KafkaError
 
+    check_login(bootstrap, auth or {})
     try:
         producer = KafkaProducer(
             bootstrap_servers=bootstrap, acks="all", client_id="facegate-cli", linger_ms=5,
@@ -135,6 +138,7 @@ def end_offsets(bootstrap: str, topic: str, auth: Auth | None = None) -> dict[in
     from kafka import KafkaConsumer, TopicPartition
     from kafka.errors import KafkaError
 
+    check_login(bootstrap, auth or {})
     try:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, client_id="facegate-offsets", **(auth or {})

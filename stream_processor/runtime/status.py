@@ -173,6 +173,9 @@ class KafkaPythonProbe:
 
         self._bootstrap = bootstrap
         login = dict(auth or {})
+        from stream_processor.runtime.kafka_auth import check_login
+
+        check_login(bootstrap, login)
         with self._broker("connect"):
             self._admin = KafkaAdminClient(
                 bootstrap_servers=bootstrap, client_id="facegate-status",
@@ -204,19 +207,25 @@ class KafkaPythonProbe:
         # DescribeGroups v2, sent by hand: kafka-python 2.3 asks v3 for the group's
         # authorized operations and cannot parse the answer of a broker with an
         # authorizer (ValueError: not a valid ACLOperation).
+        from kafka.errors import for_code
         from kafka.protocol.admin import DescribeGroupsRequest
 
         from stream_processor.errors import BrokerError
 
-        with self._broker(f"describing group {group}"):
-            (coordinator,) = self._retrying(
-                lambda: self._admin._find_coordinator_ids([group])
-            ).values()
+        def describe() -> Any:
+            (coordinator,) = self._admin._find_coordinator_ids([group]).values()
             (response,) = self._admin.send_requests(
                 [(DescribeGroupsRequest[2](groups=(group,)), coordinator)],
                 response_fn=lambda r: r,
             )
-        error_code, _, _, _, _, members = response.groups[0]
+            error = for_code(response.groups[0][0])
+            # A coordinator just made still loads the group (COORDINATOR_LOAD_IN_PROGRESS).
+            if error.retriable:
+                raise error()
+            return response.groups[0]
+
+        with self._broker(f"describing group {group}"):
+            error_code, _, _, _, _, members = self._retrying(describe)
         if error_code:
             raise BrokerError(f"Kafka at {self._bootstrap}: group {group}: error {error_code}")
         return len(members)

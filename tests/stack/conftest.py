@@ -27,6 +27,7 @@ def secured_env(s: BrokerSettings) -> dict[str, str]:
     return {
         "FACEGATE_STATE_DIR": str(s.state_dir),
         "FACEGATE_KAFKA_PORT": str(s.kafka_port),
+        "FACEGATE_MQTT_PORT": str(s.mqtt_port),
         "FACEGATE_KAFKA_AUTH": "true",
     }
 
@@ -39,7 +40,8 @@ def secured() -> Iterator[BrokerSettings]:
         up = run_cli(env, "stack", "up")
         assert up.returncode == 0, up.stdout + up.stderr
         yield BrokerSettings(
-            state_dir=state, kafka_port=int(env["FACEGATE_KAFKA_PORT"]), kafka_auth=True
-        )
+            state_dir=state, kafka_port=int(env["FACEGATE_KAFKA_PORT"]),
+            mqtt_port=int(env["FACEGATE_MQTT_PORT"]), kafka_auth=True,
+        )  # fmt: skip
     finally:
         run_cli(env, "stack", "down")
