@@ -16,6 +16,7 @@ from stream_processor.cli.demo.procs import Children, DemoStepError
 from stream_processor.cli.demo.progress import snapshot
 from stream_processor.cli.demo.scene import Scene
 from stream_processor.cli.demo.witnessing import start_witness
+from stream_processor.errors import BrokerError
 from stream_processor.stack.settings import StackSettings
 
 STEPS: tuple[Callable[[Scene], story.Step], ...] = (
@@ -107,8 +108,17 @@ def prepare(scene: Scene, settings: StackSettings, children: Children, port: int
     for line in cast.firm_lines():
         say(line)
     synth = [(i, settings.state_dir / "edge" / i.username) for i in synthetic_gates()]
-    grants = seed_demo(settings.kafka_bootstrap, Topics(), synth,
-                       auth=kafka_python_auth(BrokerSettings(), Role.OFFICE))  # fmt: skip
+    auth = kafka_python_auth(BrokerSettings(), Role.OFFICE)
+    # A topic 'stack up' just created can be missing from a new client's metadata for a
+    # moment on a loaded machine: ask again for a while before calling it an error.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            grants = seed_demo(settings.kafka_bootstrap, Topics(), synth, auth=auth)
+            break
+        except BrokerError:
+            if time.monotonic() >= deadline or scene.stop.wait(2.0):
+                raise
     say(f"policy v1 applied; {grants} residents of the synthetic sites consented (80 %)")
     models = fetch_all(scene.models_dir)
     for line in cast.prepare_real_gates(scene, settings, models):
