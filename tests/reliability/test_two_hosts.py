@@ -18,14 +18,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
+from edge_agent.pseudonym import pseudonym
 from stream_processor.audit.entries import decode_entry
 from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import ensure_topics, topic_specs
 from tests.conftest import FACEGATE, StackHandle, wait_for
+from tests.erasure.conftest import OTHER, RESIDENT, ErasureRig, rig  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.e2e
 
@@ -202,3 +204,98 @@ def test_one_chain_across_two_hosts_survives_a_killed_writer_and_appender(
     mine = [(e.site, e.body["cutoff_ms"]) for e in chain if e.type == "retention_sweep"]
     assert len(mine) == len(set(mine)), "a fact chained twice"
     assert took < 60, f"the standby took {took:.1f} s to take over"
+
+
+def _http_get(port: int, path: str) -> bytes | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return bytes(r.read())
+    except OSError:
+        return None
+
+
+def test_two_hosts_erasure_completes_with_a_verifiable_receipt_after_one_host_dies(
+    rig: ErasureRig, pg_cluster: object, tmp_path: Path  # noqa: F811 - the fixture
+) -> None:
+    """Host A (the stack's state dir) runs the bridge, processor, erasure worker, web app
+    and audit writer; host B (a state dir of its own) its erasure worker, web app and
+    audit writer. The rights database is one PostgreSQL database. Host A's erasure
+    worker and web app are killed with SIGKILL mid-erasure: host B's worker finishes it."""
+    from tests.conftest import free_ports
+    from tests.support.store import new_pg_database
+
+    tag = rig.p.tag
+    topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
+    wanted = (topics.audit_facts, topics.audit_chain)
+    ensure_topics(rig.bootstrap, [s for s in topic_specs(topics) if s.name in wanted])
+    web_a, web_b = free_ports(2)
+    rig.p.extra_env.update({
+        "FACEGATE_RIGHTS_DSN": new_pg_database(pg_cluster),
+        "FACEGATE_AUDIT_MODE": "topic",
+        "FACEGATE_AUDIT_CHAIN_WAIT_S": "60",
+        "FACEGATE_AUDIT_WRITER_GROUP": f"facegate-audit-writer-{tag}",
+        "FACEGATE_TOPIC_AUDIT_FACTS": topics.audit_facts,
+        "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
+        "FACEGATE_WEB_TLS": "false",
+    })  # fmt: skip
+    gate = rig.gate("gate1")
+    rig.enroll(gate, RESIDENT, "obama.jpg", "CARD-OBAMA-1")
+    rig.enroll(gate, OTHER, "biden.jpg", "CARD-BIDEN-1")
+    subject, other = pseudonym(gate.secret, RESIDENT), pseudonym(gate.secret, OTHER)
+    rig.p.start("audit", "writer", name="writer-a")
+    rig.apply_policy_and_consent([subject, other])
+    rig.start_cloud()
+    web_proc_a = rig.p.start("web", "serve", "--port", str(web_a), name="web-a")
+    state_a = Path(rig.p.env["FACEGATE_STATE_DIR"])
+    key = state_a / "secrets" / "audit-ed25519.pem"
+    wait_for(key.exists, 60, "host A's operator key")
+    # Host B: its own state dir, given the deployment's secrets (the operator key).
+    state_b = tmp_path / "host-b"
+    shutil.copytree(state_a / "secrets", state_b / "secrets")
+    env_b = {**rig.p.env, "FACEGATE_STATE_DIR": str(state_b),
+             "FACEGATE_AUDIT_DIR": str(state_b / "audit")}  # fmt: skip
+    b = Host("b", state_b, env_b)
+    try:
+        b.start("writer", FACEGATE, "audit", "writer")
+        b.start("erasure", FACEGATE, "erasure", "worker")
+        b.start("web", FACEGATE, "web", "serve", "--port", str(web_b))
+        _erase_across_hosts(rig, b, gate, subject, other, web_proc_a, web_b)
+    finally:
+        b.stop_all()
+
+
+def _erase_across_hosts(
+    a: ErasureRig, b: Host, gate: Any, subject: str, other: str,
+    web_a: subprocess.Popen[bytes], web_b: int,
+) -> None:  # fmt: skip
+    assert gate.start("agent1").stop() == 0  # offline: the erasure waits for its ack
+    mine = a.send_events(subject, 200, gate)
+    a.send_events(other, 50, gate, start_seq=1000)
+    wait_for(lambda: a.stored_of(subject) == len(mine), 120, "stored")
+    out = a.cli("erasure", "request", "--tenant", "acme", "--site", a.site,
+                  "--resident-id", RESIDENT, "--site-secret", str(gate.folder / "site.secret"),
+                  "--channel", "office", "--wait", "0", check=False)  # fmt: skip
+    assert out.returncode in (0, 3), out.stdout + out.stderr
+    request_id = out.stdout.strip().splitlines()[0]
+    wait_for(lambda: a.status(request_id)["status"] != "absent", 60, "taken", 0.05)
+    assert a.erasure is not None
+    for proc in (a.erasure, web_a):  # host A's erasure worker and web app
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    gate.start("agent2")
+    wait_for(lambda: a.status(request_id)["status"] == "complete", 180,
+             "complete on host B")  # fmt: skip
+    receipt = a.p.tmp / "receipt.json"
+    a.cli("erasure", "receipt", request_id, "--out", str(receipt))
+    for env in (a.p.env, b.env):  # each host verifies the receipt against its copy
+        verdict = subprocess.run([FACEGATE, "audit", "verify", "--receipt", str(receipt)],
+                                 env=env, capture_output=True, text=True, timeout=120)
+        assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+    assert a.stored_of(subject) == 0 and a.stored_of(other) == 50
+    copy_a = (a.audit_dir / "log.jsonl").read_bytes()
+    copy_b = (b.state / "audit" / "log.jsonl").read_bytes()
+    assert copy_a == copy_b and copy_a.count(b"erasure_completed") == 1
+    # Host B's web app publishes the same chain.
+    wait_for(lambda: _http_get(web_b, "/audit/log.jsonl") == copy_a, 30, "B's web")
