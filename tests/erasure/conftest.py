@@ -238,6 +238,24 @@ class ErasureRig:
             self._producer.close()
 
 
+def request(rig: ErasureRig, gate_secret: str, *extra: str) -> str:
+    out = rig.cli(
+        "erasure", "request", "--tenant", "acme", "--site", rig.site,
+        "--resident-id", RESIDENT, "--site-secret", gate_secret, "--channel", "office", *extra,
+        check=False,
+    )  # fmt: skip
+    assert out.returncode in (0, 3), out.stdout + out.stderr
+    return out.stdout.strip().splitlines()[0]
+
+
+def verify_receipt(rig: ErasureRig, request_id: str) -> dict:  # type: ignore[type-arg]
+    path = rig.p.tmp / f"{request_id}.json"
+    rig.cli("erasure", "receipt", request_id, "--out", str(path))
+    verdict = rig.cli("audit", "verify", "--receipt", str(path), check=False)
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+    return dict(json.loads(path.read_text()))
+
+
 @pytest.fixture
 def rig(pipeline: Pipeline, assets: Any) -> Iterator[ErasureRig]:  # noqa: F811 - fixture
     r = ErasureRig(pipeline, assets)

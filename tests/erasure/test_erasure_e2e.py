@@ -15,27 +15,9 @@ from edge_agent.outbox import SqliteOutbox
 from edge_agent.pseudonym import pseudonym
 from edge_agent.wire import EventKind
 from tests.conftest import wait_for
-from tests.erasure.conftest import OTHER, RESIDENT, ErasureRig
+from tests.erasure.conftest import OTHER, RESIDENT, ErasureRig, request, verify_receipt
 
 pytestmark = pytest.mark.e2e
-
-
-def request(rig: ErasureRig, gate_secret: str, *extra: str) -> str:
-    out = rig.cli(
-        "erasure", "request", "--tenant", "acme", "--site", rig.site,
-        "--resident-id", RESIDENT, "--site-secret", gate_secret, "--channel", "office", *extra,
-        check=False,
-    )  # fmt: skip
-    assert out.returncode in (0, 3), out.stdout + out.stderr
-    return out.stdout.strip().splitlines()[0]
-
-
-def verify_receipt(rig: ErasureRig, request_id: str) -> dict:  # type: ignore[type-arg]
-    path = rig.p.tmp / f"{request_id}.json"
-    rig.cli("erasure", "receipt", request_id, "--out", str(path))
-    verdict = rig.cli("audit", "verify", "--receipt", str(path), check=False)
-    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
-    return dict(json.loads(path.read_text()))
 
 
 def test_erasure_with_the_edge_online(rig: ErasureRig) -> None:

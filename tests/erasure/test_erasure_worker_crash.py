@@ -11,8 +11,7 @@ import pytest
 
 from edge_agent.pseudonym import pseudonym
 from tests.conftest import wait_for
-from tests.erasure.conftest import OTHER, RESIDENT, ErasureRig
-from tests.erasure.test_erasure_e2e import request, verify_receipt
+from tests.erasure.conftest import OTHER, RESIDENT, ErasureRig, request, verify_receipt
 
 pytestmark = pytest.mark.e2e
 
