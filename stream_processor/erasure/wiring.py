@@ -69,7 +69,7 @@ def make_deps(
     # record, in the book, commands sent) and only the store's steps wait.
     store = cast(EventStore, LazyStore(factory))
     db = connect_rights_db(stack.state_dir, sqlite_path=settings.db_path)
-    audit = open_audit(stack.state_dir)
+    audit = open_audit(stack.state_dir, role=Role.ERASURE)
     login = kafka_python_auth(stack, Role.ERASURE)
     publisher = kafka_publisher(stack.kafka_bootstrap, topics.audit_checkpoints, login)
     erasure_audit = ErasureAudit(
