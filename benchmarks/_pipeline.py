@@ -22,7 +22,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from stream_processor.runtime.settings import BrokerSettings
 
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -314,3 +317,30 @@ def prometheus_stages(url: str, end_s: float, seconds: float) -> dict[str, float
             result = json.load(resp)["data"]["result"]
         out[name] = float(result[0]["value"][1]) if result else float("nan")
     return out
+
+
+def drop_mqtt_session(settings: BrokerSettings, client_id: str, timeout_s: float = 10) -> None:
+    """End the bridge's persistent MQTT session (clean start, expiry 0) once it is
+    stopped: Mosquitto (``max_queued_messages 0``) would otherwise queue every later
+    message for it, work the next phase would pay for."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from stream_processor.runtime.accounts import AccountBook
+    from stream_processor.runtime.layout import StateLayout
+
+    creds = AccountBook(StateLayout(settings.state_dir)).bridge_credentials()
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(creds.username, creds.password)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    props.SessionExpiryInterval = 0
+    client.connect(settings.host, settings.mqtt_port, keepalive=10, clean_start=True,
+                   properties=props)  # fmt: skip
+    client.loop_start()
+    try:
+        wait_for(client.is_connected, timeout_s, f"MQTT session {client_id} dropped", 0.05)
+    finally:
+        client.disconnect()
+        client.loop_stop()

@@ -41,6 +41,7 @@ from _pipeline import (  # noqa: E402
     StoreProbe,
     broker_pids,
     check_alive,
+    drop_mqtt_session,
     own_cpu_s,
     prometheus_stages,
     prometheus_targets,
@@ -131,6 +132,10 @@ def phase(
         if dashboards is not None:
             dashboards.close()
         stop_components(comps)
+        if not raw:
+            from stream_processor.bridge.settings import BridgeSettings
+
+            drop_mqtt_session(st.settings, BridgeSettings().client_id)
     measure_latency(steps, probe)
     if not raw:
         for s in steps:
@@ -235,6 +240,7 @@ def main() -> None:
     auth = "on" if BrokerSettings().kafka_auth else "off"
     machine = f"{machine_line()}; Kafka SASL/SCRAM {auth}"
     print(machine, flush=True)
+    started = time.monotonic()
     steps: list[Step] = []
     scraped: dict[str, dict[str, str]] = {}
     for store in args.stores:
@@ -242,7 +248,8 @@ def main() -> None:
     result = report(steps, args, machine, scraped, event_sizes())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1, default=str))
-    print(f"result {args.out}; plots {args.plots}_*.png; {load_line()}")
+    took = time.monotonic() - started
+    print(f"result {args.out}; plots {args.plots}_*.png; {took / 60:.1f} min; {load_line()}")
 
 
 if __name__ == "__main__":
