@@ -43,3 +43,26 @@ def test_an_unreachable_rights_database_is_one_error_line(workspace: Workspace) 
     out = run(workspace, case)
     assert_one_error_line(case, out)
     assert "hunter2-secret" not in out.stderr + out.stdout
+
+
+def test_a_token_made_on_one_host_signs_in_on_another_and_a_revoke_reaches_both(
+    workspace: Workspace, pg_cluster: Any, tmp_path: Path
+) -> None:
+    """Office commands on the shared rights DB: no host-local token file."""
+    from stream_processor.web.tokens import TokenBook
+
+    env = {"FACEGATE_RIGHTS_DSN": new_pg_database(pg_cluster)}
+    argv = ("web", "token", "create", "--tenant", "acme", "--role", "viewer", "--label", "wall")
+    made = run(workspace, Case("create", argv, "", env=env))
+    assert made.code == 0, made.stderr
+    secret = made.stdout.strip()
+    dsn = env["FACEGATE_RIGHTS_DSN"]
+    other_host = connect_rights_db(tmp_path / "host-b", RightsDbSettings(dsn=dsn))
+    try:
+        token = TokenBook(other_host).authenticate(secret)
+        assert token is not None and token.tenant == "acme"
+        revoked = run(workspace, Case("revoke", ("web", "token", "revoke", token.id), "", env=env))
+        assert revoked.code == 0, revoked.stderr
+        assert TokenBook(other_host).authenticate(secret) is None
+    finally:
+        other_host.close()
