@@ -36,6 +36,7 @@ FacegateError                  root of every error facegate raises on purpose
     │   ├── StoreUnavailable   the store cannot write now (retriable; store.base)
     │   └── StoreWriterFailed  the processor's store writer stopped (processor.writer)
     ├── KeycardError           a key-card request is invalid or in the wrong state (rights.keycards)
+    ├── RightsDbUnavailable    the shared rights database is unreachable (retriable; rights.db_pg)
     ├── AuditError             the audit log, its key or checkpoints (audit.errors)
     │   ├── IdentifierInAudit  an entry would carry an identifier in the clear
     │   ├── KeyFileError       the operator key file is missing or not an Ed25519 key
