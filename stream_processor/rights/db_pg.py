@@ -47,6 +47,11 @@ def _param(value: object) -> object:
     return int(value) if isinstance(value, bool) else value
 
 
+def _unavailable(exc: psycopg.Error) -> RightsDbUnavailable:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return RightsDbUnavailable(f"cannot connect to the rights database: {first}")
+
+
 class PostgresRightsDb:
     def __init__(self, dsn: str, connect_timeout_s: float = 10.0) -> None:
         # Shared by threads: a transaction holds the connection (see ``SqliteRightsDb``);
@@ -57,9 +62,7 @@ class PostgresRightsDb:
                 dsn, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
             )
         except psycopg.Error as exc:
-            raise RightsDbUnavailable(
-                f"cannot connect to the rights database: {str(exc).strip().splitlines()[0]}"
-            ) from exc
+            raise _unavailable(exc) from exc
 
     @property
     def dialect(self) -> Dialect:
@@ -67,10 +70,13 @@ class PostgresRightsDb:
 
     def execute(self, sql: str, params: Sequence[object] = (), /) -> RightsCursor:
         with self._lock:
-            cur: psycopg.Cursor[Any] = self._db.execute(
-                to_pyformat(sql),  # type: ignore[arg-type,unused-ignore]  # constant SQL
-                [_param(p) for p in params],
-            )
+            try:
+                cur: psycopg.Cursor[Any] = self._db.execute(
+                    to_pyformat(sql),  # type: ignore[arg-type,unused-ignore]  # constant SQL
+                    [_param(p) for p in params],
+                )
+            except psycopg.OperationalError as exc:  # the server went away, not the SQL
+                raise _unavailable(exc) from exc
         return cur
 
     @contextmanager

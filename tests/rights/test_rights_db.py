@@ -186,3 +186,23 @@ def test_the_processes_role_needs_only_dml_grants_once_the_owner_migrated(
             db.execute("DROP TABLE device_registry")
     finally:
         db.close()
+
+
+def test_a_server_lost_mid_use_is_the_same_clear_error(pg_cluster: Any, tmp_path: Any) -> None:
+    import psycopg
+
+    from stream_processor.rights.db import connect_rights_db
+    from stream_processor.rights.db_pg import RightsDbUnavailable
+    from stream_processor.rights.settings import RightsDbSettings
+    from tests.support.store import new_pg_database
+
+    dsn = new_pg_database(pg_cluster)
+    db = connect_rights_db(tmp_path, RightsDbSettings(dsn=dsn))
+    try:
+        (pid,) = db.execute("SELECT pg_backend_pid()").fetchone()
+        with psycopg.connect(dsn, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(RightsDbUnavailable, match="cannot connect to the rights database"):
+            TokenBook(db).list()
+    finally:
+        db.close()
