@@ -37,11 +37,13 @@ def print_table(result: dict[str, Any]) -> None:
             f" raw {v['raw_saturation']:,.0f}/s, ratio {ratio};"
             f" soak rate (half) {v['soak_rate']:,.0f}/s"
         )
-        up = sorted(t for t, h in v["prometheus_targets"].items() if h == "up")
+        up = sorted(t for t, h in v.get("prometheus_targets", {}).items() if h == "up")
         for st in (s for s in result["steps"] if s["store"] == store and s["stages"]):
             stages = ", ".join(f"{k} {v:.1f}" for k, v in st["stages"].items())
             print(f"{store}: at {st['offered']:,.0f}/s {stages}")
         print(f"{store}: Prometheus scraped {len(up)} targets up: {', '.join(up)}")
+        d = v.get("dashboards", {})
+        print(f"{store}: {d.get('open', 0)} live dashboards open, {d.get('sse_frames', 0)} frames")
     print(result["load_end"])
 
 

@@ -96,7 +96,7 @@ def phase(
     raw: bool,
     args: argparse.Namespace,
     driver: SimulatorDriver,
-    scraped: dict[str, str],
+    notes: dict[str, Any],
     prometheus_url: str,
 ) -> list[Step]:
     logs = st.state / "bench-logs"
@@ -126,11 +126,12 @@ def phase(
         steps = run_steps(label, store, args.rates, args.step_s, driver, probe, meter,
                           check=lambda: check_alive(comps))  # fmt: skip
         if not raw:
-            scraped.update(prometheus_targets(prometheus_url))
+            notes["prometheus_targets"] = prometheus_targets(prometheus_url)
         drain(probe, driver.expected_total, args.drain_s)
     finally:
         if dashboards is not None:
             dashboards.close()
+            notes["dashboards"] = {"open": dashboards.connected, "sse_frames": dashboards.frames}
         stop_components(comps)
         if not raw:
             from stream_processor.bridge.settings import BridgeSettings
@@ -157,7 +158,7 @@ def drain(probe: StoreProbe, expected: int, timeout_s: float) -> None:
         print(f"  backlog not drained within {timeout_s:.0f}s", flush=True)
 
 
-def one_store(store: str, args: argparse.Namespace, scraped: dict[str, str]) -> list[Step]:
+def one_store(store: str, args: argparse.Namespace, notes: dict[str, Any]) -> list[Step]:
     from stream_processor.stack.monitoring.prometheus import Prometheus
 
     with private_stack(f"e2e-{store}", pipeline_env(store)) as st:
@@ -165,9 +166,9 @@ def one_store(store: str, args: argparse.Namespace, scraped: dict[str, str]) -> 
         prometheus.up()
         try:
             driver = SimulatorDriver.prepare(st, args.sites, args.devices_per_site)
-            steps = phase(st, store, False, args, driver, scraped, prometheus.url)
+            steps = phase(st, store, False, args, driver, notes, prometheus.url)
             driver.reset_totals()
-            steps += phase(st, store, True, args, driver, scraped, prometheus.url)
+            steps += phase(st, store, True, args, driver, notes, prometheus.url)
         finally:
             prometheus.down()
     return steps
@@ -177,7 +178,7 @@ def report(
     steps: list[Step],
     args: argparse.Namespace,
     machine: str,
-    scraped: dict[str, dict[str, str]],
+    notes: dict[str, dict[str, Any]],
     sizes: str,
 ) -> dict[str, Any]:
     from _pipeline_plots import plot_all, print_table
@@ -192,7 +193,7 @@ def report(
             "raw_saturation": raw_sat,
             "ratio": sat / raw_sat if raw_sat else None,
             "soak_rate": sat / 2,
-            "prometheus_targets": scraped.get(store, {}),
+            **notes.get(store, {}),
         }
     result = {"machine": machine, "load_end": load_line(), "args": vars(args), "events": sizes,
               "summary": summary, "steps": [s.as_dict() for s in steps]}  # fmt: skip
@@ -242,10 +243,10 @@ def main() -> None:
     print(machine, flush=True)
     started = time.monotonic()
     steps: list[Step] = []
-    scraped: dict[str, dict[str, str]] = {}
+    notes: dict[str, dict[str, Any]] = {}
     for store in args.stores:
-        steps += one_store(store, args, scraped.setdefault(store, {}))
-    result = report(steps, args, machine, scraped, event_sizes())
+        steps += one_store(store, args, notes.setdefault(store, {}))
+    result = report(steps, args, machine, notes, event_sizes())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=1, default=str))
     took = time.monotonic() - started
