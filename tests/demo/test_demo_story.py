@@ -61,6 +61,9 @@ def test_demo_tells_every_step_and_stops_everything(assets) -> None:  # type: ig
     # The real gates recognised both face residents from varied captures of real photos.
     assert facts["recognition"]["face_match_R-101"] > 0
     assert facts["recognition"]["face_match_R-102"] > 0
+    assert facts["recognition"]["unknown_faces_counted"] > 0  # the visitors: counted only
+    # The dry run showed what the new policy deletes (the manual openings kept so far).
+    assert facts["policy"]["dry_run_would_delete"] > 0
     before, after = facts["withdrawal"]["templates_before"], facts["withdrawal"]["templates_after"]
     assert set(before) == {"lobby", "garage"}
     assert all(after[g] == before[g] - 2 for g in before)  # R-101's two templates, each gate
