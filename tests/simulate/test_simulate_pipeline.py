@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.simulate import LoadReport, LoadSpec, SimAccount, run_load
+from edge_agent.simulate import LoadProgress, LoadReport, LoadSpec, SimAccount, run_load
 from edge_agent.uplink.settings import DeviceConnection
 from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.errors import BrokerError
 from stream_processor.processor.demo_seed import gate_site_secret, seed_demo
 from stream_processor.runtime.devices import config_path, register_device
 from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
@@ -39,9 +40,18 @@ def sim_accounts(p: Pipeline, sites: int, per_site: int) -> list[SimAccount]:
             secret = gate_site_secret(ident, data_dir)
             accounts.append(SimAccount(DeviceConnection.load(path), secret))
             dirs.append((ident, data_dir))
-    seed_demo(settings.kafka_bootstrap, p.topics(), dirs, residents=200, consenting=1.0,
-              auth=kafka_python_auth(settings, Role.OFFICE))  # fmt: skip
-    return accounts
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            seed_demo(settings.kafka_bootstrap, p.topics(), dirs, residents=200, consenting=1.0,
+                      auth=kafka_python_auth(settings, Role.OFFICE))  # fmt: skip
+            return accounts
+        except BrokerError:
+            # A topic created a moment ago can have no partition leader yet on a busy
+            # machine: its metadata says "no such topic" for a while.
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
 
 
 def start_pipeline(p: Pipeline) -> None:
@@ -102,12 +112,21 @@ def test_unconfirmed_events_survive_a_mosquitto_kill_and_are_stored_once(
 ) -> None:
     accounts = sim_accounts(pipeline, sites=1, per_site=3)
     start_pipeline(pipeline)
-    spec = LoadSpec(sites=1, devices_per_site=3, rate=300, duration_s=7, processes=1,
+    spec = LoadSpec(sites=1, devices_per_site=3, rate=300, duration_s=6, processes=1,
                     confirm_timeout_s=2, drain_timeout_s=120, seed=5)  # fmt: skip
     result: list[LoadReport] = []
-    runner = threading.Thread(target=lambda: result.append(run_load(spec, accounts)))
+    flowing = threading.Event()
+
+    def progress(p: LoadProgress) -> None:
+        if p.published >= 300:
+            flowing.set()
+
+    runner = threading.Thread(
+        target=lambda: result.append(run_load(spec, accounts, on_progress=progress))
+    )
     runner.start()
-    time.sleep(3)
+    # Spawning the publishers can take seconds on a busy machine: kill mid-flow, not before.
+    assert flowing.wait(60), "the simulator published nothing within 60 s"
     broker = Mosquitto(pipeline.stack.settings())
     broker.kill()
     time.sleep(1)
