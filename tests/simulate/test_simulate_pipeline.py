@@ -179,3 +179,23 @@ def test_the_cli_fails_when_the_broker_took_nothing(pipeline: Pipeline) -> None:
         path.unlink()
     assert_one_error(out, "published nothing")
     assert "refused 3" in out.stdout
+
+
+def test_the_cli_registers_seeds_publishes_and_reports_what_will_be_stored(
+    pipeline: Pipeline,
+) -> None:
+    start_pipeline(pipeline)
+    out = run_cli(pipeline.env, "--sites", "1", "--devices-per-site", "2", "--events", "600",
+                  "--rate", "0", "--processes", "1", "--drain-timeout", "60")  # fmt: skip
+    assert out.returncode == 0, out
+    assert "Traceback" not in out.stderr
+    summary = next(line for line in out.stdout.splitlines() if "expected stored" in line)
+    expected = int(summary.split("expected stored ")[1].split(" ")[0].replace(",", ""))
+    assert "made 600, published 600" in out.stdout and "unconfirmed 0" in out.stdout
+    wait_for(lambda: sum(r[0] for r in stored_per_device(pipeline.store_path).values())
+             >= expected, 120, f"{expected} rows")  # fmt: skip
+    time.sleep(2)
+    stored = stored_per_device(pipeline.store_path)
+    assert sorted(stored) == [("demo", "site-1", f"gate-{g}", "sim") for g in (1, 2)]
+    assert sum(r[0] for r in stored.values()) == expected
+    assert all(rows == distinct for rows, distinct, _, _ in stored.values())
