@@ -100,8 +100,10 @@ def _summary(report: LoadReport, spec: LoadSpec) -> None:
 
 
 @click.command()
-@click.option("--sites", type=click.IntRange(1, 10_000), default=2, show_default=True)
-@click.option("--devices-per-site", type=click.IntRange(1, 1000), default=2, show_default=True)
+@click.option("--sites", type=click.IntRange(1, 10_000), default=2, show_default=True,
+              help="simulated sites (site-1, site-2, ...)")
+@click.option("--devices-per-site", type=click.IntRange(1, 1000), default=2, show_default=True,
+              help="simulated gates per site, one device account each")
 @click.option("--rate", type=click.FloatRange(0), default=100.0, show_default=True,
               help="events/s over all devices; 0 = as fast as the broker takes them")
 @click.option("--duration", type=click.FloatRange(0, min_open=True), default=None,
