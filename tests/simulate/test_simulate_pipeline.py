@@ -199,3 +199,20 @@ def test_the_cli_registers_seeds_publishes_and_reports_what_will_be_stored(
     assert sorted(stored) == [("demo", "site-1", f"gate-{g}", "sim") for g in (1, 2)]
     assert sum(r[0] for r in stored.values()) == expected
     assert all(rows == distinct for rows, distinct, _, _ in stored.values())
+
+
+def test_devices_on_the_tls_listener_publish_through_their_verified_connection(
+    pipeline: Pipeline,
+) -> None:
+    settings = pipeline.stack.settings()
+    accounts = []
+    for g in range(2):
+        ident = DeviceIdentity("demo", f"tls-{pipeline.tag}", f"gate-{g}", "sim")
+        path = Path(register_device(settings, ident, tls=True, broker=Mosquitto(settings)))
+        conn = DeviceConnection.load(path)
+        assert conn.mqtt.ca_file is not None and conn.mqtt.port == settings.mqtt_tls_port
+        accounts.append(SimAccount(conn, gate_site_secret(ident, pipeline.tmp / ident.username)))
+    spec = LoadSpec(devices_per_site=2, rate=0, events=3000, confirms=False, processes=1,
+                    drain_timeout_s=30)  # fmt: skip
+    report = run_load(spec, accounts)
+    assert report.made == report.published == 3000 and report.unconfirmed == 0
