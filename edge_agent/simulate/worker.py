@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import selectors
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -55,6 +56,9 @@ class WorkerPlan:
 
 def run_worker(plan: WorkerPlan, out: Outbound, stop: StopFlag) -> None:
     """The process body: connect every device, publish until done, drain, report."""
+    # Ctrl-C reaches the whole process group: the parent decides (it sets ``stop``),
+    # so a worker never dies mid-drain without its report.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     devices, gates = [], []
     ids = FastIds(None if plan.seed is None else plan.seed * 31 + plan.index)
     for i, (endpoint, secret) in enumerate(plan.devices):

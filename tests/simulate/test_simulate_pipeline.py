@@ -5,6 +5,8 @@ when Mosquitto is killed (-9) mid-run; and the CLI's failures are one Error line
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -216,3 +218,24 @@ def test_devices_on_the_tls_listener_publish_through_their_verified_connection(
                     drain_timeout_s=30)  # fmt: skip
     report = run_load(spec, accounts)
     assert report.made == report.published == 3000 and report.unconfirmed == 0
+
+
+def test_ctrl_c_stops_the_run_with_a_summary_and_no_traceback(pipeline: Pipeline) -> None:
+    """The terminal sends SIGINT to the whole process group, publishers included."""
+    proc = subprocess.Popen(
+        [FACEGATE, "simulate", "--sites", "1", "--devices-per-site", "2", "--duration", "120",
+         "--rate", "200", "--no-consent", "--drain-timeout", "2"],
+        env=pipeline.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("[simulate] t="):
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert "[simulate] done in" in rest
+    # Nothing confirms without a bridge: said once, with what to start.
+    assert "is the bridge running" in err
