@@ -121,6 +121,11 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
     deletions: list[Removed] | None = None
     #: "gate/device" → the waiver that released it (it never acknowledged).
     waived: dict[str, Waived] = msgspec.field(default_factory=dict)
+    #: What the store held of the subject before the cloud-side steps deleted anything
+    #: (rows, aggregate counts), and whether the store step finished: a step interrupted
+    #: after its DELETE committed finds nothing left to count when it is resumed.
+    planned: tuple[int, int] | None = None
+    store_step_done: bool = False
 
     @classmethod
     def start(
@@ -171,6 +176,15 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
         for who, waiver in sorted(retired.items()):
             new = new.with_waiver(who, waiver)
         return new
+
+    def with_planned(self, rows: int, counts: int) -> ErasureProgress:
+        """Record the first snapshot's counts; a resumed erasure keeps the first ones."""
+        if self.planned is not None:
+            return self
+        return msgspec.structs.replace(self, planned=(rows, counts))
+
+    def with_store_step_done(self) -> ErasureProgress:
+        return self if self.store_step_done else msgspec.structs.replace(self, store_step_done=True)
 
     def with_deletions(self, deletions: Sequence[Deletion]) -> ErasureProgress:
         """Add what a store or topic removed (several reports add up)."""

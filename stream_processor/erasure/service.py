@@ -250,10 +250,15 @@ class ErasureService:
         # the processors delete face events too: they may beat us to some rows).
         with self._metrics.step("snapshot"):
             snapshot = await self._run(lambda d: self._snapshot(d, r))
+        counted = -sum(plan.aggregate_contributions(snapshot).values())
+        first = await self._run(lambda d: self._note(d, r, lambda p: p.with_planned(
+            len(snapshot), counted)))  # fmt: skip
 
         async def store() -> int:
             with self._metrics.step("store"):
-                return await self._run(lambda d: self._delete(d, r, snapshot))
+                deleted = await self._run(lambda d: self._delete(d, r, snapshot))
+                await self._run(lambda d: self._note(d, r, ErasureProgress.with_store_step_done))
+                return deleted
 
         async def ledger() -> list[bytes]:
             with self._metrics.step("ledger"):
@@ -265,11 +270,15 @@ class ErasureService:
                 return forget
 
         deleted, forget = await asyncio.gather(store(), ledger())
-        stored = max(deleted, len(snapshot))
+        # Resumed after an interruption: the first attempt's counts are what was removed
+        # (its rows are gone; its aggregate take-back, if that step finished, is done).
+        planned_rows, planned_counts = first.planned or (0, 0)
+        stored = max(deleted, len(snapshot), planned_rows)
+        if first.store_step_done:
+            counted = max(counted, planned_counts)
         cards = 0
         if r.purposes is None:  # a key-card request is not about one purpose
             cards = await self._run(lambda d: d.forget_keycards(r.tenant, r.site, r.subject))
-        counted = -sum(plan.aggregate_contributions(snapshot).values())
         consent_topic = await self._run(lambda d: d.consent_topic)
         deletions = [
             Deletion(where="event_store", what="stored events", count=stored),
@@ -293,6 +302,14 @@ class ErasureService:
             "erasure %s: %d stored events deleted, %d aggregate counts taken back, "
             "%d consent records tombstoned", r.request_id, stored, counted, len(forget),
         )  # fmt: skip
+
+    def _note(
+        self, d: Deps, r: ErasureRequest, change: Callable[[ErasureProgress], ErasureProgress]
+    ) -> ErasureProgress:
+        """Apply ``change`` to the request's progress in the book; the state before it."""
+        result = d.book.update(r.request_id, change, self._now_ms())
+        assert result is not None  # the request was put in the book when it was taken
+        return result[0]
 
     @staticmethod
     def _snapshot(d: Deps, r: ErasureRequest) -> list[StoredEvent]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
@@ -17,6 +18,7 @@ from stream_processor.erasure import plan
 from stream_processor.erasure.book import ErasureBook
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
+from stream_processor.errors import BrokerError
 from stream_processor.policy.consent import consent_key, decode_consent
 from stream_processor.rights.receipts import check_signature
 from tests.erasure.doubles import OTHER, SECRET, SUBJECT, Recorder, request, row
@@ -301,3 +303,48 @@ def test_cli_status_lists_pending_and_complete_without_pseudonyms_and_prints_rec
     printed = runner.invoke(erasure, ["receipt", done.request_id], env=env)
     assert printed.exit_code == 0
     assert json.loads(printed.output)["claims"]["request_id"] == done.request_id
+
+
+class FailsOnce(Recorder):
+    """The first consent-ledger write fails after the store step ran beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def consent(self, records: Sequence[tuple[bytes, bytes | None]]) -> None:
+        if not self.failed:
+            self.failed = True
+            await asyncio.sleep(0.2)  # the store's DELETE commits meanwhile
+            raise BrokerError("kafka went away")
+        await super().consent(records)
+
+
+def test_a_resumed_erasure_still_reports_what_the_interrupted_step_deleted(tmp_path: Path) -> None:
+    """The consent-ledger write fails after the store's DELETE committed (a broker outage,
+    or the worker killed there); the next round resumes: the receipt still reports every
+    row and aggregate count the interrupted step removed."""
+    from stream_processor.rights.db import open_rights_db
+    from stream_processor.rights.receipt_store import ReceiptStore
+    from stream_processor.store.sqlite import SqliteEventStore
+
+    out = FailsOnce()
+    svc = make_service(tmp_path, [DeviceIdentity("acme", "north", "g1", "d1")], out)
+    r = request()
+
+    async def scenario() -> None:
+        with pytest.raises(BrokerError):
+            await svc.on_request(r.encode())
+        store = SqliteEventStore(tmp_path / "events.sqlite")
+        assert store.events_of_subject("acme", "north", SUBJECT) == []  # deleted already
+        store.close()
+        await svc.tick()  # resumes the cloud side
+        await svc.on_ack(ack_for(out.commands[0], "g1", "d1", AckStatus.DONE))
+        await svc.close()
+
+    asyncio.run(scenario())
+    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    assert receipt is not None
+    counts = {(d.where, d.what): d.count for d in receipt.claims.deletions}
+    assert counts[("event_store", "stored events")] == 5
+    assert counts[("aggregates", "the subject's counts in per-minute aggregates")] == 5
