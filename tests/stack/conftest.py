@@ -33,7 +33,8 @@ def secured_env(s: BrokerSettings) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def secured() -> Iterator[BrokerSettings]:
+def secured_stack() -> Iterator[tuple[BrokerSettings, dict[str, str]]]:
+    """The secured stack's settings and the environment it was started with."""
     state = make_state_dir("facegate-kafkaauth-")
     env = {**stack_env(state, free_ports(4)), "FACEGATE_KAFKA_AUTH": "true"}
     try:
@@ -42,6 +43,11 @@ def secured() -> Iterator[BrokerSettings]:
         yield BrokerSettings(
             state_dir=state, kafka_port=int(env["FACEGATE_KAFKA_PORT"]),
             mqtt_port=int(env["FACEGATE_MQTT_PORT"]), kafka_auth=True,
-        )  # fmt: skip
+        ), env  # fmt: skip
     finally:
         run_cli(env, "stack", "down")
+
+
+@pytest.fixture(scope="session")
+def secured(secured_stack: tuple[BrokerSettings, dict[str, str]]) -> BrokerSettings:
+    return secured_stack[0]

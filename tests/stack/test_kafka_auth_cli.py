@@ -142,3 +142,28 @@ def test_a_wrong_password_is_one_error_line(secured: BrokerSettings, tmp_path: P
     done = run_cli(env, "consent", "show", "--tenant", "a", "--site", "s",
                    "--subject", SOMEONE, timeout=120)  # fmt: skip
     _one_error_line(done)
+
+
+def test_stack_up_again_keeps_the_logins_and_rotates_a_dropped_one(
+    secured_stack: tuple[BrokerSettings, dict[str, str]],
+) -> None:
+    from stream_processor.errors import BrokerError
+    from stream_processor.runtime.kafka_auth import check_login
+
+    secured, env = secured_stack
+    path = users_path(secured.state_dir)
+    before = json.loads(path.read_text())
+    old_status = kafka_python_auth(secured, Role.STATUS)
+    # Rotation: the role's entry removed, 'stack up' makes and sets a new password.
+    path.write_text(json.dumps({r: p for r, p in before.items() if r != Role.STATUS.value}))
+    _ok(env, "stack", "up")
+    after = json.loads(path.read_text())
+    assert after[Role.STATUS.value] != before[Role.STATUS.value]
+    assert {r: p for r, p in after.items() if r != "status"} == {
+        r: p for r, p in before.items() if r != "status"
+    }
+    check_login(secured.kafka_bootstrap, kafka_python_auth(secured, Role.STATUS))
+    with pytest.raises(BrokerError, match="did not accept the login of facegate-status"):
+        check_login(secured.kafka_bootstrap, old_status, timeout_s=5)
+    # The other roles still log in: the start upserted them unchanged.
+    assert _ok(env, "erasure", "request", "--tenant", "a", "--site", "s", "--subject", SOMEONE)
