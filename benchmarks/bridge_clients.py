@@ -19,6 +19,7 @@ from edge_agent.uplink.settings import DeviceConnection
 from stream_processor.bridge.session import ensure_bridge_session
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.runtime.accounts import AccountBook, Credentials
+from stream_processor.runtime.kafka_auth import Role, client_config
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.stack.settings import StackSettings
 
@@ -120,7 +121,7 @@ async def link_drain(settings: StackSettings, creds: Credentials, filt: str, n: 
 def kafka_python_rate(settings: StackSettings, topic: str, payloads: list[bytes]) -> float:
     from kafka import KafkaProducer
 
-    kp = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all",
+    kp = KafkaProducer(**client_config(Role.BRIDGE, settings), acks="all",
                        enable_idempotence=True, max_in_flight_requests_per_connection=1,
                        linger_ms=5, batch_size=262_144)  # fmt: skip
     t = time.monotonic()
@@ -135,7 +136,7 @@ def kafka_python_rate(settings: StackSettings, topic: str, payloads: list[bytes]
 def confluent_rate(settings: StackSettings, topic: str, payloads: list[bytes]) -> float:
     from confluent_kafka import Producer
 
-    cp = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True,
+    cp = Producer({**client_config(Role.BRIDGE, settings, "confluent"), "enable.idempotence": True,
                    "acks": "all", "linger.ms": 5, "batch.size": 1_048_576})  # fmt: skip
     ok = [0]
 

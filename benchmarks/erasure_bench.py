@@ -36,7 +36,8 @@ from typing import Any
 from _machine import BenchStack, free_ports, machine_line, private_stack, run
 
 from edge_agent.pseudonym import SiteSecret, consent_digest, write_site_secret
-from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.kafka_auth import Role, client_config, kafka_python_auth
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 REPO = Path(__file__).resolve().parent.parent
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
@@ -188,7 +189,8 @@ def seed_ledger(bootstrap: str, topics: Any, residents: int) -> None:
         )  # fmt: skip
         for i in range(residents)
     ]
-    write_records(bootstrap, topics.consent, [(r.key, r.encode()) for r in records])
+    office = kafka_python_auth(BrokerSettings(), Role.OFFICE)  # the stack's env is this process's
+    write_records(bootstrap, topics.consent, [(r.key, r.encode()) for r in records], auth=office)
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -213,7 +215,10 @@ class Requester:
 
         self.topic = topic
         self.db = db
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
+        # The office writes erasure requests (the stack's env is this process's).
+        office = client_config(Role.OFFICE, BrokerSettings())
+        self.producer = KafkaProducer(**{**office, "bootstrap_servers": bootstrap}, acks="all",
+                                      linger_ms=0)  # fmt: skip
 
     def erase(self, subject: str, timeout_s: float) -> tuple[float, int, dict[str, Any]]:
         """Seconds request → receipt seen, the receipt's own completed − requested (ms),
