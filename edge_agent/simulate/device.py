@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Longest wait between reconnect attempts, seconds.
 MAX_RECONNECT_S = 5.0
+#: How long one reconnect attempt may block the worker's loop, seconds.
+RECONNECT_TIMEOUT_S = 1.0
 _WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
@@ -92,14 +94,17 @@ class SimDevice:
         self.c = DeviceCounters()
 
     # -- connection -------------------------------------------------------
-    def connect(self) -> None:
-        """Open the session (blocking, up to ``connect_timeout_s``); raises OSError or
-        ConnectionError. Every unconfirmed event is queued to be published again."""
+    def connect(self, timeout_s: float | None = None) -> None:
+        """Open the session (blocking, up to ``timeout_s``, default ``connect_timeout_s``);
+        raises OSError or ConnectionError. Every unconfirmed event is queued to be
+        published again."""
         e = self.endpoint
         # Whatever was framed for the old connection is framed again from ``pending``.
         self._out.clear()
         self._in.clear()
-        sock = socket.create_connection((e.host, e.port), timeout=self._connect_timeout)
+        sock = socket.create_connection(
+            (e.host, e.port), timeout=timeout_s or self._connect_timeout
+        )
         try:
             if e.ca_file is not None:
                 ctx = ssl.create_default_context(cafile=str(e.ca_file))
@@ -148,7 +153,8 @@ class SimDevice:
         if self.sock is not None or now < self._retry_at:
             return
         try:
-            self.connect()
+            # Short: a broker that does not answer must not stall the loop's other devices.
+            self.connect(min(self._connect_timeout, RECONNECT_TIMEOUT_S))
             self.c.reconnects += 1
         except (OSError, ConnectionError, w.MqttProtocolError) as exc:
             self.drop(str(exc), now)
