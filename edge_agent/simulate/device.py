@@ -15,6 +15,7 @@ import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +68,7 @@ class SimDevice:
     def __init__(
         self, endpoint: Endpoint, *, confirms: bool, confirm_timeout_s: float,
         keepalive_s: int, session_expiry_s: int, connect_timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:  # fmt: skip
         self.endpoint = endpoint
         self.identity = endpoint.identity
@@ -77,6 +79,7 @@ class SimDevice:
         self._keepalive = keepalive_s
         self._expiry = session_expiry_s
         self._connect_timeout = connect_timeout_s
+        self._clock = clock
         #: seq -> [payload, sent_at (0 = not yet), PUBACKed]; insertion = seq order.
         self.pending: dict[int, list[object]] = {}
         self._tosend: deque[int] = deque()
@@ -90,6 +93,8 @@ class SimDevice:
         self._retry_wait = 0.2
         self._rewound_at = 0.0
         self._backoff = 1
+        self._confirmed_at = 0.0
+        self._max_confirmed = -1
         self._last_io = 0.0
         self.c = DeviceCounters()
 
@@ -313,25 +318,38 @@ class SimDevice:
             for s in gone:
                 del pending[s]
         self.c.confirmed += len(gone)
+        self._confirmed_at = self._clock()
+        self._max_confirmed = max(self._max_confirmed, high)
         if gone:
             self._backoff = 1
 
     def check_timeout(self, now: float) -> None:
-        """Publish every unconfirmed event again when the oldest timed out (at most once
-        per timeout, doubling while nothing is confirmed)."""
+        """Publish unconfirmed events again when the oldest was sent ``confirm_timeout_s``
+        ago and either nothing was confirmed for as long (the cloud stalled: all of them,
+        from the oldest) or a later seq was confirmed (a stretch was lost: only those
+        the cloud has passed). A cloud that confirms, only behind, gets no re-sends: at
+        saturation they would only add load. At most once per timeout, doubling while
+        nothing is confirmed."""
         if not self._confirms or self.sock is None or not self.pending:
             return
         if now - self._rewound_at < self._timeout * self._backoff:
             return
-        oldest = next(iter(self.pending.values()))
+        oldest_seq, oldest = next(iter(self.pending.items()))
         sent_at = oldest[1]
         assert isinstance(sent_at, float)
         if not sent_at or now - sent_at < self._timeout:
             return
+        stalled = now - self._confirmed_at >= self._timeout
+        if not stalled and self._max_confirmed <= oldest_seq:
+            return
         self._rewound_at = now
         self._backoff = min(self._backoff * 2, 32)
         self.c.resends += 1
-        self._tosend = deque(self.pending)
+        if stalled:
+            self._tosend = deque(self.pending)
+        else:
+            passed = self._max_confirmed
+            self._tosend = deque(s for s in self.pending if s < passed)
 
     @property
     def unsent(self) -> int:
