@@ -36,6 +36,7 @@ import argparse
 import json
 import re
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -113,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="... or this share of the process's RSS per hour, if larger",
     )
     ap.add_argument("--out", type=Path, default=IMG, help="folder for the JSON and the PNG")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the state folder (store, logs) for a post-mortem")  # fmt: skip
     ap.add_argument("--tag", default="", help="suffix of the output names: soak-<store>[-TAG]")
     args = ap.parse_args(argv)
     if args.rate_from is not None:
@@ -150,13 +153,21 @@ def check_disk(rate: float, duration_s: float, store: str) -> None:
         )
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # the finally blocks stop the processes and the stack
+
+
 def main() -> None:
     args = parse_args()
+    # SIGTERM (and SIGINT, which a shell ignores in a background job) stops the run
+    # cleanly: no broker or process is left running.
+    signal.signal(signal.SIGTERM, _terminated)
+    signal.signal(signal.SIGINT, _terminated)
     print(machine_line(), flush=True)
     check_disk(args.rate, args.duration, args.store)
     env = {"FACEGATE_LOG_LEVEL": "WARNING", "FACEGATE_STORE": args.store,
            **metrics_env(args.workers)}  # fmt: skip
-    with private_stack(f"soak-{args.store}", env) as st:
+    with private_stack(f"soak-{args.store}", env, keep=args.keep) as st:
         result = soak(st, args)
     print_summary(result, args.out)
     if not result["ok"]:
@@ -177,8 +188,10 @@ def soak(st: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
     faults = FaultRunner(args.schedule, system.fault_actions(), log=log_line)
     try:
         Prometheus(st.state).up()
-        system.start_all()
+        # Consents first: a worker reads the whole ledger before its first batch, while
+        # grants written after it started race the first events (decided no_consent).
         load.prepare()
+        system.start_all()
         t0 = load.start()
         log_line(f"[{0:8.1f}s] load: {args.rate:g} events/s for {args.duration:g}s; {load_line()}")
         run_loop(args, system, load, series, faults, t0)
