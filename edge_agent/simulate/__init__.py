@@ -16,9 +16,12 @@ The load simulator, for benchmarks and soaks::
 - Each device publishes through its own MQTT account (the broker's ACL pins it to
   its topics) with the edge's semantics: per-device monotonic ``seq`` from
   ``first_seq``, UUIDv7 event ids, every event kept until the bridge's delivery
-  confirmation covers it, all unconfirmed ones published again in order after
-  ``confirm_timeout_s`` or a reconnect (with back-off, up to 5 s), so a Mosquitto
-  kill -9 loses nothing. The devices are spread over ``processes`` worker
+  confirmation covers it; after a reconnect (back-off up to 5 s) every unconfirmed
+  event is published again in order, so a Mosquitto kill -9 loses nothing; after
+  ``confirm_timeout_s`` without any confirmation all of them again, and a stretch
+  the cloud confirmed past is sent again alone (``device.check_timeout``). At most
+  ``max_unconfirmed`` per device are kept: past it the device makes no new events
+  (its rate drops, as a gate's outbox would fill). The devices are spread over ``processes`` worker
   processes (default: one per core); each speaks MQTT v5 over its own sockets
   (``mqtt_wire``), so the publishers are not the bottleneck.
 - ``LoadReport``: ``made``, ``published`` (PUBACKed), ``confirmed``,
