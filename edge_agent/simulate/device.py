@@ -1,11 +1,11 @@
 """One simulated gate's MQTT connection and its unconfirmed events.
 
 Edge semantics, without the outbox's disk: each event keeps its bytes until the
-bridge's delivery confirmation covers its seq (``edge_agent.wire.confirms``); when
-the oldest stays unconfirmed for ``confirm_timeout_s`` after it was sent, or the
-connection is new, every unconfirmed event is published again in seq order
-(go-back-N, as ``edge_agent.uplink.confirmations``); the cloud drops the
-duplicates by event id. Without confirmations a PUBACK ends an event.
+bridge's delivery confirmation covers its seq (``edge_agent.wire.confirms``). On a
+new connection every unconfirmed event is published again in seq order; when the
+oldest stays unconfirmed for ``confirm_timeout_s``, those the cloud has passed, or
+all of them when it confirmed nothing for as long (``check_timeout``). The cloud
+drops the duplicates by event id. Without confirmations a PUBACK ends an event.
 """
 
 from __future__ import annotations
