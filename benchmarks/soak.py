@@ -199,7 +199,7 @@ def soak(st: BenchStack, args: argparse.Namespace) -> dict[str, Any]:
         drained_s = drain(args, series, faults, t0)
         outcome = Outcome(
             verdict(expected_per_device(report), view.per_device(TENANT)), kafka.dlq_records(),
-            view.rows(TENANT), drained_s, report.summary(), system.crashes,
+            view.rows(TENANT), drained_s, report.summary(), system.crashes, view.outcomes(TENANT),
         )  # fmt: skip
     finally:
         load.stop()

@@ -153,6 +153,12 @@ class StoreView:
         rows = self._query(AGG_STORED, tenant)
         return int(rows[0][0]) if rows else 0
 
+    def outcomes(self, tenant: str) -> dict[str, int]:
+        """Decisions by outcome (stored or the discard reason) from the per-minute
+        counts: a shortfall in rows that shows up here was decided, not lost in transit."""
+        sql = "SELECT outcome, sum(n) FROM aggregates_minute WHERE tenant = {p} GROUP BY outcome"
+        return {str(o): int(n) for o, n in self._query(sql, tenant)}
+
     def rows(self, tenant: str) -> int:
         rows = self._query("SELECT count(*) FROM events WHERE tenant = {p}", tenant)
         return int(rows[0][0]) if rows else 0

@@ -30,6 +30,7 @@ class Outcome:
     drained_s: float | None
     load: dict[str, Any]
     crashes: list[dict[str, Any]]
+    outcomes: dict[str, int]
 
 
 def summary(
@@ -63,6 +64,7 @@ def summary(
         "load": out.load,
         "rows": out.exact_rows,
         "stored_by_aggregates": agg,
+        "decisions_by_outcome": out.outcomes,
         **out.verdict.as_dict(),
         "dlq": out.dlq,
         "drained_at_s": out.drained_s,
@@ -121,7 +123,8 @@ def print_summary(result: dict[str, Any], out_dir: Path) -> None:
     )
     print(
         f"stored by the store's per-minute counts: {result['stored_by_aggregates']:,}"
-        f" ({result['stored_by_aggregates'] - result['rows']:+,} against the rows)"
+        f" ({result['stored_by_aggregates'] - result['rows']:+,} against the rows);"
+        f" decisions by outcome {result['decisions_by_outcome']}"
     )
     for f in result["faults"]:
         print(
