@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from stream_processor.audit.canonical import canonical
 from stream_processor.audit.chain_topic import ChainTopicReader, Verdict, judge
 from stream_processor.audit.commitment import commit, new_salt
 from stream_processor.audit.entries import AuditEntry, EntryType
@@ -58,6 +59,8 @@ class TopicAuditLog(FileAuditLog):
         self.refused = 0  # repeated entries (a stale writer's double appends) skipped
         # One Kafka reader per process: the web app's threads take turns with it.
         self._lock = threading.RLock()
+        #: Facts published whose entries did not come back in time, by what they say.
+        self._pending: dict[bytes, tuple[AuditFact, str | None, int]] = {}
 
     @property
     def position_path(self) -> Path:
@@ -124,31 +127,46 @@ class TopicAuditLog(FileAuditLog):
         body: dict[str, Any],
         subject: str | None = None,
     ) -> Appended:
-        salt: str | None = None
-        commitment: str | None = None
-        if subject is not None:
-            if not _PSEUDONYM.match(subject):
-                raise IdentifierInAudit("subject must be a ps1_ pseudonym (it is committed to)")
-            salt = new_salt()
-            commitment = commit(subject, salt)
+        if subject is not None and not _PSEUDONYM.match(subject):
+            raise IdentifierInAudit("subject must be a ps1_ pseudonym (it is committed to)")
+        key = canonical([str(type), tenant, site, subject, body])
+        with self._lock:
+            # A retry of an append that timed out waits for the same fact (it may have
+            # been chained meanwhile) instead of publishing it a second time.
+            pending = self._pending.get(key)
+            if pending is None:
+                pending = self._publish(type, tenant, site, body, subject)
+                self._pending[key] = pending
+            fact, salt, start = pending
+            record = self._reader.find(fact.id, start, self._wait_s)
+            del self._pending[key]
+            self.sync()
+        if subject is not None and salt is not None and self._openings is not None:
+            self._openings.put(record.entry.seq, subject, salt)
+        return Appended(record.entry, salt)
+
+    def _publish(
+        self,
+        type: EntryType,
+        tenant: str | None,
+        site: str | None,
+        body: dict[str, Any],
+        subject: str | None,
+    ) -> tuple[AuditFact, str | None, int]:
+        salt = new_salt() if subject is not None else None
         fact = new_fact(
             type,
             at_ms=int(self._clock() * 1000),
             tenant=tenant,
             site=site,
-            subject=commitment,
+            subject=commit(subject, salt) if subject is not None and salt else None,
             body=body,
         )
         # Refuse here what the writer would refuse, so the caller hears why.
         fact.chained(0, "0" * 64)
-        with self._lock:
-            start = self._reader.end()
-            self._publisher.publish(fact)
-            record = self._reader.find(fact.id, start, self._wait_s)
-            self.sync()
-        if subject is not None and salt is not None and self._openings is not None:
-            self._openings.put(record.entry.seq, subject, salt)
-        return Appended(record.entry, salt)
+        start = self._reader.end()
+        self._publisher.publish(fact)
+        return fact, salt, start
 
     def head(self) -> Head:
         return self.sync()

@@ -261,3 +261,22 @@ def test_a_reader_that_serves_the_file_keeps_it_synced_in_the_background(
         stop.set()
         running.halt()
     assert len(b.path.read_bytes().splitlines()) == 3
+
+
+def test_a_retried_append_waits_for_its_first_fact_and_is_chained_once(chain: Chain) -> None:
+    host = chain.host("a", wait_s=2)
+    subject = pseudonym_of("r-1")
+    for _ in range(2):  # no writer: the caller retries, as the erasure worker does
+        with pytest.raises(ChainUnavailable):
+            _consent(host, subject, "f1")
+    running = Running(chain.writer())
+    try:
+        host._wait_s = 30
+        assert _consent(host, subject, "f1") == 0
+        assert _consent(host, subject, "f2") == 1  # a different fact is a new one
+    finally:
+        running.halt()
+    assert [e.seq for e in host.entries()] == [0, 1]
+    assert running.writer.stats.chained == 2
+    assert host._openings is not None
+    assert [o.seq for o in host._openings.for_subject(subject)] == [0, 1]
