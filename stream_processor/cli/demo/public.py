@@ -15,7 +15,7 @@ from stream_processor.cli.demo.story import Step
 EXAMPLE_CAMERAS = Path(__file__).resolve().parents[3] / "deploy/config/cameras.example.yaml"
 
 
-def _cameras_file(scene: Scene) -> Path:
+def write_cameras(scene: Scene) -> Path:
     """The example registry, re-addressed to the demo firm's riverside gates, where the web
     app reads it (``FACEGATE_WEB_CAMERAS_PATH``, default <state>/config/cameras.yaml)."""
     from stream_processor.web.settings import WebSettings
@@ -39,7 +39,7 @@ def _cameras_file(scene: Scene) -> Path:
 
 def notice(scene: Scene) -> Step:
     step = Step("notice", "The camera notices: a page per camera and a QR sheet to print")
-    cameras = _cameras_file(scene)
+    cameras = write_cameras(scene)
     sheet = scene.demo_dir / f"notice-sheet-{TENANT}-{REAL_SITE}.png"
     done = scene.cli("notice", "sheet", "--site", REAL_SITE, "--tenant", TENANT,
                      "--cameras", str(cameras), "--out", str(sheet),

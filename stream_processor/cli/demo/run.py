@@ -48,7 +48,7 @@ def start_processes(
                        str(conf), "--data-dir", str(data), "--rate", str(rate))  # fmt: skip
     up = scene.wait(lambda: public._get(f"{scene.web_url}/healthz", None)[0] == 200, 60)
     say(f"{len(children.procs)} processes running (logs in {children.logs}); web app "
-        f"{'up' if up else 'NOT answering'} at {scene.web_url}")  # fmt: skip
+        f"{'up' if up else 'NOT healthy'} at {scene.web_url}")  # fmt: skip
 
 
 def tell(scene: Scene, stop: threading.Event) -> list[story.Step]:
@@ -123,6 +123,8 @@ def prepare(scene: Scene, settings: StackSettings, children: Children, port: int
     models = fetch_all(scene.models_dir)
     for line in cast.prepare_real_gates(scene, settings, models):
         say(line)
+    # The web app serves the notice pages from this registry (and is unhealthy without it).
+    say(f"camera registry of riverside: {public.write_cameras(scene)}")
     say("the riverside office enrols its residents:")
     for line in cast.enrol_residents(scene, models["photos"]):
         click.echo(f"    {line}")
