@@ -49,7 +49,7 @@ class LoadSpec:
     seed: int | None = None
     processes: int | None = None
     confirms: bool = True
-    confirm_timeout_s: float = 5.0
+    confirm_timeout_s: float = 30.0
     drain_timeout_s: float = 30.0
     max_unconfirmed: int = 20_000
     first_seq: int | None = None
@@ -247,6 +247,7 @@ def _collect(
     progress: dict[int, tuple[float, int, int, int, int]] = {}
     pending = {p.index for p in plans}
     devices = sum(len(p.devices) for p in plans)
+    told_at = 0.0
     while pending:
         if stop is not None and stop.is_set():
             halt.set()
@@ -263,7 +264,9 @@ def _collect(
             raise PublishError(msg[2])
         if msg[0] == "progress":
             progress[msg[1]] = msg[2:]
-            if on_progress is not None:
+            # Each worker reports once a second: the caller hears once a second too.
+            if on_progress is not None and time.monotonic() - told_at >= 0.9:
+                told_at = time.monotonic()
                 made, acked, confirmed, connected = (
                     int(sum(v[i] for v in progress.values())) for i in range(1, 5)
                 )

@@ -120,8 +120,9 @@ def _summary(report: LoadReport, spec: LoadSpec) -> None:
               help="publishing processes (default: one per core)")
 @click.option("--confirm/--no-confirm", default=True, show_default=True,
               help="keep events until the bridge confirms them durable")
-@click.option("--confirm-timeout", type=click.FloatRange(0, min_open=True), default=5.0,
-              show_default=True, help="seconds before unconfirmed events are sent again")
+@click.option("--confirm-timeout", type=click.FloatRange(0, min_open=True), default=30.0,
+              show_default=True,
+              help="seconds without a confirmation before unconfirmed events are sent again")
 @click.option("--drain-timeout", type=click.FloatRange(0), default=30.0, show_default=True,
               help="seconds to wait at the end for confirmations")
 @click.option("--seed", type=int, default=None, help="random seed of the event mix")
