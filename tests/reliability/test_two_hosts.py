@@ -217,7 +217,8 @@ def _http_get(port: int, path: str) -> bytes | None:
 
 
 def test_two_hosts_erasure_completes_with_a_verifiable_receipt_after_one_host_dies(
-    rig: ErasureRig, pg_cluster: object, tmp_path: Path  # noqa: F811 - the fixture
+    rig: ErasureRig, pg_cluster: object, tmp_path: Path,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Host A (the stack's state dir) runs the bridge, processor, erasure worker, web app
     and audit writer; host B (a state dir of its own) its erasure worker, web app and
@@ -231,8 +232,12 @@ def test_two_hosts_erasure_completes_with_a_verifiable_receipt_after_one_host_di
     wanted = (topics.audit_facts, topics.audit_chain)
     ensure_topics(rig.bootstrap, [s for s in topic_specs(topics) if s.name in wanted])
     web_a, web_b = free_ports(2)
+    dsn = new_pg_database(pg_cluster)
+    # The gate is registered from this process: on the shared registry, so that every
+    # host's erasure worker waits for its acknowledgement.
+    monkeypatch.setenv("FACEGATE_RIGHTS_DSN", dsn)
     rig.p.extra_env.update({
-        "FACEGATE_RIGHTS_DSN": new_pg_database(pg_cluster),
+        "FACEGATE_RIGHTS_DSN": dsn,
         "FACEGATE_AUDIT_MODE": "topic",
         "FACEGATE_AUDIT_CHAIN_WAIT_S": "60",
         "FACEGATE_AUDIT_WRITER_GROUP": f"facegate-audit-writer-{tag}",
@@ -279,7 +284,8 @@ def _erase_across_hosts(
                   "--channel", "office", "--wait", "0", check=False)  # fmt: skip
     assert out.returncode in (0, 3), out.stdout + out.stderr
     request_id = out.stdout.strip().splitlines()[0]
-    wait_for(lambda: a.status(request_id)["status"] != "absent", 60, "taken", 0.05)
+    wait_for(lambda: a.status(request_id)["stores_done"], 120, "stores done on host A")
+    assert a.status(request_id)["devices_pending"] == ["gate-1/cam-1"]
     assert a.erasure is not None
     for proc in (a.erasure, web_a):  # host A's erasure worker and web app
         proc.send_signal(signal.SIGKILL)
@@ -299,3 +305,70 @@ def _erase_across_hosts(
     assert copy_a == copy_b and copy_a.count(b"erasure_completed") == 1
     # Host B's web app publishes the same chain.
     wait_for(lambda: _http_get(web_b, "/audit/log.jsonl") == copy_a, 30, "B's web")
+
+
+def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
+    rig: ErasureRig, pg_cluster: object, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    """With no chaining writer at the moment an erasure completes, the completion's audit
+    entry cannot be chained: every step is done but no receipt is issued (an outage the
+    worker retries), and one verifiable receipt is issued once a writer runs."""
+    from tests.support.store import new_pg_database
+
+    tag = rig.p.tag
+    topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
+    wanted = (topics.audit_facts, topics.audit_chain)
+    ensure_topics(rig.bootstrap, [s for s in topic_specs(topics) if s.name in wanted])
+    dsn = new_pg_database(pg_cluster)
+    # The gate is registered from this process: on the shared registry, so that every
+    # host's erasure worker waits for its acknowledgement.
+    monkeypatch.setenv("FACEGATE_RIGHTS_DSN", dsn)
+    rig.p.extra_env.update({
+        "FACEGATE_RIGHTS_DSN": dsn,
+        "FACEGATE_AUDIT_MODE": "topic",
+        "FACEGATE_AUDIT_CHAIN_WAIT_S": "3",
+        "FACEGATE_AUDIT_WRITER_GROUP": f"facegate-audit-writer-{tag}",
+        "FACEGATE_TOPIC_AUDIT_FACTS": topics.audit_facts,
+        "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
+    })  # fmt: skip
+    gate = rig.gate("gate1")
+    rig.enroll(gate, RESIDENT, "obama.jpg", "CARD-OBAMA-1")
+    subject = pseudonym(gate.secret, RESIDENT)
+    writer = rig.p.start("audit", "writer", name="writer")
+    rig.apply_policy_and_consent([subject])
+    rig.start_cloud()
+    assert gate.start("agent1").stop() == 0  # offline: the erasure waits for its ack
+    mine = rig.send_events(subject, 50, gate)
+    wait_for(lambda: rig.stored_of(subject) == len(mine), 120, "stored")
+    out = rig.cli("erasure", "request", "--tenant", "acme", "--site", rig.site,
+                  "--resident-id", RESIDENT, "--site-secret", str(gate.folder / "site.secret"),
+                  "--channel", "office", "--wait", "0", check=False)  # fmt: skip
+    assert out.returncode in (0, 3), out.stdout + out.stderr
+    request_id = out.stdout.strip().splitlines()[0]
+    wait_for(lambda: rig.status(request_id)["stores_done"], 120, "stores done")
+    assert rig.status(request_id)["devices_pending"] == ["gate-1/cam-1"]
+    writer.send_signal(signal.SIGKILL)  # no writer left anywhere
+    writer.wait(30)
+    gate.start("agent2")  # the gate acknowledges: only the completion entry is missing
+    wait_for(lambda: "ChainUnavailable" in rig.erasure_log() or "not chained" in
+             rig.erasure_log(), 120, "the worker meets the outage")  # fmt: skip
+    time.sleep(3)
+    # Every step is done, but without its chained entry there is no receipt.
+    assert rig.status(request_id)["status"] == "complete"
+    assert rig.status(request_id)["receipt"] is False
+    assert rig.cli("erasure", "receipt", request_id, check=False).returncode != 0
+    assert b"erasure_completed" not in (rig.audit_dir / "log.jsonl").read_bytes()
+    rig.p.start("audit", "writer", name="writer-again")
+    wait_for(lambda: rig.status(request_id)["receipt"] is True, 180, "receipt issued")
+    receipt = rig.p.tmp / "receipt.json"
+    rig.cli("erasure", "receipt", request_id, "--out", str(receipt))
+    verdict = rig.cli("audit", "verify", "--receipt", str(receipt), check=False)
+    assert verdict.returncode == 0, verdict.stdout + verdict.stderr
+    # The receipt's anchor is a chained erasure_completed entry. The worker's attempts
+    # that timed out were chained too once the writer ran (their facts were durable):
+    # entries no receipt points at, each with its own completion time.
+    anchor = json.loads(receipt.read_text())["audit"]
+    chain = [decode_entry(x) for x in (rig.audit_dir / "log.jsonl").read_bytes().splitlines()]
+    done = [e for e in chain if e.type == "erasure_completed"]
+    assert anchor["seq"] in [e.seq for e in done] and len(done) >= 1
+    assert {e.body["request_id"] for e in done} == {request_id}
