@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -115,6 +116,8 @@ class LoadRun:
         return LoadReportView(json.loads(self.report_path.read_text()))
 
     def stop(self) -> None:
+        """Stop the load process if it still runs (its drain is cut short) and remove
+        its report's folder (``finish`` has read it)."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -122,6 +125,7 @@ class LoadRun:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
+        shutil.rmtree(self.report_path.parent, ignore_errors=True)
 
 
 class LoadReportView:
