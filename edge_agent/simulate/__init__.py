@@ -30,6 +30,9 @@ The load simulator, for benchmarks and soaks::
   the inclusive ``seqs`` range and that device's ``expected_stored``: exactly-once
   is ``SELECT device, count(*), count(DISTINCT seq) … GROUP BY device`` equal to
   it, every seq inside the range. ``publish_rate`` is PUBACKed events per second.
+  ``expected_stored`` holds once the worker has read the consents: grant them
+  before the worker decides the events (a worker that has not read a grant yet
+  discards the face matches as ``no_consent``, for good; docs/benchmarks.md).
 """
 
 from edge_agent.simulate.gate import MIX, SyntheticGate
