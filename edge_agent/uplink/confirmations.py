@@ -1,32 +1,31 @@
 """The gate's side of delivery confirmation: apply the cloud's confirmations to the
 outbox, and decide when sent-but-unconfirmed events must be published again.
 
-Re-sending goes back to the oldest unconfirmed row and publishes it and every
-later row again, in outbox order (go-back-N): the cloud sees each device's
-events in order, and what was already stored is dropped there by event id.
-While no confirmation comes at all (the bridge or Kafka is down), each further
-round waits twice as long as the one before (up to ``MAX_BACKOFF`` timeouts),
-so a long cloud outage does not make the gate push its backlog into the broker
-again every timeout; the first confirmation resets the wait.
+Re-sending goes back to the oldest unconfirmed row and publishes it and the
+later rows again, in outbox order (go-back-N), at most ``resend_window`` of them
+per round (the publisher then carries on with new rows): the cloud sees each
+device's events in order, and what was already stored is dropped there by event
+id. While no confirmation comes at all (the bridge or Kafka is down), the wait
+between rounds doubles up to a cap, with jitter (``resend.resend_delay_s``), so a
+long cloud outage does not make the gate push its backlog into the broker again
+every timeout; the first confirmation resets the wait.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import random
 import time
 from collections.abc import Callable
 
 from edge_agent.errors import WireError
 from edge_agent.outbox import SqliteOutbox
+from edge_agent.uplink.resend import resend_delay_s, rounds_after
 from edge_agent.wire.confirms import confirmation_for
 from edge_agent.wire.topics import DeviceIdentity
 
 log = logging.getLogger(__name__)
-
-#: The longest wait between two re-send rounds, in timeouts.
-MAX_BACKOFF = 32
-
 
 class Confirmations:
     """Thread-safe intake (``receive`` from the MQTT thread), applied by ``apply``."""
@@ -37,14 +36,23 @@ class Confirmations:
         identity: DeviceIdentity,
         timeout_s: float,
         clock: Callable[[], float] = time.time,
+        *,
+        cap_s: float = 120.0,
+        jitter: float = 0.2,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._outbox = outbox
         self._identity = identity
+        self._timeout_s = timeout_s
         self._timeout_ms = int(timeout_s * 1000)
+        self._cap_s = cap_s
+        self._jitter = jitter
         self._clock = clock
+        self._draw = draw
         self._inbox: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._rewound_at_ms = 0
-        self._backoff = 1
+        self._rounds = 0
+        self._wait_ms = self._timeout_ms
         self.confirmed = 0
         self.invalid = 0
         self.resends = 0
@@ -74,20 +82,28 @@ class Confirmations:
                 removed += self._outbox.confirm(message.from_seq, message.through_seq)
         self.confirmed += removed
         if removed:
-            self._backoff = 1
+            self._rounds = rounds_after(self._rounds, progressed=True)
+            self._wait_ms = self._delay_ms()
         return removed
+
+    def _delay_ms(self) -> int:
+        return int(
+            resend_delay_s(self._rounds, self._timeout_s, self._cap_s, self._jitter, self._draw())
+            * 1000
+        )
 
     def rewind(self, last_sent: int) -> int | None:
         """The cursor to publish from again when the oldest unconfirmed row timed out,
-        else None. At most once per timeout (times the back-off), so the re-sent rows
-        get their chance."""
+        else None. At most once per back-off wait (one timeout after progress), so the
+        re-sent rows get their chance."""
         now_ms = int(self._clock() * 1000)
-        if now_ms - self._rewound_at_ms < self._timeout_ms * self._backoff:
+        if now_ms - self._rewound_at_ms < self._wait_ms:
             return None
         oldest = self._outbox.oldest_sent()
         if oldest is None or now_ms - oldest[1] < self._timeout_ms or oldest[0] > last_sent:
             return None
-        self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+        self._rounds = rounds_after(self._rounds, progressed=False)
+        self._wait_ms = self._delay_ms()
         self._rewound_at_ms = now_ms
         self.resends += 1
         log.warning(

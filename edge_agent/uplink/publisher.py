@@ -2,7 +2,8 @@
 
 With ``confirm_delivery`` (the default) a PUBACK only marks an event sent; it
 is removed when the bridge confirms it durable in Kafka on the device's
-``confirms`` topic, and published again (with every later row, in order) when
+``confirms`` topic, and published again (with later rows, in order, at most
+``resend_window`` per round, rounds backing off while nothing is confirmed) when
 no confirmation came within ``confirm_timeout_s``: a Mosquitto crash between
 its PUBACK and its next save loses nothing. Without it a PUBACK removes the
 row. Command acknowledgements are kept the same way, until the bridge confirms
@@ -76,7 +77,10 @@ class OutboxPublisher:
         self._clock = clock
         self._confirm_topic = confirm_topic(identity)
         self.confirmations = (
-            Confirmations(outbox, identity, settings.confirm_timeout_s, clock)
+            Confirmations(
+                outbox, identity, settings.confirm_timeout_s, clock,
+                cap_s=settings.resend_backoff_cap_s, jitter=settings.resend_jitter,
+            )
             if settings.confirm_delivery else None
         )
         self._subscribes = self._on_command is not None or self.confirmations is not None
@@ -109,6 +113,8 @@ class OutboxPublisher:
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._last_sent = 0
+        self._high_sent = 0  # the newest row published since start: later ones are new
+        self._resend_budget = 0
         self.published = 0
         self.refused = 0
         self.last_refusal: str | None = None
@@ -238,6 +244,7 @@ class OutboxPublisher:
                 cursor = self.confirmations.rewind(self._last_sent)
                 if cursor is not None:
                     self._last_sent = cursor
+                    self._resend_budget = self._s.resend_window
             self._publish_rows()
         return removed
 
@@ -269,6 +276,12 @@ class OutboxPublisher:
         if room <= 0:
             return
         for row in self._outbox.peek(self._last_sent, room):
+            if row.id <= self._high_sent:
+                if self._resend_budget <= 0:
+                    # This round's window is out: the rest waits for a later round.
+                    self._last_sent = self._high_sent
+                    return
+                self._resend_budget -= 1
             # Never hold our lock across publish(): paho's ack path holds
             # its lock while it calls on_publish, which takes ours.
             info = self._client.publish(self._topics[row.kind], row.payload, qos=1)
@@ -279,6 +292,7 @@ class OutboxPublisher:
             if early is not None:
                 self._acked.put((row.id, row.kind, early[0], early[1]))
             self._last_sent = row.id
+            self._high_sent = max(self._high_sent, row.id)
 
     def publish_status(self, topic: str, payload: bytes) -> bool:
         """Send a device status at QoS 0 when connected (live state: never queued)."""

@@ -32,7 +32,29 @@ class MqttSettings(BaseModel):
         ge=0.5,
         le=86_400,
         description="a sent event not confirmed this long after its PUBACK is published"
-        " again, with every later one, in order (duplicates are dropped by event id)",
+        " again, with later ones, in order (duplicates are dropped by event id)",
+    )
+    resend_backoff_cap_s: float = Field(
+        120.0,
+        ge=0.5,
+        le=86_400,
+        description="while nothing is confirmed the wait between re-send rounds doubles"
+        " from confirm_timeout_s up to this (never below confirm_timeout_s); the first"
+        " confirmation starts it over",
+    )
+    resend_jitter: float = Field(
+        0.2,
+        ge=0.0,
+        lt=1.0,
+        description="each wait between re-send rounds is shortened by a random part up"
+        " to this fraction, so a site's gates that stalled together do not re-send in step",
+    )
+    resend_window: int = Field(
+        2000,
+        ge=1,
+        le=1_000_000,
+        description="most already-sent events published again per re-send round (from"
+        " the oldest unconfirmed); later ones wait for a further round",
     )
     session_expiry_s: int = Field(
         7 * 24 * 3600,

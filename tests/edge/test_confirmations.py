@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -209,7 +210,7 @@ def test_re_send_rounds_back_off_while_nothing_is_confirmed(tmp_path: Path) -> N
     fill(outbox, 2)
     rows = outbox.peek(0, 10)
     clock = Clock()
-    confirms = Confirmations(outbox, IDENT, timeout_s=10, clock=clock)
+    confirms = Confirmations(outbox, IDENT, timeout_s=10, clock=clock, draw=lambda: 0.0)
     outbox.mark_sent([rows[0].id], NOW_MS)  # the first is sent; nothing ever confirmed
 
     def rounds_within(seconds: int) -> int:
@@ -267,3 +268,50 @@ def test_the_agent_reports_sent_but_unconfirmed_rows(tmp_path: Path) -> None:
     value = agent.metrics.registry.get_sample_value
     assert value("facegate_edge_outbox_unconfirmed") == 2.0
     assert value("facegate_edge_outbox_depth") == 3.0
+
+
+def _rounds_at(confirms: Confirmations, clock: Clock, last: int, seconds: int) -> list[int]:
+    at = []
+    for s in range(seconds):
+        clock.now += 1
+        if confirms.rewind(last) is not None:
+            at.append(s + 1)
+    return at
+
+
+def test_a_long_outage_re_sends_at_capped_intervals_then_progress_resets(
+    tmp_path: Path,
+) -> None:
+    outbox = SqliteOutbox(tmp_path / "o.sqlite")
+    fill(outbox, 2)
+    rows = outbox.peek(0, 10)
+    clock = Clock()
+    confirms = Confirmations(outbox, IDENT, timeout_s=5, clock=clock, cap_s=30, jitter=0.0)
+    outbox.mark_sent([rows[0].id], NOW_MS)
+    # 5 s, then +10, +20, and every 30 s after: 6 rounds in 150 s, not 30.
+    assert _rounds_at(confirms, clock, rows[-1].id, 150) == [5, 15, 35, 65, 95, 125]
+    outbox.mark_sent([rows[1].id], int(clock.now * 1000))
+    confirms.receive(confirmation(0, 0))
+    assert confirms.apply() == 1
+    assert _rounds_at(confirms, clock, rows[-1].id, 5) == [5]
+
+
+def _fixed(value: float) -> Callable[[], float]:
+    return lambda: value
+
+
+def test_jitter_spreads_two_gates_that_stalled_together(tmp_path: Path) -> None:
+    firsts = []
+    for i, draw in enumerate((0.0, 0.99)):
+        outbox = SqliteOutbox(tmp_path / f"o{i}.sqlite")
+        fill(outbox, 1)
+        row = outbox.peek(0, 1)[0]
+        clock = Clock()
+        confirms = Confirmations(
+            outbox, IDENT, timeout_s=10, clock=clock, cap_s=120, jitter=0.5,
+            draw=_fixed(draw),
+        )  # fmt: skip
+        outbox.mark_sent([row.id], NOW_MS)
+        firsts.append(_rounds_at(confirms, clock, row.id, 40))
+    # Both re-send once at the timeout; the next round lands 20 s vs ~10 s later.
+    assert firsts[0] == [10, 30] and firsts[1][0] == 10 and firsts[1][1] < 25
