@@ -1,9 +1,11 @@
 """Which role may do what on which Kafka resource (pure), and applying it as ACLs.
 
 Least privilege per role: only the bridge writes raw events and dead letters
-from gates; only the office (CLI and web app) writes the consent, erasure and
-policy ledgers; workers read raw and the ledgers and write commands, dead
-letters and their own (app-id prefixed) changelog topics and groups. No one
+from gates; only the office (CLI and web app) writes the policy ledger, and
+besides it only the erasure worker writes the consent and erasure ledgers (an
+erasure withdraws the subject's consent and tombstones its records); workers
+read raw and the ledgers and write commands, dead letters and their own (app-id
+prefixed) changelog topics and groups. No one
 but the super users (the brokers and ``facegate stack up``) creates topics or
 changes their configs, and with ``allow.everyone.if.no.acl.found=false`` what
 is not listed here is refused.
@@ -96,8 +98,12 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     # The erasure worker publishes its audit checkpoints, follows the processor's consent
     # table through its changelog, and reads the retention of every topic that may name
     # the subject for the receipt.
+    # It also writes the consent ledger: an erasure withdraws the subject's consent and
+    # tombstones every consent record naming them (Kafka cannot narrow that to the
+    # subject's keys; the processor, which never needs it, gets no such grant).
     changelog = f"{processor_app}-consent-changelog"
-    erasure = _topics(Role.ERASURE, both, [t.dlq, t.commands, t.erasure, t.audit_checkpoints])
+    written = [t.dlq, t.commands, t.erasure, t.consent, t.audit_checkpoints]
+    erasure = _topics(Role.ERASURE, both, written)
     followed = [t.erasure, t.consent, t.acks, t.device_status, changelog]
     erasure += _reader(Role.ERASURE, followed, erasure_app) + _app(Role.ERASURE, erasure_app)
     named = [t.raw, t.dlq, t.commands, t.acks, t.erasure, t.consent, changelog]

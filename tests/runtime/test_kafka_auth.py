@@ -35,7 +35,8 @@ def _writers(topic: str) -> set[Role]:
 
 
 def test_only_the_office_and_the_web_app_write_the_ledgers() -> None:
-    assert _writers(T.consent) == {Role.OFFICE, Role.WEB}
+    # An erasure withdraws the subject's consent and tombstones their consent records.
+    assert _writers(T.consent) == {Role.OFFICE, Role.WEB, Role.ERASURE}
     assert _writers(T.policies) == {Role.OFFICE, Role.WEB}
     # The erasure worker records progress on its own requests' topic.
     assert _writers(T.erasure) == {Role.OFFICE, Role.WEB, Role.ERASURE}

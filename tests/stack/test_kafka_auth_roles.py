@@ -4,8 +4,11 @@ against the real broker, so the broker's answer and the plan cannot drift apart.
 
 from __future__ import annotations
 
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
@@ -15,6 +18,7 @@ from stream_processor.runtime.kafka_acls import permits
 from stream_processor.runtime.kafka_auth import Role, client_config
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.stack.kafka_auth import stack_acl_plan
+from tests.conftest import FACEGATE
 
 pytestmark = pytest.mark.component
 T = Topics()
@@ -143,3 +147,47 @@ def test_the_processor_cannot_touch_the_erasure_workers_changelog_or_group(
             consumer.poll(timeout_ms=5000)
     finally:
         consumer.close()
+
+
+def test_the_erasure_worker_carries_out_an_erasure_under_the_plan(
+    secured_stack: tuple[BrokerSettings, dict[str, str]], tmp_path: Path
+) -> None:
+    """The real worker, logged in as the erasure role: it consumes the request in its own
+    group and withdraws and tombstones the subject's consent (the write the plan lacked:
+    the request stayed pending on TopicAuthorizationFailedError). The processor's
+    principal may do neither."""
+    from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
+    from stream_processor.runtime.kafka_auth import kafka_python_auth
+    from stream_processor.runtime.ledger_client import read_ledger, write_records
+
+    secured, stack_env = secured_stack
+    admin, office = (kafka_python_auth(secured, r) for r in (Role.ADMIN, Role.OFFICE))
+    subject = "ps1_" + uuid.uuid4().hex
+    grant = ConsentRecord(
+        tenant="authco", site="erase", subject=subject, purpose="entry", at_ms=1,
+        status=ConsentStatus.GRANTED, given_by=GivenBy.SELF, evidence_ref="form-1",
+    )  # fmt: skip
+    write_records(secured.kafka_bootstrap, T.consent, [(grant.key, grant.encode())], auth=office)
+    env = {**os.environ, **stack_env, "FACEGATE_ERASURE_METRICS_PORT": "0"}
+    log = tmp_path / "erasure.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([FACEGATE, "erasure", "worker"], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        asked = subprocess.run(
+            [FACEGATE, "erasure", "request", "--tenant", "authco", "--site", "erase",
+             "--subject", subject, "--wait", "90"],
+            env=env, capture_output=True, text=True, timeout=150,
+        )  # fmt: skip
+    finally:
+        worker.terminate()
+        worker.wait(30)
+    worker_log = log.read_text(errors="replace")
+    # 0: complete; 3: still waiting for a gate another test registered on this stack.
+    assert asked.returncode in (0, 3), asked.stdout + asked.stderr + worker_log[-2000:]
+    assert "AuthorizationFailed" not in worker_log, worker_log[-2000:]
+    ledger = read_ledger(secured.kafka_bootstrap, T.consent, auth=admin)
+    assert not [k for k in ledger if subject.encode() in k]  # withdrawn, then tombstoned
+    assert permits(PLAN, Role.ERASURE, "WRITE", "topic", T.consent)
+    assert not permits(PLAN, Role.PROCESSOR, "WRITE", "topic", T.consent)
+    assert not _may_write(secured, Role.PROCESSOR, T.consent)
