@@ -29,6 +29,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from stream_processor.audit.log import AuditSink
 from stream_processor.policy.keys import heartbeat_key
+from stream_processor.processor.currency import LedgerGate
 from stream_processor.processor.faust_tuning import LeanMonitor
 from stream_processor.processor.ingest import run_ingest
 from stream_processor.processor.kafka_login import faust_login
@@ -182,16 +183,22 @@ def add_ingest(
             clock=clock,
         )
 
+        partitions: dict[str, list[int]] = {}
+
         async def open_views() -> None:
             loop = asyncio.get_running_loop()
 
             async def read(name: str) -> tuple[dict[bytes, bytes], dict[int, int]]:
                 auth = kafka_python_auth(stack, Role.PROCESSOR)
-                return await loop.run_in_executor(
+                snapshot, ends = await loop.run_in_executor(
                     None, read_ledger_at, stack.kafka_bootstrap, name, 120.0, auth
                 )
+                partitions[name] = sorted(ends)
+                return snapshot, ends
 
             await ledgers.open_views(read)
+
+        gate = new_gate(consumer, partitions, topics, ledgers, metrics)
 
         await writer.open()
         ledgers.writers.append(writer)
@@ -204,11 +211,36 @@ def add_ingest(
                 batch_within_s=settings.batch_within_s,
                 before_first=open_views,
                 lag=metrics.consumer_lag,
+                gate=gate,
             )
         finally:
             ledgers.writers.clear()
             await writer.close()
             await consumer.stop()
+
+
+def new_gate(
+    consumer: Any,
+    partitions: dict[str, list[int]],
+    topics: Topics,
+    ledgers: Ledgers,
+    metrics: ProcessorMetrics,
+) -> LedgerGate:
+    """The ledger gate of the ingest loop; ``partitions`` (per ledger topic) is filled
+    when the views open, before the first batch."""
+
+    async def end_offsets(topic: str) -> dict[int, int]:
+        from aiokafka import TopicPartition
+
+        tps = [TopicPartition(topic, p) for p in partitions[topic]]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+
+    return LedgerGate(
+        end_offsets,
+        ledgers.position,
+        {"consent": topics.consent, "policies": topics.policies},
+        metrics,
+    )
 
 
 def add_ledger_agents(

@@ -25,6 +25,8 @@ from stream_processor.processor.service import Decided, ProcessorService
 if TYPE_CHECKING:
     from prometheus_client import Gauge
 
+    from stream_processor.processor.currency import LedgerGate
+
 log = logging.getLogger(__name__)
 
 
@@ -36,7 +38,8 @@ class KafkaInput:
 
     def __init__(self, consumer: Any, lag: Gauge | None = None) -> None:
         self._consumer = consumer
-        self._paused = False
+        #: Pausers (the store's retry, the ledger gate) that have not resumed yet.
+        self._pausers = 0
         self._fetching = False
         self._lag = lag
         self._lag_at = float("-inf")
@@ -74,12 +77,13 @@ class KafkaInput:
         self._lag_reported = seen
 
     def pause(self) -> None:
-        self._paused = True
+        self._pausers += 1
         self._consumer.pause(*self._consumer.assignment())
 
     def resume(self) -> None:
-        self._paused = False
-        self._consumer.resume(*self._consumer.paused())
+        self._pausers = max(0, self._pausers - 1)
+        if self._pausers == 0:  # the other pauser's outage may still last
+            self._consumer.resume(*self._consumer.paused())
 
     async def keep_alive(self) -> None:
         if self._fetching:
@@ -106,10 +110,12 @@ async def run_ingest(
     batch_within_s: float,
     before_first: Callable[[], Awaitable[None]],
     lag: Gauge | None = None,
+    gate: LedgerGate | None = None,
 ) -> None:
     """Consume until cancelled; ``consumer`` is started, ``before_first`` runs once
     before the first batch is decided (it opens the ledger views); ``lag`` gets the
-    consumer lag per partition."""
+    consumer lag per partition; ``gate`` holds each batch until the ledger views are
+    current for it."""
     from aiokafka.errors import CommitFailedError, IllegalStateError
 
     source = KafkaInput(consumer, lag)
@@ -141,7 +147,10 @@ async def run_ingest(
                     flight, in_flight = in_flight, None
                     await settle(flight)
                 continue
+            fetched_at = time.monotonic()
             records = [r for batch in fetched.values() for r in batch]
+            if gate is not None:
+                await gate.wait_current(fetched_at, max(r.timestamp for r in records), source)
             offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
             ticket = writer.begin()
             try:

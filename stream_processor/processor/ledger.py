@@ -154,19 +154,24 @@ class LedgerView:
         self._prefix = position_prefix
         self._next_check = 0.0
 
-    def caught_up(self) -> bool:
+    def caught_up(self, *, now: bool = False) -> bool:
+        """``now``: look at the table's positions even if looked at less than 0.2 s ago."""
         if self._snapshot is None:
             return True
-        now = time.monotonic()
-        if now < self._next_check:  # checked per event it cost ~15 µs each
+        at = time.monotonic()
+        if not now and at < self._next_check:  # checked per event it cost ~15 µs each
             return False
-        self._next_check = now + 0.2
+        self._next_check = at + 0.2
         for partition, end in self._ends.items():
             pos = self._table_get(self._prefix + str(partition).encode())
             if end > 0 and int(pos or b"-1") < end - 1:
                 return False
         self._snapshot = None  # from now on the table is at least as new
         return True
+
+    def snapshot_ends(self) -> dict[int, int] | None:
+        """The snapshot's end offsets while lookups answer from it, else ``None``."""
+        return None if self.caught_up(now=True) else self._ends
 
     def get(self, key: bytes) -> bytes | None:
         if self._snapshot is not None and not self.caught_up():

@@ -110,6 +110,21 @@ class Ledgers:
             snapshot, ends = await read(self._topics[name])
             self._views[name] = LedgerView(table.get, snapshot, ends, POSITION_PREFIX)
 
+    def position(self, ledger: str, partition: int) -> int:
+        """Offset of the last record of ``ledger``'s ``partition`` that the batch path's
+        look-ups reflect (-1: none, or the views are not open yet)."""
+        view = self._views.get(ledger)
+        if view is None:
+            return -1
+        ends = view.snapshot_ends()
+        if ends is not None:  # look-ups answer from the start-up snapshot
+            return ends.get(partition, 0) - 1
+        table = self.consent_table if ledger == "consent" else self.policy_table
+        key = position_key(partition)
+        read = table.get(key)
+        pending = self._consent_read.get(key) if ledger == "consent" else None
+        return max(int(read or b"-1"), int(pending or b"-1"))
+
     def policy_of(self, tenant: str) -> CompiledPolicy | None:
         data = self._views["policies"].get(policy_key(tenant))
         return compile_version(data) if data else None

@@ -30,6 +30,7 @@ class ProcessorMetrics:
             "1 while the event store cannot write and the worker takes no input",
             registry=registry,
         )
+        self._add_ledger_gate(registry)
         self.store_retries = Counter(
             "facegate_processor_store_retries_total",
             "Batch writes retried because the event store was unavailable",
@@ -83,6 +84,24 @@ class ProcessorMetrics:
         self.consumer_lag = consumer_lag_gauge(registry)
         self.policy_version = Gauge(
             "facegate_policy_version", "Policy version in force", ["tenant"], registry=registry
+        )
+
+    def _add_ledger_gate(self, registry: CollectorRegistry) -> None:
+        self.ledger_waits = Counter(
+            "facegate_processor_ledger_waits_total",
+            "Batches that waited for a ledger view to read up to the ledger's end",
+            ["ledger"],
+            registry=registry,
+        )
+        self.ledger_wait_seconds = Histogram(
+            "facegate_processor_ledger_wait_seconds",
+            "How long a batch waited for the ledger views to be current",
+            registry=registry,
+        )
+        self.ledger_stale = Gauge(
+            "facegate_processor_ledger_stale",
+            "1 while a ledger view is behind for long and the worker takes no input",
+            registry=registry,
         )
 
 
