@@ -27,7 +27,7 @@ from edge_agent.wire import GateEvent, decode_event
 from stream_processor.policy.consent import ConsentState
 from stream_processor.policy.decision import CONSENT_KINDS, Discard, DiscardReason, decide
 from stream_processor.policy.retention import CompiledPolicy
-from stream_processor.store.base import AggregateKey, StoredEvent
+from stream_processor.store.base import AggregateKey, CountedEvent, StoredEvent
 
 STORED = "stored"
 MINUTE_MS = 60_000
@@ -65,6 +65,10 @@ class RawRecord(Protocol):
 class EnforcedBatch:
     rows: list[StoredEvent] = field(default_factory=list)
     counts: dict[AggregateKey, int] = field(default_factory=dict)
+    #: The decided events not stored, with their cell: the store counts each id once.
+    counted: list[CountedEvent] = field(default_factory=list)
+    #: Copies of an event already in this batch, per kind: not counted in ``counts``.
+    duplicates: Counter[str] = field(default_factory=Counter)
     #: (index of the record in the batch, reason, detail)
     rejected: list[tuple[int, str, str]] = field(default_factory=list)
 
@@ -74,6 +78,8 @@ class EnforcedBatch:
         out: Counter[tuple[str, str]] = Counter()
         for key, n in self.counts.items():
             out[(key.kind, key.outcome)] += n
+        for kind, n in self.duplicates.items():
+            out[(kind, DiscardReason.DUPLICATE.value)] += n
         return out
 
 
@@ -89,10 +95,10 @@ def enforce_batch(
     out = EnforcedBatch()
     rows = out.rows
     rejected = out.rejected
+    counted = out.counted
     counts: Counter[tuple[int, str, str, str, str, str, str]] = Counter()
     seen: set[str] = set()
     policies: dict[str, CompiledPolicy | None] = {}
-    duplicate = DiscardReason.DUPLICATE.value
     none = ConsentState.NONE
     for index, record in enumerate(records):
         try:
@@ -108,25 +114,25 @@ def enforce_batch(
             outcome: str
             row = None
             if event.event_id in seen:
-                outcome = duplicate
+                out.duplicates[event.kind._value_] += 1
+                continue
+            seen.add(event.event_id)
+            try:
+                policy = policies[tenant]
+            except KeyError:
+                policy = policies[tenant] = policy_of(tenant)
+            consent = none
+            if event.subject is not None and event.kind in CONSENT_KINDS:
+                consent = consent_of(tenant, event.site, event.subject, event.purpose)
+            received = record.timestamp
+            if not 0 < received <= now_ms:
+                received = now_ms
+            verdict = decide(event, policy, consent, now_ms, received)
+            if isinstance(verdict, Discard):
+                outcome = verdict.reason._value_
             else:
-                seen.add(event.event_id)
-                try:
-                    policy = policies[tenant]
-                except KeyError:
-                    policy = policies[tenant] = policy_of(tenant)
-                consent = none
-                if event.subject is not None and event.kind in CONSENT_KINDS:
-                    consent = consent_of(tenant, event.site, event.subject, event.purpose)
-                received = record.timestamp
-                if not 0 < received <= now_ms:
-                    received = now_ms
-                verdict = decide(event, policy, consent, now_ms, received)
-                if isinstance(verdict, Discard):
-                    outcome = verdict.reason._value_
-                else:
-                    outcome = STORED
-                    row = StoredEvent.from_event(event, now_ms, verdict.expires_at_ms)
+                outcome = STORED
+                row = StoredEvent.from_event(event, now_ms, verdict.expires_at_ms)
             at = event.occurred_at_ms
             key = (
                 at - at % MINUTE_MS,
@@ -144,6 +150,8 @@ def enforce_batch(
             continue
         if row is not None:
             rows.append(row)
+        else:
+            counted.append((event.event_id, key))
         counts[key] += 1
     out.counts = {AggregateKey._make(key): n for key, n in counts.items()}
     return out

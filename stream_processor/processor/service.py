@@ -164,7 +164,7 @@ class ProcessorService:
         try:
             while True:
                 try:
-                    return await self.writer.write(batch.rows, batch.counts)
+                    return await self.writer.write(batch.rows, batch.counts, batch.counted)
                 except StoreUnavailable as exc:
                     if not paused:
                         control.pause()

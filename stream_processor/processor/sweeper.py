@@ -58,6 +58,8 @@ class GroupReport:
 class SweepReport:
     deleted: SiteKindCounts = field(default_factory=dict)
     overdue: SiteKindCounts = field(default_factory=dict)
+    #: Counted-only event ids past their re-delivery horizon, forgotten.
+    forgotten: int = 0
     groups: list[GroupReport] = field(default_factory=list)
 
     @property
@@ -77,6 +79,7 @@ def sweep(
     cutoffs = cutoffs_for(store.retention_groups(), policy_of, now_ms)
     report = SweepReport(deleted=store.delete_expired(cutoffs, now_ms, batch_size))
     report.overdue = store.count_expired(cutoffs, now_ms)
+    report.forgotten = store.delete_counted(now_ms)
     for g in store.group_ages():
         policy = policy_of(g.tenant)
         rule = policy.retention_ms(g.site, g.kind, g.purpose) if policy else None

@@ -37,6 +37,7 @@ import msgspec
 from stream_processor.errors import StoreError
 from stream_processor.store.base import (
     AggregateKey,
+    CountedEvent,
     EventStore,
     StoreDataError,
     StoredEvent,
@@ -67,7 +68,10 @@ class StoreWriter:
         raise NotImplementedError
 
     def _write(
-        self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
+        self,
+        rows: Sequence[StoredEvent],
+        counts: Mapping[AggregateKey, int],
+        counted: Sequence[CountedEvent] = (),
     ) -> asyncio.Future[int]:
         raise NotImplementedError
 
@@ -77,12 +81,15 @@ class StoreWriter:
         return self._decided
 
     def write(
-        self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
+        self,
+        rows: Sequence[StoredEvent],
+        counts: Mapping[AggregateKey, int],
+        counted: Sequence[CountedEvent] = (),
     ) -> asyncio.Future[int]:
         """Start one transaction; the future gives how many rows were new."""
         if self._error is not None:
             raise StoreWriterFailed("the store writer failed earlier") from self._error
-        return self._write(rows, counts)
+        return self._write(rows, counts, counted)
 
     def complete(self, ticket: int) -> None:
         """Every row of the batch ``ticket`` is stored (or quarantined): wake ``drain``."""
@@ -126,7 +133,10 @@ class InlineStoreWriter(StoreWriter):
         self._open = True
 
     def _write(
-        self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
+        self,
+        rows: Sequence[StoredEvent],
+        counts: Mapping[AggregateKey, int],
+        counted: Sequence[CountedEvent] = (),
     ) -> asyncio.Future[int]:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if not self._open:
@@ -135,7 +145,7 @@ class InlineStoreWriter(StoreWriter):
         try:
             if self._store is None:
                 self._store = self._factory()
-            future.set_result(self._store.write_batch(rows, counts))
+            future.set_result(self._store.write_batch(rows, counts, counted))
         except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the write
             error = classify(exc)
             if isinstance(error, StoreUnavailable):
@@ -221,7 +231,10 @@ class ProcessStoreWriter(StoreWriter):
         return int(value)
 
     def _write(
-        self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]
+        self,
+        rows: Sequence[StoredEvent],
+        counts: Mapping[AggregateKey, int],
+        counted: Sequence[CountedEvent] = (),
     ) -> asyncio.Future[int]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
@@ -229,7 +242,7 @@ class ProcessStoreWriter(StoreWriter):
             future.set_exception(StoreWriterFailed("the store writer is closed"))
             return future
         try:
-            message = _encode((rows, list(counts.items())))
+            message = _encode((rows, list(counts.items()), counted))
         except (OverflowError, ValueError, TypeError) as exc:
             # A value the pipe's codec cannot carry cannot be stored either.
             future.set_exception(StoreDataError(f"{type(exc).__name__}: {exc}"))
@@ -275,7 +288,9 @@ def serve(conn: Connection, store_factory: StoreFactory) -> None:
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which gives up
         _reply_error(conn, classify(exc))
         return
-    decode = msgspec.msgpack.Decoder(tuple[list[list[Any]], list[tuple[list[Any], int]]]).decode
+    decode = msgspec.msgpack.Decoder(
+        tuple[list[list[Any]], list[tuple[list[Any], int]], list[tuple[str, list[Any]]]]
+    ).decode
     try:
         conn.send_bytes(_encode((_OK, 0)))
         while True:
@@ -295,14 +310,18 @@ def _serve_one(
     conn: Connection,
     store: EventStore | None,
     store_factory: StoreFactory,
-    batch: tuple[list[list[Any]], list[tuple[list[Any], int]]],
+    batch: tuple[list[list[Any]], list[tuple[list[Any], int]], list[tuple[str, list[Any]]]],
 ) -> EventStore | None:
     """Write one batch and reply; returns the store to use next (None: reconnect)."""
-    rows, counts = batch
+    rows, counts, counted = batch
     try:
         if store is None:
             store = store_factory()
-        inserted = store.write_batch(rows, {AggregateKey(*k): n for k, n in counts})  # type: ignore[arg-type]
+        inserted = store.write_batch(
+            rows,  # type: ignore[arg-type]
+            {AggregateKey(*k): n for k, n in counts},
+            counted,  # type: ignore[arg-type]
+        )
     except Exception as exc:  # noqa: BLE001 - reported; the parent decides what follows
         error = classify(exc)
         _reply_error(conn, error)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from edge_agent.wire import GateEvent
+from edge_agent.wire.bounds import MAX_QUEUE_AGE_S
 from stream_processor.errors import StoreError
 
 
@@ -92,6 +93,27 @@ class AggregateKey(NamedTuple):
     outcome: str
 
 
+#: The outcome of a stored event's aggregate cell.
+STORED_OUTCOME = "stored"
+
+#: An event that was counted but not stored: (event id, the cell it counts in). The
+#: store keeps the id alone (a random UUIDv7: no subject, no time of passage beyond
+#: the cell it counted in) for ``COUNTED_HORIZON_MS`` so a re-delivered copy is not
+#: counted again.
+CountedEvent = tuple[str, tuple[int, str, str, str, str, str, str]]
+
+#: How long a counted-only event id is remembered: a device re-sends an event for at
+#: most ``MAX_QUEUE_AGE_S`` (the bridge refuses it after), so no copy arrives later.
+COUNTED_HORIZON_MS = MAX_QUEUE_AGE_S * 1000
+
+
+def row_cell(row: Sequence[Any], minute_ms: int = 60_000) -> AggregateKey:
+    """The aggregate cell a stored row was counted in. By position: the store writer
+    process receives rows as plain lists, in ``StoredEvent`` order."""
+    at = row[9]
+    return AggregateKey(at - at % minute_ms, row[2], row[3], row[4], row[6], row[7], STORED_OUTCOME)
+
+
 class RetentionCutoff(NamedTuple):
     """Rows of (tenant, site, kind, purpose) that occurred before ``cutoff_ms`` are past
     their rule."""
@@ -134,9 +156,24 @@ class EventStore(Protocol):
     def close(self) -> None: ...
 
     # -- the policy engine's writes; all idempotent ---------------------------
-    def write_batch(self, rows: Sequence[StoredEvent], counts: Mapping[AggregateKey, int]) -> int:
+    def write_batch(
+        self,
+        rows: Sequence[StoredEvent],
+        counts: Mapping[AggregateKey, int],
+        counted: Sequence[CountedEvent] = (),
+    ) -> int:
         """``put_many`` plus adding ``counts`` to the per-minute aggregates, in one
-        transaction. Returns how many rows were new."""
+        transaction. Returns how many rows were new.
+
+        ``counts`` covers ``rows`` (outcome ``stored``) and ``counted`` (the decided
+        events not stored); a row already stored or a counted id already remembered
+        is taken out of ``counts`` first, so each event id is counted once however
+        often it is written. Negative counts (an erasure's take-back) apply as given.
+        """
+        ...
+
+    def delete_counted(self, now_ms: int) -> int:
+        """Forget counted-only event ids past their horizon; returns how many."""
         ...
 
     def delete_subject(

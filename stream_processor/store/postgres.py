@@ -20,6 +20,7 @@ from stream_processor.store.base import (
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
+    COUNTED_TABLE,
     DROP_SITE_TIME_INDEX,
     DROP_SUBJECT_ONLY_INDEX,
     EVENTS_TABLE,
@@ -47,7 +48,7 @@ def store_error(exc: BaseException) -> StoreError:
     return StoreUnavailable(f"postgres cannot write: {type(exc).__name__}: {exc}")
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _LOCK_ID = 0x66616365  # "face"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -64,6 +65,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     ],
     2: [DROP_SITE_TIME_INDEX],
     3: [SUBJECT_INDEX, DROP_SUBJECT_ONLY_INDEX],
+    4: [COUNTED_TABLE],
 }
 
 

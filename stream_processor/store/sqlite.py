@@ -14,6 +14,7 @@ from stream_processor.store.base import StoreDataError, StoreUnavailable
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
+    COUNTED_TABLE,
     DROP_SITE_TIME_INDEX,
     DROP_SUBJECT_ONLY_INDEX,
     RETENTION_INDEX,
@@ -21,7 +22,7 @@ from stream_processor.store.sql import (
     SqlStore,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -55,6 +56,8 @@ _MIGRATIONS: dict[int, str] = {
     3: DROP_SITE_TIME_INDEX,
     # The store owns the way to a subject's rows (no ANALYZE needed by anyone).
     4: f"{SUBJECT_INDEX};\n{DROP_SUBJECT_ONLY_INDEX};",
+    # Ids of counted, not stored, events: each event is counted once (see sql.py).
+    5: f"{COUNTED_TABLE} WITHOUT ROWID",
 }
 
 

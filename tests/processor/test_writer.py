@@ -139,10 +139,10 @@ class GatedStore(SqliteEventStore):
         super().__init__(path)
         self._down = down_flag
 
-    def write_batch(self, rows, counts):  # type: ignore[no-untyped-def]
+    def write_batch(self, rows, counts, counted=()):  # type: ignore[no-untyped-def]
         if self._down.exists():
             raise StoreUnavailable("the server is down")
-        return super().write_batch(rows, counts)
+        return super().write_batch(rows, counts, counted)
 
 
 @pytest.mark.parametrize("kind", ["process", "inline"])
