@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from edge_agent.errors import WireError
 from edge_agent.outbox import SqliteOutbox
-from edge_agent.uplink.resend import resend_delay_s, rounds_after
+from edge_agent.uplink.resend import DEFAULT_CAP_S, DEFAULT_JITTER, resend_delay_s, rounds_after
 from edge_agent.wire.confirms import confirmation_for
 from edge_agent.wire.topics import DeviceIdentity
 
@@ -37,8 +37,8 @@ class Confirmations:
         timeout_s: float,
         clock: Callable[[], float] = time.time,
         *,
-        cap_s: float = 120.0,
-        jitter: float = 0.2,
+        cap_s: float = DEFAULT_CAP_S,
+        jitter: float = DEFAULT_JITTER,
         draw: Callable[[], float] = random.random,
     ) -> None:
         self._outbox = outbox

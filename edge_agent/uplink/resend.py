@@ -9,6 +9,13 @@ which all stalled at the same moment, so their rounds do not land in step.
 
 from __future__ import annotations
 
+#: Defaults shared by the gate's settings and the simulator: the longest wait between
+#: rounds (seconds), the fraction of it jitter may take off, and the most
+#: already-sent events one round publishes again.
+DEFAULT_CAP_S = 120.0
+DEFAULT_JITTER = 0.2
+DEFAULT_WINDOW = 2000
+
 #: Beyond this many doublings every realistic cap has long been reached; the bound
 #: keeps ``2 ** rounds`` a small float.
 _MAX_DOUBLINGS = 40

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from edge_agent.errors import ConfigError
+from edge_agent.uplink.resend import DEFAULT_CAP_S, DEFAULT_JITTER, DEFAULT_WINDOW
 from edge_agent.wire.topics import DeviceIdentity
 
 
@@ -35,7 +36,7 @@ class MqttSettings(BaseModel):
         " again, with later ones, in order (duplicates are dropped by event id)",
     )
     resend_backoff_cap_s: float = Field(
-        120.0,
+        DEFAULT_CAP_S,
         ge=0.5,
         le=86_400,
         description="while nothing is confirmed the wait between re-send rounds doubles"
@@ -43,14 +44,14 @@ class MqttSettings(BaseModel):
         " confirmation starts it over",
     )
     resend_jitter: float = Field(
-        0.2,
+        DEFAULT_JITTER,
         ge=0.0,
         lt=1.0,
         description="each wait between re-send rounds is shortened by a random part up"
         " to this fraction, so a site's gates that stalled together do not re-send in step",
     )
     resend_window: int = Field(
-        2000,
+        DEFAULT_WINDOW,
         ge=1,
         le=1_000_000,
         description="most already-sent events published again per re-send round (from"
