@@ -4,23 +4,34 @@ Edge semantics, without the outbox's disk: each event keeps its bytes until the
 bridge's delivery confirmation covers its seq (``edge_agent.wire.confirms``). On a
 new connection every unconfirmed event is published again in seq order; when the
 oldest stays unconfirmed for ``confirm_timeout_s``, those the cloud has passed, or
-all of them when it confirmed nothing for as long (``check_timeout``). The cloud
-drops the duplicates by event id. Without confirmations a PUBACK ends an event.
+all of them when it confirmed nothing for as long (``check_timeout``), at most
+``resend_window`` per round, rounds backing off like the gate's
+(``edge_agent.uplink.resend``). The cloud drops the duplicates by event id. Without
+confirmations a PUBACK ends an event.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import random
 import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from edge_agent.errors import WireError
 from edge_agent.simulate import mqtt_wire as w
+from edge_agent.uplink.resend import (
+    DEFAULT_CAP_S,
+    DEFAULT_JITTER,
+    DEFAULT_WINDOW,
+    resend_delay_s,
+    rounds_after,
+)
 from edge_agent.wire.confirms import confirm_topic, confirmation_for
 from edge_agent.wire.topics import DeviceIdentity, event_topic
 
@@ -68,7 +79,9 @@ class SimDevice:
     def __init__(
         self, endpoint: Endpoint, *, confirms: bool, confirm_timeout_s: float,
         keepalive_s: int, session_expiry_s: int, connect_timeout_s: float,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.monotonic, resend_cap_s: float = DEFAULT_CAP_S,
+        resend_jitter: float = DEFAULT_JITTER, resend_window: int = DEFAULT_WINDOW,
+        draw: Callable[[], float] = random.random,
     ) -> None:  # fmt: skip
         self.endpoint = endpoint
         self.identity = endpoint.identity
@@ -76,6 +89,10 @@ class SimDevice:
         self._confirm_topic = confirm_topic(endpoint.identity)
         self._confirms = confirms
         self._timeout = confirm_timeout_s
+        self._cap = resend_cap_s
+        self._jitter = resend_jitter
+        self._window = resend_window
+        self._draw = draw
         self._keepalive = keepalive_s
         self._expiry = session_expiry_s
         self._connect_timeout = connect_timeout_s
@@ -92,7 +109,8 @@ class SimDevice:
         self._retry_at = 0.0
         self._retry_wait = 0.2
         self._rewound_at = 0.0
-        self._backoff = 1
+        self._rounds = 0
+        self._wait = confirm_timeout_s
         self._confirmed_at = 0.0
         self._max_confirmed = -1
         self._last_io = 0.0
@@ -321,18 +339,22 @@ class SimDevice:
         self._confirmed_at = self._clock()
         self._max_confirmed = max(self._max_confirmed, high)
         if gone:
-            self._backoff = 1
+            self._rounds = rounds_after(self._rounds, progressed=True)
+            self._wait = self._delay()
+
+    def _delay(self) -> float:
+        return resend_delay_s(self._rounds, self._timeout, self._cap, self._jitter, self._draw())
 
     def check_timeout(self, now: float) -> None:
         """Publish unconfirmed events again when the oldest was sent ``confirm_timeout_s``
         ago and either nothing was confirmed for as long (the cloud stalled: all of them,
         from the oldest) or a later seq was confirmed (a stretch was lost: only those
         the cloud has passed). A cloud that confirms, only behind, gets no re-sends: at
-        saturation they would only add load. At most once per timeout, doubling while
-        nothing is confirmed."""
+        saturation they would only add load. At most ``resend_window`` per round; rounds
+        wait one timeout, doubling (to the cap, with jitter) while nothing is confirmed."""
         if not self._confirms or self.sock is None or not self.pending:
             return
-        if now - self._rewound_at < self._timeout * self._backoff:
+        if now - self._rewound_at < self._wait:
             return
         oldest_seq, oldest = next(iter(self.pending.items()))
         sent_at = oldest[1]
@@ -343,13 +365,23 @@ class SimDevice:
         if not stalled and self._max_confirmed <= oldest_seq:
             return
         self._rewound_at = now
-        self._backoff = min(self._backoff * 2, 32)
+        self._rounds = rounds_after(self._rounds, progressed=False)
+        self._wait = self._delay()
         self.c.resends += 1
         if stalled:
-            self._tosend = deque(self.pending)
+            self._requeue(self.pending)
         else:
             passed = self._max_confirmed
-            self._tosend = deque(s for s in self.pending if s < passed)
+            self._requeue(itertools.takewhile(lambda s: s < passed, self.pending))
+
+    def _requeue(self, seqs: Iterable[int]) -> None:
+        """Queue the first ``resend_window`` of these already-sent events ahead of what
+        still waits for its first send (which keeps its place)."""
+        pending = self.pending
+        sent = (s for s in seqs if pending[s][1])
+        again = list(itertools.islice(sent, self._window))
+        chosen = set(again)
+        self._tosend = deque([*again, *(s for s in self._tosend if s not in chosen)])
 
     @property
     def unsent(self) -> int:
