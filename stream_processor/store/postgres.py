@@ -17,10 +17,10 @@ from stream_processor.store.base import (
     StoredEvent,
     StoreUnavailable,
 )
+from stream_processor.store.once import COUNTED_TABLE
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
-    COUNTED_TABLE,
     DROP_SITE_TIME_INDEX,
     DROP_SUBJECT_ONLY_INDEX,
     EVENTS_TABLE,

@@ -6,24 +6,20 @@ and their migrations; everything a query says is written once, here.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from stream_processor.store.base import (
     COLUMNS,
-    COUNTED_HORIZON_MS,
     AggregateKey,
     CountedEvent,
     GroupAge,
     RetentionCutoff,
     SiteKindCounts,
     StoredEvent,
-    row_cell,
 )
-
-_T = TypeVar("_T")
+from stream_processor.store.once import CountedOnce
 
 AGG_COLUMNS = AggregateKey._fields
 
@@ -75,14 +71,6 @@ SUBJECT_INDEX = (
     "WHERE subject IS NOT NULL"
 )
 DROP_SUBJECT_ONLY_INDEX = "DROP INDEX IF EXISTS events_by_subject"
-#: Ids of events counted in the aggregates but not stored (refused, counted only), kept
-#: for the re-delivery horizon. No index on the expiry: the sweep scans this narrow
-#: table now and then, while an index would cost every counted event a B-tree insert.
-COUNTED_TABLE = """
-CREATE TABLE IF NOT EXISTS counted_events (
-    event_id      TEXT PRIMARY KEY,
-    expires_at_ms BIGINT NOT NULL
-)"""
 AGG_TENANT_INDEX = (
     "CREATE INDEX IF NOT EXISTS aggregates_by_tenant ON aggregates_minute (tenant, minute_ms)"
 )
@@ -97,7 +85,7 @@ class _Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
-class SqlStore:
+class SqlStore(CountedOnce):
     """Shared queries; ``?`` placeholders are rewritten by ``_sql`` for the engine."""
 
     placeholder = "?"
@@ -149,60 +137,6 @@ class SqlStore:
             if taken:
                 self._executemany(self._sql(self._AGG_DROP_EMPTY), taken)
 
-    # A counted-only id whose event is stored already was counted with its row.
-    _COUNT = (
-        "INSERT INTO counted_events (event_id, expires_at_ms) SELECT ?, ? "
-        "WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ?) "
-        "ON CONFLICT (event_id) DO NOTHING"
-    )
-
-    def _insert_counted(self, counted: Sequence[CountedEvent]) -> int:
-        expires = int(time.time() * 1000) + COUNTED_HORIZON_MS
-        return self._executemany(self._sql(self._COUNT), [(i, expires, i) for i, _ in counted])
-
-    def _present(self, table: str, ids: Sequence[str]) -> set[str]:
-        out: set[str] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            sql = f"SELECT event_id FROM {table} WHERE event_id IN ({', '.join('?' * len(chunk))})"  # noqa: S608
-            out.update(r[0] for r in self._query(sql, chunk))
-        return out
-
-    def _repeats(
-        self,
-        items: Sequence[_T],
-        id_of: Callable[[_T], str],
-        insert: Callable[[Sequence[_T]], int],
-        tables: Sequence[str],
-    ) -> list[_T]:
-        """Insert ``items`` (each skipped when its id is in one of ``tables``) and return
-        those that were not new. Inside the caller's transaction. When every item is
-        new (the normal case) that costs one insert; otherwise the insert is undone and
-        repeated with the new items alone, once they are known."""
-        if not items:
-            return []
-        self._execute("SAVEPOINT facegate_fresh")
-        if insert(items) == len(items):
-            self._execute("RELEASE SAVEPOINT facegate_fresh")
-            return []
-        self._execute("ROLLBACK TO SAVEPOINT facegate_fresh")
-        self._execute("RELEASE SAVEPOINT facegate_fresh")
-        ids = [id_of(i) for i in items]
-        seen: set[str] = set()
-        for table in tables:
-            seen |= self._present(table, ids)
-        fresh: list[_T] = []
-        repeats: list[_T] = []
-        for item, event_id in zip(items, ids, strict=True):
-            if event_id in seen:
-                repeats.append(item)
-            else:
-                seen.add(event_id)
-                fresh.append(item)
-        if fresh:
-            insert(fresh)
-        return repeats
-
     def put_many(self, rows: Sequence[StoredEvent]) -> int:
         if not rows:
             return 0
@@ -218,20 +152,13 @@ class SqlStore:
         if not rows and not counts and not counted:
             return 0
         with self._transaction():
-            old_rows = self._repeats(rows, _event_id, self._insert_rows, ("events",))
-            old_ids = self._repeats(
-                counted, _event_id, self._insert_counted, ("counted_events", "events")
-            )
-            if old_rows or old_ids:
-                counts = _without(counts, old_rows, old_ids)
+            inserted, counts = self._insert_new(rows, counts, counted)
             self._add_counts(counts)
-        return len(rows) - len(old_rows)
+        return inserted
 
     def delete_counted(self, now_ms: int) -> int:
         with self._transaction():
-            return self._execute(
-                self._sql("DELETE FROM counted_events WHERE expires_at_ms <= ?"), (now_ms,)
-            ).rowcount
+            return super().delete_counted(now_ms)
 
     def delete_subject(
         self,
@@ -338,23 +265,3 @@ class SqlStore:
             (tenant, since_ms, until),
         )
         return {AggregateKey(*r[:-1]): int(r[-1]) for r in rows}
-
-
-def _event_id(item: StoredEvent | CountedEvent) -> str:
-    return item[0]
-
-
-def _without(
-    counts: Mapping[AggregateKey, int],
-    old_rows: Sequence[StoredEvent],
-    old_ids: Sequence[CountedEvent],
-) -> dict[AggregateKey, int]:
-    """``counts`` less one per event already counted by an earlier write."""
-    out = dict(counts)
-    for row in old_rows:
-        key = row_cell(row)
-        out[key] = out.get(key, 0) - 1
-    for _, cell in old_ids:
-        key = AggregateKey._make(cell)
-        out[key] = out.get(key, 0) - 1
-    return {k: n for k, n in out.items() if n > 0 or counts.get(k, 0) < 0}

@@ -11,10 +11,10 @@ from typing import Any
 from stream_processor.errors import StoreError
 from stream_processor.runtime.layout import private_database
 from stream_processor.store.base import StoreDataError, StoreUnavailable
+from stream_processor.store.once import COUNTED_TABLE
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
-    COUNTED_TABLE,
     DROP_SITE_TIME_INDEX,
     DROP_SUBJECT_ONLY_INDEX,
     RETENTION_INDEX,
