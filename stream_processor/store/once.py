@@ -5,6 +5,11 @@ re-sending what it was never told had arrived): its counts would be added again.
 stored event is counted only if its row was new; an event counted but not stored
 leaves its id (a random UUIDv7, no subject) in ``counted_events`` for the re-delivery
 horizon. Both checks run in the transaction that writes the batch.
+
+A copy decided differently from the first (the consent or the policy changed between
+the deliveries) is caught one way only: a counted-only copy of a stored event is not
+counted again, but a stored copy of an event first counted-only is, since looking every
+new row up in ``counted_events`` would cost the hot path a B-tree search per row.
 """
 
 from __future__ import annotations
