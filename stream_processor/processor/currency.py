@@ -105,6 +105,10 @@ class LedgerGate:
         got = await asyncio.gather(*(self._end_offsets(self._ledgers[n]) for n in names))
         self._observed = Observed(dict(zip(names, got, strict=True)), at_monotonic, at_ms)
 
+    async def is_current(self, fetched_at: float, newest_ms: int) -> bool:
+        """One look, without waiting (it may read the end offsets)."""
+        return not await self._check(fetched_at, newest_ms)
+
     async def wait_current(self, fetched_at: float, newest_ms: int, control: InputControl) -> None:
         """Return once every ledger view is current for a batch fetched at ``fetched_at``
         (monotonic) whose newest record is stamped ``newest_ms``."""

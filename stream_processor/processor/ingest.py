@@ -149,8 +149,14 @@ async def run_ingest(
                 continue
             fetched_at = time.monotonic()
             records = [r for batch in fetched.values() for r in batch]
-            if gate is not None:
-                await gate.wait_current(fetched_at, max(r.timestamp for r in records), source)
+            newest_ms = max(r.timestamp for r in records)
+            if gate is not None and not await gate.is_current(fetched_at, newest_ms):
+                # A withdrawal the consent view waits on waits in turn for the batch
+                # in flight to be stored (ledgers.apply_consent): settle it first.
+                if in_flight is not None:
+                    flight, in_flight = in_flight, None
+                    await settle(flight)
+                await gate.wait_current(fetched_at, newest_ms, source)
             offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
             ticket = writer.begin()
             try:
