@@ -40,8 +40,8 @@ def assert_exactly(h: Harness, expected: set[str]) -> None:
     assert set(ids) == expected
     agg = h.store().aggregates(TENANT, 0)
     counted = sum(n for k, n in agg.items() if k.outcome == "stored")
-    # Counts are at-least-once: a replayed batch may be counted again, never lost.
-    assert counted >= len(expected)
+    # A replayed batch is not counted again: one count per stored event.
+    assert counted == len(expected)
 
 
 def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(harness: Harness) -> None:
