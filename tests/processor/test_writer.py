@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from functools import partial
 from pathlib import Path
 
@@ -14,7 +15,14 @@ from stream_processor.processor.writer import (
     StoreWriter,
     StoreWriterFailed,
 )
-from stream_processor.store.base import AggregateKey, StoreDataError, StoreUnavailable
+from stream_processor.store.base import (
+    AggregateKey,
+    CountedEvent,
+    StoreDataError,
+    StoredEvent,
+    StoreUnavailable,
+    row_cell,
+)
 from stream_processor.store.sqlite import SqliteEventStore
 from tests.support.store import T0, row
 
@@ -28,25 +36,32 @@ def make(kind: str, path: Path) -> StoreWriter:
     return ProcessStoreWriter(factory) if kind == "process" else InlineStoreWriter(factory)
 
 
+def cells(rows: list[StoredEvent], counted: list[CountedEvent]) -> dict[AggregateKey, int]:
+    out = Counter(row_cell(r) for r in rows)
+    out.update(AggregateKey._make(cell) for _, cell in counted)
+    return dict(out)
+
+
 @pytest.mark.parametrize("kind", ["process", "inline"])
 def test_batches_are_written_in_order_and_counted(kind: str, tmp_path: Path) -> None:
     path = tmp_path / "events.sqlite"
+    refused = tuple(AggregateKey(T0, "t1", "s1", "g1", "unknown_face", "denied", "no_match"))
+
+    def batch(b: int) -> tuple[list[StoredEvent], list[CountedEvent]]:
+        rows = [row(b * 100 + i) for i in range(100)]
+        return rows, [(f"c-{b * 10 + i}", refused) for i in range(10)]  # type: ignore[misc]
 
     async def run() -> list[int]:
         writer = make(kind, path)
         await writer.open()
         try:
             inserted = []
-            for b in range(5):
-                rows = [row(b * 100 + i) for i in range(100)]
+            # the last batch again: its rows and counted ids were written, so it adds nothing
+            for b in [0, 1, 2, 3, 4, 0]:
+                rows, counted = batch(b)
                 ticket = writer.begin()
-                inserted.append(await writer.write(rows, {KEY: 100}))
+                inserted.append(await writer.write(rows, cells(rows, counted), counted))
                 writer.complete(ticket)
-            # a batch again: the primary key drops every row, the count still adds up
-            again = [row(i) for i in range(100)]
-            ticket = writer.begin()
-            inserted.append(await writer.write(again, {KEY: 100}))
-            writer.complete(ticket)
             await writer.drain()
             return inserted
         finally:
@@ -57,7 +72,9 @@ def test_batches_are_written_in_order_and_counted(kind: str, tmp_path: Path) -> 
     try:
         assert store.count() == 500
         assert store.get("e-000042") == row(42)
-        assert store.aggregates("t1", T0, T0 + 1) == {KEY: 600}
+        every = [batch(b) for b in range(5)]
+        expected = cells([r for rs, _ in every for r in rs], [c for _, cs in every for c in cs])
+        assert store.aggregates("t1", 0) == expected
     finally:
         store.close()
 
