@@ -75,7 +75,8 @@ PHOTOS = PypiSdistPhotos(
     license="MIT",
 )
 
-#: People nobody enrols: the demo's unknown visitors (one face; a group of six).
+#: A portrait and a group photo: the demo cuts the group's faces out with the gate's own
+#: detector (:mod:`stream_processor.cli.demo.faces`); some are enrolled, some are visitors.
 VISITOR_PHOTOS = PypiSdistPhotos(
     package="insightface",
     version="2.1",
