@@ -110,6 +110,12 @@ class Kafka:
     def _users_marker(self) -> Path:
         return self._dir / "scram-users"
 
+    @property
+    def formatted_without_users(self) -> bool:
+        """Formatted with auth off: it has no SCRAM users, so auth cannot be turned on
+        in place."""
+        return (self.data / "meta.properties").exists() and not self._users_marker.exists()
+
     def _check_users_exist(self) -> None:
         if self._s.kafka_auth and not self._users_marker.exists():
             raise StackError(

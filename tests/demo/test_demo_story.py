@@ -35,8 +35,10 @@ def private_env(state: Path, models: Path) -> dict[str, str]:
     """Private ports and state: never the defaults another stack may be using."""
     ports = free_ports(5)
     web = ports[4]
+    # Unset: the demo's own default (Kafka auth on) is what is tested.
+    inherited = {k: v for k, v in os.environ.items() if k != "FACEGATE_KAFKA_AUTH"}
     return {
-        **os.environ, **stack_env(state, ports[:4]),
+        **inherited, **stack_env(state, ports[:4]),
         "FACEGATE_WEB_PORT": str(web), "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{web}",
         "FACEGATE_MODELS_DIR": str(models),
     }  # fmt: skip
@@ -75,6 +77,11 @@ def test_demo_tells_every_step_and_stops_everything(assets) -> None:  # type: ig
     assert facts["notice"]["pages"] == [200, 200]
     assert facts["console"]["tokens_work"] == {"viewer": True, "operator": True}
     assert "[story 7/7]" in out and "refused:" in out and "stored=" in out
+    # Every step above ran on a Kafka with SCRAM logins and the ACL plan (nothing
+    # unlisted allowed), the erasure worker's included.
+    assert "Kafka auth on" in out
+    props = (state / "kafka" / "server.properties").read_text()
+    assert "allow.everyone.if.no.acl.found=false" in props and "sasl.enabled" in props
     # Nothing it started is left: neither the children nor the brokers.
     assert summary["pids"] and all(not Path(f"/proc/{pid}").exists() for pid in summary["pids"])
     assert processes_using(state) == []
@@ -108,3 +115,17 @@ def test_ctrl_c_mid_story_stops_everything_it_started(assets, tmp_path) -> None:
     assert all(not Path(f"/proc/{pid}").exists() for pid in summary["pids"])
     assert processes_using(state) == []
     assert "nothing left running" in text
+
+
+def test_demo_on_a_kafka_formatted_without_auth_says_what_to_do(tmp_path: Path) -> None:
+    """Auth cannot be turned on in place (no SCRAM users): one Error line, nothing started."""
+    state = make_state_dir("facegate-demo-")
+    (state / "kafka" / "data").mkdir(parents=True)
+    (state / "kafka" / "data" / "meta.properties").write_text("version=1\n")
+    run = subprocess.run([FACEGATE, "demo", "--duration", "1"], env=private_env(state, tmp_path),
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    errors = [line for line in run.stderr.splitlines() if line.startswith("Error:")]
+    assert run.returncode != 0 and len(errors) == 1, run.stdout + run.stderr
+    assert "formatted with Kafka auth off" in errors[0] and "make clean" in errors[0]
+    assert "FACEGATE_KAFKA_AUTH=false" in errors[0] and "Traceback" not in run.stderr
+    assert processes_using(state) == []

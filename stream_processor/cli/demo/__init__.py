@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,6 +31,11 @@ from stream_processor.cli.demo.run import (
 )
 from stream_processor.cli.demo.scene import Scene
 from stream_processor.cli.demo.story import Step
+from stream_processor.errors import StackError
+
+if TYPE_CHECKING:
+    from stream_processor.stack.settings import StackSettings
+    from stream_processor.stack.stack import Stack
 
 
 @click.command()
@@ -51,6 +57,10 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
     from stream_processor.stack.stack import Stack
     from stream_processor.web.settings import WebSettings
 
+    # The demo shows the pipeline as deployed: Kafka with SASL/SCRAM logins and the ACL
+    # plan. Set here, before any settings are read, so the brokers, the demo's own
+    # clients and every process it starts agree; FACEGATE_KAFKA_AUTH=false opts out.
+    os.environ.setdefault("FACEGATE_KAFKA_AUTH", "true")
     settings = StackSettings()
     layout = StateLayout(settings.state_dir)
     web = WebSettings()
@@ -65,8 +75,10 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     scene.demo_dir.mkdir(parents=True, exist_ok=True)
-    say(f"starting Mosquitto and Kafka (state in {settings.state_dir}) ...")
+    auth = "on" if settings.kafka_auth else "off"
+    say(f"starting Mosquitto and Kafka (state in {settings.state_dir}, Kafka auth {auth}) ...")
     stack = Stack(settings)
+    _check_kafka_auth_mode(stack, settings)
     stack.up()
     children = Children(layout.run, {"FACEGATE_STATE_DIR": str(settings.state_dir)})
     started = time.monotonic()
@@ -105,3 +117,13 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
         say(f"summary: {scene.demo_dir / 'summary.json'} (all steps ok: {ok})")
     if not ok:
         raise SystemExit(1)
+
+
+def _check_kafka_auth_mode(stack: Stack, settings: StackSettings) -> None:
+    """A Kafka formatted with auth off has no SCRAM users and cannot be secured in place."""
+    if settings.kafka_auth and any(n.formatted_without_users for n in stack.kafka.nodes):
+        raise StackError(
+            f"the Kafka in {settings.state_dir} was formatted with Kafka auth off and the"
+            " demo runs with it on: start afresh (make clean, or remove that folder), use"
+            " another FACEGATE_STATE_DIR, or run FACEGATE_KAFKA_AUTH=false facegate demo"
+        )
