@@ -16,6 +16,7 @@ from stream_processor.processor.currency import (
     ends_cover,
     view_current,
 )
+from stream_processor.processor.ingest import KafkaInput
 from stream_processor.processor.metrics import ProcessorMetrics
 
 ends_st = st.dictionaries(st.integers(0, 5), st.integers(0, 1_000), max_size=6)
@@ -167,3 +168,33 @@ def test_a_batch_fetched_after_the_last_look_looks_again_and_waits_for_the_new_r
         await held_until(task, ledger, 0.1)
 
     asyncio.run(run())
+
+
+class Consumer:
+    """The pause/resume surface of an AIOKafkaConsumer."""
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+
+    def assignment(self) -> set[str]:
+        return {"raw-0", "raw-1"}
+
+    def paused(self) -> set[str]:
+        return set(self.held)
+
+    def pause(self, *tps: str) -> None:
+        self.held |= set(tps)
+
+    def resume(self, *tps: str) -> None:
+        self.held -= set(tps)
+
+
+def test_input_stays_paused_until_both_the_store_and_the_gate_have_resumed() -> None:
+    consumer = Consumer()
+    source = KafkaInput(consumer)
+    source.pause()  # the store is down
+    source.pause()  # and a ledger view is behind
+    source.resume()  # the view caught up: the store is still down
+    assert consumer.held == {"raw-0", "raw-1"}
+    source.resume()
+    assert consumer.held == set()
