@@ -76,6 +76,10 @@ def test_demo_tells_every_step_and_stops_everything(assets) -> None:  # type: ig
     assert Path(facts["notice"]["sheet"]).stat().st_size > 0
     assert facts["notice"]["pages"] == [200, 200]
     assert facts["console"]["tokens_work"] == {"viewer": True, "operator": True}
+    # What a new user reads: the dashboard URL and both tokens, printed.
+    web_url = env["FACEGATE_WEB_PUBLIC_URL"]
+    assert f"dashboard: {web_url}/console" in out
+    assert "viewer token: fgt_" in out and "operator token: fgt_" in out
     assert "[story 7/7]" in out and "refused:" in out and "stored=" in out
     # Every step above ran on a Kafka with SCRAM logins and the ACL plan (nothing
     # unlisted allowed), the erasure worker's included.
