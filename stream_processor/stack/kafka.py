@@ -17,6 +17,7 @@ from stream_processor.runtime.layout import StateLayout
 from stream_processor.stack import procs
 from stream_processor.stack.broker_config import node_properties
 from stream_processor.stack.kafka_auth import scram_format_args, with_auth
+from stream_processor.stack.kafka_jvm import jvm_options
 from stream_processor.stack.settings import REPO_ROOT, StackSettings
 
 MARKER = "kafka.Kafka"
@@ -149,8 +150,8 @@ class Kafka:
             return pid, -1
         offset = self.server_log.stat().st_size if self.server_log.exists() else 0
         argv = [
-            _java(), *self._s.kafka_heap.split(), "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-            "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J2}",
+            _java(), *jvm_options(self._s.kafka_nodes, self._s.kafka_heap),
+            f"-Dlog4j2.configurationFile={LOG4J2}",
             f"-Dkafka.logs.dir={self.logs}", "-cp", self._classpath(), MARKER, str(self.props),
         ]  # fmt: skip
         return procs.start_detached(argv, self.pidfile, self.stdout_log), offset

@@ -37,7 +37,11 @@ class StackSettings(BrokerSettings):
         REPO_ROOT / "deploy" / "kafka" / "target" / "libs",
         description="folder of Kafka jars resolved by deploy/kafka/pom.xml",
     )
-    kafka_heap: str = Field("-Xms256m -Xmx768m", description="JVM heap flags for the broker")
+    kafka_heap: str | None = Field(
+        None,
+        description="JVM heap flags of each Kafka node, e.g. '-Xms1g -Xmx1g'; None = a"
+        " fixed heap sized by the node count (stack/kafka_jvm.py)",
+    )
     start_timeout_s: float = Field(90.0, gt=0, description="how long to wait for readiness")
 
     def kafka_node_addresses(self) -> list[tuple[int, int]]:
