@@ -19,7 +19,7 @@ from stream_processor.audit import record
 from stream_processor.audit.checkpoint import Checkpointer
 from stream_processor.audit.keys import OperatorKey
 from stream_processor.audit.log import AuditSink
-from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.openings import Openings
 from stream_processor.errors import BrokerError, FacegateError
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import ErasureReceipt, ReceiptClaims, issue_receipt
@@ -33,7 +33,7 @@ class ErasureAudit:
         sink: AuditSink,
         key: OperatorKey,
         log_id: str,
-        openings: OpeningStore | None,
+        openings: Openings | None,
         receipts: ReceiptStore,
         checkpointer: Checkpointer | None = None,
         witness: Callable[[ErasureReceipt], ErasureReceipt | None] | None = None,
