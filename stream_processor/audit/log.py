@@ -30,7 +30,7 @@ from stream_processor.audit.entries import (
     decode_entry,
 )
 from stream_processor.audit.errors import AuditError, IdentifierInAudit
-from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.openings import Openings
 from stream_processor.errors import InvalidInput
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ class FileAuditLog:
     def __init__(
         self,
         path: Path,
-        openings: OpeningStore | None = None,
+        openings: Openings | None = None,
         clock: Callable[[], float] = time.time,
         fsync: bool = True,
     ) -> None:

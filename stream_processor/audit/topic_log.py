@@ -26,7 +26,7 @@ from stream_processor.audit.entries import AuditEntry, EntryType
 from stream_processor.audit.errors import ChainFork, IdentifierInAudit
 from stream_processor.audit.facts import AuditFact, new_fact
 from stream_processor.audit.log import _PSEUDONYM, Appended, FileAuditLog, Head
-from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.openings import Openings
 from stream_processor.errors import BrokerError
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class TopicAuditLog(FileAuditLog):
         path: Path,
         reader: ChainTopicReader,
         publisher: FactPublisher,
-        openings: OpeningStore | None = None,
+        openings: Openings | None = None,
         clock: Callable[[], float] = time.time,
         wait_s: float = 10.0,
     ) -> None:

@@ -21,7 +21,7 @@ from stream_processor.audit.facts import KafkaFactPublisher
 from stream_processor.audit.keys import KEY_FILE, Keyring, OperatorKey
 from stream_processor.audit.log import FileAuditLog
 from stream_processor.audit.note import Verifier
-from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.openings import Openings, OpeningStore, SharedOpenings
 from stream_processor.audit.settings import AuditPaths, AuditSettings
 from stream_processor.audit.tlog import (
     CheckpointStore,
@@ -40,7 +40,7 @@ class Audit:
     settings: AuditSettings
     paths: AuditPaths
     key: OperatorKey
-    openings: OpeningStore
+    openings: Openings
     log: FileAuditLog
 
     tree: StoredTree
@@ -107,8 +107,12 @@ def open_audit(
     key = OperatorKey.load_or_create(paths.secrets)
     paths.root.mkdir(parents=True, exist_ok=True)
     previous = publish_public_key(paths, key)
-    openings = OpeningStore(paths.openings)
-    log_ = _log(paths, openings, settings, role)
+    openings = open_openings(state_dir, paths, settings)
+    try:
+        log_ = _log(paths, openings, settings, role)
+    except BaseException:
+        openings.close()
+        raise
     if not had_key and previous is not None and (previous or log_.head().seq >= 0):
         record.key_rotated(
             log_,
@@ -128,8 +132,22 @@ def open_audit(
     )
 
 
+def open_openings(state_dir: Path, paths: AuditPaths, settings: AuditSettings) -> Openings:
+    """The rights database's openings when several hosts append to one chain (the chain
+    topic and a shared ``FACEGATE_RIGHTS_DSN``): any host may open any entry. Else this
+    host's file: with a log file per host, entry numbers repeat across hosts, so they
+    cannot share one table."""
+    from stream_processor.rights.settings import RightsDbSettings
+
+    if settings.mode != "topic" or RightsDbSettings().dsn is None:
+        return OpeningStore(paths.openings)
+    from stream_processor.rights.db import connect_rights_db
+
+    return SharedOpenings(connect_rights_db(state_dir))
+
+
 def _log(
-    paths: AuditPaths, openings: OpeningStore, settings: AuditSettings, role: Role
+    paths: AuditPaths, openings: Openings, settings: AuditSettings, role: Role
 ) -> FileAuditLog:
     if settings.mode == "file":
         return FileAuditLog(paths.log, openings=openings)

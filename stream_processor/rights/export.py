@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stream_processor.audit.commitment import opens
 from stream_processor.audit.entries import AuditEntry
-from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.openings import Openings
 from stream_processor.rights.keycards import KeycardBook
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import ErasureReceipt
@@ -109,7 +109,7 @@ def build_export(
     subject: str,
     *,
     audit_entries: Iterable[AuditEntry],
-    openings: OpeningStore | None,
+    openings: Openings | None,
     keycards: KeycardBook,
     receipts: ReceiptStore | None,
     brought_receipts: Sequence[ErasureReceipt] = (),

@@ -26,7 +26,7 @@ from stream_processor.audit.canonical import canonical, digest
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.keys import Keyring, OperatorKey, PublicKey
 from stream_processor.audit.log import AuditSink
-from stream_processor.audit.openings import OpeningStore
+from stream_processor.audit.openings import Openings
 from stream_processor.audit.verify import AnchorCheck
 
 FORMAT = "facegate.erasure-receipt/1"
@@ -216,7 +216,7 @@ def issue_receipt(
     sink: AuditSink,
     key: OperatorKey,
     log_id: str,
-    openings: OpeningStore | None = None,
+    openings: Openings | None = None,
     forget_openings: bool = True,
 ) -> ErasureReceipt:
     """Append the erasure_completed entry and sign the receipt.

@@ -76,7 +76,16 @@ CREATE TABLE device_registry (
 CREATE INDEX device_registry_site ON device_registry (tenant, site)
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# The audit log's private openings (audit/openings.py, ``SharedOpenings``): on the
+# shared database, so that a host opens the entries another host appended.
+_V3 = """
+CREATE TABLE audit_openings (
+    seq {int} PRIMARY KEY, subject TEXT NOT NULL, salt TEXT NOT NULL
+);
+CREATE INDEX audit_openings_subject ON audit_openings (subject)
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 
 
 def statements(version: int, dialect: Dialect) -> list[str]:

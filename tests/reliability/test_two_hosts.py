@@ -372,3 +372,82 @@ def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
     done = [e for e in chain if e.type == "erasure_completed"]
     assert anchor["seq"] in [e.seq for e in done] and len(done) >= 1
     assert {e.body["request_id"] for e in done} == {request_id}
+
+
+#: Host A's erasure request entry about a subject: its opening is kept where the
+#: deployment keeps openings (``open_audit``).
+REQUESTED = """
+import sys
+from stream_processor.audit import record
+from stream_processor.audit.wiring import open_audit
+from stream_processor.runtime.settings import BrokerSettings
+a = open_audit(BrokerSettings().state_dir)
+e = record.erasure_requested(a.log, request_id=sys.argv[2], tenant="acme", site="north",
+                             subject=sys.argv[1], purposes=None, channel="office").entry
+print(e.seq, flush=True)
+a.close()
+"""
+
+#: The end of that subject's erasure on host B: the receipt takes the openings and the
+#: operator's index forgets them (``issue_receipt``, as the erasure worker does).
+ERASED = """
+import sys
+from pathlib import Path
+from stream_processor.audit.wiring import open_audit
+from stream_processor.rights.receipts import issue_receipt
+from stream_processor.runtime.settings import BrokerSettings
+from tests.support.audit import make_claims
+a = open_audit(BrokerSettings().state_dir)
+receipt = issue_receipt(make_claims(sys.argv[2], subject=sys.argv[1]), sink=a.log, key=a.key,
+                        log_id=a.settings.log_id, openings=a.openings)
+Path(sys.argv[3]).write_text(receipt.to_json())
+a.close()
+"""
+
+
+def _opened(host: Host, subject: str, *receipts: Path) -> dict[int, str]:
+    """seq → type of the audit entries host ``host``'s subject export opens."""
+    out = host.state / f"export-{uuid.uuid4().hex[:6]}.json"
+    brought = [x for r in receipts for x in ("--receipt", str(r))]
+    done = host.cli("subject", "export", "--tenant", "acme", "--site", "north",
+                    "--subject", subject, "--no-store", "--no-ledger", "--out", str(out),
+                    *brought)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    doc = json.loads(out.read_text())
+    return {int(e["seq"]): str(e["type"]) for e in doc["audit_entries"]}
+
+
+def test_an_entry_appended_on_one_host_is_opened_on_the_other_until_the_erasure(
+    hosts: tuple[Host, Host], pg_cluster: object,
+) -> None:
+    """The openings live in the shared rights database: host B's subject export opens
+    what host A appended, and once the erasure's receipt is issued (on host B) neither
+    host's export can; only the receipt holder still can."""
+    from tests.support.audit import pseudonym_of, uuid7
+    from tests.support.store import new_pg_database
+
+    a, b = hosts
+    dsn = new_pg_database(pg_cluster)
+    for h in (a, b):
+        h.env["FACEGATE_RIGHTS_DSN"] = dsn
+    a.start("writer", FACEGATE, "audit", "writer")
+    subject, other = pseudonym_of("R-1"), pseudonym_of("R-2")
+    seqs = {}
+    for who in (subject, other):
+        done = subprocess.run([sys.executable, "-c", REQUESTED, who, uuid7()], env=a.env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        seqs[who] = int(done.stdout.split()[-1])
+    opened_on_b = _opened(b, subject)
+    assert opened_on_b.get(seqs[subject]) == "erasure_requested"
+    assert seqs[other] not in opened_on_b  # another subject's entry stays closed
+
+    receipt = b.state / "receipt.json"
+    done = subprocess.run([sys.executable, "-c", ERASED, subject, uuid7(), str(receipt)],
+                          env=b.env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert seqs[subject] in {o["seq"] for o in json.loads(receipt.read_text())["openings"]}
+    for h in (a, b):  # forgotten for every host, not only the one that erased
+        assert seqs[subject] not in _opened(h, subject), h.name
+    assert _opened(a, subject, receipt).get(seqs[subject]) == "erasure_requested"
+    assert seqs[other] in _opened(a, other)  # the erasure forgot only its subject
