@@ -10,6 +10,7 @@ modules import helpers from those modules, never from another test module.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,11 +20,23 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+if TYPE_CHECKING:
+    from stream_processor.runtime.settings import Topics
+    from stream_processor.stack.settings import StackSettings
+    from stream_processor.stack.stack import Stack
+
 REPO = Path(__file__).resolve().parent.parent
 FACEGATE = str(Path(sys.executable).with_name("facegate"))
+
+#: Whether the suite's stacks run Kafka with SASL/SCRAM and the role ACLs on.
+#: FACEGATE_TEST_KAFKA_AUTH=0 gives an open Kafka, only for finding out whether a
+#: failure is about auth: the suite is meant to pass with it on. See
+#: tests/support/kafka.py for how a test's own client logs in.
+SUITE_KAFKA_AUTH = os.environ.get("FACEGATE_TEST_KAFKA_AUTH", "0") != "0"
 
 pytest_plugins = [
     "tests.support.audit",
@@ -73,7 +86,11 @@ class StackHandle:
     env: dict[str, str]
     state_dir: Path
 
-    def settings(self):  # type: ignore[no-untyped-def]
+    @property
+    def kafka_auth(self) -> bool:
+        return self.env.get("FACEGATE_KAFKA_AUTH", "false") == "true"
+
+    def settings(self) -> StackSettings:
         from stream_processor.stack.settings import StackSettings
 
         return StackSettings(
@@ -82,9 +99,10 @@ class StackHandle:
             kafka_port=int(self.env["FACEGATE_KAFKA_PORT"]),
             kafka_controller_port=int(self.env["FACEGATE_KAFKA_CONTROLLER_PORT"]),
             mqtt_tls_port=int(self.env.get("FACEGATE_MQTT_TLS_PORT", "0")),
+            kafka_auth=self.kafka_auth,
         )
 
-    def stack(self):  # type: ignore[no-untyped-def]
+    def stack(self) -> Stack:
         from stream_processor.stack.stack import Stack
 
         return Stack(self.settings())
@@ -92,17 +110,21 @@ class StackHandle:
 
 @pytest.fixture(scope="session")
 def running_stack() -> Iterator[StackHandle]:
-    from stream_processor.stack.stack import Stack
+    from tests.support.kafka import forget, register
 
     state = make_state_dir("facegate-test-")
     env = stack_env(state, free_ports(3))
+    env["FACEGATE_KAFKA_AUTH"] = "true" if SUITE_KAFKA_AUTH else "false"
     handle = StackHandle(env=env, state_dir=state)
     stack: Stack = handle.stack()
-    stack.up()
     try:
+        stack.up()
+        register(handle.settings())
         yield handle
     finally:
+        forget(handle.settings())
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @dataclass
@@ -115,6 +137,8 @@ class Pipeline:
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     #: Added to every process's environment (e.g. the store a worker writes to).
     extra_env: dict[str, str] = field(default_factory=dict)
+    #: The ACLs granted to this pipeline's names (revoked when it stops).
+    grants: list[Any] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -141,7 +165,7 @@ class Pipeline:
     def store_path(self) -> Path:
         return self.tmp / "events.sqlite"
 
-    def topics(self):  # type: ignore[no-untyped-def]
+    def topics(self) -> Topics:
         from stream_processor.runtime.settings import Topics
 
         return Topics(
@@ -155,10 +179,34 @@ class Pipeline:
             device_status=f"t.{self.tag}.status",
         )
 
-    def create_topics(self) -> None:
-        from stream_processor.runtime.topics import ensure_topics, topic_specs
+    @property
+    def processor_app(self) -> str:
+        return self.env["FACEGATE_PROCESSOR_APP_ID"]
 
-        ensure_topics(self.stack.settings().kafka_bootstrap, topic_specs(self.topics()))
+    @property
+    def erasure_app(self) -> str:
+        return self.env.get("FACEGATE_ERASURE_APP_ID") or f"{self.processor_app}-erasure"
+
+    def create_topics(self) -> None:
+        """Create the pipeline's topics and grant its processes' roles the production
+        ACLs on them (call ``grant`` again after changing the app ids in extra_env)."""
+        from tests.support.kafka import create_topics
+
+        create_topics(self.stack, self.topics())
+        self.grant()
+
+    def grant(self) -> None:
+        from tests.support.kafka import grant_pipeline
+
+        self.grants += grant_pipeline(
+            self.stack, self.topics(), self.processor_app, self.erasure_app
+        )
+
+    def revoke(self) -> None:
+        from tests.support.kafka import revoke
+
+        revoke(self.stack, self.grants, self.tag)
+        self.grants = []
 
     def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
         log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
@@ -192,6 +240,7 @@ def pipeline(running_stack: StackHandle, tmp_path: Path) -> Iterator[Pipeline]:
         yield p
     finally:
         p.stop_all()
+        p.revoke()
 
 
 def wait_for(

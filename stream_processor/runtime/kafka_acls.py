@@ -155,10 +155,8 @@ def permits(
     return any(not g.deny and g.operation in implied for g in mine)
 
 
-def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float = 30.0) -> int:
-    """Create every grant as an ALLOW ACL (as the admin role). Idempotent: Kafka keeps
-    one copy of an ACL created twice. Returns how many were sent."""
-    from kafka import KafkaAdminClient
+def to_acl(g: Grant) -> Any:
+    """``g`` as a kafka-python ``ACL``."""
     from kafka.admin import (
         ACL,
         ACLOperation,
@@ -167,18 +165,23 @@ def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float =
         ResourcePattern,
         ResourceType,
     )
-    from kafka.errors import KafkaError
 
-    def acl(g: Grant) -> ACL:
-        name = "kafka-cluster" if g.resource == "cluster" else g.name
-        pattern = ACLResourcePatternType.PREFIXED if g.prefixed else ACLResourcePatternType.LITERAL
-        return ACL(
-            principal=f"User:{g.role.user}",
-            host="*",
-            operation=ACLOperation[g.operation],
-            permission_type=ACLPermissionType.DENY if g.deny else ACLPermissionType.ALLOW,
-            resource_pattern=ResourcePattern(ResourceType[g.resource.upper()], name, pattern),
-        )
+    name = "kafka-cluster" if g.resource == "cluster" else g.name
+    pattern = ACLResourcePatternType.PREFIXED if g.prefixed else ACLResourcePatternType.LITERAL
+    return ACL(
+        principal=f"User:{g.role.user}",
+        host="*",
+        operation=ACLOperation[g.operation],
+        permission_type=ACLPermissionType.DENY if g.deny else ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(ResourceType[g.resource.upper()], name, pattern),
+    )
+
+
+def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float = 30.0) -> int:
+    """Create every grant as an ACL (as the admin role). Idempotent: Kafka keeps one
+    copy of an ACL created twice. Returns how many were sent."""
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
 
     try:
         admin = KafkaAdminClient(
@@ -189,11 +192,12 @@ def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float =
     except KafkaError as exc:
         raise BrokerError(f"cannot reach Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     try:
-        result = admin.create_acls([acl(g) for g in grants])
+        acls = [to_acl(g) for g in grants]
+        result = admin.create_acls(acls)
         failed = result.get("failed", [])
         if failed:
             raise BrokerError(f"Kafka refused {len(failed)} ACL(s), e.g. {failed[0]}")
-        _wait_in_force(admin, len(set(grants)), timeout_s)
+        _wait_in_force(admin, acls, timeout_s)
     except KafkaError as exc:
         raise BrokerError(f"Kafka refused the ACLs: {exc}") from exc
     finally:
@@ -201,10 +205,11 @@ def apply_acls(settings: BrokerSettings, grants: list[Grant], timeout_s: float =
     return len(grants)
 
 
-def _wait_in_force(admin: Any, expected: int, timeout_s: float) -> None:
+def _wait_in_force(admin: Any, acls: list[Any], timeout_s: float) -> None:
     """CreateAcls answers once the controller has the records; a broker authorizes by
     them only after it applied that metadata, so a client started right away could be
-    refused. Wait until the broker lists them all."""
+    refused. Wait until the broker lists every one of ``acls`` (a count would be met at
+    once on a cluster that already holds other ACLs)."""
     import time
 
     from kafka.admin import (
@@ -224,8 +229,11 @@ def _wait_in_force(admin: Any, expected: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
         listed, _error = admin.describe_acls(every)
-        if len(listed) >= expected:
+        missing = [a for a in acls if a not in listed]
+        if not missing:
             return
         if time.monotonic() > deadline:
-            raise BrokerError(f"Kafka lists {len(listed)} of {expected} ACLs after {timeout_s}s")
+            raise BrokerError(
+                f"Kafka lists {len(acls) - len(missing)} of {len(acls)} ACLs after {timeout_s}s"
+            )
         time.sleep(0.2)

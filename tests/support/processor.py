@@ -119,11 +119,9 @@ class Harness:
 
     def producer(self) -> Any:
         if self._producer is None:
-            from kafka import KafkaProducer
+            from tests.support.kafka import producer
 
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5
-            )
+            self._producer = producer(self.p.stack, acks="all", linger_ms=5)
         return self._producer
 
     def send_events(self, events: list[Any]) -> None:
@@ -151,11 +149,11 @@ class Harness:
         return int(self.store().count())
 
     def read_topic(self, topic: str, timeout_s: float = 5.0) -> list[tuple[bytes, bytes]]:
-        from kafka import KafkaConsumer
+        from tests.support.kafka import consumer as make_consumer
 
-        consumer = KafkaConsumer(
+        consumer = make_consumer(
+            self.p.stack,
             topic,
-            bootstrap_servers=self.bootstrap,
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             consumer_timeout_ms=int(timeout_s * 1000),
@@ -174,10 +172,10 @@ class Harness:
 
 @pytest.fixture
 def harness(pipeline: Any, store_target: dict[str, str]) -> Iterator[Harness]:
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
+    from tests.support.kafka import create_topics
 
     h = Harness(pipeline, store_target)
-    ensure_topics(h.bootstrap, topic_specs(h.topics))
+    create_topics(pipeline.stack, h.topics)
     try:
         yield h
     finally:

@@ -14,9 +14,9 @@ from stream_processor.dead_letter import DeadLetter, decode_dead_letter
 
 def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes | None]]) -> None:
     """Each record acknowledged (acks=all) before the next is sent: offsets follow the list."""
-    from kafka import KafkaProducer
+    from tests.support.kafka import producer as make_producer
 
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = make_producer(bootstrap, acks="all")
     try:
         for key, value in records:
             producer.send(topic, key=key, value=value).get(timeout=30)
@@ -26,10 +26,10 @@ def produce(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes 
 
 def dead_letters(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[DeadLetter]:
     """Every dead letter on ``topic`` so far (reading stops after ``idle_s`` of quiet)."""
-    from kafka import KafkaConsumer
+    from tests.support.kafka import consumer as make_consumer
 
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    consumer = make_consumer(
+        bootstrap, topic, auto_offset_reset="earliest",
         enable_auto_commit=False, consumer_timeout_ms=int(idle_s * 1000),
     )  # fmt: skip
     try:
@@ -63,10 +63,10 @@ def private_topics(bootstrap: str, *fields: str, create: bool = True) -> Any:
 
 
 def create_topics(bootstrap: str, topics: Any, *fields: str) -> None:
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
+    """Create the named fields' topics, as the admin role of the stack at ``bootstrap``."""
+    from tests.support.kafka import create_topics as create
 
-    names = {getattr(topics, f) for f in fields}
-    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name in names])
+    create(bootstrap, topics, {getattr(topics, f) for f in fields})
 
 
 #: Arbitrary JSON values (NaN and Infinity included), for readers that must refuse
