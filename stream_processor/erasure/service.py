@@ -45,7 +45,7 @@ from stream_processor.erasure.withdrawals import WithdrawalBook
 from stream_processor.processor.ledger import site_key
 from stream_processor.quarantine import Failure, Refusal, classify
 from stream_processor.rights.receipts import Deletion, ErasureReceipt
-from stream_processor.store.base import EventStore, StoredEvent
+from stream_processor.store.base import EventStore
 
 log = logging.getLogger(__name__)
 
@@ -244,21 +244,15 @@ class ErasureService:
             self._erasing.discard(r.request_id)
 
     async def _erase_cloud_steps(self, r: ErasureRequest) -> None:
-        # What the store holds of the subject now: the count we report, and the counts
-        # to take back from the aggregates. Then, at the same time, the store deletes
-        # and the ledger gets the withdrawal and the tombstones (the withdrawal makes
-        # the processors delete face events too: they may beat us to some rows).
-        with self._metrics.step("snapshot"):
-            snapshot = await self._run(lambda d: self._snapshot(d, r))
-        counted = -sum(plan.aggregate_contributions(snapshot).values())
-        first = await self._run(lambda d: self._note(d, r, lambda p: p.with_planned(
-            len(snapshot), counted)))  # fmt: skip
-
+        # The store deletes the rows and takes their counts back in one transaction and
+        # keeps the request's tally with them. The ledger's withdrawal comes after: it
+        # makes the processors delete face events too, without taking their counts back
+        # or telling the receipt, so they must not get to the subject's rows first.
         async def store() -> int:
             with self._metrics.step("store"):
-                deleted = await self._run(lambda d: self._delete(d, r, snapshot))
+                erased = await self._run(lambda d: self._delete(d, r))
                 await self._run(lambda d: self._note(d, r, ErasureProgress.with_store_step_done))
-                return deleted
+                return erased
 
         async def ledger() -> list[bytes]:
             with self._metrics.step("ledger"):
@@ -269,13 +263,10 @@ class ErasureService:
                 await self._out.consent([(k, None) for k in forget])
                 return forget
 
-        deleted, forget = await asyncio.gather(store(), ledger())
-        # Resumed after an interruption: the first attempt's counts are what was removed
-        # (its rows are gone; its aggregate take-back, if that step finished, is done).
-        planned_rows, planned_counts = first.planned or (0, 0)
-        stored = max(deleted, len(snapshot), planned_rows)
-        if first.store_step_done:
-            counted = max(counted, planned_counts)
+        # A retry after a crash: the tally includes what the first attempt removed.
+        stored = await store()
+        forget = await ledger()
+        counted = stored
         cards = 0
         if r.purposes is None:  # a key-card request is not about one purpose
             cards = await self._run(lambda d: d.forget_keycards(r.tenant, r.site, r.subject))
@@ -312,29 +303,21 @@ class ErasureService:
         return result[0]
 
     @staticmethod
-    def _snapshot(d: Deps, r: ErasureRequest) -> list[StoredEvent]:
-        return plan.in_scope(d.store.events_of_subject(r.tenant, r.site, r.subject), r)
-
-    @staticmethod
-    def _delete(d: Deps, r: ErasureRequest, snapshot: Sequence[StoredEvent]) -> int:
-        """Delete the subject's stored events (in scope) and take ``snapshot``'s share
-        out of the aggregates."""
-        if r.purposes is None:
-            deleted = d.store.delete_subject(r.tenant, r.site, r.subject)
-        else:
-            deleted = sum(d.store.delete_subject(r.tenant, r.site, r.subject, p)
-                          for p in sorted(set(r.purposes)))  # fmt: skip
-        back = plan.aggregate_contributions(snapshot)
-        if back:
-            d.store.write_batch([], back)
-        return deleted
+    def _delete(d: Deps, r: ErasureRequest) -> int:
+        """Delete the subject's stored events in scope and take their counts out of the
+        aggregates (one store transaction); the rows this request removed in all."""
+        return d.store.erase_subject(
+            r.request_id, r.tenant, r.site, r.subject, r.purposes
+        ).total_rows
 
     @classmethod
-    def _erase_store(cls, d: Deps, r: ErasureRequest) -> tuple[int, int]:
-        """Both steps at once (the last pass before the receipt): (rows, counts)."""
-        snapshot = cls._snapshot(d, r)
-        deleted = cls._delete(d, r, snapshot)
-        return max(deleted, len(snapshot)), -sum(plan.aggregate_contributions(snapshot).values())
+    def _erase_store(cls, d: Deps, progress: ErasureProgress) -> tuple[int, int]:
+        """The last pass before the receipt: (rows, counts) not yet on the record. From
+        the store's tally, so a pass that committed before a crash is still reported."""
+        total = cls._delete(d, progress.request)
+        recorded = sum(x.count for x in progress.deletions or () if x.where == "event_store")
+        late = max(0, total - recorded)
+        return late, late
 
     # -- acknowledgements -------------------------------------------------------------
     async def on_ack(self, raw: bytes | None) -> Refusal | None:
@@ -401,7 +384,7 @@ class ErasureService:
             return None  # completed by the other path meanwhile
         r = progress.request
         # A worker that had not yet seen the withdrawal may have stored an event since.
-        late, counted = self._erase_store(d, r)
+        late, counted = self._erase_store(d, progress)
         # The rows are gone from the tables; this takes them out of the files too.
         d.store.release_deleted()
         if late or counted:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from edge_agent.wire import GateEvent
 from edge_agent.wire.bounds import MAX_QUEUE_AGE_S
 from stream_processor.errors import StoreError
+
+if TYPE_CHECKING:
+    from stream_processor.store.erase import Erased
 
 
 class StoreDataError(StoreError):
@@ -185,6 +188,22 @@ class EventStore(Protocol):
         kinds: Sequence[str] | None = None,
     ) -> int:
         """Delete a subject's stored events (all purposes/kinds when None); returns how many."""
+        ...
+
+    def erase_subject(
+        self,
+        request_id: str,
+        tenant: str,
+        site: str,
+        subject: str,
+        purposes: Sequence[str] | None = None,
+    ) -> Erased:
+        """One transaction: delete the subject's rows (of ``purposes``; all when None),
+        take their counts out of the aggregates, add the rows to ``request_id``'s tally."""
+        ...
+
+    def erased_rows(self, request_id: str) -> int:
+        """The rows erasures under ``request_id`` removed so far."""
         ...
 
     def release_deleted(self) -> None:

@@ -17,6 +17,7 @@ from stream_processor.store.base import (
     StoredEvent,
     StoreUnavailable,
 )
+from stream_processor.store.erase import ERASED_TABLE
 from stream_processor.store.once import COUNTED_TABLE
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
@@ -48,7 +49,7 @@ def store_error(exc: BaseException) -> StoreError:
     return StoreUnavailable(f"postgres cannot write: {type(exc).__name__}: {exc}")
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 _LOCK_ID = 0x66616365  # "face"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -66,6 +67,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     2: [DROP_SITE_TIME_INDEX],
     3: [SUBJECT_INDEX, DROP_SUBJECT_ONLY_INDEX],
     4: [COUNTED_TABLE],
+    5: [ERASED_TABLE],
 }
 
 

@@ -19,6 +19,7 @@ from stream_processor.store.base import (
     SiteKindCounts,
     StoredEvent,
 )
+from stream_processor.store.erase import SubjectErasure
 from stream_processor.store.once import CountedOnce
 
 AGG_COLUMNS = AggregateKey._fields
@@ -85,7 +86,7 @@ class _Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
-class SqlStore(CountedOnce):
+class SqlStore(CountedOnce, SubjectErasure):
     """Shared queries; ``?`` placeholders are rewritten by ``_sql`` for the engine."""
 
     placeholder = "?"

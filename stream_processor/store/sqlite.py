@@ -11,6 +11,7 @@ from typing import Any
 from stream_processor.errors import StoreError
 from stream_processor.runtime.layout import private_database
 from stream_processor.store.base import StoreDataError, StoreUnavailable
+from stream_processor.store.erase import ERASED_TABLE
 from stream_processor.store.once import COUNTED_TABLE
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
@@ -22,7 +23,7 @@ from stream_processor.store.sql import (
     SqlStore,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -58,6 +59,8 @@ _MIGRATIONS: dict[int, str] = {
     4: f"{SUBJECT_INDEX};\n{DROP_SUBJECT_ONLY_INDEX};",
     # Ids of counted, not stored, events: each event is counted once (see sql.py).
     5: f"{COUNTED_TABLE} WITHOUT ROWID",
+    # Rows removed per erasure request, written with the deletion (see erase.py).
+    6: f"{ERASED_TABLE} WITHOUT ROWID",
 }
 
 
