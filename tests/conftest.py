@@ -166,9 +166,11 @@ class Pipeline:
         return self.tmp / "events.sqlite"
 
     def topics(self) -> Topics:
+        """The pipeline's topics, with what a test put in ``extra_env`` (e.g. its own
+        erasure topic) as its processes will see them."""
         from stream_processor.runtime.settings import Topics
 
-        return Topics(
+        names = dict(
             raw=f"t.{self.tag}.raw",
             dlq=f"t.{self.tag}.dlq",
             raw_partitions=3,
@@ -178,6 +180,11 @@ class Pipeline:
             acks=f"t.{self.tag}.acks",
             device_status=f"t.{self.tag}.status",
         )
+        for name in Topics.model_fields:
+            value = self.extra_env.get(f"FACEGATE_TOPIC_{name.upper()}")
+            if value is not None:
+                names[name] = value
+        return Topics(**names)  # type: ignore[arg-type]
 
     @property
     def processor_app(self) -> str:
@@ -198,9 +205,11 @@ class Pipeline:
     def grant(self) -> None:
         from tests.support.kafka import grant_pipeline
 
+        env = self.env
         self.grants += grant_pipeline(
-            self.stack, self.topics(), self.processor_app, self.erasure_app
-        )
+            self.stack, self.topics(), self.processor_app, self.erasure_app,
+            env["FACEGATE_BRIDGE_SHARE_GROUP"],
+        )  # fmt: skip
 
     def revoke(self) -> None:
         from tests.support.kafka import revoke

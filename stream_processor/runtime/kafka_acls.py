@@ -82,12 +82,15 @@ def _ledger_writer(role: Role, t: Topics, group_prefix: str) -> list[Grant]:
     return grants + _topics(role, tuning, [t.raw, t.dlq])
 
 
-def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
-    """Every grant of every role (``processor_app``/``erasure_app``: the faust app ids)."""
+def acl_plan(
+    t: Topics, processor_app: str, erasure_app: str, bridge_group: str = "facegate-bridge"
+) -> list[Grant]:
+    """Every grant of every role (``processor_app``/``erasure_app``: the faust app ids;
+    ``bridge_group``: the bridge's share group, which names its commands group)."""
     ledgers = [t.consent, t.erasure, t.policies]
     both: tuple[Operation, ...] = ("WRITE", "DESCRIBE")
     bridge = _topics(Role.BRIDGE, both, [t.raw, t.dlq, t.acks, t.device_status])
-    bridge += _reader(Role.BRIDGE, [t.commands], "facegate-bridge")
+    bridge += _reader(Role.BRIDGE, [t.commands], bridge_group)
     office = _ledger_writer(Role.OFFICE, t, "facegate-cli")
     # The web app's live views dead-letter what they cannot read.
     web = _ledger_writer(Role.WEB, t, "facegate-web") + _topics(Role.WEB, both, [t.dlq])
@@ -115,6 +118,8 @@ def acl_plan(t: Topics, processor_app: str, erasure_app: str) -> list[Grant]:
     # facegate status: end offsets of raw and dead letters, members and lag of the groups.
     status = _topics(Role.STATUS, ("DESCRIBE",), [t.raw, t.dlq])
     status += [Grant(Role.STATUS, "DESCRIBE", "group", "facegate", prefixed=True)]
+    # Its lag line reads the processor's group, named by the app id, which may be any name.
+    status += [Grant(Role.STATUS, "DESCRIBE", "group", processor_app, prefixed=True)]
     return [*bridge, *office, *web, *processor, *erasure, *apart, *audit, *chain, *status]
 
 

@@ -77,12 +77,13 @@ def scram_format_args(passwords: dict[Role, str]) -> list[str]:
 
 def stack_acl_plan(topics: Topics) -> list[Grant]:
     """The ACLs of this host's workers, named by their app ids as configured here."""
+    from stream_processor.bridge.settings import BridgeSettings
     from stream_processor.erasure.settings import ErasureSettings
     from stream_processor.processor.settings import ProcessorSettings
 
     processor = ProcessorSettings().app_id
     erasure = ErasureSettings().app_id or f"{processor}-erasure"
-    return acl_plan(topics, processor, erasure)
+    return acl_plan(topics, processor, erasure, BridgeSettings().share_group)
 
 
 def ensure_scram_users(settings: BrokerSettings, timeout_s: float = 30.0) -> int:

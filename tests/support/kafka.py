@@ -98,7 +98,11 @@ def create_topics(where: Where, topics: Topics, names: set[str] | None = None) -
 
 
 def grant_pipeline(
-    where: Where, topics: Topics, processor_app: str, erasure_app: str
+    where: Where,
+    topics: Topics,
+    processor_app: str,
+    erasure_app: str,
+    bridge_group: str = "facegate-bridge",
 ) -> list[Grant]:
     """Apply the production ACL plan to a private pipeline's topic names and app ids, so
     its processes log in as their real roles and get exactly what they would get in
@@ -106,7 +110,7 @@ def grant_pipeline(
     settings = broker_settings(where)
     if not settings.kafka_auth:
         return []
-    grants = acl_plan(topics, processor_app, erasure_app)
+    grants = acl_plan(topics, processor_app, erasure_app, bridge_group)
     apply_acls(settings, grants)
     return grants
 
