@@ -7,9 +7,11 @@ leaves its id (a random UUIDv7, no subject) in ``counted_events`` for the re-del
 horizon. Both checks run in the transaction that writes the batch.
 
 A copy decided differently from the first (the consent or the policy changed between
-the deliveries) is caught one way only: a counted-only copy of a stored event is not
-counted again, but a stored copy of an event first counted-only is, since looking every
-new row up in ``counted_events`` would cost the hot path a B-tree search per row.
+the deliveries) counts once too: a counted-only copy of a stored event is not counted
+again, and a stored copy of an event first counted-only moves its count from the first
+copy's cell to the stored one. The count must end in the stored cell, where an erasure
+of the row takes it back from; ``counted_events`` keeps the first copy's outcome (a
+discard reason from a closed set) to find that cell.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ CREATE TABLE IF NOT EXISTS counted_events (
     event_id      TEXT PRIMARY KEY,
     expires_at_ms BIGINT NOT NULL
 )"""
+
+#: The outcome a counted-only id was counted under (NULL for ids remembered before it
+#: was kept: such an event stays counted where it first was).
+COUNTED_OUTCOME_COLUMN = "ALTER TABLE counted_events ADD COLUMN outcome TEXT"
 
 
 class CountedOnce:
@@ -65,21 +71,50 @@ class CountedOnce:
         """Insert the batch's rows and counted ids; returns how many rows were new and
         ``counts`` less the events an earlier write counted already."""
         old_rows = self._repeats(rows, self._insert_rows, ("events",))
+        moved = self._first_counted(rows, old_rows)
         old_ids = self._repeats(counted, self._insert_counted, ("counted_events", "events"))
-        if old_rows or old_ids:
-            counts = _without(counts, old_rows, old_ids)
+        if old_rows or old_ids or moved:
+            counts = _without(counts, old_rows, old_ids, moved)
         return len(rows) - len(old_rows), counts
+
+    def _first_counted(
+        self, rows: Sequence[StoredEvent], old_rows: Sequence[StoredEvent]
+    ) -> list[tuple[StoredEvent, str | None]]:
+        """New rows whose event an earlier copy counted without storing it, each with
+        that copy's outcome; their ids are forgotten (the row stands for them now).
+        A B-tree probe per new row: the price of counting once whatever the outcome."""
+        if not rows:
+            return []
+        old = {r[0] for r in old_rows}
+        new = {r[0]: r for r in rows if r[0] not in old}
+        ids = list(new)
+        found: list[tuple[StoredEvent, str | None]] = []
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            hits = self._query(
+                f"SELECT event_id, outcome FROM counted_events WHERE event_id IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            if hits:
+                gone = [h[0] for h in hits]
+                where = f"event_id IN ({', '.join('?' * len(gone))})"
+                self._execute(self._sql(f"DELETE FROM counted_events WHERE {where}"), gone)  # noqa: S608
+                found.extend((new[event_id], outcome) for event_id, outcome in hits)
+        return found
 
     # A counted-only id whose event is stored already was counted with its row.
     _COUNT = (
-        "INSERT INTO counted_events (event_id, expires_at_ms) SELECT ?, ? "
+        "INSERT INTO counted_events (event_id, expires_at_ms, outcome) SELECT ?, ?, ? "
         "WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ?) "
         "ON CONFLICT (event_id) DO NOTHING"
     )
 
     def _insert_counted(self, counted: Sequence[CountedEvent]) -> int:
         expires = int(time.time() * 1000) + COUNTED_HORIZON_MS
-        return self._executemany(self._sql(self._COUNT), [(i, expires, i) for i, _ in counted])
+        return self._executemany(
+            self._sql(self._COUNT), [(i, expires, cell[6], i) for i, cell in counted]
+        )
 
     def _present(self, table: str, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
@@ -132,14 +167,23 @@ def _without(
     counts: Mapping[AggregateKey, int],
     old_rows: Sequence[StoredEvent],
     old_ids: Sequence[CountedEvent],
+    moved: Sequence[tuple[StoredEvent, str | None]] = (),
 ) -> dict[AggregateKey, int]:
     """``counts`` less one per event already counted by an earlier write (negative
-    counts, an erasure's take-back, are kept as given)."""
+    counts, an erasure's take-back, are kept as given); an event first counted-only
+    and stored now leaves its first cell for the stored one."""
     out = dict(counts)
+    taken: set[AggregateKey] = set()
+    for row, outcome in moved:
+        key = row_cell(row)
+        if outcome is not None:
+            key = key._replace(outcome=outcome)
+            taken.add(key)
+        out[key] = out.get(key, 0) - 1
     for row in old_rows:
         key = row_cell(row)
         out[key] = out.get(key, 0) - 1
     for _, cell in old_ids:
         key = AggregateKey._make(cell)
         out[key] = out.get(key, 0) - 1
-    return {k: n for k, n in out.items() if n > 0 or counts.get(k, 0) < 0}
+    return {k: n for k, n in out.items() if n > 0 or counts.get(k, 0) < 0 or k in taken}

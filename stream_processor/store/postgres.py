@@ -18,7 +18,7 @@ from stream_processor.store.base import (
     StoreUnavailable,
 )
 from stream_processor.store.erase import ERASED_TABLE
-from stream_processor.store.once import COUNTED_TABLE
+from stream_processor.store.once import COUNTED_OUTCOME_COLUMN, COUNTED_TABLE
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
@@ -49,7 +49,7 @@ def store_error(exc: BaseException) -> StoreError:
     return StoreUnavailable(f"postgres cannot write: {type(exc).__name__}: {exc}")
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 _LOCK_ID = 0x66616365  # "face"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -68,6 +68,7 @@ _MIGRATIONS: dict[int, list[str]] = {
     3: [SUBJECT_INDEX, DROP_SUBJECT_ONLY_INDEX],
     4: [COUNTED_TABLE],
     5: [ERASED_TABLE],
+    7: [COUNTED_OUTCOME_COLUMN],
 }
 
 

@@ -12,7 +12,7 @@ from stream_processor.errors import StoreError
 from stream_processor.runtime.layout import private_database
 from stream_processor.store.base import StoreDataError, StoreUnavailable
 from stream_processor.store.erase import ERASED_TABLE
-from stream_processor.store.once import COUNTED_TABLE
+from stream_processor.store.once import COUNTED_OUTCOME_COLUMN, COUNTED_TABLE
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
@@ -23,7 +23,7 @@ from stream_processor.store.sql import (
     SqlStore,
 )
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 8
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -61,6 +61,8 @@ _MIGRATIONS: dict[int, str] = {
     5: f"{COUNTED_TABLE} WITHOUT ROWID",
     # Rows removed per erasure request, written with the deletion (see erase.py).
     6: f"{ERASED_TABLE} WITHOUT ROWID",
+    # The outcome a counted-only id counted under: a stored copy moves its count (once.py).
+    8: COUNTED_OUTCOME_COLUMN,
 }
 
 

@@ -37,6 +37,13 @@ def counted_only(i: int, tenant: str = "t1", outcome: str = "no_consent") -> Cou
     return (f"{tenant}-c{i}", tuple(cell))  # type: ignore[return-value]
 
 
+def counted_in_a_minute(i: int, tenant: str = "t1", outcome: str = "no_consent") -> CountedEvent:
+    """A counted-only event whose cell starts on a minute, as the processor's do (a
+    stored copy of it counts in the same minute)."""
+    event_id, cell = counted_only(i, tenant, outcome)
+    return (event_id, (cell[0] - cell[0] % 60_000, *cell[1:]))
+
+
 def cell_of(event: Decided) -> AggregateKey:
     if isinstance(event, StoredEvent):
         return row_cell(event)
@@ -76,6 +83,18 @@ def expected(events: Sequence[Decided]) -> dict[AggregateKey, int]:
     return dict(Counter(cell_of(e) for e in first.values()))
 
 
+def expected_final(events: Sequence[Decided]) -> dict[AggregateKey, int]:
+    """Each event id counts once: in its stored cell if any copy was stored, else in
+    the cell of its first copy."""
+    final: dict[str, Decided] = {}
+    for e in events:
+        if e[0] not in final or (
+            isinstance(e, StoredEvent) and not isinstance(final[e[0]], StoredEvent)
+        ):
+            final[e[0]] = e
+    return dict(Counter(cell_of(e) for e in final.values()))
+
+
 def test_a_rows_cell_is_the_same_from_a_plain_list() -> None:
     """The writer process receives rows as lists: the cell is read by position."""
     r = row(61, tenant="tx", site="sx", gate="gx", kind="unknown_face", decision="denied")
@@ -112,6 +131,31 @@ def test_an_event_stored_then_redelivered_as_refused_is_not_counted_again(store:
     assert store.aggregates("t1", 0) == {row_cell(first): 1}
 
 
+def test_an_event_counted_only_then_redelivered_as_stored_counts_once_in_the_stored_cell(
+    store: Any,
+) -> None:
+    """The policy changed between the two deliveries so that the second copy is stored:
+    the event counts once, in the stored cell (where an erasure of the row takes it back
+    from), and no longer in the first copy's cell."""
+    first = counted_in_a_minute(1)
+    others = [counted_in_a_minute(i) for i in range(4, 7)]  # same cells, different events
+    write(store, [first, *others])
+    again = stored(1)._replace(event_id=first[0], occurred_at_ms=first[1][0] + 5, gate="g2",
+                               kind="face_match", decision="denied")  # fmt: skip
+    assert write(store, [again]) == 1
+    assert store.aggregates("t1", 0) == expected([again, *others])
+    assert (
+        store._query("SELECT count(*) FROM counted_events WHERE event_id = ?", (first[0],))[0][0]
+        == 0
+    )
+    # A third copy, counted-only again, is not counted: its row counted it.
+    write(store, [first])
+    assert store.aggregates("t1", 0) == expected([again, *others])
+    # The erasure's take-back of the row leaves nothing of the event in any cell.
+    store.erase_subject("req", "t1", "s1", again.subject)
+    assert store.aggregates("t1", 0) == expected(others)
+
+
 def test_an_erasure_take_back_still_applies(store: Any) -> None:
     events: list[Decided] = [stored(i) for i in range(3)]
     write(store, events)
@@ -124,8 +168,11 @@ def test_an_erasure_take_back_still_applies(store: Any) -> None:
 def test_counted_ids_are_forgotten_after_the_horizon_and_hold_no_subject(store: Any) -> None:
     write(store, [counted_only(i) for i in range(4)])
     assert store.delete_counted(T0) == 0
-    rows = store._query("SELECT * FROM counted_events")
-    assert len(rows) == 4 and all(len(r) == 2 for r in rows)  # the id and its expiry only
+    rows = store._query("SELECT event_id, expires_at_ms, outcome FROM counted_events")
+    # The id, its expiry and the discard reason it counted under: no subject, no cell.
+    assert len(rows) == 4 and all(r[2] == "no_consent" for r in rows)
+    columns = store._query("SELECT * FROM counted_events")
+    assert all(len(r) == 3 for r in columns)
     far = 2 * COUNTED_HORIZON_MS + T0 * 2
     assert store.delete_counted(far) == 4
     assert store._query("SELECT count(*) FROM counted_events")[0][0] == 0
@@ -134,7 +181,17 @@ def test_counted_ids_are_forgotten_after_the_horizon_and_hold_no_subject(store: 
 _event = st.one_of(
     st.integers(0, 11).map(lambda i: ("s", i)),
     st.integers(0, 11).map(lambda i: ("c", i)),
+    # An event whose outcome changes on redelivery: stored or counted only.
+    st.tuples(st.just("x"), st.integers(0, 5), st.booleans()),
 )
+
+
+def same_event_stored(i: int, tenant: str) -> StoredEvent:
+    """The stored copy of ``counted_in_a_minute(i + 100)``: same id, same cell but the
+    outcome."""
+    event_id, cell = counted_in_a_minute(i + 100, tenant)
+    return row(i, tenant=tenant, event_id=event_id, occurred_at_ms=cell[0] + 7, gate="g2",
+               kind="face_match", decision="denied")  # fmt: skip
 
 
 @settings(
@@ -152,12 +209,20 @@ def test_any_repeats_give_the_counts_of_the_distinct_events(
         outcome = "no_consent" if spec[1] % 2 else "unknown_face_counted_only"
         return counted_only(spec[1], tenant, outcome)
 
+    def make_either(spec: Any) -> Decided:
+        """The same event id decided either way (the policy or consent changed between
+        deliveries): ``("x", i, stored?)``."""
+        if spec[2]:
+            return same_event_stored(spec[1], tenant)
+        return counted_in_a_minute(spec[1] + 100, tenant, "unknown_face_counted_only")
+
     written: list[Decided] = []
     for batch in batches:
-        events = [make(s) for s in batch]
+        events = [make(s) if s[0] != "x" else make_either(s) for s in batch]
         write(store, events)
-        written.extend(events)
-    assert store.aggregates(tenant, 0) == expected(written)
+        firsts = {e[0]: e for e in reversed(events)}  # the processor keeps a batch's first copy
+        written.extend(firsts.values())
+    assert store.aggregates(tenant, 0) == expected_final(written)
 
 
 def test_the_retention_sweep_forgets_counted_ids_past_the_horizon(store: Any) -> None:
