@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,43 +35,61 @@ PLAN = stack_acl_plan(T)
 
 
 def _may_write(s: BrokerSettings, role: Role, topic: str) -> bool:
+    return topic in _writable(s, role, [topic])
+
+
+def _writable(s: BrokerSettings, role: Role, topics: list[str]) -> set[str]:
+    """The topics of ``topics`` the broker lets ``role`` write, each tried with one record.
+    One producer (one login) for all of them: a refusal is per topic, in the metadata
+    answer or the produce answer, and leaves the producer usable for the next one."""
     producer = KafkaProducer(**client_config(role, s), acks="all", max_block_ms=8000)
+    written = set()
     try:
-        # A tombstone: a write all the same, and no record a ledger's reader must parse.
-        producer.send(topic, key=b"probe-" + uuid.uuid4().hex.encode(), value=None).get(10)
-        return True
-    except kerr.TopicAuthorizationFailedError:
-        return False
+        for topic in topics:
+            # A tombstone: a write all the same, and no record a ledger's reader must parse.
+            key = b"probe-" + uuid.uuid4().hex.encode()
+            try:
+                producer.send(topic, key=key, value=None).get(10)
+            except kerr.TopicAuthorizationFailedError:
+                continue
+            written.add(topic)
     finally:
         producer.close(timeout=2)
+    return written
 
 
-def _may_read(s: BrokerSettings, role: Role, topic: str) -> bool:
-    """Fetch partition 0 (which ``probed`` gave a record) from its start: a record comes
-    back, or the broker refuses the topic. librdkafka reports a refused fetch as an
-    error event, where kafka-python only logs it."""
+def _readable(s: BrokerSettings, role: Role, topics: list[str]) -> set[str]:
+    """Fetch partition 0 (which ``probed`` gave a record) of every topic from its start,
+    with one consumer (one login): for each topic a record comes back, or the broker
+    refuses it. librdkafka reports a refused fetch as an error event naming the topic,
+    where kafka-python only logs it."""
     from confluent_kafka import Consumer, KafkaError
     from confluent_kafka import TopicPartition as Tp
 
     consumer = Consumer({**client_config(role, s, "confluent"), "group.id": "unused",
                          "enable.auto.commit": False})  # fmt: skip
-    refused = KafkaError.TOPIC_AUTHORIZATION_FAILED
+    refused_code = KafkaError.TOPIC_AUTHORIZATION_FAILED
+    answers: dict[str, bool] = {}
     try:
-        # Without DESCRIBE the broker answers no metadata, and nothing is fetched.
-        described = consumer.list_topics(topic, timeout=10).topics[topic].error
-        if described is not None and described.code() == refused:
-            return False
-        consumer.assign([Tp(topic, 0, -2)])  # -2: the beginning
-        for _ in range(40):
-            msg = consumer.poll(0.5)
-            if msg is None:
+        for topic in topics:
+            # Without DESCRIBE the broker answers no metadata, and nothing is fetched.
+            described = consumer.list_topics(topic, timeout=10).topics[topic].error
+            if described is not None and described.code() == refused_code:
+                answers[topic] = False
+        pending = [t for t in topics if t not in answers]
+        consumer.assign([Tp(t, 0, -2) for t in pending])  # -2: the beginning
+        deadline = time.monotonic() + 20
+        while len(answers) < len(topics) and time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            name = msg.topic() if msg is not None else None
+            if msg is None or name is None or name not in pending or name in answers:
                 continue
             error = msg.error()
-            if error is None:
-                return True
-            if error.code() == refused:
-                return False
-        raise AssertionError(f"{role.value} on {topic}: neither a record nor a refusal")
+            if error is None or error.code() == refused_code:
+                answers[name] = error is None
+        unanswered = sorted(set(topics) - set(answers))
+        assert not unanswered, f"{role.value}: neither a record nor a refusal on {unanswered}"
+        return {t for t, ok in answers.items() if ok}
     finally:
         consumer.close()
 
@@ -93,7 +112,7 @@ def test_each_role_writes_exactly_the_topics_of_its_job(
 ) -> None:
     expected = {t for t in TOPICS if permits(PLAN, role, "WRITE", "topic", t)}
     tried = [t for t in TOPICS if t not in CHAINED or t not in expected]
-    assert {t for t in tried if _may_write(secured, role, t)} == expected - CHAINED
+    assert _writable(secured, role, tried) == expected - CHAINED
     # The plan, read on its own, is the job: only the bridge brings events in, and
     # readers never write.
     if role is not Role.BRIDGE:
@@ -108,7 +127,7 @@ def test_each_role_reads_exactly_the_topics_of_its_job(
 ) -> None:
     expected = {t for t in TOPICS if permits(PLAN, role, "READ", "topic", t)}
     checked = [t for t in TOPICS if t not in CHAINED or t not in expected]
-    assert {t for t in checked if _may_read(secured, role, t)} == expected - CHAINED
+    assert _readable(secured, role, checked) == expected - CHAINED
 
 
 @pytest.fixture(scope="module")
