@@ -50,12 +50,14 @@ from typing import Any, TypeVar
 
 from _machine import (
     BenchStack,
+    free_ports,
     machine_line,
     message_size_line,
     private_stack,
     require_tools,
     run,
 )
+from bridge_breakdown import BrokerLogs, LiveTail, breakdown_line, events_line, scrape_buckets
 from bridge_clients import phase_clients
 
 from edge_agent.uplink.settings import DeviceConnection
@@ -210,10 +212,11 @@ def latencies(bootstrap: str, topic: str, since_ms: int) -> list[float]:
     deadline = time.monotonic() + 120
     while any(pos[p] < ends[p] for p in parts) and time.monotonic() < deadline:
         for m in c.consume(10_000, 1.0):
-            if m.error():
+            offset, value = m.offset(), m.value()
+            if m.error() or offset is None or value is None:
                 continue
-            pos[m.partition()] = m.offset() + 1
-            occurred = json.loads(m.value())["occurred_at_ms"]
+            pos[m.partition()] = offset + 1
+            occurred = json.loads(value)["occurred_at_ms"]
             if occurred >= since_ms:
                 out.append(m.timestamp()[1] - occurred)
     c.close()
@@ -451,6 +454,8 @@ class Latencies:
     bridge_sent: int
     raw: list[float]
     raw_sent: int
+    #: The bridge's produce ack latency and append → live consumer, one line.
+    breakdown: str
 
 
 def create_topics(settings: StackSettings) -> None:
@@ -529,17 +534,29 @@ def drain_baseline(
     return rate
 
 
+def buckets_of(port: int, settings: StackSettings) -> list[tuple[float, float]]:
+    """The bridge's produce latency histogram (none when it exports no metrics)."""
+    return scrape_buckets(port, settings.host) if port else []
+
+
 def measure_latency(
     args: argparse.Namespace, st: BenchStack, conns: dict[str, list[DeviceConnection]], tmp: Path
 ) -> Latencies:
     """Live publishing at ``--rate`` through the bridge, then through the raw path."""
     settings = st.settings
     lb_sites = [c.identity.site for c in conns["bench-lb"]]
-    bridges = start_bridges(st.env, args.instances, "bench-lb", lb_sites, tmp, settings)
+    # One bridge's histogram is the breakdown; several would need a port each.
+    port = free_ports(1)[0] if args.instances == 1 else 0
+    env = {**st.env, "FACEGATE_BRIDGE_METRICS_PORT": str(port)}
+    bridges = start_bridges(env, args.instances, "bench-lb", lb_sites, tmp, settings)
     time.sleep(4)
+    tail = LiveTail(settings.kafka_bootstrap, TOPICS["raw"]).start()
+    logs = BrokerLogs(st.state)
     since = int(time.time() * 1000)
     sent = paced(conns["bench-lb"], args.rate, args.seconds)
     time.sleep(3)
+    lags = tail.stop()
+    breakdown = f"{breakdown_line(buckets_of(port, settings), lags)}; {events_line(logs.counts())}"
     bridge_lat = latencies(settings.kafka_bootstrap, TOPICS["raw"], since)
     stop(bridges)
     subprocess.run(baseline_argv(settings, "bench-lr", None) + ["-E"], check=True)
@@ -549,8 +566,8 @@ def measure_latency(
     sent_r = paced(conns["bench-lr"], args.rate, args.seconds)
     time.sleep(3)
     stop(base)
-    return Latencies(bridge_lat, sent, latencies(settings.kafka_bootstrap, TOPICS["baseline"],
-                                                 since), sent_r)  # fmt: skip
+    raw_lat = latencies(settings.kafka_bootstrap, TOPICS["baseline"], since)
+    return Latencies(bridge_lat, sent, raw_lat, sent_r, breakdown)
 
 
 def confirmation_lines(by_mode: dict[str, Drained]) -> list[str]:
@@ -593,6 +610,8 @@ def summarise(
         f"{pct(b, 0.5) - pct(r, 0.5):+.0f} ms, p99 {pct(b, 0.99) - pct(r, 0.99):+.0f} ms;"
         f" load avg 1 min: {d.load_before:.2f} before, {loads[0]:.2f} after the drains,"
         f" {loads[1]:.2f} at the end",
+        "",
+        lat.breakdown,
     ]
     if clients:
         summary += [
