@@ -31,8 +31,7 @@ from stream_processor.store.base import (
 _T = TypeVar("_T")
 
 #: Ids of events counted in the aggregates but not stored, kept for the re-delivery
-#: horizon. No index on the expiry: the sweep scans this narrow table now and then,
-#: while an index would cost every counted event a B-tree insert.
+#: horizon. The sweep forgets them through an index on the expiry (retention.py).
 COUNTED_TABLE = """
 CREATE TABLE IF NOT EXISTS counted_events (
     event_id      TEXT PRIMARY KEY,
@@ -154,13 +153,6 @@ class CountedOnce:
         if fresh:
             insert(fresh)
         return repeats
-
-    def delete_counted(self, now_ms: int) -> int:
-        return int(
-            self._execute(
-                self._sql("DELETE FROM counted_events WHERE expires_at_ms <= ?"), (now_ms,)
-            ).rowcount
-        )
 
 
 def _without(

@@ -19,6 +19,7 @@ from stream_processor.store.base import (
 )
 from stream_processor.store.erase import ERASED_TABLE
 from stream_processor.store.once import COUNTED_OUTCOME_COLUMN, COUNTED_TABLE
+from stream_processor.store.retention import COUNTED_EXPIRY_INDEX
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
@@ -68,6 +69,8 @@ _MIGRATIONS: dict[int, list[str]] = {
     3: [SUBJECT_INDEX, DROP_SUBJECT_ONLY_INDEX],
     4: [COUNTED_TABLE],
     5: [ERASED_TABLE],
+    # The sweep finds expired counted-only ids by an index, not a scan (retention.py).
+    6: [COUNTED_EXPIRY_INDEX],
     7: [COUNTED_OUTCOME_COLUMN],
 }
 

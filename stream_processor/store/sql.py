@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from stream_processor.store import retention
 from stream_processor.store.base import (
     COLUMNS,
     AggregateKey,
@@ -158,8 +159,7 @@ class SqlStore(CountedOnce, SubjectErasure):
         return inserted
 
     def delete_counted(self, now_ms: int) -> int:
-        with self._transaction():
-            return super().delete_counted(now_ms)
+        return retention.delete_counted(self, now_ms)
 
     def delete_subject(
         self,
@@ -205,55 +205,20 @@ class SqlStore(CountedOnce, SubjectErasure):
         )
         return [StoredEvent(*r) for r in rows]
 
+    # -- retention (retention.py: each query costs what it finds, not the table) ----
     def retention_groups(self) -> list[tuple[str, str, str, str]]:
-        rows = self._query("SELECT DISTINCT tenant, site, kind, purpose FROM events")
-        return [tuple(r) for r in rows]
-
-    # -- retention --------------------------------------------------------------
-    _EXPIRED_WHERE = (
-        "tenant = ? AND site = ? AND kind = ? AND purpose = ? "
-        "AND (occurred_at_ms < ? OR expires_at_ms <= ?)"
-    )
+        return retention.retention_groups(self)
 
     def count_expired(self, cutoffs: Sequence[RetentionCutoff], now_ms: int) -> SiteKindCounts:
-        out: SiteKindCounts = {}
-        for c in cutoffs:
-            n = self._query(
-                f"SELECT count(*) FROM events WHERE {self._EXPIRED_WHERE}",  # noqa: S608
-                (c.tenant, c.site, c.kind, c.purpose, c.cutoff_ms, now_ms),
-            )[0][0]
-            if n:
-                key = (c.tenant, c.site, c.kind)
-                out[key] = out.get(key, 0) + int(n)
-        return out
+        return retention.count_expired(self, cutoffs, now_ms)
 
     def delete_expired(
         self, cutoffs: Sequence[RetentionCutoff], now_ms: int, batch_size: int = 5000
     ) -> SiteKindCounts:
-        out: SiteKindCounts = {}
-        sql = self._sql(
-            "DELETE FROM events WHERE event_id IN (SELECT event_id FROM events "  # noqa: S608
-            f"WHERE {self._EXPIRED_WHERE} LIMIT ?)"
-        )
-        for c in cutoffs:
-            params = (c.tenant, c.site, c.kind, c.purpose, c.cutoff_ms, now_ms, batch_size)
-            while True:
-                with self._transaction():
-                    n = self._execute(sql, params).rowcount
-                if n:
-                    key = (c.tenant, c.site, c.kind)
-                    out[key] = out.get(key, 0) + n
-                if n < batch_size:
-                    break
-        return out
+        return retention.delete_expired(self, cutoffs, now_ms, batch_size)
 
     def group_ages(self) -> list[GroupAge]:
-        rows = self._query(
-            "SELECT tenant, site, kind, purpose, count(*), min(occurred_at_ms), "
-            "min(expires_at_ms) FROM events GROUP BY tenant, site, kind, purpose "
-            "ORDER BY tenant, site, kind, purpose"
-        )
-        return [GroupAge(r[0], r[1], r[2], r[3], int(r[4]), int(r[5]), r[6]) for r in rows]
+        return retention.group_ages(self)
 
     # -- aggregates ---------------------------------------------------------------
     def aggregates(

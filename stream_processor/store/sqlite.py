@@ -13,6 +13,7 @@ from stream_processor.runtime.layout import private_database
 from stream_processor.store.base import StoreDataError, StoreUnavailable
 from stream_processor.store.erase import ERASED_TABLE
 from stream_processor.store.once import COUNTED_OUTCOME_COLUMN, COUNTED_TABLE
+from stream_processor.store.retention import COUNTED_EXPIRY_INDEX
 from stream_processor.store.sql import (
     AGG_TENANT_INDEX,
     AGGREGATES_TABLE,
@@ -61,6 +62,8 @@ _MIGRATIONS: dict[int, str] = {
     5: f"{COUNTED_TABLE} WITHOUT ROWID",
     # Rows removed per erasure request, written with the deletion (see erase.py).
     6: f"{ERASED_TABLE} WITHOUT ROWID",
+    # The sweep finds expired counted-only ids by an index, not a scan (retention.py).
+    7: COUNTED_EXPIRY_INDEX,
     # The outcome a counted-only id counted under: a stored copy moves its count (once.py).
     8: COUNTED_OUTCOME_COLUMN,
 }
