@@ -45,6 +45,33 @@ def read_ledger_at(
         reader.close()
 
 
+#: Where a ledger value was read: (partition, offset, value).
+Located = tuple[int, int, bytes]
+
+
+def read_ledger_located(
+    bootstrap: str, topic: str, timeout_s: float = 30.0, auth: Auth | None = None
+) -> dict[bytes, Located]:
+    """``read_ledger`` with the partition and offset of each latest value, so a reader
+    can name a record it cannot decode without quoting it."""
+    state: dict[bytes, Located] = {}
+
+    def apply(key: bytes, value: bytes | None, partition: int, offset: int) -> None:
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = (partition, offset, value)
+
+    reader = LedgerReader(
+        bootstrap, topic, "facegate-cli", timeout_s, consumer_timeout_ms=1000, **(auth or {})
+    )
+    try:
+        reader.catch_up_located(apply)
+        return state
+    finally:
+        reader.close()
+
+
 class LedgerReader:
     """One consumer over every partition of a compacted topic, from its beginning.
 
@@ -80,6 +107,12 @@ class LedgerReader:
 
     def catch_up(self, apply: Callable[[bytes, bytes | None], None]) -> dict[int, int]:
         """Read to the end offsets as of now; returns them per partition."""
+        return self.catch_up_located(lambda key, value, _p, _o: apply(key, value))
+
+    def catch_up_located(
+        self, apply: Callable[[bytes, bytes | None, int, int], None]
+    ) -> dict[int, int]:
+        """``catch_up``, handing ``apply`` each record's partition and offset too."""
         import time
 
         from kafka.errors import KafkaError
@@ -94,7 +127,7 @@ class LedgerReader:
                 for records in c.poll(timeout_ms=200).values():
                     for r in records:
                         if r.key is not None:
-                            apply(r.key, r.value)
+                            apply(r.key, r.value, r.partition, r.offset)
         except KafkaError as exc:
             raise BrokerError(f"reading {self.topic} failed: {exc}") from exc
         return {tp.partition: int(off) for tp, off in end.items()}
