@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 import click
 
 from edge_agent.cli import enroll as edge_enroll
+from edge_agent.errors import WireError
 from stream_processor.errors import FacegateError
 from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import BrokerSettings, Topics
+
+if TYPE_CHECKING:
+    from stream_processor.policy.consent import ConsentRecord
+    from stream_processor.runtime.ledger_client import Located
 
 
 @click.group()
@@ -86,6 +93,33 @@ def enrol(
                f"at {tenant}/{site}")
 
 
+class Unreadable(NamedTuple):
+    """A consent record the check could not decode: where it is and the decoder's reason
+    code (never the record's bytes, key or the decoder's detail, which may quote them)."""
+
+    partition: int
+    offset: int
+    reason: str
+
+
+def readable_consents(
+    located: Iterable[Located],
+) -> tuple[list[ConsentRecord], list[Unreadable]]:
+    """The ledger's records that decode, and where the others are: one bad record must
+    not keep the office from checking every other resident."""
+    from stream_processor.policy.consent import decode_consent
+
+    good: list[ConsentRecord] = []
+    bad: list[Unreadable] = []
+    for partition, offset, value in located:
+        try:
+            good.append(decode_consent(value))
+        except WireError as exc:
+            bad.append(Unreadable(partition, offset, exc.reason))
+    bad.sort()
+    return good, bad
+
+
 @office.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
               envvar="FACEGATE_EDGE_CONFIG", help="the office's edge config (its gallery)")
@@ -93,26 +127,36 @@ def enrol(
               help="the face purpose whose grants the templates need")
 @click.option("--json", "as_json", is_flag=True, help="print JSON (one document)")
 def check(config_path: Path, purpose: str, as_json: bool) -> None:
-    """List residents whose enrolment and consent grant disagree; exit 1 if any."""
+    """List residents whose enrolment and consent grant disagree, and consent records
+    that cannot be read; exit 1 if any."""
     from edge_agent.compose import open_gallery
-    from stream_processor.policy.consent import decode_consent
     from stream_processor.rights.enrolment import missing_steps
-    from stream_processor.runtime.ledger_client import read_ledger
+    from stream_processor.runtime.ledger_client import read_ledger_located
 
     config, secret = _site_of(config_path)
     stack = BrokerSettings()
-    ledger = read_ledger(
+    ledger = read_ledger_located(
         stack.kafka_bootstrap, Topics().consent, auth=kafka_python_auth(stack, Role.OFFICE)
     )
+    consents, unreadable = readable_consents(ledger.values())
     found = missing_steps(
-        open_gallery(config).load().records, (decode_consent(v) for v in ledger.values()),
+        open_gallery(config).load().records, consents,
         tenant=secret.tenant, site=secret.site, purpose=purpose,
-    )
+    )  # fmt: skip
     if as_json:
-        click.echo(json.dumps([{"pseudonym": m.pseudonym, "missing": m.step} for m in found]))
+        click.echo(json.dumps({
+            "missing": [{"pseudonym": m.pseudonym, "missing": m.step} for m in found],
+            "unreadable": [u._asdict() for u in unreadable],
+        }))  # fmt: skip
     else:
         for m in found:
             click.echo(f"{m.pseudonym}\t{m.step}")
+        for u in unreadable:
+            click.echo(f"unreadable consent record: {Topics().consent} partition {u.partition} "
+                       f"offset {u.offset} ({u.reason}); skipped")  # fmt: skip
         click.echo(f"{len(found)} residents with a missing step at {secret.tenant}/{secret.site}")
-    if found:
+        if unreadable:
+            click.echo(f"{len(unreadable)} consent records could not be read: residents they "
+                       "concern may be missing from the check")  # fmt: skip
+    if found or unreadable:
         raise SystemExit(1)
