@@ -30,7 +30,7 @@ def drop_session(rig: ErasureRig, gate: Gate) -> None:
     from stream_processor.runtime.device_session import open_device_session
     from stream_processor.runtime.devices import config_path
 
-    settings = rig.p.stack.settings()  # type: ignore[no-untyped-call]
+    settings = rig.p.stack.settings()
     conn = json.loads(config_path(settings, gate.identity).read_text())["mqtt"]
     ca_file = Path(conn["ca_file"]) if conn.get("ca_file") else None
     open_device_session(gate.identity, Credentials(conn["username"], conn["password"]),
@@ -40,14 +40,14 @@ def drop_session(rig: ErasureRig, gate: Gate) -> None:
 def commands_sent(rig: ErasureRig) -> int:
     """Records on the commands topic (the processor sends a withdrawal once; the rest
     are the erasure worker's re-sends)."""
-    from kafka import KafkaConsumer
+    from tests.support.kafka import consumer
 
-    consumer = KafkaConsumer(rig.topics.commands, bootstrap_servers=rig.bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1500)  # fmt: skip
+    reader = consumer(rig.p.stack, rig.topics.commands, auto_offset_reset="earliest",
+                      consumer_timeout_ms=1500)  # fmt: skip
     try:
-        return sum(1 for _ in consumer)
+        return sum(1 for _ in reader)
     finally:
-        consumer.close()
+        reader.close()
 
 
 def gauge(port: int, name: str) -> float:
