@@ -118,8 +118,10 @@ def acl_plan(
     # facegate status: end offsets of raw and dead letters, members and lag of the groups.
     status = _topics(Role.STATUS, ("DESCRIBE",), [t.raw, t.dlq])
     status += [Grant(Role.STATUS, "DESCRIBE", "group", "facegate", prefixed=True)]
-    # Its lag line reads the processor's group, named by the app id, which may be any name.
+    # Its lag and bridges lines read the processor's and the bridges' groups, named by
+    # the app id and the share group, which may be any names.
     status += [Grant(Role.STATUS, "DESCRIBE", "group", processor_app, prefixed=True)]
+    status += [Grant(Role.STATUS, "DESCRIBE", "group", bridge_group, prefixed=True)]
     return [*bridge, *office, *web, *processor, *erasure, *apart, *audit, *chain, *status]
 
 

@@ -84,9 +84,13 @@ def _status(env: dict[str, str]) -> tuple[int, dict[str, object]]:
 
 
 @pytest.mark.component
-def test_status_against_the_real_brokers(running_stack: StackHandle) -> None:
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+def test_status_against_the_real_brokers(
+    running_stack: StackHandle, request: pytest.FixtureRequest
+) -> None:
     from kafka.admin import NewTopic
+
+    from stream_processor.runtime.settings import Topics
+    from tests.support.kafka import admin_client, consumer, grant_pipeline, producer, revoke
 
     (web_port,) = free_ports(1)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
@@ -94,25 +98,28 @@ def test_status_against_the_real_brokers(running_stack: StackHandle) -> None:
                FACEGATE_BRIDGE_SHARE_GROUP=f"status-{web_port}",
                FACEGATE_PROCESSOR_APP_ID=f"status-{web_port}",
                FACEGATE_TOPIC_DLQ=f"status-dlq-{web_port}")  # fmt: skip
+    # facegate status runs as its own role, held to the production plan on these names.
+    names = Topics(dlq=env["FACEGATE_TOPIC_DLQ"])
+    app = f"status-{web_port}"
+    grants = grant_pipeline(running_stack, names, app, f"{app}-erasure", bridge_group=app)
+    request.addfinalizer(lambda: revoke(running_stack, grants, app))
     code, doc = _status(env)
     parts = {p["name"]: p for p in doc["parts"]}  # type: ignore[union-attr, index]
     assert code == 1 and doc["ok"] is False
     assert parts["kafka"]["up"] and parts["mqtt"]["up"], parts
     assert not parts["bridges"]["up"] and not parts["web"]["up"]
     assert doc["dead_letters_per_minute"] == 0 and doc["consumer_lag"] == 0
-
-    bootstrap = f"127.0.0.1:{running_stack.env['FACEGATE_KAFKA_PORT']}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_client(running_stack)
     admin.create_topics([NewTopic(env["FACEGATE_TOPIC_DLQ"], 2, 1)])
     admin.close()
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    refused = producer(running_stack)
     for _ in range(3):
-        producer.send(env["FACEGATE_TOPIC_DLQ"], b"refused")
-    producer.flush(30)
-    producer.close()
+        refused.send(env["FACEGATE_TOPIC_DLQ"], b"refused")
+    refused.flush(30)
+    refused.close()
     # A process in the bridges' consumer group is a running bridge, as far as Kafka knows.
-    member = KafkaConsumer("facegate.edge.commands", bootstrap_servers=bootstrap,
-                           group_id=f"status-{web_port}-commands")  # fmt: skip
+    member = consumer(running_stack, "facegate.edge.commands",
+                      group_id=f"status-{web_port}-commands")  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not member.assignment():

@@ -7,6 +7,7 @@ import pytest
 
 from edge_agent.wire import encode_event
 from tests.conftest import wait_for
+from tests.support.kafka import confluent_config
 from tests.support.processor import BASE_POLICY, Harness, make_event
 
 pytestmark = pytest.mark.component
@@ -19,7 +20,7 @@ def test_worker_reads_compressed_batches(harness: Harness, codec: str) -> None:
     h = harness
     h.apply_policy(BASE_POLICY)
     events = [make_event("key_card", seq=i) for i in range(200)]
-    p = Producer({"bootstrap.servers": h.bootstrap, "compression.type": codec, "linger.ms": 50})
+    p = Producer({**confluent_config(h.bootstrap), "compression.type": codec, "linger.ms": 50})
     for e in events:
         p.produce(h.topics.raw, key=f"{e.tenant}/{e.site}".encode(), value=encode_event(e))
     assert p.flush(30) == 0

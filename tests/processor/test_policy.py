@@ -103,10 +103,11 @@ def test_policy_applied_at_run_time_and_dry_run_equals_sweep(harness: Harness) -
 
     # The raw and dead-letter topics' retention follows the policy's transport section.
     def raw_topic_configs() -> dict[str, str]:
-        from kafka import KafkaAdminClient
         from kafka.admin import ConfigResource, ConfigResourceType
 
-        admin = KafkaAdminClient(bootstrap_servers=h.bootstrap)
+        from tests.support.kafka import admin_client
+
+        admin = admin_client(h.bootstrap)
         try:
             res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, h.topics.raw)])
             return {c[0]: c[1] for c in res[0].resources[0][4]}

@@ -18,6 +18,9 @@ def test_a_bridge_with_its_own_share_group_reads_commands_in_that_group_only() -
     assert not permits(plan, Role.BRIDGE, "READ", "group", "facegate-bridge-commands")
     assert not permits(plan, Role.BRIDGE, "READ", "group", "facegate-processor.raw")
     assert not permits(plan, Role.BRIDGE, "WRITE", "topic", T.consent)
+    # facegate status tells whether bridges run by that group's members.
+    assert permits(plan, Role.STATUS, "DESCRIBE", "group", "gates-east-commands")
+    assert not permits(plan, Role.STATUS, "READ", "group", "gates-east-commands")
 
 
 def test_status_describes_the_processor_group_of_any_app_id_and_reads_nothing() -> None:
