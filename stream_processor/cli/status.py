@@ -3,10 +3,41 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
 from stream_processor.cli.options import json_option
+
+if TYPE_CHECKING:
+    from stream_processor.web.settings import WebSettings
+
+
+#: Listen-on-every-interface addresses: the app is asked on this host instead.
+_ANY = ("0.0.0.0", "::", "")  # noqa: S104 - compared against, never bound
+
+
+def web_probe(web: WebSettings, state_dir: Path) -> tuple[str, str | None]:
+    """Where ``status`` asks the web app (its listen address and port, https when it
+    serves TLS) and the CA file its certificate is verified by (None: the system's).
+
+    An app listening on every interface is asked on loopback; over TLS, by the public
+    URL's host instead, the name its certificate is issued for."""
+    host = web.host
+    if host in _ANY:
+        host = (urlsplit(web.public_url).hostname or "localhost") if web.tls else "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    if not web.tls:
+        return f"http://{host}:{web.port}", None
+    if web.tls_cert_path is not None:
+        return f"https://{host}:{web.port}", None
+    from stream_processor.runtime.layout import StateLayout
+    from stream_processor.runtime.tls import TlsFiles
+
+    return f"https://{host}:{web.port}", str(TlsFiles.of(StateLayout(state_dir)).ca_cert)
 
 
 def _targets(window_s: float):  # type: ignore[no-untyped-def]
@@ -28,7 +59,7 @@ def _targets(window_s: float):  # type: ignore[no-untyped-def]
     return Targets(
         kafka_bootstrap=brokers.kafka_bootstrap,
         mqtt=(brokers.host, brokers.mqtt_port),
-        web_url=f"http://{web.host}:{web.port}",
+        web_url=web_probe(web, brokers.state_dir)[0],
         groups={
             "bridges": f"{BridgeSettings().share_group}-commands",
             "processor workers": f"{processor.app_id}.raw",
@@ -55,11 +86,19 @@ def status(as_json: bool, window_min: float) -> None:
     """
     from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
     from stream_processor.runtime.settings import BrokerSettings
-    from stream_processor.runtime.status import KafkaPythonProbe, assess, observe
+    from stream_processor.runtime.status import KafkaPythonProbe, assess, http_error, observe
+    from stream_processor.web.settings import WebSettings
 
     targets = _targets(window_min * 60)
-    login = kafka_python_auth(BrokerSettings(), Role.STATUS)
-    report = assess(targets, observe(targets, lambda b: KafkaPythonProbe(b, auth=login)))
+    brokers = BrokerSettings()
+    login = kafka_python_auth(brokers, Role.STATUS)
+    _, cafile = web_probe(WebSettings(), brokers.state_dir)
+    seen = observe(
+        targets,
+        lambda b: KafkaPythonProbe(b, auth=login),
+        http=lambda url: http_error(url, cafile=cafile),
+    )
+    report = assess(targets, seen)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
