@@ -167,6 +167,10 @@ class CameraRegistry(_Strict):
         return [s for s in self.sites if s.site == site and (tenant is None or s.tenant == tenant)]
 
 
+#: The registry before the operator writes one.
+_NONE_YET = CameraRegistry(version=1, sites=[])
+
+
 def load_registry(path: Path) -> CameraRegistry:
     """Read and validate; raises ConfigError naming the file and the fields."""
     try:
@@ -194,12 +198,23 @@ class RegistryFile:
         self._stamp: tuple[int, int] | None = None
         self._registry: CameraRegistry | None = None
         self.last_error: str | None = None
+        #: No registry file and none read before: no camera is registered yet. That is
+        #: a state to show (empty lists, how to register), not a fault.
+        self.missing = False
 
     def get(self) -> CameraRegistry:
         try:
             st = self.path.stat()
+        except FileNotFoundError as exc:
+            if self._registry is not None and not self.missing:
+                # Removed while serving: the cameras are still up, so are their notices.
+                return self._keep(ConfigError(f"{self.path}: {exc}"))
+            self._registry, self._stamp, self.last_error = _NONE_YET, None, None
+            self.missing = True
+            return self._registry
         except OSError as exc:
             return self._keep(ConfigError(f"{self.path}: {exc}"))
+        self.missing = False
         stamp = (st.st_mtime_ns, st.st_size)
         if self._registry is None or stamp != self._stamp:
             try:

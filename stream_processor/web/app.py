@@ -26,6 +26,8 @@ async def healthz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "degraded", "cameras": deps.cameras.last_error}, status=503
         )
+    if deps.cameras.missing:  # a state, not a fault: nothing to serve notices for yet
+        return web.json_response({"status": "ok", "cameras": "none registered yet"})
     return web.json_response({"status": "ok"})
 
 

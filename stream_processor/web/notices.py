@@ -49,8 +49,21 @@ def _html(text: str, lang: Lang, status: int = 200) -> web.Response:
     )
 
 
-def _not_found(lang: Lang) -> web.Response:
-    msg = "没有这个摄像头的告知。" if lang == "zh" else "There is no notice for this camera."
+#: No camera registry yet: the page says so, and how the operator registers cameras.
+_NONE_YET = {
+    "zh": "尚未登记任何摄像头，因此没有告知。运营方：在摄像头登记文件（cameras.yaml）中列出"
+    "摄像头，并用 facegate notice validate-config 检查。",
+    "en": "No cameras are registered yet, so there is no notice to show. Operators: list the "
+    "cameras in the camera registry (cameras.yaml) and check it with "
+    "facegate notice validate-config.",
+}
+
+
+def _not_found(lang: Lang, none_yet: bool = False) -> web.Response:
+    if none_yet:
+        msg = _NONE_YET["zh" if lang == "zh" else "en"]
+    else:
+        msg = "没有这个摄像头的告知。" if lang == "zh" else "There is no notice for this camera."
     return _html(render_message("title", msg, lang), lang, status=404)
 
 
@@ -71,7 +84,7 @@ async def camera_notice(request: web.Request) -> web.Response:
     site = deps.cameras.get().site(tenant, site_id)
     camera = site.camera(camera_id) if site else None
     if site is None or camera is None:
-        return _not_found(lang)
+        return _not_found(lang, deps.cameras.missing)
     content = build_content(site, camera, deps.retention)
     current = deps.archive.current(content)
     asked = request.query.get("version")
@@ -107,7 +120,7 @@ async def site_index(request: web.Request) -> web.Response:
     lang = pick_lang(request)
     site = deps.cameras.get().site(request.match_info["tenant"], request.match_info["site"])
     if site is None:
-        return _not_found(lang)
+        return _not_found(lang, deps.cameras.missing)
     return _html(render_site_index(site, lang), lang)
 
 
