@@ -31,6 +31,7 @@ from stream_processor.dead_letter import decode_dead_letter
 from stream_processor.runtime.devices import register_device
 from stream_processor.stack.mosquitto import Mosquitto
 from tests.conftest import Pipeline, free_ports, prepare_bridge_session, wait_for
+from tests.support.kafka import confluent_config
 from tests.support.processor import BASE_POLICY, TENANT, Harness, make_event
 
 pytestmark = pytest.mark.e2e
@@ -253,7 +254,7 @@ def read_topic(pipeline: Pipeline, topic: str) -> list[tuple[bytes | None, bytes
 
     c = Consumer(
         {
-            "bootstrap.servers": str(pipeline.stack.settings().kafka_bootstrap),
+            **confluent_config(pipeline.stack),
             "group.id": f"read-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
         }

@@ -183,12 +183,17 @@ def test_fulfilment_publishes_first_and_the_record_says_what_it_did(
 
 @pytest.mark.component
 def test_cli_fulfil_withdraws_the_face_consent_and_sends_the_card_to_the_gates(
-    running_stack: Any, tmp_path: Path
+    running_stack: Any, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    from stream_processor.runtime.kafka_auth import Role
+    from tests.support.kafka import private_host, revoke_private
     from tests.support.records import private_topics
 
     bootstrap = running_stack.settings().kafka_bootstrap
     topics = private_topics(bootstrap, "consent", "commands")
+    # The office's own host: its state dir, the office's login, the production grants.
+    grants = private_host(running_stack, tmp_path / "state", topics, Role.OFFICE)
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
     env = {
         **os.environ, **running_stack.env, "FACEGATE_STATE_DIR": str(tmp_path / "state"),
         "FACEGATE_TOPIC_CONSENT": topics.consent, "FACEGATE_TOPIC_COMMANDS": topics.commands,
@@ -225,9 +230,9 @@ def test_cli_fulfil_withdraws_the_face_consent_and_sends_the_card_to_the_gates(
 
 
 def read_all(bootstrap: str, topic: str, timeout_s: float = 20.0) -> list[tuple[bytes, bytes]]:
-    from kafka import KafkaConsumer
+    from tests.support.kafka import consumer as make_consumer
 
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+    consumer = make_consumer(bootstrap, topic, auto_offset_reset="earliest",
                              consumer_timeout_ms=3000, enable_auto_commit=False)  # fmt: skip
     out: list[tuple[bytes, bytes]] = []
     deadline = time.monotonic() + timeout_s

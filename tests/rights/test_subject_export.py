@@ -15,8 +15,10 @@ from stream_processor.rights.export import FORMAT, build_export
 from stream_processor.rights.keycards import KeycardBook
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import issue_receipt
+from stream_processor.runtime.kafka_auth import Role
 from tests.conftest import FACEGATE, StackHandle
 from tests.support.audit import AuditRig, fill_log, make_claims, pseudonym_of, uuid7
+from tests.support.kafka import create_topics, login_kwargs, private_host, revoke_private
 
 SUBJECT = pseudonym_of("resident-00042")
 OTHER = pseudonym_of("resident-00043")
@@ -169,13 +171,12 @@ def test_cli_export_with_a_brought_receipt(tmp_path: Path) -> None:
 
 @pytest.mark.component
 def test_export_reads_the_store_and_the_consent_ledger(
-    running_stack: StackHandle, tmp_path: Path, tag: str
+    running_stack: StackHandle, tmp_path: Path, tag: str, request: pytest.FixtureRequest
 ) -> None:
     from edge_agent.wire import Decision, EventKind, GateEvent, new_event_id
     from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
     from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
-    from stream_processor.runtime.topics import ensure_topics, topic_specs
     from stream_processor.store.base import StoredEvent
     from stream_processor.store.sqlite import SqliteEventStore
 
@@ -207,7 +208,11 @@ def test_export_reads_the_store_and_the_consent_ledger(
 
     topics = Topics(consent=f"t.{tag}.consent")
     bootstrap = running_stack.settings().kafka_bootstrap
-    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.consent])
+    create_topics(running_stack, topics, {topics.consent})
+    # The export runs as another host's office CLI: its own state dir, the office's
+    # login only, and the production grants on this test's consent topic.
+    grants = private_host(running_stack, tmp_path / "state", topics, Role.OFFICE)
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
     records = [
         ConsentRecord(
             tenant="acme",
@@ -221,7 +226,10 @@ def test_export_reads_the_store_and_the_consent_ledger(
         )
         for who in (SUBJECT, OTHER)
     ]
-    write_records(bootstrap, topics.consent, [(r.key, r.encode()) for r in records])
+    write_records(
+        bootstrap, topics.consent, [(r.key, r.encode()) for r in records],
+        auth=login_kwargs(running_stack),
+    )  # fmt: skip
 
     env = {
         **os.environ,

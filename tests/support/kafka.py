@@ -14,6 +14,7 @@ bootstrap keep working; an unknown one means a stack without auth.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol
 
 from stream_processor.runtime.kafka_acls import Grant, acl_plan, apply_acls, to_acl
@@ -119,7 +120,10 @@ def revoke(where: Where, grants: list[Grant], only_containing: str) -> None:
     """Delete the grants whose resource name contains ``only_containing`` (a pipeline's
     tag: grants on shared names are the stack's own and stay), so ACLs of finished
     pipelines do not pile up on the session's stack."""
-    mine = [g for g in grants if only_containing in g.name]
+    _delete(where, [g for g in grants if only_containing in g.name])
+
+
+def _delete(where: Where, mine: list[Grant]) -> None:
     if not mine:
         return
     admin = admin_client(where)
@@ -128,3 +132,37 @@ def revoke(where: Where, grants: list[Grant], only_containing: str) -> None:
         admin.delete_acls([to_acl(g) for g in set(mine)])
     finally:
         admin.close()
+
+
+def share_login(where: Where, state_dir: Path, *roles: Role) -> None:
+    """Give another state dir (another host's, e.g. an office laptop's) the logins of
+    ``roles`` only, as an operator would hand them out; a no-op without auth."""
+    settings = broker_settings(where)
+    if not settings.kafka_auth:
+        return
+    import json
+
+    from stream_processor.runtime.kafka_auth import password, users_path
+    from stream_processor.runtime.layout import write_private
+
+    path = users_path(state_dir)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_private(path, json.dumps({r.value: password(settings, r) for r in roles}))
+
+
+def private_host(where: Where, state_dir: Path, topics: Topics, *roles: Role) -> list[Grant]:
+    """Set up another host of the deployment for a test that runs facegate commands with
+    their own state dir (``state_dir``) on private topic names (``topics``): that host
+    gets the logins of ``roles`` only, and the production plan is applied to the names
+    (default app ids). Returns the grants for ``revoke_private`` at the end."""
+    share_login(where, state_dir, *roles)
+    return grant_pipeline(where, topics, "facegate-processor", "facegate-processor-erasure")
+
+
+def revoke_private(where: Where, grants: list[Grant]) -> None:
+    """Delete the grants on names the session stack's own plan does not have."""
+    stack_names = {
+        g.name for g in acl_plan(Topics(), "facegate-processor", "facegate-processor-erasure")
+    }
+    mine = [g for g in grants if g.name not in stack_names and "facegate-processor" not in g.name]
+    _delete(where, mine)
