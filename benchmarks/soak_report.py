@@ -15,7 +15,9 @@ from typing import Any
 from _machine import machine_line
 from soak_check import Verdict
 from soak_faults import FaultRecord
-from soak_series import Series, memory_summary, plot
+from soak_series import MemoryRule, Series, memory_summary, plot
+
+from stream_processor.stack.mosquitto import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
 
 FLAT = {True: "yes", False: "NO", None: "not judged (fit span < 10 min)"}
 
@@ -33,12 +35,27 @@ class Outcome:
     outcomes: dict[str, int]
 
 
+#: Mosquitto's memory per queued message beside its payload: the stored message, its
+#: topic and the session's queue entry, with malloc's rounding (2.0.11's structs).
+MOSQUITTO_BYTES_PER_QUEUED = 400
+
+
+def mosquitto_step_mib(sessions: int = 1) -> float:
+    """The most a backlog can make Mosquitto take: each queueing session (the soak runs
+    one bridge) full to its bounds. Mosquitto keeps what it took, so its RSS may step up
+    by this much at a fault and no more over its lifetime."""
+    per_session = MAX_QUEUED_BYTES + MAX_QUEUED_MESSAGES * MOSQUITTO_BYTES_PER_QUEUED
+    return sessions * per_session / 2**20
+
+
 def summary(
     args: argparse.Namespace, series: Series, faults: Sequence[FaultRecord], out: Outcome
 ) -> dict[str, Any]:
-    memory = memory_summary(
-        series, args.duration / 2, args.warmup_s, args.flat_mib_h, args.flat_share_h
-    )
+    rule = MemoryRule(
+        args.duration / 2, args.warmup_s, args.flat_mib_h, args.flat_share_h,
+        faults_s=[f.started_s for f in faults], step_mib={"mosquitto": mosquitto_step_mib()},
+    )  # fmt: skip
+    memory = memory_summary(series, rule)
     lags = [s.lag for s in series.samples if s.lag is not None]
     loads = [s.load1 for s in series.samples]
     agg = series.samples[-1].stored if series.samples else 0

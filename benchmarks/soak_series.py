@@ -86,17 +86,111 @@ def pooled_slope_per_hour(segments: Sequence[Sequence[tuple[float, float]]]) -> 
 #: Shortest span of fitted samples on which a slope is judged: over a few minutes, a
 #: JVM's or an allocator's step extrapolates to any number per hour.
 MIN_JUDGED_SPAN_S = 600.0
+#: A step at a fault is the level after it (once its backlog has drained: the soak's
+#: "rows flowing again" takes ~20 s) against the level before, each the median of the
+#: samples in a window of this length.
+STEP_WINDOW_S = 120.0
+STEP_SETTLE_S = 60.0
 
 
-def memory_summary(
-    series: Series, fit_from_s: float, warmup_s: float, bound_mib_h: float, bound_share_h: float
-) -> dict[str, dict[str, Any]]:
-    """Per process: RSS at the first and last sample, its peak, restarts, and the slope of
-    a linear fit over the samples from ``fit_from_s`` on, leaving out each lifetime's
-    first ``warmup_s`` (a restarted JVM grows its heap again). ``flat`` when the slope
-    stays within ``bound_mib_h`` or ``bound_share_h`` of the process's mean RSS per hour,
-    whichever is larger (a 1 GiB JVM and a 40 MiB bridge do not share one bound); None
-    (not judged) when the fitted samples span less than :data:`MIN_JUDGED_SPAN_S`."""
+@dataclass(frozen=True)
+class MemoryRule:
+    """How a process's memory is judged: growth between faults (``bound_mib_h``, or
+    ``bound_share_h`` of its mean RSS per hour, whichever is larger), and each step at
+    a fault (``step_mib``, where a bound is stated for the process; else one hour of the
+    allowed growth). Each lifetime's first ``warmup_s`` is left out."""
+
+    fit_from_s: float
+    warmup_s: float
+    bound_mib_h: float
+    bound_share_h: float
+    faults_s: Sequence[float] = ()
+    step_mib: Mapping[str, float] = field(default_factory=dict)
+
+
+Point = tuple[float, float, int | None]  # t, MiB, pid
+
+
+def _segment(t: float, pid: int | None, faults_s: Sequence[float]) -> tuple[int | None, int]:
+    """Samples of one lifetime between two faults share an intercept."""
+    return pid, sum(1 for f in faults_s if f <= t)
+
+
+def _median(values: Sequence[float]) -> float:
+    v = sorted(values)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
+
+def fault_steps(pts: Sequence[Point], rule: MemoryRule) -> list[tuple[int | None, float]]:
+    """Per fault the process lived through (same pid before and after, out of its
+    warm-up): its pid and the rise of its level, median after the fault settled minus
+    median before. A restart is a new lifetime, not a step."""
+    born: dict[int | None, float] = {}
+    for t, _, pid in pts:
+        born.setdefault(pid, t)
+    steps: list[tuple[int | None, float]] = []
+    for f in rule.faults_s:
+        before = [(v, pid) for t, v, pid in pts if f - STEP_WINDOW_S <= t < f]
+        after = [
+            (v, pid)
+            for t, v, pid in pts
+            if f + STEP_SETTLE_S <= t < f + STEP_SETTLE_S + STEP_WINDOW_S
+        ]
+        if not before or not after:
+            continue
+        pid = before[-1][1]
+        if after[0][1] != pid or f < born[pid] + rule.warmup_s:
+            continue
+        level_before = _median([v for v, p in before if p == pid])
+        steps.append((pid, _median([v for v, p in after if p == pid]) - level_before))
+    return steps
+
+
+def judge_memory(name: str, pts: Sequence[Point], rule: MemoryRule) -> dict[str, Any]:
+    """The slope within lifetimes and between faults (one intercept per such segment,
+    from ``fit_from_s`` on, each fault's first :data:`STEP_SETTLE_S` left out) and the
+    steps at faults, each against its bound; ``flat`` None (not judged) when the fitted
+    samples span less than :data:`MIN_JUDGED_SPAN_S`."""
+    born: dict[int | None, float] = {}
+    for t, _, pid in pts:
+        born.setdefault(pid, t)
+    segments: dict[tuple[int | None, int], list[tuple[float, float]]] = {}
+    for t, v, pid in pts:
+        # A fault's backlog filling and draining is its step, not growth over time.
+        settling = any(f <= t < f + STEP_SETTLE_S for f in rule.faults_s)
+        if t >= rule.fit_from_s and t >= born[pid] + rule.warmup_s and not settling:
+            segments.setdefault(_segment(t, pid, rule.faults_s), []).append((t, v))
+    slope = pooled_slope_per_hour(list(segments.values()))
+    fitted = [v for seg in segments.values() for _, v in seg]
+    mean = sum(fitted) / len(fitted) if fitted else pts[-1][1]
+    bound = max(rule.bound_mib_h, rule.bound_share_h * mean)
+    step_bound = rule.step_mib.get(name, bound)
+    steps = fault_steps(pts, rule)
+    # Memory a backlog made a process take is reused by the next one: the steps of one
+    # lifetime together stay within the bound, they do not each get it anew.
+    risen: dict[int | None, float] = {}
+    for pid, step in steps:
+        risen[pid] = risen.get(pid, 0.0) + max(step, 0.0)
+    times = [t for seg in segments.values() for t, _ in seg]
+    judged = slope is not None and max(times) - min(times) >= MIN_JUDGED_SPAN_S
+    steps_ok = all(rise <= step_bound for rise in risen.values())
+    return {
+        "start_mib": round(pts[0][1], 1),
+        "end_mib": round(pts[-1][1], 1),
+        "max_mib": round(max(v for _, v, _ in pts), 1),
+        "lifetimes": len(born),
+        "fit_points": len(fitted),
+        "slope_mib_per_h": None if slope is None else round(slope, 1),
+        "bound_mib_per_h": round(bound, 1),
+        "steps_mib": [round(step, 1) for _, step in steps],
+        "step_bound_mib": round(step_bound, 1),
+        "flat": (slope <= bound and steps_ok) if judged and slope is not None else None,
+    }
+
+
+def memory_summary(series: Series, rule: MemoryRule) -> dict[str, dict[str, Any]]:
+    """Per process: RSS at the first and last sample, its peak, restarts, the slope of
+    its RSS between faults and its steps at faults, judged by ``rule``."""
     out: dict[str, dict[str, Any]] = {}
     for name in series.names():
         pts = [
@@ -104,31 +198,8 @@ def memory_summary(
             for s in series.samples
             if (v := s.rss_mib.get(name)) is not None
         ]
-        if not pts:
-            continue
-        born: dict[int | None, float] = {}
-        for t, _, pid in pts:
-            born.setdefault(pid, t)
-        lives: dict[int | None, list[tuple[float, float]]] = {}
-        for t, v, pid in pts:
-            if t >= fit_from_s and t >= born[pid] + warmup_s:
-                lives.setdefault(pid, []).append((t, v))
-        slope = pooled_slope_per_hour(list(lives.values()))
-        fitted = [v for life in lives.values() for _, v in life]
-        mean = sum(fitted) / len(fitted) if fitted else pts[-1][1]
-        bound = max(bound_mib_h, bound_share_h * mean)
-        times = [t for life in lives.values() for t, _ in life]
-        judged = slope is not None and max(times) - min(times) >= MIN_JUDGED_SPAN_S
-        out[name] = {
-            "start_mib": round(pts[0][1], 1),
-            "end_mib": round(pts[-1][1], 1),
-            "max_mib": round(max(v for _, v, _ in pts), 1),
-            "lifetimes": len(born),
-            "fit_points": len(fitted),
-            "slope_mib_per_h": None if slope is None else round(slope, 1),
-            "bound_mib_per_h": round(bound, 1),
-            "flat": (slope <= bound) if judged and slope is not None else None,
-        }
+        if pts:
+            out[name] = judge_memory(name, pts, rule)
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,13 @@ sys.path.insert(0, str(BENCH))  # the benchmarks import each other as scripts
 
 from soak_check import Expected, Found, StoreView, verdict  # noqa: E402
 from soak_faults import KINDS, Fault, FaultRunner, default_schedule, parse_schedule  # noqa: E402
-from soak_series import Sample, Series, memory_summary, pooled_slope_per_hour  # noqa: E402
+from soak_series import (  # noqa: E402
+    MemoryRule,
+    Sample,
+    Series,
+    memory_summary,
+    pooled_slope_per_hour,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -123,7 +130,7 @@ def test_store_view_counts_from_the_project_store(tmp_path: Path) -> None:
 
 
 # -- memory -------------------------------------------------------------------------
-def _series(points: list[tuple[float, float, int]]) -> Series:
+def _series(points: Sequence[tuple[float, float, int]]) -> Series:
     s = Series(lambda: {}, lambda: 0, lambda: None)
     s.samples = [Sample(t, {"p": v}, {"p": pid}, 0, None, 0.0) for t, v, pid in points]
     return s
@@ -132,7 +139,7 @@ def _series(points: list[tuple[float, float, int]]) -> Series:
 def test_steady_growth_is_measured_in_mib_per_hour() -> None:
     pts = [(t, 100 + t / 60, 1) for t in range(0, 3601, 10)]  # +1 MiB a minute
     assert pooled_slope_per_hour([[(t, v) for t, v, _ in pts]]) == pytest.approx(60)
-    m = memory_summary(_series(pts), 1800, 120, 20, 0.05)["p"]
+    m = memory_summary(_series(pts), MemoryRule(1800, 120, 20, 0.05))["p"]
     assert m["flat"] is False and m["slope_mib_per_h"] == pytest.approx(60, abs=0.5)
 
 
@@ -141,20 +148,92 @@ def test_a_restart_drop_is_not_read_as_flat_memory() -> None:
     both would see little growth; the per-lifetime fit sees it all."""
     pts = [(t, 100 + t / 60, 1) for t in range(1800, 2700, 10)]
     pts += [(t, 100 + (t - 2700) / 60, 2) for t in range(2700, 3601, 10)]
-    m = memory_summary(_series(pts), 1800, 0, 20, 0.05)["p"]
+    m = memory_summary(_series(pts), MemoryRule(1800, 0, 20, 0.05))["p"]
     assert m["slope_mib_per_h"] == pytest.approx(60, abs=0.5) and m["lifetimes"] == 2
 
 
 def test_flat_lifetimes_with_a_restart_jump_are_flat() -> None:
     pts = [(t, 300.0, 1) for t in range(1800, 2700, 10)]
     pts += [(t, 120.0 if t < 2820 else 400.0, 2) for t in range(2700, 3601, 10)]
-    m = memory_summary(_series(pts), 1800, 120, 20, 0.05)["p"]
+    m = memory_summary(_series(pts), MemoryRule(1800, 120, 20, 0.05))["p"]
     assert m["flat"] is True and m["slope_mib_per_h"] == pytest.approx(0)
 
 
 def test_a_short_run_is_not_judged() -> None:
     pts = [(t, 100 + t, 1) for t in range(0, 301, 10)]
-    assert memory_summary(_series(pts), 150, 30, 20, 0.05)["p"]["flat"] is None
+    assert memory_summary(_series(pts), MemoryRule(150, 30, 20, 0.05))["p"]["flat"] is None
+
+
+def _stepped(
+    steps: dict[float, float], pid_at: float | None = None
+) -> list[tuple[float, float, int]]:
+    """An hour of 50 MiB, flat but for a rise of ``steps[t]`` MiB at each fault time t
+    (within 30 s, as a backlog fills); a new pid from ``pid_at`` on."""
+    pts = []
+    for t in range(0, 3601, 10):
+        level = 50.0 + sum(min(1.0, max(0.0, (t - f) / 30)) * mib for f, mib in steps.items())
+        pts.append((float(t), level, 2 if pid_at is not None and t >= pid_at else 1))
+    return pts
+
+
+FAULTS = [540.0, 1260.0, 1980.0, 2700.0]
+
+
+def test_a_step_at_a_fault_within_its_stated_bound_is_flat() -> None:
+    """Mosquitto's 54 MiB at the Kafka restart: the old per-lifetime line read it as
+    133 MiB/h; flat between faults, it is a step, judged against the queue's bound."""
+    pts = _stepped({2700.0: 40.0})
+    old = memory_summary(_series(pts), MemoryRule(1800, 120, 20, 0.05))["p"]
+    assert old["flat"] is False
+    rule = MemoryRule(1800, 120, 20, 0.05, faults_s=FAULTS, step_mib={"p": 93.0})
+    m = memory_summary(_series(pts), rule)["p"]
+    assert m["flat"] is True and m["steps_mib"] == [0.0, 0.0, 0.0, 40.0]
+    assert m["slope_mib_per_h"] == pytest.approx(0, abs=0.5)
+
+
+def test_a_step_past_its_bound_is_not_flat() -> None:
+    rule = MemoryRule(1800, 120, 20, 0.05, faults_s=FAULTS, step_mib={"p": 30.0})
+    assert memory_summary(_series(_stepped({2700.0: 40.0})), rule)["p"]["flat"] is False
+
+
+def test_steps_of_one_lifetime_add_up_against_the_bound() -> None:
+    """Each 25 MiB step is within 30, their 100 MiB are not: a backlog's memory is
+    reused by the next one, so a broker that keeps taking more is growing."""
+    rule = MemoryRule(1800, 120, 20, 0.05, faults_s=FAULTS, step_mib={"p": 30.0})
+    m = memory_summary(_series(_stepped(dict.fromkeys(FAULTS, 25.0))), rule)["p"]
+    assert m["steps_mib"] == [25.0] * 4 and m["flat"] is False
+
+
+def test_without_a_stated_bound_a_step_may_be_one_hour_of_allowed_growth() -> None:
+    rule = MemoryRule(1800, 120, 20, 0.05, faults_s=FAULTS)
+    assert memory_summary(_series(_stepped({2700.0: 15.0})), rule)["p"]["flat"] is True
+    assert memory_summary(_series(_stepped({2700.0: 25.0})), rule)["p"]["flat"] is False
+
+
+def test_growth_between_faults_is_still_growth() -> None:
+    pts = [(t, 100 + t / 60, 1) for t in range(0, 3601, 10)]  # +60 MiB/h, faults or not
+    rule = MemoryRule(1800, 120, 20, 0.05, faults_s=FAULTS, step_mib={"p": 1000.0})
+    m = memory_summary(_series(pts), rule)["p"]
+    assert m["flat"] is False and m["slope_mib_per_h"] == pytest.approx(60, abs=0.5)
+
+
+def test_a_restart_at_a_fault_is_a_new_lifetime_not_a_step() -> None:
+    """Mosquitto after its own kill -9 starts small: no step, and no drop either."""
+    pts = [(t, v if t < 1980 else 12.0, pid) for t, v, pid in _stepped({540.0: 10.0}, 1980.0)]
+    rule = MemoryRule(1800, 120, 20, 0.05, faults_s=FAULTS, step_mib={"p": 30.0})
+    m = memory_summary(_series(pts), rule)["p"]
+    assert m["lifetimes"] == 2 and m["steps_mib"] == [10.0, 0.0, 0.0] and m["flat"] is True
+
+
+def test_mosquitto_step_bound_follows_its_configured_queue() -> None:
+    from soak_report import MOSQUITTO_BYTES_PER_QUEUED, mosquitto_step_mib
+
+    from stream_processor.stack.mosquitto import MAX_QUEUED_BYTES, MAX_QUEUED_MESSAGES
+
+    per_session = MAX_QUEUED_BYTES + MAX_QUEUED_MESSAGES * MOSQUITTO_BYTES_PER_QUEUED
+    assert mosquitto_step_mib() == pytest.approx(per_session / 2**20)
+    assert mosquitto_step_mib(2) == pytest.approx(2 * mosquitto_step_mib())
+    assert 0 < mosquitto_step_mib() < 200  # bounded, and far below the machine's memory
 
 
 @given(st.floats(-500, 500), st.floats(10, 2000), st.integers(2, 5))
