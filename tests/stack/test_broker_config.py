@@ -66,3 +66,15 @@ def test_a_state_dir_of_another_cluster_size_is_refused(tmp_path: Path) -> None:
     (tmp_path / "kafka" / "data" / "meta.properties").write_text("node.id=1\n")
     with pytest.raises(StackError, match="holds a single-node Kafka, not 3 nodes"):
         KafkaCluster(_settings(tmp_path, 3)).up()
+
+
+def test_nodes_of_a_cluster_run_small_thread_pools_the_single_node_the_defaults(
+    tmp_path: Path,
+) -> None:
+    three = _settings(tmp_path, 3)
+    for n in (1, 2, 3):
+        props = node_properties(three, n, tmp_path / f"d{n}")
+        assert {"num.io.threads=2", "num.network.threads=2", "num.replica.fetchers=1",
+                "background.threads=2", "log.cleaner.threads=1"} <= set(props)  # fmt: skip
+    single = node_properties(_settings(tmp_path, 1), 1, tmp_path)
+    assert not any(p.startswith(("num.io.threads", "num.network.threads")) for p in single)
