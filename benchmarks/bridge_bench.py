@@ -57,7 +57,14 @@ from _machine import (
     require_tools,
     run,
 )
-from bridge_breakdown import BrokerLogs, LiveTail, breakdown_line, events_line, scrape_buckets
+from bridge_breakdown import (
+    BrokerLogs,
+    InflightPeak,
+    LiveTail,
+    breakdown_line,
+    events_line,
+    scrape_buckets,
+)
 from bridge_clients import phase_clients
 
 from edge_agent.uplink.settings import DeviceConnection
@@ -551,12 +558,15 @@ def measure_latency(
     bridges = start_bridges(env, args.instances, "bench-lb", lb_sites, tmp, settings)
     time.sleep(4)
     tail = LiveTail(settings.kafka_bootstrap, TOPICS["raw"]).start()
-    logs = BrokerLogs(st.state)
+    logs, peak = BrokerLogs(st.state), InflightPeak(port, settings.host).start()
     since = int(time.time() * 1000)
     sent = paced(conns["bench-lb"], args.rate, args.seconds)
     time.sleep(3)
     lags = tail.stop()
-    breakdown = f"{breakdown_line(buckets_of(port, settings), lags)}; {events_line(logs.counts())}"
+    breakdown = (
+        f"{breakdown_line(buckets_of(port, settings), lags)}; bridge in flight at most"
+        f" {peak.stop():.0f}; {events_line(logs.counts())}"
+    )
     bridge_lat = latencies(settings.kafka_bootstrap, TOPICS["raw"], since)
     stop(bridges)
     subprocess.run(baseline_argv(settings, "bench-lr", None) + ["-E"], check=True)

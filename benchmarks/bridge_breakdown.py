@@ -40,6 +40,47 @@ def scrape_buckets(port: int, host: str = "127.0.0.1") -> list[tuple[float, floa
     return [(float(b), float(n)) for b, n in _BUCKET.findall(text)]
 
 
+_INFLIGHT = re.compile(r"^facegate_bridge_inflight ([0-9.e+]+)$", re.M)
+
+
+def scrape_inflight(port: int, host: str = "127.0.0.1") -> float:
+    """The bridge's deliveries received but not yet acknowledged, now."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=10) as resp:  # noqa: S310
+        found = _INFLIGHT.search(resp.read().decode())
+    return float(found.group(1)) if found else float("nan")
+
+
+@dataclass
+class InflightPeak:
+    """Samples the bridge's in-flight gauge while it runs: the highest value shows
+    whether the MQTT window (Receive Maximum, or the broker's own cap) was full."""
+
+    port: int
+    host: str = "127.0.0.1"
+    peak: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> InflightPeak:
+        if self.port:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            try:
+                self.peak = max(self.peak, scrape_inflight(self.port, self.host))
+            except OSError:
+                continue  # a slow scrape on a loaded machine: the next one counts
+
+    def stop(self) -> float:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+        return self.peak
+
+
 def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
     """The upper bound of the bucket holding quantile ``q`` (seconds; inf past the last
     finite bound, NaN when empty): a bound, not an interpolation."""
