@@ -30,6 +30,7 @@ REQUIRED = {
     "key-card request ageing": "KeyCardRequestWaiting",
     "witness fork": "AuditLogForked",
     "certificate expiry": "CertificateExpiry",
+    "processor ledger view stale (input paused)": "ProcessorLedgerStale",
 }
 
 
