@@ -79,9 +79,9 @@ class ErasureAudit:
         existing = self._receipts.get(claims.request_id)
         if existing is not None:
             return existing
-        receipt = issue_receipt(
-            claims, sink=self._sink, key=self._key, log_id=self._log_id, openings=self._openings
-        )
+        claims, salt = self._receipts.pin(claims)  # a retry logs the first attempt's
+        receipt = issue_receipt(claims, sink=self._sink, key=self._key, log_id=self._log_id,
+                                openings=self._openings, salt=salt)  # fmt: skip
         self._receipts.save(receipt)
         if self._checkpointer is not None:
             try:
