@@ -11,6 +11,12 @@ Fencing: all instances share one ``transactional.id``. A new writer's
 so a writer that lost its assignment without noticing cannot commit; and each
 batch starts only after checking the assignment. Readers still judge every
 entry (``chain_topic.judge``), so even a forged double append is refused.
+
+Once-only facts (``ONCE``: an erasure's completion, whose fact id is derived from its
+request, ``log.Once``): a retried completion may publish its fact again, e.g. after
+the writer was down and the worker's wait timed out. The writer chains the first and
+skips any later fact of such a type whose id is already on the chain (read from the
+chain at take-over, then kept as it chains), so one erasure has one completion entry.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 import msgspec
 
 from stream_processor.audit.chain_topic import ChainTopicReader
-from stream_processor.audit.entries import GENESIS
+from stream_processor.audit.entries import GENESIS, EntryType
 from stream_processor.audit.errors import AuditError
 from stream_processor.audit.facts import decode_fact
 from stream_processor.audit.log import Head
@@ -32,6 +38,8 @@ from stream_processor.errors import BrokerError, InvalidInput
 log = logging.getLogger(__name__)
 
 GROUP = "facegate-audit-writer"
+#: Entry types chained at most once per fact id.
+ONCE = frozenset({EntryType.ERASURE_COMPLETED})
 TRANSACTIONAL_ID = "facegate-audit-writer"
 
 
@@ -41,6 +49,7 @@ class WriterStats:
     refused: int = 0  # facts that are not valid facts, or carry identifiers: skipped
     fenced: int = 0  # batches a successor fenced: nothing of them was appended
     takeovers: int = 0
+    repeated: int = 0  # once-only facts already on the chain: skipped
 
 
 def chain_head(reader: ChainTopicReader) -> tuple[Head, int]:
@@ -85,6 +94,7 @@ class ChainWriter:
         self._tp = TopicPartition(facts_topic, 0)
         self._producer: Any = None
         self._head = Head(-1, GENESIS)
+        self._once: set[str] = set()  # ids of the once-only facts on the chain
         self.stats = WriterStats()
         try:
             self._consumer = KafkaConsumer(
@@ -150,7 +160,9 @@ class ChainWriter:
         producer.init_transactions()  # fences the previous writer, aborts its open batch
         committed = self._consumer.committed(self._tp)
         self._consumer.seek(self._tp, committed or 0)
-        self._head, _ = chain_head(self._reader)
+        self._head, end = chain_head(self._reader)
+        # The whole chain is read once per take-over; only the rare once-only ids are kept.
+        self._once = {r.fact_id for r in self._reader.read(0, end) if r.entry.type in ONCE}
         self._producer = producer
         self.stats.takeovers += 1
         log.info("audit chain writer: took over at entry %d", self._head.seq)
@@ -167,13 +179,20 @@ class ChainWriter:
 
         head = self._head
         producer = self._producer
+        once = set(self._once)
         try:
             producer.begin_transaction()
-            chained = 0
+            chained = repeated = 0
             for rec in records:
                 entry = self._chain(rec.value, head)
                 if entry is None:
                     continue
+                fact_id = (rec.key or b"").decode(errors="replace")
+                if entry.type in ONCE:
+                    if fact_id in once:
+                        repeated += 1
+                        continue
+                    once.add(fact_id)
                 producer.send(self._chain_topic, key=rec.key, value=entry.line(), partition=0)
                 head = Head(entry.seq, entry.hash)
                 chained += 1
@@ -187,7 +206,11 @@ class ChainWriter:
             self._drop()
             return 0
         self._head = head
+        self._once = once
         self.stats.chained += chained
+        self.stats.repeated += repeated
+        if repeated:
+            log.info("audit chain writer: %d once-only facts already chained: skipped", repeated)
         return chained
 
     def _chain(self, raw: bytes | None, head: Head) -> Any:

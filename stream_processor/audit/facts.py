@@ -3,7 +3,9 @@
 A fact is an entry without its place in the chain (no ``seq``, ``prev`` or
 ``hash``): the writer gives it one. Each fact has a unique ``id``, the key of
 its fact record and of the chained entry's record, so the process that
-published it can find its entry on the chain topic. The subject is already a
+published it can find its entry on the chain topic; a fact that must be chained once
+(an erasure's completion) has an id derived from its ``Once`` key, and the writer
+chains no second fact of such a type with an id already on the chain. The subject is already a
 ``c1_`` commitment: the salt that opens it stays on the publishing host.
 """
 
@@ -58,10 +60,13 @@ def new_fact(
     site: str | None,
     subject: str | None,
     body: dict[str, Any],
+    id: str | None = None,
 ) -> AuditFact:
+    """``id``: a deterministic id for a fact that must be chained once (``log.Once``);
+    by default a random one."""
     return AuditFact(
         v=1,
-        id=uuid.uuid4().hex,
+        id=id or uuid.uuid4().hex,
         at_ms=at_ms,
         type=type,
         tenant=tenant,

@@ -12,6 +12,7 @@ single-partition Kafka topic to one writer (see docs/rights.md).
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -47,6 +48,40 @@ class Appended:
 
 
 @dataclass(frozen=True)
+class Once:
+    """An append that must be logged once however often it is retried (an erasure's
+    completion, retried through an outage or a crash): a retry with the same ``key``,
+    salt and content returns the entry already logged. ``salt`` is pinned by the caller
+    so that every retry commits to the subject identically."""
+
+    key: str
+    salt: str | None = None
+
+    @property
+    def fact_id(self) -> str:
+        """The deterministic id of its fact in the multi-host mode (facts.py)."""
+        return hashlib.sha256(b"facegate.audit.once\0" + self.key.encode()).hexdigest()[:32]
+
+
+def same_fact(entry: AuditEntry, type: EntryType, tenant: str | None, site: str | None,
+              subject: str | None, body: dict[str, Any]) -> bool:  # fmt: skip
+    """Whether ``entry`` logs this fact (its place and time aside)."""
+    return (entry.type, entry.tenant, entry.site, entry.subject, entry.body) == (
+        type, tenant, site, subject, body,
+    )  # fmt: skip
+
+
+def committed(subject: str | None, once: Once | None) -> tuple[str | None, str | None]:
+    """(salt, commitment) of ``subject``: the pinned salt of ``once`` or a new one."""
+    if subject is None:
+        return None, None
+    if not _PSEUDONYM.match(subject):
+        raise IdentifierInAudit("subject must be a ps1_ pseudonym (it is committed to)")
+    salt = once.salt if once is not None and once.salt is not None else new_salt()
+    return salt, commit(subject, salt)
+
+
+@dataclass(frozen=True)
 class Head:
     """The last entry of the log: its position and hash (``seq`` -1 for an empty log)."""
 
@@ -65,7 +100,10 @@ class AuditSink(Protocol):
         site: str | None,
         body: dict[str, Any],
         subject: str | None = None,
-    ) -> Appended: ...
+        once: Once | None = None,
+    ) -> Appended:
+        """``once``: the append happens at most once per ``once.key`` (see ``Once``)."""
+        ...
 
     def head(self) -> Head: ...
 
@@ -108,39 +146,51 @@ class FileAuditLog:
         site: str | None,
         body: dict[str, Any],
         subject: str | None = None,
+        once: Once | None = None,
     ) -> Appended:
-        salt: str | None = None
-        commitment: str | None = None
-        if subject is not None:
-            if not _PSEUDONYM.match(subject):
-                raise IdentifierInAudit("subject must be a ps1_ pseudonym (it is committed to)")
-            salt = new_salt()
-            commitment = commit(subject, salt)
+        salt, commitment = committed(subject, once)
         with open(self.path, "r+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 head = self._head_locked(fh)
-                entry = build_entry(
-                    seq=head.seq + 1,
-                    at_ms=int(self._clock() * 1000),
-                    type=type,
-                    tenant=tenant,
-                    site=site,
-                    subject=commitment,
-                    body=body,
-                    prev=head.hash,
-                )
-                fh.seek(0, os.SEEK_END)
-                fh.write(entry.line() + b"\n")
-                fh.flush()
-                if self._fsync:
-                    os.fsync(fh.fileno())
-                self._cache = (fh.tell(), Head(entry.seq, entry.hash))
+                earlier = self.logged(type, tenant, site, commitment, body) if once else None
+                entry = earlier or self._write_locked(fh, head, type, tenant, site,
+                                                      commitment, body)  # fmt: skip
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         if subject is not None and salt is not None and self._openings is not None:
             self._openings.put(entry.seq, subject, salt)
         return Appended(entry, salt)
+
+    def _write_locked(
+        self, fh: BinaryIO, head: Head, type: EntryType, tenant: str | None, site: str | None,
+        commitment: str | None, body: dict[str, Any],
+    ) -> AuditEntry:  # fmt: skip
+        entry = build_entry(
+            seq=head.seq + 1,
+            at_ms=int(self._clock() * 1000),
+            type=type,
+            tenant=tenant,
+            site=site,
+            subject=commitment,
+            body=body,
+            prev=head.hash,
+        )
+        fh.seek(0, os.SEEK_END)
+        fh.write(entry.line() + b"\n")
+        fh.flush()
+        if self._fsync:
+            os.fsync(fh.fileno())
+        self._cache = (fh.tell(), Head(entry.seq, entry.hash))
+        return entry
+
+    def logged(self, type: EntryType, tenant: str | None, site: str | None,
+               subject: str | None, body: dict[str, Any]) -> AuditEntry | None:  # fmt: skip
+        """The entry already logging this fact (``subject``: its commitment), if any."""
+        for earlier in self.entries():
+            if same_fact(earlier, type, tenant, site, subject, body):
+                return earlier
+        return None
 
     def extend(self, more: Callable[[Head], Iterable[AuditEntry]]) -> Head:
         """Append the entries ``more(head)`` yields, under the exclusive lock, and return

@@ -21,11 +21,17 @@ from typing import Any, Protocol
 
 from stream_processor.audit.canonical import canonical
 from stream_processor.audit.chain_topic import ChainTopicReader, Verdict, judge
-from stream_processor.audit.commitment import commit, new_salt
 from stream_processor.audit.entries import AuditEntry, EntryType
-from stream_processor.audit.errors import ChainFork, IdentifierInAudit
+from stream_processor.audit.errors import AuditError, ChainFork
 from stream_processor.audit.facts import AuditFact, new_fact
-from stream_processor.audit.log import _PSEUDONYM, Appended, FileAuditLog, Head
+from stream_processor.audit.log import (
+    Appended,
+    FileAuditLog,
+    Head,
+    Once,
+    committed,
+    same_fact,
+)
 from stream_processor.audit.openings import Openings
 from stream_processor.errors import BrokerError
 
@@ -126,47 +132,58 @@ class TopicAuditLog(FileAuditLog):
         site: str | None,
         body: dict[str, Any],
         subject: str | None = None,
+        once: Once | None = None,
     ) -> Appended:
-        if subject is not None and not _PSEUDONYM.match(subject):
-            raise IdentifierInAudit("subject must be a ps1_ pseudonym (it is committed to)")
         key = canonical([str(type), tenant, site, subject, body])
         with self._lock:
             # A retry of an append that timed out waits for the same fact (it may have
             # been chained meanwhile) instead of publishing it a second time.
             pending = self._pending.get(key)
             if pending is None:
-                pending = self._publish(type, tenant, site, body, subject)
-                self._pending[key] = pending
+                salt, commitment = committed(subject, once)
+                start = self._reader.end()
+                self.sync()
+                earlier = self.logged(type, tenant, site, commitment, body) if once else None
+                if earlier is not None:  # chained by an earlier attempt (any process)
+                    return self._opened(earlier, subject, salt)
+                fact = self._publish(type, tenant, site, commitment, body, once)
+                pending = self._pending[key] = (fact, salt, start)
             fact, salt, start = pending
+            commitment = fact.subject
             record = self._reader.find(fact.id, start, self._wait_s)
             del self._pending[key]
             self.sync()
+        if not same_fact(record.entry, type, tenant, site, commitment, body):
+            raise AuditError(f"fact {fact.id} was chained with other content (a forged fact?)")
+        return self._opened(record.entry, subject, salt)
+
+    def _opened(self, entry: AuditEntry, subject: str | None, salt: str | None) -> Appended:
         if subject is not None and salt is not None and self._openings is not None:
-            self._openings.put(record.entry.seq, subject, salt)
-        return Appended(record.entry, salt)
+            self._openings.put(entry.seq, subject, salt)
+        return Appended(entry, salt)
 
     def _publish(
         self,
         type: EntryType,
         tenant: str | None,
         site: str | None,
+        commitment: str | None,
         body: dict[str, Any],
-        subject: str | None,
-    ) -> tuple[AuditFact, str | None, int]:
-        salt = new_salt() if subject is not None else None
+        once: Once | None,
+    ) -> AuditFact:
         fact = new_fact(
             type,
             at_ms=int(self._clock() * 1000),
             tenant=tenant,
             site=site,
-            subject=commit(subject, salt) if subject is not None and salt else None,
+            subject=commitment,
             body=body,
+            id=once.fact_id if once is not None else None,
         )
         # Refuse here what the writer would refuse, so the caller hears why.
         fact.chained(0, "0" * 64)
-        start = self._reader.end()
         self._publisher.publish(fact)
-        return fact, salt, start
+        return fact
 
     def head(self) -> Head:
         return self.sync()

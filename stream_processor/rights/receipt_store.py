@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from stream_processor.audit.commitment import new_salt
 from stream_processor.rights.db_port import RightsDb
-from stream_processor.rights.receipts import ErasureReceipt
+from stream_processor.rights.receipts import ErasureReceipt, ReceiptClaims
 
 #: No ``witnessed`` member (or a JSON null): ``->>`` gives SQL NULL for both.
 _UNWITNESSED = {
@@ -29,6 +30,25 @@ class ReceiptStore:
                 receipt.to_json(),
             ),
         )
+        # Issued: the pinned attempt (which names the subject) has served its purpose.
+        self._db.execute(
+            "DELETE FROM erasure_completions WHERE request_id = ?", (receipt.claims.request_id,)
+        )
+
+    def pin(self, claims: ReceiptClaims) -> tuple[ReceiptClaims, str]:
+        """The claims and salt every attempt to complete this erasure uses: the first
+        attempt's (on any host). A retry after an outage then publishes the same
+        completion fact, which the audit log chains once (``audit.log.Once``)."""
+        self._db.execute(
+            "INSERT INTO erasure_completions (request_id, claims, salt) VALUES (?, ?, ?) "
+            "ON CONFLICT (request_id) DO NOTHING",
+            (claims.request_id, claims.model_dump_json(), new_salt()),
+        )
+        row = self._db.execute(
+            "SELECT claims, salt FROM erasure_completions WHERE request_id = ?",
+            (claims.request_id,),
+        ).fetchone()
+        return ReceiptClaims.model_validate_json(row[0]), str(row[1])
 
     def get(self, request_id: str) -> ErasureReceipt | None:
         row = self._db.execute(

@@ -25,7 +25,7 @@ from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.canonical import canonical, digest
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.keys import Keyring, OperatorKey, PublicKey
-from stream_processor.audit.log import AuditSink
+from stream_processor.audit.log import AuditSink, Once
 from stream_processor.audit.openings import Openings
 from stream_processor.audit.verify import AnchorCheck
 
@@ -210,6 +210,11 @@ def completion_body(claims: ReceiptClaims) -> dict[str, Any]:
     }
 
 
+def completion_once(request_id: str, salt: str | None) -> Once:
+    """What makes an erasure's completion entry one per request (``audit.log.Once``)."""
+    return Once(key=f"erasure_completed:{request_id}", salt=salt)
+
+
 def issue_receipt(
     claims: ReceiptClaims,
     *,
@@ -218,6 +223,7 @@ def issue_receipt(
     log_id: str,
     openings: Openings | None = None,
     forget_openings: bool = True,
+    salt: str | None = None,
 ) -> ErasureReceipt:
     """Append the erasure_completed entry and sign the receipt.
 
@@ -225,6 +231,9 @@ def issue_receipt(
     receipt; with ``forget_openings`` (default) the operator's index then
     forgets them, so afterwards only the receipt holder can link the log to
     the subject.
+
+    The completion entry is logged once per request id: a retry with the same claims
+    and ``salt`` (pinned by ``ReceiptStore.pin``) returns the entry already logged.
     """
     prior = openings.for_subject(claims.subject) if openings is not None else []
     appended = sink.append(
@@ -233,6 +242,7 @@ def issue_receipt(
         site=claims.site,
         subject=claims.subject,
         body=completion_body(claims),
+        once=completion_once(claims.request_id, salt),
     )
     assert appended.salt is not None
     unsigned = ErasureReceipt(

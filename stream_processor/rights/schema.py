@@ -85,7 +85,15 @@ CREATE TABLE audit_openings (
 CREATE INDEX audit_openings_subject ON audit_openings (subject)
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# An erasure's completion as first attempted (rights/receipt_store.py, ``pin``): every
+# retry, on any host, logs the same claims under the same salt, so they chain once.
+_V4 = """
+CREATE TABLE erasure_completions (
+    request_id TEXT PRIMARY KEY, claims TEXT NOT NULL, salt TEXT NOT NULL
+)
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 
 
 def statements(version: int, dialect: Dialect) -> list[str]:
