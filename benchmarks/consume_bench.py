@@ -10,6 +10,10 @@ after every batch as the processor does:
 
     .venv/bin/python benchmarks/consume_bench.py --events 300000
 
+With ``FACEGATE_KAFKA_AUTH=true`` the private Kafka requires SASL/SCRAM and ACLs, and
+both clients log in as the admin principal (``runtime/kafka_auth.py``), so the
+figures include the login; without it they connect in the clear.
+
 Prints records/s (wall) and records per CPU-second of this process (the
 figure that matters on a shared machine), for each client, twice, interleaved.
 """
@@ -23,14 +27,18 @@ import time
 from _machine import load_line, machine_line, message_size_line, private_stack, run
 from processor_bench import make_events, preload
 
-from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.kafka_auth import Role, client_config
+from stream_processor.runtime.settings import BrokerSettings, Topics
 
 
-async def with_aiokafka(bootstrap: str, topic: str, n: int, batch: int) -> tuple[float, float]:
+async def with_aiokafka(
+    settings: BrokerSettings, topic: str, n: int, batch: int
+) -> tuple[float, float]:
     from aiokafka import AIOKafkaConsumer
 
     c = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"cmp-aio-{time.time_ns()}",
+        topic, **client_config(Role.ADMIN, settings, "aiokafka"),
+        group_id=f"cmp-aio-{time.time_ns()}",
         enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=batch,
         max_partition_fetch_bytes=4 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024,
     )  # fmt: skip
@@ -48,11 +56,13 @@ async def with_aiokafka(bootstrap: str, topic: str, n: int, batch: int) -> tuple
         await c.stop()
 
 
-async def with_confluent(bootstrap: str, topic: str, n: int, batch: int) -> tuple[float, float]:
+async def with_confluent(
+    settings: BrokerSettings, topic: str, n: int, batch: int
+) -> tuple[float, float]:
     from confluent_kafka import Consumer
 
     c = Consumer({
-        "bootstrap.servers": bootstrap, "group.id": f"cmp-ck-{time.time_ns()}",
+        **client_config(Role.ADMIN, settings, "confluent"), "group.id": f"cmp-ck-{time.time_ns()}",
         "enable.auto.commit": False, "auto.offset.reset": "earliest",
         "fetch.max.bytes": 64 * 1024 * 1024, "max.partition.fetch.bytes": 4 * 1024 * 1024,
     })  # fmt: skip
@@ -78,11 +88,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
     print(machine_line())
+    print(f"Kafka auth: {'on' if BrokerSettings().kafka_auth else 'off'}")
     env = {"FACEGATE_TOPIC_RAW_PARTITIONS": "6", "FACEGATE_STORE": "sqlite"}
     with private_stack("cbench", env) as st:
         topics = Topics()
         values = make_events(args.events, 50, 4, 200)
-        preload(st.settings.kafka_bootstrap, topics.raw, values, 50)
+        preload(st.settings, topics.raw, values, 50)
         print(f"{args.events:,} records in {topics.raw} (6 partitions),"
               f" {message_size_line(values, 'records')}; batches of {args.batch},"
               " a commit after each")  # fmt: skip
@@ -91,7 +102,7 @@ def main() -> None:
         for r in range(args.rounds):
             for name, read in clients.items():
                 wall, cpu = asyncio.run(
-                    read(st.settings.kafka_bootstrap, topics.raw, args.events, args.batch)
+                    read(st.settings, topics.raw, args.events, args.batch)
                 )
                 print(f"round {r + 1} {name:24s} {args.events / wall:10,.0f} records/s wall "
                       f"{args.events / cpu:10,.0f} per CPU-second "
