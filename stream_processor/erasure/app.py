@@ -3,6 +3,9 @@
 - ``requests``  the erasure topic (one partition, keyed by request id) → ``on_request``
 - ``acks``      device acknowledgements (``facegate.edge.acks``) → ``on_ack``
 - ``tick``      every ``FACEGATE_ERASURE_TICK_S``: re-send, resume, gauges
+- ``ledger_heartbeat``  every ``segment.ms / 2``: rolls the consent and policies
+                ledgers' segments so compaction keeps the receipts' bound
+                (``ledger_heartbeat.py`` says why this worker writes it)
 
 Progress lives in SQLite (``ErasureBook``), not in a Faust table: a table's
 changelog would be one more Kafka topic holding pseudonyms, and a pending
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import faust
 
+from stream_processor.erasure.ledger_heartbeat import LedgerHeartbeat, heartbeat_interval_s
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.settings import ErasureSettings
@@ -129,6 +133,17 @@ def create_app(
     @app.timer(settings.tick_s)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         await tick_once(service, consumers)
+
+    heartbeat = LedgerHeartbeat(
+        lambda topic, key, value: app.producer.send_and_wait(
+            topic, key, value, partition=None, timestamp=None, headers=None
+        ),
+        topics, app_id, consumers,
+    )  # fmt: skip
+
+    @app.timer(heartbeat_interval_s(topics))  # type: ignore[untyped-decorator]
+    async def ledger_heartbeat() -> None:
+        await heartbeat.beat()
 
     return app, service
 

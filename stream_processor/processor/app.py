@@ -6,7 +6,7 @@
                       withdrawal deletes stored face events and commands the edge)
 - ``policies``        policy versions → ``Ledgers.apply_policy``
 - timers              consent read positions, the retention sweeper
-                      (``RetentionSweeper``), ledger heartbeats
+                      (``RetentionSweeper``), heartbeats on the tables' changelogs
 
 Ledger records are handled under ``quarantine.guard``: a store or broker outage is
 waited out (the record stays unacknowledged), a record that cannot be taken is
@@ -139,7 +139,7 @@ def create_app(
         audit_factory=audit_factory or partial(open_audit_log, Path(stack.state_dir)),
         clock=clock,
     )
-    add_timers(app, settings, topics, ledgers, sweeper, consent_topic, policy_topic, clock)
+    add_timers(app, settings, topics, ledgers, sweeper, clock)
     return app
 
 
@@ -272,8 +272,6 @@ def add_timers(
     topics: Topics,
     ledgers: Ledgers,
     sweeper: RetentionSweeper,
-    consent_topic: Any,
-    policy_topic: Any,
     clock: Callable[[], float],
 ) -> None:
     def recovered() -> bool:
@@ -291,12 +289,11 @@ def add_timers(
     @app.timer(max(1.0, topics.ledger_segment_ms / 2000))  # type: ignore[untyped-decorator]
     async def ledger_heartbeat() -> None:
         # Compaction never touches the active segment, and a segment only rolls on
-        # a write: these writes keep the stated "gone within" bound true on quiet
-        # ledgers and on the tables' changelogs.
+        # a write: these writes keep the stated "gone within" bound true on the
+        # tables' changelogs (this app's own topics). The ledgers themselves are
+        # beaten by the erasure worker: this role may not write them.
         key = heartbeat_key(settings.worker_name)
         beat = str(int(clock() * 1000)).encode()
-        for topic in (consent_topic, policy_topic):
-            await topic.send(key=key, value=beat)
         if recovered():
             ledgers.consent_table[key] = beat
             ledgers.policy_table[key] = beat

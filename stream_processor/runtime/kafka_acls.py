@@ -1,9 +1,10 @@
 """Which role may do what on which Kafka resource (pure), and applying it as ACLs.
 
 Least privilege per role: only the bridge writes raw events and dead letters
-from gates; only the office (CLI and web app) writes the policy ledger, and
-besides it only the erasure worker writes the consent and erasure ledgers (an
-erasure withdraws the subject's consent and tombstones its records); workers
+from gates; the office (CLI and web app) writes the ledgers, and besides it only
+the erasure worker writes the consent and erasure ledgers (an erasure withdraws
+the subject's consent and tombstones its records) and the policies ledger (its
+compaction heartbeat: ``erasure/ledger_heartbeat.py``); workers
 read raw and the ledgers and write commands, dead letters and their own (app-id
 prefixed) changelog topics and groups. No one
 but the super users (the brokers and ``facegate stack up``) creates topics or
@@ -104,8 +105,10 @@ def acl_plan(
     # It also writes the consent ledger: an erasure withdraws the subject's consent and
     # tombstones every consent record naming them (Kafka cannot narrow that to the
     # subject's keys; the processor, which never needs it, gets no such grant).
+    # And it writes a heartbeat to consent and policies so their segments roll and the
+    # bound its receipts state holds (Kafka cannot narrow this to heartbeat keys).
     changelog = f"{processor_app}-consent-changelog"
-    written = [t.dlq, t.commands, t.erasure, t.consent, t.audit_checkpoints]
+    written = [t.dlq, t.commands, t.erasure, t.consent, t.policies, t.audit_checkpoints]
     erasure = _topics(Role.ERASURE, both, written)
     followed = [t.erasure, t.consent, t.acks, t.device_status, changelog]
     erasure += _reader(Role.ERASURE, followed, erasure_app) + _app(Role.ERASURE, erasure_app)

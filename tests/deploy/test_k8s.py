@@ -164,14 +164,14 @@ def test_users_and_acls_are_the_codes_role_plan() -> None:
     plan = {(g.role.user, g.operation, g.resource, g.name, g.prefixed, g.deny)
             for g in acl_plan(Topics(), app, f"{app}-erasure")}
     assert _grants() == plan
-    # The ledgers of consent and policies are written by the office only (and consent by
-    # the erasure worker, which withdraws and tombstones the subject's), raw events by
-    # the bridge only.
+    # The ledgers of consent and policies are written by the office only, and by the
+    # erasure worker (it withdraws and tombstones the subject's consent, and writes the
+    # heartbeat that rolls both ledgers' segments); raw events by the bridge only.
     t = Topics()
     writers = {(u, n) for u, op, kind, n, _, _ in plan if op == "WRITE" and kind == "topic"}
     office = {"facegate-office", "facegate-web"}
     assert {u for u, n in writers if n == t.consent} == {*office, "facegate-erasure"}
-    assert {u for u, n in writers if n == t.policies} == office
+    assert {u for u, n in writers if n == t.policies} == {*office, "facegate-erasure"}
     assert {u for u, n in writers if n == t.raw} == {"facegate-bridge"}
 
 
