@@ -348,3 +348,52 @@ def test_a_resumed_erasure_still_reports_what_the_interrupted_step_deleted(tmp_p
     counts = {(d.where, d.what): d.count for d in receipt.claims.deletions}
     assert counts[("event_store", "stored events")] == 5
     assert counts[("aggregates", "the subject's counts in per-minute aggregates")] == 5
+
+
+def test_a_crash_inside_the_store_step_leaves_rows_and_counts_then_the_retry_is_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker dies between the delete and the aggregate take-back: neither happened
+    (one transaction), so the dashboards never lose rows while keeping their counts; the
+    retry removes both and the receipt reports each exactly once."""
+    from collections import Counter
+
+    from stream_processor.rights.db import open_rights_db
+    from stream_processor.rights.receipt_store import ReceiptStore
+    from stream_processor.store.base import StoreUnavailable, row_cell
+    from stream_processor.store.sqlite import SqliteEventStore
+
+    out = Recorder()
+    svc = make_service(tmp_path, [DeviceIdentity("acme", "north", "g1", "d1")], out)
+    seeded = SqliteEventStore(tmp_path / "events.sqlite")
+    rows = seeded.all_events()
+    seeded.write_batch([], dict(Counter(row_cell(r) for r in rows)))  # what the worker counted
+    seeded.close()
+    r = request()
+
+    def killed(self: object, counts: object) -> None:
+        raise StoreUnavailable("killed between the delete and the take-back")
+
+    async def scenario() -> None:
+        with monkeypatch.context() as m:
+            m.setattr(SqliteEventStore, "_take_back", killed)
+            with pytest.raises(StoreUnavailable):
+                await svc.on_request(r.encode())
+        store = SqliteEventStore(tmp_path / "events.sqlite")
+        assert len(store.events_of_subject("acme", "north", SUBJECT)) == 5  # nothing half done
+        assert sum(store.aggregates("acme", 0).values()) == 6
+        store.close()
+        await svc.tick()
+        await svc.on_ack(ack_for(out.commands[0], "g1", "d1", AckStatus.DONE))
+        await svc.close()
+
+    asyncio.run(scenario())
+    store = SqliteEventStore(tmp_path / "events.sqlite")
+    others = [x for x in rows if x.subject == OTHER]
+    assert store.aggregates("acme", 0) == dict(Counter(row_cell(x) for x in others))
+    store.close()
+    receipt = ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id)
+    assert receipt is not None
+    counts = {(d.where, d.what): d.count for d in receipt.claims.deletions}
+    assert counts[("event_store", "stored events")] == 5
+    assert counts[("aggregates", "the subject's counts in per-minute aggregates")] == 5
