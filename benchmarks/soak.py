@@ -18,9 +18,13 @@ stored rows (the store's own per-minute counts, cheap at any size), the processo
 group's lag on the raw topic, the load average. At the end: the load stops, the
 pipeline drains (lag 0, counts steady), and the store is checked per device: rows
 against what was published and confirmed, duplicates by (device, seq) and by event
-id, seqs never published; the dead-letter topic's size. Memory: a linear fit of each
-process's RSS over the second half (each lifetime's first ``--warmup-s`` left out),
-in MiB/hour, against a bound (``--flat-mib-h`` or ``--flat-share-h`` of its RSS).
+id, seqs never published; the dead-letter topic's size. Memory, judged on each
+process's anonymous pages (RssAnon; the plot shows RSS): a linear fit over the second
+half with one intercept per lifetime and per stretch between faults (each lifetime's
+first ``--warmup-s`` and each fault's first minute left out), in MiB/hour, against a
+bound (``--flat-mib-h`` or ``--flat-share-h`` of its memory); and the steps at faults,
+summed per lifetime, against a stated bound (Mosquitto: its configured queue limits,
+``soak_report.mosquitto_step_mib``; others: one hour of the allowed growth).
 
 Output: a summary, ``docs/img/soak-<store>[-<tag>].json`` and ``.png``
 (RSS per process and stored rows/s over time, faults marked). Exit 1 when anything

@@ -149,12 +149,17 @@ def print_summary(result: dict[str, Any], out_dir: Path) -> None:
             f" {_s(f['outage_s'])}s, rows flowing again after {_s(_since(f))}s"
             + (f" ERROR {f['error']}" if f["error"] else "")
         )
-    print(f"{'process':12} {'start':>8} {'end':>8} {'max':>8} {'MiB/h':>8} {'bound':>7} flat")
+    print("anonymous memory (MiB); slope between faults, steps at faults, each with its bound")
+    print(
+        f"{'process':12} {'start':>8} {'end':>8} {'max':>8} {'MiB/h':>8} {'bound':>7}"
+        f" {'steps':>22} {'bound':>6} flat"
+    )
     for name, m in result["memory"].items():
+        steps = " ".join(f"{v:+.0f}" for v in m["steps_mib"]) or "-"
         print(
             f"{name:12} {m['start_mib']:8.1f} {m['end_mib']:8.1f} {m['max_mib']:8.1f}"
             f" {_s(m['slope_mib_per_h'], '8.1f')} {m['bound_mib_per_h']:7.1f}"
-            f" {FLAT[m['flat']]}"
+            f" {steps:>22} {m['step_bound_mib']:6.0f} {FLAT[m['flat']]}"
         )
     lavg = result["load_avg_1m"]
     print(

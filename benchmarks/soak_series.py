@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _pipeline import sample
+from _pipeline import children, sample
 
 
 @dataclass
@@ -21,6 +21,11 @@ class Sample:
     stored: int
     lag: int | None
     load1: float
+    #: Anonymous resident memory (RssAnon: heap, stacks, native allocations), which is
+    #: what memory is judged by. RSS adds file pages mapped and touched (a JVM's jars,
+    #: Kafka's mmapped log indexes, growing with the log): page cache the kernel takes
+    #: back at will, plotted but not read as growth.
+    anon_mib: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -37,7 +42,10 @@ class Series:
         pids = dict(self.pids())
         rss = {name: (None if pid is None else _mib(sample(pid).rss_bytes))
                for name, pid in pids.items()}  # fmt: skip
-        s = Sample(t_s, rss, pids, self.stored(), self.lag(), os.getloadavg()[0])
+        anon = {
+            name: (None if pid is None else _mib(anon_bytes(pid))) for name, pid in pids.items()
+        }
+        s = Sample(t_s, rss, pids, self.stored(), self.lag(), os.getloadavg()[0], anon)
         self.samples.append(s)
         return s
 
@@ -50,9 +58,24 @@ class Series:
     def as_dicts(self) -> list[dict[str, Any]]:
         return [
             {"t_s": round(s.t_s, 1), "rss_mib": {k: _r(v) for k, v in s.rss_mib.items()},
+             "anon_mib": {k: _r(v) for k, v in s.anon_mib.items()},
              "stored": s.stored, "lag": s.lag, "load1": s.load1}
             for s in self.samples
         ]  # fmt: skip
+
+
+def anon_bytes(pid: int) -> int:
+    """RssAnon of ``pid`` and its descendants (0 when gone)."""
+    total = 0
+    for p in children(pid):
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("RssAnon:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 def _mib(rss_bytes: int) -> float | None:
@@ -189,14 +212,15 @@ def judge_memory(name: str, pts: Sequence[Point], rule: MemoryRule) -> dict[str,
 
 
 def memory_summary(series: Series, rule: MemoryRule) -> dict[str, dict[str, Any]]:
-    """Per process: RSS at the first and last sample, its peak, restarts, the slope of
-    its RSS between faults and its steps at faults, judged by ``rule``."""
+    """Per process: memory at the first and last sample, its peak, restarts, the slope
+    between faults and the steps at faults, judged by ``rule``; anonymous memory where
+    it was sampled (:attr:`Sample.anon_mib`), else RSS."""
     out: dict[str, dict[str, Any]] = {}
     for name in series.names():
         pts = [
             (s.t_s, v, s.pids.get(name))
             for s in series.samples
-            if (v := s.rss_mib.get(name)) is not None
+            if (v := s.anon_mib.get(name, s.rss_mib.get(name))) is not None
         ]
         if pts:
             out[name] = judge_memory(name, pts, rule)

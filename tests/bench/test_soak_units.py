@@ -225,6 +225,29 @@ def test_a_restart_at_a_fault_is_a_new_lifetime_not_a_step() -> None:
     assert m["lifetimes"] == 2 and m["steps_mib"] == [10.0, 0.0, 0.0] and m["flat"] is True
 
 
+def test_memory_is_judged_by_anonymous_pages_where_they_were_sampled() -> None:
+    """Kafka's mmapped log indexes grow its RSS with the log (page cache the kernel
+    reclaims); the heap and native allocations are what must stay flat."""
+    s = Series(lambda: {}, lambda: 0, lambda: None)
+    s.samples = [
+        Sample(t, {"k": 900 + t / 60}, {"k": 1}, 0, None, 0.0, {"k": 850.0})
+        for t in range(0, 3601, 10)
+    ]
+    rule = MemoryRule(1800, 120, 20, 0.05)
+    assert memory_summary(s, rule)["k"]["flat"] is True
+    for x in s.samples:
+        x.anon_mib["k"] = 850 + x.t_s / 30  # +120 MiB/h of heap: growth
+    assert memory_summary(s, rule)["k"]["flat"] is False
+
+
+def test_anonymous_memory_of_a_live_process_is_read() -> None:
+    import os
+
+    from soak_series import anon_bytes
+
+    assert 0 < anon_bytes(os.getpid()) and anon_bytes(2**22 + 7) == 0
+
+
 def test_mosquitto_step_bound_follows_its_configured_queue() -> None:
     from soak_report import MOSQUITTO_BYTES_PER_QUEUED, mosquitto_step_mib
 
