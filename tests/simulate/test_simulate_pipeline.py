@@ -95,26 +95,17 @@ def assert_stored_exactly_once(p: Pipeline, report: LoadReport) -> None:
         assert dev.seqs[0] <= low <= high <= dev.seqs[1]
 
 
-def test_a_short_run_is_stored_exactly_once_per_device_and_seq(pipeline: Pipeline) -> None:
-    accounts = sim_accounts(pipeline, sites=2, per_site=2)
-    start_pipeline(pipeline)
-    spec = LoadSpec(sites=2, devices_per_site=2, rate=400, duration_s=3, processes=2,
-                    drain_timeout_s=90, seed=3)  # fmt: skip
-    report = run_load(spec, accounts)
-    assert report.made >= 1000
-    assert report.published == report.confirmed == report.made
-    assert report.unconfirmed == report.refused == 0
-    assert 0 < report.expected_stored < report.made  # unknown faces are never stored
-    assert report.expected_stored == report.made - report.by_kind["unknown_face"]
-    assert_stored_exactly_once(pipeline, report)
-
-
-def test_unconfirmed_events_survive_a_mosquitto_kill_and_are_stored_once(
+def test_a_run_is_stored_exactly_once_per_device_and_seq_across_a_mosquitto_kill(
     pipeline: Pipeline,
 ) -> None:
-    accounts = sim_accounts(pipeline, sites=1, per_site=3)
+    """Two sites of two gates, published from two processes; Mosquitto is killed (-9)
+    mid-run. What was not confirmed goes out again, and every event the policy stores
+    lands exactly once per device and seq. One run for both points: a run without the
+    kill showed nothing this one does not (the CLI test below is a fault-free run,
+    checked row for row)."""
+    accounts = sim_accounts(pipeline, sites=2, per_site=2)
     start_pipeline(pipeline)
-    spec = LoadSpec(sites=1, devices_per_site=3, rate=300, duration_s=6, processes=1,
+    spec = LoadSpec(sites=2, devices_per_site=2, rate=300, duration_s=5, processes=2,
                     confirm_timeout_s=2, drain_timeout_s=120, seed=5)  # fmt: skip
     result: list[LoadReport] = []
     flowing = threading.Event()
@@ -135,9 +126,13 @@ def test_unconfirmed_events_survive_a_mosquitto_kill_and_are_stored_once(
     broker.up()
     runner.join(240)
     (report,) = result
-    assert report.reconnects >= 3  # every device came back
+    assert report.reconnects >= 4  # every device came back
     assert report.publishes > report.made  # what was not confirmed went out again
-    assert report.confirmed == report.made and report.unconfirmed == 0
+    assert report.made >= 1000
+    assert report.published == report.confirmed == report.made
+    assert report.unconfirmed == report.refused == 0
+    assert 0 < report.expected_stored < report.made  # unknown faces are never stored
+    assert report.expected_stored == report.made - report.by_kind["unknown_face"]
     assert_stored_exactly_once(pipeline, report)
 
 
