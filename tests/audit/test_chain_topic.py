@@ -87,11 +87,11 @@ def test_a_stale_writer_is_fenced_and_appends_nothing(chain: Chain) -> None:
     # A successor initialises the same transactional id: what happens when the group
     # moved partition 0 while the stale writer was paused and did not notice.
     successor = KafkaProducer(
-        bootstrap_servers=chain.bootstrap, transactional_id=f"w-{chain.tag}", acks="all",
-        enable_idempotence=True,
+        bootstrap_servers=chain.bootstrap, **chain.auth, transactional_id=f"w-{chain.tag}",
+        acks="all", enable_idempotence=True,
     )
     successor.init_transactions()
-    publisher = KafkaFactPublisher(chain.bootstrap, chain.topics.audit_facts)
+    publisher = KafkaFactPublisher(chain.bootstrap, chain.topics.audit_facts, chain.auth)
     fact = new_fact(EntryType.POLICY_VERSION, at_ms=1, tenant="acme", site=None,
                     subject=None, body={"version": 1})
     publisher.publish(fact)
@@ -100,7 +100,7 @@ def test_a_stale_writer_is_fenced_and_appends_nothing(chain: Chain) -> None:
         if stale.stats.fenced:
             break
     assert stale.stats.fenced == 1 and stale.stats.chained == 0
-    reader = ChainTopicReader(chain.bootstrap, chain.topics.audit_chain)
+    reader = ChainTopicReader(chain.bootstrap, chain.topics.audit_chain, chain.auth)
     assert list(reader.read(0, reader.end())) == []  # nothing of the fenced batch is visible
     successor.close()
     publisher.close()
@@ -128,7 +128,7 @@ def test_readers_refuse_a_double_append_and_stop_at_a_fork(chain: Chain) -> None
         running.halt()
     head = host.head()
     entries = list(host.entries())
-    forger = KafkaProducer(bootstrap_servers=chain.bootstrap, acks="all")
+    forger = KafkaProducer(bootstrap_servers=chain.bootstrap, **chain.auth, acks="all")
     # A stale writer's double append: entry 1 again, with other content, linked to 0.
     repeat = build_entry(seq=1, at_ms=5, type=EntryType.POLICY_VERSION, tenant="acme",
                          site=None, subject=None, body={"version": 9}, prev=entries[0].hash)
@@ -161,7 +161,7 @@ def test_without_a_writer_an_append_fails_cleanly_and_leaves_nothing(chain: Chai
 def test_the_writer_skips_a_fact_that_names_a_subject_in_the_clear(chain: Chain) -> None:
     bad = new_fact(EntryType.POLICY_VERSION, at_ms=1, tenant="acme", site=None,
                    subject=None, body={"who": pseudonym_of("r-9")})
-    forger = KafkaProducer(bootstrap_servers=chain.bootstrap, acks="all")
+    forger = KafkaProducer(bootstrap_servers=chain.bootstrap, **chain.auth, acks="all")
     forger.send(chain.topics.audit_facts, key=bad.id.encode(), value=encode_fact(bad))
     forger.send(chain.topics.audit_facts, key=b"junk", value=b"{not json").get(timeout=10)
     forger.close()

@@ -16,10 +16,12 @@ from stream_processor.audit.checkpoint import (
 )
 from stream_processor.audit.verify import verify_log
 from stream_processor.errors import BrokerError
+from stream_processor.runtime.kafka_auth import Role
 from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import ensure_topics, topic_specs
 from tests.conftest import FACEGATE, StackHandle
 from tests.support.audit import AuditRig, fill_log, pseudonym_of
+from tests.support.kafka import grant_pipeline, login_kwargs, private_host, revoke_private
 
 pytestmark = pytest.mark.component
 
@@ -32,13 +34,19 @@ class Down:
 
 
 def test_checkpoints_published_and_verified_from_kafka(
-    running_stack: StackHandle, audit_rig: AuditRig, tag: str
+    running_stack: StackHandle, audit_rig: AuditRig, tag: str, request: pytest.FixtureRequest
 ) -> None:
     topics = Topics(audit_checkpoints=f"t.{tag}.audit.checkpoints")
     bootstrap = running_stack.settings().kafka_bootstrap
     spec = next(s for s in topic_specs(topics) if s.name == topics.audit_checkpoints)
     assert spec.partitions == 1 and spec.configs["retention.ms"] == "-1"
-    assert ensure_topics(bootstrap, [spec]) == [spec.name]
+    assert ensure_topics(bootstrap, [spec], 1, login_kwargs(running_stack)) == [spec.name]
+    # The checkpointer publishes as the audit role, and verify reads as it: held to the plan.
+    grants = grant_pipeline(
+        running_stack, topics, "facegate-processor", "facegate-processor-erasure"
+    )
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
+    auth = login_kwargs(running_stack, Role.AUDIT)
 
     file = CheckpointFile(audit_rig.paths.checkpoints)
     subjects = [pseudonym_of("r-1"), pseudonym_of("r-2")]
@@ -51,7 +59,7 @@ def test_checkpoints_published_and_verified_from_kafka(
     assert file.published_offset() == 0
 
     # ...and published with the next one, in order.
-    publisher = KafkaCheckpointPublisher(bootstrap, topics.audit_checkpoints)
+    publisher = KafkaCheckpointPublisher(bootstrap, topics.audit_checkpoints, auth=auth)
     try:
         online = Checkpointer(audit_rig.log, audit_rig.key, file, publisher, "test-log")
         fill_log(audit_rig, subjects, rounds=1)
@@ -63,7 +71,7 @@ def test_checkpoints_published_and_verified_from_kafka(
     assert file.unpublished() == []
     assert file.published_offset() == audit_rig.paths.checkpoints.stat().st_size
 
-    copy = read_checkpoint_topic(bootstrap, topics.audit_checkpoints)
+    copy = read_checkpoint_topic(bootstrap, topics.audit_checkpoints, auth=auth)
     assert copy == audit_rig.checkpoint_lines()
     report = verify_log(audit_rig.lines(), copy, audit_rig.key.public)
     assert report.ok, report.findings
@@ -103,6 +111,7 @@ def test_checkpointer_process_signs_and_publishes_until_stopped(
     running_stack: StackHandle,
     tmp_path,
     tag: str,  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest,
 ) -> None:
     import signal
 
@@ -111,8 +120,16 @@ def test_checkpointer_process_signs_and_publishes_until_stopped(
 
     topics = Topics(audit_checkpoints=f"t.{tag}.audit.checkpoints")
     bootstrap = running_stack.settings().kafka_bootstrap
-    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.audit_checkpoints])
+    ensure_topics(
+        bootstrap,
+        [s for s in topic_specs(topics) if s.name == topics.audit_checkpoints],
+        1,
+        login_kwargs(running_stack),
+    )
     state = tmp_path / "state"
+    # The checkpointer is a host of its own (its state dir): it logs in as the audit role.
+    grants = private_host(running_stack, state, topics, Role.AUDIT)
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
     audit = open_audit(state)
     from stream_processor.audit import record
 
@@ -133,7 +150,9 @@ def test_checkpointer_process_signs_and_publishes_until_stopped(
     def published_seqs() -> set[int]:
         from stream_processor.audit.checkpoint import decode_checkpoint
 
-        lines = read_checkpoint_topic(bootstrap, topics.audit_checkpoints)
+        lines = read_checkpoint_topic(
+            bootstrap, topics.audit_checkpoints, auth=login_kwargs(running_stack)
+        )
         return {decode_checkpoint(line.rstrip(b"\n")).seq for line in lines}
 
     try:
@@ -154,7 +173,9 @@ def test_checkpointer_process_signs_and_publishes_until_stopped(
         assert proc.wait(30) == 0
         log.close()
     audit.close()
-    copy = read_checkpoint_topic(bootstrap, topics.audit_checkpoints)
+    copy = read_checkpoint_topic(
+        bootstrap, topics.audit_checkpoints, auth=login_kwargs(running_stack)
+    )
     report = verify_log(audit.paths.log.read_bytes().splitlines(True), copy, audit.key.public)
     assert report.ok, report.findings
     assert report.last_checkpoint_seq == 3  # the entry written just before the stop is signed

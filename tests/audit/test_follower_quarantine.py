@@ -24,7 +24,9 @@ from stream_processor.quarantine import (
     Quarantine,
     Refusal,
 )
+from stream_processor.runtime.kafka_auth import Role
 from tests.conftest import StackHandle, wait_for
+from tests.support.kafka import grant_pipeline, login_kwargs, revoke_private
 from tests.support.records import dead_letters, json_values, private_topics, produce
 
 T0 = 1_790_000_000_000
@@ -71,12 +73,18 @@ HOSTILE_CONSENT: list[tuple[bytes | None, bytes | None, str]] = [
 
 @pytest.mark.component
 def test_follower_quarantines_hostile_ledger_records_and_goes_on(
-    running_stack: StackHandle, tmp_path: Path
+    running_stack: StackHandle, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     from stream_processor.policy.keys import history_key
 
     bootstrap = running_stack.settings().kafka_bootstrap
     topics = private_topics(bootstrap, "consent", "policies", "dlq")
+    # The follower and its dead-letter sink run as the audit role, held to the plan.
+    grants = grant_pipeline(
+        running_stack, topics, "facegate-processor", "facegate-processor-erasure"
+    )
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
+    auth = login_kwargs(running_stack, Role.AUDIT)
     consent, policies, dlq = topics.consent, topics.policies, topics.dlq
     produce(bootstrap, consent, [(k, v) for k, v, _ in HOSTILE_CONSENT] + [grant(5)])
     produce(bootstrap, policies, [(history_key("acme", 1), b"[1, 2"),
@@ -84,7 +92,7 @@ def test_follower_quarantines_hostile_ledger_records_and_goes_on(
 
     registry = CollectorRegistry()
     q = Quarantine("audit_follower", ConsumerMetrics(registry), keep_bytes=False)
-    sink = KafkaDeadLetters(bootstrap, dlq)
+    sink = KafkaDeadLetters(bootstrap, dlq, auth=auth)
     log = FileAuditLog(tmp_path / "audit.jsonl")
     stop = threading.Event()
     result: list[int] = []
@@ -98,6 +106,7 @@ def test_follower_quarantines_hostile_ledger_records_and_goes_on(
                 200,
                 quarantine=q,
                 dead_letters=sink,
+                auth=auth,
             )
         ),  # fmt: skip
         daemon=True,

@@ -15,8 +15,10 @@ from stream_processor.audit.openings import OpeningStore
 from stream_processor.audit.settings import AuditPaths
 from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy, consent_key
 from stream_processor.policy.keys import history_key, policy_key
+from stream_processor.runtime.kafka_auth import Role
 from tests.conftest import FACEGATE, StackHandle, wait_for
 from tests.support.audit import pseudonym_of
+from tests.support.kafka import login_kwargs, private_host, revoke_private
 from tests.support.web import policy_version
 
 ALICE = pseudonym_of("resident-alice")
@@ -41,7 +43,7 @@ def consent(subject: str, status: ConsentStatus, at: int, **kw: object) -> tuple
 
 @pytest.mark.component
 def test_follower_writes_consent_and_policy_entries_once(
-    running_stack: StackHandle, tmp_path: Path, tag: str
+    running_stack: StackHandle, tmp_path: Path, tag: str, request: pytest.FixtureRequest
 ) -> None:
     from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
@@ -49,8 +51,12 @@ def test_follower_writes_consent_and_policy_entries_once(
 
     topics = Topics(consent=f"t.{tag}.consent", policies=f"t.{tag}.policies")
     bootstrap = running_stack.settings().kafka_bootstrap
+    admin = login_kwargs(running_stack)
     ensure_topics(
-        bootstrap, [s for s in topic_specs(topics) if s.name in (topics.consent, topics.policies)]
+        bootstrap,
+        [s for s in topic_specs(topics) if s.name in (topics.consent, topics.policies)],
+        1,
+        admin,
     )
     write_records(
         bootstrap,
@@ -62,6 +68,7 @@ def test_follower_writes_consent_and_policy_entries_once(
             (consent_key("acme", "north", KID, "access_control"), None),  # erased
             (b"_heartbeat/x", b"{}"),
         ],
+        auth=admin,
     )
     write_records(
         bootstrap,
@@ -70,9 +77,13 @@ def test_follower_writes_consent_and_policy_entries_once(
             (history_key("acme", 1), policy_version("30d", 1)),
             (policy_key("acme"), policy_version("30d", 1)),
         ],
+        auth=admin,
     )
 
     state = tmp_path / "state"
+    # The follower is a host of its own (its state dir): it logs in as the audit role.
+    grants = private_host(running_stack, state, topics, Role.AUDIT)
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
     env = {
         **os.environ,
         **running_stack.env,
@@ -118,7 +129,9 @@ def test_follower_writes_consent_and_policy_entries_once(
     openings.close()
 
     # Restarted: continues where it stopped, nothing logged twice.
-    write_records(bootstrap, topics.consent, [consent(ALICE, ConsentStatus.GRANTED, 9)])
+    write_records(
+        bootstrap, topics.consent, [consent(ALICE, ConsentStatus.GRANTED, 9)], auth=admin
+    )
     run_until(6)
     assert len(entries()) == 6
     assert entries()[5]["body"]["given_at_ms"] == T0 + 9
