@@ -93,7 +93,13 @@ CREATE TABLE erasure_completions (
 )
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# Where Prometheus scrapes a gate agent (runtime/device_targets.py): on the shared
+# registry, so that every host's Prometheus scrapes the gates any host registered.
+_V5 = """
+ALTER TABLE device_registry ADD COLUMN metrics_address TEXT
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 
 
 def statements(version: int, dialect: Dialect) -> list[str]:

@@ -8,6 +8,11 @@ connection file, which the agent reads strictly), and writes one file_sd target
 for it into the folder the stack's Prometheus watches. ``devices remove`` drops
 both. Labels are the job and the device's tenant/site/gate/device ids: operator
 chosen names of equipment, a bounded set, never a person.
+
+With several hosts (``FACEGATE_RIGHTS_DSN``), the address is also kept in the shared
+device registry, and a sync takes the devices and their addresses from there, not
+from this host's account file and records: a gate registered on one host is scraped
+by every host's Prometheus, and one removed anywhere is scraped by none.
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.errors import ConfigError
 from stream_processor.runtime.accounts import AccountBook
 from stream_processor.runtime.layout import StateLayout
+from stream_processor.runtime.registry import DeviceRegistry
 from stream_processor.runtime.targets import targets_dir, write_targets
 
 #: Target files this module owns in the targets folder (one per device).
@@ -77,9 +85,30 @@ def device_entry(identity: DeviceIdentity, address: str) -> list[dict[str, objec
     return [{"targets": [address], "labels": labels}]
 
 
+@contextmanager
+def shared_registry(state_dir: Path) -> Iterator[DeviceRegistry | None]:
+    """The shared device registry when the deployment has one (``FACEGATE_RIGHTS_DSN``),
+    else None (one host: its account file is the truth)."""
+    from stream_processor.rights.settings import RightsDbSettings
+
+    if RightsDbSettings().dsn is None:
+        yield None
+        return
+    from stream_processor.rights.db import connect_rights_db
+
+    db = connect_rights_db(state_dir)
+    try:
+        yield DeviceRegistry(db)
+    finally:
+        db.close()
+
+
 def set_metrics_address(state_dir: Path, identity: DeviceIdentity, address: str) -> None:
     """Remember the agent's /metrics address and make it a target now."""
     address = parse_metrics_address(address)
+    with shared_registry(state_dir) as registry:
+        if registry is not None:
+            registry.set_metrics_address(identity, address)
     doc: dict[str, object] = {
         "tenant": identity.tenant, "site": identity.site, "gate": identity.gate,
         "device": identity.device, "address": address,
@@ -89,6 +118,9 @@ def set_metrics_address(state_dir: Path, identity: DeviceIdentity, address: str)
 
 
 def forget_metrics_address(state_dir: Path, identity: DeviceIdentity) -> None:
+    with shared_registry(state_dir) as registry:
+        if registry is not None:
+            registry.set_metrics_address(identity, None)
     _record(state_dir, identity).unlink(missing_ok=True)
     _target_file(state_dir, identity).unlink(missing_ok=True)
 
@@ -106,14 +138,32 @@ def registered_addresses(state_dir: Path) -> dict[DeviceIdentity, str]:
     return found
 
 
-def sync_registry_targets(state_dir: Path) -> int:
-    """Write a target for each registered device with an address, drop every other
-    registry target (a device whose account is gone); returns how many."""
+def _local_addresses(state_dir: Path) -> dict[DeviceIdentity, str]:
     devices = set(AccountBook(StateLayout(state_dir)).devices())
-    wanted = {
+    return {
         ident: addr for ident, addr in registered_addresses(state_dir).items()
         if ident in devices
     }  # fmt: skip
+
+
+def _shared(registry: DeviceRegistry) -> dict[DeviceIdentity, str]:
+    """The shared registry's addresses, each validated: a row written by hand into the
+    shared database is as untrusted as a tampered record file."""
+    found: dict[DeviceIdentity, str] = {}
+    for ident, address in registry.metrics_addresses().items():
+        try:
+            found[ident] = parse_metrics_address(address)
+        except ConfigError as exc:
+            raise ConfigError(f"device registry, {ident.username}: {exc}") from exc
+    return found
+
+
+def sync_registry_targets(state_dir: Path) -> int:
+    """Write a target for each registered device with an address, drop every other
+    registry target (a device whose account is gone, or removed from the shared
+    registry); returns how many."""
+    with shared_registry(state_dir) as registry:
+        wanted = _local_addresses(state_dir) if registry is None else _shared(registry)
     names = {_target_file(state_dir, ident).name for ident in wanted}
     for path in targets_dir(state_dir).glob(f"{REGISTRY_PREFIX}*.json"):
         if path.name not in names:

@@ -87,6 +87,24 @@ class DeviceRegistry:
         )
         return cur.rowcount == 1
 
+    def set_metrics_address(self, identity: DeviceIdentity, address: str | None) -> None:
+        """Where Prometheus scrapes the device's agent (None: nowhere)."""
+        self._db.execute(
+            "UPDATE device_registry SET metrics_address = ? "
+            "WHERE tenant = ? AND site = ? AND gate = ? AND device = ?",
+            (address, identity.tenant, identity.site, identity.gate, identity.device),
+        )
+
+    def metrics_addresses(self) -> dict[DeviceIdentity, str]:
+        """The addresses of the devices registered now (a removed one is not scraped);
+        as stored: the caller validates them."""
+        rows = self._db.execute(
+            "SELECT tenant, site, gate, device, metrics_address FROM device_registry "
+            "WHERE removed_at_ms IS NULL AND metrics_address IS NOT NULL "
+            "ORDER BY tenant, site, gate, device"
+        ).fetchall()
+        return {DeviceIdentity(str(t), str(s), str(g), str(d)): str(a) for t, s, g, d, a in rows}
+
     def records(self, tenant: str | None = None) -> list[RegisteredDevice]:
         sql = f"SELECT {_COLS} FROM device_registry"  # noqa: S608
         order = " ORDER BY tenant, site, gate, device"
