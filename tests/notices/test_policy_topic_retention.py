@@ -49,15 +49,19 @@ def fetch(url: str) -> str:
 
 @pytest.mark.component
 def test_page_follows_policy_apply_on_kafka(
-    running_stack: StackHandle, tmp_path: Path, tag: str
+    running_stack: StackHandle, tmp_path: Path, tag: str, request: pytest.FixtureRequest
 ) -> None:
+    from stream_processor.runtime.kafka_auth import Role
     from stream_processor.runtime.ledger_client import write_records
     from stream_processor.runtime.settings import Topics
     from stream_processor.runtime.topics import ensure_topics, topic_specs
+    from tests.support.kafka import login_kwargs, private_host, revoke_private
 
     topics = Topics(policies=f"t.{tag}.policies")
     bootstrap = running_stack.settings().kafka_bootstrap
-    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name == topics.policies])
+    admin = login_kwargs(running_stack)
+    specs = [s for s in topic_specs(topics) if s.name == topics.policies]
+    ensure_topics(bootstrap, specs, 1, admin)
     write_records(
         bootstrap,
         topics.policies,
@@ -65,9 +69,13 @@ def test_page_follows_policy_apply_on_kafka(
             (history_key("acme", 1), policy_version("30d", 1)),
             (policy_key("acme"), policy_version("30d", 1)),
         ],
+        auth=admin,
     )
 
     state = tmp_path / "state"
+    # The web app is a host of its own (its state dir): it logs in as the web role.
+    grants = private_host(running_stack, state, topics, Role.WEB)
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
     (state / "config").mkdir(parents=True)
     shutil.copy(EXAMPLE_CAMERAS, state / "config" / "cameras.yaml")
     (port,) = free_ports(1)
@@ -92,6 +100,7 @@ def test_page_follows_policy_apply_on_kafka(
                 (history_key("acme", 2), policy_version("7d", 2)),
                 (policy_key("acme"), policy_version("7d", 2)),
             ],
+            auth=admin,
         )
         wait_for(
             lambda: '<td class="retention">7 days</td>' in fetch(page),

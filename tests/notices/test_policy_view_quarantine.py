@@ -15,17 +15,25 @@ from prometheus_client import CollectorRegistry
 from stream_processor.notices.policy_retention import PolicyTopicRetention
 from stream_processor.policy.keys import policy_key
 from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine, Refusal
+from stream_processor.runtime.kafka_auth import Role
 from tests.conftest import StackHandle, wait_for
+from tests.support.kafka import grant_pipeline, login_kwargs, revoke_private
 from tests.support.records import dead_letters, json_values, private_topics, produce
 from tests.support.web import policy_version
 
 
 @pytest.mark.component
 def test_a_refused_policy_is_quarantined_and_the_last_good_one_kept(
-    running_stack: StackHandle,
+    running_stack: StackHandle, request: pytest.FixtureRequest
 ) -> None:
     bootstrap = running_stack.settings().kafka_bootstrap
     topics = private_topics(bootstrap, "policies", "dlq")
+    # The view and its dead-letter sink are the web app's: they run as the web role.
+    grants = grant_pipeline(
+        running_stack, topics, "facegate-processor", "facegate-processor-erasure"
+    )
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
+    auth = login_kwargs(running_stack, Role.WEB)
     key = policy_key("acme")
     produce(bootstrap, topics.policies, [
         (key, policy_version("30d", 1)),
@@ -36,10 +44,11 @@ def test_a_refused_policy_is_quarantined_and_the_last_good_one_kept(
         (key, policy_version("30d", 5).replace(b'"tenant":"acme"', b'"tenant":7', 1)),
     ])  # fmt: skip
     registry = CollectorRegistry()
-    sink = KafkaDeadLetters(bootstrap, topics.dlq)
+    sink = KafkaDeadLetters(bootstrap, topics.dlq, auth=auth)
     view = PolicyTopicRetention(
         bootstrap, topics.policies,
         quarantine=Quarantine("web_policies", ConsumerMetrics(registry)), dead_letters=sink,
+        auth=auth,
     ).start()  # fmt: skip
     try:
         assert view.wait_caught_up(60)
