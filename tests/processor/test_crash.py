@@ -44,6 +44,27 @@ def assert_exactly(h: Harness, expected: set[str]) -> None:
     assert counted == len(expected)
 
 
+def group_split(h: Harness, members: int) -> bool:
+    """The workers' consumer group is settled with ``members`` members, each holding
+    partitions: the point the two-worker test needs before the events come."""
+    from kafka.errors import KafkaError
+
+    from tests.support.kafka import admin_client
+
+    admin = admin_client(h.p.stack)
+    try:
+        (group,) = admin.describe_consumer_groups([h.p.processor_app])
+    except KafkaError as exc:
+        if exc.retriable:  # e.g. no coordinator yet, before the first worker asks for one
+            return False
+        raise
+    finally:
+        admin.close()
+    if group.state != "Stable" or len(group.members) != members:
+        return False
+    return all(getattr(m.member_assignment, "assignment", None) for m in group.members)
+
+
 def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(harness: Harness) -> None:
     h = harness
     h.p.extra_env["FACEGATE_PROCESSOR_BATCH_SIZE"] = "500"
@@ -68,7 +89,8 @@ def test_two_workers_share_partitions_one_killed_no_loss(harness: Harness) -> No
     grant_all(h)
     a = h.p.start("processor", "worker", "--worker-name", "wa", name="wa")
     h.p.start("processor", "worker", "--worker-name", "wb", name="wb")
-    time.sleep(8)  # both join the group and split the partitions
+    wait_for(lambda: group_split(h, 2), 120, "both workers in the group, partitions split",
+             interval_s=0.5)  # fmt: skip
     expected = load(h, N)
     wait_for(lambda: h.count() >= len(expected) // 5, 120, "both workers under way")
     a.send_signal(signal.SIGKILL)
