@@ -15,9 +15,11 @@ from prometheus_client import CollectorRegistry
 
 from edge_agent.wire.decoding import REASONS
 from stream_processor.quarantine import ConsumerMetrics, Coordinates, Quarantine, Refusal
+from stream_processor.runtime.kafka_auth import Role
 from stream_processor.tail import TailRecord, kafka_consumer
 from stream_processor.web.devices import DeviceStatusFollower, DeviceTable
 from tests.conftest import StackHandle, wait_for
+from tests.support.kafka import grant_pipeline, login_kwargs, revoke_private
 from tests.support.records import (
     create_topics,
     json_values,
@@ -53,9 +55,17 @@ class Sink:
         self.inner.send(key, value)
 
 
+def _as_web(stack: StackHandle, topics: Any, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The view and its dead-letter sink are the web app's: the web role's login, with
+    the plan granted on the test's topics (revoked after)."""
+    grants = grant_pipeline(stack, topics, "facegate-processor", "facegate-processor-erasure")
+    request.addfinalizer(lambda: revoke_private(stack, grants))
+    return login_kwargs(stack, Role.WEB)
+
+
 @pytest.mark.component
 def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
-    running_stack: StackHandle,
+    running_stack: StackHandle, request: pytest.FixtureRequest
 ) -> None:
     from kafka.errors import NoBrokersAvailable
 
@@ -63,18 +73,19 @@ def test_hostile_statuses_are_quarantined_and_the_view_goes_on(
 
     bootstrap = running_stack.settings().kafka_bootstrap
     topics = private_topics(bootstrap, "device_status", "dlq")
+    auth = _as_web(running_stack, topics, request)
     key = b"acme.site-1.gate-1.cam-1"
     valid = status_payload(gallery_templates=200)
     produce(bootstrap, topics.device_status, [(key, v) for v, _ in HOSTILE] + [(key, valid)])
 
     registry = CollectorRegistry()
-    dead_letters = KafkaDeadLetters(bootstrap, topics.dlq)
+    dead_letters = KafkaDeadLetters(bootstrap, topics.dlq, auth=auth)
     table = DeviceTable()
     follower = DeviceStatusFollower(
         bootstrap, topics.device_status, table,
-        Quarantine("web_device_status", ConsumerMetrics(registry)), Sink(dead_letters),
+        Quarantine("web_device_status", ConsumerMetrics(registry)), Sink(dead_letters), auth,
     )  # fmt: skip
-    real = kafka_consumer(bootstrap, "test-status")
+    real = kafka_consumer(bootstrap, "test-status", auth)
     calls: list[int] = []
 
     def connect() -> Any:
@@ -132,15 +143,19 @@ def test_the_status_reader_refuses_arbitrary_json_with_a_reason(value: Any, merg
 
 
 @pytest.mark.component
-def test_a_topic_created_after_the_view_started_is_followed(running_stack: StackHandle) -> None:
+def test_a_topic_created_after_the_view_started_is_followed(
+    running_stack: StackHandle, request: pytest.FixtureRequest
+) -> None:
     from stream_processor.quarantine import KafkaDeadLetters
 
     bootstrap = running_stack.settings().kafka_bootstrap
     topics = private_topics(bootstrap, "device_status", "dlq", create=False)
+    auth = _as_web(running_stack, topics, request)
     table = DeviceTable()
-    dead = KafkaDeadLetters(bootstrap, topics.dlq)
+    dead = KafkaDeadLetters(bootstrap, topics.dlq, auth=auth)
     quarantine = Quarantine("web_device_status", ConsumerMetrics(CollectorRegistry()))
-    follower = DeviceStatusFollower(bootstrap, topics.device_status, table, quarantine, dead)
+    follower = DeviceStatusFollower(bootstrap, topics.device_status, table, quarantine, dead,
+                                    auth)  # fmt: skip
     follower.start()
     try:
         time.sleep(1.5)  # the view asked for the topic before it existed

@@ -11,7 +11,9 @@ import yaml
 
 from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.retention import PolicyVersion
+from stream_processor.runtime.kafka_auth import Role
 from tests.conftest import Pipeline
+from tests.support.kafka import confluent_config, login_kwargs
 from tests.support.web import POLICY
 
 pytestmark = pytest.mark.component
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.component
 def _retention_ms(bootstrap: str, topic: str) -> int:
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(confluent_config(bootstrap))
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
     configs = admin.describe_configs([res])[res].result(timeout=30)
     return int(configs["retention.ms"].value)
@@ -31,7 +33,8 @@ def test_apply_writes_history_and_tunes_transport_topics(pipeline: Pipeline) -> 
 
     topics = pipeline.topics()
     bootstrap = pipeline.stack.settings().kafka_bootstrap
-    store = KafkaPolicyStore(bootstrap, topics)
+    # The console's store is the web app's: it writes and tunes as the web role.
+    store = KafkaPolicyStore(bootstrap, topics, login_kwargs(pipeline.stack, Role.WEB))
     doc = yaml.safe_load(POLICY.format(tenant="acme", face="30d"))
     doc["transport"] = {"raw_retention": "2h", "dlq_retention": "3d"}
     for version in (1, 2):
