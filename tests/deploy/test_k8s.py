@@ -208,7 +208,8 @@ def _containers() -> list[tuple[str, dict[str, Any]]]:
 def test_every_cloud_process_runs_a_real_command() -> None:
     started = {tuple(c["args"][:2]) for _, c in _containers()}
     assert started == {("bridge", "run"), ("processor", "worker"), ("erasure", "worker"),
-                       ("audit", "follow"), ("audit", "checkpointer"), ("web", "serve")}
+                       ("audit", "follow"), ("audit", "checkpointer"), ("audit", "writer"),
+                       ("web", "serve")}
     for command in started:
         shown = subprocess.run([FACEGATE, *command, "--help"], capture_output=True, timeout=60)
         assert shown.returncode == 0, command
@@ -236,6 +237,36 @@ def test_the_environment_is_read_and_accepted_by_the_code(
         ports = {p["containerPort"] for p in container.get("ports", [])}
         if container["args"][:2] == ["web", "serve"]:
             assert ports == {int(env["FACEGATE_WEB_PORT"])}
+
+
+#: The processes that open the rights database or the audit log (its openings live in
+#: the rights database in the multi-host mode); the bridges and the writer do neither.
+_RIGHTS_USERS = {("processor", "worker"), ("erasure", "worker"), ("audit", "follow"),
+                 ("audit", "checkpointer"), ("web", "serve")}  # fmt: skip
+
+
+def test_the_layout_is_multi_host_one_audit_chain_and_a_shared_rights_database() -> None:
+    """No pod keeps on its own volume what another pod needs: the audit chain is the
+    topic (one writer of a standby pair), the rights database is PostgreSQL, and its DSN
+    comes from the orchestrator's secret store, never as a literal value."""
+    (config,) = of_kind("ConfigMap")
+    assert config["data"]["FACEGATE_AUDIT_MODE"] == "topic"
+    assert "FACEGATE_RIGHTS_DSN" not in config["data"]  # a password: never in a ConfigMap
+    for name, c in _containers():
+        env = {e["name"]: e for e in c.get("env", [])}
+        if tuple(c["args"][:2]) in _RIGHTS_USERS:
+            dsn = env["FACEGATE_RIGHTS_DSN"]
+            assert "value" not in dsn, f"{name}/{c['name']}"
+            assert dsn["valueFrom"]["secretKeyRef"] == {"name": "facegate-postgres",
+                                                        "key": "rights-dsn"}
+        else:
+            assert "FACEGATE_RIGHTS_DSN" not in env, f"{name}/{c['name']} needs no rights DB"
+    (writers,) = [d for d in of_kind("Deployment")
+                  if d["metadata"]["name"] == "facegate-audit-writer"]  # fmt: skip
+    assert writers["spec"]["replicas"] >= 2  # a standby takes over on a rebalance
+    secrets = {s["metadata"]["name"]: s for s in of_kind("Secret")}
+    assert "rights-dsn" in secrets["facegate-postgres"]["metadata"]["annotations"][
+        "facegate/contents"]  # fmt: skip
 
 
 def test_every_deployment_has_a_disruption_budget_and_runs_unprivileged() -> None:
