@@ -80,13 +80,18 @@ def up(with_monitoring: bool, kafka_nodes: int | None) -> None:
 def topics(replication_factor: int) -> None:
     """Create the pipeline's topics on FACEGATE_KAFKA_BOOTSTRAP (e.g. an external cluster)
     and bring existing ones' configs up to date; starts no broker. Idempotent."""
+    from stream_processor.runtime.kafka_auth import Role, check_login, kafka_python_auth
     from stream_processor.runtime.settings import BrokerSettings, Topics
     from stream_processor.runtime.topics import ensure_topics, topic_specs, topics_in_force
 
-    bootstrap = BrokerSettings().kafka_bootstrap
+    broker = BrokerSettings()
+    bootstrap = broker.kafka_bootstrap
+    # Topics and their configs are the admin's (FACEGATE_KAFKA_AUTH: its login).
+    auth = kafka_python_auth(broker, Role.ADMIN)
+    check_login(bootstrap, auth)
     # Retention as the policies in force set it (policy apply), never back to defaults.
-    specs = topic_specs(topics_in_force(bootstrap, Topics()), replication_factor)
-    created = ensure_topics(bootstrap, specs, replication=replication_factor)
+    specs = topic_specs(topics_in_force(bootstrap, Topics(), auth), replication_factor)
+    created = ensure_topics(bootstrap, specs, replication=replication_factor, auth=auth)
     click.echo(f"kafka {bootstrap}: {len(specs)} topics, {len(created)} created now"
                f"{' (' + ', '.join(created) + ')' if created else ''}")
 
