@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from stream_processor.runtime.kafka_auth import Role
 from stream_processor.runtime.settings import Topics
 from stream_processor.runtime.topics import topic_specs
 from tests.support.edge import FACEGATE
+from tests.support.kafka import admin_client, share_login
 
 pytestmark = pytest.mark.component
 
@@ -22,7 +24,6 @@ NAMES = ("raw", "dlq", "commands", "acks", "device_status", "audit_checkpoints",
 def test_topics_are_created_on_an_external_cluster_once_with_their_configs(  # type: ignore[no-untyped-def]
     running_stack, tmp_path: Path
 ) -> None:
-    from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
     tag = uuid.uuid4().hex[:8]
@@ -32,6 +33,9 @@ def test_topics_are_created_on_an_external_cluster_once_with_their_configs(  # t
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
     env |= {**names, "FACEGATE_KAFKA_BOOTSTRAP": bootstrap,
             "FACEGATE_STATE_DIR": str(tmp_path / "elsewhere")}
+    if running_stack.kafka_auth:  # the operator's host holds the admin login, nothing else
+        share_login(running_stack, tmp_path / "elsewhere", Role.ADMIN)
+        env["FACEGATE_KAFKA_AUTH"] = "true"
 
     def run() -> str:
         done = subprocess.run([FACEGATE, "stack", "topics"], env=env, capture_output=True,
@@ -44,7 +48,7 @@ def test_topics_are_created_on_an_external_cluster_once_with_their_configs(  # t
     assert not (tmp_path / "elsewhere" / "kafka").exists()
 
     specs = {s.name: s for s in topic_specs(Topics(**{n: f"t.{tag}.{n}" for n in NAMES}))}
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_client(running_stack)
     try:
         described = admin.describe_configs(
             [ConfigResource(ConfigResourceType.TOPIC, name) for name in specs]
