@@ -23,8 +23,8 @@ pytestmark = pytest.mark.unit
 COMPOSE = DEPLOY / "compose"
 SERVICES = {
     "mosquitto", "kafka-1", "kafka-2", "kafka-3", "postgres", "topics", "admin", "bridge-a",
-    "bridge-b", "worker", "erasure", "audit-follower", "audit-checkpointer", "web",
-    "prometheus", "grafana",
+    "bridge-b", "worker", "erasure", "audit-follower", "audit-checkpointer", "audit-writer",
+    "web", "prometheus", "grafana",
 }
 #: The setting that names each facegate process's /metrics port.
 METRICS_PORT = {
@@ -91,6 +91,21 @@ def test_each_facegate_service_environment_is_read_and_accepted_by_the_code(
     check_environment(env, name, monkeypatch)
     state = BrokerSettings().state_dir
     assert f"facegate-state:{state}" in facegate_services()[name]["volumes"]
+
+
+def test_the_layout_is_multi_host_one_audit_chain_and_a_shared_rights_database() -> None:
+    """Every facegate container appends to the one chain topic and shares the rights
+    database on PostgreSQL; its password comes from .env, never from this file."""
+    pg = services()["postgres"]["environment"]
+    for name in facegate_services():
+        env = environment(facegate_services()[name])
+        assert env["FACEGATE_AUDIT_MODE"] == "topic", name
+        url = urlsplit(env["FACEGATE_RIGHTS_DSN"])
+        assert (url.hostname, url.port, url.path) == ("postgres", 5432, f"/{pg['POSTGRES_DB']}")
+        raw = str(facegate_services()[name]["environment"]["FACEGATE_RIGHTS_DSN"])
+        assert url.password == "secret-from-dotenv", f"{name}: a literal password in {raw}"
+    writers = services()["audit-writer"]
+    assert writers["command"] == ["audit", "writer"] and writers["deploy"]["replicas"] >= 2
 
 
 def test_kafka_is_three_kraft_nodes_and_the_bootstrap_names_them() -> None:
