@@ -61,9 +61,9 @@ def test_a_lost_withdrawal_is_re_sent_until_the_gate_returns_and_acknowledges(
 ) -> None:
     metrics_port = free_ports(1)[0]
     rig.p.extra_env.update({
-        "FACEGATE_ERASURE_WITHDRAWAL_RESEND_FIRST_S": "2",
-        "FACEGATE_ERASURE_WITHDRAWAL_RESEND_MAX_S": "3",
-        "FACEGATE_ERASURE_WITHDRAWAL_ALARM_AFTER_S": "4",
+        "FACEGATE_ERASURE_WITHDRAWAL_RESEND_FIRST_S": "1",
+        "FACEGATE_ERASURE_WITHDRAWAL_RESEND_MAX_S": "2",
+        "FACEGATE_ERASURE_WITHDRAWAL_ALARM_AFTER_S": "3",
         "FACEGATE_ERASURE_METRICS_PORT": str(metrics_port),
         "FACEGATE_BRIDGE_COMMANDS_REPLAY_S": "0",
     })  # fmt: skip
@@ -88,7 +88,7 @@ def test_a_lost_withdrawal_is_re_sent_until_the_gate_returns_and_acknowledges(
     # Pending for the device, and past the alarm bound while the gate stays away.
     wait_for(lambda: gauge(metrics_port, "facegate_withdrawals_pending") == 1, 60, "pending")
     wait_for(lambda: gauge(metrics_port, "facegate_withdrawal_devices_overdue") == 1, 60, "alarm")
-    assert "unacknowledged past 4 s by gate-1/cam-1" in rig.erasure_log()
+    assert "unacknowledged past 3 s by gate-1/cam-1" in rig.erasure_log()
     # The operator sees it: which devices owe it, past the bound; never the pseudonym.
     listed = rig.cli("erasure", "withdrawals", "--json").stdout
     (pending,) = json.loads(listed)
@@ -111,6 +111,6 @@ def test_a_lost_withdrawal_is_re_sent_until_the_gate_returns_and_acknowledges(
     assert gauge(metrics_port, 'facegate_withdrawal_acks_total{outcome="accepted"}') == 1
     # Done: no more sends; the logs name no pseudonym.
     resent = gauge(metrics_port, "facegate_withdrawal_commands_resent_total")
-    time.sleep(5)
+    time.sleep(4)  # the longest re-send wait (2 s) and two erasure ticks (1 s each)
     assert gauge(metrics_port, "facegate_withdrawal_commands_resent_total") == resent
     assert subject not in rig.erasure_log()
