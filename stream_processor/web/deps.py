@@ -49,6 +49,7 @@ class WebDeps:
     erasures: ErasureReads | None = None
     #: An erasure pending longer than this is overdue on the dashboard (30 days).
     erasure_sla_s: int = 30 * 86400
+    withdrawal_alarm_s: int = 600
     #: How often an open live stream re-checks its token (a revocation ends it by then).
     live_recheck_s: float = 10.0
     #: How long a built overview is served before it is built again (the live feed's tick).
@@ -121,6 +122,7 @@ def build_deps(
         audit=audit,
         erasures=ErasureReads(db),
         erasure_sla_s=int(settings.erasure_sla_days * 86400),
+        withdrawal_alarm_s=int(settings.withdrawal_overdue_after_s),
         milestones=Milestones(db),
         compliance_path=settings.compliance(state_dir),
         registry=registry,

@@ -57,6 +57,14 @@ class WebSettings(BaseSettings):
         " console and in facegate_web_devices_unreachable",
     )
 
+    withdrawal_overdue_after_s: float = Field(
+        600.0,
+        gt=0,
+        description="a consent withdrawal a gate has not acknowledged this long after it was "
+        "made is overdue on the console (the erasure worker's alarm bound, "
+        "FACEGATE_ERASURE_WITHDRAWAL_ALARM_AFTER_S, should match)",
+    )
+
     erasure_sla_days: float = Field(
         30.0, gt=0, description="an erasure pending longer than this is overdue on the dashboard"
     )

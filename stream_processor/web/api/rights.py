@@ -9,7 +9,7 @@ from stream_processor.errors import FacegateError
 from stream_processor.notices.view import notice_url
 from stream_processor.web.api.spec import Call, Page, operation
 from stream_processor.web.dead_letters import DeadLetterReport
-from stream_processor.web.erasures import ErasureSummary
+from stream_processor.web.erasures import ErasureSummary, WithdrawalSummary
 from stream_processor.web.errors import ApiError
 from stream_processor.web.tokens import Role
 
@@ -45,6 +45,26 @@ async def erasures(call: Call) -> ErasureSummary:
     now = int(call.deps.clock() * 1000)
     return call.deps.erasures.of_tenant(
         call.tenant, now, call.deps.erasure_sla_s, q.offset, q.limit
+    )
+
+
+@operation(
+    "GET",
+    "/api/v1/withdrawals",
+    role=Role.PRIVACY_OFFICER,
+    tag="rights",
+    query=Page,
+    response=WithdrawalSummary,
+    summary="Consent withdrawals some gate has not acknowledged: pending, overdue past the "
+    "alarm bound, the gates still owing them",
+)
+async def withdrawals(call: Call) -> WithdrawalSummary:
+    if call.deps.erasures is None:
+        raise ApiError(503, "unavailable", "no rights database configured")
+    q: Page = call.query
+    now = int(call.deps.clock() * 1000)
+    return call.deps.erasures.withdrawals_of(
+        call.tenant, now, call.deps.withdrawal_alarm_s, q.offset, q.limit
     )
 
 

@@ -105,7 +105,19 @@ def _erasure_box(deps: WebDeps, tenant: str, lang: Lang) -> str:
         f"<h2>{tr('erasure', lang)}</h2><table><tr><th>{tr('pending', lang)}</th>"
         f'<td id="erasure-pending">{es.pending}</td><th>{tr("overdue", lang)} '
         f"({es.sla_s // 86400} d)</th><td>{overdue}</td><th>{tr('to_complete', lang)}</th>"
-        f"<td>{median}</td></tr></table>"
+        f"<td>{median}</td></tr></table>" + _withdrawal_box(deps, tenant, lang)
+    )
+
+
+def _withdrawal_box(deps: WebDeps, tenant: str, lang: Lang) -> str:
+    assert deps.erasures is not None
+    ws = deps.erasures.withdrawals_of(tenant, int(deps.clock() * 1000), deps.withdrawal_alarm_s)
+    overdue = f'<span class="alarm">{ws.overdue}</span>' if ws.overdue else "0"
+    return (
+        f"<h2>{tr('withdrawals', lang)}</h2><table><tr><th>{tr('pending', lang)}</th>"
+        f'<td id="withdrawals-pending">{ws.pending}</td><th>{tr("overdue", lang)} '
+        f'({ws.alarm_after_s // 60} min)</th><td id="withdrawals-overdue">{overdue}</td>'
+        "</tr></table>"
     )
 
 

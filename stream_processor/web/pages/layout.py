@@ -71,6 +71,7 @@ T: dict[str, tuple[str, str]] = {
     "pending": ("处理中", "Pending"),
     "overdue": ("逾期", "Overdue"),
     "to_complete": ("完成用时（中位数）", "Time to complete (median)"),
+    "withdrawals": ("待网关确认的同意撤回", "Consent withdrawals awaiting gates"),
 }
 
 
