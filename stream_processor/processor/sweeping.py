@@ -89,8 +89,8 @@ class RetentionSweeper:
             oldest[(g.tenant, g.site)] = max(oldest.get((g.tenant, g.site), 0), g.oldest_age_ms)
             rule = "no policy" if g.rule_ms is None else f"{g.rule_ms / 1000:.0f}s"
             log.info(
-                "retention %s/%s %s/%s: %d rows, oldest %.0fs old, rule %s%s",
-                g.tenant, g.site, g.kind, g.purpose, g.rows, g.oldest_age_ms / 1000, rule,
+                "retention %s/%s %s/%s: oldest %.0fs old, rule %s%s",
+                g.tenant, g.site, g.kind, g.purpose, g.oldest_age_ms / 1000, rule,
                 "" if g.within_rule else " OVERDUE",
             )  # fmt: skip
         for (tenant, site), age_ms in oldest.items():

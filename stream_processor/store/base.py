@@ -140,6 +140,16 @@ class GroupAge(NamedTuple):
     earliest_expiry_ms: int | None
 
 
+class GroupOldest(NamedTuple):
+    """When the oldest stored row of a (tenant, site, kind, purpose) group occurred."""
+
+    tenant: str
+    site: str
+    kind: str
+    purpose: str
+    oldest_occurred_ms: int
+
+
 #: Per (tenant, site, kind): how many rows.
 SiteKindCounts = dict[tuple[str, str, str], int]
 
@@ -231,6 +241,10 @@ class EventStore(Protocol):
         ...
 
     def group_ages(self) -> list[GroupAge]: ...
+
+    def group_oldest(self) -> list[GroupOldest]:
+        """The oldest row per group without counting rows: an index seek per group."""
+        ...
 
     def aggregates(
         self, tenant: str, since_ms: int, until_ms: int | None = None

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from stream_processor.store.base import GroupAge, RetentionCutoff, SiteKindCounts
+from stream_processor.store.base import GroupAge, GroupOldest, RetentionCutoff, SiteKindCounts
 
 #: The sweep's way to expired counted-only ids (see once.py): without it, each sweep
 #: read the whole table inside a write transaction. One B-tree insert per counted id
@@ -34,8 +34,11 @@ Group = tuple[str, str, str, str]
 
 _GROUP_COLS = "tenant, site, kind, purpose"
 _FIRST_GROUP = f"SELECT {_GROUP_COLS} FROM events ORDER BY {_GROUP_COLS} LIMIT 1"  # noqa: S608
+#: The row value names the rule index's fifth column too, past any stored time: with
+#: four columns SQLite stepped through every entry of the group before it, not over it.
 _NEXT_GROUP = (
-    f"SELECT {_GROUP_COLS} FROM events WHERE ({_GROUP_COLS}) > (?, ?, ?, ?) "  # noqa: S608
+    f"SELECT {_GROUP_COLS} FROM events "  # noqa: S608
+    f"WHERE ({_GROUP_COLS}, occurred_at_ms) > (?, ?, ?, ?, {2**62}) "
     f"ORDER BY {_GROUP_COLS} LIMIT 1"
 )
 _IN_GROUP = "tenant = ? AND site = ? AND kind = ? AND purpose = ?"
@@ -50,6 +53,7 @@ _PAST_STAMP_PAGE = (
     "ORDER BY expires_at_ms, event_id LIMIT ?"
 )
 _GROUP_SUMMARY = f"SELECT count(*), min(occurred_at_ms) FROM events WHERE {_IN_GROUP}"  # noqa: S608
+_GROUP_OLDEST = f"SELECT min(occurred_at_ms) FROM events WHERE {_IN_GROUP}"  # noqa: S608
 _EXPIRED_COUNTED_IDS = "SELECT event_id FROM counted_events WHERE expires_at_ms <= ? LIMIT ?"
 
 
@@ -162,7 +166,8 @@ def delete_expired(
 
 
 def group_ages(db: Engine) -> list[GroupAge]:
-    """Rows and oldest row per group, read from the rule index alone. The earliest
+    """Rows and oldest row per group, read from the rule index alone (the count reads
+    each group's entries: for a reader's page, not for every sweep). The earliest
     stamped expiry per group is not given: no index holds it per group, and finding it
     looked up every stored row."""
     out: list[GroupAge] = []
@@ -170,6 +175,16 @@ def group_ages(db: Engine) -> list[GroupAge]:
         n, oldest = db._query(_GROUP_SUMMARY, group)[0]
         if n:
             out.append(GroupAge(*group, int(n), int(oldest), None))
+    return out
+
+
+def group_oldest(db: Engine) -> list[GroupOldest]:
+    """The oldest row per group: two index seeks per group, whatever the store's size."""
+    out: list[GroupOldest] = []
+    for group in retention_groups(db):
+        (oldest,) = db._query(_GROUP_OLDEST, group)[0]
+        if oldest is not None:
+            out.append(GroupOldest(*group, int(oldest)))
     return out
 
 

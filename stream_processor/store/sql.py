@@ -16,6 +16,7 @@ from stream_processor.store.base import (
     AggregateKey,
     CountedEvent,
     GroupAge,
+    GroupOldest,
     RetentionCutoff,
     SiteKindCounts,
     StoredEvent,
@@ -219,6 +220,9 @@ class SqlStore(CountedOnce, SubjectErasure):
 
     def group_ages(self) -> list[GroupAge]:
         return retention.group_ages(self)
+
+    def group_oldest(self) -> list[GroupOldest]:
+        return retention.group_oldest(self)
 
     # -- aggregates ---------------------------------------------------------------
     def aggregates(
