@@ -48,12 +48,31 @@ def mosquitto_step_mib(sessions: int = 1) -> float:
     return sessions * per_session / 2**20
 
 
+#: The simulator's memory per event it keeps until confirmed (the encoded event and its
+#: list entry in the device's ``pending``; ~250 B measured at a Kafka restart, doubled).
+SIMULATOR_BYTES_PER_PENDING = 500
+
+
+def simulator_step_mib(devices: int, max_unconfirmed: int | None = None) -> float:
+    """The most the simulator's unconfirmed events can take: each device keeps up to
+    ``max_unconfirmed`` (the load's setting) until the bridge confirms them, by design,
+    as a gate's outbox does on disk."""
+    from edge_agent.simulate.load import LoadSpec
+
+    kept = LoadSpec.max_unconfirmed if max_unconfirmed is None else max_unconfirmed
+    return devices * kept * SIMULATOR_BYTES_PER_PENDING / 2**20
+
+
 def summary(
     args: argparse.Namespace, series: Series, faults: Sequence[FaultRecord], out: Outcome
 ) -> dict[str, Any]:
     rule = MemoryRule(
         args.duration / 2, args.warmup_s, args.flat_mib_h, args.flat_share_h,
-        faults_s=[f.started_s for f in faults], step_mib={"mosquitto": mosquitto_step_mib()},
+        faults_s=[f.started_s for f in faults],
+        step_mib={
+            "mosquitto": mosquitto_step_mib(),
+            "simulator": simulator_step_mib(args.sites * args.devices_per_site),
+        },
     )  # fmt: skip
     memory = memory_summary(series, rule)
     lags = [s.lag for s in series.samples if s.lag is not None]

@@ -144,15 +144,20 @@ def _median(values: Sequence[float]) -> float:
     return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
 
 
-def fault_steps(pts: Sequence[Point], rule: MemoryRule) -> list[tuple[int | None, float]]:
+def fault_steps(
+    pts: Sequence[Point], rule: MemoryRule, every_fault: bool = False
+) -> list[tuple[int | None, float]]:
     """Per fault the process lived through (same pid before and after, out of its
-    warm-up): its pid and the rise of its level, median after the fault settled minus
-    median before. A restart is a new lifetime, not a step."""
+    warm-up; from ``fit_from_s`` on unless ``every_fault``): its pid and the rise of its
+    level, median after the fault settled minus median before. A restart is a new
+    lifetime, not a step."""
     born: dict[int | None, float] = {}
     for t, _, pid in pts:
         born.setdefault(pid, t)
     steps: list[tuple[int | None, float]] = []
     for f in rule.faults_s:
+        if f < rule.fit_from_s and not every_fault:
+            continue
         before = [(v, pid) for t, v, pid in pts if f - STEP_WINDOW_S <= t < f]
         after = [
             (v, pid)
@@ -187,8 +192,11 @@ def judge_memory(name: str, pts: Sequence[Point], rule: MemoryRule) -> dict[str,
     fitted = [v for seg in segments.values() for _, v in seg]
     mean = sum(fitted) / len(fitted) if fitted else pts[-1][1]
     bound = max(rule.bound_mib_h, rule.bound_share_h * mean)
+    # A stated bound covers a whole lifetime (what a backlog took is kept); without
+    # one, steps are judged where the slope is, past the first half's warm-up (a
+    # worker's page cache filling is not a step of its fault).
     step_bound = rule.step_mib.get(name, bound)
-    steps = fault_steps(pts, rule)
+    steps = fault_steps(pts, rule, every_fault=name in rule.step_mib)
     # Memory a backlog made a process take is reused by the next one: the steps of one
     # lifetime together stay within the bound, they do not each get it anew.
     risen: dict[int | None, float] = {}

@@ -248,6 +248,29 @@ def test_anonymous_memory_of_a_live_process_is_read() -> None:
     assert 0 < anon_bytes(os.getpid()) and anon_bytes(2**22 + 7) == 0
 
 
+def test_a_stated_bound_judges_steps_of_the_whole_run_others_only_the_judged_half() -> None:
+    """A worker filling its page cache early is not stepping at the early faults; a
+    broker keeps what an early backlog took, so its stated bound sees every fault."""
+    pts = _stepped({540.0: 20.0, 1260.0: 20.0})
+    rule = MemoryRule(1800, 120, 20, 0.05, faults_s=FAULTS, step_mib={"broker": 30.0})
+    assert memory_summary(_series(pts), rule)["p"]["flat"] is True
+    s = Series(lambda: {}, lambda: 0, lambda: None)
+    s.samples = [Sample(t, {"broker": v}, {"broker": pid}, 0, None, 0.0) for t, v, pid in pts]
+    m = memory_summary(s, rule)["broker"]
+    assert m["steps_mib"] == [20.0, 20.0, 0.0, 0.0] and m["flat"] is False
+
+
+def test_simulator_step_bound_follows_what_its_devices_may_keep() -> None:
+    from soak_report import SIMULATOR_BYTES_PER_PENDING, simulator_step_mib
+
+    from edge_agent.simulate.load import LoadSpec
+
+    assert simulator_step_mib(40, 1000) == pytest.approx(40 * 1000 * 500 / 2**20)
+    assert simulator_step_mib(40) == pytest.approx(
+        40 * LoadSpec.max_unconfirmed * SIMULATOR_BYTES_PER_PENDING / 2**20
+    )
+
+
 def test_mosquitto_step_bound_follows_its_configured_queue() -> None:
     from soak_report import MOSQUITTO_BYTES_PER_QUEUED, mosquitto_step_mib
 
