@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import (
+    SUITE_KAFKA_AUTH,
     Pipeline,
     StackHandle,
     free_ports,
@@ -25,6 +26,7 @@ from tests.conftest import (
     prepare_bridge_session,
     stack_env,
 )
+from tests.support.kafka import confluent_config, forget, register
 
 TENANT = "acme"
 
@@ -51,12 +53,15 @@ def bridge_stack() -> Iterator[StackHandle]:
 
     state = make_state_dir("facegate-bridgetest-")
     env = stack_env(state, free_ports(4))
+    env["FACEGATE_KAFKA_AUTH"] = "true" if SUITE_KAFKA_AUTH else "false"
     handle = StackHandle(env=env, state_dir=state)
     stack: Stack = handle.stack()
     stack.up()
+    register(handle.settings())
     try:
         yield handle
     finally:
+        forget(handle.settings())
         stack.down()
 
 
@@ -256,7 +261,7 @@ def topic_size(bootstrap: str, topic: str) -> int:
     """Records in the topic (sum of end offsets; our topics are never compacted)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"size-{uuid.uuid4().hex}"})
+    c = Consumer({**confluent_config(bootstrap), "group.id": f"size-{uuid.uuid4().hex}"})
     try:
         meta = c.list_topics(topic, timeout=10)
         total = 0
@@ -276,7 +281,7 @@ def read_topic(
 
     c = Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent_config(bootstrap),
             "group.id": f"read-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
         }

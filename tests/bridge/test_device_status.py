@@ -14,8 +14,10 @@ from edge_agent.wire.status import decode_status, status_topic
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.bridge.validate import STATUS, Accepted, Rejected, check_any
+from stream_processor.runtime.kafka_auth import Role
 from tests.bridge.conftest import BridgeRig
 from tests.conftest import wait_for
+from tests.support.kafka import login_kwargs
 from tests.support.records import status_payload
 
 ME = DeviceIdentity("acme", "site-1", "gate-1", "cam-1")
@@ -56,9 +58,11 @@ def test_status_reaches_the_web_device_table(rig: BridgeRig, tmp_path: Path) -> 
     from stream_processor.quarantine import ConsumerMetrics, KafkaDeadLetters, Quarantine
 
     quarantine = Quarantine("web_device_status", ConsumerMetrics(CollectorRegistry()))
-    dead_letters = KafkaDeadLetters(rig.bootstrap, topics.dlq)
+    # The web app's follower, logged in as the web app.
+    web = login_kwargs(rig.p.stack, Role.WEB)
+    dead_letters = KafkaDeadLetters(rig.bootstrap, topics.dlq, auth=web)
     follower = DeviceStatusFollower(
-        rig.bootstrap, topics.device_status, table, quarantine, dead_letters
+        rig.bootstrap, topics.device_status, table, quarantine, dead_letters, web
     ).start()
     try:
         reporter = StatusReporter(conn.identity, outbox, publisher.publish_status, ["sim"],

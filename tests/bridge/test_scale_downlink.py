@@ -18,6 +18,7 @@ from edge_agent.wire.topics import site_command_topic
 from stream_processor.dead_letter import decode_dead_letter
 from tests.bridge.conftest import BridgeRig, event_ids, events_for, wait_proc
 from tests.conftest import wait_for
+from tests.support.kafka import confluent_config
 
 pytestmark = pytest.mark.e2e
 
@@ -103,7 +104,7 @@ def test_commands_relayed_to_site_topic_committed_after_puback(rig: BridgeRig) -
         )  # fmt: skip
         for i in range(20)
     ]
-    producer = Producer({"bootstrap.servers": rig.bootstrap})
+    producer = Producer(confluent_config(rig.bootstrap))
     for cmd in commands[:10]:
         producer.produce(topics.commands, encode(cmd), key=f"{cmd.tenant}/{cmd.site}")
     producer.produce(topics.commands, b'{"schema_version":1,"type":"self_destruct"}', key="x")
@@ -125,7 +126,7 @@ def test_commands_relayed_to_site_topic_committed_after_puback(rig: BridgeRig) -
 
     # Committed past every record (only after each PUBACK, see service._relay_commands).
     group = f"bridge-{rig.p.tag}-commands"
-    c = Consumer({"bootstrap.servers": rig.bootstrap, "group.id": group})
+    c = Consumer({**confluent_config(rig.bootstrap), "group.id": group})
     try:
         meta = c.list_topics(topics.commands, timeout=10)
         parts = [
