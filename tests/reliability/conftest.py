@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import FACEGATE, StackHandle, free_ports, make_state_dir, stack_env
+from tests.conftest import (
+    FACEGATE,
+    SUITE_KAFKA_AUTH,
+    StackHandle,
+    free_ports,
+    make_state_dir,
+    stack_env,
+)
+from tests.support.kafka import forget, register
 
 
 @dataclass
@@ -32,6 +41,7 @@ class Cluster:
             kafka_controller_port=int(e["FACEGATE_KAFKA_CONTROLLER_PORT"]),
             kafka_nodes=3,
             kafka_node_ports=json.loads(e["FACEGATE_KAFKA_NODE_PORTS"]),
+            kafka_auth=e.get("FACEGATE_KAFKA_AUTH", "false") == "true",
         )
 
     @property
@@ -69,6 +79,8 @@ def three_brokers() -> Iterator[Cluster]:
         **stack_env(state, ports[:4]),
         "FACEGATE_KAFKA_NODE_PORTS": json.dumps(ports[4:]),
         "FACEGATE_KAFKA_HEAP": "-Xms128m -Xmx384m",
+        # As the suite's stack: SASL/SCRAM and the role ACLs (tests/support/kafka.py).
+        "FACEGATE_KAFKA_AUTH": "true" if SUITE_KAFKA_AUTH else "false",
     }
     cluster = Cluster(env=env, state_dir=state)
     # Processes started on it reach the cluster while any one node is down.
@@ -76,6 +88,9 @@ def three_brokers() -> Iterator[Cluster]:
     up = cluster.facegate("stack", "up", "--kafka-nodes", "3")
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        register(cluster.settings())
         yield cluster
     finally:
+        forget(cluster.settings())
         cluster.facegate("stack", "down")
+        shutil.rmtree(state, ignore_errors=True)

@@ -19,6 +19,7 @@ from edge_agent.wire import encode_event
 from tests.bridge.conftest import BridgeRig, events_for
 from tests.conftest import Pipeline, free_ports, wait_for
 from tests.reliability.conftest import Cluster, ClusterStack
+from tests.support.kafka import kafka_kwargs, login_kwargs
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +37,20 @@ def rig(three_brokers: Cluster, tmp_path: Path) -> Iterator[BridgeRig]:
         "FACEGATE_BRIDGE_METRICS_PORT": str(free_ports(1)[0]),
         "FACEGATE_PROCESSOR_BATCH_SIZE": "200",
     })  # fmt: skip
-    ensure_topics(three_brokers.bootstrap, topic_specs(p.topics(), 3), replication=3)
+    auth = login_kwargs(three_brokers.settings())
+    ensure_topics(three_brokers.bootstrap, topic_specs(p.topics(), 3), replication=3, auth=auth)
+    p.grant()  # the bridge and the worker run as their roles under the plan
     try:
         yield BridgeRig(p)
     finally:
         p.stop_all()
+        p.revoke()
 
 
 def _raw_partitions(cluster: Cluster, topic: str) -> list[dict[str, Any]]:
     from kafka import KafkaAdminClient
 
-    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, client_id="t-reliability")
+    admin = KafkaAdminClient(**kafka_kwargs(cluster.settings()), client_id="t-reliability")
     try:
         (desc,) = admin.describe_topics([topic])
         return sorted(desc["partitions"], key=lambda p: p["partition"])

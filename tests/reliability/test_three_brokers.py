@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.reliability.conftest import Cluster
+from tests.support.kafka import kafka_kwargs, login_kwargs
 
 pytestmark = pytest.mark.component
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.component
 def _admin(cluster: Cluster) -> Any:
     from kafka import KafkaAdminClient
 
-    return KafkaAdminClient(bootstrap_servers=cluster.bootstrap, client_id="t-reliability")
+    return KafkaAdminClient(**kafka_kwargs(cluster.settings()), client_id="t-reliability")
 
 
 def _partitions(cluster: Cluster, topic: str) -> list[dict[str, Any]]:
@@ -44,7 +45,8 @@ def _topics(cluster: Cluster, tag: str, partitions: int = 3) -> Any:
                                         "audit_checkpoints")},
         raw_partitions=partitions,
     )  # fmt: skip
-    ensure_topics(cluster.bootstrap, topic_specs(topics, 3), replication=3)
+    auth = login_kwargs(cluster.settings())
+    ensure_topics(cluster.bootstrap, topic_specs(topics, 3), replication=3, auth=auth)
     return topics
 
 
@@ -55,14 +57,14 @@ def _producer(cluster: Cluster, **extra: Any) -> Any:
         "retries": 2_147_483_647, "max_in_flight_requests_per_connection": 1,
         "request_timeout_ms": 5000, "delivery_timeout_ms": 120_000, **extra,
     }  # fmt: skip
-    return KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", linger_ms=5,
+    return KafkaProducer(**kafka_kwargs(cluster.settings()), acks="all", linger_ms=5,
                          **options)  # fmt: skip
 
 
 def _read_all(cluster: Cluster, topic: str) -> list[tuple[bytes | None, bytes | None]]:
     from kafka import KafkaConsumer, TopicPartition
 
-    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, enable_auto_commit=False,
+    consumer = KafkaConsumer(**kafka_kwargs(cluster.settings()), enable_auto_commit=False,
                              consumer_timeout_ms=3000)  # fmt: skip
     try:
         parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
@@ -190,16 +192,17 @@ def test_compacted_ledgers_keep_their_tombstones_through_a_broker_loss(
 
     topics = _topics(three_brokers, uuid.uuid4().hex[:8])
     ledgers = (topics.consent, topics.policies, topics.erasure, topics.audit_checkpoints)
+    auth = login_kwargs(three_brokers.settings())
     for topic in ledgers:
         write_records(three_brokers.bootstrap, topic,
-                      [(b"a", b"granted"), (b"b", b"granted"), (b"a", None)])  # fmt: skip
+                      [(b"a", b"granted"), (b"b", b"granted"), (b"a", None)], auth)  # fmt: skip
     leader = _partitions(three_brokers, topics.consent)[0]["leader"]
     three_brokers.node(leader).kill()
     try:
         for topic in ledgers:
             records = _read_all(three_brokers, topic)
             assert (b"a", None) in records, topic  # the tombstone itself is replicated
-            assert read_ledger(three_brokers.bootstrap, topic, timeout_s=30) == {
+            assert read_ledger(three_brokers.bootstrap, topic, timeout_s=30, auth=auth) == {
                 b"b": b"granted"
             }, topic
     finally:
