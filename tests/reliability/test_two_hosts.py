@@ -312,7 +312,8 @@ def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
 ) -> None:
     """With no chaining writer at the moment an erasure completes, the completion's audit
     entry cannot be chained: every step is done but no receipt is issued (an outage the
-    worker retries), and one verifiable receipt is issued once a writer runs."""
+    worker retries), and once a writer runs, one verifiable receipt is issued and the
+    chain holds exactly one completion entry for it, however often the worker retried."""
     from tests.support.store import new_pg_database
 
     tag = rig.p.tag
@@ -364,14 +365,14 @@ def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
     rig.cli("erasure", "receipt", request_id, "--out", str(receipt))
     verdict = rig.cli("audit", "verify", "--receipt", str(receipt), check=False)
     assert verdict.returncode == 0, verdict.stdout + verdict.stderr
-    # The receipt's anchor is a chained erasure_completed entry. The worker's attempts
-    # that timed out were chained too once the writer ran (their facts were durable):
-    # entries no receipt points at, each with its own completion time.
+    # Exactly one erasure_completed entry, the receipt's anchor: the worker's attempts
+    # that timed out published the same once-only fact (pinned claims and salt), which
+    # the writer chained once when it ran.
     anchor = json.loads(receipt.read_text())["audit"]
     chain = [decode_entry(x) for x in (rig.audit_dir / "log.jsonl").read_bytes().splitlines()]
     done = [e for e in chain if e.type == "erasure_completed"]
-    assert anchor["seq"] in [e.seq for e in done] and len(done) >= 1
-    assert {e.body["request_id"] for e in done} == {request_id}
+    assert [e.seq for e in done] == [anchor["seq"]]
+    assert done[0].body["request_id"] == request_id
 
 
 #: Host A's erasure request entry about a subject: its opening is kept where the
