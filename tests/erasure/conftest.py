@@ -82,13 +82,13 @@ class ErasureRig:
                 "FACEGATE_LOG_LEVEL": "INFO",
             }
         )
-        from stream_processor.runtime.settings import Topics
-        from stream_processor.runtime.topics import ensure_topics, topic_specs
+        from tests.support.kafka import create_topics
 
-        t = pipeline.topics()
-        self.topics = Topics(**{**t.model_dump(), "erasure": f"t.{pipeline.tag}.erasure"})
+        # The pipeline's topics now include its own erasure topic (from extra_env).
+        self.topics = pipeline.topics()
         self.bootstrap = pipeline.stack.settings().kafka_bootstrap
-        ensure_topics(self.bootstrap, topic_specs(self.topics))
+        create_topics(pipeline.stack, self.topics)
+        pipeline.grant()
         self._producer: Any = None
         self.gates: list[Gate] = []
         self.erasure: subprocess.Popen[bytes] | None = None
@@ -166,11 +166,9 @@ class ErasureRig:
     # -- events -------------------------------------------------------------------------
     def producer(self) -> Any:
         if self._producer is None:
-            from kafka import KafkaProducer
+            from tests.support.kafka import producer
 
-            self._producer = KafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5
-            )
+            self._producer = producer(self.p.stack, acks="all", linger_ms=5)
         return self._producer
 
     def send_events(self, subject: str, n: int, gate: Gate, start_seq: int = 0) -> list[str]:
@@ -218,8 +216,9 @@ class ErasureRig:
 
     def consent_keys(self, subject: str) -> list[bytes]:
         from stream_processor.runtime.ledger_client import read_ledger
+        from tests.support.kafka import login_kwargs
 
-        ledger = read_ledger(self.bootstrap, self.topics.consent)
+        ledger = read_ledger(self.bootstrap, self.topics.consent, auth=login_kwargs(self.p.stack))
         return [k for k in ledger if subject.encode() in k]
 
     def status(self, request_id: str) -> dict[str, Any]:

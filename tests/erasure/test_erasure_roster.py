@@ -224,6 +224,8 @@ def test_unregistered_gate_on_the_status_ledger_keeps_the_erasure_pending(
     devices completed with ``devices: []``), but a gate reported status: the erasure
     waits for it; a gate first heard of after the request is added on the next round;
     a tombstone on the ledger does not take a gate off the roster."""
+    from stream_processor.runtime.kafka_auth import Role
+    from tests.support.kafka import grant_pipeline, login_kwargs, revoke_private
     from tests.support.records import private_topics, produce, status_payload
 
     bootstrap = running_stack.settings().kafka_bootstrap
@@ -235,8 +237,12 @@ def test_unregistered_gate_on_the_status_ledger_keeps_the_erasure_pending(
                                device=ident.device)  # fmt: skip
         return ident.username.encode(), value
 
+    # The roster reader is the erasure worker's, logged in as it, on the production plan.
+    app = "facegate-processor"
+    grants = grant_pipeline(running_stack, topics, app, f"{app}-erasure")
     produce(bootstrap, topic, [status(G1), (b"junk", b"not a status")])
-    reported = StatusLedgerDevices(bootstrap, topic, timeout_s=20)
+    erasure = login_kwargs(running_stack, Role.ERASURE)
+    reported = StatusLedgerDevices(bootstrap, topic, timeout_s=20, auth=erasure)
     h = Harness(tmp_path, shared_roster(lambda: [], reported.devices))
     r = request()
 
@@ -257,6 +263,7 @@ def test_unregistered_gate_on_the_status_ledger_keeps_the_erasure_pending(
         asyncio.run(scenario())
     finally:
         reported.close()
+        revoke_private(running_stack, grants)
     assert ReceiptStore(open_rights_db(tmp_path / "rights.sqlite")).get(r.request_id) is not None
 
 

@@ -10,7 +10,9 @@ import yaml
 
 from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.retention import PolicyVersion
+from stream_processor.runtime.kafka_auth import Role
 from tests.conftest import Pipeline
+from tests.support.kafka import confluent_config, login_kwargs
 from tests.support.web import POLICY
 
 pytestmark = pytest.mark.component
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.component
 def _retention_ms(bootstrap: str, topic: str) -> int:
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient(confluent_config(bootstrap))
     res = ConfigResource(ConfigResource.Type.TOPIC, topic)
     return int(admin.describe_configs([res])[res].result(timeout=30)["retention.ms"].value)
 
@@ -33,7 +35,8 @@ def test_stack_up_keeps_the_retention_policy_apply_set(pipeline: Pipeline) -> No
     defaults = (_retention_ms(bootstrap, topics.raw), _retention_ms(bootstrap, topics.dlq))
     doc = yaml.safe_load(POLICY.format(tenant="acme", face="30d"))
     doc["transport"] = {"raw_retention": "2h", "dlq_retention": "3d"}
-    KafkaPolicyStore(bootstrap, topics).write(
+    # The web app's own store, logged in as the web app.
+    KafkaPolicyStore(bootstrap, topics, login_kwargs(pipeline.stack, Role.WEB)).write(
         PolicyVersion(
             tenant="acme", version=1, applied_at_ms=int(time.time() * 1000),
             applied_by="web:test", comment="v1",

@@ -55,13 +55,13 @@ def test_up_twice_down_twice() -> None:
 
 
 def test_topics_exist_with_configs(running_stack) -> None:  # type: ignore[no-untyped-def]
-    from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType
 
     from stream_processor.runtime.settings import Topics
+    from tests.support.kafka import admin_client
 
     topics = Topics()
-    admin = KafkaAdminClient(bootstrap_servers=running_stack.settings().kafka_bootstrap)
+    admin = admin_client(running_stack)
     try:
         assert {topics.raw, topics.dlq} <= set(admin.list_topics())
         described = admin.describe_topics([topics.raw])[0]
