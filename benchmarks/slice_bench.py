@@ -28,6 +28,7 @@ from edge_agent.wire import encode_event
 from edge_agent.wire.topics import DeviceIdentity
 from stream_processor.processor.demo_seed import gate_site_secret, seed_demo
 from stream_processor.runtime.devices import register_device
+from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.settings import Topics
 from stream_processor.stack.mosquitto import Mosquitto
 
@@ -112,7 +113,10 @@ def prepare_devices(
             samples.append(encode_event(chunk[0]))
             expected += sum(e.kind != "unknown_face" for e in chunk)
         publishers.append((outbox, OutboxPublisher(outbox, ident, conn.mqtt)))
-    seed_demo(st.settings.kafka_bootstrap, Topics(), devices, residents=200, consenting=1.0)
+    # The office writes consents and policies; with FACEGATE_KAFKA_AUTH on it logs in.
+    office = kafka_python_auth(st.settings, Role.OFFICE)
+    seed_demo(st.settings.kafka_bootstrap, Topics(), devices, residents=200, consenting=1.0,
+              auth=office)  # fmt: skip
     return publishers, expected, samples
 
 
