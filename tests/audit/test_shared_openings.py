@@ -22,7 +22,7 @@ from stream_processor.runtime.kafka_auth import Role
 from tests.audit.conftest import Chain, Running
 from tests.conftest import StackHandle
 from tests.support.audit import make_claims, pseudonym_of, uuid7
-from tests.support.kafka import share_login
+from tests.support.kafka import private_host, revoke_private, share_login
 
 pytestmark = pytest.mark.component
 
@@ -32,7 +32,7 @@ SUBJECT, OTHER = pseudonym_of("R-1"), pseudonym_of("R-2")
 @pytest.fixture
 def two_hosts(
     chain: Chain, running_stack: StackHandle, pg_cluster: object,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, request: pytest.FixtureRequest,
 ) -> Iterator[tuple[Audit, Audit]]:  # fmt: skip
     from tests.support.store import new_pg_database
 
@@ -45,8 +45,10 @@ def two_hosts(
     monkeypatch.setenv("FACEGATE_TOPIC_AUDIT_CHAIN", chain.topics.audit_chain)
     monkeypatch.setenv("FACEGATE_RIGHTS_DSN", new_pg_database(pg_cluster))
     states = [tmp_path / "host-a", tmp_path / "host-b"]
-    for state in states:
-        share_login(running_stack, state, Role.OFFICE)
+    # Each host logs in as the office, held to the production plan on these topic names.
+    grants = private_host(running_stack, states[0], chain.topics, Role.OFFICE)
+    share_login(running_stack, states[1], Role.OFFICE)
+    request.addfinalizer(lambda: revoke_private(running_stack, grants))
     opened = [open_audit(states[0])]
     # The operator key is the deployment's, not a host's: host B is given host A's.
     shutil.copytree(states[0] / "secrets", states[1] / "secrets", dirs_exist_ok=True)
