@@ -21,14 +21,17 @@ def test_the_single_node_heap_is_fixed_and_pre_touched() -> None:
     assert opts[:2] == [f"-Xms{SINGLE_HEAP_MB}m", f"-Xmx{SINGLE_HEAP_MB}m"]
     assert "-XX:+AlwaysPreTouch" in opts and "-XX:+UseG1GC" in opts
     # One JVM on the machine keeps the JVM's own thread sizing.
-    assert not any(o.startswith(("-XX:ParallelGCThreads", "-XX:CICompilerCount")) for o in opts)
+    assert not any(
+        o.startswith(("-XX:ParallelGCThreads", "-XX:CICompilerCount", "-XX:TieredStopAtLevel"))
+        for o in opts
+    )
 
 
 def test_a_cluster_node_has_a_smaller_fixed_heap_and_few_jvm_threads() -> None:
     opts = jvm_options(3)
     assert opts[:2] == [f"-Xms{CLUSTER_NODE_HEAP_MB}m", f"-Xmx{CLUSTER_NODE_HEAP_MB}m"]
     assert {"-XX:+AlwaysPreTouch", "-XX:ParallelGCThreads=1", "-XX:ConcGCThreads=1",
-            "-XX:CICompilerCount=2"} <= set(opts)  # fmt: skip
+            "-XX:CICompilerCount=2", "-XX:TieredStopAtLevel=1"} <= set(opts)  # fmt: skip
     assert 3 * CLUSTER_NODE_HEAP_MB <= 2 * SINGLE_HEAP_MB
 
 
