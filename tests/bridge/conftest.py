@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -63,6 +64,7 @@ def bridge_stack() -> Iterator[StackHandle]:
     finally:
         forget(handle.settings())
         stack.down()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @dataclass
