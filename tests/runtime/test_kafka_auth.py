@@ -34,10 +34,14 @@ def _writers(topic: str) -> set[Role]:
     }
 
 
-def test_only_the_office_and_the_web_app_write_the_ledgers() -> None:
-    # An erasure withdraws the subject's consent and tombstones their consent records.
+def test_only_the_office_the_web_app_and_the_erasure_worker_write_the_ledgers() -> None:
+    # An erasure withdraws the subject's consent and tombstones their consent records;
+    # the erasure worker also beats both ledgers so erased records are compacted within
+    # the bound its receipts state (erasure/ledger_heartbeat.py). Never the processor:
+    # a worker that could write consent could forge it.
     assert _writers(T.consent) == {Role.OFFICE, Role.WEB, Role.ERASURE}
-    assert _writers(T.policies) == {Role.OFFICE, Role.WEB}
+    assert _writers(T.policies) == {Role.OFFICE, Role.WEB, Role.ERASURE}
+    assert Role.PROCESSOR not in _writers(T.consent) | _writers(T.policies)
     # The erasure worker records progress on its own requests' topic.
     assert _writers(T.erasure) == {Role.OFFICE, Role.WEB, Role.ERASURE}
 
