@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 
@@ -46,6 +47,7 @@ def secured_stack() -> Iterator[tuple[BrokerSettings, dict[str, str]]]:
         ), env  # fmt: skip
     finally:
         run_cli(env, "stack", "down")
+        shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

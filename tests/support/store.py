@@ -3,6 +3,7 @@ and a private PostgreSQL cluster), fresh per test, and stored-event rows."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +46,7 @@ def pg_cluster() -> Iterator[Any]:
         yield pg
     finally:
         pg.down()
+        shutil.rmtree(state, ignore_errors=True)  # a cluster's files are up to 1 GB
 
 
 def new_pg_database(pg: Any) -> str:
