@@ -24,10 +24,11 @@ import pytest
 
 from edge_agent.pseudonym import pseudonym
 from stream_processor.audit.entries import decode_entry
+from stream_processor.runtime.kafka_auth import Role
 from stream_processor.runtime.settings import Topics
-from stream_processor.runtime.topics import ensure_topics, topic_specs
 from tests.conftest import FACEGATE, StackHandle, wait_for
 from tests.erasure.conftest import OTHER, RESIDENT, ErasureRig, rig  # noqa: F401 - fixture
+from tests.support.kafka import create_topics, private_host, revoke_private
 
 pytestmark = pytest.mark.e2e
 
@@ -121,9 +122,7 @@ class Host:
 def hosts(running_stack: StackHandle, tmp_path: Path) -> Iterator[tuple[Host, Host]]:
     tag = uuid.uuid4().hex[:10]
     topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
-    bootstrap = f"127.0.0.1:{running_stack.env['FACEGATE_KAFKA_PORT']}"
-    wanted = (topics.audit_facts, topics.audit_chain)
-    ensure_topics(bootstrap, [s for s in topic_specs(topics) if s.name in wanted])
+    create_topics(running_stack, topics, {topics.audit_facts, topics.audit_chain})
     shared = {
         **os.environ, **running_stack.env,
         "FACEGATE_AUDIT_MODE": "topic",
@@ -138,7 +137,11 @@ def hosts(running_stack: StackHandle, tmp_path: Path) -> Iterator[tuple[Host, Ho
         state.mkdir()
         made.append(Host(name, state, {**shared, "FACEGATE_STATE_DIR": str(state)}))
     a, b = made
-    # The operator key is the deployment's, not a host's: host B is given host A's.
+    # Each host logs in as the roles it runs (the writer's, the appenders'), with the
+    # production plan on the test's audit topics.
+    grants = private_host(running_stack, a.state, topics, Role.AUDIT, Role.OFFICE)
+    # The operator key is the deployment's, not a host's: host B is given host A's
+    # (and the same logins, which live beside it).
     subprocess.run([FACEGATE, "audit", "public-key"], env=a.env, check=True,
                    capture_output=True, timeout=120)
     shutil.copytree(a.state / "secrets", b.state / "secrets")
@@ -147,6 +150,7 @@ def hosts(running_stack: StackHandle, tmp_path: Path) -> Iterator[tuple[Host, Ho
     finally:
         a.stop_all()
         b.stop_all()
+        revoke_private(running_stack, grants)
 
 
 def _appender(host: Host, name: str, n: int, site: str) -> subprocess.Popen[bytes]:
@@ -229,8 +233,7 @@ def test_two_hosts_erasure_completes_with_a_verifiable_receipt_after_one_host_di
 
     tag = rig.p.tag
     topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
-    wanted = (topics.audit_facts, topics.audit_chain)
-    ensure_topics(rig.bootstrap, [s for s in topic_specs(topics) if s.name in wanted])
+    create_topics(rig.p.stack, topics, {topics.audit_facts, topics.audit_chain})
     web_a, web_b = free_ports(2)
     dsn = new_pg_database(pg_cluster)
     # The gate is registered from this process: on the shared registry, so that every
@@ -245,6 +248,7 @@ def test_two_hosts_erasure_completes_with_a_verifiable_receipt_after_one_host_di
         "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
         "FACEGATE_WEB_TLS": "false",
     })  # fmt: skip
+    rig.p.grant()  # the roles' plan on the test's audit topics too
     gate = rig.gate("gate1")
     rig.enroll(gate, RESIDENT, "obama.jpg", "CARD-OBAMA-1")
     rig.enroll(gate, OTHER, "biden.jpg", "CARD-BIDEN-1")
@@ -318,8 +322,7 @@ def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
 
     tag = rig.p.tag
     topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
-    wanted = (topics.audit_facts, topics.audit_chain)
-    ensure_topics(rig.bootstrap, [s for s in topic_specs(topics) if s.name in wanted])
+    create_topics(rig.p.stack, topics, {topics.audit_facts, topics.audit_chain})
     dsn = new_pg_database(pg_cluster)
     # The gate is registered from this process: on the shared registry, so that every
     # host's erasure worker waits for its acknowledgement.
@@ -332,6 +335,7 @@ def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
         "FACEGATE_TOPIC_AUDIT_FACTS": topics.audit_facts,
         "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
     })  # fmt: skip
+    rig.p.grant()  # the roles' plan on the test's audit topics too
     gate = rig.gate("gate1")
     rig.enroll(gate, RESIDENT, "obama.jpg", "CARD-OBAMA-1")
     subject = pseudonym(gate.secret, RESIDENT)
