@@ -36,7 +36,7 @@ FACEGATE = str(Path(sys.executable).with_name("facegate"))
 #: FACEGATE_TEST_KAFKA_AUTH=0 gives an open Kafka, only for finding out whether a
 #: failure is about auth: the suite is meant to pass with it on. See
 #: tests/support/kafka.py for how a test's own client logs in.
-SUITE_KAFKA_AUTH = os.environ.get("FACEGATE_TEST_KAFKA_AUTH", "0") != "0"
+SUITE_KAFKA_AUTH = os.environ.get("FACEGATE_TEST_KAFKA_AUTH", "1") != "0"
 
 pytest_plugins = [
     "tests.support.audit",
