@@ -3,6 +3,7 @@ helpers that make events, consents and policies and produce them straight to Kaf
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -149,17 +150,31 @@ class Harness:
         return int(self.store().count())
 
     def read_topic(self, topic: str, timeout_s: float = 5.0) -> list[tuple[bytes, bytes]]:
+        """Every record up to the topic's end as of the call. Reads to the end offsets,
+        not until the topic goes quiet: heartbeats land on ledgers and changelogs every
+        second, so an idle timeout may never be reached. ``timeout_s`` bounds a wait
+        with no progress."""
+        from kafka import TopicPartition
+
         from tests.support.kafka import consumer as make_consumer
 
-        consumer = make_consumer(
-            self.p.stack,
-            topic,
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            consumer_timeout_ms=int(timeout_s * 1000),
-        )
+        consumer = make_consumer(self.p.stack, enable_auto_commit=False)
         try:
-            return [(m.key, m.value) for m in consumer]
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(parts)
+            consumer.seek_to_beginning(*parts)
+            end = consumer.end_offsets(parts)
+            out: list[tuple[bytes, bytes]] = []
+            idle_until = time.monotonic() + timeout_s
+            while any(consumer.position(tp) < end[tp] for tp in parts):
+                batch = consumer.poll(timeout_ms=200)
+                for records in batch.values():
+                    out += [(m.key, m.value) for m in records]
+                if batch:
+                    idle_until = time.monotonic() + timeout_s
+                elif time.monotonic() > idle_until:
+                    break
+            return out
         finally:
             consumer.close()
 
