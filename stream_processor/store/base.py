@@ -197,7 +197,8 @@ class EventStore(Protocol):
         purpose: str | None = None,
         kinds: Sequence[str] | None = None,
     ) -> int:
-        """Delete a subject's stored events (all purposes/kinds when None); returns how many."""
+        """Delete a subject's stored events (all purposes/kinds when None) and take their
+        counts out of the aggregates, in one transaction; returns how many."""
         ...
 
     def erase_subject(

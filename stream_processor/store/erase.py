@@ -1,5 +1,6 @@
-"""A subject's erasure in the store: the rows and their share of the aggregates go in
-one transaction, and the store keeps how many rows each erasure request removed.
+"""A subject's erasure or consent withdrawal in the store: the rows and their share of
+the aggregates go in one transaction, and the store keeps how many rows each erasure
+request removed.
 
 Two transactions (delete, then take the counts back) left a window: a worker killed
 between them left the erased person's passages on the dashboards, and its retry found
@@ -34,6 +35,22 @@ class Erased(NamedTuple):
 
     rows: int
     total_rows: int
+
+
+class _Where:
+    """The rows of one subject at one site, narrowed by column values."""
+
+    def __init__(self, tenant: str, site: str, subject: str) -> None:
+        self.sql = "subject = ? AND tenant = ? AND site = ?"
+        self.params: list[Any] = [subject, tenant, site]
+        #: An empty choice (no purpose, no kind) selects nothing.
+        self.empty = False
+
+    def among(self, column: str, values: Sequence[str]) -> None:
+        chosen = sorted(set(values))
+        self.empty = self.empty or not chosen
+        self.sql += f" AND {column} IN ({', '.join('?' * len(chosen))})"
+        self.params.extend(chosen)
 
 
 class SubjectErasure:
@@ -74,25 +91,53 @@ class SubjectErasure:
         """Delete the subject's rows at the site (of ``purposes``; all when None), take
         each one's count out of its aggregate cell, and add them to the request's tally:
         all or nothing."""
-        sql = "DELETE FROM events WHERE subject = ? AND tenant = ? AND site = ?"
-        params: list[Any] = [subject, tenant, site]
+        where = _Where(tenant, site, subject)
         if purposes is not None:
-            chosen = sorted(set(purposes))
-            sql += f" AND purpose IN ({', '.join('?' * len(chosen))})"
-            params.extend(chosen)
-        sql += " RETURNING occurred_at_ms, tenant, site, gate, kind, decision"
+            where.among("purpose", purposes)
         with self._transaction():
-            gone = self._query(sql, params) if purposes is None or purposes else []
-            cells: Counter[AggregateKey] = Counter(
-                AggregateKey(at - at % _MINUTE_MS, t, s, g, k, d, STORED_OUTCOME)
-                for at, t, s, g, k, d in gone
-            )
-            self._take_back({key: -n for key, n in cells.items()})
-            self._execute(self._sql(self._TALLY), (request_id, len(gone)))
+            gone = self._delete_counted_rows(where)
+            self._execute(self._sql(self._TALLY), (request_id, gone))
             total = self._query(
                 "SELECT rows FROM erasure_deletions WHERE request_id = ?", (request_id,)
             )
-        return Erased(len(gone), int(total[0][0]))
+        return Erased(gone, int(total[0][0]))
+
+    def delete_subject(
+        self,
+        tenant: str,
+        site: str,
+        subject: str,
+        purpose: str | None = None,
+        kinds: Sequence[str] | None = None,
+    ) -> int:
+        """A consent withdrawal's deletion: the subject's rows (of ``purpose`` and
+        ``kinds``; all when None) and their counts, in one transaction, as an erasure
+        takes them (docs/processor.md, "What the counts promise"). No tally: a
+        withdrawal has no receipt."""
+        where = _Where(tenant, site, subject)
+        if purpose is not None:
+            where.among("purpose", [purpose])
+        if kinds is not None:
+            where.among("kind", kinds)
+        with self._transaction():
+            return self._delete_counted_rows(where)
+
+    def _delete_counted_rows(self, where: _Where) -> int:
+        """Inside the caller's transaction: delete the rows ``where`` selects and take
+        each one's count out of the cell it was counted in."""
+        if where.empty:
+            return 0
+        gone = self._query(
+            f"DELETE FROM events WHERE {where.sql} "  # noqa: S608 - column names are ours
+            "RETURNING occurred_at_ms, tenant, site, gate, kind, decision",
+            where.params,
+        )
+        cells: Counter[AggregateKey] = Counter(
+            AggregateKey(at - at % _MINUTE_MS, t, s, g, k, d, STORED_OUTCOME)
+            for at, t, s, g, k, d in gone
+        )
+        self._take_back({key: -n for key, n in cells.items()})
+        return len(gone)
 
     def erased_rows(self, request_id: str) -> int:
         """How many rows erasures under ``request_id`` removed (0 before the first)."""

@@ -162,27 +162,6 @@ class SqlStore(CountedOnce, SubjectErasure):
     def delete_counted(self, now_ms: int) -> int:
         return retention.delete_counted(self, now_ms)
 
-    def delete_subject(
-        self,
-        tenant: str,
-        site: str,
-        subject: str,
-        purpose: str | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> int:
-        sql = "DELETE FROM events WHERE subject = ? AND tenant = ? AND site = ?"
-        params: list[Any] = [subject, tenant, site]
-        if purpose is not None:
-            sql += " AND purpose = ?"
-            params.append(purpose)
-        if kinds is not None:
-            if not kinds:
-                return 0
-            sql += f" AND kind IN ({', '.join('?' * len(kinds))})"
-            params.extend(kinds)
-        with self._transaction():
-            return self._execute(self._sql(sql), params).rowcount
-
     # -- reads ----------------------------------------------------------------
     def count(self) -> int:
         return int(self._query("SELECT count(*) FROM events")[0][0])
