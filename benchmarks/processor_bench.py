@@ -36,6 +36,7 @@ from _machine import (
     private_stack,
     run,
 )
+from processor_report import Drain, Live, SizeRun, nodes_label, parse_args, table_lines
 
 from edge_agent.pseudonym import SiteSecret, pseudonym
 from edge_agent.wire import (
@@ -356,43 +357,28 @@ def latency(stack: StackSettings, env: dict[str, str], rate: float, seconds: flo
             "max": float(lat[-1])}  # fmt: skip
 
 
-def parse_args() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument(
-        "--events", type=int, default=1_000_000, help="events pre-loaded in the raw topic"
-    )
-    ap.add_argument("--stores", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
-    ap.add_argument("--sites", type=int, default=50)
-    ap.add_argument("--gates", type=int, default=4, help="gates per site")
-    ap.add_argument("--residents", type=int, default=200, help="per site")
-    ap.add_argument("--consenting", type=float, default=0.9, help="share of residents with consent")
-    ap.add_argument("--partitions", type=int, default=6)
-    ap.add_argument("--batch-size", type=int, default=10_000, help="FACEGATE_PROCESSOR_BATCH_SIZE")
-    ap.add_argument("--profile", action="store_true", help="run the worker under cProfile")
-    ap.add_argument(
-        "--secure-delete", choices=["on", "off", "both"], default="both",
-        help="SQLite PRAGMA secure_delete (FACEGATE_SQLITE_SECURE_DELETE); both: off, then on",
-    )  # fmt: skip
-    ap.add_argument("--latency-rate", type=float, default=200.0, help="events/s; 0 = skip")
-    ap.add_argument("--latency-s", type=float, default=30.0)
-    ap.add_argument("--keep", action="store_true", help="keep the state directory")
-    ap.add_argument(
-        "--kafka-auth", choices=("off", "on", "both"), default="both",
-        help="Kafka SASL/SCRAM + ACLs (FACEGATE_KAFKA_AUTH); both: a stack each, off then on",
-    )  # fmt: skip
-    return ap.parse_args()
-
-
 def main() -> None:
-    args = parse_args()
-    print(machine_line())
+    args = parse_args(description=__doc__)
+    machine = machine_line()
+    print(machine)
     for auth in {"off": [False], "on": [True], "both": [False, True]}[args.kafka_auth]:
         print(f"--- Kafka authentication {'on' if auth else 'off'}", flush=True)
-        bench(args, auth)
+        load_start = load_line()
+        runs: list[SizeRun] = []
+        sizes: list[str] = []
+        for nodes in args.kafka_nodes:
+            print(f"--- Kafka: {nodes_label(nodes)}", flush=True)
+            runs.append(bench(args, auth, nodes, sizes))
+        event_size = sizes[0] if sizes else "events: none pre-loaded"
+        lines = table_lines(runs, machine, event_size, load_start, load_line(), auth)
+        print("\n".join(["", *lines, ""]), flush=True)
 
 
-def bench(args: argparse.Namespace, auth: bool) -> None:
-    stores = [s for s in args.stores.split(",") if s]
+def bench(args: argparse.Namespace, auth: bool, nodes: int, sizes: list[str]) -> SizeRun:
+    """Every phase on a private stack whose Kafka has ``nodes`` nodes (the stack gives its
+    topics RF 3 and min.insync.replicas=2 from three nodes up); appends the pre-loaded
+    events' size line to ``sizes``."""
+    stores: list[str] = args.stores
     env = {
         "FACEGATE_TOPIC_RAW_PARTITIONS": str(args.partitions),
         "FACEGATE_PROCESSOR_BATCH_SIZE": str(args.batch_size),
@@ -401,36 +387,41 @@ def bench(args: argparse.Namespace, auth: bool) -> None:
         # The workers' app ids (bench-<store>..., bench-latency) share this ACL prefix.
         "FACEGATE_PROCESSOR_APP_ID": "bench",
     }
-    with private_stack("pbench", env, keep=args.keep) as st:
+    drains: list[Drain] = []
+    live = None
+    with private_stack("pbench", env, keep=args.keep, kafka_nodes=nodes) as st:
         topics = Topics()
         seed(st.settings, topics, args.sites, args.residents, args.consenting)
         if args.events:
-            preload_events(args, st.settings, topics)
+            sizes.append(preload_events(args, st.settings, topics))
             for store in stores:
-                throughput(args, st, store)
+                drains += throughput(args, st, store)
         if args.latency_rate > 0:
-            steady_latency(args, st, topics)
+            live = steady_latency(args, st, topics)
+    return SizeRun(nodes, drains, live)
 
 
-def preload_events(args: argparse.Namespace, settings: StackSettings, topics: Topics) -> None:
+def preload_events(args: argparse.Namespace, settings: StackSettings, topics: Topics) -> str:
+    """Generates and pre-loads the backlog; returns the events' size line."""
     t = time.monotonic()
     values = make_events(args.events, args.sites, args.gates, args.residents)
-    print(f"generated {len(values)} events in {time.monotonic() - t:.1f}s;"
-          f" {message_size_line(values, 'events (JSON)')}")  # fmt: skip
+    size = message_size_line(values, "events (JSON GateEvent)")
+    print(f"generated {len(values)} events in {time.monotonic() - t:.1f}s; {size}")
     secs = preload(settings, topics.raw, values, args.sites)
     print(f"pre-loaded {topics.raw} ({args.partitions} partitions) in {secs:.1f}s "
           f"({len(values) / secs:,.0f}/s)")  # fmt: skip
+    return size
 
 
-def throughput(args: argparse.Namespace, st: BenchStack, store: str) -> None:
+def throughput(args: argparse.Namespace, st: BenchStack, store: str) -> list[Drain]:
     """One worker per setting, each with its own consumer group and store, decides every
     pre-loaded event (SQLite: ``--secure-delete both`` runs it off, then on)."""
     settings = ["off", "on"] if args.secure_delete == "both" else [args.secure_delete]
-    for secure in settings if store == "sqlite" else ["-"]:
-        _throughput(args, st, store, secure)
+    return [_throughput(args, st, store, secure)
+            for secure in (settings if store == "sqlite" else ["-"])]  # fmt: skip
 
 
-def _throughput(args: argparse.Namespace, st: BenchStack, store: str, secure: str) -> None:
+def _throughput(args: argparse.Namespace, st: BenchStack, store: str, secure: str) -> Drain:
     tag = store if secure == "-" else f"{store}-secure-delete-{secure}"
     wenv = {**st.env, "FACEGATE_STORE": store, "FACEGATE_PROCESSOR_APP_ID": f"bench-{tag}",
             "FACEGATE_PROCESSOR_STORE_PATH": str(st.state / f"{tag}.sqlite"),
@@ -448,9 +439,10 @@ def _throughput(args: argparse.Namespace, st: BenchStack, store: str, secure: st
           )  # fmt: skip
     if prof is not None:
         print_profile(prof)
+    return Drain(tag, r["rate"], r["rate_per_cpu_s"])
 
 
-def steady_latency(args: argparse.Namespace, st: BenchStack, topics: Topics) -> None:
+def steady_latency(args: argparse.Namespace, st: BenchStack, topics: Topics) -> Live:
     lenv = {**st.env, "FACEGATE_STORE": "sqlite", "FACEGATE_PROCESSOR_APP_ID": "bench-latency",
             "FACEGATE_PROCESSOR_STORE_PATH": str(st.state / "latency.sqlite"),
             "FACEGATE_PROCESSOR_BATCH_WITHIN_S": "0.05"}  # fmt: skip
@@ -463,6 +455,7 @@ def steady_latency(args: argparse.Namespace, st: BenchStack, topics: Topics) -> 
           f"{args.latency_s:.0f}s: {r2['n']}/{r2['sent']} rows; p50 {r2['p50']:.0f} ms, "
           f"p95 {r2['p95']:.0f} ms, p99 {r2['p99']:.0f} ms, "
           f"max {r2['max']:.0f} ms; {load_line()}")  # fmt: skip
+    return Live(args.latency_rate, int(r2["n"]), int(r2["sent"]), r2["p50"], r2["p99"])
 
 
 def _skip_backlog(settings: StackSettings, topic: str, group: str) -> None:
