@@ -16,6 +16,7 @@ import re
 import threading
 import time
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,15 @@ def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> float:
 @dataclass
 class LiveTail:
     """A consumer reading ``topic`` from its end while it runs; per record, the wall
-    time it arrived minus its LogAppendTime (ms)."""
+    time it arrived minus its LogAppendTime (ms).
+
+    ``login``: the consumer's librdkafka login; None (the default) logs in as the admin
+    role of the stack this process's environment names (``private_stack`` puts its
+    ``FACEGATE_*`` there), which is no login with that stack's Kafka auth off."""
 
     bootstrap: str
     topic: str
+    login: Mapping[str, str] | None = None
     lags_ms: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -104,8 +110,14 @@ class LiveTail:
     def start(self) -> LiveTail:
         from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-        c = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"t-{time.time_ns()}",
-                      "enable.auto.commit": False})  # fmt: skip
+        from stream_processor.runtime.kafka_auth import Role, confluent_auth
+        from stream_processor.runtime.settings import BrokerSettings
+
+        login = self.login
+        if login is None:
+            login = confluent_auth(BrokerSettings(), Role.ADMIN)
+        c = Consumer({**login, "bootstrap.servers": self.bootstrap,
+                      "group.id": f"t-{time.time_ns()}", "enable.auto.commit": False})  # fmt: skip
         parts = c.list_topics(self.topic, timeout=10).topics[self.topic].partitions
         c.assign([TopicPartition(self.topic, p, OFFSET_END) for p in parts])
         self._thread = threading.Thread(target=self._run, args=(c,), daemon=True)
