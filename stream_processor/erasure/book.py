@@ -1,9 +1,11 @@
 """Erasure progress kept across restarts: one row per request in the rights database.
 
 The row holds ``ErasureProgress`` (msgspec JSON) and a few columns to find it
-by (command id, status). Several processes (on several hosts, with PostgreSQL) share
-it; a read-modify-write runs in the database's exclusive transaction, so two workers
-never lose an acknowledgement to each other.
+by (command id, status). It names the subject until the erasure is complete and its
+late audit entries are unlinked (``to_forget``, ``forget``); then it names no one.
+Several processes (on several hosts, with PostgreSQL) share it; a read-modify-write
+runs in the database's exclusive transaction, so two workers never lose an
+acknowledgement to each other.
 """
 
 from __future__ import annotations
@@ -112,6 +114,30 @@ class ErasureBook:
             "SELECT progress FROM erasure_progress WHERE completed_at_ms >= ?", (since_ms,)
         ).fetchall()
         return [decode_progress(r[0]) for r in rows]
+
+    def to_forget(self, now_ms: int, window_ms: int) -> list[ErasureProgress]:
+        """Completed more than ``window_ms`` ago and still naming the subject. A row's
+        last update comes before its completion (nothing changes a complete erasure)
+        until ``forget`` stamps it, at least ``window_ms`` after: so the rows to forget
+        need no column of their own, and clocks of several hosts may differ by less
+        than the window."""
+        rows = self._db.execute(
+            "SELECT progress FROM erasure_progress WHERE status = ? AND completed_at_ms < ? "
+            "AND updated_at_ms < completed_at_ms + ?",
+            (ErasureStatus.COMPLETE.value, now_ms - window_ms, window_ms),
+        ).fetchall()
+        return [decode_progress(r[0]) for r in rows]
+
+    def forget(self, request_id: str, now_ms: int) -> None:
+        """Replace the subject in a completed erasure's record (``progress.FORGOTTEN``)."""
+        with self._db.transaction():
+            progress = self.get(request_id)
+            if progress is not None and progress.status is ErasureStatus.COMPLETE:
+                self._db.execute(
+                    "UPDATE erasure_progress SET progress = ?, updated_at_ms = ? "
+                    "WHERE request_id = ?",
+                    (progress.forgotten().encode(), now_ms, request_id),
+                )
 
     def recent(self, limit: int = 50) -> list[ErasureProgress]:
         rows = self._db.execute(

@@ -77,6 +77,12 @@ def read_request(data: bytes | None) -> ErasureRequest | Refusal:
         return Refusal(exc.reason, exc.detail[:300])
 
 
+#: Stands for the subject in a completed erasure's record once its late audit entries
+#: are unlinked: the record still decodes (status, counts, devices) and names no one. A
+#: pseudonym is an HMAC output, so no resident's is all zeros.
+FORGOTTEN = "ps1_" + "0" * 32
+
+
 class ErasureStatus(enum.StrEnum):
     PENDING = "pending"
     COMPLETE = "complete"
@@ -144,6 +150,9 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
             or (ack.tenant, ack.site, ack.subject) != (r.tenant, r.site, r.subject)
         ):
             return self, AckOutcome.NOT_THIS_REQUEST
+        if self.status is ErasureStatus.COMPLETE:
+            # Its receipt is issued; and its record must stay as completed (``to_forget``).
+            return self, AckOutcome.DUPLICATE
         who = f"{ack.gate}/{ack.device}"
         if ack.status is AckStatus.FAILED:
             failures = {**self.failures, who: ack.detail or "failed"}
@@ -185,6 +194,13 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
 
     def with_store_step_done(self) -> ErasureProgress:
         return self if self.store_step_done else msgspec.structs.replace(self, store_step_done=True)
+
+    def forgotten(self) -> ErasureProgress:
+        """This erasure with ``FORGOTTEN`` where the subject was (the request and every
+        acknowledgement): what the book keeps once nothing needs the subject."""
+        acks = {who: msgspec.structs.replace(a, subject=FORGOTTEN) for who, a in self.acks.items()}
+        request = msgspec.structs.replace(self.request, subject=FORGOTTEN)
+        return msgspec.structs.replace(self, request=request, acks=acks)
 
     def with_deletions(self, deletions: Sequence[Deletion]) -> ErasureProgress:
         """Add what a store or topic removed (several reports add up)."""

@@ -416,6 +416,15 @@ class ErasureService:
                 log.info("erasure %s: %d later audit entries made unlinkable",
                          p.request.request_id, n)  # fmt: skip
 
+    def _forget_subjects(self, d: Deps, now_ms: int) -> None:
+        """Once the window for late audit entries has passed, the book forgets the
+        subject: a last pass over the openings first, so none logged since the previous
+        round stays linkable."""
+        for p in d.book.to_forget(now_ms, self._forget_window_ms):
+            d.forget_openings(p.request.subject)
+            d.book.forget(p.request.request_id, now_ms)
+            log.info("erasure %s: the subject is forgotten", p.request.request_id)
+
     # -- periodic --------------------------------------------------------------------
     async def tick(self) -> None:
         """Re-send commands that wait too long, finish interrupted steps, export gauges."""
@@ -441,6 +450,7 @@ class ErasureService:
             for progress in await self._run(lambda d: d.book.unfinished()):
                 await self._maybe_complete(progress.request.request_id)
             await self._run(lambda d: self._forget_late_openings(d, now))
+            await self._run(lambda d: self._forget_subjects(d, now))
             self._metrics.pending.set(len(pending))
             oldest = min((p.request.requested_at_ms for p in pending), default=now)
             self._metrics.oldest_pending.set(max(0, now - oldest) / 1000)
