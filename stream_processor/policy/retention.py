@@ -7,34 +7,67 @@ be kept" and "is this purpose allowed at this camera" with dict lookups.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-from edge_agent.wire.events import EventKind
+from edge_agent.wire.bounds import MAX_SAFE_INT
+from edge_agent.wire.events import EpochMs, EventKind, Id
+from edge_agent.wire.topics import ID_PATTERN
+from stream_processor.errors import InvalidInput
 from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.durations import parse_duration_ms
 
+#: Longest ``applied_by`` (a login, or ``web:`` and a token label of at most 80).
+MAX_APPLIED_BY = 200
+#: Longest change comment (the web API's own limit).
+MAX_COMMENT = 500
+
 
 class PolicyVersion(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """One applied version of a tenant's policy (the value on the policies topic)."""
+    """One applied version of a tenant's policy (the value on the policies topic).
 
-    schema_version: int = 1
-    tenant: str
-    version: int
-    applied_at_ms: int
-    applied_by: str
-    comment: str = ""
+    Every number is bounded so that any reader (JSON in any language, SQLite, the
+    audit log) holds it exactly; the document itself is checked by ``PolicyDocument``.
+    """
+
+    schema_version: Literal[1] = 1
+    tenant: Id
+    version: Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
+    applied_at_ms: EpochMs
+    applied_by: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_APPLIED_BY)]
+    comment: Annotated[str, msgspec.Meta(max_length=MAX_COMMENT)] = ""
     document: dict[str, Any]
 
+    def __post_init__(self) -> None:
+        # msgspec searches patterns with ``re.search``, whose ``$`` also matches before
+        # a trailing newline: "acme\n" would pass as a tenant.
+        if _TENANT.fullmatch(self.tenant) is None:
+            raise ValueError(f"tenant must match {ID_PATTERN}")
+
     def encode(self) -> bytes:
-        return msgspec.json.encode(self)
+        """The record's bytes, refused (``InvalidInput``) if a reader would refuse them:
+        msgspec checks bounds when decoding only, and a version written out of bounds
+        would be dead-lettered by every worker."""
+        data = _encoder.encode(self)
+        try:
+            _decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"policy version out of bounds: {exc}") from None
+        return data
+
+
+_TENANT = re.compile(ID_PATTERN)
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(PolicyVersion)
 
 
 def decode_version(data: bytes) -> PolicyVersion:
-    return msgspec.json.decode(data, type=PolicyVersion)
+    """Raises ``msgspec.ValidationError``/``DecodeError`` for a record out of bounds."""
+    return _decoder.decode(data)
 
 
 @dataclass

@@ -39,7 +39,14 @@ class KafkaPolicyStore:
     def history(self, tenant: str) -> list[PolicyVersion]:
 
         prefix = f"{tenant}@".encode()
-        versions = [decode_version(v) for k, v in self._read().items() if k.startswith(prefix)]
+        versions = []
+        for k, v in self._read().items():
+            if not k.startswith(prefix):
+                continue
+            try:
+                versions.append(decode_version(v))
+            except ValueError:  # out of bounds: every worker dead-letters it, so never in force
+                continue
         return sorted((v for v in versions if v.tenant == tenant), key=lambda v: v.version)
 
     def write(self, version: PolicyVersion) -> None:

@@ -29,12 +29,26 @@ DAY_MS = 86_400_000
 KINDS = ["face_match", "unknown_face", "key_card", "pin", "manual_open"]
 FIELDS = list(GateEvent.__struct_fields__)
 
+#: The numbers a storage type or a reader stops at: PostgreSQL INTEGER (2**31),
+#: BIGINT/SQLite INTEGER (2**63), uint64 (2**64), exact doubles (2**53), the sign.
+EXTREME_INTS = [
+    -(2**64), -(2**63) - 1, -(2**63), -(2**31) - 1, -1, 0,
+    2**31 - 1, 2**31, 2**53 - 1, 2**53, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 10**400,
+]  # fmt: skip
+#: Floats at the ends of the double range, and NaN/Infinity (which ``json.dumps`` writes
+#: bare, as a careless encoder would).
+EXTREME_FLOATS = [1e308, -1e308, 1.7976931348623157e308, 5e-324, -0.0, 2.0**63, 2.0**64]
+numbers = (
+    st.integers(min_value=-(2**80), max_value=2**80)
+    | st.sampled_from(EXTREME_INTS)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(EXTREME_FLOATS)
+)
+#: The event's numeric fields: where an extreme number is most likely to slip through.
+NUMERIC_FIELDS = ["seq", "occurred_at_ms", "schema_version"]
+
 json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=20),
+    st.none() | st.booleans() | numbers | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -56,9 +70,12 @@ def mutated_events(draw: st.DrawFn) -> bytes:
         purpose=draw(st.sampled_from(["access_control", "access_control", "parcel_delivery"])),
     )
     body: dict[str, Any] = as_json(event)
-    op = draw(st.sampled_from(["keep", "keep", "keep", "set", "drop", "add", "duplicate", "bytes"]))
+    ops = ["keep", "keep", "keep", "set", "number", "drop", "add", "duplicate", "bytes"]
+    op = draw(st.sampled_from(ops))
     if op == "set":
         body[draw(st.sampled_from(FIELDS))] = draw(json_values)
+    elif op == "number":
+        body[draw(st.sampled_from(NUMERIC_FIELDS))] = draw(numbers)
     elif op == "drop":
         body.pop(draw(st.sampled_from(sorted(body))))
     elif op == "add":

@@ -47,5 +47,15 @@ def test_apply_writes_history_and_tunes_transport_topics(pipeline: Pipeline) -> 
         )  # fmt: skip
     assert [v.version for v in store.history("acme")] == [1, 2]
     assert store.history("bolt") == []
+    # A version out of bounds written by hand: the workers refuse it, history skips it.
+    from stream_processor.runtime.ledger_client import write_records
+
+    bad = store.history("acme")[-1].encode().replace(b'"version":2', b'"version":%d' % 2**64)
+    assert b"%d" % 2**64 in bad
+    write_records(
+        bootstrap, topics.policies, [(b"acme@99999999", bad)],
+        auth=login_kwargs(pipeline.stack, Role.WEB),
+    )  # fmt: skip
+    assert [v.version for v in store.history("acme")] == [1, 2]
     assert _retention_ms(bootstrap, topics.raw) == 2 * 3_600_000
     assert _retention_ms(bootstrap, topics.dlq) == 3 * 86_400_000
