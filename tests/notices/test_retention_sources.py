@@ -37,7 +37,11 @@ def test_file_and_topic_sources_answer_alike(tmp_path: Path) -> None:
     files = PolicyFileRetention(tmp_path)
     topic = PolicyTopicRetention("unused:1", "unused")
     version = PolicyVersion(
-        tenant="acme", version=1, applied_at_ms=1, applied_by="test", document=yaml.safe_load(text)
+        tenant="acme",
+        version=1,
+        applied_at_ms=1_790_000_000_000,
+        applied_by="test",
+        document=yaml.safe_load(text),
     )
     topic.apply(policy_key("acme"), version.encode())
     answers = [files.retention_for("acme", *q) for q in QUESTIONS]

@@ -174,7 +174,7 @@ def test_discard_reasons_hold_no_subject() -> None:
 
 def test_policy_version_compiles_from_bytes() -> None:
     v = PolicyVersion(
-        tenant="acme", version=3, applied_at_ms=1, applied_by="op", document=doc()
+        tenant="acme", version=3, applied_at_ms=1_790_000_000_000, applied_by="op", document=doc()
     ).encode()
     p = compile_version(v)
     assert (p.tenant, p.version) == ("acme", 3)
