@@ -117,10 +117,16 @@ class SizeRun:
 
 
 def ratio(value: float, base: float) -> str:
-    """``value / base`` as ``0.62x``; ``-`` when either is missing or the base is 0."""
-    if not (math.isfinite(value) and math.isfinite(base)) or base <= 0:
+    """``value / base`` as ``0.62x``; ``-`` when either is missing (NaN or 0)."""
+    if not (math.isfinite(value) and math.isfinite(base)) or base <= 0 or value <= 0:
         return "-"
     return f"{value / base:.2f}x"
+
+
+def figure(value: float) -> str:
+    """A rate as ``12,345``; ``-`` when it was not measured (NaN, or 0 when the drain
+    ended between two samples)."""
+    return f"{value:,.0f}" if math.isfinite(value) and value > 0 else "-"
 
 
 def nodes_label(nodes: int) -> str:
@@ -136,8 +142,8 @@ def drain_rows(runs: Sequence[SizeRun]) -> list[str]:
         for d in run.drains:
             b = base.get(d.tag)
             rows.append(
-                f"| {nodes_label(run.nodes)} | {d.tag} | {d.rate:,.0f} | "
-                f"{ratio(d.rate, b.rate) if b else '-'} | {d.per_cpu_s:,.0f} | "
+                f"| {nodes_label(run.nodes)} | {d.tag} | {figure(d.rate)} | "
+                f"{ratio(d.rate, b.rate) if b else '-'} | {figure(d.per_cpu_s)} | "
                 f"{ratio(d.per_cpu_s, b.per_cpu_s) if b else '-'} |"
             )
     return rows

@@ -84,6 +84,7 @@ def test_ratio_is_against_the_base_and_a_dash_when_it_cannot_be() -> None:
     assert ratio(1, 0) == "-"
     assert ratio(float("nan"), 10) == "-"
     assert ratio(10, float("nan")) == "-"
+    assert ratio(0, 10) == "-"  # 0: not measured
 
 
 def test_a_size_is_labelled_with_the_replication_the_stack_gives_it() -> None:
@@ -142,3 +143,11 @@ def test_a_live_only_run_has_no_drain_table() -> None:
     lines = table_lines(live_only, MACHINE, SIZE, "s", "e", auth=False)
     assert not any("events per CPU-s" in line for line in lines)
     assert "| 1 node (RF 1, min ISR 1) | 200 | 10/10 | 5 | 9 |" in lines
+
+
+def test_a_drain_too_short_to_time_shows_a_dash_not_nan_or_zero() -> None:
+    runs = [SizeRun(1, [Drain("sqlite", float("nan"), 0.0)]), SizeRun(3, [Drain("sqlite", 9, 9)])]
+    lines = table_lines(runs, MACHINE, SIZE, "s", "e", auth=False)
+    assert "| 1 node (RF 1, min ISR 1) | sqlite | - | - | - | - |" in lines
+    assert "| 3 nodes (RF 3, min ISR 2) | sqlite | 9 | - | 9 | - |" in lines
+    assert not any("nan" in line for line in lines)
