@@ -400,6 +400,8 @@ class ErasureService:
         remaining = plan.remnants(completed_at, copies, d.store_kind, sorted(progress.waived))
         receipt = d.audit.completed(progress.claims(completed_at, copies, remaining))
         d.book.mark_completed(request_id, receipt.claims.completed_at_ms)
+        # The receipt is in the rights DB and the book says so: no retry reads the tally.
+        d.store.forget_erasure(request_id)
         self._metrics.completed.inc()
         self._metrics.latency.observe(max(0, completed_at - r.requested_at_ms) / 1000)
         log.info("erasure %s complete: receipt at audit entry %d", request_id, receipt.audit.seq)
@@ -422,6 +424,7 @@ class ErasureService:
         round stays linkable."""
         for p in d.book.to_forget(now_ms, self._forget_window_ms):
             d.forget_openings(p.request.subject)
+            d.store.forget_erasure(p.request.request_id)  # again, if a crash came between
             d.book.forget(p.request.request_id, now_ms)
             log.info("erasure %s: the subject is forgotten", p.request.request_id)
 

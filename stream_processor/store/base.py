@@ -217,6 +217,10 @@ class EventStore(Protocol):
         """The rows erasures under ``request_id`` removed so far."""
         ...
 
+    def forget_erasure(self, request_id: str) -> None:
+        """Drop ``request_id``'s tally (after its receipt is durable; idempotent)."""
+        ...
+
     def release_deleted(self) -> None:
         """Make deleted rows unrecoverable from the store's files as far as the engine
         can (SQLite: checkpoint and truncate the WAL; see docs/erasure.md)."""

@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 from stream_processor.store.base import STORED_OUTCOME, AggregateKey
 
-#: Rows each erasure request deleted: the request id (a random id, no subject) only.
+#: Rows each erasure request deleted: the request id (a random id, no subject) only,
+#: until the request's receipt is issued (``forget_erasure``).
 ERASED_TABLE = """
 CREATE TABLE IF NOT EXISTS erasure_deletions (
     request_id TEXT PRIMARY KEY,
@@ -145,3 +146,11 @@ class SubjectErasure:
             "SELECT rows FROM erasure_deletions WHERE request_id = ?", (request_id,)
         )
         return int(found[0][0]) if found else 0
+
+    def forget_erasure(self, request_id: str) -> None:
+        """Drop ``request_id``'s tally. Only once its receipt is durable: the tally is
+        where the receipt's count comes from, and a retry before that reads it."""
+        with self._transaction():
+            self._execute(
+                self._sql("DELETE FROM erasure_deletions WHERE request_id = ?"), (request_id,)
+            )

@@ -178,3 +178,73 @@ def test_a_pending_erasure_keeps_the_subject_and_resumes_after_a_restart(
     asyncio.run(second_life())  # a new worker: the book is all it has
     assert ErasureBook(db).completed_at(r.request_id) is not None
     assert store_traces(site, SUBJECT) == set()
+
+
+def tallies(site: Site) -> list[Any]:
+    store = open_store(site.target)
+    try:
+        return [tuple(r) for r in store._query("SELECT request_id, rows FROM erasure_deletions")]
+    finally:
+        store.close()
+
+
+def test_the_stores_tally_goes_once_the_receipt_is_durable_not_before(
+    store_target: dict[str, str], rights_connect: Callable[[], Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from stream_processor.erasure.audit import ErasureAudit
+    from stream_processor.rights.receipt_store import ReceiptStore
+
+    site = Site(tmp_path, store_target, rights_connect)
+    db = rights_connect()
+    r = request()
+    issue = ErasureAudit.completed
+
+    def rights_db_down(self: ErasureAudit, claims: Any) -> Any:
+        raise OSError("the rights database is unreachable")
+
+    async def scenario() -> None:
+        svc = site.worker()
+        await svc.on_request(r.encode())
+        monkeypatch.setattr(ErasureAudit, "completed", rights_db_down)
+        with pytest.raises(OSError):
+            await svc.on_ack(site.ack())
+        # No receipt yet: the tally the receipt's count comes from is still there.
+        assert tallies(site) == [(r.request_id, 5)]
+        monkeypatch.setattr(ErasureAudit, "completed", issue)
+        await svc.tick()  # the complete-but-unrecorded erasure is finished
+        await svc.close()
+
+    asyncio.run(scenario())
+    receipt = ReceiptStore(db).get(r.request_id)
+    assert receipt is not None
+    counts = {(d.where, d.what): d.count for d in receipt.claims.deletions}
+    assert counts[("event_store", "stored events")] == 5
+    assert tallies(site) == []
+
+
+def test_a_tally_left_by_a_crash_after_the_receipt_goes_with_the_subject(
+    store_target: dict[str, str], rights_connect: Callable[[], Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    site = Site(tmp_path, store_target, rights_connect)
+    db = rights_connect()
+    r = request()
+
+    async def scenario() -> None:
+        svc = site.worker()
+        await svc.on_request(r.encode())
+        # The worker dies after the receipt and the book's completion, before the prune.
+        svc_deps = svc._deps if svc._deps is not None else None
+        assert svc_deps is not None
+        monkeypatch.setattr(svc_deps.store, "forget_erasure", lambda request_id: None)
+        await svc.on_ack(site.ack())
+        assert ErasureBook(db).completed_at(r.request_id) is not None
+        assert tallies(site) == [(r.request_id, 5)]
+        monkeypatch.undo()
+        site.clock.now += WINDOW_S + 1
+        await svc.tick()
+        await svc.close()
+
+    asyncio.run(scenario())
+    assert tallies(site) == []

@@ -79,3 +79,13 @@ def test_a_purpose_scoped_erasure_takes_back_only_its_rows(store: Any) -> None:
     kept = [r for r in mine if r.purpose != "visitor_management"]
     assert store.aggregates("t1", 0) == counts_of(kept + theirs)
     assert store.erase_subject("req-4", "t1", "s1", SUBJ, []).total_rows == 0
+
+
+def test_forgetting_a_requests_tally_drops_that_tally_alone(store: Any) -> None:
+    mine, theirs = fill(store)
+    store.erase_subject("req-4", "t1", "s1", SUBJ)
+    store.erase_subject("req-5", "t1", "s1", OTHER)
+    store.forget_erasure("req-4")
+    store.forget_erasure("req-4")  # a retry of the completion: nothing left, no error
+    assert store._query("SELECT * FROM erasure_deletions") == [("req-5", len(theirs))]
+    assert store.erased_rows("req-4") == 0
