@@ -85,9 +85,15 @@ def proc_cpu_s(pid: int) -> float:
 
 
 def start_web(state: Path, store_path: Path, port: int) -> subprocess.Popen[bytes]:
+    from stream_processor.runtime.kafka_auth import ensure_passwords
+
+    # The web process is configured as on a secured stack whatever the default: it
+    # reads its role's login from the state dir (made here; no broker checks it).
+    ensure_passwords(state)
     env = {
         **os.environ,
         "FACEGATE_STATE_DIR": str(state),
+        "FACEGATE_KAFKA_AUTH": "true",
         "FACEGATE_KAFKA_PORT": str(free_port()),  # closed: the followers wait, nothing else
         "FACEGATE_MQTT_PORT": str(free_port()),
         "FACEGATE_PROCESSOR_STORE_PATH": str(store_path),
@@ -116,7 +122,7 @@ def make_token(state: Path) -> str:
 
     db = open_rights_db(rights_db_path(state))
     try:
-        return TokenBook(db).create(TENANT, Role.VIEWER, "bench")[0]
+        return str(TokenBook(db).create(TENANT, Role.VIEWER, "bench")[0])
     finally:
         db.close()
 
