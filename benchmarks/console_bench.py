@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -150,6 +151,14 @@ def browser(base: str, token: str) -> Any:
     driver.find_element("id", "token").send_keys(token)
     driver.find_element("id", "sign-in").click()
     return driver
+
+
+def quit_browser(driver: Any) -> None:
+    """Quit Chromium and remove the profile folder ``new_driver`` made for it in /tmp."""
+    profile = Path(driver.capabilities.get("chrome", {}).get("userDataDir") or "")
+    driver.quit()
+    if profile.name.startswith("facegate-chromium-"):
+        shutil.rmtree(profile, ignore_errors=True)
 
 
 def bench_render(driver: Any, base: str, n: int) -> list[float]:
@@ -282,7 +291,7 @@ def main() -> None:
                 live = bench_live(driver, store_path, a.sites)
                 print(f"stored row -> number on the open page: {live:.2f} s (goal <= 2 s)")
             finally:
-                driver.quit()
+                quit_browser(driver)
             cookies = sessions(state, a.dashboards)
             share, frames = asyncio.run(open_dashboards(base, cookies, a.fanout_s, web.pid))
             print(
