@@ -29,17 +29,18 @@ from typing import Any
 import msgspec
 
 from stream_processor.audit.chain_topic import ChainTopicReader
-from stream_processor.audit.entries import GENESIS, EntryType
+from stream_processor.audit.entries import GENESIS
 from stream_processor.audit.errors import AuditError
 from stream_processor.audit.facts import decode_fact
 from stream_processor.audit.log import Head
+from stream_processor.audit.once_index import ONCE_TYPES
 from stream_processor.errors import BrokerError, InvalidInput
 
 log = logging.getLogger(__name__)
 
 GROUP = "facegate-audit-writer"
-#: Entry types chained at most once per fact id.
-ONCE = frozenset({EntryType.ERASURE_COMPLETED})
+#: Entry types chained at most once per fact id (the appender's index has the same).
+ONCE = ONCE_TYPES
 TRANSACTIONAL_ID = "facegate-audit-writer"
 
 

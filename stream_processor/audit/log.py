@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from stream_processor.audit.entries import (
     decode_entry,
 )
 from stream_processor.audit.errors import AuditError, IdentifierInAudit
+from stream_processor.audit.once_index import ONCE_TYPES, OnceIndex, fact_key
 from stream_processor.audit.openings import Openings
 from stream_processor.errors import InvalidInput
 
@@ -137,6 +139,9 @@ class FileAuditLog:
         path.touch(exist_ok=True)
         # (file size, head) as of our last append: saves re-reading the tail.
         self._cache: tuple[int, Head] | None = None
+        #: Once-only entries by what they say: a retried completion costs one lookup.
+        self.once_index = OnceIndex()
+        self._once_lock = threading.Lock()
 
     def append(
         self,
@@ -148,12 +153,16 @@ class FileAuditLog:
         subject: str | None = None,
         once: Once | None = None,
     ) -> Appended:
+        if once is not None and type not in ONCE_TYPES:
+            raise AuditError(f"{type} is not a once-only entry type")
         salt, commitment = committed(subject, once)
         with open(self.path, "r+b") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 head = self._head_locked(fh)
-                earlier = self.logged(type, tenant, site, commitment, body) if once else None
+                earlier = (
+                    self._logged_locked(fh, type, tenant, site, commitment, body) if once else None
+                )
                 entry = earlier or self._write_locked(fh, head, type, tenant, site,
                                                       commitment, body)  # fmt: skip
             finally:
@@ -186,11 +195,23 @@ class FileAuditLog:
 
     def logged(self, type: EntryType, tenant: str | None, site: str | None,
                subject: str | None, body: dict[str, Any]) -> AuditEntry | None:  # fmt: skip
-        """The entry already logging this fact (``subject``: its commitment), if any."""
-        for earlier in self.entries():
-            if same_fact(earlier, type, tenant, site, subject, body):
-                return earlier
-        return None
+        """The entry already logging this once-only fact (``subject``: its commitment),
+        if any: from the index, not a read of the log (``once_index``)."""
+        with open(self.path, "rb") as fh:
+            fcntl.flock(fh, fcntl.LOCK_SH)
+            try:
+                return self._logged_locked(fh, type, tenant, site, subject, body)
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def _logged_locked(self, fh: BinaryIO, type: EntryType, tenant: str | None,
+                       site: str | None, subject: str | None,
+                       body: dict[str, Any]) -> AuditEntry | None:  # fmt: skip
+        if type not in ONCE_TYPES:
+            raise AuditError(f"{type} is not a once-only entry type: it is not indexed")
+        with self._once_lock:
+            self.once_index.catch_up(fh)
+            return self.once_index.find(fh, fact_key(type, tenant, site, subject, body))
 
     def extend(self, more: Callable[[Head], Iterable[AuditEntry]]) -> Head:
         """Append the entries ``more(head)`` yields, under the exclusive lock, and return
