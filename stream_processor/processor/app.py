@@ -72,7 +72,9 @@ def new_app(stack: BrokerSettings, settings: ProcessorSettings) -> faust.App:
     datadir = Path(stack.state_dir) / "processor" / settings.worker_name
     return faust.App(
         settings.app_id,
-        **worker_app_settings(stack, datadir, settings.commit_interval_s),
+        **worker_app_settings(
+            stack, datadir, settings.commit_interval_s, settings.producer_timeout_s
+        ),
         **faust_login(stack, Role.PROCESSOR),
         stream_wait_empty=True,
         stream_buffer_maxsize=settings.stream_buffer_maxsize,

@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream_processor.runtime.workers import PRODUCER_TIMEOUT_RANGE_S, PRODUCER_TIMEOUT_S
+
 
 class ProcessorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FACEGATE_PROCESSOR_", extra="forbid")
@@ -27,6 +29,13 @@ class ProcessorSettings(BaseSettings):
     )
     batch_within_s: float = Field(0.25, gt=0, description="flush a partial batch after this")
     commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval")
+    producer_timeout_s: float = Field(
+        PRODUCER_TIMEOUT_S,
+        ge=PRODUCER_TIMEOUT_RANGE_S[0],
+        le=PRODUCER_TIMEOUT_RANGE_S[1],
+        description="a send (dead letter, command, table update) fails after this long without"
+        " a broker's answer, and is logged and retried (FACEGATE_PROCESSOR_PRODUCER_TIMEOUT_S)",
+    )
     stream_buffer_maxsize: int = Field(
         32_768,
         ge=1024,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from stream_processor.errors import ConfigError
 from stream_processor.runtime.settings import BrokerSettings
 
 #: aiokafka consumer timeouts of the workers' own consumers (the processor's raw
@@ -28,12 +29,41 @@ AIOKAFKA_CONSUMER_TIMEOUTS: dict[str, int] = {
 }
 
 
+#: How long a worker's producer tries to deliver one batch before the send fails
+#: (``producer_request_timeout``; Faust's default is 1200 s). aiokafka expires a batch
+#: after this long without a successful produce, whatever the cause: a broker killed
+#: (connection refused), paused (no answer) or without a partition leader. It outlasts
+#: the consumer's session (10 s) plus a leader election, so a broker restart or leader
+#: move costs no error; and it is well under the supervisor's stop timeout
+#: (``TimeoutStopSec=90`` in deploy/systemd), so a pending send does not hold up a stop.
+#: A send that fails is logged and retried by its caller (dead letters:
+#: ``processor/service.py``), never dropped.
+PRODUCER_TIMEOUT_S = 30.0
+#: Bounds of ``producer_timeout_s``: long enough for one produce round trip under load,
+#: short enough that a silent broker is noticed within minutes.
+PRODUCER_TIMEOUT_RANGE_S = (1.0, 120.0)
+
+
 def worker_app_settings(
-    stack: BrokerSettings, datadir: Path, commit_interval_s: float
+    stack: BrokerSettings,
+    datadir: Path,
+    commit_interval_s: float,
+    producer_timeout_s: float = PRODUCER_TIMEOUT_S,
 ) -> dict[str, Any]:
     """``faust.App`` settings of an at-least-once worker whose state lives outside Faust.
 
-    Creates ``datadir`` (Faust writes its local files there)."""
+    Creates ``datadir`` (Faust writes its local files there).
+
+    The producer is not idempotent: Faust passes ``enable_idempotence`` to aiokafka only
+    inside exactly-once transactions, and aiokafka's idempotent producer never expires a
+    batch (it retries until the broker answers), which would make a worker whose broker
+    is gone wait silently instead of failing within ``producer_timeout_s``. What a
+    worker writes tolerates a repeat: commands carry deterministic ids the device drops
+    when repeated, ledger tables are keyed, dead letters name their source coordinates.
+    """
+    low, high = PRODUCER_TIMEOUT_RANGE_S
+    if not low <= producer_timeout_s <= high:
+        raise ConfigError(f"producer timeout {producer_timeout_s} s is outside {low}..{high} s")
     datadir.mkdir(parents=True, exist_ok=True)
     return {
         "broker": f"kafka://{stack.kafka_bootstrap}",
@@ -49,6 +79,7 @@ def worker_app_settings(
         "stream_ack_exceptions": False,
         "stream_ack_cancelled_tasks": False,
         "producer_acks": -1,
+        "producer_request_timeout": producer_timeout_s,
         # Faust's defaults (request 90 s, session and rebalance 60 s, metadata 5 min)
         # left an agent waiting up to 90 s on a paused broker. Faust requires the session
         # timeout <= the request timeout, and a JoinGroup may be held for the rebalance
