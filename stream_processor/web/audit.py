@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,10 +100,17 @@ def _pub(request: web.Request) -> Publication:
     return request.app[PUB]
 
 
+#: A tree size or index in a query: ASCII digits (``str.isdigit`` takes "²", which ``int``
+#: refuses), at most 18 of them (below SQLite's 2**63).
+_COUNT = re.compile(r"[0-9]{1,18}")
+#: The largest tree size the log's database holds (SQLite INTEGER).
+MAX_TREE_SIZE = 2**63 - 1
+
+
 def _int(request: web.Request, name: str) -> int:
     raw = request.query.get(name, "")
-    if not raw.isdigit() or len(raw) > 18:
-        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer\n")
+    if _COUNT.fullmatch(raw) is None:
+        raise web.HTTPBadRequest(text=f"{name} must be a non-negative integer below 10**18\n")
     return int(raw)
 
 
@@ -167,6 +175,8 @@ async def cosignature(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"not a cosigned checkpoint: {exc}\n") from None
     if len(note.signatures) > _MAX_SIGNATURES:
         raise web.HTTPBadRequest(text=f"at most {_MAX_SIGNATURES} signature lines\n")
+    if head.size > MAX_TREE_SIZE:
+        raise web.HTTPNotFound(text="this log signed no such checkpoint\n")
     stored = await asyncio.to_thread(pub.store.get, head.size)
     if stored is None or stored.text != note.text:
         raise web.HTTPNotFound(text="this log signed no such checkpoint\n")

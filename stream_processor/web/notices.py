@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from stream_processor.audit.errors import AuditError
@@ -77,6 +79,18 @@ def _key_id(deps: WebDeps) -> str | None:
         return None
 
 
+#: A notice version as asked in the query: ASCII digits only (``str.isdigit`` takes "²",
+#: which ``int`` refuses), few enough for any database integer.
+_VERSION = re.compile(r"[0-9]{1,9}")
+
+
+def _version(asked: str | None) -> int | None:
+    """The archived version asked for; ``None`` (the current page) for anything else."""
+    if asked is None or _VERSION.fullmatch(asked) is None:
+        return None
+    return int(asked)
+
+
 async def camera_notice(request: web.Request) -> web.Response:
     deps: WebDeps = request.app[DEPS]
     lang = pick_lang(request)
@@ -87,13 +101,13 @@ async def camera_notice(request: web.Request) -> web.Response:
         return _not_found(lang, deps.cameras.missing)
     content = build_content(site, camera, deps.retention)
     current = deps.archive.current(content)
-    asked = request.query.get("version")
-    if asked and asked.isdigit() and int(asked) != current.version:
-        doc = deps.archive.document(tenant, site_id, camera_id, int(asked))
+    asked = _version(request.query.get("version"))
+    if asked is not None and asked != current.version:
+        doc = deps.archive.document(tenant, site_id, camera_id, asked)
         if doc is None:
             return _not_found(lang)
         old = next(
-            v for v in deps.archive.history(tenant, site_id, camera_id) if v.version == int(asked)
+            v for v in deps.archive.history(tenant, site_id, camera_id) if v.version == asked
         )
         page = render_notice(
             content_from_doc(doc),

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from edge_agent.wire.bounds import MAX_TIME_MS
 from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.errors import FacegateError
 from stream_processor.store.base import AggregateKey
@@ -50,8 +51,12 @@ class GateView(BaseModel):
 
 
 class SeriesQuery(Page):
-    since_ms: int = Field(ge=0, description="start of the range (ms since the epoch)")
-    until_ms: int | None = Field(None, ge=0, description="end of the range; default now")
+    since_ms: int = Field(
+        ge=0, le=MAX_TIME_MS, description="start of the range (ms since the epoch, before 2100)"
+    )
+    until_ms: int | None = Field(
+        None, ge=0, le=MAX_TIME_MS, description="end of the range; default now"
+    )
     step: Literal["minute", "hour", "day"] = Field("minute", description="bucket size")
     by: str = Field(
         "kind",
@@ -207,8 +212,10 @@ async def gate(call: Call) -> GateView:
     devices = [
         d
         for d in device_health(
-            call.deps.devices.of_tenant(call.tenant), ov.now_ms,
-            call.deps.devices.offline_after_s, call.deps.devices.unreachable_after_s,
+            call.deps.devices.of_tenant(call.tenant),
+            ov.now_ms,
+            call.deps.devices.offline_after_s,
+            call.deps.devices.unreachable_after_s,
         )
         if d.site == figures.site and d.gate == name
     ]
@@ -256,7 +263,9 @@ async def devices(call: Call) -> DeviceList:
     q: Page = call.query
     now = int(call.deps.clock() * 1000)
     rows = device_health(
-        call.deps.devices.of_tenant(call.tenant), now,
-        call.deps.devices.offline_after_s, call.deps.devices.unreachable_after_s,
+        call.deps.devices.of_tenant(call.tenant),
+        now,
+        call.deps.devices.offline_after_s,
+        call.deps.devices.unreachable_after_s,
     )
     return DeviceList(devices=rows[q.offset : q.offset + q.limit], next_offset=_next(q, len(rows)))
