@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from stream_processor.errors import FacegateError
+
 if TYPE_CHECKING:
     from stream_processor.runtime.settings import BrokerSettings
 
@@ -34,6 +36,10 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 #: Which broker a process is: Kafka by its main class (its executable is java), the
 #: others by their executable's name (the state folder's own name may hold any word).
 BROKER_EXECUTABLES = ("mosquitto", "prometheus", "postgres")
+
+
+class ComponentExited(FacegateError):
+    """A process the benchmark started exited while the benchmark needed it."""
 
 
 @dataclass
@@ -62,12 +68,13 @@ def start_component(
 
 
 def check_alive(components: Iterable[Component]) -> None:
-    """Fail with the component's last log lines when one of them exited."""
+    """Fail with the component's last log lines when one of them exited (the benchmark
+    prints it as one ``Error:`` line)."""
     for c in components:
         code = c.proc.poll()
         if code is not None:
             tail = c.log.read_text(errors="replace").splitlines()[-5:] if c.log.exists() else []
-            raise RuntimeError(f"{c.name} exited with {code}: " + " | ".join(tail))
+            raise ComponentExited(f"{c.name} exited with {code}: " + " | ".join(tail))
 
 
 def stop_components(components: Iterable[Component], timeout_s: float = 30) -> None:
