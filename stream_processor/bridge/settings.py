@@ -14,7 +14,9 @@ from stream_processor.bridge.validate import Limits
 
 
 class BridgeSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FACEGATE_BRIDGE_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="FACEGATE_BRIDGE_", extra="forbid", allow_inf_nan=False
+    )
 
     instance: str = Field(
         "1", pattern=r"^[A-Za-z0-9_-]{1,32}$", description="stable per instance: the MQTT client id"
@@ -44,9 +46,17 @@ class BridgeSettings(BaseSettings):
         description="MQTT Receive Maximum: unacked deliveries the broker may send (back-pressure)",
     )
     session_expiry_s: int = Field(
-        7 * 24 * 3600, ge=60, description="how long the broker keeps our session while we are away"
+        7 * 24 * 3600,
+        ge=60,
+        le=2**32 - 1,  # MQTT's Session Expiry Interval is a four-byte integer
+        description="how long the broker keeps our session while we are away",
     )
-    max_payload_bytes: int = Field(4096, ge=256, description="larger payloads are dead-lettered")
+    max_payload_bytes: int = Field(
+        4096,
+        ge=256,
+        le=1_000_000,  # one Kafka record, under the broker's default message.max.bytes
+        description="larger payloads are dead-lettered",
+    )
     max_clock_skew_s: int = Field(
         300,
         ge=0,
@@ -68,7 +78,9 @@ class BridgeSettings(BaseSettings):
         description="Kafka producer linger: with 5 ms librdkafka's threads took 6-14 µs of"
         " CPU per event in a drain, with 10 ms 4-6 µs (fewer, larger requests)",
     )
-    batch_bytes: int = Field(1_048_576, ge=16_384, description="Kafka producer batch size")
+    batch_bytes: int = Field(
+        1_048_576, ge=16_384, le=2**31 - 1, description="Kafka producer batch size"
+    )
     compression: str = Field(
         "none",
         pattern=r"^(none|lz4|zstd|snappy|gzip)$",
@@ -77,6 +89,7 @@ class BridgeSettings(BaseSettings):
     delivery_timeout_ms: int = Field(
         300_000,
         ge=10_000,
+        le=2**31 - 1,  # librdkafka's message.timeout.ms is a 32-bit int
         description="how long Kafka sends are retried before the bridge drops the MQTT"
         " connection so the broker redelivers (nothing is acknowledged meanwhile)",
     )

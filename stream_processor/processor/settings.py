@@ -12,7 +12,9 @@ from stream_processor.runtime.workers import PRODUCER_TIMEOUT_RANGE_S, PRODUCER_
 
 
 class ProcessorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FACEGATE_PROCESSOR_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="FACEGATE_PROCESSOR_", extra="forbid", allow_inf_nan=False
+    )
 
     app_id: str = Field("facegate-processor", description="Faust app id = Kafka consumer group")
     worker_name: str = Field("worker-1", description="names this worker's data folder")
@@ -27,8 +29,8 @@ class ProcessorSettings(BaseSettings):
     batch_size: int = Field(
         10_000, ge=1, le=100_000, description="most events per store transaction (measured best)"
     )
-    batch_within_s: float = Field(0.25, gt=0, description="flush a partial batch after this")
-    commit_interval_s: float = Field(1.0, gt=0, description="Kafka offset commit interval")
+    batch_within_s: float = Field(0.25, gt=0, le=60, description="flush a partial batch after this")
+    commit_interval_s: float = Field(1.0, gt=0, le=600, description="Kafka offset commit interval")
     producer_timeout_s: float = Field(
         PRODUCER_TIMEOUT_S,
         ge=PRODUCER_TIMEOUT_RANGE_S[0],
@@ -56,7 +58,10 @@ class ProcessorSettings(BaseSettings):
         " container or host (compose, Kubernetes)",
     )
     sweep_interval_s: float = Field(
-        60.0, gt=0, description="retention sweeper period (FACEGATE_PROCESSOR_SWEEP_INTERVAL_S)"
+        60.0,
+        gt=0,
+        le=86_400,
+        description="retention sweeper period (FACEGATE_PROCESSOR_SWEEP_INTERVAL_S)",
     )
     sweep_batch_size: int = Field(
         5000, ge=1, le=1_000_000, description="rows deleted per sweeper transaction"
@@ -64,6 +69,7 @@ class ProcessorSettings(BaseSettings):
     withdrawal_recheck_s: float = Field(
         300.0,
         ge=0,
+        le=30 * 86_400,
         description="for this long after a withdrawal, each sweep deletes the subject's face "
         "events again (catches events another worker stored before it saw the withdrawal)",
     )

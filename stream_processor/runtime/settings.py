@@ -13,11 +13,17 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Longest a Kafka time setting of ours may be (a century): far below Kafka's 64-bit ms,
+#: so sums of them (retention + segment + check interval) cannot overflow.
+MAX_TOPIC_MS = 100 * 365 * 86_400_000
+
 
 class Topics(BaseSettings):
     """Kafka topic names and sizes."""
 
-    model_config = SettingsConfigDict(env_prefix="FACEGATE_TOPIC_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="FACEGATE_TOPIC_", extra="forbid", allow_inf_nan=False
+    )
 
     raw: str = Field("facegate.events.raw", description="validated gate events, keyed by site")
     dlq: str = Field("facegate.events.dlq", description="rejected input with its reason")
@@ -50,33 +56,50 @@ class Topics(BaseSettings):
     erasure_retention_ms: int = Field(
         7 * 24 * 3600 * 1000,
         ge=60_000,
+        le=MAX_TOPIC_MS,
         description="how long erasure requests stay in Kafka (the worker keeps pending ones)",
     )
     policies: str = Field(
         "facegate.policies", description="policy versions (compacted; key tenant, tenant@version)"
     )
     ledger_segment_ms: int = Field(
-        60_000, ge=1000, description="segment roll time of the compacted ledger topics"
+        60_000,
+        ge=1000,
+        le=MAX_TOPIC_MS,
+        description="segment roll time of the compacted ledger topics",
     )
     ledger_max_compaction_lag_ms: int = Field(
-        60_000, ge=1000, description="longest a superseded ledger record stays uncompacted"
+        60_000,
+        ge=1000,
+        le=MAX_TOPIC_MS,
+        description="longest a superseded ledger record stays uncompacted",
     )
     ledger_delete_retention_ms: int = Field(
-        60_000, ge=1000, description="how long a ledger tombstone stays readable"
+        60_000, ge=1000, le=MAX_TOPIC_MS, description="how long a ledger tombstone stays readable"
     )
     commands_retention_ms: int = Field(
-        24 * 3600 * 1000, ge=60_000, description="how long edge commands stay in Kafka"
+        24 * 3600 * 1000,
+        ge=60_000,
+        le=MAX_TOPIC_MS,
+        description="how long edge commands stay in Kafka",
     )
     raw_partitions: int = Field(6, ge=1, le=1024, description="partitions of the raw topic")
     raw_retention_ms: int = Field(
-        7 * 24 * 3600 * 1000, ge=60_000, description="how long raw events stay in Kafka"
+        7 * 24 * 3600 * 1000,
+        ge=60_000,
+        le=MAX_TOPIC_MS,
+        description="how long raw events stay in Kafka",
     )
     dlq_retention_ms: int = Field(
-        7 * 24 * 3600 * 1000, ge=60_000, description="how long dead letters stay in Kafka"
+        7 * 24 * 3600 * 1000,
+        ge=60_000,
+        le=MAX_TOPIC_MS,
+        description="how long dead letters stay in Kafka",
     )
     segment_ms: int = Field(
         3600 * 1000,
         ge=10_000,
+        le=MAX_TOPIC_MS,
         description="segment roll time; bounds how far past retention a record may live",
     )
 
@@ -84,7 +107,7 @@ class Topics(BaseSettings):
 class BrokerSettings(BaseSettings):
     """Where the brokers are reached and where this host keeps its state."""
 
-    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore", allow_inf_nan=False)
 
     state_dir: Path = Field(
         Path(".facegate"), description="all state: data, logs, generated configs, secrets"

@@ -11,7 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class WebSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="FACEGATE_WEB_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="FACEGATE_WEB_", extra="forbid", allow_inf_nan=False
+    )
 
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8080, ge=1, le=65535, description="port to listen on")
@@ -43,16 +45,21 @@ class WebSettings(BaseSettings):
     keycard_contact_retention_days: float = Field(
         30.0,
         gt=0,
+        le=3650,
         description="unit and contact of a closed key-card request are forgotten after this",
     )
 
     device_offline_after_s: float = Field(
-        30.0, gt=0, description="a device with no status for this long shows as offline"
+        30.0,
+        gt=0,
+        le=7 * 86_400,
+        description="a device with no status for this long shows as offline",
     )
 
     device_unreachable_after_s: float = Field(
         600.0,
         gt=0,
+        le=30 * 86_400,
         description="a device with no status for this long is unreachable: an alarm on the"
         " console and in facegate_web_devices_unreachable",
     )
@@ -60,13 +67,17 @@ class WebSettings(BaseSettings):
     withdrawal_overdue_after_s: float = Field(
         600.0,
         gt=0,
+        le=30 * 86_400,
         description="a consent withdrawal a gate has not acknowledged this long after it was "
         "made is overdue on the console (the erasure worker's alarm bound, "
         "FACEGATE_ERASURE_WITHDRAWAL_ALARM_AFTER_S, should match)",
     )
 
     erasure_sla_days: float = Field(
-        30.0, gt=0, description="an erasure pending longer than this is overdue on the dashboard"
+        30.0,
+        gt=0,
+        le=365,
+        description="an erasure pending longer than this is overdue on the dashboard",
     )
     trusted_proxies: list[IPv4Network | IPv6Network] = Field(
         default_factory=list,

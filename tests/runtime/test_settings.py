@@ -3,13 +3,21 @@ same ``FACEGATE_…`` variables; the local stack's own knobs stay in ``StackSett
 
 from __future__ import annotations
 
+import math
+import typing
 from pathlib import Path
 
+import annotated_types as at
 import pytest
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
-from stream_processor.runtime.settings import BrokerSettings
+from stream_processor.bridge.settings import BridgeSettings
+from stream_processor.processor.settings import ProcessorSettings
+from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.stack.settings import StackSettings
+from stream_processor.web.settings import WebSettings
 
 pytestmark = pytest.mark.unit
 
@@ -62,3 +70,57 @@ def test_processes_do_not_see_the_stack_only_knobs() -> None:
         "kafka_nodes", "kafka_node_ports",  # a process finds a cluster by its bootstrap list
     }  # fmt: skip
     assert issubclass(StackSettings, BrokerSettings)
+
+
+#: Values an operator's typo, a template gone wrong or a hostile environment may hold.
+EXTREME_VALUES = [
+    "-1", str(2**31), str(2**53), str(2**63), str(2**64), "9" * 40,
+    "inf", "-inf", "nan", "1e308", "-1e308",
+]  # fmt: skip
+
+
+def _numeric_fields(cls: type[BaseSettings]) -> list[tuple[str, FieldInfo]]:
+    out = []
+    for name, field in cls.model_fields.items():
+        kinds = typing.get_args(field.annotation) or (field.annotation,)
+        if int in kinds or float in kinds:
+            out.append((name, field))
+    return out
+
+
+def _within(value: float, field: FieldInfo) -> bool:
+    for m in field.metadata:
+        if isinstance(m, at.Ge) and not value >= m.ge:  # type: ignore[operator]
+            return False
+        if isinstance(m, at.Gt) and not value > m.gt:  # type: ignore[operator]
+            return False
+        if isinstance(m, at.Le) and not value <= m.le:  # type: ignore[operator]
+            return False
+        if isinstance(m, at.Lt) and not value < m.lt:  # type: ignore[operator]
+            return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "cls", [BridgeSettings, ProcessorSettings, BrokerSettings, Topics, WebSettings]
+)
+def test_every_number_of_a_cloud_process_settings_is_bounded_and_finite(
+    cls: type[BaseSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each int and float has an upper bound (a value past what Kafka, MQTT or a database
+    holds fails at start-up as one clear line, not later as an overflow), and infinity or
+    NaN is refused."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    fields = _numeric_fields(cls)
+    assert fields
+    for name, field in fields:
+        assert any(isinstance(m, at.Le | at.Lt) for m in field.metadata), f"{cls.__name__}.{name}"
+        for raw in EXTREME_VALUES:
+            monkeypatch.setenv(f"{prefix}{name.upper()}", raw)
+            try:
+                value = getattr(cls(), name)
+            except ValidationError as exc:
+                assert name in str(exc)
+                continue
+            assert math.isfinite(value) and _within(value, field), (name, raw, value)
+        monkeypatch.delenv(f"{prefix}{name.upper()}")
