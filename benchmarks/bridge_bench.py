@@ -66,6 +66,7 @@ from bridge_breakdown import (
     scrape_buckets,
 )
 from bridge_clients import phase_clients
+from live_cpu import CpuShare, pidfile_pids, reaped_children_s, share_line
 
 from edge_agent.uplink.settings import DeviceConnection
 from edge_agent.wire import Decision, EventKind, GateEvent, encode_event, new_event_id
@@ -373,6 +374,10 @@ def parse_args() -> argparse.Namespace:
         help="comma-separated Kafka cluster sizes, each run in turn in the same run"
         " (1,3: the single node against three nodes with RF 3 and min.insync.replicas=2)",
     )  # fmt: skip
+    ap.add_argument(
+        "--keep", action="store_true",
+        help="keep each stack's state dir (brokers' logs) after the run, and print where",
+    )  # fmt: skip
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     return ap.parse_args()
 
@@ -410,7 +415,7 @@ def cluster_line(drains: dict[int, Drained]) -> str:
 
 def run_on(args: argparse.Namespace, env: dict[str, str], nodes: int, lines: list[str]) -> Drained:
     """Every phase on a private stack whose Kafka has ``nodes`` nodes."""
-    with private_stack("bridgebench", env, kafka_nodes=nodes) as st:
+    with private_stack("bridgebench", env, keep=args.keep, kafka_nodes=nodes) as st:
         print(f"kafka: {nodes} node(s), bootstrap {st.settings.kafka_bootstrap}", flush=True)
         create_topics(st.settings)
         tmp = st.state / "bench"
@@ -559,13 +564,15 @@ def measure_latency(
     time.sleep(4)
     tail = LiveTail(settings.kafka_bootstrap, TOPICS["raw"]).start()
     logs, peak = BrokerLogs(st.state), InflightPeak(port, settings.host).start()
+    cpu = live_cpu(st, [b.pid for b in bridges]).start()
     since = int(time.time() * 1000)
     sent = paced(conns["bench-lb"], args.rate, args.seconds)
     time.sleep(3)
+    shares = cpu.stop()
     lags = tail.stop()
     breakdown = (
         f"{breakdown_line(buckets_of(port, settings), lags)}; bridge in flight at most"
-        f" {peak.stop():.0f}; {events_line(logs.counts())}"
+        f" {peak.stop():.0f}; {events_line(logs.counts())}\n\n{share_line(shares)}"
     )
     bridge_lat = latencies(settings.kafka_bootstrap, TOPICS["raw"], since)
     stop(bridges)
@@ -578,6 +585,22 @@ def measure_latency(
     stop(base)
     raw_lat = latencies(settings.kafka_bootstrap, TOPICS["baseline"], since)
     return Latencies(bridge_lat, sent, raw_lat, sent_r, breakdown)
+
+
+def live_cpu(st: BenchStack, bridge_pids: list[int]) -> CpuShare:
+    """Per-process CPU of the live phase: the Kafka nodes, Mosquitto, the bridge
+    (librdkafka's threads apart), the publishers and this process (pacing, the live
+    consumer, the metric scrapes)."""
+    return CpuShare(
+        groups={
+            "kafka nodes": lambda: pidfile_pids(st.state.glob("kafka*/kafka.pid")),
+            "mosquitto": lambda: pidfile_pids([st.state / "mosquitto" / "mosquitto.pid"]),
+            "bridge": lambda: bridge_pids,
+            "benchmark process": lambda: [os.getpid()],
+        },
+        split=frozenset({"bridge"}),
+        counters={"publishers (mosquitto_pub)": reaped_children_s},
+    )
 
 
 def confirmation_lines(by_mode: dict[str, Drained]) -> list[str]:
