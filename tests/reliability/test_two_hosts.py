@@ -294,11 +294,11 @@ def _start(d: Deployment) -> None:
         if host is a:
             key = a.state / "secrets" / "audit-ed25519.pem"
             wait_for(key.exists, 60, "host A's operator key")
-    _wait_for_both_processors(d)
+    _wait_for_processors(d, 2, "both hosts' processors in the group")
 
 
-def _wait_for_both_processors(d: Deployment) -> None:
-    """Both hosts' processor workers are members of the one consumer group."""
+def _wait_for_processors(d: Deployment, n: int, what: str) -> None:
+    """The processors' one consumer group is stable with ``n`` members."""
     from tests.support.kafka import admin_client
 
     admin = admin_client(d.rig.p.stack)
@@ -308,7 +308,7 @@ def _wait_for_both_processors(d: Deployment) -> None:
             (group,) = admin.describe_consumer_groups([d.rig.p.processor_app])
             return len(group.members) if group.state == "Stable" else 0
 
-        wait_for(lambda: members() == 2, 120, "both hosts' processors in the group", 1.0)
+        wait_for(lambda: members() == n, 120, what, 1.0)
     finally:
         admin.close()
 
@@ -350,20 +350,24 @@ def _erase_across_hosts(d: Deployment, gate: Any, accounts: list[Any], subject: 
              "the resident's events stored")  # fmt: skip
     with SimulatedGates(accounts, d.rig.p.tmp / "sim.log") as sim:
         request_id = _request(er, gate)
-        wait_for(lambda: er.status(request_id)["stores_done"], 120, "stores done")
+        # Each poll is a facegate command (a second of CPU): not five a second.
+        wait_for(lambda: er.status(request_id)["stores_done"], 120, "stores done", 1.0)
         assert er.status(request_id)["devices_pending"] == ["gate-1/cam-1"]
-        a.kill9("erasure", "web")  # host A's erasure worker and web app, mid-erasure
+        # Host A's erasure worker and web app, mid-erasure, and its processor worker
+        # while the gates publish: host B's takes its raw partitions.
+        a.kill9("erasure", "web", "processor")
         gate.start("agent2")
-        wait_for(lambda: _status(b, request_id)["status"] == "complete", 180,
-                 "complete, on host B")  # fmt: skip
-        wait_for(lambda: _status(b, request_id)["receipt"] is True, 60, "the receipt")
+        wait_for(lambda: _status(b, request_id)["receipt"] is True, 180,
+                 "complete with a receipt, on host B", 1.0)  # fmt: skip
+        _wait_for_processors(d, 1, "host B's processor alone in the group")
     report = sim.report()
+    assert _status(b, request_id)["status"] == "complete"
     # Driven by host B: its worker counts the completion, host A's was dead before the
     # gate acknowledged and is still.
     completed = _http_get(d.erasure_metrics_b, "/metrics") or b""
     assert b"\nfacegate_erasure_completed_total 1.0\n" in completed, completed.decode()
     assert a.procs["erasure"].returncode == -signal.SIGKILL
-    for name in ("bridge", "processor", "writer"):  # host A's others kept running
+    for name in ("bridge", "writer"):  # host A's others kept running
         assert a.procs[name].poll() is None, a.log(name)
     _check_receipt_and_chain(d, request_id)
     _check_stored_once(d, report, subject, other)
@@ -480,7 +484,7 @@ def _erasure_across_a_writer_outage(
                   "--channel", "office", "--wait", "0", check=False)  # fmt: skip
     assert out.returncode in (0, 3), out.stdout + out.stderr
     request_id = out.stdout.strip().splitlines()[0]
-    wait_for(lambda: rig.status(request_id)["stores_done"], 120, "stores done")
+    wait_for(lambda: rig.status(request_id)["stores_done"], 120, "stores done", 1.0)
     assert rig.status(request_id)["devices_pending"] == ["gate-1/cam-1"]
     writer.send_signal(signal.SIGKILL)  # no writer left anywhere
     writer.wait(30)
@@ -488,12 +492,12 @@ def _erasure_across_a_writer_outage(
     wait_for(lambda: "ChainUnavailable" in rig.erasure_log() or "not chained" in
              rig.erasure_log(), 120, "the worker meets the outage")  # fmt: skip
     # Every step is done, but without its chained entry there is no receipt.
-    wait_for(lambda: rig.status(request_id)["status"] == "complete", 60, "the steps done")
+    wait_for(lambda: rig.status(request_id)["status"] == "complete", 60, "the steps done", 1.0)
     assert rig.status(request_id)["receipt"] is False
     assert rig.cli("erasure", "receipt", request_id, check=False).returncode != 0
     assert b"erasure_completed" not in (rig.audit_dir / "log.jsonl").read_bytes()
     rig.p.start("audit", "writer", name="writer-again")
-    wait_for(lambda: rig.status(request_id)["receipt"] is True, 180, "receipt issued")
+    wait_for(lambda: rig.status(request_id)["receipt"] is True, 180, "receipt issued", 1.0)
     receipt = rig.p.tmp / "receipt.json"
     rig.cli("erasure", "receipt", request_id, "--out", str(receipt))
     verdict = rig.cli("audit", "verify", "--receipt", str(receipt), check=False)
