@@ -7,6 +7,7 @@ Pure functions over record bytes; the Faust agents in ``app`` apply the result
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from stream_processor.policy.consent import (
 )
 from stream_processor.policy.keys import is_heartbeat
 from stream_processor.policy.retention import compile_version, decode_version
+
+log = logging.getLogger(__name__)
 
 
 def deterministic_uuid7(ms: int, seed: bytes) -> str:
@@ -147,9 +150,19 @@ class LedgerView:
         snapshot: dict[bytes, bytes],
         ends: dict[int, int],
         position_prefix: bytes,
+        refused: Callable[[bytes, bytes], bool] | None = None,
     ) -> None:
+        """``refused(key, value)``: whether the ledger agent refuses a record. A snapshot
+        holds each key's latest record even when the agent refused it, while the table
+        keeps the last valid one, which compaction may have removed from the topic: the
+        snapshot cannot give the table's answer, so it is not used at all, and look-ups
+        (and ``snapshot_ends``, which the batch gate waits on) are the table's."""
         self._table_get = table_get
         self._snapshot: dict[bytes, bytes] | None = snapshot
+        if refused is not None and (n := sum(refused(k, v) for k, v in snapshot.items())):
+            log.warning("ledger snapshot ends with %d refused record(s): answering from the"
+                        " table once it has read the ledger", n)  # fmt: skip
+            self._snapshot = None
         self._ends = ends
         self._prefix = position_prefix
         self._next_check = 0.0
@@ -177,3 +190,17 @@ class LedgerView:
         if self._snapshot is not None and not self.caught_up():
             return self._snapshot.get(key)
         return self._table_get(key)
+
+
+def consent_refused(key: bytes, value: bytes) -> bool:
+    """Whether the consent agent refuses this record (``LedgerView``'s ``refused``)."""
+    return isinstance(read_consent(key, value), LedgerRefusal)
+
+
+def policy_refused(key: bytes, value: bytes) -> bool:
+    """Whether the policy agent refuses this record (``LedgerView``'s ``refused``)."""
+    return isinstance(read_policy(key, value), LedgerRefusal)
+
+
+#: ``LedgerView``'s ``refused`` per ledger.
+REFUSED = {"consent": consent_refused, "policies": policy_refused}
