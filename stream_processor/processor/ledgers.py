@@ -27,6 +27,7 @@ from stream_processor.policy.decision import CONSENT_KINDS
 from stream_processor.policy.keys import INTERNAL_PREFIX, is_history, is_internal, policy_key
 from stream_processor.policy.retention import CompiledPolicy, compile_version
 from stream_processor.processor.ledger import (
+    REFUSED,
     LedgerRefusal,
     LedgerView,
     consent_state,
@@ -108,7 +109,9 @@ class Ledgers:
     async def open_views(self, read: SnapshotReader) -> None:
         for name, table in (("consent", self.consent_table), ("policies", self.policy_table)):
             snapshot, ends = await read(self._topics[name])
-            self._views[name] = LedgerView(table.get, snapshot, ends, POSITION_PREFIX)
+            self._views[name] = LedgerView(
+                table.get, snapshot, ends, POSITION_PREFIX, REFUSED[name]
+            )
 
     def position(self, ledger: str, partition: int) -> int:
         """Offset of the last record of ``ledger``'s ``partition`` that the batch path's
