@@ -1,8 +1,9 @@
 """Out-of-range numbers on the real brokers and PostgreSQL (BIGINT columns), with a worker
 process: an event with ``seq`` 2**64 or a time past 2**63 on the raw topic, a policy
 version numbered 2**64 and a consent grant dated 2**64 on the ledgers (a hostile or
-careless office writing them by hand). Each bad record is in the DLQ with its reason;
-the policy and the consent in force stay what they were; every good event after them is
+careless office writing them by hand, before the worker starts: its start-up snapshot
+of each ledger ends with them). Each bad record is in the DLQ with its reason; the
+policy and the consent in force stay what they were; every good event after them is
 stored, exactly once; the worker never exits. (A gate's 2**64 through MQTT and the
 bridge: ``tests/e2e/test_hostile_gate.py``.)"""
 
@@ -46,7 +47,6 @@ def hostile_ledger_records(h: Harness) -> dict[str, tuple[bytes, bytes]]:
 @pytest.mark.parametrize("store_kind", ["postgres"], indirect=True)
 def test_out_of_range_numbers_are_dead_lettered_and_good_records_stored(h: Harness) -> None:
     h.apply_policy(BASE_POLICY)
-    worker = h.p.start("processor", "worker", name="p1")
     now = int(time.time() * 1000)
     hostile = hostile_ledger_records(h)
     consent_refusal = read_consent(*hostile["consent"])
@@ -55,6 +55,8 @@ def test_out_of_range_numbers_are_dead_lettered_and_good_records_stored(h: Harne
     prod.send(h.topics.policies, key=hostile["policy"][0], value=hostile["policy"][1])
     prod.send(h.topics.consent, key=hostile["consent"][0], value=hostile["consent"][1])
     prod.flush(30)
+    # Started after them: its start-up snapshot of each ledger ends with a refused record.
+    worker = h.p.start("processor", "worker", name="p1")
 
     base = as_json(make_event("key_card", subject_id=3, seq=1, occurred_at_ms=now))
     poison: list[bytes] = [

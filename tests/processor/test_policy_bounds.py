@@ -140,3 +140,40 @@ def test_an_out_of_range_record_is_dead_lettered_counted_and_the_version_in_forc
     assert (
         registry.get_sample_value("facegate_policy_version", {"tenant": TENANT}) == GOOD["version"]
     )
+
+
+async def snapshot_of(topic: str, policy: bytes) -> tuple[dict[bytes, bytes], dict[int, int]]:
+    """A start-up read of the ledger ``topic``: the policies ledger's latest is ``policy``."""
+    if topic == "p":
+        return {policy_key(TENANT): policy}, {0: 9}
+    return {}, {0: 0}
+
+
+def test_a_refused_record_last_in_the_start_up_snapshot_leaves_the_table_s_answer(
+    tmp_path: Path,
+) -> None:
+    """A worker starting after the refused record would answer from a snapshot of the
+    ledger until its table catches up, but the snapshot's latest value for the tenant is
+    the refused one (and compaction may have removed the valid one before it): answers
+    are the table's (the last valid version), and so is the position the batch gate
+    waits on, not an error that would dead-letter every event of the tenant meanwhile."""
+    registry = CollectorRegistry()
+    good = PolicyVersion(**GOOD).encode()
+    bad = json.dumps({**GOOD, "version": 2**64}).encode()
+    table = {policy_key(TENANT): good}  # what the ledger agent kept
+    ledgers = Ledgers(
+        {}, table, ListSink(), Quarantine("processor", ConsumerMetrics(registry)), ListSink(),
+        ProcessorMetrics(registry), lambda: SqliteEventStore(tmp_path / "e.db"),
+        consent_topic="c", policies_topic="p",
+    )  # fmt: skip
+
+    asyncio.run(ledgers.open_views(lambda topic: snapshot_of(topic, bad)))
+    assert ledgers.position("policies", 0) == -1  # the table's: it has read nothing yet
+    policy = ledgers.policy_of(TENANT)
+    assert policy is not None and policy.version == GOOD["version"]
+    # A snapshot whose records are all valid is used until the table catches up.
+    table.clear()
+    asyncio.run(ledgers.open_views(lambda topic: snapshot_of(topic, good)))
+    assert ledgers.position("policies", 0) == 8
+    policy = ledgers.policy_of(TENANT)
+    assert policy is not None and policy.version == GOOD["version"]
