@@ -109,10 +109,12 @@ def valid_events(draw: st.DrawFn) -> dict[str, Any]:
 
 
 BOUNDARY_NUMBERS = [
-    -(2**64), -1, 0, 1, MAX_SAFE_INT, MAX_SAFE_INT + 1, 2**63, 2**64, 10**400,
+    -(2**64), -(2**63) - 1, -(2**31) - 1, -1, 0, 1, 2**31 - 1, 2**31, 2**32,
+    MAX_SAFE_INT, MAX_SAFE_INT + 1, 2**63 - 1, 2**63, 2**64 - 1, 2**64, 10**400,
     MIN_TIME_MS - 1, MIN_TIME_MS, MAX_TIME_MS, MAX_TIME_MS + 1,
     NOW_MS + LIMITS.max_skew_ms, NOW_MS + LIMITS.max_skew_ms + 1,
-    NOW_MS - LIMITS.max_age_ms - 1, 0.5, 1e308, -0.0,
+    NOW_MS - LIMITS.max_age_ms - 1, 0.5, 1e308, -1e308, 5e-324, -0.0, 2.0**63, 2.0**64,
+    float(MIN_TIME_MS), float(NOW_MS),
 ]  # fmt: skip
 
 
