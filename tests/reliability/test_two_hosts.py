@@ -371,6 +371,9 @@ def _erase_across_hosts(d: Deployment, gate: Any, accounts: list[Any], subject: 
         assert a.procs[name].poll() is None, a.log(name)
     _check_receipt_and_chain(d, request_id)
     _check_stored_once(d, report, subject, other)
+    # Nothing of the rights or the events was kept in a file of one host's.
+    for path in (b.state / "rights", b.state / "store", er.rights_db, er.p.store_path):
+        assert not path.exists(), path
 
 
 def _request(er: ErasureRig, gate: Any) -> str:
