@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -52,6 +53,8 @@ MAX_LEGAL_CEILING = "3y"
 MAX_LEGAL_CEILING_MS = parse_duration_ms(MAX_LEGAL_CEILING)
 #: Unknown faces are counted, never stored individually.
 NEVER_STORED_KINDS = frozenset({EventKind.UNKNOWN_FACE})
+#: A camera key of a site's ``cameras``: "gate" or "gate/device", each an id.
+_CAMERA_KEY = re.compile(ID_PATTERN.strip("^$") + "(/" + ID_PATTERN.strip("^$") + ")?")
 
 Duration = str | int
 RetentionTable = dict[EventKind, dict[str, Duration]]
@@ -125,6 +128,14 @@ class SitePolicy(_RefusesByDesign):
         description='allowed purposes per camera: key "gate" or "gate/device"',
     )
 
+    @field_validator("cameras")
+    @classmethod
+    def _camera_keys(cls, v: dict[str, list[str]]) -> dict[str, list[str]]:
+        for key in v:
+            if not _CAMERA_KEY.fullmatch(key):
+                raise ValueError(f'camera {key[:80]!r} must be "gate" or "gate/device" (ids)')
+        return v
+
 
 class PolicyDocument(_RefusesByDesign):
     tenant: str = Field(pattern=ID_PATTERN, description="the tenant (property firm) it governs")
@@ -164,11 +175,10 @@ class PolicyDocument(_RefusesByDesign):
     @field_validator("sites")
     @classmethod
     def _site_ids(cls, v: dict[str, SitePolicy]) -> dict[str, SitePolicy]:
-        import re
-
         for site in v:
-            if not re.match(ID_PATTERN, site):
-                raise ValueError(f"site id {site!r} must match {ID_PATTERN}")
+            # fullmatch: ``$`` alone also matches before a trailing newline.
+            if not re.fullmatch(ID_PATTERN, site):
+                raise ValueError(f"site id {site[:80]!r} must match {ID_PATTERN}")
         return v
 
     @model_validator(mode="after")

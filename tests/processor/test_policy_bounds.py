@@ -177,3 +177,30 @@ def test_a_refused_record_last_in_the_start_up_snapshot_leaves_the_table_s_answe
     assert ledgers.position("policies", 0) == 8
     policy = ledgers.policy_of(TENANT)
     assert policy is not None and policy.version == GOOD["version"]
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [
+        ("site", "site-1\n"),  # ``$`` alone would take it
+        ("site", "s" * 64),
+        ("camera", "gate-1\n"),
+        ("camera", "g" * 100_000),
+        ("camera", "gate-1/cam-1/extra"),
+        ("camera", "Gate-1"),
+    ],
+)
+def test_every_key_of_a_policy_document_is_a_bounded_id(where: str, key: str) -> None:
+    doc = json.loads(json.dumps(BASE_POLICY))
+    doc["sites"] = {key: {}} if where == "site" else {"site-1": {"cameras": {key: []}}}
+    data = json.dumps({**GOOD, "document": doc}).encode()
+    outcome = read_policy(policy_key(TENANT), data)
+    assert isinstance(outcome, LedgerRefusal) and outcome.reason == "invalid_policy"
+    assert len(outcome.detail) <= 300  # the detail never carries the 100 kB key
+
+
+def test_camera_keys_a_policy_may_name() -> None:
+    doc = json.loads(json.dumps(BASE_POLICY))
+    doc["sites"] = {"site-1": {"cameras": {"gate-2": [], "gate-3/cam-1": ["access_control"]}}}
+    data = json.dumps({**GOOD, "document": doc}).encode()
+    assert read_policy(policy_key(TENANT), data) == data
