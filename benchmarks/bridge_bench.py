@@ -66,7 +66,7 @@ from bridge_breakdown import (
     scrape_buckets,
 )
 from bridge_clients import phase_clients
-from live_cpu import CpuShare, pidfile_pids, reaped_children_s, share_line
+from live_cpu import CpuShare, between, pidfile_pids, reaped_children_s, share_line
 
 from edge_agent.uplink.settings import DeviceConnection
 from edge_agent.wire import Decision, EventKind, GateEvent, encode_event, new_event_id
@@ -336,9 +336,12 @@ def baseline_argv(settings: StackSettings, tenant: str, count: int | None) -> li
 
 
 def start_baseline(settings: StackSettings, tenant: str, count: int | None) -> list[Any]:
+    # The same linger as the bridge's producer: both paths then batch alike, and a
+    # difference in the tail is the path's, not the batching's.
+    linger = BridgeSettings(instance="raw-baseline").linger_ms
     kcat = [
         "kcat", "-P", "-b", settings.kafka_bootstrap, "-t", TOPICS["baseline"],
-        "-X", "enable.idempotence=true", "-X", "acks=all", "-X", "linger.ms=5",
+        "-X", "enable.idempotence=true", "-X", "acks=all", "-X", f"linger.ms={linger}",
     ]  # fmt: skip
     sub = subprocess.Popen(baseline_argv(settings, tenant, count), stdout=subprocess.PIPE)
     pipe = subprocess.Popen(kcat, stdin=sub.stdout)
@@ -512,8 +515,12 @@ def drain_bridge(
     bridges = start_bridges(env, args.instances, tenant, sites, tmp, settings)
     pids = [b.pid for b in bridges]
     spy = start_py_spy(pids[0], args.py_spy) if args.py_spy else None
-    first, done, got, cpu0, cpu1 = watch.until(n, 600, lambda: cpu_s(pids))
-    assert cpu0 is not None and cpu1 is not None
+    share = live_cpu(st, pids)
+    first, done, got, at0, at1 = watch.until(n, 600, lambda: (cpu_s(pids), share.snapshot()))
+    assert at0 is not None and at1 is not None
+    (cpu0, snap0), (cpu1, snap1) = at0, at1
+    # From the first record to the last, as the rate: the bridge's start is not in it.
+    print("  " + share_line(between(snap0, snap1), phase="drain"), flush=True)
     rate = drain_rate(got, first, done)
     per_event = {k: (cpu1[k] - cpu0[k]) / (got - 1) * 1e6 for k in cpu1}
     cpu_us = sum(per_event.values())
@@ -572,7 +579,7 @@ def measure_latency(
     lags = tail.stop()
     breakdown = (
         f"{breakdown_line(buckets_of(port, settings), lags)}; bridge in flight at most"
-        f" {peak.stop():.0f}; {events_line(logs.counts())}\n\n{share_line(shares)}"
+        f" {peak.stop():.0f}; {events_line(logs.counts())}\n\n{share_line(shares, phase='live')}"
     )
     bridge_lat = latencies(settings.kafka_bootstrap, TOPICS["raw"], since)
     stop(bridges)
@@ -588,7 +595,7 @@ def measure_latency(
 
 
 def live_cpu(st: BenchStack, bridge_pids: list[int]) -> CpuShare:
-    """Per-process CPU of the live phase: the Kafka nodes, Mosquitto, the bridge
+    """Per-process CPU of a phase: the Kafka nodes, Mosquitto, the bridge
     (librdkafka's threads apart), the publishers and this process (pacing, the live
     consumer, the metric scrapes)."""
     return CpuShare(

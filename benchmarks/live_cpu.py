@@ -82,35 +82,50 @@ def totals(groups: Groups, split: frozenset[str], counters: Counters) -> dict[st
     return out
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    at: float
+    seconds: dict[str, float]
+
+
 @dataclass
 class CpuShare:
     """Start it at the beginning of a phase and stop it at the end: ``stop()`` gives
     each group's CPU as % of one core over the phase (``pids`` are looked up at both
-    ends; a process that started or ended in between counts from/to then)."""
+    ends; a process that started or ended in between counts from/to then). Or take
+    two ``snapshot()``s and compare them with ``between``."""
 
     groups: Groups
     split: frozenset[str] = frozenset()
     counters: Counters = field(default_factory=dict)
-    _t0: float = 0.0
-    _start: dict[str, float] = field(default_factory=dict)
+    _start: Snapshot | None = None
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(time.monotonic(), totals(self.groups, self.split, self.counters))
 
     def start(self) -> CpuShare:
-        self._t0, self._start = time.monotonic(), totals(self.groups, self.split, self.counters)
+        self._start = self.snapshot()
         return self
 
     def stop(self) -> dict[str, float]:
-        end, wall = totals(self.groups, self.split, self.counters), time.monotonic() - self._t0
-        if wall <= 0:
-            return {}
-        names = sorted(set(end) | set(self._start))
-        return {n: 100 * max(0.0, end.get(n, 0.0) - self._start.get(n, 0.0)) / wall for n in names}
+        assert self._start is not None, "stop() before start()"
+        return between(self._start, self.snapshot())
 
 
-def share_line(shares: Mapping[str, float], cores: int | None = None) -> str:
+def between(a: Snapshot, b: Snapshot) -> dict[str, float]:
+    """Each group's CPU from ``a`` to ``b`` as % of one core."""
+    wall = b.at - a.at
+    if wall <= 0:
+        return {}
+    names = sorted(set(a.seconds) | set(b.seconds))
+    return {n: 100 * max(0.0, b.seconds.get(n, 0.0) - a.seconds.get(n, 0.0)) / wall for n in names}
+
+
+def share_line(shares: Mapping[str, float], cores: int | None = None, phase: str = "live") -> str:
     """One line: each group's % of a core, largest first, and the machine's total."""
     cores = cores or os.cpu_count() or 1
     parts = ", ".join(f"{k} {v:.0f}%" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]))
     return (
-        f"CPU in the live phase, % of one core ({cores} cores = {100 * cores}%): {parts};"
+        f"CPU in the {phase} phase, % of one core ({cores} cores = {100 * cores}%): {parts};"
         f" all of these {sum(shares.values()):.0f}%"
     )
