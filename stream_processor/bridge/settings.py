@@ -72,11 +72,16 @@ class BridgeSettings(BaseSettings):
         " default: the edge outbox's maximum age (wire.bounds.MAX_QUEUE_AGE_S)",
     )
     linger_ms: int = Field(
-        10,
+        50,
         ge=0,
         le=1000,
-        description="Kafka producer linger: with 5 ms librdkafka's threads took 6-14 µs of"
-        " CPU per event in a drain, with 10 ms 4-6 µs (fewer, larger requests)",
+        description="Kafka producer linger. The idempotent producer sends one request per"
+        " partition and keeps at most 5 in flight per broker; with its requests full and a"
+        " batch past its linger, librdkafka's broker threads busy-loop until an ack comes"
+        " back. At 10 ms that began once acks=all took >25 ms (two partitions per leader):"
+        " on three nodes sharing two cores the spin took the followers' CPU, acks slowed"
+        " further, live p99 went to seconds. 50 ms moves that point past 125 ms"
+        " (docs/benchmarks.md, issue 15)",
     )
     batch_bytes: int = Field(
         1_048_576, ge=16_384, le=2**31 - 1, description="Kafka producer batch size"
