@@ -44,7 +44,11 @@ from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.topics import ledger_configs
-from stream_processor.runtime.workers import AIOKAFKA_CONSUMER_TIMEOUTS, worker_app_settings
+from stream_processor.runtime.workers import (
+    AIOKAFKA_CONSUMER_TIMEOUTS,
+    worker_app_settings,
+    worker_replication,
+)
 from stream_processor.store.base import EventStore
 
 StoreFactory = Callable[[], EventStore]
@@ -116,7 +120,8 @@ def create_app(
         recovery_buffer_size=1,
         key_type=bytes,  # bytes → the "raw" codec
         value_type=bytes,
-        extra_topic_configs=ledger_configs(topics),
+        # Their changelogs' min.insync.replicas follows their replicas (the app's).
+        extra_topic_configs=ledger_configs(topics, worker_replication(stack)[0]),
         use_partitioner=True,
     )
     ledgers = Ledgers(

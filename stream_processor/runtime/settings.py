@@ -129,6 +129,15 @@ class BrokerSettings(BaseSettings):
         description="Kafka bootstrap servers ('host:port,host:port') of a remote cluster;"
         " empty = FACEGATE_HOST:FACEGATE_KAFKA_PORT (the local stack)",
     )
+    kafka_nodes: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="brokers in the Kafka cluster: from three up, the topics a process"
+        " creates (the workers' changelogs, their group leader topic) get three replicas"
+        " and min.insync.replicas=2; 0 = the local stack's node count (recorded in"
+        " <state>/kafka/cluster.nodes by 'stack up'), else 1",
+    )
     kafka_auth: bool = Field(
         False,
         description="Kafka clients log in with SASL/SCRAM-SHA-512, one principal per role"
@@ -139,6 +148,23 @@ class BrokerSettings(BaseSettings):
     @model_validator(mode="after")
     def _resolve(self) -> BrokerSettings:
         self.state_dir = self.state_dir.resolve()
+        if not self.kafka_nodes:
+            self.kafka_nodes = recorded_kafka_nodes(self.state_dir) or 1
         if not self.kafka_bootstrap:
             self.kafka_bootstrap = f"{self.host}:{self.kafka_port}"
         return self
+
+
+def kafka_nodes_file(state_dir: Path) -> Path:
+    """Where ``facegate stack up`` records its cluster's node count (a voter set is fixed
+    when a node is formatted, so the count belongs to the state dir)."""
+    return state_dir / "kafka" / "cluster.nodes"
+
+
+def recorded_kafka_nodes(state_dir: Path) -> int | None:
+    """The node count of the local stack under ``state_dir``; None without one."""
+    try:
+        text = kafka_nodes_file(state_dir).read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None

@@ -17,6 +17,15 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
 
 
+def replication_for(nodes: int) -> tuple[int, int]:
+    """(replication factor, min in-sync replicas) for a cluster of ``nodes`` brokers:
+    3 and 2 from three brokers up, else every broker and one. The one choice of the
+    stack's broker defaults, its topics and the topics the Faust workers create."""
+    if nodes >= 3:
+        return 3, 2
+    return nodes, 1
+
+
 def min_insync(replication: int) -> str:
     """Replicas that must hold a write before acks=all succeeds: 2 of 3 (any one broker
     may fail without losing an acknowledged record, a second makes producers wait), else 1."""

@@ -11,6 +11,7 @@ from typing import Any
 
 from stream_processor.errors import ConfigError
 from stream_processor.runtime.settings import BrokerSettings
+from stream_processor.runtime.topics import replication_for
 
 #: aiokafka consumer timeouts of the workers' own consumers (the processor's raw
 #: consumer). A broker that is paused or cut off keeps its connections open and answers
@@ -44,6 +45,14 @@ PRODUCER_TIMEOUT_S = 30.0
 PRODUCER_TIMEOUT_RANGE_S = (1.0, 120.0)
 
 
+def worker_replication(stack: BrokerSettings) -> tuple[int, int]:
+    """(replication factor, min in-sync replicas) of the topics a worker creates, as
+    the stack chooses them for its own from the cluster's size
+    (``FACEGATE_KAFKA_NODES``, else the local stack's recorded node count): 3 and 2
+    from three brokers up, 1 and 1 on a single node."""
+    return replication_for(stack.kafka_nodes)
+
+
 def worker_app_settings(
     stack: BrokerSettings,
     datadir: Path,
@@ -71,7 +80,10 @@ def worker_app_settings(
         "datadir": str(datadir),
         "web_enabled": False,
         "topic_allow_declare": True,
-        "topic_replication_factor": 1,
+        # Every topic Faust creates (table changelogs, the assignor's leader topic,
+        # repartition and reply topics) is replicated as the stack's own: a changelog on
+        # one replica loses the worker's table state with that broker.
+        "topic_replication_factor": worker_replication(stack)[0],
         "consumer_auto_offset_reset": "earliest",
         "broker_commit_interval": commit_interval_s,
         # A record whose handling raised must not be acked: it is read again

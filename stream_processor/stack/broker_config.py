@@ -10,15 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stream_processor.runtime.topics import replication_for
 from stream_processor.stack.settings import StackSettings
 
-
-def replication_for(nodes: int) -> tuple[int, int]:
-    """(replication factor, min in-sync replicas) for a cluster of ``nodes`` nodes:
-    3 and 2 from three nodes up, else every node and one."""
-    if nodes >= 3:
-        return 3, 2
-    return nodes, 1
+__all__ = ["node_properties", "replication_for"]
 
 
 def listener_lines(s: StackSettings, node: int) -> list[str]:

@@ -67,8 +67,10 @@ def test_processes_do_not_see_the_stack_only_knobs() -> None:
     stack_only = set(StackSettings.model_fields) - set(BrokerSettings.model_fields)
     assert stack_only == {
         "mqtt_tls_bind", "kafka_controller_port", "kafka_libs", "kafka_heap", "start_timeout_s",
-        "kafka_nodes", "kafka_node_ports",  # a process finds a cluster by its bootstrap list
+        "kafka_node_ports",  # a process finds a cluster by its bootstrap list
     }  # fmt: skip
+    # A process knows the cluster's size: the topics it creates are replicated by it.
+    assert "kafka_nodes" in BrokerSettings.model_fields
     assert issubclass(StackSettings, BrokerSettings)
 
 
