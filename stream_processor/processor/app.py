@@ -30,7 +30,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from stream_processor.audit.log import AuditSink
 from stream_processor.policy.keys import heartbeat_key
 from stream_processor.processor.currency import LedgerGate
-from stream_processor.processor.faust_tuning import LeanMonitor
+from stream_processor.processor.faust_tuning import LeanMonitor, fail_fast
 from stream_processor.processor.ingest import run_ingest
 from stream_processor.processor.kafka_login import faust_login
 from stream_processor.processor.ledgers import Ledgers
@@ -40,6 +40,7 @@ from stream_processor.processor.settings import ProcessorSettings
 from stream_processor.processor.sweeping import RetentionSweeper
 from stream_processor.processor.writer import InlineStoreWriter, ProcessStoreWriter, StoreWriter
 from stream_processor.quarantine import ConsumerMetrics, Quarantine, guard_each
+from stream_processor.runtime.command_key import command_key
 from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
 from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
@@ -74,15 +75,17 @@ def open_audit_log(state_dir: Path) -> AuditSink:
 
 def new_app(stack: BrokerSettings, settings: ProcessorSettings) -> faust.App:
     datadir = Path(stack.state_dir) / "processor" / settings.worker_name
-    return faust.App(
-        settings.app_id,
-        **worker_app_settings(
-            stack, datadir, settings.commit_interval_s, settings.producer_timeout_s
-        ),
-        **faust_login(stack, Role.PROCESSOR),
-        stream_wait_empty=True,
-        stream_buffer_maxsize=settings.stream_buffer_maxsize,
-        Monitor=LeanMonitor,
+    return fail_fast(
+        faust.App(
+            settings.app_id,
+            **worker_app_settings(
+                stack, datadir, settings.commit_interval_s, settings.producer_timeout_s
+            ),
+            **faust_login(stack, Role.PROCESSOR),
+            stream_wait_empty=True,
+            stream_buffer_maxsize=settings.stream_buffer_maxsize,
+            Monitor=LeanMonitor,
+        )
     )
 
 
@@ -134,6 +137,7 @@ def create_app(
         store_factory,
         consent_topic=topics.consent,
         policies_topic=topics.policies,
+        command_key=command_key(stack.state_dir),
         withdrawal_recheck_s=settings.withdrawal_recheck_s,
     )
     add_ingest(app, stack, settings, topics, store_factory, ledgers, metrics, quarantine, clock)

@@ -1,7 +1,9 @@
 """The stream workers' Faust producer: a send to a broker that is gone fails within a
-bounded time (not Faust's 20 minutes), and the producer works again once the broker is
-back. Settings checked as a unit; the bound on a private Kafka that is paused (SIGSTOP:
-connections open, no answer) and then killed (SIGKILL: connections refused)."""
+bounded time (not Faust's 20 minutes), the producer works again once the broker is
+back, and the failed send is not forgotten: every later flush (Faust flushes before it
+commits offsets) raises, so no offset is committed past a lost write. Settings checked
+as a unit; the bound on a private Kafka that is paused (SIGSTOP: connections open, no
+answer) and then killed (SIGKILL: connections refused)."""
 
 from __future__ import annotations
 
@@ -126,14 +128,17 @@ async def failure_after(app: faust.App, topic: str) -> tuple[float, BaseExceptio
 
 @pytest.mark.component
 def test_a_send_to_a_gone_broker_fails_within_the_bound(private_stack: StackHandle) -> None:
+    from stream_processor.processor.faust_tuning import SendFailed, fail_fast
     from stream_processor.processor.kafka_login import faust_login
 
     stack = private_stack.settings()
     datadir = private_stack.state_dir / "producer-test"
-    app = faust.App(
-        "producer-test",
-        **worker_app_settings(stack, datadir, 1.0, producer_timeout_s=QUICK_S),
-        **faust_login(stack, Role.PROCESSOR),
+    app = fail_fast(
+        faust.App(
+            "producer-test",
+            **worker_app_settings(stack, datadir, 1.0, producer_timeout_s=QUICK_S),
+            **faust_login(stack, Role.PROCESSOR),
+        )
     )
     topic = Topics().dlq  # the processor role writes it (the stack's own ACL plan)
     pid = kafka_pid(private_stack)
@@ -143,12 +148,16 @@ def test_a_send_to_a_gone_broker_fails_within_the_bound(private_stack: StackHand
         await app.producer.start()
         try:
             results["before"] = await send(app, topic)
+            await app.producer.flush()  # what Faust does before committing offsets
             os.kill(pid, signal.SIGSTOP)
             try:
                 results["paused"] = await failure_after(app, topic)
             finally:
                 os.kill(pid, signal.SIGCONT)
             results["resumed"] = await asyncio.wait_for(send(app, topic), 60)
+            # Sent again, and yet no commit may follow: the failed send is not forgotten.
+            with pytest.raises(SendFailed, match="RequestTimedOutError"):
+                await app.producer.flush()
             os.kill(pid, signal.SIGKILL)
             results["killed"] = await failure_after(app, topic)
         finally:
