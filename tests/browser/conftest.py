@@ -59,7 +59,18 @@ def ensure_browser() -> None:
     ensure_assets()
 
 
+#: Profile folders (under /tmp) of the browsers started and not yet removed.
+_PROFILES: set[Path] = set()
+
+
+def _remove_profile(profile: Path) -> None:
+    shutil.rmtree(profile, ignore_errors=True)
+    _PROFILES.discard(profile)
+
+
 def new_driver(width: int = 1280, height: int = 900) -> Any:
+    """A headless Chromium with a profile folder of its own, removed by ``quit()`` (or at
+    the end of the session, for a driver a failing test never quit)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -68,8 +79,31 @@ def new_driver(width: int = 1280, height: int = 900) -> Any:
     for flag in FLAGS:
         opts.add_argument(flag)
     opts.add_argument(f"--window-size={width},{height}")
-    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='facegate-chromium-')}")
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    profile = Path(tempfile.mkdtemp(prefix="facegate-chromium-"))
+    _PROFILES.add(profile)
+    opts.add_argument(f"--user-data-dir={profile}")
+    try:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    except BaseException:
+        _remove_profile(profile)
+        raise
+    quit_browser = driver.quit
+
+    def quit_and_remove_profile() -> None:
+        try:
+            quit_browser()
+        finally:
+            _remove_profile(profile)
+
+    driver.quit = quit_and_remove_profile
+    return driver
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_browser_profile_left() -> Iterator[None]:
+    yield
+    for profile in list(_PROFILES):
+        _remove_profile(profile)
 
 
 @dataclass
