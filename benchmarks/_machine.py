@@ -75,13 +75,30 @@ def message_size_line(payloads: Sequence[bytes], what: str = "messages") -> str:
     )
 
 
+#: Every port ``free_ports`` handed out in this process. A port is free when picked but
+#: bound only later, by the process it is given to: until then the kernel may offer it
+#: again, so an earlier pick (e.g. ``metrics_env``) and a later one (``private_stack``)
+#: could get the same port.
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(n: int) -> list[int]:
-    """``n`` distinct TCP ports free on 127.0.0.1 right now (all bound at once)."""
-    socks = [socket.socket() for _ in range(n)]
+    """``n`` distinct TCP ports free on 127.0.0.1 right now, none handed out before by
+    this process (all bound at once while they are picked)."""
+    socks: list[socket.socket] = []
+    ports: list[int] = []
     try:
-        for s in socks:
+        while len(ports) < n:
+            if len(socks) > n + 1024:
+                raise OSError(f"no {n} TCP ports left that were not handed out already")
+            s = socket.socket()
+            socks.append(s)  # held bound: the kernel offers another port next
             s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                ports.append(port)
+        _HANDED_OUT.update(ports)
+        return ports
     finally:
         for s in socks:
             s.close()
