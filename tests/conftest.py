@@ -48,15 +48,22 @@ pytest_plugins = [
 ]
 
 
+#: Ports handed out in this session: one picked but not yet bound by its process may be
+#: offered again by the kernel, so a later pick would share it (as benchmarks/_machine).
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(n: int) -> list[int]:
     socks, ports = [], []
-    for _ in range(n):
+    while len(ports) < n:
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
         socks.append(s)
-        ports.append(s.getsockname()[1])
+        if s.getsockname()[1] not in _HANDED_OUT:
+            ports.append(s.getsockname()[1])
     for s in socks:
         s.close()
+    _HANDED_OUT.update(ports)
     return ports
 
 
