@@ -1,12 +1,16 @@
 """The pipeline on the three-node cluster: gates publish through Mosquitto, the bridge
 produces to Kafka (acks=all), two processor workers share the raw partitions. The
 leader of raw partitions is killed -9, or paused, mid-stream: nothing is lost, no row
-is stored twice, processing goes on; once it is back the in-sync replicas recover."""
+is stored twice, processing goes on; with the broker still out, a new worker rebuilds its
+consent table from the replicated changelog and enforces it; once it is back the in-sync
+replicas recover, and every topic (the workers' own changelogs and leader topic too) has
+three replicas and min.insync.replicas=2."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -19,12 +23,15 @@ from edge_agent.wire import encode_event
 from tests.bridge.conftest import BridgeRig, events_for
 from tests.conftest import Pipeline, free_ports, wait_for
 from tests.reliability.conftest import Cluster, ClusterStack
-from tests.support.kafka import kafka_kwargs, login_kwargs
+from tests.support.kafka import admin_client, kafka_kwargs, login_kwargs, producer
+from tests.support.processor import grant_record, make_event
 
 pytestmark = pytest.mark.e2e
 
 N = 6_000
 SITES = 3
+#: Subjects of the face events sent while a broker is out: one has consent, one not.
+CONSENTED, UNCONSENTED = 7, 8
 
 
 @pytest.fixture
@@ -71,6 +78,7 @@ def _stream_through_a_fault(
     partition's ISR must be back to three."""
     rig.apply_policy()
     rig.prepare_session()
+    _grant(cluster, rig.p.topics().consent, CONSENTED)
     sent: set[str] = set()
     batches = []
     for s in range(SITES):
@@ -78,8 +86,10 @@ def _stream_through_a_fault(
         sent |= {e.event_id for e in events}
         batches.append((rig.device(f"site-{s}"), [encode_event(e) for e in events]))
     raw = rig.p.topics().raw
-    rig.p.start("processor", "worker", "--worker-name", "wa", name="wa")
-    rig.p.start("processor", "worker", "--worker-name", "wb", name="wb")
+    workers = [
+        rig.p.start("processor", "worker", "--worker-name", "wa", name="wa"),
+        rig.p.start("processor", "worker", "--worker-name", "wb", name="wb"),
+    ]
     rig.start_bridge()
     pubs = [rig.publish(conn, payloads) for conn, payloads in batches]
 
@@ -101,13 +111,70 @@ def _stream_through_a_fault(
         assert set(stored) == sent
         assert rig.count(rig.p.topics().dlq) == 0
         assert victim not in {p["leader"] for p in _raw_partitions(cluster, raw)}
+        _consent_enforced_by_a_new_worker(rig, workers, batches[0][0])
     finally:
         heal(victim)
     wait_for(
         lambda: all(len(p["isr"]) == 3 for p in _raw_partitions(cluster, raw)),
         120, "the broker back in every raw partition's ISR", interval_s=1,
     )  # fmt: skip
+    _every_topic_replicated(cluster, rig.p.processor_app)
     return f"broker {victim} hit at {at_fault}/{N} stored; all stored {recovered_s:.1f}s later"
+
+
+def _grant(cluster: Cluster, topic: str, subject_id: int) -> None:
+    record = grant_record(subject_id, site="site-0")
+    prod = producer(cluster.settings(), acks="all")
+    try:
+        prod.send(topic, key=record.key, value=record.encode()).get(timeout=30)
+    finally:
+        prod.close()
+
+
+def _consent_enforced_by_a_new_worker(
+    rig: BridgeRig, workers: list[subprocess.Popen[bytes]], conn: Any
+) -> None:
+    """Both workers killed -9 while a broker is out: a new one rebuilds its consent
+    table from the changelog (on the two brokers left) and enforces it. Refused face
+    events go first on the one site partition, so once the consented ones are stored
+    the refused were decided: none stored."""
+    for worker in workers:
+        worker.kill()
+        worker.wait(30)
+    rig.p.start("processor", "worker", "--worker-name", "wc", name="wc")
+    seq = N // SITES  # site-0's device goes on after its key-card events
+    refused = [make_event(subject_id=UNCONSENTED, site="site-0", seq=seq + i) for i in range(10)]
+    allowed = [make_event(subject_id=CONSENTED, site="site-0", seq=seq + 10 + i) for i in range(10)]
+    assert rig.publish(conn, [encode_event(e) for e in refused + allowed]).wait(120) == 0
+    want = {e.event_id for e in allowed}
+    wait_for(lambda: want <= set(rig.stored_ids()), 180,
+             "face events with consent stored by the new worker, one broker out")  # fmt: skip
+    assert not {e.event_id for e in refused} & set(rig.stored_ids())
+
+
+def _every_topic_replicated(cluster: Cluster, processor_app: str) -> None:
+    """Every topic on the cluster, the workers' own included, as the admin sees it."""
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    admin = admin_client(cluster.settings(), client_id="t-reliability")
+    try:
+        names = sorted(admin.list_topics())
+        described = admin.describe_topics(names)
+        configs = admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, n) for n in names]
+        )
+    finally:
+        admin.close()
+    own = {f"{processor_app}-{t}" for t in
+           ("consent-changelog", "policies-changelog", "__assignor-__leader")}  # fmt: skip
+    assert own <= set(names), sorted(own - set(names))
+    replicas = {t["topic"]: {len(p["replicas"]) for p in t["partitions"]} for t in described}
+    assert {n: r for n, r in replicas.items() if r != {3}} == {}
+    isr = {
+        res[3]: {c[0]: c[1] for c in res[4]}["min.insync.replicas"]
+        for resp in configs for res in resp.resources
+    }  # fmt: skip
+    assert {n: v for n, v in isr.items() if v != "2"} == {}
 
 
 def test_raw_leader_killed_mid_stream_nothing_lost_nothing_stored_twice(
