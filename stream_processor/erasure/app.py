@@ -31,6 +31,7 @@ from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.service import Deps, ErasureService
 from stream_processor.erasure.settings import ErasureSettings
 from stream_processor.erasure.withdrawal_tracker import Timing, WithdrawalTracker
+from stream_processor.processor.faust_tuning import fail_fast
 from stream_processor.processor.kafka_login import faust_login
 from stream_processor.quarantine import (
     ConsumerMetrics,
@@ -92,10 +93,12 @@ def create_app(
     consumers: ConsumerMetrics,
 ) -> tuple[faust.App, ErasureService]:
     datadir = Path(stack.state_dir) / "erasure" / app_id
-    app = faust.App(
-        app_id,
-        **worker_app_settings(stack, datadir, commit_interval_s=1.0),
-        **faust_login(stack, Role.ERASURE),
+    app = fail_fast(
+        faust.App(
+            app_id,
+            **worker_app_settings(stack, datadir, commit_interval_s=1.0),
+            **faust_login(stack, Role.ERASURE),
+        )
     )
     service = ErasureService(
         deps_factory,
