@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
@@ -62,6 +63,7 @@ def make_deps(
     from stream_processor.rights.keycards import KeycardBook
     from stream_processor.rights.receipt_proof import witness_now
     from stream_processor.rights.receipt_store import ReceiptStore
+    from stream_processor.runtime.command_key import command_key
     from stream_processor.runtime.registry import DeviceRegistry
     from stream_processor.store.settings import StoreSettings
 
@@ -107,7 +109,7 @@ def make_deps(
         forget_keycards=keycards.forget_subject,
         retired=waivers.retired,
         store_kind=StoreSettings().store,
-        withdrawals=WithdrawalBook(db),
+        withdrawals=WithdrawalBook(db, command_key(stack.state_dir), int(time.time() * 1000)),
         withdrawn=withdrawn.changes,
         closing=[
             ledger.close,

@@ -22,7 +22,7 @@ from edge_agent.errors import WireError
 from edge_agent.wire.commands import CommandAck
 from edge_agent.wire.commands import encode as encode_command
 from edge_agent.wire.topics import DeviceIdentity
-from stream_processor.erasure import plan
+from stream_processor.erasure import plan, withdrawal_ids
 from stream_processor.erasure.ledger_index import FollowedTopic
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.progress import AckOutcome
@@ -114,12 +114,14 @@ def ingest(
             continue
         if now_ms - record.at_ms > timing.track_ms:
             continue
-        command = withdrawal_command(record)
+        command = withdrawal_command(record, book.command_key)
         devices = plan.site_devices(roster, record.tenant, record.site)
         progress = WithdrawalProgress.start(command, key.decode(), devices, record.at_ms)
         # The processor sent it once already: the first re-send waits a first delay.
         progress = progress.with_send()
-        if book.add(progress, now_ms + timing.resend_first_ms):
+        # An earlier version's row for it (unkeyed id) is the same withdrawal.
+        earlier = withdrawal_ids.aliases(record, book.command_key)
+        if book.add(progress, now_ms + timing.resend_first_ms, earlier):
             added += 1
             if progress.done:
                 book.update(command.command_id, lambda p: p, now_ms)

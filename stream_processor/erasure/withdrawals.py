@@ -14,7 +14,8 @@ the gate's handling is idempotent and acks again) with back-off.
 A row names the subject (it must, to re-send). It is dropped, subject and all, once
 every device acknowledged (a bare row keeps the command id, so a re-read of the
 ledger does not start it again), or when the ledger forgets the record (an erasure's
-tombstones).
+tombstones). The id it keeps is keyed (``withdrawal_ids``): it does not lead back to
+the subject.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import msgspec
 
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, EdgeCommand
 from stream_processor.erasure.progress import AckOutcome
+from stream_processor.erasure.withdrawal_ids import finished_id, sealed
+from stream_processor.errors import ConfigError
 
 
 def resend_delay_ms(attempts: int, first_ms: int, max_ms: int) -> int:
@@ -133,6 +136,8 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS withdrawal_progress_due "
     "ON withdrawal_progress (done_ms, next_send_ms)",
     "CREATE INDEX IF NOT EXISTS withdrawal_progress_key ON withdrawal_progress (consent_key)",
+    # One row once the finished rows' unkeyed ids (earlier versions') are sealed.
+    "CREATE TABLE IF NOT EXISTS withdrawal_ids_keyed (since_ms BIGINT NOT NULL)",
 )
 
 _PENDING = "SELECT progress FROM withdrawal_progress WHERE done_ms IS NULL"
@@ -164,21 +169,57 @@ def _exclusive(db: _Db) -> Iterator[None]:
 
 
 class WithdrawalBook:
-    def __init__(self, db: _Db) -> None:
+    def __init__(self, db: _Db, command_key: bytes | None = None, now_ms: int = 0) -> None:
+        """``command_key``: the deployment's command-id key (``runtime.command_key``),
+        needed to add, finish or forget rows; a reader (listings) passes none.
+        Opened with it, the book seals the unkeyed ids of rows an earlier version
+        finished (once per database)."""
         self._db = db
+        self._key = command_key
         for statement in _SCHEMA:
             db.execute(statement)
+        if command_key is not None:
+            self._seal_finished(command_key, now_ms)
 
-    def add(self, progress: WithdrawalProgress, next_send_ms: int) -> bool:
-        """Start tracking; False if the command is known (pending, done or forgotten)."""
+    @property
+    def command_key(self) -> bytes:
+        if self._key is None:
+            raise ConfigError("this withdrawal book was opened without the command-id key")
+        return self._key
+
+    def _seal_finished(self, key: bytes, now_ms: int) -> None:
+        with _exclusive(self._db):
+            if self._db.execute("SELECT 1 FROM withdrawal_ids_keyed").fetchone():
+                return
+            rows = self._db.execute(
+                "SELECT command_id FROM withdrawal_progress WHERE progress IS NULL"
+            ).fetchall()
+            for (command_id,) in rows:
+                self._db.execute(
+                    "UPDATE withdrawal_progress SET command_id = ? WHERE command_id = ?",
+                    (sealed(command_id, key), command_id),
+                )
+            self._db.execute("INSERT INTO withdrawal_ids_keyed (since_ms) VALUES (?)", (now_ms,))
+
+    def add(
+        self, progress: WithdrawalProgress, next_send_ms: int, aliases: Sequence[str] = ()
+    ) -> bool:
+        """Start tracking; False if the command is known (pending, done or forgotten),
+        under its id or one of ``aliases`` (the ids an earlier version gave it)."""
         c = progress.command
-        cur = self._db.execute(
-            "INSERT INTO withdrawal_progress (command_id, consent_key, tenant, site, "
-            "started_ms, next_send_ms, progress) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT DO NOTHING",
-            (c.command_id, progress.consent_key, c.tenant, c.site, progress.started_ms,
-             next_send_ms, progress.encode().decode()),
-        )  # fmt: skip
+        known = (c.command_id, *aliases)
+        with _exclusive(self._db):
+            marks = ", ".join("?" * len(known))
+            query = f"SELECT 1 FROM withdrawal_progress WHERE command_id IN ({marks})"  # noqa: S608 - placeholders only
+            if self._db.execute(query, known).fetchone():
+                return False
+            cur = self._db.execute(
+                "INSERT INTO withdrawal_progress (command_id, consent_key, tenant, site, "
+                "started_ms, next_send_ms, progress) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (c.command_id, progress.consent_key, c.tenant, c.site, progress.started_ms,
+                 next_send_ms, progress.encode().decode()),
+            )  # fmt: skip
         return bool(cur.rowcount == 1)
 
     def get(self, command_id: str) -> WithdrawalProgress | None:
@@ -202,9 +243,11 @@ class WithdrawalBook:
                 return None
             after = change(before)
             if after.done:
+                kept = finished_id(before.command, before.consent_key, self.command_key)
                 self._db.execute(
                     "UPDATE withdrawal_progress SET done_ms = ?, consent_key = NULL, "
-                    "progress = NULL WHERE command_id = ?", (now_ms, command_id),
+                    "progress = NULL, command_id = ? WHERE command_id = ?",
+                    (now_ms, kept, command_id),
                 )  # fmt: skip
             elif after is not before or next_send_ms is not None:
                 self._db.execute(
@@ -216,11 +259,20 @@ class WithdrawalBook:
 
     def forget_key(self, consent_key: str, now_ms: int) -> int:
         """The ledger forgot the record (an erasure): the rows naming it lose the subject."""
-        cur = self._db.execute(
-            "UPDATE withdrawal_progress SET done_ms = COALESCE(done_ms, ?), consent_key = NULL, "
-            "progress = NULL WHERE consent_key = ?", (now_ms, consent_key),
-        )  # fmt: skip
-        return int(cur.rowcount)
+        key = self.command_key
+        with _exclusive(self._db):
+            rows = self._db.execute(
+                "SELECT command_id, progress FROM withdrawal_progress WHERE consent_key = ?",
+                (consent_key,),
+            ).fetchall()
+            for command_id, progress in rows:
+                command = decode_withdrawal(progress).command
+                self._db.execute(
+                    "UPDATE withdrawal_progress SET done_ms = COALESCE(done_ms, ?), "
+                    "consent_key = NULL, progress = NULL, command_id = ? WHERE command_id = ?",
+                    (now_ms, finished_id(command, consent_key, key), command_id),
+                )
+        return len(rows)
 
     def due(self, now_ms: int) -> list[WithdrawalProgress]:
         rows = self._db.execute(

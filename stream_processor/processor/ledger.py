@@ -7,6 +7,7 @@ Pure functions over record bytes; the Faust agents in ``app`` apply the result
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import time
 import uuid
@@ -33,8 +34,20 @@ log = logging.getLogger(__name__)
 
 def deterministic_uuid7(ms: int, seed: bytes) -> str:
     """A UUIDv7 whose random bits come from ``seed``: a replayed record yields the
-    same command id, so the edge can drop the repeat."""
-    digest = int.from_bytes(hashlib.sha256(seed).digest()[:10], "big")
+    same command id, so the edge can drop the repeat. Anyone who knows ``seed`` can
+    recompute it: seeds naming a subject take ``keyed_uuid7``."""
+    return _uuid7(ms, hashlib.sha256(seed).digest())
+
+
+def keyed_uuid7(ms: int, key: bytes, message: bytes) -> str:
+    """A UUIDv7 whose random bits are an HMAC-SHA256 of ``message``: deterministic for
+    whoever holds ``key`` (retries, replays and every host agree), unguessable for
+    anyone else even if they know ``message`` and ``ms``."""
+    return _uuid7(ms, hmac.new(key, message, hashlib.sha256).digest())
+
+
+def _uuid7(ms: int, random: bytes) -> str:
+    digest = int.from_bytes(random[:10], "big")
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= ((digest >> 62) & 0xFFF) << 64
@@ -65,11 +78,13 @@ def read_consent(key: bytes | None, value: bytes | None) -> ConsentRecord | Ledg
     return record
 
 
-def withdrawal_command(record: ConsentRecord) -> EdgeCommand:
+def withdrawal_command(record: ConsentRecord, key: bytes) -> EdgeCommand:
+    """The edge command a withdrawal sends; ``key``: the deployment's command-id key
+    (``runtime.command_key``), without which its id does not lead back to the record."""
     purpose = None if record.purpose == ALL_PURPOSES else record.purpose
     return EdgeCommand(
         schema_version=1,
-        command_id=deterministic_uuid7(record.at_ms, record.key + str(record.at_ms).encode()),
+        command_id=withdrawal_id(record.key, record.at_ms, key),
         type=CommandType.WITHDRAW_CONSENT,
         tenant=record.tenant,
         site=record.site,
@@ -77,6 +92,16 @@ def withdrawal_command(record: ConsentRecord) -> EdgeCommand:
         issued_at_ms=record.at_ms,
         purpose=purpose,
     )
+
+
+def withdrawal_id(consent_key: bytes, at_ms: int, key: bytes) -> str:
+    return keyed_uuid7(at_ms, key, b"withdraw/" + consent_key + b"@" + str(at_ms).encode())
+
+
+def legacy_withdrawal_id(consent_key: bytes, at_ms: int) -> str:
+    """The unkeyed id earlier versions gave a withdrawal (pseudonym and time alone):
+    only to recognise their commands still on disk or in flight."""
+    return deterministic_uuid7(at_ms, consent_key + str(at_ms).encode())
 
 
 def site_key(tenant: str, site: str) -> bytes:
@@ -125,10 +150,13 @@ __all__ = [
     "LedgerRefusal",
     "consent_state",
     "deterministic_uuid7",
+    "keyed_uuid7",
+    "legacy_withdrawal_id",
     "read_consent",
     "read_policy",
     "site_key",
     "withdrawal_command",
+    "withdrawal_id",
 ]
 
 

@@ -86,8 +86,11 @@ class Ledgers:
         *,
         consent_topic: str,
         policies_topic: str,
+        command_key: bytes,
         withdrawal_recheck_s: float = 300.0,
     ) -> None:
+        """``command_key``: the deployment's command-id key (``runtime.command_key``),
+        which names each withdrawal's edge command as the erasure worker names it."""
         self.consent_table = consent_table
         self.policy_table = policy_table
         self._dlq = dead_letters
@@ -98,6 +101,7 @@ class Ledgers:
         self._store: EventStore | None = None
         self._topics = {"consent": consent_topic, "policies": policies_topic}
         self._recheck_s = withdrawal_recheck_s
+        self._command_key = command_key
         self._views: dict[str, LedgerView] = {}
         #: Read positions of the consent ledger not yet written to the table.
         self._consent_read: dict[bytes, bytes] = {}
@@ -172,7 +176,7 @@ class Ledgers:
         except Exception:
             self.close()  # a new connection for the retry
             raise
-        command = withdrawal_command(record)
+        command = withdrawal_command(record, self._command_key)
         await self._commands.send(site_key(record.tenant, record.site), encode_command(command))
         self._withdrawals.append((time.monotonic(), record))
         self._metrics.withdrawal_deleted.inc(deleted)

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.component
 
 GATE = DeviceIdentity("acme", "north", "g1", "d1")
 WINDOW_S = 60.0
+KEY = b"k" * 32  # the deployment's command-id key
 #: The issued receipt names the subject by design (it is the subject's document; the
 #: operator keeps a copy to hand out again: ``rights/receipt_store.py``).
 RECEIPT_COPY = {("erasure_receipts", "subject"), ("erasure_receipts", "receipt")}
@@ -67,7 +68,7 @@ class Site:
             store=open_store(self.target), book=ErasureBook(db), audit=ea,
             ledger_keys=lambda: [consent_key("acme", "north", SUBJECT, "access_control")],
             devices=lambda: [GATE], retentions=list, consent_topic="consent",
-            forget_openings=audit.openings.forget, withdrawals=WithdrawalBook(db),
+            forget_openings=audit.openings.forget, withdrawals=WithdrawalBook(db, KEY),
             store_kind=self.target["FACEGATE_STORE"],
         )  # fmt: skip
 
@@ -97,7 +98,7 @@ def withdrawn_then_forgotten(db: Any, now_ms: int) -> None:
         status=ConsentStatus.WITHDRAWN, given_by=GivenBy.SELF, at_ms=now_ms,
     )  # fmt: skip
     timing = Timing(1000, 60_000, 600_000, 3_600_000)
-    book = WithdrawalBook(db)
+    book = WithdrawalBook(db, KEY)
     assert ingest(book, [(record.key, record)], [GATE], now_ms, timing) == 1
     ingest(book, [(record.key, None)], [GATE], now_ms, timing)
 

@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 
 from edge_agent.pseudonym import pseudonym
+from edge_agent.wire.commands import EdgeCommand, decode_command
 from stream_processor.policy.consent import ConsentRecord, ConsentStatus, GivenBy
+from stream_processor.processor.ledger import legacy_withdrawal_id, withdrawal_command
+from stream_processor.runtime.command_key import command_key
 from tests.conftest import free_ports, wait_for
 from tests.erasure.conftest import OTHER, RESIDENT, ErasureRig, Gate
 from tests.support.processor import TENANT
@@ -37,7 +40,7 @@ def drop_session(rig: ErasureRig, gate: Gate) -> None:
                         conn["host"], conn["port"], ca_file, session_expiry_s=0)  # fmt: skip
 
 
-def commands_sent(rig: ErasureRig) -> int:
+def commands(rig: ErasureRig) -> list[EdgeCommand]:
     """Records on the commands topic (the processor sends a withdrawal once; the rest
     are the erasure worker's re-sends)."""
     from tests.support.kafka import consumer
@@ -45,9 +48,13 @@ def commands_sent(rig: ErasureRig) -> int:
     reader = consumer(rig.p.stack, rig.topics.commands, auto_offset_reset="earliest",
                       consumer_timeout_ms=1500)  # fmt: skip
     try:
-        return sum(1 for _ in reader)
+        return [decode_command(m.value) for m in reader]
     finally:
         reader.close()
+
+
+def commands_sent(rig: ErasureRig) -> int:
+    return len(commands(rig))
 
 
 def gauge(port: int, name: str) -> float:
@@ -114,3 +121,9 @@ def test_a_lost_withdrawal_is_re_sent_until_the_gate_returns_and_acknowledges(
     time.sleep(4)  # the longest re-send wait (2 s) and two erasure ticks (1 s each)
     assert gauge(metrics_port, "facegate_withdrawal_commands_resent_total") == resent
     assert subject not in rig.erasure_log()
+    # The processor's send and the worker's re-sends name it alike: keyed with the
+    # deployment's secret, not the pseudonym's and time's unkeyed id.
+    key = command_key(rig.p.stack.settings().state_dir)
+    keyed = withdrawal_command(withdrawal, key).command_id
+    assert {c.command_id for c in commands(rig)} == {keyed}
+    assert keyed != legacy_withdrawal_id(withdrawal.key, withdrawal.at_ms)

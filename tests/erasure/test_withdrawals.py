@@ -37,6 +37,7 @@ from stream_processor.processor.ledger import withdrawal_command
 
 NOW = 1_800_000_000_000
 SUBJECT = "ps1_" + "a" * 32
+KEY = b"k" * 32  # the deployment's command-id key
 TIMING = Timing(resend_first_ms=60_000, resend_max_ms=1_800_000, alarm_after_ms=600_000,
                 track_ms=7 * 86_400_000)  # fmt: skip
 
@@ -63,7 +64,7 @@ def ack(p: WithdrawalProgress, gate: str, device: str, **changes: object) -> Com
 
 
 def progress(devices: list[tuple[str, str]]) -> WithdrawalProgress:
-    return WithdrawalProgress.start(withdrawal_command(record()), "k", devices, NOW)
+    return WithdrawalProgress.start(withdrawal_command(record(), KEY), "k", devices, NOW)
 
 
 @given(st.integers(1, 200), st.integers(1, 10**6), st.integers(1, 10**8))
@@ -110,7 +111,7 @@ def test_overdue_raises_the_alarm_and_the_description_names_no_subject() -> None
 
 def book(tmp_path: Path) -> tuple[WithdrawalBook, sqlite3.Connection]:
     db = sqlite3.connect(tmp_path / "rights.sqlite", isolation_level=None)
-    return WithdrawalBook(db), db
+    return WithdrawalBook(db, KEY), db
 
 
 def rows_naming(db: sqlite3.Connection, subject: str) -> int:
@@ -187,7 +188,7 @@ def test_the_tracker_re_sends_with_back_off_until_acked_and_raises_the_alarm(
     assert sends_at(3000) == 2 and sends_at(6999) == 2  # then 4 s (the cap)
     assert sends_at(7000) == 3 and sends_at(10_999) == 3
     key, value = out.sent[-1]
-    assert key == b"acme/s1" and decode_command(value) == withdrawal_command(record())
+    assert key == b"acme/s1" and decode_command(value) == withdrawal_command(record(), KEY)
     assert sends_at(10_001 + 1000) == 4
     assert registry.get_sample_value("facegate_withdrawal_devices_overdue") == 1
     (p,) = b.pending()

@@ -119,7 +119,7 @@ def test_an_out_of_range_record_is_dead_lettered_counted_and_the_version_in_forc
     ledgers = Ledgers(
         {}, table, dlq, Quarantine("processor", ConsumerMetrics(registry)), ListSink(),
         ProcessorMetrics(registry), lambda: SqliteEventStore(tmp_path / "e.db"),
-        consent_topic="c", policies_topic="p",
+        consent_topic="c", policies_topic="p", command_key=b"k" * 32,
     )  # fmt: skip
     bad = json.dumps({**GOOD, "version": 2**64}).encode()
 
@@ -164,7 +164,7 @@ def test_a_refused_record_last_in_the_start_up_snapshot_leaves_the_table_s_answe
     ledgers = Ledgers(
         {}, table, ListSink(), Quarantine("processor", ConsumerMetrics(registry)), ListSink(),
         ProcessorMetrics(registry), lambda: SqliteEventStore(tmp_path / "e.db"),
-        consent_topic="c", policies_topic="p",
+        consent_topic="c", policies_topic="p", command_key=b"k" * 32,
     )  # fmt: skip
 
     asyncio.run(ledgers.open_views(lambda topic: snapshot_of(topic, bad)))

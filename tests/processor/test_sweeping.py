@@ -51,7 +51,7 @@ def sweeper_for(tmp_path: Path, factory: object, registry: CollectorRegistry) ->
     ledgers = Ledgers(
         {}, policies, ListSink(), Quarantine("processor", ConsumerMetrics(registry)),
         ListSink(), metrics, partial(SqliteEventStore, tmp_path / "e.db"),  # type: ignore[arg-type]
-        consent_topic="c", policies_topic="p",
+        consent_topic="c", policies_topic="p", command_key=b"k" * 32,
     )  # fmt: skip
     return RetentionSweeper(
         factory,  # type: ignore[arg-type]

@@ -20,7 +20,8 @@ def _withdrawal(tenant: str, site: str, subject: str, at_ms: int,
         tenant=tenant, site=site, subject=subject, purpose="*",
         status=ConsentStatus.WITHDRAWN, given_by=GivenBy.SELF, at_ms=at_ms,
     )  # fmt: skip
-    return WithdrawalProgress.start(withdrawal_command(record), f"k-{subject}", devices, at_ms)
+    command = withdrawal_command(record, b"k" * 32)
+    return WithdrawalProgress.start(command, f"k-{subject}", devices, at_ms)
 
 
 def _acked(p: WithdrawalProgress, gate: str, device: str) -> WithdrawalProgress:
@@ -34,7 +35,7 @@ def _acked(p: WithdrawalProgress, gate: str, device: str) -> WithdrawalProgress:
 
 
 def test_pending_and_overdue_withdrawals_of_the_tenant_only(console: ConsoleRig) -> None:
-    book = WithdrawalBook(console.db)
+    book = WithdrawalBook(console.db, b"k" * 32)
     now = int(console.clock.now * 1000)
     gates = [("gate-main", "cam-1"), ("gate-east", "cam-1")]
     subjects = {n: "ps1_" + f"{n:02d}" * 16 for n in range(1, 6)}
