@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -75,25 +76,57 @@ def up(with_monitoring: bool, kafka_nodes: int | None) -> None:
 
 
 @stack.command()
-@click.option("--replication-factor", type=click.IntRange(1, 16), default=1, show_default=True,
-              help="replicas of each new topic (3 on a three-broker cluster)")
-def topics(replication_factor: int) -> None:
+@click.option("--replication-factor", type=click.IntRange(1, 16), default=None,
+              help="replicas of each new topic; default as the cluster's size gives"
+              " (FACEGATE_KAFKA_NODES or the local stack's: 3 from three brokers up, else 1)")
+def topics(replication_factor: int | None) -> None:
     """Create the pipeline's topics on FACEGATE_KAFKA_BOOTSTRAP (e.g. an external cluster)
-    and bring existing ones' configs up to date; starts no broker. Idempotent."""
+    and bring existing ones' configs up to date; starts no broker. Idempotent.
+
+    Then checks every pipeline topic, the workers' own (changelogs, leader topics)
+    included: one with fewer replicas or a lower min.insync.replicas than asked for is
+    printed as a problem, and the exit status is 1 (fix: docs/operations.md)."""
     from stream_processor.runtime.kafka_auth import Role, check_login, kafka_python_auth
     from stream_processor.runtime.settings import BrokerSettings, Topics
-    from stream_processor.runtime.topics import ensure_topics, topic_specs, topics_in_force
+    from stream_processor.runtime.topics import (
+        ensure_topics,
+        min_insync,
+        replication_for,
+        topic_specs,
+        topics_in_force,
+    )
 
     broker = BrokerSettings()
     bootstrap = broker.kafka_bootstrap
+    rf = replication_factor or replication_for(broker.kafka_nodes)[0]
     # Topics and their configs are the admin's (FACEGATE_KAFKA_AUTH: its login).
     auth = kafka_python_auth(broker, Role.ADMIN)
     check_login(bootstrap, auth)
     # Retention as the policies in force set it (policy apply), never back to defaults.
-    specs = topic_specs(topics_in_force(bootstrap, Topics(), auth), replication_factor)
-    created = ensure_topics(bootstrap, specs, replication=replication_factor, auth=auth)
+    specs = topic_specs(topics_in_force(bootstrap, Topics(), auth), rf)
+    created = ensure_topics(bootstrap, specs, replication=rf, auth=auth)
     click.echo(f"kafka {bootstrap}: {len(specs)} topics, {len(created)} created now"
-               f"{' (' + ', '.join(created) + ')' if created else ''}")
+               f"{' (' + ', '.join(created) + ')' if created else ''}; replication factor {rf}")
+    if _report_replication(bootstrap, rf, int(min_insync(rf)), auth):
+        raise SystemExit(1)
+
+
+def _report_replication(bootstrap: str, rf: int, isr: int, auth: dict[str, Any]) -> bool:
+    """Print each pipeline topic replicated below ``rf``/``isr``; True if any."""
+    from stream_processor.erasure.settings import ErasureSettings
+    from stream_processor.processor.settings import ProcessorSettings
+    from stream_processor.runtime.replication import describe_replication, replication_problems
+    from stream_processor.runtime.settings import Topics
+
+    processor = ProcessorSettings().app_id
+    apps = [processor, ErasureSettings().app_id or f"{processor}-erasure"]
+    problems = replication_problems(describe_replication(bootstrap, Topics(), apps, auth), rf, isr)
+    for p in problems:
+        click.echo(f"problem: topic {p.topic}: {p.detail}")
+    if problems:
+        click.echo("fix: reassign their partitions (docs/operations.md, 'Topics with too few"
+                   " replicas'); Kafka never adds replicas to an existing topic by itself")
+    return bool(problems)
 
 
 @stack.command()

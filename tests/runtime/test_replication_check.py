@@ -1,0 +1,58 @@
+"""The replication check of ``facegate stack topics`` (pure part): which topics are the
+pipeline's, and which of them keep fewer replicas, or a lower or impossible
+min.insync.replicas, than the cluster's size asks. On the three-node cluster:
+tests/reliability/test_three_brokers.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream_processor.runtime.replication import (
+    TopicReplication,
+    pipeline_topic_names,
+    replication_problems,
+)
+from stream_processor.runtime.settings import Topics
+
+pytestmark = pytest.mark.unit
+
+
+def test_the_pipeline_topics_are_its_own_and_its_workers() -> None:
+    names = [
+        "facegate.events.raw", "facegate.consent", "facegate-processor-consent-changelog",
+        "facegate-processor-__assignor-__leader", "facegate-processor-erasure-__assignor-__leader",
+        "facegate-processorX-changelog", "other.app.topic", "__consumer_offsets",
+    ]  # fmt: skip
+    got = pipeline_topic_names(names, Topics(), ["facegate-processor"])
+    assert got == [
+        "facegate-processor-__assignor-__leader",
+        "facegate-processor-consent-changelog",
+        "facegate-processor-erasure-__assignor-__leader",
+        "facegate.consent",
+        "facegate.events.raw",
+    ]  # another app's topics (and a name that only starts alike) are none of ours
+
+
+def test_three_brokers_flag_what_one_broker_loss_would_hurt() -> None:
+    seen = [
+        TopicReplication("facegate-processor-consent-changelog", 1, 1),  # X10's finding
+        TopicReplication("facegate-processor-__assignor-__leader", 3, 1),
+        TopicReplication("facegate.events.raw", 3, 2),
+        TopicReplication("t.too-strict", 1, 2),
+        TopicReplication("t.two", 2, 1),
+    ]
+    problems = {p.topic: p.detail for p in replication_problems(seen, 3, 2)}
+    assert set(problems) == {
+        "facegate-processor-consent-changelog", "facegate-processor-__assignor-__leader",
+        "t.too-strict", "t.two",
+    }  # fmt: skip
+    assert problems["facegate-processor-consent-changelog"].startswith("1 replica(s)")
+    assert "min.insync.replicas 1" in problems["facegate-processor-__assignor-__leader"]
+    assert problems["t.too-strict"].startswith("1 replica(s)")
+
+
+def test_a_single_node_asks_one_replica_but_refuses_an_impossible_min_isr() -> None:
+    seen = [TopicReplication("a", 1, 1), TopicReplication("b", 1, 2), TopicReplication("c", 3, 2)]
+    problems = replication_problems(seen, 1, 1)
+    assert [(p.topic, "every write" in p.detail) for p in problems] == [("b", True)]
+    assert replication_problems([], 3, 2) == []
