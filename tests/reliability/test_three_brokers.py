@@ -115,6 +115,30 @@ def test_every_topic_has_three_replicas_and_min_isr_two(three_brokers: Cluster) 
     assert all("controller.quorum.voters=1@" in p and ",3@" in p for p in props)
     status = three_brokers.facegate("stack", "status")
     assert status.returncode == 0 and "kafka     : running on" in status.stdout, status.stdout
+    _stack_topics_reports_a_topic_on_one_replica(three_brokers)
+
+
+def _stack_topics_reports_a_topic_on_one_replica(cluster: Cluster) -> None:
+    """'stack topics' (its replication from the cluster's recorded size) passes the
+    stack's topics, and reports a worker's topic left on one replica (as workers made
+    them before they followed the cluster's size) with exit status 1."""
+    from kafka.admin import NewTopic
+
+    done = cluster.facegate("stack", "topics")
+    assert done.returncode == 0 and "replication factor 3" in done.stdout, done.stdout
+    assert "problem:" not in done.stdout
+    name = f"facegate-processor-t{uuid.uuid4().hex[:8]}-changelog"
+    admin = _admin(cluster)
+    try:
+        admin.create_topics([NewTopic(name, 1, 1, topic_configs={"cleanup.policy": "compact"})])
+        done = cluster.facegate("stack", "topics")
+        assert done.returncode == 1, done.stdout + done.stderr
+        problems = [ln for ln in done.stdout.splitlines() if ln.startswith("problem:")]
+        assert problems == [f"problem: topic {name}: 1 replica(s), the cluster's size asks 3"]
+        assert "docs/operations.md" in done.stdout and "Traceback" not in done.stderr
+    finally:
+        admin.delete_topics([name])
+        admin.close()
 
 
 def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -> None:
