@@ -36,7 +36,8 @@ class ProcessorSettings(BaseSettings):
         ge=PRODUCER_TIMEOUT_RANGE_S[0],
         le=PRODUCER_TIMEOUT_RANGE_S[1],
         description="a send (dead letter, command, table update) fails after this long without"
-        " a broker's answer, and is logged and retried (FACEGATE_PROCESSOR_PRODUCER_TIMEOUT_S)",
+        " a broker's answer, and the worker stops with nothing committed past it, for its"
+        " supervisor to restart (FACEGATE_PROCESSOR_PRODUCER_TIMEOUT_S)",
     )
     stream_buffer_maxsize: int = Field(
         32_768,

@@ -37,8 +37,8 @@ AIOKAFKA_CONSUMER_TIMEOUTS: dict[str, int] = {
 #: the consumer's session (10 s) plus a leader election, so a broker restart or leader
 #: move costs no error; and it is well under the supervisor's stop timeout
 #: (``TimeoutStopSec=90`` in deploy/systemd), so a pending send does not hold up a stop.
-#: A send that fails is logged and retried by its caller (dead letters:
-#: ``processor/service.py``), never dropped.
+#: A send that fails stops the worker before any offset is committed past it
+#: (``processor/faust_tuning.FailFastProducer``); the supervisor restarts it.
 PRODUCER_TIMEOUT_S = 30.0
 #: Bounds of ``producer_timeout_s``: long enough for one produce round trip under load,
 #: short enough that a silent broker is noticed within minutes.
