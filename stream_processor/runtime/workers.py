@@ -33,13 +33,15 @@ AIOKAFKA_CONSUMER_TIMEOUTS: dict[str, int] = {
 #: How long a worker's producer tries to deliver one batch before the send fails
 #: (``producer_request_timeout``; Faust's default is 1200 s). aiokafka expires a batch
 #: after this long without a successful produce, whatever the cause: a broker killed
-#: (connection refused), paused (no answer) or without a partition leader. It outlasts
-#: the consumer's session (10 s) plus a leader election, so a broker restart or leader
-#: move costs no error; and it is well under the supervisor's stop timeout
-#: (``TimeoutStopSec=90`` in deploy/systemd), so a pending send does not hold up a stop.
-#: A send that fails stops the worker before any offset is committed past it
-#: (``processor/faust_tuning.FailFastProducer``); the supervisor restarts it.
-PRODUCER_TIMEOUT_S = 30.0
+#: (connection refused), paused (no answer) or without a partition leader; and a request
+#: to a paused leader is given up only then (the same setting), so the batch cannot move
+#: to the new leader sooner. It outlasts the consumer's session (10 s), a KRaft broker's
+#: fencing (9 s) and a leader election several times over, so a broker restart, leader
+#: move or a pause of a minute costs no error; and it is under the supervisor's stop
+#: timeout (``TimeoutStopSec=90`` in deploy/systemd), so a pending send does not hold
+#: up a stop. A send that fails stops the worker before any offset is committed past
+#: it (``processor/faust_tuning.FailFastProducer``); the supervisor restarts it.
+PRODUCER_TIMEOUT_S = 60.0
 #: Bounds of ``producer_timeout_s``: long enough for one produce round trip under load,
 #: short enough that a silent broker is noticed within minutes.
 PRODUCER_TIMEOUT_RANGE_S = (1.0, 120.0)
