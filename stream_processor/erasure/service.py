@@ -10,8 +10,9 @@
                  receipt (``ErasureAudit.completed``: audit entry, signature, checkpoint)
 
 Blocking work (stores, SQLite, the audit file, kafka-python) runs in ONE thread of its
-own: the SQLite connections are made in it and never leave it. Every step is idempotent
-(the messages are at-least-once). Logs name request ids, never a pseudonym.
+own (``worker_thread``); the blocking end-of-request steps are in ``completion``, the
+ports in ``deps``. Every step is idempotent (the messages are at-least-once). Logs name
+request ids, never a pseudonym.
 """
 
 from __future__ import annotations
@@ -19,89 +20,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from collections.abc import Callable
 
-from edge_agent.errors import WireError
-from edge_agent.wire.commands import CommandAck, CommandType, decode_ack
+from edge_agent.wire.commands import CommandAck, CommandType
 from edge_agent.wire.commands import encode as encode_command
-from edge_agent.wire.topics import DeviceIdentity
-from stream_processor.erasure import plan, roster
-from stream_processor.erasure.audit import ErasureAudit
-from stream_processor.erasure.book import ErasureBook
+from stream_processor.erasure import completion, plan, roster
+from stream_processor.erasure.deps import Deps, Outbound, read_ack
 from stream_processor.erasure.metrics import ErasureMetrics
 from stream_processor.erasure.progress import (
     AckOutcome,
     ErasureProgress,
     ErasureRequest,
     ErasureStatus,
-    Waived,
     read_request,
 )
-from stream_processor.erasure.withdrawal_tracker import Change, WithdrawalTracker
-from stream_processor.erasure.withdrawals import WithdrawalBook
+from stream_processor.erasure.withdrawal_tracker import WithdrawalTracker
+from stream_processor.erasure.worker_thread import WorkerThread
 from stream_processor.processor.ledger import site_key
-from stream_processor.quarantine import Failure, Refusal, classify
+from stream_processor.quarantine import Refusal
 from stream_processor.rights.receipts import Deletion, ErasureReceipt
-from stream_processor.store.base import EventStore
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-
-class Outbound(Protocol):
-    """Where the worker writes to Kafka (awaits the broker's acks=all confirmation)."""
-
-    async def command(self, key: bytes, value: bytes) -> None: ...
-
-    async def consent(self, records: Sequence[tuple[bytes, bytes | None]]) -> None: ...
-
-
-@dataclass
-class Deps:
-    """The blocking parts, built in (and used only from) the worker thread."""
-
-    store: EventStore
-    book: ErasureBook
-    audit: ErasureAudit
-    #: Keys of the consent ledger as it stands now (tombstones applied).
-    ledger_keys: Callable[[], Iterable[bytes]]
-    devices: Callable[[], list[DeviceIdentity]]
-    #: Configs of the topics that may hold a copy naming the subject.
-    retentions: Callable[[], list[plan.TopicRetention]]
-    consent_topic: str
-    #: Drops the operator's openings of a subject's audit entries (returns how many).
-    forget_openings: Callable[[str], int] = lambda subject: 0
-    #: Unlinks the subject from key-card requests of the site (returns how many).
-    forget_keycards: Callable[[str, str, str], int] = lambda tenant, site, subject: 0
-    #: "gate/device" → the standing waiver of a retired device, per (tenant, site).
-    retired: Callable[[str, str], dict[str, Waived]] = lambda tenant, site: {}
-    #: Withdrawal commands owed by devices (None: not tracked by this worker).
-    withdrawals: WithdrawalBook | None = None
-    #: Withdrawals and tombstones on the consent ledger since the last call.
-    withdrawn: Callable[[], list[Change]] = list
-    #: "sqlite" or "postgres": what the receipt says about the store's free space.
-    store_kind: str = "sqlite"
-    #: Called at close (consumers, producers).
-    closing: list[Callable[[], None]] = field(default_factory=list)
-
-    def close(self) -> None:
-        self.store.close()
-        for close in self.closing:
-            close()
-
-
-def read_ack(raw: bytes | None) -> CommandAck | Refusal:
-    """A device acknowledgement as the wire contract reads it, or why it is refused."""
-    if raw is None:
-        return Refusal("missing_value", "acknowledgement without a value")
-    try:
-        return decode_ack(raw)
-    except WireError as exc:
-        return Refusal(exc.reason, exc.detail[:300])
 
 
 class ErasureService:
@@ -117,63 +56,23 @@ class ErasureService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._withdrawals = withdrawals
-        self._factory = deps_factory
-        self._deps: Deps | None = None
+        self._thread = WorkerThread(deps_factory)
+        self._run = self._thread.run
+        self._run_ledger = self._thread.run_ledger
         self._out = outbound
         self._metrics = metrics
         self._resend_after_ms = int(resend_after_s * 1000)
         self._forget_window_ms = int(forget_window_s * 1000)
         self._clock = clock
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="erasure")
-        self._ledger_pool = ThreadPoolExecutor(1, thread_name_prefix="erasure-ledger")
         self._lock = asyncio.Lock()
         self._erasing: set[str] = set()
-        self._stale = False
 
     # -- plumbing -------------------------------------------------------------
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
 
-    def _d(self) -> Deps:
-        if self._deps is None:
-            self._deps = self._factory()
-        return self._deps
-
-    async def _run(self, fn: Callable[[Deps], T]) -> T:
-        loop = asyncio.get_running_loop()
-        if self._stale:
-            await loop.run_in_executor(self._ledger_pool, lambda: None)  # let it finish
-            await loop.run_in_executor(self._pool, self._drop)
-        try:
-            return await loop.run_in_executor(self._pool, lambda: fn(self._d()))
-        except Exception as exc:
-            # A store or broker connection that failed may be dead for good (a PostgreSQL
-            # restart): the next try builds the parts afresh.
-            if classify(exc) is Failure.OUTAGE:
-                self._stale = True
-            raise
-
-    def _drop(self) -> None:
-        deps, self._deps, self._stale = self._deps, None, False
-        if deps is None:
-            return
-        try:
-            deps.close()
-        except Exception as exc:  # noqa: BLE001 - closing what already failed
-            log.warning("erasure worker: closing after an outage failed (%s)", type(exc).__name__)
-
-    async def _run_ledger(self, fn: Callable[[Deps], T]) -> T:
-        """The ledger index has a thread of its own (it runs beside a store deletion)."""
-        # Not through the store's thread: that one may be busy deleting right now.
-        deps = self._deps if self._deps is not None else await self._run(lambda d: d)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._ledger_pool, lambda: fn(deps))
-
     async def close(self) -> None:
-        if self._deps is not None:
-            await self._run(lambda d: d.close())
-        self._pool.shutdown(wait=True)
-        self._ledger_pool.shutdown(wait=True)
+        await self._thread.close()
 
     # -- requests --------------------------------------------------------------
     async def on_request(self, raw: bytes | None) -> Refusal | None:
@@ -250,7 +149,7 @@ class ErasureService:
         # or telling the receipt, so they must not get to the subject's rows first.
         async def store() -> int:
             with self._metrics.step("store"):
-                erased = await self._run(lambda d: self._delete(d, r))
+                erased = await self._run(lambda d: completion.delete(d, r))
                 await self._run(lambda d: self._note(d, r, ErasureProgress.with_store_step_done))
                 return erased
 
@@ -301,23 +200,6 @@ class ErasureService:
         result = d.book.update(r.request_id, change, self._now_ms())
         assert result is not None  # the request was put in the book when it was taken
         return result[0]
-
-    @staticmethod
-    def _delete(d: Deps, r: ErasureRequest) -> int:
-        """Delete the subject's stored events in scope and take their counts out of the
-        aggregates (one store transaction); the rows this request removed in all."""
-        return d.store.erase_subject(
-            r.request_id, r.tenant, r.site, r.subject, r.purposes
-        ).total_rows
-
-    @classmethod
-    def _erase_store(cls, d: Deps, progress: ErasureProgress) -> tuple[int, int]:
-        """The last pass before the receipt: (rows, counts) not yet on the record. From
-        the store's tally, so a pass that committed before a crash is still reported."""
-        total = cls._delete(d, progress.request)
-        recorded = sum(x.count for x in progress.deletions or () if x.where == "event_store")
-        late = max(0, total - recorded)
-        return late, late
 
     # -- acknowledgements -------------------------------------------------------------
     async def on_ack(self, raw: bytes | None) -> Refusal | None:
@@ -376,57 +258,9 @@ class ErasureService:
         if await self._run(lambda d: d.book.completed_at(request_id)) is not None:
             return None
         with self._metrics.step("complete"):
-            return await self._run(lambda d: self._complete(d, request_id))
-
-    def _complete(self, d: Deps, request_id: str) -> ErasureReceipt | None:
-        progress = d.book.get(request_id)
-        if progress is None or d.book.completed_at(request_id) is not None:
-            return None  # completed by the other path meanwhile
-        r = progress.request
-        # A worker that had not yet seen the withdrawal may have stored an event since.
-        late, counted = self._erase_store(d, progress)
-        # The rows are gone from the tables; this takes them out of the files too.
-        d.store.release_deleted()
-        if late or counted:
-            extra = [Deletion(where="event_store", what="stored events (arrived late)", count=late)]
-            if counted:
-                extra.append(Deletion(where="aggregates", what="counts of late events",
-                                      count=counted))  # fmt: skip
-            updated = d.book.update(request_id, lambda p: p.with_deletions(extra), self._now_ms())
-            assert updated is not None
-            progress = updated[1]
-        completed_at = self._now_ms()
-        copies = plan.kafka_copies(d.retentions(), completed_at)
-        remaining = plan.remnants(completed_at, copies, d.store_kind, sorted(progress.waived))
-        receipt = d.audit.completed(progress.claims(completed_at, copies, remaining))
-        d.book.mark_completed(request_id, receipt.claims.completed_at_ms)
-        # The receipt is in the rights DB and the book says so: no retry reads the tally.
-        d.store.forget_erasure(request_id)
-        self._metrics.completed.inc()
-        self._metrics.latency.observe(max(0, completed_at - r.requested_at_ms) / 1000)
-        log.info("erasure %s complete: receipt at audit entry %d", request_id, receipt.audit.seq)
-        return receipt
-
-    def _forget_late_openings(self, d: Deps, now_ms: int) -> None:
-        """Audit entries about the subject written after the receipt (the ledger follower
-        logs the withdrawal and the tombstones when it gets to them) must not stay
-        linkable by the operator either: their openings are forgotten too, for a while
-        after each completion."""
-        for p in d.book.completed_since(now_ms - self._forget_window_ms):
-            n = d.forget_openings(p.request.subject)
-            if n:
-                log.info("erasure %s: %d later audit entries made unlinkable",
-                         p.request.request_id, n)  # fmt: skip
-
-    def _forget_subjects(self, d: Deps, now_ms: int) -> None:
-        """Once the window for late audit entries has passed, the book forgets the
-        subject: a last pass over the openings first, so none logged since the previous
-        round stays linkable."""
-        for p in d.book.to_forget(now_ms, self._forget_window_ms):
-            d.forget_openings(p.request.subject)
-            d.store.forget_erasure(p.request.request_id)  # again, if a crash came between
-            d.book.forget(p.request.request_id, now_ms)
-            log.info("erasure %s: the subject is forgotten", p.request.request_id)
+            return await self._run(
+                lambda d: completion.complete(d, request_id, self._now_ms, self._metrics)
+            )
 
     # -- periodic --------------------------------------------------------------------
     async def tick(self) -> None:
@@ -452,10 +286,14 @@ class ErasureService:
                     await self._maybe_complete(progress.request.request_id)
             for progress in await self._run(lambda d: d.book.unfinished()):
                 await self._maybe_complete(progress.request.request_id)
-            await self._run(lambda d: self._forget_late_openings(d, now))
-            await self._run(lambda d: self._forget_subjects(d, now))
+            window = self._forget_window_ms
+            await self._run(lambda d: completion.forget_late_openings(d, now, window))
+            await self._run(lambda d: completion.forget_subjects(d, now, window))
             self._metrics.pending.set(len(pending))
             oldest = min((p.request.requested_at_ms for p in pending), default=now)
             self._metrics.oldest_pending.set(max(0, now - oldest) / 1000)
             if self._withdrawals is not None:
                 await self._withdrawals.tick(self._run, self._out, now)
+
+
+__all__ = ["Deps", "ErasureService", "Outbound", "read_ack"]

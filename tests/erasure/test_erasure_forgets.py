@@ -236,8 +236,7 @@ def test_a_tally_left_by_a_crash_after_the_receipt_goes_with_the_subject(
         svc = site.worker()
         await svc.on_request(r.encode())
         # The worker dies after the receipt and the book's completion, before the prune.
-        svc_deps = svc._deps if svc._deps is not None else None
-        assert svc_deps is not None
+        svc_deps = await svc._run(lambda d: d)
         monkeypatch.setattr(svc_deps.store, "forget_erasure", lambda request_id: None)
         await svc.on_ack(site.ack())
         assert ErasureBook(db).completed_at(r.request_id) is not None
