@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
-from edge_agent.errors import WireError
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, Uuid7
-from edge_agent.wire.decoding import WireDecoder
-from edge_agent.wire.events import EpochMs, Id, Pseudonym, Purpose
+from stream_processor.erasure.request import ErasureRequest
 from stream_processor.errors import InvalidInput
-from stream_processor.quarantine import Refusal
 from stream_processor.rights.receipts import (
     FORMAT,
     Deletion,
@@ -37,45 +34,6 @@ from stream_processor.rights.receipts import (
     ReceiptClaims,
     Remnant,
 )
-
-Channel = Literal["office", "web", "api", "cli", "court"]
-
-
-class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    """An erasure request (the value on the erasure topic, keyed by request id)."""
-
-    schema_version: Literal[1] = 1
-    request_id: Uuid7
-    tenant: Id
-    site: Id
-    subject: Pseudonym
-    #: Purposes to erase; null: everything about the subject.
-    purposes: list[Purpose] | None = None
-    channel: Channel
-    requested_at_ms: EpochMs
-
-    def encode(self) -> bytes:
-        return msgspec.json.encode(self)
-
-
-def decode_request(data: bytes) -> ErasureRequest:
-    return msgspec.json.decode(data, type=ErasureRequest)
-
-
-_strict = WireDecoder(ErasureRequest, unique=("request_id", "subject"))
-
-
-def read_request(data: bytes | None) -> ErasureRequest | Refusal:
-    """The request on the erasure topic as strictly as the wire reads a device's
-    messages (duplicate keys, bounds, depth), or why it is refused (never quoting it:
-    it names a subject)."""
-    if data is None:
-        return Refusal("missing_value", "erasure request without a value")
-    try:
-        return _strict.decode(data)
-    except WireError as exc:
-        return Refusal(exc.reason, exc.detail[:300])
-
 
 #: Stands for the subject in a completed erasure's record once its late audit entries
 #: are unlinked: the record still decodes (status, counts, devices) and names no one. A
@@ -304,3 +262,16 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
 
 def decode_progress(data: bytes) -> ErasureProgress:
     return msgspec.json.decode(data, type=ErasureProgress)
+
+
+# ErasureRequest: re-exported, the progress' users (CLI, rights, benchmarks) import it here.
+__all__ = [
+    "FORGOTTEN",
+    "AckOutcome",
+    "ErasureProgress",
+    "ErasureRequest",
+    "ErasureStatus",
+    "Removed",
+    "Waived",
+    "decode_progress",
+]

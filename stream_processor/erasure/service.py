@@ -32,8 +32,8 @@ from stream_processor.erasure.progress import (
     ErasureProgress,
     ErasureRequest,
     ErasureStatus,
-    read_request,
 )
+from stream_processor.erasure.request import read_request
 from stream_processor.erasure.withdrawal_tracker import WithdrawalTracker
 from stream_processor.erasure.worker_thread import WorkerThread
 from stream_processor.processor.ledger import site_key

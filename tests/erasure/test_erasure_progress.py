@@ -15,8 +15,8 @@ from stream_processor.erasure.progress import (
     ErasureRequest,
     ErasureStatus,
     decode_progress,
-    decode_request,
 )
+from stream_processor.erasure.request import decode_request
 from stream_processor.rights.db import open_rights_db
 from stream_processor.rights.receipt_store import ReceiptStore
 from stream_processor.rights.receipts import Deletion, KafkaCopy, receipt_anchors

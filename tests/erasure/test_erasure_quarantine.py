@@ -22,7 +22,8 @@ from edge_agent.wire.commands import CommandAck
 from edge_agent.wire.decoding import REASONS as WIRE_REASONS
 from edge_agent.wire.ids import new_event_id
 from stream_processor.erasure.metrics import ErasureMetrics
-from stream_processor.erasure.progress import ErasureRequest, read_request
+from stream_processor.erasure.progress import ErasureRequest
+from stream_processor.erasure.request import read_request
 from stream_processor.erasure.service import Deps, ErasureService, read_ack
 from stream_processor.quarantine import Backoff, ConsumerMetrics, Coordinates, Quarantine, guard
 from tests.conftest import Pipeline, free_ports, make_state_dir, wait_for
