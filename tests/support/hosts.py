@@ -9,6 +9,7 @@ per-device counts of what the shared PostgreSQL event store holds of them."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +23,10 @@ from typing import IO, Any
 from tests.conftest import FACEGATE
 
 #: How much of each log a failing test shows.
-TAIL_LINES = 40
+TAIL_LINES = 60
+#: The Faust workers among the ``facegate`` commands: mode's worker prints the stacks of
+#: its threads and asyncio tasks on SIGUSR1 (to what a failing test shows of its log).
+FAUST_WORKERS = {("processor", "worker"), ("erasure", "worker")}
 
 
 @dataclass
@@ -52,6 +56,16 @@ class Host:
     def facegate(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Start a long-running ``facegate`` process of this host."""
         return self.start(name, FACEGATE, *args)
+
+    def ask_for_stacks(self) -> int:
+        """SIGUSR1 to this host's running Faust workers; returns how many were asked."""
+        asked = 0
+        for proc in self.procs.values():
+            argv = [str(a) for a in proc.args] if isinstance(proc.args, list | tuple) else []
+            if proc.poll() is None and tuple(argv[1:3]) in FAUST_WORKERS:
+                proc.send_signal(signal.SIGUSR1)
+                asked += 1
+        return asked
 
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
@@ -86,7 +100,8 @@ class Host:
             code = proc.poll()
             state = "running" if code is None else f"exited {code}"
             text = self.log(name).splitlines()[-lines:]
-            parts.append(f"--- host {self.name}: {name} ({state}) ---\n" + "\n".join(text))
+            where = self.log_dir / f"{name}.log"
+            parts.append(f"--- host {self.name}: {name} ({state}) {where} ---\n" + "\n".join(text))
         return "\n".join(parts)
 
     def stop_all(self) -> None:
@@ -202,6 +217,9 @@ def tails_on_failure(
     try:
         yield
     except BaseException:
+        hosts = list(hosts)
+        if sum(h.ask_for_stacks() for h in hosts):
+            time.sleep(2)  # the stacks are written by each worker's event loop
         print(tails_of(hosts, extra), file=sys.stderr)
         raise
 
