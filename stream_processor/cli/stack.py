@@ -79,7 +79,11 @@ def up(with_monitoring: bool, kafka_nodes: int | None) -> None:
 @click.option("--replication-factor", type=click.IntRange(1, 16), default=None,
               help="replicas of each new topic; default as the cluster's size gives"
               " (FACEGATE_KAFKA_NODES or the local stack's: 3 from three brokers up, else 1)")
-def topics(replication_factor: int | None) -> None:
+@click.option("--add-replicas", is_flag=True,
+              help="give each topic reported with too few replicas the missing ones (a"
+              " partition reassignment; waits until they are in sync), then its"
+              " min.insync.replicas")
+def topics(replication_factor: int | None, add_replicas: bool) -> None:
     """Create the pipeline's topics on FACEGATE_KAFKA_BOOTSTRAP (e.g. an external cluster)
     and bring existing ones' configs up to date; starts no broker. Idempotent.
 
@@ -107,12 +111,22 @@ def topics(replication_factor: int | None) -> None:
     created = ensure_topics(bootstrap, specs, replication=rf, auth=auth)
     click.echo(f"kafka {bootstrap}: {len(specs)} topics, {len(created)} created now"
                f"{' (' + ', '.join(created) + ')' if created else ''}; replication factor {rf}")
-    if _report_replication(bootstrap, rf, int(min_insync(rf)), auth):
+    problems = _report_replication(bootstrap, rf, int(min_insync(rf)), auth, add_replicas)
+    if problems and add_replicas:
+        from stream_processor.runtime.reassign import add_replicas as reassign
+
+        for name, plan in reassign(bootstrap, problems, rf, auth).items():
+            click.echo(f"added replicas: topic {name}: " + ", ".join(
+                f"partition {p} on brokers {replicas}" for p, replicas in plan.items()))
+        problems = _report_replication(bootstrap, rf, int(min_insync(rf)), auth, False)
+    if problems:
         raise SystemExit(1)
 
 
-def _report_replication(bootstrap: str, rf: int, isr: int, auth: dict[str, Any]) -> bool:
-    """Print each pipeline topic replicated below ``rf``/``isr``; True if any."""
+def _report_replication(
+    bootstrap: str, rf: int, isr: int, auth: dict[str, Any], fixing: bool
+) -> list[str]:
+    """Print each pipeline topic replicated below ``rf``/``isr``; returns their names."""
     from stream_processor.erasure.settings import ErasureSettings
     from stream_processor.processor.settings import ProcessorSettings
     from stream_processor.runtime.replication import describe_replication, replication_problems
@@ -123,10 +137,11 @@ def _report_replication(bootstrap: str, rf: int, isr: int, auth: dict[str, Any])
     problems = replication_problems(describe_replication(bootstrap, Topics(), apps, auth), rf, isr)
     for p in problems:
         click.echo(f"problem: topic {p.topic}: {p.detail}")
-    if problems:
-        click.echo("fix: reassign their partitions (docs/operations.md, 'Topics with too few"
-                   " replicas'); Kafka never adds replicas to an existing topic by itself")
-    return bool(problems)
+    if problems and not fixing:
+        click.echo("fix: facegate stack topics --add-replicas, or reassign their partitions"
+                   " (docs/operations.md, 'Topics with too few replicas'); Kafka never adds"
+                   " replicas to an existing topic by itself")
+    return [p.topic for p in problems]
 
 
 @stack.command()

@@ -56,3 +56,31 @@ def test_a_single_node_asks_one_replica_but_refuses_an_impossible_min_isr() -> N
     problems = replication_problems(seen, 1, 1)
     assert [(p.topic, "every write" in p.detail) for p in problems] == [("b", True)]
     assert replication_problems([], 3, 2) == []
+
+
+def test_a_replica_plan_only_adds_keeping_the_leader_first() -> None:
+    from stream_processor.runtime.reassign import replica_plan
+
+    partitions = {0: [2], 1: [3], 2: [1, 2, 3], 3: [1, 3]}
+    plan = replica_plan(partitions, [1, 2, 3], 3)
+    assert set(plan) == {0, 1, 3}  # partition 2 has its three
+    for p, new in plan.items():
+        assert new[: len(partitions[p])] == partitions[p]  # as they were, leader first
+        assert sorted(new) == [1, 2, 3]
+    assert replica_plan(partitions, [1, 2, 3, 4, 5], 3)[0][0] == 2
+    assert replica_plan({0: [1]}, [1, 2, 3], 1) == {}
+
+
+def test_a_replica_plan_spreads_the_new_copies() -> None:
+    from stream_processor.runtime.reassign import replica_plan
+
+    plan = replica_plan({p: [1] for p in range(4)}, [1, 2, 3, 4, 5], 2)
+    assert sorted(new[1] for new in plan.values()) == [2, 3, 4, 5]
+
+
+def test_more_replicas_than_brokers_is_refused() -> None:
+    from stream_processor.errors import ConfigError
+    from stream_processor.runtime.reassign import replica_plan
+
+    with pytest.raises(ConfigError, match="3 replicas asked, the cluster has 2 brokers"):
+        replica_plan({0: [1]}, [1, 2], 3)
