@@ -121,8 +121,12 @@ def test_every_topic_has_three_replicas_and_min_isr_two(three_brokers: Cluster) 
 def _stack_topics_reports_a_topic_on_one_replica(cluster: Cluster) -> None:
     """'stack topics' (its replication from the cluster's recorded size) passes the
     stack's topics, and reports a worker's topic left on one replica (as workers made
-    them before they followed the cluster's size) with exit status 1."""
-    from kafka.admin import NewTopic
+    them before they followed the cluster's size) with exit status 1; with
+    --add-replicas the topic gets three in-sync replicas and min.insync.replicas=2, and
+    keeps the rest of its own configs and its records."""
+    from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
+
+    from stream_processor.runtime.ledger_client import read_ledger, write_records
 
     done = cluster.facegate("stack", "topics")
     assert done.returncode == 0 and "replication factor 3" in done.stdout, done.stdout
@@ -136,6 +140,19 @@ def _stack_topics_reports_a_topic_on_one_replica(cluster: Cluster) -> None:
         problems = [ln for ln in done.stdout.splitlines() if ln.startswith("problem:")]
         assert problems == [f"problem: topic {name}: 1 replica(s), the cluster's size asks 3"]
         assert "docs/operations.md" in done.stdout and "Traceback" not in done.stderr
+        auth = login_kwargs(cluster.settings())
+        write_records(cluster.bootstrap, name, [(b"a", b"granted"), (b"b", b"granted")], auth)
+        done = cluster.facegate("stack", "topics", "--add-replicas")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"added replicas: topic {name}: partition 0 on brokers" in done.stdout
+        assert "problem:" not in done.stdout.split("added replicas:")[-1]  # the re-check
+        (partition,) = _partitions(cluster, name)
+        assert len(partition["replicas"]) == len(partition["isr"]) == 3
+        (answer,) = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
+        configs = {c[0]: c[1] for res in answer.resources for c in res[4]}
+        assert (configs["min.insync.replicas"], configs["cleanup.policy"]) == ("2", "compact")
+        ledger = read_ledger(cluster.bootstrap, name, timeout_s=30, auth=auth)
+        assert ledger == {b"a": b"granted", b"b": b"granted"}
     finally:
         admin.delete_topics([name])
         admin.close()
