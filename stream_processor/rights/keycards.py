@@ -7,132 +7,34 @@ exported as metrics until fulfilled. A request may name the resident's
 pseudonym (card-only registration of an enrolled resident: the erasure or
 consent flow then removes the face template) or only a unit and a contact.
 
-Metrics (labels tenant and site only, never a pseudonym)::
-
-    facegate_keycard_requests_total{tenant,site}            requests made
-    facegate_keycard_requests_fulfilled_total{tenant,site}  cards handed over
-    facegate_keycard_requests_open{tenant,site}             open now
-    facegate_keycard_request_oldest_open_age_seconds{tenant,site}
+The request and its field checks are in ``keycard_model``, the metrics (read from the
+database at scrape time) in ``keycard_metrics``.
 """
 
 from __future__ import annotations
 
-import enum
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
-
-from edge_agent.wire.commands import CARD_DIGEST_PATTERN
-from edge_agent.wire.events import PSEUDONYM_PATTERN
-from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.log import AuditSink
-from stream_processor.errors import FacegateError
 from stream_processor.rights.db_port import RightsDb
-
-ID = re.compile(ID_PATTERN)
-PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
-CARD_DIGEST = re.compile(CARD_DIGEST_PATTERN)
-CHANNELS = frozenset({"cli", "web", "api", "office"})
-#: Why a request closes without a card: a closed list, so the public audit log carries
-#: no free text (the note stays in the rights DB with the request).
-CANCEL_REASONS = ("resident_withdrew", "moved_out", "duplicate", "entered_in_error")
-
-
-class KeycardError(FacegateError):
-    """A key-card request is invalid or in the wrong state."""
-
-
-class KeycardStatus(enum.StrEnum):
-    OPEN = "open"
-    FULFILLED = "fulfilled"
-    CANCELLED = "cancelled"
-
-
-@dataclass(frozen=True, slots=True)
-class KeycardRequest:
-    id: str
-    tenant: str
-    site: str
-    status: KeycardStatus
-    channel: str
-    card_only: bool
-    unit: str | None
-    contact: str | None
-    subject: str | None
-    requested_at_ms: int
-    closed_at_ms: int | None
-    card_ref: str | None
-    note: str | None
-
-    def age_s(self, now_ms: int) -> float:
-        end = self.closed_at_ms if self.closed_at_ms is not None else now_ms
-        return max(0.0, (end - self.requested_at_ms) / 1000)
-
-    def public_doc(self, now_ms: int) -> dict[str, object]:
-        """For the operator API: everything but the subject's pseudonym."""
-        return {
-            "id": self.id,
-            "tenant": self.tenant,
-            "site": self.site,
-            "status": self.status.value,
-            "channel": self.channel,
-            "card_only": self.card_only,
-            "unit": self.unit,
-            "contact": self.contact,
-            "enrolled_subject": self.subject is not None,
-            "requested_at_ms": self.requested_at_ms,
-            "closed_at_ms": self.closed_at_ms,
-            "age_s": round(self.age_s(now_ms), 1),
-            "card_ref": self.card_ref,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class OpenSummary:
-    tenant: str
-    site: str
-    open: int
-    oldest_age_s: float
-
-
-_COLUMNS = (
-    "id, tenant, site, status, channel, card_only, unit, contact, subject, "
-    "requested_at_ms, closed_at_ms, card_ref, note"
+from stream_processor.rights.keycard_metrics import register_keycard_metrics
+from stream_processor.rights.keycard_model import (
+    CANCEL_REASONS,
+    CARD_DIGEST,
+    CHANNELS,
+    COLUMNS,
+    ID,
+    PSEUDONYM,
+    KeycardError,
+    KeycardRequest,
+    KeycardStatus,
+    OpenSummary,
+    clean_text,
+    read_row,
 )
-
-
-def _row(r: tuple[object, ...]) -> KeycardRequest:
-    return KeycardRequest(
-        id=str(r[0]),
-        tenant=str(r[1]),
-        site=str(r[2]),
-        status=KeycardStatus(str(r[3])),
-        channel=str(r[4]),
-        card_only=bool(r[5]),
-        unit=r[6] if isinstance(r[6], str) else None,
-        contact=r[7] if isinstance(r[7], str) else None,
-        subject=r[8] if isinstance(r[8], str) else None,
-        requested_at_ms=int(r[9]),  # type: ignore[call-overload]
-        closed_at_ms=int(r[10]) if r[10] is not None else None,  # type: ignore[call-overload]
-        card_ref=r[11] if isinstance(r[11], str) else None,
-        note=r[12] if isinstance(r[12], str) else None,
-    )
-
-
-def _clean_text(value: str | None, field: str, limit: int = 120) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if not value:
-        return None
-    if len(value) > limit or any(ord(c) < 32 for c in value):
-        raise KeycardError(f"{field}: at most {limit} printable characters")
-    return value
 
 
 class KeycardBook:
@@ -185,8 +87,8 @@ class KeycardBook:
             raise KeycardError(f"channel must be one of {sorted(CHANNELS)}")
         if subject is not None and not PSEUDONYM.match(subject):
             raise KeycardError("subject must be a ps1_ pseudonym (never a resident id)")
-        unit = _clean_text(unit, "unit", 40)
-        contact = _clean_text(contact, "contact")
+        unit = clean_text(unit, "unit", 40)
+        contact = clean_text(contact, "contact")
         if unit is None and contact is None and subject is None:
             raise KeycardError("say whom the card is for: a unit, a contact or a subject")
         req = KeycardRequest(
@@ -205,7 +107,7 @@ class KeycardBook:
             note=None,
         )
         self._db.execute(
-            f"INSERT INTO keycard_requests ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
+            f"INSERT INTO keycard_requests ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",  # noqa: S608
             (
                 req.id,
                 req.tenant,
@@ -234,12 +136,12 @@ class KeycardBook:
 
     def get(self, request_id: str) -> KeycardRequest:
         r = self._db.execute(
-            f"SELECT {_COLUMNS} FROM keycard_requests WHERE id = ?",  # noqa: S608
+            f"SELECT {COLUMNS} FROM keycard_requests WHERE id = ?",  # noqa: S608
             (request_id,),
         ).fetchone()
         if r is None:
             raise KeycardError(f"no key-card request {request_id}")
-        return _row(r)
+        return read_row(r)
 
     def _close(
         self,
@@ -288,7 +190,7 @@ class KeycardBook:
         """A card was handed over. ``card_ref``: for an enrolled resident, the card's keyed
         hash (``keycard_fulfil.card_digest``), registered on the gates; otherwise the card's
         reference in the access system."""
-        card = _clean_text(card_ref, "card")
+        card = clean_text(card_ref, "card")
         before = self.get(request_id)
         if before.status is not KeycardStatus.OPEN:
             raise KeycardError(f"request {request_id} is {before.status.value}, not open")
@@ -314,7 +216,7 @@ class KeycardBook:
         audit entry records ``reason`` (one of ``CANCEL_REASONS``); the note stays here."""
         if reason not in CANCEL_REASONS:
             raise KeycardError(f"reason must be one of {', '.join(CANCEL_REASONS)}")
-        cleaned = _clean_text(note, "note")
+        cleaned = clean_text(note, "note")
         return self._close(request_id, KeycardStatus.CANCELLED, None, cleaned, reason)
 
     def forget_subject(self, tenant: str, site: str, subject: str) -> int:
@@ -348,22 +250,22 @@ class KeycardBook:
         tenant: str | None = None,
         site: str | None = None,
     ) -> list[KeycardRequest]:
-        sql = f"SELECT {_COLUMNS} FROM keycard_requests WHERE 1=1"  # noqa: S608
+        sql = f"SELECT {COLUMNS} FROM keycard_requests WHERE 1=1"  # noqa: S608
         args: list[object] = []
         for column, value in (("status", status), ("tenant", tenant), ("site", site)):
             if value is not None:
                 sql += f" AND {column} = ?"
                 args.append(value.value if isinstance(value, KeycardStatus) else value)
         rows = self._db.execute(sql + " ORDER BY requested_at_ms", args).fetchall()
-        return [_row(r) for r in rows]
+        return [read_row(r) for r in rows]
 
     def for_subject(self, subject: str) -> list[KeycardRequest]:
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM keycard_requests WHERE subject = ? "  # noqa: S608
+            f"SELECT {COLUMNS} FROM keycard_requests WHERE subject = ? "  # noqa: S608
             "ORDER BY requested_at_ms",
             (subject,),
         ).fetchall()
-        return [_row(r) for r in rows]
+        return [read_row(r) for r in rows]
 
     def open_summary(self) -> list[OpenSummary]:
         now = self._now_ms()
@@ -387,46 +289,11 @@ class KeycardBook:
             yield str(t), str(s), int(n), int(f or 0)
 
 
-class KeycardCollector(Collector):
-    """Reads the counts from the database at scrape time, so requests made by
-    any process (CLI, web) are counted once, and gauges are never stale."""
-
-    def __init__(self, book: KeycardBook) -> None:
-        self._book = book
-
-    def collect(self) -> Iterable[Metric]:
-        total = CounterMetricFamily(
-            "facegate_keycard_requests", "key-card requests made", labels=["tenant", "site"]
-        )
-        fulfilled = CounterMetricFamily(
-            "facegate_keycard_requests_fulfilled",
-            "key-card requests fulfilled",
-            labels=["tenant", "site"],
-        )
-        open_ = GaugeMetricFamily(
-            "facegate_keycard_requests_open",
-            "key-card requests not yet fulfilled",
-            labels=["tenant", "site"],
-        )
-        oldest = GaugeMetricFamily(
-            "facegate_keycard_request_oldest_open_age_seconds",
-            "age of the oldest open key-card request",
-            labels=["tenant", "site"],
-        )
-        seen: set[tuple[str, str]] = set()
-        for tenant, site, n, f in self._book.totals():
-            total.add_metric([tenant, site], n)
-            fulfilled.add_metric([tenant, site], f)
-            seen.add((tenant, site))
-        summaries = {(s.tenant, s.site): s for s in self._book.open_summary()}
-        for key in sorted(seen):
-            s = summaries.get(key)
-            open_.add_metric(list(key), s.open if s else 0)
-            oldest.add_metric(list(key), s.oldest_age_s if s else 0.0)
-        return [total, fulfilled, open_, oldest]
-
-
-def register_keycard_metrics(book: KeycardBook, registry: CollectorRegistry) -> KeycardCollector:
-    collector = KeycardCollector(book)
-    registry.register(collector)
-    return collector
+# The request's names and the metrics: re-exported for the CLI, web and tests.
+__all__ = [
+    "KeycardBook",
+    "KeycardError",
+    "KeycardRequest",
+    "KeycardStatus",
+    "register_keycard_metrics",
+]
