@@ -1,9 +1,18 @@
-"""Two hosts, one audit chain: two sets of processes with separate state directories
-share the brokers (``FACEGATE_AUDIT_MODE=topic``). Each host runs an audit writer and a
-process that appends audit entries; host A's active writer and its appending process
-are killed with SIGKILL mid-stream. Every acknowledged entry is in the chain once, the
-standby writer takes over, and both hosts' ``facegate audit verify`` accept the same
-chain, byte for byte (no fork)."""
+"""Two hosts: sets of processes with separate state directories (standing in for two
+hosts) sharing the brokers and PostgreSQL (``FACEGATE_AUDIT_MODE=topic``).
+
+- One audit chain: each host runs an audit writer and a process that appends audit
+  entries; host A's active writer and its appender are killed with SIGKILL mid-stream.
+  Every acknowledged entry is in the chain once, the standby writer takes over, and
+  both hosts' ``facegate audit verify`` accept the same chain, byte for byte.
+- Two complete hosts (bridge, processor worker, erasure worker, web app, audit writer
+  each) on one event store and rights DB, simulated gates publishing through both
+  bridges: host A's erasure worker, web app and processor worker are killed mid-erasure;
+  host B finishes it with a receipt both hosts verify, and every gate event is stored
+  once but the erased resident's.
+- No writer at the moment an erasure completes: no receipt until one runs, then one.
+
+A failure prints every host's log tails (with the Faust workers' stacks)."""
 
 from __future__ import annotations
 
