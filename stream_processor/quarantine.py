@@ -4,12 +4,14 @@ failure of its own store or broker is waited out.
     Refusal          a reader's "no" as a value: a bounded reason and a detail
     Coordinates      where a record sits in Kafka (topic, partition, offset)
     classify         an exception → OUTAGE (wait and retry), POISON (quarantine), UNKNOWN
+                     (``failures``)
     Attempts         one record's tries: how long to wait next, or that it is poison
     ConsumerMetrics  quarantined records by reason, outage retries, a "waiting" gauge
     Quarantine       turns a refusal into a dead letter (reason + coordinates) and counts it
     guard            runs one record's handler under these rules (``guard_blocking`` for
                      consumers on a thread of their own)
     KafkaDeadLetters the blocking dead-letter sink of kafka-python consumers
+                     (``kafka_dead_letters``)
 
 An outage never quarantines: the record is retried with back-off and, meanwhile, the
 consumer takes no further input (the caller awaits ``guard``), so nothing is lost and
@@ -22,19 +24,18 @@ hold a consumer forever.
 from __future__ import annotations
 
 import asyncio
-import enum
 import functools
 import logging
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import msgspec
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from stream_processor.dead_letter import DeadLetter
-from stream_processor.errors import BrokerError
+from stream_processor.failures import Failure, classify
+from stream_processor.kafka_dead_letters import KafkaDeadLetters
 
 log = logging.getLogger(__name__)
 
@@ -55,48 +56,6 @@ class Coordinates:
     topic: str
     partition: int
     offset: int
-
-
-class Failure(enum.Enum):
-    OUTAGE = "outage"
-    POISON = "poison"
-    UNKNOWN = "unknown"
-
-
-#: DB-API 2 (sqlite3, psycopg) and Kafka client class names, matched along the MRO so
-#: that no driver has to be imported here.
-_OUTAGE_NAMES = frozenset(
-    {"OperationalError", "InterfaceError", "InternalError", "KafkaError", "KafkaException"}
-)
-_POISON_NAMES = frozenset(
-    {
-        "DataError", "IntegrityError", "ProgrammingError", "NotSupportedError",
-        "WireError", "IdentifierInAudit", "NotCanonical",
-    }
-)  # fmt: skip
-_POISON_TYPES = (
-    ValueError,  # UnicodeError, msgspec.ValidationError, json.JSONDecodeError
-    TypeError,
-    ArithmeticError,  # OverflowError
-    LookupError,
-    msgspec.DecodeError,
-)
-
-
-def classify(exc: BaseException) -> Failure:
-    """Outage: the consumer's own store or broker failed (retry, the record is fine).
-    Poison: the record itself cannot be handled. Errors that say ``retriable`` are outages;
-    an ``OSError`` (disk full, connection refused, timeout) is one."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    if names & _POISON_NAMES:
-        return Failure.POISON
-    if getattr(exc, "retriable", False) or names & _OUTAGE_NAMES or isinstance(exc, OSError):
-        return Failure.OUTAGE
-    if names & {"StoreError", "AuditError"}:
-        return Failure.OUTAGE  # the consumer's own files or database
-    if isinstance(exc, _POISON_TYPES):
-        return Failure.POISON
-    return Failure.UNKNOWN
 
 
 class ConsumerMetrics:
@@ -311,38 +270,21 @@ def guard_blocking(
     return refusal
 
 
-class KafkaDeadLetters:
-    """``BlockingDeadLetterSink`` on the dead-letter topic (kafka-python, acks=all)."""
-
-    def __init__(
-        self,
-        bootstrap: str,
-        topic: str,
-        timeout_s: float = 30.0,
-        auth: Mapping[str, Any] | None = None,
-    ) -> None:
-        """``auth``: the writing role's kafka-python login (runtime/kafka_auth)."""
-        self.topic = topic
-        self._bootstrap = bootstrap
-        self._auth = dict(auth or {})
-        self._timeout_s = timeout_s
-        self._producer: Any = None
-
-    def send(self, key: bytes, value: bytes) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaError
-
-        try:
-            if self._producer is None:  # connected on first use: most runs never need it
-                self._producer = KafkaProducer(
-                    bootstrap_servers=self._bootstrap, acks="all", client_id="facegate-dlq",
-                    **self._auth,
-                )  # fmt: skip
-            self._producer.send(self.topic, key=key, value=value).get(timeout=self._timeout_s)
-        except KafkaError as exc:
-            raise BrokerError(f"dead letter not written to {self.topic}: {exc}") from exc
-
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close()
-            self._producer = None
+# Failure, classify and KafkaDeadLetters: re-exported for the consumers importing them here.
+__all__ = [
+    "Attempts",
+    "Backoff",
+    "BlockingDeadLetterSink",
+    "ConsumerMetrics",
+    "Coordinates",
+    "DeadLetterSink",
+    "Failure",
+    "KafkaDeadLetters",
+    "Quarantine",
+    "Refusal",
+    "classify",
+    "guard",
+    "guard_blocking",
+    "guard_each",
+    "process_metrics",
+]
