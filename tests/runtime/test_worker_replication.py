@@ -137,3 +137,19 @@ def _no_audit():  # type: ignore[no-untyped-def]
 
 def _no_deps():  # type: ignore[no-untyped-def]
     raise ConfigError("no dependencies in a unit test")
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["deploy/systemd/facegate.env", "deploy/compose/facegate.env", "deploy/k8s/60-facegate.yaml"],
+)
+def test_the_three_broker_deployments_tell_their_processes_the_size(path: str) -> None:
+    """Without it a worker there would make its changelogs on one replica."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / path).read_text()
+    assert re.search(r"^\s*FACEGATE_KAFKA_NODES(=|: )'?3'?$", text, re.M), path
+    bootstrap = re.search(r"^\s*FACEGATE_KAFKA_BOOTSTRAP(?:=|: )(\S+)$", text, re.M)
+    assert bootstrap, path
+    if "," in bootstrap.group(1):  # a list names every broker (k8s: one service name)
+        assert len(bootstrap.group(1).split(",")) == 3
