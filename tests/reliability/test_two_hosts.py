@@ -290,27 +290,31 @@ def _deploy(er: ErasureRig, pg: Any, tmp_path: Path, mp: pytest.MonkeyPatch) -> 
 
 def _start(d: Deployment) -> None:
     """Both hosts' complete sets: audit writer, bridge, processor, erasure worker, web."""
+    from stream_processor.runtime.command_key import command_key
+
     a, b = d.hosts
+    # The deployment's secrets are made once (operator key, command-id key; the logins
+    # exist) and copied to host B before either host starts, as a new host is set up.
+    made = a.cli("audit", "public-key")
+    assert made.returncode == 0, made.stdout + made.stderr
+    command_key(a.state)
+    shutil.copytree(a.state / "secrets", b.state / "secrets")
     for host in (a, b):
         _bridge_session(d.rig, host.env)
     for host, port in zip(d.hosts, d.webs, strict=True):
-        if host is b:
-            # Host B is given the deployment's secrets (operator key, logins) by A's.
-            shutil.copytree(a.state / "secrets", b.state / "secrets")
         host.facegate("writer", "audit", "writer")
         host.facegate("bridge", "bridge", "run")
         host.facegate("processor", "processor", "worker")
         host.facegate("erasure", "erasure", "worker")
         host.facegate("web", "web", "serve", "--port", str(port))
-        if host is a:
-            key = a.state / "secrets" / "audit-ed25519.pem"
-            wait_for(key.exists, 60, "host A's operator key")
     _wait_for_processors(d, 2, "both hosts' processors in the group")
 
 
 def _wait_for_processors(d: Deployment, n: int, what: str) -> None:
     """The processors' one consumer group is stable with ``n`` members; a timeout says
     what the group looked like last."""
+    from kafka.errors import KafkaError
+
     from tests.support.kafka import admin_client
 
     admin = admin_client(d.rig.p.stack)
@@ -318,7 +322,11 @@ def _wait_for_processors(d: Deployment, n: int, what: str) -> None:
     try:
 
         def members() -> int:
-            (group,) = admin.describe_consumer_groups([d.rig.p.processor_app])
+            try:
+                (group,) = admin.describe_consumer_groups([d.rig.p.processor_app])
+            except KafkaError as exc:  # e.g. its coordinator still loading: ask again
+                seen[0] = repr(exc)
+                return 0
             seen[0] = f"{group.state}: " + ", ".join(
                 f"{m.client_id}@{m.client_host}" for m in group.members
             )
@@ -390,9 +398,14 @@ def _erase_across_hosts(d: Deployment, gate: Any, accounts: list[Any], subject: 
         assert a.procs[name].poll() is None, a.log(name)
     _check_receipt_and_chain(d, request_id)
     _check_stored_once(d, report, subject, other)
-    # Nothing of the rights or the events was kept in a file of one host's.
+    # Nothing of the rights or the events was kept in a file of one host's, and no
+    # host made secrets of its own (one command-id key names the commands alike).
     for path in (b.state / "rights", b.state / "store", er.rights_db, er.p.store_path):
         assert not path.exists(), path
+    for secret in ("command-id.key", "audit-ed25519.pem"):
+        assert (a.state / "secrets" / secret).read_bytes() == (
+            b.state / "secrets" / secret
+        ).read_bytes(), secret
 
 
 def _request(er: ErasureRig, gate: Any) -> str:

@@ -58,11 +58,14 @@ class Host:
         return self.start(name, FACEGATE, *args)
 
     def ask_for_stacks(self) -> int:
-        """SIGUSR1 to this host's running Faust workers; returns how many were asked."""
+        """SIGUSR1 to this host's running Faust workers; returns how many were asked.
+        Only those whose worker began (its spinner hid the cursor): before, SIGUSR1's
+        default action would end the process and its evidence."""
         asked = 0
-        for proc in self.procs.values():
+        for name, proc in self.procs.items():
             argv = [str(a) for a in proc.args] if isinstance(proc.args, list | tuple) else []
-            if proc.poll() is None and tuple(argv[1:3]) in FAUST_WORKERS:
+            began = "\x1b[?25l" in self.log(name)
+            if proc.poll() is None and began and tuple(argv[1:3]) in FAUST_WORKERS:
                 proc.send_signal(signal.SIGUSR1)
                 asked += 1
         return asked
