@@ -12,72 +12,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_processor.audit.canonical import canonical
 from stream_processor.audit.checkpoint import Checkpoint, decode_checkpoint
-from stream_processor.audit.commitment import opens
-from stream_processor.audit.entries import GENESIS, AuditEntry, EntryType, decode_entry
+from stream_processor.audit.entries import GENESIS, AuditEntry, decode_entry
 from stream_processor.audit.keys import Keyring, PublicKey
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One reason the log (or a receipt) does not verify."""
-
-    code: str
-    where: str
-    detail: str
-    seq: int | None = None
-    line: int | None = None
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.code}: {self.detail}"
-
-
-@dataclass(frozen=True)
-class AnchorCheck:
-    """A claim that entry ``seq`` exists with ``hash``, is of ``type``, has ``body``
-    fields equal to ``body``, and that its subject commitment opens to
-    ``pseudonym`` under ``salt``. Receipts turn into a list of these."""
-
-    label: str
-    seq: int
-    pseudonym: str
-    salt: str
-    hash: str | None = None
-    type: EntryType | None = None
-    body: dict[str, Any] = field(default_factory=dict)
-    #: The log the receipt names; must be the log the checkpoints sign.
-    log_id: str | None = None
-
-
-@dataclass
-class VerifyReport:
-    entries: int = 0
-    checkpoints: int = 0
-    last_checkpoint_seq: int | None = None
-    #: Entries after the last valid checkpoint: chained, but not yet signed.
-    unsigned_tail: int = 0
-    anchors_checked: int = 0
-    findings: list[Finding] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    log_ids: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def summary(self) -> str:
-        state = "OK" if self.ok else f"FAILED ({len(self.findings)} finding(s))"
-        parts = [
-            f"audit log {state}: {self.entries} entries, {self.checkpoints} checkpoints",
-            f"last signed checkpoint at seq {self.last_checkpoint_seq}"
-            if self.last_checkpoint_seq is not None
-            else "no valid checkpoint",
-            f"{self.unsigned_tail} entries after it not yet signed",
-        ]
-        if self.anchors_checked:
-            parts.append(f"{self.anchors_checked} receipt anchors checked")
-        return "; ".join(parts)
+from stream_processor.audit.verify_anchors import check_anchor, check_anchor_coverage
+from stream_processor.audit.verify_report import AnchorCheck, Finding, VerifyReport
 
 
 def _entry_where(seq: int | None, line: int) -> str:
@@ -153,7 +92,7 @@ def verify_log(
                 Finding("anchor_missing", anchor.label, f"the log has no entry seq={seq}", seq=seq)
             )
     report.last_checkpoint_seq = walk.last_valid_cp
-    _check_anchor_coverage(anchors_seen, walk.last_valid_cp, report)
+    check_anchor_coverage(anchors_seen, walk.last_valid_cp, report)
     report.unsigned_tail = walk.last_seq - (
         walk.last_valid_cp if walk.last_valid_cp is not None else -1
     )
@@ -197,7 +136,7 @@ class _Walk:
         self._check_signed(entry, where, n)
         for anchor in self.wanted.pop(entry.seq, []):
             self.report.anchors_checked += 1
-            self.anchor_findings.extend(_check_anchor(anchor, entry, n))
+            self.anchor_findings.extend(check_anchor(anchor, entry, n))
         self.prev_hash = entry.hash
         self.expected_seq = max(self.expected_seq, entry.seq + 1)
         self.last_seq = max(self.last_seq, entry.seq)
@@ -265,54 +204,11 @@ def _check_unmatched_checkpoints(
                 report.findings.append(Finding("missing_entry", where, detail, seq=seq))
 
 
-def _check_anchor_coverage(
-    anchors: list[AnchorCheck], last_valid_cp: int | None, report: VerifyReport
-) -> None:
-    for anchor in _anchors_by_label(anchors):
-        if anchor.log_id is not None and report.log_ids and anchor.log_id not in report.log_ids:
-            report.findings.append(
-                Finding(
-                    "anchor_log",
-                    anchor.label,
-                    f"names log {anchor.log_id!r}; the checkpoints sign {report.log_ids}",
-                    seq=anchor.seq,
-                )
-            )
-        if last_valid_cp is None or anchor.seq > last_valid_cp:
-            report.warnings.append(
-                f"{anchor.label}: entry {anchor.seq} is not yet covered by a signed checkpoint"
-            )
-
-
-def _anchors_by_label(anchors: list[AnchorCheck]) -> list[AnchorCheck]:
-    """One anchor per receipt (its main one: the first seen per label)."""
-    seen: dict[str, AnchorCheck] = {}
-    for a in anchors:
-        seen.setdefault(a.label, a)
-    return list(seen.values())
-
-
-def _check_anchor(anchor: AnchorCheck, entry: AuditEntry, line: int) -> list[Finding]:
-    where = f"{anchor.label} → entry seq={entry.seq} (line {line})"
-    out: list[Finding] = []
-
-    def bad(code: str, detail: str) -> None:
-        out.append(Finding(code, where, detail, seq=entry.seq, line=line))
-
-    if anchor.hash is not None and anchor.hash != entry.hash:
-        bad("anchor_hash", f"receipt says hash {anchor.hash}, the log has {entry.hash}")
-    if anchor.type is not None and anchor.type != entry.type:
-        bad("anchor_type", f"receipt expects a {anchor.type} entry, found {entry.type}")
-    for key, value in anchor.body.items():
-        found = entry.body.get(key)
-        if canonical(found) != canonical(value):
-            bad("anchor_body", f"{key}: receipt has {value!r}, the log has {found!r}")
-    if entry.subject is None or not opens(entry.subject, anchor.pseudonym, anchor.salt):
-        bad("anchor_subject", "the subject commitment does not open to the receipt's subject")
-    return out
-
-
 def read_lines(path: Any) -> Iterator[bytes]:
     """The lines of a published file, streamed (a log may be large)."""
     with open(path, "rb") as fh:
         yield from fh
+
+
+# The report's types: re-exported for the CLI, web, rights and witness modules.
+__all__ = ["AnchorCheck", "Finding", "VerifyReport", "read_lines", "verify_log"]
