@@ -16,83 +16,33 @@ Issue with ``issue_receipt`` once every part of the erasure has completed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
-from edge_agent.wire.events import PSEUDONYM_PATTERN, UUID7_PATTERN
-from edge_agent.wire.topics import ID_PATTERN
 from stream_processor.audit.canonical import canonical, digest
 from stream_processor.audit.entries import EntryType
 from stream_processor.audit.keys import Keyring, OperatorKey, PublicKey
 from stream_processor.audit.log import AuditSink, Once
 from stream_processor.audit.openings import Openings
 from stream_processor.audit.verify import AnchorCheck
-
-FORMAT = "facegate.erasure-receipt/1"
-# The wire contract's patterns: one definition of an id, a pseudonym, a UUIDv7.
-UUID7 = UUID7_PATTERN
-ID = ID_PATTERN
-PSEUDONYM = PSEUDONYM_PATTERN
-HEX64 = r"^[0-9a-f]{64}$"
-Count = Annotated[int, Field(ge=0)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Deletion(_Model):
-    where: str = Field(
-        description="the place: event_store, aggregates, kafka:<topic>, edge:<gate>/<device>"
-    )
-    what: str = Field(description="what was removed there, e.g. stored events, consent records")
-    count: Count = Field(description="how many")
+from stream_processor.rights.receipt_parts import (
+    FORMAT,
+    HEX64,
+    ID,
+    PSEUDONYM,
+    UUID7,
+    Deletion,
+    DeviceAck,
+    DeviceWaiver,
+    ErasureScope,
+    KafkaCopy,
+    ReceiptModel,
+    Remnant,
+)
 
 
-class DeviceAck(_Model):
-    gate: str = Field(pattern=ID, description="gate of the device")
-    device: str = Field(pattern=ID, description="device that acknowledged")
-    command_id: str = Field(pattern=UUID7, description="the erase command it acknowledged")
-    status: Literal["done"] = Field(description="only completed acknowledgements count")
-    templates_removed: Count = Field(description="face templates removed from the gallery")
-    outbox_events_purged: Count = Field(description="queued events of the subject purged")
-    acked_at_ms: int = Field(description="when the device acknowledged (epoch ms)")
-
-
-class KafkaCopy(_Model):
-    topic: str = Field(description="a non-compacted topic that may still hold a copy")
-    gone_by_ms: int = Field(
-        description="time by which retention has removed the last copy (epoch ms)"
-    )
-
-
-class DeviceWaiver(_Model):
-    """A device that never acknowledged, released by a privacy officer (audited)."""
-
-    gate: str = Field(pattern=ID, description="gate of the device")
-    device: str = Field(pattern=ID, description="device that did not acknowledge")
-    reason: str = Field(min_length=1, max_length=200, description="why it was waived")
-    by: str = Field(min_length=1, max_length=64, description="the privacy officer who waived")
-    waived_at_ms: int = Field(description="when (epoch ms)")
-    audit_seq: int = Field(ge=0, description="the erasure_waived entry in the audit log")
-
-
-class Remnant(_Model):
-    """A place a copy of something naming the subject can still be, and when it goes."""
-
-    where: str = Field(description="the place: kafka:<topic>, mosquitto:queued, store:free_pages")
-    until_ms: int = Field(description="by when it is gone (epoch ms); -1: no bound")
-    how: str = Field(description="what removes it")
-
-
-class ErasureScope(_Model):
-    purposes: list[str] | None = Field(
-        None, description="purposes erased; null means everything about the subject"
-    )
-
-
-class ReceiptClaims(_Model):
+class ReceiptClaims(ReceiptModel):
     """What the operator states was done."""
 
     format: Literal["facegate.erasure-receipt/1"] = Field(description="document format")
@@ -129,19 +79,19 @@ class ReceiptClaims(_Model):
         return digest(self.model_dump(mode="json"))
 
 
-class AuditAnchor(_Model):
+class AuditAnchor(ReceiptModel):
     log_id: str = Field(description="the audit log this receipt is in")
     seq: int = Field(ge=0, description="position of the erasure_completed entry")
     hash: str = Field(pattern=HEX64, description="that entry's hash")
     salt: str = Field(pattern=HEX64, description="opens the entry's subject commitment")
 
 
-class Opening(_Model):
+class Opening(ReceiptModel):
     seq: int = Field(ge=0, description="an earlier entry about the same subject")
     salt: str = Field(pattern=HEX64, description="opens its subject commitment")
 
 
-class WitnessedProof(_Model):
+class WitnessedProof(ReceiptModel):
     """Proof that the erasure is in a checkpoint third parties cosigned: checkable
     with the receipt alone (no log), and outside the operator's signature."""
 
@@ -153,7 +103,7 @@ class WitnessedProof(_Model):
     inclusion: list[str] = Field(description="RFC 6962 inclusion proof, base64 hashes")
 
 
-class ErasureReceipt(_Model):
+class ErasureReceipt(ReceiptModel):
     claims: ReceiptClaims = Field(description="what was erased")
     audit: AuditAnchor = Field(description="where the erasure is in the audit log")
     openings: list[Opening] = Field(
