@@ -118,7 +118,9 @@ def test_processes_with_the_same_secret_derive_the_same_id(tmp_path: Path) -> No
     assert first == second
     assert key_path(host_a).stat().st_mode & 0o777 == 0o600
     assert len(command_key(host_a)) == KEY_BYTES
+    # Nothing else is left in secrets/ or beside it (the temporary files are gone).
     assert [p.name for p in key_path(host_a).parent.iterdir()] == [key_path(host_a).name]
+    assert [p.name for p in host_a.iterdir()] == ["secrets"]
     # Host B is given the deployment's secrets; a state without them has its own key.
     shutil.copytree(host_a / "secrets", host_b / "secrets")
     on_b, on_stranger = derive_in_processes(host_b, stranger)
