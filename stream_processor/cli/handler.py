@@ -162,6 +162,27 @@ def run_faust_worker(worker: Any) -> NoReturn:
     except SystemExit as exc:
         cause = exc.__context__
         if exc.code not in (0, None) and isinstance(cause, Exception):
+            sys.unraisablehook = _ignore_dead_thread_loops(sys.unraisablehook)
             raise cause from None
         raise
     raise SystemExit(0)
+
+
+def _ignore_dead_thread_loops(
+    previous: Callable[[Any], object],
+) -> Callable[[Any], object]:
+    """An unraisable hook that drops a failed worker's thread-loop finalizers.
+
+    After a failed start, mode's consumer thread leaves its own event loop unclosed
+    with its self-pipe already gone; the loop's ``__del__`` at exit then prints a
+    ValueError traceback under the one ``Error:`` line. Nothing is lost by dropping
+    it (the process is exiting); every other unraisable still reaches ``previous``.
+    """
+
+    def hook(unraisable: Any) -> None:
+        where = getattr(unraisable.object, "__qualname__", "")
+        if where == "BaseEventLoop.__del__" and isinstance(unraisable.exc_value, ValueError):
+            return
+        previous(unraisable)
+
+    return hook
