@@ -75,6 +75,8 @@ from stream_processor.bridge.session import ensure_bridge_session
 from stream_processor.bridge.settings import BridgeSettings
 from stream_processor.runtime.accounts import AccountBook
 from stream_processor.runtime.devices import register_device
+from stream_processor.runtime.kafka_acls import Grant, apply_acls
+from stream_processor.runtime.kafka_auth import Role, confluent_auth, kafka_python_auth
 from stream_processor.runtime.layout import StateLayout
 from stream_processor.runtime.topics import TopicSpec, ensure_topics
 from stream_processor.stack.broker_config import replication_for
@@ -85,6 +87,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 START, END = "<!-- bridge-bench:start -->", "<!-- bridge-bench:end -->"
 #: Debian tools the drain and latency phases run (installed if missing).
 TOOLS = {"mosquitto_pub": "mosquitto-clients", "mosquitto_sub": "mosquitto-clients", "kcat": "kcat"}
+KCAT_CONF = "kcat.conf"
 TENANTS = ("bench-c", "bench-b", "bench-bo", "bench-r", "bench-lb", "bench-lr")
 #: --confirmations mode -> the tenant whose devices that drain uses.
 CONFIRM_TENANTS = {"on": "bench-b", "off": "bench-bo"}
@@ -164,10 +167,12 @@ def cpu_s(pids: list[int]) -> dict[str, float]:
 class Watch:
     """Polls a topic's end offsets; remembers when the first and the N-th record landed."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, settings: StackSettings, topic: str) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
-        self._c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"w-{time.time_ns()}"})
+        self._c = Consumer({**confluent_auth(settings, Role.ADMIN),
+                            "bootstrap.servers": settings.kafka_bootstrap,
+                            "group.id": f"w-{time.time_ns()}"})  # fmt: skip
         meta = self._c.list_topics(topic, timeout=10)
         self._parts = [TopicPartition(topic, p) for p in meta.topics[topic].partitions]
         self.base = self.size()
@@ -207,10 +212,12 @@ def drain_rate(got: int, first: float, done: float) -> float:
     return (got - 1) / (done - first)
 
 
-def latencies(bootstrap: str, topic: str, since_ms: int) -> list[float]:
+def latencies(settings: StackSettings, topic: str, since_ms: int) -> list[float]:
     from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"l-{time.time_ns()}"})
+    c = Consumer({**confluent_auth(settings, Role.ADMIN),
+                  "bootstrap.servers": settings.kafka_bootstrap,
+                  "group.id": f"l-{time.time_ns()}"})  # fmt: skip
     meta = c.list_topics(topic, timeout=10)
     parts = list(meta.topics[topic].partitions)
     ends = {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
@@ -335,16 +342,54 @@ def baseline_argv(settings: StackSettings, tenant: str, count: int | None) -> li
     return argv + (["-C", str(count)] if count else [])
 
 
-def start_baseline(settings: StackSettings, tenant: str, count: int | None) -> list[Any]:
+def kcat_config(settings: StackSettings, tmp: Path) -> Path:
+    """kcat's librdkafka settings in a 0600 file (``-F``): the bridge's login stays off
+    the command line, where any local user could read it in ``ps``."""
     # The same linger as the bridge's producer: both paths then batch alike, and a
     # difference in the tail is the path's, not the batching's.
     linger = BridgeSettings(instance="raw-baseline").linger_ms
-    kcat = [
-        "kcat", "-P", "-b", settings.kafka_bootstrap, "-t", TOPICS["baseline"],
-        "-X", "enable.idempotence=true", "-X", "acks=all", "-X", f"linger.ms={linger}",
-    ]  # fmt: skip
+    props = {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "enable.idempotence": "true",
+        "acks": "all",
+        "linger.ms": str(linger),
+        **confluent_auth(settings, Role.BRIDGE),
+    }
+    path = tmp / KCAT_CONF
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.writelines(f"{k}={v}\n" for k, v in props.items())
+    return path
+
+
+def kcat_env(tmp: Path) -> dict[str, str]:
+    """kcat on the librdkafka confluent-kafka bundles, the bridge's own: Debian's 2.0.2
+    fails SCRAM against Kafka 4 (it repeats the client nonce, which Kafka 4 refuses;
+    fixed in librdkafka 2.6.1, kcat issue #462), and one library for both paths keeps
+    the baseline a comparison of the paths, not of two librdkafka versions."""
+    import confluent_kafka
+
+    bundled = sorted((Path(confluent_kafka.__file__).parent.parent / "confluent_kafka.libs")
+                     .glob("librdkafka*.so*"))  # fmt: skip
+    if not bundled:
+        return dict(os.environ)
+    libs = tmp / "kcat-lib"
+    libs.mkdir(exist_ok=True)
+    link = libs / "librdkafka.so.1"
+    if not link.exists():
+        link.symlink_to(bundled[0])
+    return {**os.environ, "LD_LIBRARY_PATH": str(libs)}
+
+
+def stop_baseline(procs: list[Any], tmp: Path) -> None:
+    stop(procs)
+    (tmp / KCAT_CONF).unlink(missing_ok=True)
+
+
+def start_baseline(settings: StackSettings, tenant: str, count: int | None, tmp: Path) -> list[Any]:
+    kcat = ["kcat", "-P", "-F", str(kcat_config(settings, tmp)), "-t", TOPICS["baseline"]]
     sub = subprocess.Popen(baseline_argv(settings, tenant, count), stdout=subprocess.PIPE)
-    pipe = subprocess.Popen(kcat, stdin=sub.stdout)
+    pipe = subprocess.Popen(kcat, stdin=sub.stdout, env=kcat_env(tmp))
     assert sub.stdout is not None
     sub.stdout.close()
     return [sub, pipe]
@@ -381,6 +426,10 @@ def parse_args() -> argparse.Namespace:
         "--keep", action="store_true",
         help="keep each stack's state dir (brokers' logs) after the run, and print where",
     )  # fmt: skip
+    ap.add_argument(
+        "--kafka-auth", choices=("on", "off"), default="on",
+        help="the stack's Kafka requires SASL/SCRAM logins and ACLs (on: as 'stack up' does)",
+    )  # fmt: skip
     ap.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     return ap.parse_args()
 
@@ -392,8 +441,9 @@ def main() -> None:
     require_tools(TOOLS)
     lines: list[str] = [machine_line()]
     print(lines[0], flush=True)
-    env = {"FACEGATE_LOG_LEVEL": "WARNING", **{f"FACEGATE_TOPIC_{k.upper()}": v
-           for k, v in TOPICS.items() if k != "baseline"}}  # fmt: skip
+    topics = {f"FACEGATE_TOPIC_{k.upper()}": v for k, v in TOPICS.items() if k != "baseline"}
+    auth = "true" if args.kafka_auth == "on" else "false"
+    env = {"FACEGATE_LOG_LEVEL": "WARNING", "FACEGATE_KAFKA_AUTH": auth, **topics}
     sizes = [int(n) for n in args.kafka_nodes.split(",")]
     drains: dict[int, Drained] = {}
     for nodes in sizes:
@@ -479,7 +529,13 @@ def create_topics(settings: StackSettings) -> None:
     ensure_topics(settings.kafka_bootstrap, replication=rf, specs=[
         TopicSpec(TOPICS["raw"], 6, appended), TopicSpec(TOPICS["baseline"], 6, appended),
         TopicSpec(TOPICS["dlq"], 1), TopicSpec(TOPICS["acks"], 1), TopicSpec(TOPICS["commands"], 1),
-    ])  # fmt: skip
+    ], auth=kafka_python_auth(settings, Role.ADMIN))  # fmt: skip
+    if settings.kafka_auth:
+        # The baseline and the client phase produce as the bridge, so they pay the same
+        # login and authorization as the bridge does; the stack's ACL plan knows only
+        # the pipeline's topics, not this one.
+        apply_acls(settings, [Grant(Role.BRIDGE, op, "topic", TOPICS["baseline"])
+                              for op in ("WRITE", "DESCRIBE")])  # fmt: skip
 
 
 def devices(settings: StackSettings, tenant: str, n: int) -> list[DeviceConnection]:
@@ -510,7 +566,7 @@ def drain_bridge(
     pub_s = prefill(conns, per, tmp)
     print(f"  queued {n} for the bridge in {pub_s:.1f}s ({n / pub_s:,.0f}/s)", flush=True)
     load_before = os.getloadavg()[0]
-    watch = Watch(settings.kafka_bootstrap, TOPICS["raw"])
+    watch = Watch(settings, TOPICS["raw"])
     env = {**st.env, "FACEGATE_BRIDGE_CONFIRM_DELIVERY": "true" if confirm else "false"}
     bridges = start_bridges(env, args.instances, tenant, sites, tmp, settings)
     pids = [b.pid for b in bridges]
@@ -544,12 +600,12 @@ def drain_baseline(
     n = per * args.devices
     subprocess.run(baseline_argv(settings, "bench-r", None) + ["-E"], check=True)
     prefill(conns["bench-r"], per, tmp)
-    watch = Watch(settings.kafka_bootstrap, TOPICS["baseline"])
-    base = start_baseline(settings, "bench-r", n)
+    watch = Watch(settings, TOPICS["baseline"])
+    base = start_baseline(settings, "bench-r", n, tmp)
     first, done, got, _, _ = watch.until(n, 600, lambda: None)
     rate = drain_rate(got, first, done)
     print(f"  raw baseline drain (mosquitto_sub | kcat -P): {rate:,.0f} events/s", flush=True)
-    stop(base)
+    stop_baseline(base, tmp)
     return rate
 
 
@@ -581,16 +637,16 @@ def measure_latency(
         f"{breakdown_line(buckets_of(port, settings), lags)}; bridge in flight at most"
         f" {peak.stop():.0f}; {events_line(logs.counts())}\n\n{share_line(shares, phase='live')}"
     )
-    bridge_lat = latencies(settings.kafka_bootstrap, TOPICS["raw"], since)
+    bridge_lat = latencies(settings, TOPICS["raw"], since)
     stop(bridges)
     subprocess.run(baseline_argv(settings, "bench-lr", None) + ["-E"], check=True)
-    base = start_baseline(settings, "bench-lr", None)
+    base = start_baseline(settings, "bench-lr", None, tmp)
     time.sleep(2)
     since = int(time.time() * 1000)
     sent_r = paced(conns["bench-lr"], args.rate, args.seconds)
     time.sleep(3)
-    stop(base)
-    raw_lat = latencies(settings.kafka_bootstrap, TOPICS["baseline"], since)
+    stop_baseline(base, tmp)
+    raw_lat = latencies(settings, TOPICS["baseline"], since)
     return Latencies(bridge_lat, sent, raw_lat, sent_r, breakdown)
 
 
