@@ -52,11 +52,17 @@ def _describe(receipt: ErasureReceipt) -> str:
 
 @click.command()
 @click.option("--log", "log_path", type=click.Path(path_type=Path), help="published log (JSONL)")
-@click.option("--checkpoints", type=click.Path(path_type=Path), help="checkpoint file (JSONL)")
+@click.option(
+    "--checkpoints",
+    type=click.Path(path_type=Path),
+    help="checkpoint file (JSONL); default: the Kafka topic in topic mode "
+    "(FACEGATE_AUDIT_MODE=topic), else <state>/audit/checkpoints.jsonl",
+)
 @click.option(
     "--checkpoints-from-kafka",
     is_flag=True,
-    help="read the checkpoints from the Kafka topic instead of the file",
+    help="read the checkpoints from the Kafka topic instead of the file "
+    "(the default in topic mode)",
 )
 @click.option(
     "--public-key",
@@ -157,12 +163,19 @@ def _sync_copy() -> None:
 
 
 def _checkpoint_lines(paths: AuditPaths, checkpoints: Path | None, from_kafka: bool) -> list[bytes]:
+    """The topic when asked, or by default in topic mode: there every host's signer
+    publishes, while a host's file holds only what that host signed."""
     from stream_processor.audit.checkpoint import read_checkpoint_topic
+    from stream_processor.errors import BrokerError
 
-    if from_kafka:
+    if from_kafka or (checkpoints is None and AuditSettings().mode == "topic"):
         stack = BrokerSettings()
         login = kafka_python_auth(stack, Role.AUDIT)
-        return read_checkpoint_topic(stack.kafka_bootstrap, Topics().audit_checkpoints, auth=login)
+        topic = Topics().audit_checkpoints
+        try:
+            return read_checkpoint_topic(stack.kafka_bootstrap, topic, auth=login)
+        except BrokerError as exc:
+            raise BrokerError(f"the checkpoints cannot be read from Kafka: {exc}") from None
     cp_path = checkpoints or paths.checkpoints
     if cp_path.is_dir():
         raise click.ClickException(f"{cp_path}: a folder, not the checkpoint file")
