@@ -96,6 +96,11 @@ class AuditPaths:
         return self.root / "checkpoints.jsonl"
 
     @property
+    def checkpoints_copy(self) -> Path:
+        """Topic mode: this host's copy of the shared checkpoint topic (checkpoint_mirror)."""
+        return self.root / "checkpoints.topic.jsonl"
+
+    @property
     def openings(self) -> Path:
         """Private: never published."""
         return self.root / "private" / "openings.sqlite"

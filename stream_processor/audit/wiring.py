@@ -16,6 +16,7 @@ from stream_processor.audit.checkpoint import (
     CheckpointPublisher,
     KafkaCheckpointPublisher,
 )
+from stream_processor.audit.checkpoint_mirror import CheckpointMirror, KafkaCheckpointSource
 from stream_processor.audit.cosign import Witness, cosign_all
 from stream_processor.audit.facts import KafkaFactPublisher
 from stream_processor.audit.keys import KEY_FILE, Keyring, OperatorKey
@@ -192,3 +193,12 @@ def kafka_publisher(
 ) -> KafkaCheckpointPublisher:
     """``auth``: the publishing role's kafka-python login (runtime/kafka_auth)."""
     return KafkaCheckpointPublisher(bootstrap, topic, auth=auth)
+
+
+def checkpoint_mirror(paths: AuditPaths, role: Role = Role.WEB) -> CheckpointMirror:
+    """Topic mode: this host's copy of the shared checkpoint topic, read as ``role``
+    (not started: ``start()`` follows the topic on a thread of its own)."""
+    broker = BrokerSettings()
+    auth = kafka_python_auth(broker, role)
+    source = KafkaCheckpointSource(broker.kafka_bootstrap, Topics().audit_checkpoints, auth)
+    return CheckpointMirror(paths.checkpoints_copy, source)

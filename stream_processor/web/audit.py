@@ -11,6 +11,10 @@ without trusting the operator's database (docs/rights.md):
     GET  /audit/key-rotations              the key_rotated entries, with their index
     POST /audit/cosignature                a witness posts its cosigned checkpoint
 
+In multi-host mode (``FACEGATE_AUDIT_MODE=topic``) ``checkpoints.jsonl`` is this host's
+copy of the shared checkpoint topic (``audit/checkpoint_mirror.py``), the same on every
+host; while the topic cannot be read the copy is served as last read, marked stale.
+
 Only cosignatures under a configured witness key (``FACEGATE_AUDIT_WITNESS_KEYS``)
 are accepted. Nothing served holds a pseudonym or resident id.
 """
@@ -21,11 +25,13 @@ import asyncio
 import base64
 import re
 import threading
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
+from stream_processor.audit.checkpoint_mirror import CheckpointMirror
 from stream_processor.audit.entries import EntryType, decode_entry
 from stream_processor.audit.errors import AuditError
 from stream_processor.audit.note import Note, NoteError, Verifier, valid_signatures
@@ -52,6 +58,8 @@ class Publication:
     witnesses: list[Verifier]
     tree: StoredTree = field(init=False)
     store: CheckpointStore = field(init=False)
+    #: Topic mode: the shared checkpoints, served for this host's file (set at start-up).
+    mirror: CheckpointMirror | None = None
     _rotations: list[dict[str, Any]] = field(default_factory=list)
     _scanned: tuple[int, int] = (0, 0)  # (log bytes, entries) already scanned for rotations
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -88,10 +96,43 @@ async def published(request: web.Request) -> web.StreamResponse:
     if paths is None or name not in _FILES:
         raise web.HTTPNotFound()
     attr, ctype = _FILES[name]
+    mirror = request.app[PUB].mirror if PUB in request.app else None
+    if attr == "checkpoints" and mirror is not None:
+        return await _mirrored(request, mirror, ctype)
     path = getattr(paths, attr)
     if not path.exists():
         raise web.HTTPNotFound()
     return web.FileResponse(path, headers={"Content-Type": ctype, **_NO_CACHE})
+
+
+async def _mirrored(
+    request: web.Request, mirror: CheckpointMirror, ctype: str
+) -> web.StreamResponse:
+    """The copy of the checkpoint topic; stale (the topic unread since a time, or not
+    read yet) is said in headers, and an empty copy never read is a 503."""
+    state = mirror.state()
+    headers = {**_NO_CACHE, "Content-Type": ctype, "X-Facegate-Checkpoints": "kafka"}
+    if state.read_at_ms is not None:
+        headers["X-Facegate-Checkpoints-Read-At-Ms"] = str(state.read_at_ms)
+    if state.failing_since_ms is not None or state.read_at_ms is None:
+        since = state.failing_since_ms
+        headers["X-Facegate-Checkpoints-Stale"] = (
+            f"unreadable-since-ms={since}" if since is not None else "not-read-yet"
+        )
+        headers["Warning"] = '110 - "checkpoints as last read: the topic cannot be read now"'
+        if state.read_at_ms is None and state.size == 0:
+            raise web.HTTPServiceUnavailable(
+                text="the checkpoint topic has not been read yet\n",
+                headers={**headers, "Retry-After": "5", "Content-Type": "text/plain"},
+            )
+    resp = web.StreamResponse(headers=headers)
+    resp.content_length = state.size
+    await resp.prepare(request)
+    pieces = mirror.chunks(state.size)
+    while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+        await resp.write(piece)
+    await resp.write_eof()
+    return resp
 
 
 def _pub(request: web.Request) -> Publication:
@@ -198,12 +239,25 @@ def add_routes(app: web.Application, witness_keys: list[str] | None = None) -> N
         except (AuditError, OSError) as exc:
             raise AuditError(f"cannot publish the audit log from {paths.root}: {exc}") from exc
         app.on_cleanup.append(_close)
+        if AuditSettings().mode == "topic":
+            app.cleanup_ctx.append(_follow_checkpoints)
     app.router.add_get("/audit/checkpoint", checkpoint)
     app.router.add_get("/audit/key-rotations", key_rotations)
     app.router.add_get("/audit/proof/inclusion", inclusion)
     app.router.add_get("/audit/proof/consistency", consistency)
     app.router.add_post("/audit/cosignature", cosignature)
     app.router.add_get("/audit/{name}", published)
+
+
+async def _follow_checkpoints(app: web.Application) -> AsyncIterator[None]:
+    from stream_processor.audit.wiring import checkpoint_mirror
+
+    pub = app[PUB]
+    pub.mirror = checkpoint_mirror(pub.paths).start()
+    try:
+        yield
+    finally:
+        await asyncio.to_thread(pub.mirror.stop)
 
 
 async def _close(app: web.Application) -> None:

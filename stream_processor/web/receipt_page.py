@@ -154,8 +154,13 @@ async def receipt_check(request: web.Request) -> web.Response:
     ring = Keyring.load(paths.public_key)
     problems = check_signature(receipt, ring)
 
+    mirror = request.app[PUB].mirror if PUB in request.app else None
+
     def full_check() -> list[str]:
-        cps = list(read_lines(paths.checkpoints)) if paths.checkpoints.exists() else []
+        if mirror is not None:  # topic mode: every host's checkpoints, not this host's
+            cps = mirror.read().splitlines(keepends=True)
+        else:
+            cps = list(read_lines(paths.checkpoints)) if paths.checkpoints.exists() else []
         report = verify_log(read_lines(paths.log), cps, ring, receipt_anchors(receipt))
         out = [str(f) for f in report.findings]
         if not out and any("not yet covered" in w for w in report.warnings):
