@@ -32,6 +32,8 @@ import pytest
 
 from edge_agent.pseudonym import pseudonym
 from stream_processor.audit.entries import decode_entry
+from stream_processor.audit.keys import Keyring
+from stream_processor.audit.verify import verify_log
 from stream_processor.runtime.kafka_auth import Role
 from stream_processor.runtime.settings import Topics
 from tests.conftest import FACEGATE, StackHandle, wait_for
@@ -230,6 +232,7 @@ def _erase_across_hosts(d: Deployment, gate: Any, accounts: list[Any], subject: 
         # Each poll is a facegate command (a second of CPU): not five a second.
         wait_for(lambda: er.status(request_id)["stores_done"], 120, "stores done", 1.0)
         assert er.status(request_id)["devices_pending"] == ["gate-1/cam-1"]
+        _both_webs_serve_what_a_signed(d)
         # Host A's erasure worker and web app, mid-erasure, and its processor worker
         # while the gates publish: host B's takes its raw partitions.
         a.kill9("erasure", "web", "processor")
@@ -256,6 +259,21 @@ def _erase_across_hosts(d: Deployment, gate: Any, accounts: list[Any], subject: 
         assert (a.state / "secrets" / secret).read_bytes() == (
             b.state / "secrets" / secret
         ).read_bytes(), secret
+
+
+def _both_webs_serve_what_a_signed(d: Deployment) -> None:
+    """A checkpoint host A signs is served by host B's web app as by A's: both serve
+    the shared checkpoint topic, not their own host's file."""
+    a = d.hosts[0]
+    signed = a.cli("audit", "checkpoint", "--publish", "--force")
+    assert signed.returncode == 0, signed.stdout + signed.stderr
+    mine = (d.rig.audit_dir / "checkpoints.jsonl").read_bytes().splitlines(True)[-1]
+
+    def same() -> bool:
+        served = [http_get(port, "/audit/checkpoints.jsonl") for port in d.webs]
+        return served[0] is not None and served[0] == served[1] and mine in served[0]
+
+    wait_for(same, 30, "both web apps serve host A's checkpoint")
 
 
 def _request(er: ErasureRig, gate: Any) -> str:
@@ -286,10 +304,13 @@ def _check_receipt_and_chain(d: Deployment, request_id: str) -> None:
         verdict = host.cli("audit", "verify", "--json", "--receipt", str(receipt))
         assert verdict.returncode == 0, f"host {host.name}: {verdict.stdout}{verdict.stderr}"
         report = json.loads(verdict.stdout)
-        # Checkpoints are each host's own (signed where a receipt was issued); the
-        # chain, the receipt's anchor and the verdict are the deployment's.
-        reports.append({k: report[k] for k in ("ok", "entries", "anchors_checked", "findings")})
+        # The chain, the receipt's anchor, the verdict and the checkpoints (read from the
+        # shared topic, whichever host signed them) are the deployment's.
+        keys = ("ok", "entries", "anchors_checked", "findings", "checkpoints",
+                "last_checkpoint_seq")  # fmt: skip
+        reports.append({k: report[k] for k in keys})
     assert reports[0] == reports[1] and reports[0]["anchors_checked"] > 0
+    assert reports[0]["checkpoints"] > 0
     copy_a = (d.rig.audit_dir / "log.jsonl").read_bytes()
     copy_b = (b.state / "audit" / "log.jsonl").read_bytes()
     assert copy_a == copy_b
@@ -298,8 +319,15 @@ def _check_receipt_and_chain(d: Deployment, request_id: str) -> None:
     done = [e for e in chain if e.type == "erasure_completed"]
     assert [e.body["request_id"] for e in done] == [request_id]
     assert done[0].seq == json.loads(receipt.read_text())["audit"]["seq"]
-    # Host B's web app publishes the same chain (host A's is dead).
+    # Host B's web app publishes the same chain (host A's is dead), and the checkpoints
+    # both hosts' verify counted: the shared topic's, which hold against the chain.
     wait_for(lambda: http_get(d.webs[1], "/audit/log.jsonl") == copy_a, 30, "B's web")
+    served = http_get(d.webs[1], "/audit/checkpoints.jsonl") or b""
+    ring = Keyring.load(d.rig.audit_dir / "operator-public.pem")
+    on_web = verify_log(copy_a.splitlines(True), served.splitlines(True), ring)
+    assert on_web.ok, on_web.findings
+    assert on_web.checkpoints == reports[0]["checkpoints"], served.decode()
+    assert on_web.last_checkpoint_seq == reports[0]["last_checkpoint_seq"]
 
 
 def _check_stored_once(d: Deployment, report: Any, subject: str, other: str) -> None:
