@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream_processor.errors import ConfigError
+
 #: Longest a Kafka time setting of ours may be (a century): far below Kafka's 64-bit ms,
 #: so sums of them (retention + segment + check interval) cannot overflow.
 MAX_TOPIC_MS = 100 * 365 * 86_400_000
@@ -139,15 +141,21 @@ class BrokerSettings(BaseSettings):
         " <state>/kafka/cluster.nodes by 'stack up'), else 1",
     )
     kafka_auth: bool = Field(
-        False,
+        True,
         description="Kafka clients log in with SASL/SCRAM-SHA-512, one principal per role"
         " (passwords in <state>/secrets/kafka-users.json), and the local stack's brokers"
-        " require it and authorize by ACL",
+        " require it and authorize by ACL. Unset: the mode the local stack's Kafka was"
+        " formatted with (<state>/kafka/cluster.auth), else on",
     )
 
     @model_validator(mode="after")
     def _resolve(self) -> BrokerSettings:
         self.state_dir = self.state_dir.resolve()
+        self.kafka_auth = resolve_kafka_auth(
+            self.kafka_auth if "kafka_auth" in self.model_fields_set else None,
+            recorded_kafka_auth(self.state_dir),
+            self.state_dir,
+        )
         if not self.kafka_nodes:
             self.kafka_nodes = recorded_kafka_nodes(self.state_dir) or 1
         if not self.kafka_bootstrap:
@@ -168,3 +176,41 @@ def recorded_kafka_nodes(state_dir: Path) -> int | None:
     except OSError:
         return None
     return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
+
+
+def kafka_auth_file(state_dir: Path) -> Path:
+    """Where ``facegate stack up`` records whether it formatted Kafka with SCRAM users:
+    a node formatted without them cannot start requiring logins."""
+    return state_dir / "kafka" / "cluster.auth"
+
+
+def recorded_kafka_auth(state_dir: Path) -> bool | None:
+    """The auth mode the local stack's Kafka under ``state_dir`` was formatted with;
+    None when no Kafka is formatted there (a removed data dir may be formatted anew
+    either way). A format older than the record has SCRAM users exactly when
+    ``stack up`` marked it so (``kafka/scram-users``)."""
+    kafka = state_dir / "kafka"
+    if not (kafka / "data" / "meta.properties").exists():
+        return None
+    try:
+        text = kafka_auth_file(state_dir).read_text().strip()
+    except OSError:
+        text = ""
+    if text in ("on", "off"):
+        return text == "on"
+    return (kafka / "scram-users").exists()
+
+
+def resolve_kafka_auth(explicit: bool | None, recorded: bool | None, state_dir: Path) -> bool:
+    """``FACEGATE_KAFKA_AUTH`` as set, else the recorded mode, else on. A setting that
+    contradicts the recorded format is refused: clients and brokers would disagree."""
+    if explicit is None:
+        return True if recorded is None else recorded
+    if recorded is not None and explicit != recorded:
+        have = "true" if recorded else "false"
+        raise ConfigError(
+            f"FACEGATE_KAFKA_AUTH={str(explicit).lower()} contradicts the Kafka under"
+            f" {state_dir}, formatted with auth {'on' if recorded else 'off'}: unset"
+            f" FACEGATE_KAFKA_AUTH or set it {have}, or use a new FACEGATE_STATE_DIR"
+        )
+    return explicit

@@ -3,13 +3,17 @@ each broker and controller, a fixed voter set)."""
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from stream_processor.errors import StackError
+from stream_processor.runtime.settings import kafka_auth_file
 from stream_processor.stack.kafka import Kafka
 from stream_processor.stack.procs import BrokerStatus
 from stream_processor.stack.settings import StackSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,28 @@ class KafkaCluster:
             self._size_file.parent.mkdir(parents=True, exist_ok=True)
             self._size_file.write_text(want + "\n")
 
+    def _record_auth(self) -> None:
+        """Record the auth mode the nodes are (or were) formatted with, so the settings
+        of every later process default to it (``BrokerSettings.kafka_auth``). The
+        settings already agree with a formatted node's mode (they refuse to contradict
+        it), so writing them is right for a new format and an old one alike."""
+        state = self.settings.state_dir
+        path = kafka_auth_file(state)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("on\n" if self.settings.kafka_auth else "off\n")
+        if not self.settings.kafka_auth:
+            log.warning(
+                "warning: Kafka under %s runs without authentication (FACEGATE_KAFKA_AUTH"
+                " false, or formatted before it was on by default): any local process may"
+                " read and write its topics; for logins and ACLs use a new FACEGATE_STATE_DIR",
+                state,
+            )
+
     def up(self) -> list[int]:
         """Start every node, then wait for each: a node of a cluster is ready only once a
         quorum of voters runs, so they cannot be started one after the other."""
         self._check_size()
+        self._record_auth()
         started = [(n, *n.start()) for n in self.nodes]
         for node, pid, offset in started:
             node.wait_ready(pid, offset)

@@ -68,8 +68,15 @@ class Workspace:
 
 
 def base_env(state_dir: Path, closed_ports: list[int]) -> dict[str, str]:
-    """The caller's environment without its FACEGATE_ settings, brokers on closed ports."""
+    """The caller's environment without its FACEGATE_ settings, brokers on closed ports.
+
+    The state dir gets the Kafka logins a 'stack up' makes (auth is on by default): a
+    command then gets as far as the broker that is down, as on a host whose stack stopped.
+    """
+    from stream_processor.runtime.kafka_auth import ensure_passwords
+
     kafka, mqtt = closed_ports
+    ensure_passwords(state_dir)
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("FACEGATE_")}
     env.update(
         FACEGATE_STATE_DIR=str(state_dir),

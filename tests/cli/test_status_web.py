@@ -61,7 +61,12 @@ class _Health(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
+    from stream_processor.runtime.kafka_auth import ensure_passwords
+
     path = make_state_dir("facegate-status-web-")
+    # The Kafka logins a 'stack up' makes (auth is on by default): status then probes
+    # the brokers that are not running and reports them down, the web app up.
+    ensure_passwords(path)
     try:
         yield path
     finally:

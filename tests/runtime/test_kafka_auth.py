@@ -85,7 +85,7 @@ def test_passwords_are_made_once_and_kept_0600(tmp_path: Path) -> None:
 
 
 def test_clients_log_in_as_their_role_only_with_auth_on(tmp_path: Path) -> None:
-    off = BrokerSettings(state_dir=tmp_path)
+    off = BrokerSettings(state_dir=tmp_path, kafka_auth=False)
     assert kafka_python_auth(off, Role.OFFICE) == {} == confluent_auth(off, Role.BRIDGE)
     assert login(off, Role.PROCESSOR) is None
     on = BrokerSettings(state_dir=tmp_path, kafka_auth=True)
@@ -102,7 +102,7 @@ def test_clients_log_in_as_their_role_only_with_auth_on(tmp_path: Path) -> None:
 
 
 def test_client_config_names_the_servers_and_the_role_for_each_library(tmp_path: Path) -> None:
-    off = BrokerSettings(state_dir=tmp_path, kafka_port=19092)
+    off = BrokerSettings(state_dir=tmp_path, kafka_port=19092, kafka_auth=False)
     assert client_config(Role.WEB, off) == {"bootstrap_servers": "127.0.0.1:19092"}
     assert client_config(Role.WEB, off, "confluent") == {"bootstrap.servers": "127.0.0.1:19092"}
     on = BrokerSettings(state_dir=tmp_path, kafka_port=19092, kafka_auth=True)

@@ -68,6 +68,9 @@ def test_the_processor_setting_reaches_the_aiokafka_producer(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("FACEGATE_PROCESSOR_PRODUCER_TIMEOUT_S", "7.5")
+    from stream_processor.runtime.kafka_auth import ensure_passwords
+
+    ensure_passwords(tmp_path)  # auth is on by default: the logins a 'stack up' makes
     stack = BrokerSettings(state_dir=tmp_path)
     app = new_app(stack, ProcessorSettings())
     assert app.conf.producer_request_timeout == 7.5

@@ -22,6 +22,9 @@ pytestmark = pytest.mark.unit
 
 
 def _broker(state: Path, **kw: object) -> BrokerSettings:
+    from stream_processor.runtime.kafka_auth import ensure_passwords
+
+    ensure_passwords(state)  # auth is on by default: the logins a 'stack up' makes
     return BrokerSettings(state_dir=state, **kw)  # type: ignore[arg-type]
 
 

@@ -260,8 +260,11 @@ def test_policy_apply_logs_in_as_the_office(secured: BrokerSettings, tmp_path: P
     assert "applied policy v1 for authco" in applied.stdout
     # Raw retention follows the strictest policy (1d): the office may tune that topic.
     assert "retention 86400s" in applied.stdout
-    # Without a login the same command is one Error line, not a traceback.
-    anonymous = _run({**env, "FACEGATE_KAFKA_AUTH": "false"}, "policy", "apply", str(path))
+    # Without a login the same command is one Error line, not a traceback. Its own state
+    # dir: with the secured one the settings would refuse the contradiction before the
+    # broker could refuse the client.
+    elsewhere = {**env, "FACEGATE_STATE_DIR": str(tmp_path / "elsewhere")}
+    anonymous = _run({**elsewhere, "FACEGATE_KAFKA_AUTH": "false"}, "policy", "apply", str(path))
     assert anonymous.returncode != 0
     assert anonymous.stderr.startswith("Error:") and "Traceback" not in anonymous.stderr
 

@@ -14,8 +14,10 @@ pytestmark = pytest.mark.component
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     import os
 
+    # FACEGATE_KAFKA_AUTH unset unless a test sets it: a plain 'stack up' is what runs.
+    inherited = {k: v for k, v in os.environ.items() if k != "FACEGATE_KAFKA_AUTH"}
     return subprocess.run(
-        [FACEGATE, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+        [FACEGATE, *args], env={**inherited, **env}, capture_output=True, text=True, timeout=300
     )
 
 
@@ -44,6 +46,16 @@ def test_up_twice_down_twice() -> None:
         assert "allow_anonymous false" in conf and "persistence true" in conf
         props = (state / "kafka" / "server.properties").read_text()
         assert "auto.create.topics.enable=false" in props
+        # Auth is on by default: SASL on every listener, recorded for later processes.
+        assert "inter.broker.listener.name=SASL_PLAINTEXT" in props
+        assert "PLAINTEXT://" not in props.replace("SASL_PLAINTEXT://", "")
+        assert (state / "kafka" / "cluster.auth").read_text() == "on\n"
+        assert "without authentication" not in first.stderr
+        # A setting that contradicts the formatted Kafka: one Error line, nothing started.
+        opened = run({**env, "FACEGATE_KAFKA_AUTH": "false"}, "stack", "up")
+        assert opened.returncode != 0
+        assert opened.stderr.strip().splitlines() == [opened.stderr.strip()]
+        assert opened.stderr.startswith("Error: FACEGATE_KAFKA_AUTH=false contradicts")
     finally:
         down1 = run(env, "stack", "down")
         down2 = run(env, "stack", "down")
