@@ -58,9 +58,9 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
     from stream_processor.web.settings import WebSettings
 
     # The demo shows the pipeline as deployed: Kafka with SASL/SCRAM logins and the ACL
-    # plan. Set here, before any settings are read, so the brokers, the demo's own
-    # clients and every process it starts agree; FACEGATE_KAFKA_AUTH=false opts out.
-    os.environ.setdefault("FACEGATE_KAFKA_AUTH", "true")
+    # plan, the settings' default; FACEGATE_KAFKA_AUTH=false opts out. The default
+    # follows a formatted Kafka's mode, so the brokers, the demo's own clients and every
+    # process it starts agree; an open one not opted out is refused below.
     settings = StackSettings()
     layout = StateLayout(settings.state_dir)
     web = WebSettings()
@@ -121,7 +121,8 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
 
 def _check_kafka_auth_mode(stack: Stack, settings: StackSettings) -> None:
     """A Kafka formatted with auth off has no SCRAM users and cannot be secured in place."""
-    if settings.kafka_auth and any(n.formatted_without_users for n in stack.kafka.nodes):
+    opted_out = os.environ.get("FACEGATE_KAFKA_AUTH", "").lower() in ("false", "0", "no", "off")
+    if not opted_out and any(n.formatted_without_users for n in stack.kafka.nodes):
         raise StackError(
             f"the Kafka in {settings.state_dir} was formatted with Kafka auth off and the"
             " demo runs with it on: start afresh (make clean, or remove that folder), use"
