@@ -74,7 +74,7 @@ class KafkaCluster:
         path.write_text("on\n" if self.settings.kafka_auth else "off\n")
         if not self.settings.kafka_auth:
             log.warning(
-                "warning: Kafka under %s runs without authentication (FACEGATE_KAFKA_AUTH"
+                "Kafka under %s runs without authentication (FACEGATE_KAFKA_AUTH"
                 " false, or formatted before it was on by default): any local process may"
                 " read and write its topics; for logins and ACLs use a new FACEGATE_STATE_DIR",
                 state,
