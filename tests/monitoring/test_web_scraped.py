@@ -34,6 +34,9 @@ def test_the_web_app_over_https_is_scraped_over_https(tmp_path: Path) -> None:
     (state / "config" / "policies" / "acme.yaml").write_text(
         POLICY.format(tenant="acme", face="30d")
     )
+    from stream_processor.runtime.kafka_auth import ensure_passwords
+
+    ensure_passwords(state)  # the logins a 'stack up' makes (Kafka auth is on by default)
     web_port, prom_port = free_ports(2)
     env = {
         **os.environ,
