@@ -35,6 +35,9 @@ class WebProcess:
         (self.state / "config" / "policies" / "acme.yaml").write_text(
             POLICY.format(tenant="acme", face="30d")
         )
+        from stream_processor.runtime.kafka_auth import ensure_passwords
+
+        ensure_passwords(self.state)  # the logins a 'stack up' makes (Kafka auth is on)
         (self.port,) = free_ports(1)
         self.env = {
             **os.environ,

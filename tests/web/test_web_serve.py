@@ -33,6 +33,9 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
     (state / "config" / "policies").mkdir(parents=True)
     shutil.copy(EXAMPLE_CAMERAS, state / "config" / "cameras.yaml")
     policy = state / "config" / "policies" / "acme.yaml"
+    from stream_processor.runtime.kafka_auth import ensure_passwords
+
+    ensure_passwords(state)  # the logins a 'stack up' makes (Kafka auth is on by default)
     policy.write_text(POLICY.format(tenant="acme", face="30d"))
     (port,) = free_ports(1)
     env = {
