@@ -32,6 +32,12 @@ from stream_processor.policy.keys import heartbeat_key
 from stream_processor.processor.currency import LedgerGate
 from stream_processor.processor.faust_tuning import LeanMonitor, fail_fast
 from stream_processor.processor.ingest import run_ingest
+from stream_processor.processor.ingest_clients import (
+    LedgerEnds,
+    OffsetsClient,
+    ends_client,
+    raw_consumer,
+)
 from stream_processor.processor.kafka_login import faust_login
 from stream_processor.processor.ledgers import Ledgers
 from stream_processor.processor.metrics import ProcessorMetrics
@@ -46,7 +52,6 @@ from stream_processor.runtime.ledger_client import read_ledger_at
 from stream_processor.runtime.settings import BrokerSettings, Topics
 from stream_processor.runtime.topics import ledger_configs
 from stream_processor.runtime.workers import (
-    AIOKAFKA_CONSUMER_TIMEOUTS,
     worker_app_settings,
     worker_replication,
 )
@@ -167,21 +172,7 @@ def add_ingest(
 ) -> None:
     @app.task  # type: ignore[untyped-decorator]
     async def ingest_batches() -> None:
-        from aiokafka import AIOKafkaConsumer
-
-        consumer = AIOKafkaConsumer(
-            topics.raw,
-            bootstrap_servers=stack.kafka_bootstrap,
-            group_id=f"{settings.app_id}.raw",
-            client_id=f"{settings.app_id}-{settings.worker_name}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=settings.batch_size,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-            fetch_max_bytes=64 * 1024 * 1024,
-            **AIOKAFKA_CONSUMER_TIMEOUTS,
-            **kafka_python_auth(stack, Role.PROCESSOR),  # aiokafka takes the same names
-        )
+        consumer = raw_consumer(stack, settings, topics.raw)
         writer = new_writer(settings, store_factory)
         service = ProcessorService(
             writer,
@@ -209,12 +200,18 @@ def add_ingest(
 
             await ledgers.open_views(read)
 
-        gate = new_gate(consumer, partitions, topics, ledgers, metrics)
+        ends = ends_client(
+            stack.kafka_bootstrap,
+            f"{settings.app_id}-{settings.worker_name}-ledger-ends",
+            kafka_python_auth(stack, Role.PROCESSOR),
+        )
+        gate = new_gate(ends, partitions, topics, ledgers, metrics)
 
         await writer.open()
         ledgers.writers.append(writer)
         await consumer.start()
         try:
+            await ends.start()
             await run_ingest(
                 consumer,
                 service,
@@ -227,27 +224,22 @@ def add_ingest(
         finally:
             ledgers.writers.clear()
             await writer.close()
+            await ends.stop()
             await consumer.stop()
 
 
 def new_gate(
-    consumer: Any,
+    ends: OffsetsClient,
     partitions: dict[str, list[int]],
     topics: Topics,
     ledgers: Ledgers,
     metrics: ProcessorMetrics,
 ) -> LedgerGate:
     """The ledger gate of the ingest loop; ``partitions`` (per ledger topic) is filled
-    when the views open, before the first batch."""
-
-    async def end_offsets(topic: str) -> dict[int, int]:
-        from aiokafka import TopicPartition
-
-        tps = [TopicPartition(topic, p) for p in partitions[topic]]
-        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
-
+    when the views open, before the first batch. ``ends`` must not be the raw
+    consumer (``ingest_clients``: its fetch long-polls would delay every look)."""
     return LedgerGate(
-        end_offsets,
+        LedgerEnds(ends, partitions),
         ledgers.position,
         {"consent": topics.consent, "policies": topics.policies},
         metrics,
