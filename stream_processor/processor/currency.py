@@ -102,7 +102,10 @@ class LedgerGate:
     async def _observe(self) -> None:
         at_monotonic, at_ms = self._monotonic(), int(self._clock() * 1000)
         names = list(self._ledgers)
-        got = await asyncio.gather(*(self._end_offsets(self._ledgers[n]) for n in names))
+        try:
+            got = await asyncio.gather(*(self._end_offsets(self._ledgers[n]) for n in names))
+        finally:
+            self._metrics.ledger_look_seconds.observe(self._monotonic() - at_monotonic)
         self._observed = Observed(dict(zip(names, got, strict=True)), at_monotonic, at_ms)
 
     async def is_current(self, fetched_at: float, newest_ms: int) -> bool:

@@ -98,6 +98,12 @@ class ProcessorMetrics:
             "How long a batch waited for the ledger views to be current",
             registry=registry,
         )
+        self.ledger_look_seconds = Histogram(
+            "facegate_processor_ledger_look_seconds",
+            "How long one read of the ledgers' end offsets took (the gate's look before a batch)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 12.0),
+            registry=registry,
+        )
         self.ledger_stale = Gauge(
             "facegate_processor_ledger_stale",
             "1 while a ledger view is behind for long and the worker takes no input",

@@ -8,6 +8,7 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
+from pytest import approx
 
 from stream_processor.processor.currency import (
     GateTiming,
@@ -168,6 +169,32 @@ def test_a_batch_fetched_after_the_last_look_looks_again_and_waits_for_the_new_r
         await held_until(task, ledger, 0.1)
 
     asyncio.run(run())
+
+
+def test_every_look_at_the_ledgers_ends_is_timed_read_or_not() -> None:
+    """A slow look delays every batch even when no view lags (no wait is counted then):
+    the look's own histogram is what shows it."""
+    now = [100.0]
+    ledger, registry = Ledger(end=3), CollectorRegistry()
+    ledger.applied = 2
+
+    async def slow_end_offsets(topic: str) -> dict[int, int]:
+        now[0] += 0.4  # a ListOffsets held behind a fetch long-poll
+        return await ledger.end_offsets(topic)
+
+    g = LedgerGate(
+        slow_end_offsets, ledger.position, {"consent": "c"}, ProcessorMetrics(registry),
+        monotonic=lambda: now[0],
+    )  # fmt: skip
+    assert asyncio.run(g.is_current(float("inf"), 2**62))
+    ledger.readable = False
+    assert not asyncio.run(g.is_current(float("inf"), 2**62))
+    assert registry.get_sample_value("facegate_processor_ledger_look_seconds_count") == 2
+    assert registry.get_sample_value("facegate_processor_ledger_look_seconds_sum") == approx(0.8)
+    assert (
+        registry.get_sample_value("facegate_processor_ledger_waits_total", {"ledger": "consent"})
+        is None
+    )
 
 
 class Consumer:
