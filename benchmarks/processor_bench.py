@@ -30,6 +30,7 @@ from typing import Any
 
 from _machine import (
     BenchStack,
+    free_ports,
     load_line,
     machine_line,
     message_size_line,
@@ -300,10 +301,13 @@ def latency(stack: StackSettings, env: dict[str, str], rate: float, seconds: flo
         Path(register_device(stack, ident, tls=False, broker=Mosquitto(stack)))
     )
     procs = []
-    for name, argv in (("bridge", ["bridge", "run"]), ("lat-worker", ["processor", "worker"])):
+    metrics_port = free_ports(1)[0]
+    wenv = {**env, "FACEGATE_PROCESSOR_METRICS_PORT": str(metrics_port)}
+    for name, argv, penv in (("bridge", ["bridge", "run"], env),
+                             ("lat-worker", ["processor", "worker"], wenv)):  # fmt: skip
         fh = open(tmp / f"{name}.log", "ab")  # noqa: SIM115
         procs.append(
-            subprocess.Popen([FACEGATE, *argv], env=env, stdout=fh, stderr=subprocess.STDOUT)
+            subprocess.Popen([FACEGATE, *argv], env=penv, stdout=fh, stderr=subprocess.STDOUT)
         )
     time.sleep(8)  # both connected and assigned
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=ident.username,
@@ -341,6 +345,7 @@ def latency(stack: StackSettings, env: dict[str, str], rate: float, seconds: flo
         time.sleep(0.5)
     client.loop_stop()
     client.disconnect()
+    print(worker_breakdown(metrics_port), flush=True)
     for p in procs:
         p.send_signal(signal.SIGTERM)
     for p in procs:
@@ -357,6 +362,33 @@ def latency(stack: StackSettings, env: dict[str, str], rate: float, seconds: flo
 
     return {"n": len(lat), "sent": n, "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99),
             "max": float(lat[-1])}  # fmt: skip
+
+
+def worker_breakdown(port: int) -> str:
+    """Where the latency worker's time went, from its metrics: batches, and the ledger
+    gate's looks (end offsets read before a batch) and waits (a view behind)."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:  # noqa: S310
+        text = r.read().decode()
+    samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    v = {s.name: s.value for s in samples if not s.labels}
+    # Samples of the histograms' 0.1 s bucket: the mean hides a few slow ones.
+    fast = {s.name: s.value for s in samples if s.labels == {"le": "0.1"}}
+
+    def line(name: str, what: str) -> str:
+        n, total = v.get(f"{name}_count", 0.0), v.get(f"{name}_sum", 0.0)
+        mean = 1000 * total / n if n else 0.0
+        slow = n - fast.get(f"{name}_bucket", n)
+        return f"{what} {n:.0f} (mean {mean:.1f} ms, {slow:.0f} over 100 ms, total {total:.1f} s)"
+
+    return "[latency] worker: " + "; ".join((
+        line("facegate_processor_batch_seconds", "batches decided and stored"),
+        line("facegate_processor_ledger_look_seconds", "ledger gate looks"),
+        line("facegate_processor_ledger_wait_seconds", "gate waits for a lagging view"),
+    ))  # fmt: skip
 
 
 def main() -> None:
