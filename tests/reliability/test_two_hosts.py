@@ -99,8 +99,12 @@ a.close()
 @pytest.fixture
 def hosts(running_stack: StackHandle, tmp_path: Path) -> Iterator[tuple[Host, Host]]:
     tag = uuid.uuid4().hex[:10]
-    topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
-    create_topics(running_stack, topics, {topics.audit_facts, topics.audit_chain})
+    # The test's own checkpoint topic too: in topic mode verify reads the shared one,
+    # and the suite's default topic holds other tests' checkpoints under other keys.
+    topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain",
+                    audit_checkpoints=f"t.{tag}.audit.checkpoints")  # fmt: skip
+    create_topics(running_stack, topics,
+                  {topics.audit_facts, topics.audit_chain, topics.audit_checkpoints})
     shared = {
         **os.environ, **running_stack.env,
         "FACEGATE_AUDIT_MODE": "topic",
@@ -108,6 +112,7 @@ def hosts(running_stack: StackHandle, tmp_path: Path) -> Iterator[tuple[Host, Ho
         "FACEGATE_AUDIT_WRITER_GROUP": f"facegate-audit-writer-{tag}",
         "FACEGATE_TOPIC_AUDIT_FACTS": topics.audit_facts,
         "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
+        "FACEGATE_TOPIC_AUDIT_CHECKPOINTS": topics.audit_checkpoints,
     }  # fmt: skip
     made = []
     for name in ("a", "b"):
@@ -360,8 +365,10 @@ def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
     from tests.support.store import new_pg_database
 
     tag = rig.p.tag
-    topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain")
-    create_topics(rig.p.stack, topics, {topics.audit_facts, topics.audit_chain})
+    topics = Topics(audit_facts=f"t.{tag}.audit.facts", audit_chain=f"t.{tag}.audit.chain",
+                    audit_checkpoints=f"t.{tag}.audit.checkpoints")  # fmt: skip
+    create_topics(rig.p.stack, topics,
+                  {topics.audit_facts, topics.audit_chain, topics.audit_checkpoints})
     dsn = new_pg_database(pg_cluster)
     # The gate is registered from this process: on the shared registry, so that every
     # host's erasure worker waits for its acknowledgement.
@@ -373,6 +380,7 @@ def test_an_erasure_waits_for_the_audit_writer_and_never_completes_half(
         "FACEGATE_AUDIT_WRITER_GROUP": f"facegate-audit-writer-{tag}",
         "FACEGATE_TOPIC_AUDIT_FACTS": topics.audit_facts,
         "FACEGATE_TOPIC_AUDIT_CHAIN": topics.audit_chain,
+        "FACEGATE_TOPIC_AUDIT_CHECKPOINTS": topics.audit_checkpoints,
     })  # fmt: skip
     rig.p.grant()  # the roles' plan on the test's audit topics too
     gate = rig.gate("gate1")
