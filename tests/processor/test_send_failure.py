@@ -34,6 +34,13 @@ def acls(h: Harness, change: str) -> None:
             admin.delete_acls([to_acl(grant)])
         else:
             admin.create_acls([to_acl(grant)])
+        # The controller answers once it holds the change; the broker authorizes by it
+        # only once it applied that metadata (a letter sent before then is accepted,
+        # and the worker never fails). Its own listing shows when it has.
+        deadline = time.monotonic() + 30
+        while (to_acl(grant) in admin.describe_acls(to_acl(grant))[0]) != (change == "create"):
+            assert time.monotonic() < deadline, f"the broker still lists the ACL as before {change}"
+            time.sleep(0.2)
     finally:
         admin.close()
 
