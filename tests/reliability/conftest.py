@@ -71,8 +71,26 @@ class ClusterStack(StackHandle):
         return self.cluster.settings()
 
 
+def _all_nodes_up(cluster: Cluster) -> None:
+    """Start any node a test left down (a failed test may stop between its kill and its
+    restart) and wait for all three: the next test must not inherit a lost quorum."""
+    from stream_processor.stack.cluster import KafkaCluster
+
+    KafkaCluster(cluster.settings()).up()
+
+
+@pytest.fixture
+def three_brokers(cluster_session: Cluster) -> Iterator[Cluster]:
+    """The session's cluster with every node running, before the test and after it."""
+    _all_nodes_up(cluster_session)
+    try:
+        yield cluster_session
+    finally:
+        _all_nodes_up(cluster_session)
+
+
 @pytest.fixture(scope="session")
-def three_brokers() -> Iterator[Cluster]:
+def cluster_session() -> Iterator[Cluster]:
     state = make_state_dir("facegate-cluster-")
     ports = free_ports(8)
     env = {

@@ -202,10 +202,15 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
     assert {leader} <= set(_partitions(three_brokers, topics.raw)[0]["isr"])
 
     # Two of three down: below min.insync.replicas=2 a write is refused, not lost.
+    # Both producers connect first: kafka-python's bootstrap against a cluster with two
+    # nodes just killed can fail inside the client itself (a closed socket registered).
+    strict = _producer(three_brokers, retries=0, delivery_timeout_ms=15_000)
+    patient = _producer(three_brokers)
+    for client in (strict, patient):
+        client.partitions_for(topics.raw)  # metadata fetched while all three serve
     others = [n for n in (1, 2, 3) if n != leader]
     three_brokers.node(others[0]).kill()
     three_brokers.node(others[1]).kill()
-    strict = _producer(three_brokers, retries=0, delivery_timeout_ms=15_000)
     refused = strict.send(topics.raw, partition=0, key=b"k", value=b"during-outage")
     # A loud failure, never a silent success: NotEnoughReplicas once the leader dropped
     # the dead followers from the ISR, a timed-out request or an expired batch while it
@@ -213,7 +218,6 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
     with pytest.raises(KafkaError):
         refused.get(timeout=30)
     strict.close()
-    patient = _producer(three_brokers)
     held = patient.send(topics.raw, partition=0, key=b"k", value=b"waited-for-the-broker")
     time.sleep(3)
     assert not held.succeeded()  # blocks (retries) while two of three are down
