@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,30 @@ def private_env(state: Path, models: Path) -> dict[str, str]:
     }  # fmt: skip
 
 
+def tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return f"({path.name}: no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def failure_report(summary: dict[str, Any], out: str) -> str:
+    """Why the demo failed, from its own summary: each failed step's lines and facts, the
+    tails of the logs it names, the processes that died; then the demo's last output. A CI
+    log alone must say what went wrong."""
+    parts = []
+    for step in summary["steps"]:
+        if step["ok"]:
+            continue
+        parts += [f"=== step {step['key']} FAILED", *step.get("detail", []),
+                  f"facts: {json.dumps(step['facts'], default=str)}"]  # fmt: skip
+        for log in step.get("logs", []):
+            parts += [f"--- tail of {log}", tail(Path(log))]
+    logs = Path(summary.get("logs", "."))
+    for name in summary.get("died_early", []):
+        parts += [f"=== {name} died early; tail of its log", tail(logs / f"{name}.log")]
+    return "\n".join([*parts, "=== demo output (end)", out[-3000:]])
+
+
 @pytest.fixture
 def state() -> Iterator[Path]:
     """The demo's private state folder (brokers' data, receipts), removed afterwards: a
@@ -67,7 +92,7 @@ def test_demo_tells_every_step_and_stops_everything(assets, state: Path) -> None
     summary = json.loads((state / "demo" / "summary.json").read_text())
     steps = {s["key"]: s for s in summary["steps"]}
     failed = [k for k, s in steps.items() if not s["ok"]]
-    assert run.returncode == 0 and summary["ok"] and not failed, (failed, out[-4000:])
+    assert run.returncode == 0 and summary["ok"] and not failed, failure_report(summary, out)
     assert list(steps) == [
         "recognition", "policy", "withdrawal", "erasure", "keycard", "notice", "console"
     ]  # fmt: skip

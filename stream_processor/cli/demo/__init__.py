@@ -107,7 +107,8 @@ def demo(duration: float, rate: float, pace: float, progress_every: float,
         say("stopping the gates, the web app, the bridge and the workers ...")
         children.stop()
         ok = write_summary(
-            scene.demo_dir / "summary.json", steps, children.pids(), interrupted, died
+            scene.demo_dir / "summary.json", steps, children.pids(), interrupted, died,
+            children.logs,
         )
         if keep_stack:
             say("brokers left running; stop them with: make down")

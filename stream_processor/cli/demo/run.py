@@ -24,6 +24,19 @@ STEPS: tuple[Callable[[Scene], story.Step], ...] = (
     public.notice, public.console,
 )  # fmt: skip
 
+#: The processes whose logs tell why a step failed (the summary names their files).
+_GATES = ("gate-lobby", "gate-garage")
+STEP_LOGS: dict[str, tuple[str, ...]] = {
+    "recognition": (*_GATES, "bridge", "processor"),
+    "policy": ("processor",),
+    "policy_change": ("processor",),  # the key of a step whose command failed
+    "withdrawal": ("processor", "bridge", *_GATES),
+    "erasure": ("erasure", "processor", "bridge", *_GATES, "witness"),
+    "keycard": ("processor", "bridge", *_GATES),
+    "notice": ("web",),
+    "console": ("web",),
+}
+
 
 def say(text: str) -> None:
     click.echo(f"[demo] {text}")
@@ -79,9 +92,22 @@ def progress(scene: Scene, stop: threading.Event, started: float, every_s: float
         say(snapshot(scene.store).line(time.monotonic() - started))
 
 
+def _step_doc(step: story.Step, logs: Path) -> dict[str, object]:
+    """A step as the summary keeps it; a failed one with what it printed and the logs to
+    read (only then: the console step's lines hold its sign-in tokens)."""
+    doc: dict[str, object] = {"key": step.key, "title": step.title, "ok": step.ok,
+                              "facts": step.facts}  # fmt: skip
+    if not step.ok:
+        names = STEP_LOGS.get(step.key, ())
+        doc["detail"] = step.lines
+        doc["logs"] = [str(logs / f"{name}.log") for name in names]
+    return doc
+
+
 def write_summary(
-    path: Path, steps: list[story.Step], pids: list[int], interrupted: bool, dead: list[str]
-) -> bool:
+    path: Path, steps: list[story.Step], pids: list[int], interrupted: bool, dead: list[str],
+    logs: Path,
+) -> bool:  # fmt: skip
     """True when every step told succeeded, all were told unless Ctrl-C cut it short, and
     no process died on its own."""
     ok = all(s.ok for s in steps) and (interrupted or len(steps) == len(STEPS))
@@ -90,8 +116,9 @@ def write_summary(
         "ok": ok,
         "died_early": dead,
         "interrupted": interrupted,
-        "steps": [{"key": s.key, "title": s.title, "ok": s.ok, "facts": s.facts} for s in steps],
+        "steps": [_step_doc(s, logs) for s in steps],
         "pids": pids,
+        "logs": str(logs),
     }
     path.write_text(json.dumps(doc, indent=2, default=str))
     return ok

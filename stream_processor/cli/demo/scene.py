@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import urllib.request
@@ -12,8 +11,6 @@ from pathlib import Path
 
 from stream_processor.cli.demo.firm import GateFiles
 from stream_processor.cli.demo.procs import Cli
-
-_TEMPLATES = re.compile(rb"^facegate_edge_gallery_templates(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
 
 
 @dataclass
@@ -35,15 +32,42 @@ class Scene:
         return wait_until(check, timeout_s, stop=self.stop)
 
 
-def gate_templates(port: int, timeout_s: float = 2.0) -> int | None:
-    """Face templates in a running agent's gallery (its /metrics), None if unreachable."""
+#: A scrape: (sample name, its labels) → value.
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def gate_metrics(port: int, timeout_s: float = 5.0) -> Samples | None:
+    """A running agent's samples (its /metrics) by name and labels, None if unreachable."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout_s) as r:
-            body = r.read()
+            body = r.read().decode()
     except OSError:
         return None
-    match = _TEMPLATES.search(body)
-    return int(float(match.group(1))) if match else None
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
+
+
+def gate_templates(port: int, timeout_s: float = 5.0) -> int | None:
+    """Face templates in a running agent's gallery (its /metrics), None if unreachable."""
+    samples = gate_metrics(port, timeout_s)
+    if samples is None:
+        return None
+    value = samples.get(("facegate_edge_gallery_templates", frozenset()))
+    return None if value is None else int(value)
+
+
+def commands_done(port: int, kind: str, timeout_s: float = 5.0) -> int | None:
+    """Commands of type ``kind`` the agent has carried out, None if unreachable."""
+    samples = gate_metrics(port, timeout_s)
+    if samples is None:
+        return None
+    key = ("facegate_edge_commands_total", frozenset({("type", kind), ("status", "done")}))
+    return int(samples.get(key, 0))
 
 
 def wait_until(
