@@ -146,6 +146,8 @@ class Pipeline:
     extra_env: dict[str, str] = field(default_factory=dict)
     #: The ACLs granted to this pipeline's names (revoked when it stops).
     grants: list[Any] = field(default_factory=list)
+    #: Bridge instances run or prepared here: their MQTT sessions end with ``stop_all``.
+    bridge_instances: set[str] = field(default_factory=set)
 
     @property
     def env(self) -> dict[str, str]:
@@ -225,6 +227,8 @@ class Pipeline:
         self.grants = []
 
     def start(self, *args: str, name: str) -> subprocess.Popen[bytes]:
+        if args[:1] == ("bridge",):
+            self.bridge_instances.add(self.env["FACEGATE_BRIDGE_INSTANCE"])
         log = open(self.tmp / f"{name}.log", "ab")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
             [FACEGATE, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
@@ -237,6 +241,8 @@ class Pipeline:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def stop_all(self) -> None:
+        """Stop every process, then end the bridges' durable MQTT sessions: left behind,
+        the broker would queue for them for the rest of the suite."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.terminate()
@@ -246,6 +252,30 @@ class Pipeline:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+        self.end_bridge_sessions()
+
+    def end_bridge_sessions(self) -> list[str]:
+        """End the sessions of ``bridge_instances`` (their processes must be stopped);
+        returns the client ids whose session could not be ended (broker down: a test that
+        stopped it has its own failure to report, so teardown does not raise)."""
+        from stream_processor.bridge.settings import BridgeSettings
+        from stream_processor.runtime.accounts import AccountBook
+        from stream_processor.runtime.layout import StateLayout
+        from tests.support.mqtt_sessions import SessionProbeError, end_session
+
+        env = self.env
+        creds = AccountBook(StateLayout(Path(env["FACEGATE_STATE_DIR"]))).bridge_credentials()
+        host, port = self.stack.settings().host, int(env["FACEGATE_MQTT_PORT"])
+        failed = []
+        for instance in sorted(self.bridge_instances):
+            # Not validated from the environment: a test may have left odd FACEGATE_BRIDGE_*.
+            client_id = BridgeSettings.model_construct(instance=instance).client_id
+            try:
+                end_session(host, port, creds, client_id, timeout_s=5)
+            except SessionProbeError:
+                failed.append(client_id)
+        self.bridge_instances.clear()
+        return failed
 
 
 @pytest.fixture
@@ -281,3 +311,4 @@ def prepare_bridge_session(p: Pipeline) -> None:
     settings = BridgeSettings(share_group=f"bridge-{p.tag}", instance=f"{p.tag}-1")
     creds = AccountBook(StateLayout(s.state_dir)).bridge_credentials()
     ensure_bridge_session(s.host, s.mqtt_port, creds, settings)
+    p.bridge_instances.add(settings.instance)
