@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from stream_processor.runtime.targets import targets_dir
-from tests.conftest import FACEGATE, StackHandle, free_ports, wait_for
+from tests.conftest import FACEGATE, StackHandle, free_ports
+from tests.monitoring.evidence import Evidence, wait_seen
 
 pytestmark = pytest.mark.component
 
@@ -43,9 +44,12 @@ def test_the_checkpointer_serves_and_announces_its_metrics(
         [FACEGATE, "audit", "checkpointer", "--interval", "1", "--metrics-port", str(port)],
         env={**os.environ, **running_stack.env}, stdout=log, stderr=subprocess.STDOUT,
     )
+    seen = Evidence(instances=(f"127.0.0.1:{port}",), state_dir=running_stack.state_dir,
+                    logs={"checkpointer": tmp_path / "checkpointer.log"},
+                    procs={"checkpointer": proc})
     try:
-        wait_for(lambda: "facegate_audit_unsigned_entries" in _metrics(port), 60,
-                 "the checkpointer's /metrics")
+        wait_seen(lambda: "facegate_audit_unsigned_entries" in _metrics(port), 60,
+                  "the checkpointer's /metrics", seen)
         text = _metrics(port)
         assert "facegate_audit_last_checkpoint_age_seconds" in text
         [entry] = _announced(running_stack.state_dir, port)
@@ -80,8 +84,10 @@ def test_the_follower_binds_the_metrics_host_its_settings_name(
     log = open(tmp_path / "follower.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([FACEGATE, "audit", "follow", "--metrics-port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
+    seen = Evidence(instances=(f"127.0.0.2:{port}",), state_dir=running_stack.state_dir,
+                    logs={"follower": tmp_path / "follower.log"}, procs={"follower": proc})
     try:
-        wait_for(lambda: _serves("127.0.0.2", port), 60, "the follower's /metrics")
+        wait_seen(lambda: _serves("127.0.0.2", port), 60, "the follower's /metrics", seen)
         assert not _serves("127.0.0.1", port)
         [entry] = [p for p in targets_dir(running_stack.state_dir).glob("facegate-audit-*.json")
                    if json.loads(p.read_text())[0]["targets"] == [f"127.0.0.2:{port}"]]

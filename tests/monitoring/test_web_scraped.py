@@ -15,7 +15,9 @@ import pytest
 from stream_processor.runtime.targets import targets_dir
 from stream_processor.stack.monitoring.prometheus import Prometheus
 from stream_processor.stack.monitoring.settings import MonitoringSettings
-from tests.conftest import FACEGATE, free_ports, wait_for
+from tests.conftest import FACEGATE, free_ports
+from tests.monitoring.evidence import Evidence, wait_seen
+from tests.monitoring.prom import Prom
 from tests.support.web import EXAMPLE_CAMERAS, POLICY
 
 pytestmark = pytest.mark.component
@@ -51,12 +53,14 @@ def test_the_web_app_over_https_is_scraped_over_https(tmp_path: Path) -> None:
     prometheus = Prometheus(
         state, MonitoringSettings(port=prom_port, scrape_interval_s=1, evaluation_interval_s=1)
     )
+    seen = Evidence(Prom(prometheus.url, env, state), instances=(f"127.0.0.1:{web_port}",),
+                    jobs=("facegate-web",), logs={"web": tmp_path / "web.log"}, procs={"web": web})
     try:
-        wait_for(lambda: any(targets_dir(state).glob("facegate-web-*.json")), 60,
-                 f"the web app's announcement: {(tmp_path / 'web.log').read_text()}")
+        wait_seen(lambda: any(targets_dir(state).glob("facegate-web-*.json")), 60,
+                  "the web app's announcement", seen)
         prometheus.up()  # after the web app made the project CA it is served under
-        wait_for(lambda: [t["health"] for t in _targets(prometheus)] == ["up"], 30,
-                 "the web app scraped")
+        wait_seen(lambda: [t["health"] for t in _targets(prometheus)] == ["up"], 30,
+                  "the web app scraped", seen)
         [target] = _targets(prometheus)
         assert str(target["scrapeUrl"]).startswith(f"https://127.0.0.1:{web_port}/metrics")
     finally:
