@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from stream_processor.runtime.targets import targets_dir
-from tests.conftest import Pipeline, free_ports, wait_for
+from tests.conftest import Pipeline, free_ports
+from tests.monitoring.dashboards import LOOK_PANEL, panel_queries
+from tests.monitoring.evidence import Evidence, wait_seen
 from tests.monitoring.prom import Prom
 from tests.support.edge import AgentProcess, Assets, Device, write_config
 
@@ -29,7 +31,8 @@ def _announced(state_dir: Path, job: str, port: int) -> Path | None:
 
 
 def _agent_port(agent: AgentProcess) -> int:
-    wait_for(lambda: "metrics and health on" in agent.text(), 60, "the agent's /metrics")
+    seen = Evidence(logs={"agent": agent.log}, procs={"agent": agent.proc})
+    wait_seen(lambda: "metrics and health on" in agent.text(), 60, "the agent's /metrics", seen)
     line = next(x for x in agent.text().splitlines() if "metrics and health on" in x)
     return int(line.rsplit(":", 1)[1].split()[0])
 
@@ -59,21 +62,33 @@ def test_killed_gate_and_worker_fire_their_alerts(
 
     gate_at = f"127.0.0.1:{_agent_port(gate)}"
     worker_at = f"127.0.0.1:{worker_port}"
-    # Both are discovered from their own announcement files, and scraped.
-    wait_for(lambda: bool(prom.query(f'up{{instance="{gate_at}",job="facegate-edge"}} == 1')),
-             60, "the gate scraped")
     raw = pipeline.env["FACEGATE_TOPIC_RAW"]
     lag = f'facegate_processor_consumer_lag{{instance="{worker_at}",topic="{raw}"}}'
-    wait_for(lambda: len(prom.query(lag)) == 3, 90, "the worker's lag on 3 partitions")
+    seen = Evidence(prom, instances=(gate_at, worker_at), queries=(lag,),
+                    logs={"agent": gate.log, "worker": pipeline.tmp / "worker.log"},
+                    procs={"agent": gate.proc, "worker": worker})
+    # Both are discovered from their own announcement files, and scraped.
+    wait_seen(lambda: bool(prom.query(f'up{{instance="{gate_at}",job="facegate-edge"}} == 1')),
+              60, "the gate scraped", seen)
+    wait_seen(lambda: len(prom.query(lag)) == 3, 90, "the worker's lag on 3 partitions", seen)
     assert {r["metric"]["partition"] for r in prom.query(lag)} == {"0", "1", "2"}
+    # The pipeline dashboard's ledger-look panel reads series this worker really exports.
+    look = "facegate_processor_ledger_look_seconds_bucket"
+    panel = [q.replace(f"{look}[", f'{look}{{instance="{worker_at}"}}[')
+             for q in panel_queries("facegate-pipeline", LOOK_PANEL)]
+    assert len(panel) == 2 and all(f'instance="{worker_at}"' in q for q in panel)
+    wait_seen(lambda: all(len(prom.query(q)) == 1 for q in panel), 30,
+              "the ledger-look panel's series", seen)
     assert not _alert(prom, "GateMetricsDown", gate_at)
 
     gate.kill9()
     worker.kill()  # SIGKILL: no clean exit, the announcements stay
     worker.wait(30)
-    wait_for(lambda: _alert(prom, "GateMetricsDown", gate_at) is not None, 30, "GateMetricsDown")
-    wait_for(lambda: _alert(prom, "FacegateProcessDown", worker_at) is not None, 30,
-             "FacegateProcessDown")
+    seen.queries = (*seen.queries, f'ALERTS{{instance=~"{gate_at}|{worker_at}"}}')
+    wait_seen(lambda: _alert(prom, "GateMetricsDown", gate_at) is not None, 30,
+              "GateMetricsDown", seen)
+    wait_seen(lambda: _alert(prom, "FacegateProcessDown", worker_at) is not None, 30,
+              "FacegateProcessDown", seen)
     down = _alert(prom, "FacegateProcessDown", worker_at)
     assert down is not None and down["labels"]["job"] == "facegate-processor"
     assert down["labels"]["severity"] == "critical"
@@ -96,8 +111,10 @@ def test_a_clean_stop_withdraws_the_announcement(
     gate = AgentProcess(config, tmp_path / "agent.log")
     agents.append(gate)
     port = _agent_port(gate)
-    wait_for(lambda: _announced(prom.state_dir, "facegate-edge", port) is not None, 10,
-             "the announcement")
+    seen = Evidence(prom, instances=(f"127.0.0.1:{port}",), logs={"agent": gate.log},
+                    procs={"agent": gate.proc})
+    wait_seen(lambda: _announced(prom.state_dir, "facegate-edge", port) is not None, 10,
+              "the announcement", seen)
     assert gate.stop() == 0
     assert _announced(prom.state_dir, "facegate-edge", port) is None
 
@@ -129,19 +146,25 @@ def test_a_gate_silent_in_the_cloud_view_fires_gate_offline(
     # The bridge is found through its announcement too; its first records are the
     # gate's status reports on their way to the web app.
     produced = f'sum(facegate_bridge_produced_total{{instance="{bridge_at}"}}) > 0'
-    wait_for(lambda: bool(prom.query(produced)), 90, "the gate's status through the bridge")
+    unreachable = f'facegate_web_devices_unreachable{{instance="{web_at}",tenant="{tenant}"}}'
+    seen = Evidence(prom, instances=(bridge_at, web_at), queries=(produced, unreachable),
+                    logs={"agent": gate.log, "bridge": pipeline.tmp / "bridge.log",
+                          "web": pipeline.tmp / "web.log"},
+                    procs={"agent": gate.proc})
+    wait_seen(lambda: bool(prom.query(produced)), 90, "the gate's status through the bridge",
+              seen)
     certs = prom.query(f'facegate_tls_certificate_not_after_seconds{{instance="{bridge_at}"}}'
                        " - time() > 300 * 86400")
     assert {r["metric"]["cert"] for r in certs} == {"mqtt_ca", "mqtt_server"}
-    unreachable = f'facegate_web_devices_unreachable{{instance="{web_at}",tenant="{tenant}"}}'
     assert prom.query(unreachable) == []  # a tenant with every gate reporting has no series
 
     gate.kill9()
-    wait_for(lambda: [r["value"][1] for r in prom.query(unreachable)] == ["1"], 60,
-             "the gate unreachable")
+    wait_seen(lambda: [r["value"][1] for r in prom.query(unreachable)] == ["1"], 60,
+              "the gate unreachable", seen)
 
     def offline() -> bool:
         return any(a["labels"]["alertname"] == "GateOffline"
                    and a["labels"].get("tenant") == tenant for a in prom.firing())
 
-    wait_for(offline, 30, "GateOffline firing")
+    seen.queries = (*seen.queries, 'ALERTS{alertname="GateOffline"}')
+    wait_seen(offline, 30, "GateOffline firing", seen)

@@ -4,55 +4,28 @@ variable) evaluates without error in the running Prometheus through its HTTP API
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.monitoring.dashboards import DASHBOARDS, LOOK_PANEL, load, queries, to_promql
 from tests.monitoring.names import SCRAPE_SERIES, exported_metric_names, metric_names_in
 from tests.monitoring.prom import Prom
 
-DASHBOARDS = sorted((REPO / "deploy" / "grafana").glob("*.json"))
+LOOK = "facegate_processor_ledger_look_seconds"
 REQUIRED = {"facegate-firm", "facegate-pipeline", "facegate-rights-sla"}
 BOUNDED_LABELS = {
     "job", "instance", "tenant", "site", "topic", "partition", "reason", "consumer",
     "cert", "result", "kind", "outcome", "decision", "status", "le",
 }
-#: What Grafana puts in place of its variables before it sends a query.
-SUBSTITUTE = {"$__rate_interval": "1m", "$__interval": "1m", "$tenant": ".*"}
-
-
-def _load(path: Any) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(path.read_text())
-    return doc
-
-
-def _queries() -> list[tuple[str, str, str]]:
-    """(dashboard uid, panel title, expr) of every panel target."""
-    found = []
-    for path in DASHBOARDS:
-        doc = _load(path)
-        for panel in doc["panels"]:
-            for target in panel["targets"]:
-                found.append((doc["uid"], panel["title"], target["expr"]))
-    return found
-
-
-def _grafana_to_promql(expr: str) -> str:
-    for variable, value in SUBSTITUTE.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, expr  # a variable Grafana would fill that the test does not know
-    return expr
 
 
 @pytest.mark.unit
 def test_the_three_dashboards_are_well_formed() -> None:
-    uids = {_load(p)["uid"] for p in DASHBOARDS}
+    uids = {load(p)["uid"] for p in DASHBOARDS}
     assert uids == REQUIRED
     for path in DASHBOARDS:
-        doc = _load(path)
+        doc = load(path)
         variables = {v["name"]: v for v in doc["templating"]["list"]}
         assert variables["datasource"]["query"] == "prometheus"
         ids = [p["id"] for p in doc["panels"]]
@@ -69,16 +42,35 @@ def test_the_three_dashboards_are_well_formed() -> None:
 @pytest.mark.unit
 def test_every_query_names_only_metrics_the_code_exports() -> None:
     exported = exported_metric_names() | SCRAPE_SERIES
-    for uid, title, expr in _queries():
+    for uid, title, expr in queries():
         names = metric_names_in(expr)
         assert names, (uid, title)
         assert names <= exported, (uid, title, names - exported)
 
 
 @pytest.mark.unit
+def test_the_ledger_gate_look_is_shown_beside_the_processor_ledger_panel() -> None:
+    """The worker's look at the ledgers' end offsets (a histogram in the code): its
+    p50 and p99 in seconds, on the processor's ledger row of the pipeline dashboard."""
+    [path] = [p for p in DASHBOARDS if load(p)["uid"] == "facegate-pipeline"]
+    panels = load(path)["panels"]
+    showing = [p for p in panels if any(LOOK in t["expr"] for t in p["targets"])]
+    assert [p["title"] for p in showing] == [LOOK_PANEL]
+    [panel] = showing
+    assert f"{LOOK}_bucket" in exported_metric_names()  # only a Histogram has one
+    for target, quantile in zip(panel["targets"], ("0.5", "0.99"), strict=True):
+        assert metric_names_in(target["expr"]) == {f"{LOOK}_bucket"}
+        assert target["expr"].startswith(f"histogram_quantile({quantile}, sum by (le) (rate(")
+    assert panel["fieldConfig"]["defaults"]["unit"] == "s"
+    [stale] = [p for p in panels if p["title"].startswith("Processor: ledger views behind")]
+    assert panel["gridPos"]["y"] == stale["gridPos"]["y"]  # the same row, side by side
+    assert {panel["gridPos"]["x"], stale["gridPos"]["x"]} == {0, 12}
+
+
+@pytest.mark.unit
 def test_queries_group_and_show_only_bounded_labels() -> None:
     for path in DASHBOARDS:
-        for panel in _load(path)["panels"]:
+        for panel in load(path)["panels"]:
             for target in panel["targets"]:
                 used = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", target.get("legendFormat", "")))
                 for group in re.findall(r"\bby\s*\(([^)]*)\)", target["expr"]):
@@ -88,13 +80,13 @@ def test_queries_group_and_show_only_bounded_labels() -> None:
 
 @pytest.mark.e2e
 def test_every_query_evaluates_in_the_running_prometheus(prom: Prom) -> None:
-    queries = _queries()
-    assert len(queries) >= 30
-    for _uid, _title, expr in queries:
+    found = queries()
+    assert len(found) >= 32
+    for _uid, _title, expr in found:
         # An error (bad syntax, a function misused, a type mismatch) fails the request.
-        prom.get("/api/v1/query", query=_grafana_to_promql(expr))
+        prom.get("/api/v1/query", query=to_promql(expr))
     for path in DASHBOARDS:
-        for variable in _load(path)["templating"]["list"]:
+        for variable in load(path)["templating"]["list"]:
             definition = variable.get("definition", "")
             match = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", definition)
             if variable["type"] == "query":
