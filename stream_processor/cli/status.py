@@ -70,7 +70,28 @@ def _targets(window_s: float):  # type: ignore[no-untyped-def]
         lag_group=f"{processor.app_id}.raw",
         postgres=postgres,
         dlq_window_s=window_s,
+        kafka_nodes=brokers.kafka_nodes,
     )
+
+
+def _apps() -> list[str]:
+    """The Faust app ids whose own topics (changelogs, leader topics) are checked too."""
+    from stream_processor.erasure.settings import ErasureSettings
+    from stream_processor.processor.settings import ProcessorSettings
+
+    processor = ProcessorSettings().app_id
+    return [processor, ErasureSettings().app_id or f"{processor}-erasure"]
+
+
+#: What each kind of replication problem asks of the operator (docs/operations.md).
+_FIX = {
+    "replicas": "fix: facegate stack topics --add-replicas (docs/operations.md,"
+    " 'Topics with too few replicas')",
+    "sync": "fix: start the broker that is down, or see why it falls behind"
+    " (docs/operations.md, 'What to watch')",
+    "unknown": "is every broker reachable and the status role's ACLs applied?"
+    " (docs/operations.md, 'What to watch')",
+}
 
 
 @click.command()
@@ -86,17 +107,24 @@ def status(as_json: bool, window_min: float) -> None:
     """
     from stream_processor.runtime.kafka_auth import Role, kafka_python_auth
     from stream_processor.runtime.settings import BrokerSettings
-    from stream_processor.runtime.status import KafkaPythonProbe, assess, http_error, observe
+    from stream_processor.runtime.status import assess, http_error, observe
+    from stream_processor.runtime.status_probe import KafkaPythonProbe
     from stream_processor.web.settings import WebSettings
 
     targets = _targets(window_min * 60)
     brokers = BrokerSettings()
     login = kafka_python_auth(brokers, Role.STATUS)
     _, cafile = web_probe(WebSettings(), brokers.state_dir)
+    from stream_processor.runtime.replication import describe_replication
+    from stream_processor.runtime.settings import Topics
+
     seen = observe(
         targets,
         lambda b: KafkaPythonProbe(b, auth=login),
         http=lambda url: http_error(url, cafile=cafile),
+        replication=lambda: describe_replication(
+            targets.kafka_bootstrap, Topics(), _apps(), login
+        ),
     )
     report = assess(targets, seen)
     if as_json:
@@ -109,5 +137,7 @@ def status(as_json: bool, window_min: float) -> None:
         dlq = "unknown" if rate is None else f"{rate:g}/min over the last {window_min:g} min"
         click.echo(f"{'consumer lag':<18}       {lag} (raw topic, processor group)")
         click.echo(f"{'dead letters':<18}       {dlq}")
+        for problem in report.replication:
+            click.echo(f"problem: topic {problem.topic}: {problem.detail}; {_FIX[problem.kind]}")
     if not report.ok:
         raise SystemExit(1)

@@ -118,8 +118,14 @@ def acl_plan(
     audit = _topics(Role.AUDIT, both, [t.audit_checkpoints, t.dlq])
     audit += _reader(Role.AUDIT, [t.audit_checkpoints, *ledgers, t.acks], "facegate-audit")
     chain = _audit_chain(t)
-    # facegate status: end offsets of raw and dead letters, members and lag of the groups.
-    status = _topics(Role.STATUS, ("DESCRIBE",), [t.raw, t.dlq])
+    # facegate status: end offsets of raw and dead letters, members and lag of the groups,
+    # and the replicas, in-sync replicas and min.insync.replicas of every pipeline topic
+    # (the workers' own included): it only looks.
+    looks: tuple[Operation, ...] = ("DESCRIBE", "DESCRIBE_CONFIGS")
+    pipeline = sorted({v for v in t.model_dump().values() if isinstance(v, str)})
+    status = _topics(Role.STATUS, looks, pipeline)
+    status += [Grant(Role.STATUS, op, "topic", app, prefixed=True)
+               for app in (processor_app, erasure_app) for op in looks]  # fmt: skip
     status += [Grant(Role.STATUS, "DESCRIBE", "group", "facegate", prefixed=True)]
     # Its lag and bridges lines read the processor's and the bridges' groups, named by
     # the app id and the share group, which may be any names.

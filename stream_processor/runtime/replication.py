@@ -5,18 +5,20 @@ for (``topics.replication_for``).
 Kafka never changes a topic's replicas after it is created: a worker that ran before
 the cluster grew, or before the workers chose their replication by the cluster's size,
 left topics on one replica, and a broker loss then takes the worker's table state with
-it. ``replication_problems`` is the pure decision; ``describe_replication`` looks
-through the admin client. The fix is a partition reassignment (docs/operations.md).
+it. ``replication_problems`` is the pure decision (``sync_problems`` for partitions out
+of sync, ``cluster_problems`` both, for ``facegate status``); ``describe_replication``
+looks through the admin client. The fix is a partition reassignment (docs/operations.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from stream_processor.errors import BrokerError
 from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.topics import replication_for
 
 
 @dataclass(frozen=True)
@@ -28,12 +30,19 @@ class TopicReplication:
     replicas: int
     #: its ``min.insync.replicas`` (its own, or the broker default it inherits)
     min_insync: int
+    #: its partitions whose in-sync replicas are fewer than their replicas
+    under_replicated: int = 0
+    #: in-sync replicas of its partition that has the fewest (None: not looked at)
+    in_sync: int | None = None
 
 
 @dataclass(frozen=True)
 class ReplicationProblem:
     topic: str
     detail: str
+    #: replicas: too few, or min.insync.replicas wrong (fixed by adding replicas);
+    #: sync: a replica out of sync (a broker down or behind); unknown: not seen
+    kind: Literal["replicas", "sync", "unknown"] = "replicas"
 
 
 def pipeline_topic_names(names: Iterable[str], topics: Topics, app_ids: Iterable[str]) -> list[str]:
@@ -57,6 +66,31 @@ def replication_problems(
         if detail:
             problems.append(ReplicationProblem(t.name, detail))
     return problems
+
+
+def sync_problems(seen: Iterable[TopicReplication]) -> list[ReplicationProblem]:
+    """Topics with a partition whose in-sync replicas (ISR) are fewer than its replicas:
+    a broker holding one is down or behind, and one more loss may stall the writers
+    (below min.insync.replicas) or lose the partition. Pure."""
+    return [
+        ReplicationProblem(
+            t.name,
+            f"{t.under_replicated} partition(s) under-replicated, as few as {t.in_sync} of"
+            f" {t.replicas} replica(s) in sync: a broker is down or behind",
+            "sync",
+        )
+        for t in sorted(seen, key=lambda t: t.name)
+        if t.under_replicated
+    ]
+
+
+def cluster_problems(seen: Iterable[TopicReplication], nodes: int) -> list[ReplicationProblem]:
+    """Every replication problem of ``seen`` on a cluster of ``nodes`` brokers: too few
+    replicas or a wrong min.insync.replicas for its size (``replication_for``), and
+    partitions out of sync. Pure."""
+    seen = list(seen)
+    replication, min_insync = replication_for(nodes)
+    return replication_problems(seen, replication, min_insync) + sync_problems(seen)
 
 
 def _problem(t: TopicReplication, replication: int, min_insync: int) -> str | None:
@@ -99,16 +133,33 @@ def describe_replication(
         raise BrokerError(f"Kafka at {bootstrap}: describing the topics failed: {exc}") from exc
     finally:
         admin.close()
-    isr = {
-        res[3]: int({c[0]: c[1] for c in res[4]}.get("min.insync.replicas") or 1)
-        for answer in answers
-        for res in answer.resources
-    }
-    return [
-        TopicReplication(
-            t["topic"],
-            min((len(p["replicas"]) for p in t["partitions"]), default=0),
-            isr.get(t["topic"], 1),
-        )
-        for t in described
-    ]
+    isr = _min_insync(bootstrap, answers)
+    return [_replication(t, isr.get(t["topic"], 1)) for t in described]
+
+
+def _min_insync(bootstrap: str, answers: Iterable[Any]) -> dict[str, int]:
+    """Each topic's min.insync.replicas from DescribeConfigs answers. A topic whose
+    configs were refused is an error: read as the default 1, it would hide (or invent)
+    a problem."""
+    found: dict[str, int] = {}
+    for answer in answers:
+        for code, _, _, name, configs in (res[:5] for res in answer.resources):
+            if code:
+                raise BrokerError(
+                    f"Kafka at {bootstrap}: reading the configs of topic {name} failed"
+                    f" (error {code}; is DESCRIBE_CONFIGS granted? facegate stack up"
+                    " applies the ACLs)"
+                )
+            found[name] = int({c[0]: c[1] for c in configs}.get("min.insync.replicas") or 1)
+    return found
+
+
+def _replication(described: Mapping[str, Any], min_insync: int) -> TopicReplication:
+    partitions = described["partitions"]
+    return TopicReplication(
+        described["topic"],
+        min((len(p["replicas"]) for p in partitions), default=0),
+        min_insync,
+        under_replicated=sum(1 for p in partitions if len(p["isr"]) < len(p["replicas"])),
+        in_sync=min((len(p["isr"]) for p in partitions), default=0),
+    )

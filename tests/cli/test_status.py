@@ -10,6 +10,7 @@ import time
 import pytest
 
 from stream_processor.errors import BrokerError
+from stream_processor.runtime.replication import TopicReplication
 from stream_processor.runtime.status import Observations, Targets, assess, observe
 from tests.conftest import FACEGATE, REPO, Pipeline, StackHandle, free_ports, wait_for
 
@@ -74,6 +75,51 @@ def test_a_probe_that_fails_midway_is_reported_not_raised() -> None:
     seen = observe(_targets(), lambda _: probe, tcp=lambda h, p: True, http=lambda u: None)
     assert seen.kafka_error == "describe failed" and probe.closed
     assert not assess(_targets(), seen).ok
+
+
+@pytest.mark.unit
+def test_replication_problems_fail_the_status_with_the_parts_up() -> None:
+    up = {name: 1 for name in GROUPS}
+    seen = Observations(None, True, None, up, lag=0, dead_letters=0, replication=(
+        TopicReplication("facegate.events.raw", 3, 2, under_replicated=1, in_sync=2),
+        TopicReplication("facegate-processor-consent-changelog", 1, 1, in_sync=1),
+        TopicReplication("facegate.consent", 3, 2, in_sync=3),
+    ))  # fmt: skip
+    report = assess(_targets(kafka_nodes=3), seen)
+    assert all(p.up for p in report.parts) and not report.ok
+    assert [(p.topic, p.kind) for p in report.replication] == [
+        ("facegate-processor-consent-changelog", "replicas"), ("facegate.events.raw", "sync")
+    ]  # fmt: skip
+    assert report.as_dict()["replication_problems"][1]["kind"] == "sync"  # type: ignore[index]
+    # One broker: one replica is what its size asks.
+    assert assess(_targets(kafka_nodes=1), seen).replication[0].kind == "sync"
+
+
+@pytest.mark.unit
+def test_replication_not_seen_is_a_problem_and_kafka_down_says_it_once() -> None:
+    class Probe:
+        def members(self, group: str) -> int:
+            return 1
+
+        def lag(self, group: str, topic: str) -> int:
+            return 0
+
+        def records_since(self, topic: str, since_ms: int) -> int:
+            return 0
+
+        def close(self) -> None:
+            pass
+
+    def refused() -> list[TopicReplication]:
+        raise BrokerError("reading the configs of topic facegate.consent failed (error 29)")
+
+    seen = observe(_targets(), lambda _: Probe(), tcp=lambda h, p: True, http=lambda u: None,
+                   replication=refused)  # fmt: skip
+    report = assess(_targets(kafka_nodes=3), seen)
+    assert not report.ok and [p.kind for p in report.replication] == ["unknown"]
+    assert "error 29" in report.replication[0].detail
+    down = assess(_targets(kafka_nodes=3), Observations("no Kafka", True, None))
+    assert down.replication == () and not down.ok
 
 
 def _status(env: dict[str, str]) -> tuple[int, dict[str, object]]:

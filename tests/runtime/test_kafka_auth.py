@@ -46,8 +46,10 @@ def test_only_the_office_the_web_app_and_the_erasure_worker_write_the_ledgers() 
     assert _writers(T.erasure) == {Role.OFFICE, Role.WEB, Role.ERASURE}
 
 
-def test_status_only_describes() -> None:
-    assert {g.operation for g in PLAN if g.role is Role.STATUS} == {"DESCRIBE"}
+def test_status_only_looks() -> None:
+    # It describes topics and their configs (replication) and groups; never reads a record.
+    assert {g.operation for g in PLAN if g.role is Role.STATUS} == {"DESCRIBE", "DESCRIBE_CONFIGS"}
+    assert not [g for g in PLAN if g.role is Role.STATUS and g.deny]
 
 
 def test_an_app_id_inside_another_apps_prefix_is_denied_to_the_other() -> None:

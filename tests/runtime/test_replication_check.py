@@ -9,8 +9,10 @@ import pytest
 
 from stream_processor.runtime.replication import (
     TopicReplication,
+    cluster_problems,
     pipeline_topic_names,
     replication_problems,
+    sync_problems,
 )
 from stream_processor.runtime.settings import Topics
 
@@ -84,3 +86,35 @@ def test_more_replicas_than_brokers_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="3 replicas asked, the cluster has 2 brokers"):
         replica_plan({0: [1]}, [1, 2], 3)
+
+
+def test_partitions_out_of_sync_are_problems_of_their_own() -> None:
+    seen = [
+        TopicReplication("facegate.events.raw", 3, 2, under_replicated=2, in_sync=2),
+        TopicReplication("facegate.consent", 3, 2, under_replicated=0, in_sync=3),
+        TopicReplication("t.lost", 3, 2, under_replicated=1, in_sync=0),
+    ]
+    problems = sync_problems(seen)
+    assert [(p.topic, p.kind) for p in problems] == [
+        ("facegate.events.raw", "sync"), ("t.lost", "sync")
+    ]  # fmt: skip
+    assert problems[0].detail.startswith("2 partition(s) under-replicated, as few as 2 of 3")
+    assert "0 of 3" in problems[1].detail
+
+
+@pytest.mark.parametrize(
+    ("nodes", "expected"),
+    [
+        (1, {("b", "replicas"), ("c", "sync")}),
+        (3, {("a", "replicas"), ("b", "replicas"), ("c", "sync")}),
+    ],
+)
+def test_the_cluster_check_asks_what_its_size_asks_and_full_sync(
+    nodes: int, expected: set[tuple[str, str]]
+) -> None:
+    seen = [
+        TopicReplication("a", 1, 1, in_sync=1),
+        TopicReplication("b", 1, 2, in_sync=1),  # min ISR above its replicas: any size
+        TopicReplication("c", 3, 2, under_replicated=1, in_sync=2),
+    ]
+    assert {(p.topic, p.kind) for p in cluster_problems(seen, nodes)} == expected
