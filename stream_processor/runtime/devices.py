@@ -14,6 +14,7 @@ database): the account file is one broker host's, the registry every host's.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -121,7 +122,7 @@ def register_device(
         # A public copy beside the configs: the bundle to hand to a device.
         ca_copy = layout.devices_dir / "ca.crt"
         layout.devices_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(files.ca_cert, ca_copy)
+        _replace_copy(files.ca_cert, ca_copy)
         hostnames = settings.mqtt_tls_hostnames
         mqtt.update(
             host=hostnames[0] if hostnames else settings.host,
@@ -142,6 +143,14 @@ def register_device(
     path = config_path(settings, identity)
     write_private(path, json.dumps(config, indent=2) + "\n")
     return str(path)
+
+
+def _replace_copy(source: Path, target: Path) -> None:
+    """Copy in one step: an agent on this host may be loading ``target`` as its CA right
+    now, and a truncated file fails its TLS set-up, so it dies before it serves."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 def unregister_device(
