@@ -18,6 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,32 @@ class StackHandle:
         return Stack(self.settings())
 
 
+#: How much of each broker log a failed start shows.
+BROKER_LOG_LINES = 40
+
+
+def broker_log_tails(state_dir: Path, lines: int = BROKER_LOG_LINES) -> str:
+    """The last ``lines`` of each broker's own log under a stack's state dir (Kafka's
+    server and stdout logs, Mosquitto's, PostgreSQL's; not Kafka's data segments)."""
+    parts = []
+    for path in sorted([*state_dir.glob("*/*.log"), *state_dir.glob("*/logs/*.log")]):
+        text = path.read_text(errors="replace").splitlines()[-lines:]
+        parts.append(f"--- {path} ---\n" + "\n".join(text))
+    return "\n".join(parts) or f"(no broker log under {state_dir})"
+
+
+@contextmanager
+def broker_logs_on_failure(state_dir: Path) -> Iterator[None]:
+    """On a failure inside (a stack that did not start), print the brokers' log tails:
+    the state dir is removed at the end of the fixture, and with it the only record of
+    why, e.g., a Kafka node exited during start-up."""
+    try:
+        yield
+    except BaseException:
+        print(broker_log_tails(state_dir), file=sys.stderr)
+        raise
+
+
 @pytest.fixture(scope="session")
 def running_stack() -> Iterator[StackHandle]:
     from tests.support.kafka import forget, register
@@ -125,7 +152,8 @@ def running_stack() -> Iterator[StackHandle]:
     handle = StackHandle(env=env, state_dir=state)
     stack: Stack = handle.stack()
     try:
-        stack.up()
+        with broker_logs_on_failure(state):
+            stack.up()
         register(handle.settings())
         yield handle
     finally:

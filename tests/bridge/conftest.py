@@ -22,6 +22,7 @@ from tests.conftest import (
     SUITE_KAFKA_AUTH,
     Pipeline,
     StackHandle,
+    broker_logs_on_failure,
     free_ports,
     make_state_dir,
     prepare_bridge_session,
@@ -57,9 +58,10 @@ def bridge_stack() -> Iterator[StackHandle]:
     env["FACEGATE_KAFKA_AUTH"] = "true" if SUITE_KAFKA_AUTH else "false"
     handle = StackHandle(env=env, state_dir=state)
     stack: Stack = handle.stack()
-    stack.up()
-    register(handle.settings())
     try:
+        with broker_logs_on_failure(state):
+            stack.up()
+        register(handle.settings())
         yield handle
     finally:
         forget(handle.settings())

@@ -17,6 +17,7 @@ from tests.conftest import (
     FACEGATE,
     SUITE_KAFKA_AUTH,
     StackHandle,
+    broker_log_tails,
     free_ports,
     make_state_dir,
     stack_env,
@@ -105,7 +106,7 @@ def cluster_session() -> Iterator[Cluster]:
     env["FACEGATE_KAFKA_BOOTSTRAP"] = cluster.bootstrap
     up = cluster.facegate("stack", "up", "--kafka-nodes", "3")
     try:
-        assert up.returncode == 0, up.stdout + up.stderr
+        assert up.returncode == 0, up.stdout + up.stderr + broker_log_tails(state)
         register(cluster.settings())
         yield cluster
     finally:

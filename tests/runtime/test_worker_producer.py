@@ -32,7 +32,14 @@ from stream_processor.runtime.workers import (
     PRODUCER_TIMEOUT_S,
     worker_app_settings,
 )
-from tests.conftest import SUITE_KAFKA_AUTH, StackHandle, free_ports, make_state_dir, stack_env
+from tests.conftest import (
+    SUITE_KAFKA_AUTH,
+    StackHandle,
+    broker_logs_on_failure,
+    free_ports,
+    make_state_dir,
+    stack_env,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The bound the real-broker test runs with: small, so that the test takes seconds.
@@ -94,7 +101,8 @@ def private_stack() -> Iterator[StackHandle]:
     handle = StackHandle(env=env, state_dir=state)
     stack = handle.stack()
     try:
-        stack.up()
+        with broker_logs_on_failure(state):
+            stack.up()
         register(handle.settings())
         yield handle
     finally:

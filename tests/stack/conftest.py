@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from stream_processor.runtime.settings import BrokerSettings
-from tests.conftest import FACEGATE, free_ports, make_state_dir, stack_env
+from tests.conftest import FACEGATE, broker_log_tails, free_ports, make_state_dir, stack_env
 
 
 def run_cli(
@@ -40,7 +40,7 @@ def secured_stack() -> Iterator[tuple[BrokerSettings, dict[str, str]]]:
     env = {**stack_env(state, free_ports(4)), "FACEGATE_KAFKA_AUTH": "true"}
     try:
         up = run_cli(env, "stack", "up")
-        assert up.returncode == 0, up.stdout + up.stderr
+        assert up.returncode == 0, up.stdout + up.stderr + broker_log_tails(state)
         yield BrokerSettings(
             state_dir=state, kafka_port=int(env["FACEGATE_KAFKA_PORT"]),
             mqtt_port=int(env["FACEGATE_MQTT_PORT"]), kafka_auth=True,
