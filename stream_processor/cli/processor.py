@@ -41,3 +41,35 @@ def worker(worker_name: str | None) -> None:
     from stream_processor.cli.handler import run_faust_worker
 
     run_faust_worker(faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False))
+
+
+@processor.command("command-key")
+@click.option("--create", is_flag=True,
+              help="make the key if this host has none (the first host of a deployment)")
+def command_key_cmd(create: bool) -> None:
+    """Show where the command-id key is and its fingerprint (compare it across hosts).
+
+    Every host of a multi-host deployment (FACEGATE_AUDIT_MODE=topic) must hold the first
+    host's <state>/secrets/command-id.key; there the workers never make one. A single host
+    makes it on first use.
+    """
+    from stream_processor.audit.settings import AuditSettings
+    from stream_processor.errors import ConfigError
+    from stream_processor.runtime.command_key import (
+        command_key,
+        fingerprint,
+        key_path,
+        missing_key_message,
+    )
+
+    stack = BrokerSettings()
+    path = key_path(stack.state_dir)
+    existed = path.exists()
+    if not existed and not create:
+        if AuditSettings().mode == "topic":
+            raise ConfigError(missing_key_message(path))
+        raise ConfigError(f"no command-id key at {path} yet: the first processor or erasure"
+                          " worker makes it, or make it now with --create")  # fmt: skip
+    key = command_key(stack.state_dir, create=create)
+    made = "made now" if not existed else "present"
+    click.echo(f"{path}: {made}, fingerprint {fingerprint(key)}")

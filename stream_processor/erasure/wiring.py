@@ -63,7 +63,6 @@ def make_deps(
     from stream_processor.rights.keycards import KeycardBook
     from stream_processor.rights.receipt_proof import witness_now
     from stream_processor.rights.receipt_store import ReceiptStore
-    from stream_processor.runtime.command_key import command_key
     from stream_processor.runtime.registry import DeviceRegistry
     from stream_processor.store.settings import StoreSettings
 
@@ -109,7 +108,7 @@ def make_deps(
         forget_keycards=keycards.forget_subject,
         retired=waivers.retired,
         store_kind=StoreSettings().store,
-        withdrawals=WithdrawalBook(db, command_key(stack.state_dir), int(time.time() * 1000)),
+        withdrawals=WithdrawalBook(db, _command_key(stack), int(time.time() * 1000)),
         withdrawn=withdrawn.changes,
         closing=[
             ledger.close,
@@ -123,6 +122,14 @@ def make_deps(
     )
 
 
+def _command_key(stack: BrokerSettings) -> bytes:
+    """The deployment's command-id key; made here only on a single host (runtime.command_key)."""
+    from stream_processor.audit.settings import AuditSettings
+    from stream_processor.runtime.command_key import command_key
+
+    return command_key(stack.state_dir, create=AuditSettings().mode != "topic")
+
+
 def build(
     stack: BrokerSettings,
     settings: ErasureSettings,
@@ -132,6 +139,9 @@ def build(
     from stream_processor.processor.settings import ProcessorSettings
     from stream_processor.store.factory import store_factory
 
+    # Before the worker starts: a host of several without the first host's key stops
+    # here with one line, not in the worker's thread.
+    _command_key(stack)
     topics = topics or Topics()
     processor = ProcessorSettings()
     app_id = settings.app_id or f"{processor.app_id}-erasure"

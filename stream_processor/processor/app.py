@@ -28,6 +28,7 @@ import faust
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from stream_processor.audit.log import AuditSink
+from stream_processor.audit.settings import AuditSettings
 from stream_processor.policy.keys import heartbeat_key
 from stream_processor.processor.currency import LedgerGate
 from stream_processor.processor.faust_tuning import LeanMonitor, fail_fast
@@ -142,7 +143,8 @@ def create_app(
         store_factory,
         consent_topic=topics.consent,
         policies_topic=topics.policies,
-        command_key=command_key(stack.state_dir),
+        # Made here only on a single host: hosts of several share the first one's.
+        command_key=command_key(stack.state_dir, create=AuditSettings().mode != "topic"),
         withdrawal_recheck_s=settings.withdrawal_recheck_s,
     )
     add_ingest(app, stack, settings, topics, store_factory, ledgers, metrics, quarantine, clock)
