@@ -144,15 +144,32 @@ class Evidence:
         return "\n".join(lines)
 
 
+class ProcessExited(Exception):
+    """A process the wait depends on is gone: waiting longer cannot help."""
+
+
 def wait_seen(
-    check: Callable[[], bool], timeout_s: float, what: str, evidence: Evidence
+    check: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    evidence: Evidence,
+    alive: tuple[str, ...] = (),
 ) -> None:
-    """``wait_for``, whose timeout carries ``evidence.report()``."""
+    """``wait_for``, whose failure carries ``evidence.report()``; it fails at once when
+    one of the ``alive`` processes (names in ``evidence.procs``) has exited."""
+
+    def still_running_then_check() -> bool:
+        for name in alive:
+            code = evidence.procs[name].poll()
+            if code is not None:
+                raise ProcessExited(f"{name} exited with code {code}")
+        return check()
+
     try:
-        wait_for(check, timeout_s, what)
+        wait_for(still_running_then_check, timeout_s, what)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{evidence.report()}") from None
-    except Exception as exc:  # the check itself failed (e.g. Prometheus went away)
+    except Exception as exc:  # the check failed (Prometheus went away, a process died)
         raise AssertionError(
             f"waiting for {what}: {type(exc).__name__}: {exc}\n{evidence.report()}"
         ) from exc

@@ -32,7 +32,8 @@ def _announced(state_dir: Path, job: str, port: int) -> Path | None:
 
 def _agent_port(agent: AgentProcess) -> int:
     seen = Evidence(logs={"agent": agent.log}, procs={"agent": agent.proc})
-    wait_seen(lambda: "metrics and health on" in agent.text(), 60, "the agent's /metrics", seen)
+    wait_seen(lambda: "metrics and health on" in agent.text(), 60, "the agent's /metrics", seen,
+              alive=("agent",))
     line = next(x for x in agent.text().splitlines() if "metrics and health on" in x)
     return int(line.rsplit(":", 1)[1].split()[0])
 
@@ -69,8 +70,9 @@ def test_killed_gate_and_worker_fire_their_alerts(
                     procs={"agent": gate.proc, "worker": worker})
     # Both are discovered from their own announcement files, and scraped.
     wait_seen(lambda: bool(prom.query(f'up{{instance="{gate_at}",job="facegate-edge"}} == 1')),
-              60, "the gate scraped", seen)
-    wait_seen(lambda: len(prom.query(lag)) == 3, 90, "the worker's lag on 3 partitions", seen)
+              60, "the gate scraped", seen, alive=("agent", "worker"))
+    wait_seen(lambda: len(prom.query(lag)) == 3, 90, "the worker's lag on 3 partitions", seen,
+              alive=("agent", "worker"))
     assert {r["metric"]["partition"] for r in prom.query(lag)} == {"0", "1", "2"}
     # The pipeline dashboard's ledger-look panel reads series this worker really exports.
     look = "facegate_processor_ledger_look_seconds_bucket"
@@ -78,7 +80,7 @@ def test_killed_gate_and_worker_fire_their_alerts(
              for q in panel_queries("facegate-pipeline", LOOK_PANEL)]
     assert len(panel) == 2 and all(f'instance="{worker_at}"' in q for q in panel)
     wait_seen(lambda: all(len(prom.query(q)) == 1 for q in panel), 30,
-              "the ledger-look panel's series", seen)
+              "the ledger-look panel's series", seen, alive=("worker",))
     assert not _alert(prom, "GateMetricsDown", gate_at)
 
     gate.kill9()
@@ -114,7 +116,7 @@ def test_a_clean_stop_withdraws_the_announcement(
     seen = Evidence(prom, instances=(f"127.0.0.1:{port}",), logs={"agent": gate.log},
                     procs={"agent": gate.proc})
     wait_seen(lambda: _announced(prom.state_dir, "facegate-edge", port) is not None, 10,
-              "the announcement", seen)
+              "the announcement", seen, alive=("agent",))
     assert gate.stop() == 0
     assert _announced(prom.state_dir, "facegate-edge", port) is None
 
@@ -136,8 +138,8 @@ def test_a_gate_silent_in_the_cloud_view_fires_gate_offline(
         FACEGATE_BRIDGE_METRICS_PORT=str(bridge_port),
     )
     prepare_bridge_session(pipeline)
-    pipeline.start("bridge", "run", name="bridge")
-    pipeline.start("web", "serve", name="web")
+    bridge = pipeline.start("bridge", "run", name="bridge")
+    web = pipeline.start("web", "serve", name="web")
     gate = AgentProcess(write_config(tmp_path, assets, device.connection),
                         tmp_path / "agent.log")
     agents.append(gate)
@@ -150,9 +152,9 @@ def test_a_gate_silent_in_the_cloud_view_fires_gate_offline(
     seen = Evidence(prom, instances=(bridge_at, web_at), queries=(produced, unreachable),
                     logs={"agent": gate.log, "bridge": pipeline.tmp / "bridge.log",
                           "web": pipeline.tmp / "web.log"},
-                    procs={"agent": gate.proc})
+                    procs={"agent": gate.proc, "bridge": bridge, "web": web})
     wait_seen(lambda: bool(prom.query(produced)), 90, "the gate's status through the bridge",
-              seen)
+              seen, alive=("agent", "bridge", "web"))
     certs = prom.query(f'facegate_tls_certificate_not_after_seconds{{instance="{bridge_at}"}}'
                        " - time() > 300 * 86400")
     assert {r["metric"]["cert"] for r in certs} == {"mqtt_ca", "mqtt_server"}
@@ -160,7 +162,7 @@ def test_a_gate_silent_in_the_cloud_view_fires_gate_offline(
 
     gate.kill9()
     wait_seen(lambda: [r["value"][1] for r in prom.query(unreachable)] == ["1"], 60,
-              "the gate unreachable", seen)
+              "the gate unreachable", seen, alive=("bridge", "web"))
 
     def offline() -> bool:
         return any(a["labels"]["alertname"] == "GateOffline"

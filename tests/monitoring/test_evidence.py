@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,22 @@ def test_a_check_that_raises_carries_the_evidence(tmp_path: Path) -> None:
     text = str(failed.value)
     assert text.startswith("waiting for the worker: ConnectionResetError: reset by peer\n")
     assert "  | Traceback: port taken" in text
+
+
+def test_a_process_that_dies_ends_the_wait_at_once(tmp_path: Path) -> None:
+    log = tmp_path / "agent.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit('ssl: bad CA')"],
+                                stdout=out, stderr=subprocess.STDOUT)
+        proc.wait(30)
+    seen = Evidence(procs={"agent": proc}, logs={"agent": log})
+    started = time.monotonic()
+    with pytest.raises(AssertionError) as failed:
+        wait_seen(lambda: False, 60, "the agent scraped", seen, alive=("agent",))
+    assert time.monotonic() - started < 5  # not the 60 s timeout
+    text = str(failed.value)
+    assert text.startswith("waiting for the agent scraped: ProcessExited: agent exited with code 1")
+    assert "  | ssl: bad CA" in text
 
 
 def test_the_log_tail_is_the_last_lines_only(tmp_path: Path) -> None:

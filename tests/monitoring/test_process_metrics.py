@@ -49,7 +49,7 @@ def test_the_checkpointer_serves_and_announces_its_metrics(
                     procs={"checkpointer": proc})
     try:
         wait_seen(lambda: "facegate_audit_unsigned_entries" in _metrics(port), 60,
-                  "the checkpointer's /metrics", seen)
+                  "the checkpointer's /metrics", seen, alive=("checkpointer",))
         text = _metrics(port)
         assert "facegate_audit_last_checkpoint_age_seconds" in text
         [entry] = _announced(running_stack.state_dir, port)
@@ -87,7 +87,8 @@ def test_the_follower_binds_the_metrics_host_its_settings_name(
     seen = Evidence(instances=(f"127.0.0.2:{port}",), state_dir=running_stack.state_dir,
                     logs={"follower": tmp_path / "follower.log"}, procs={"follower": proc})
     try:
-        wait_seen(lambda: _serves("127.0.0.2", port), 60, "the follower's /metrics", seen)
+        wait_seen(lambda: _serves("127.0.0.2", port), 60, "the follower's /metrics", seen,
+                  alive=("follower",))
         assert not _serves("127.0.0.1", port)
         [entry] = [p for p in targets_dir(running_stack.state_dir).glob("facegate-audit-*.json")
                    if json.loads(p.read_text())[0]["targets"] == [f"127.0.0.2:{port}"]]

@@ -40,7 +40,7 @@ def test_a_registered_agent_is_scraped_and_removing_the_device_drops_it(
 
     up = f'up{{job="facegate-edge",instance="{address}"}}'
     wait_seen(lambda: [r["value"][1] for r in prom.query(up)] == ["1"], 60, "the agent scraped",
-              seen)
+              seen, alive=("agent",))
     [found] = prom.query(up)
     labels = {k: v for k, v in found["metric"].items() if k not in ("__name__", "instance")}
     i = device.identity

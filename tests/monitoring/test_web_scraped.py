@@ -57,10 +57,10 @@ def test_the_web_app_over_https_is_scraped_over_https(tmp_path: Path) -> None:
                     jobs=("facegate-web",), logs={"web": tmp_path / "web.log"}, procs={"web": web})
     try:
         wait_seen(lambda: any(targets_dir(state).glob("facegate-web-*.json")), 60,
-                  "the web app's announcement", seen)
+                  "the web app's announcement", seen, alive=("web",))
         prometheus.up()  # after the web app made the project CA it is served under
         wait_seen(lambda: [t["health"] for t in _targets(prometheus)] == ["up"], 30,
-                  "the web app scraped", seen)
+                  "the web app scraped", seen, alive=("web",))
         [target] = _targets(prometheus)
         assert str(target["scrapeUrl"]).startswith(f"https://127.0.0.1:{web_port}/metrics")
     finally:
