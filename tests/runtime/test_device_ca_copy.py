@@ -13,13 +13,35 @@ from pathlib import Path
 
 import pytest
 
-from tests.runtime.test_devices import RecordingBroker, register, settings
+from edge_agent.wire.topics import DeviceIdentity
+from stream_processor.runtime.accounts import AccountBook
+from stream_processor.runtime.devices import register_device
+from stream_processor.runtime.layout import StateLayout
+from stream_processor.runtime.settings import BrokerSettings
 
 pytestmark = pytest.mark.unit
 
+GATE = DeviceIdentity("acme", "north", "gate-1", "cam-1")
+
+
+class NoBroker:
+    """``BrokerAccounts`` without Mosquitto: the real account book, reloads ignored."""
+
+    def __init__(self, state: Path) -> None:
+        self.accounts = AccountBook(StateLayout(state))
+        self.tls_hostnames = ["127.0.0.1", "localhost"]
+
+    def reload(self) -> None:
+        return None
+
+
+def register(s: BrokerSettings, broker: NoBroker) -> str:
+    return register_device(s, GATE, broker=broker, open_session=None)
+
 
 def test_a_reader_of_the_ca_copy_never_sees_it_half_written(tmp_path: Path) -> None:
-    s, broker = settings(tmp_path, tls_port=18883), RecordingBroker(tmp_path)
+    s = BrokerSettings(state_dir=tmp_path, mqtt_port=18830, mqtt_tls_port=18883)
+    broker = NoBroker(tmp_path)
     ca = Path(json.loads(Path(register(s, broker)).read_text())["mqtt"]["ca_file"])
     stop, failures, loads = threading.Event(), [], [0]
 
