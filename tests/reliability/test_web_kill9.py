@@ -20,7 +20,7 @@ from typing import IO
 import pytest
 
 from tests.conftest import FACEGATE, free_ports, wait_for
-from tests.support.web import EXAMPLE_CAMERAS, POLICY
+from tests.support.web import EXAMPLE_CAMERAS, POLICY, stop_web
 
 pytestmark = pytest.mark.e2e
 
@@ -46,13 +46,20 @@ class WebProcess:
             "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{self.port}",
             "FACEGATE_WEB_RETENTION_SOURCE": "file",
         }
-        self._log: IO[bytes] = open(tmp / "web.log", "ab")  # noqa: SIM115
+        self.log_path = tmp / "web.log"
+        self._log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen([FACEGATE, "web", "serve"], env=self.env,
                                      stdout=self._log, stderr=self._log)  # fmt: skip
-        wait_for(lambda: self.request("GET", "/healthz")[0] == 200, 60, "web app health")
+        proc = self.proc
+        wait_for(lambda: proc.poll() is not None or self.request("GET", "/healthz")[0] == 200,
+                 60, "web app health")  # fmt: skip
+        assert proc.poll() is None, f"web serve exited {proc.returncode}:\n{self.log_tail()}"
+
+    def log_tail(self) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -60,10 +67,11 @@ class WebProcess:
         self.proc.wait(30)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-        self._log.close()
+        try:
+            if self.proc is not None:
+                stop_web(self.proc, self.log_path)
+        finally:
+            self._log.close()
 
     def request(
         self, method: str, path: str, body: dict[str, str] | None = None,

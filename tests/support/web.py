@@ -3,6 +3,7 @@ files (example cameras, a policy file), a test client, policy versions."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,30 @@ from tests.conftest import REPO
 from tests.support.audit import AuditRig, Clock
 
 EXAMPLE_CAMERAS = REPO / "deploy" / "config" / "cameras.example.yaml"
+
+#: How long ``web serve`` may take to stop on SIGTERM. It stops its three Kafka views
+#: one after another, joining each for up to 10 s (stream_processor/tail.py); with no
+#: Kafka to reach, each can be inside a bootstrap that takes that long on a loaded
+#: machine: stops of 25 and 30.4 s were measured at load ~20.
+WEB_STOP_S = 90.0
+
+
+def stop_web(proc: subprocess.Popen[bytes], log: Path, timeout_s: float = WEB_STOP_S) -> None:
+    """SIGTERM a ``web serve`` process and wait for it; one that outlives ``timeout_s``
+    is killed and fails the test with the end of its log."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(30)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise AssertionError(
+            f"web serve did not stop within {timeout_s:.0f}s of SIGTERM; its log ends:\n{tail}"
+        ) from None
+
 
 #: A policy document; ``.format(tenant=…, face=…)`` with face retention such as "30d".
 POLICY = """\

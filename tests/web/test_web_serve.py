@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import FACEGATE, free_ports, wait_for
-from tests.support.web import EXAMPLE_CAMERAS, POLICY
+from tests.support.web import EXAMPLE_CAMERAS, POLICY, stop_web
 
 pytestmark = pytest.mark.e2e
 
@@ -45,7 +45,8 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
         "FACEGATE_WEB_PUBLIC_URL": f"http://127.0.0.1:{port}",
         "FACEGATE_WEB_RETENTION_SOURCE": "file",
     }
-    log = open(tmp_path / "web.log", "wb")  # noqa: SIM115
+    log_path = tmp_path / "web.log"
+    log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen([FACEGATE, "web", "serve"], env=env, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -108,8 +109,9 @@ def test_serve_notice_page_follows_the_policy_file(tmp_path: Path) -> None:
         assert verified.returncode == 0, verified.stdout
         assert "audit log OK: 2 entries, 1 checkpoints" in verified.stdout
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+        try:
+            stop_web(proc, log_path)
+        finally:
+            log.close()
     audit_log = (state / "audit" / "log.jsonl").read_text()
     assert audit_log.count('"type":"notice_version"') == 2
