@@ -22,9 +22,9 @@ pytestmark = pytest.mark.unit
 
 COMPOSE = DEPLOY / "compose"
 SERVICES = {
-    "mosquitto", "kafka-1", "kafka-2", "kafka-3", "postgres", "topics", "admin", "bridge-a",
-    "bridge-b", "worker", "erasure", "audit-follower", "audit-checkpointer", "audit-writer",
-    "web", "prometheus", "grafana",
+    "mosquitto", "kafka-1", "kafka-2", "kafka-3", "postgres", "topics", "command-key", "admin",
+    "bridge-a", "bridge-b", "worker", "erasure", "audit-follower", "audit-checkpointer",
+    "audit-writer", "web", "prometheus", "grafana",
 }
 #: The setting that names each facegate process's /metrics port.
 METRICS_PORT = {
