@@ -32,6 +32,18 @@ def log_tail(path: Path, lines: int = _TAIL_LINES) -> str:
     return "\n".join(f"  | {line}" for line in text[-lines:]) or "  | (empty)"
 
 
+def prometheus_log_seen(path: Path) -> str:
+    """Its latest warnings and errors (a target file it could not read, a scrape pool it
+    could not start), then its last lines."""
+    if not path.exists():
+        return f"prometheus log: {path} does not exist"
+    lines = path.read_text(errors="replace").splitlines()
+    trouble = [x for x in lines if "level=warn" in x or "level=error" in x][-15:]
+    shown = "\n".join(f"  | {x}" for x in trouble) or "  | (none)"
+    return (f"prometheus log ({path}), warnings and errors:\n{shown}\n"
+            f"prometheus log, last lines:\n{log_tail(path, 10)}")
+
+
 def prometheus_log(state_dir: Path) -> Path:
     """Where the stack's Prometheus for ``state_dir`` writes its log."""
     return StateLayout(state_dir).root / "monitoring" / "prometheus.log"
@@ -127,7 +139,7 @@ class Evidence:
         if state is not None:
             parts.append(partial(target_files, state, self.instances))
             if prom is not None:
-                parts.append(partial(_log, "prometheus", prometheus_log(state)))
+                parts.append(partial(prometheus_log_seen, prometheus_log(state)))
         if self.instances:
             parts.append(partial(port_holders, self.instances))
         parts.extend(partial(_proc, name, proc) for name, proc in self.procs.items())

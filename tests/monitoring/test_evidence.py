@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_ports
-from tests.monitoring.evidence import Evidence, log_tail, wait_seen
+from tests.monitoring.evidence import Evidence, log_tail, prometheus_log_seen, wait_seen
 from tests.monitoring.prom import Prom
 
 pytestmark = pytest.mark.unit
@@ -59,6 +59,15 @@ def test_a_process_that_dies_ends_the_wait_at_once(tmp_path: Path) -> None:
     text = str(failed.value)
     assert text.startswith("waiting for the agent scraped: ProcessExited: agent exited with code 1")
     assert "  | ssl: bad CA" in text
+
+
+def test_prometheus_warnings_are_shown_however_old(tmp_path: Path) -> None:
+    log = tmp_path / "prometheus.log"
+    lines = ['ts=1 level=error component="discovery manager" msg="Error reading file"']
+    lines += [f"ts={n} level=info msg=scrape" for n in range(2, 200)]
+    log.write_text("\n".join(lines) + "\n")
+    seen = prometheus_log_seen(log)
+    assert 'msg="Error reading file"' in seen and "ts=199 " in seen and "ts=100 " not in seen
 
 
 def test_the_log_tail_is_the_last_lines_only(tmp_path: Path) -> None:
