@@ -18,6 +18,7 @@ from tests.conftest import (
     prepare_bridge_session,
     wait_for,
 )
+from tests.support.mosquitto_census import take_census
 from tests.support.mqtt_sessions import session_present
 
 
@@ -56,6 +57,12 @@ def test_stop_all_ends_the_sessions_of_the_bridges_it_ran(
         ensure_bridge_session(s.host, s.mqtt_port, _creds(running_stack), stranger_settings)
         p.stop_all()
         assert p.procs and all(proc.returncode is not None for proc in p.procs)
+        # What the broker itself keeps (its persistence file): the stranger, not ours.
+        census = take_census(running_stack.state_dir)
+        assert census is not None and census.sessions >= 1
+        ours = {BridgeSettings.model_construct(instance=f"{p.tag}-{n}").client_id for n in (1, 2)}
+        assert not ours & set(census.bridges), census
+        assert BridgeSettings.model_construct(instance=stranger).client_id in census.bridges
         assert not _present(running_stack, f"{p.tag}-1")
         assert not _present(running_stack, f"{p.tag}-2")
         # The probe does see a durable session (so the two above were really gone) ...
