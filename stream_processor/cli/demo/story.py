@@ -117,7 +117,7 @@ def withdrawal(scene: Scene) -> Step:
         now = _templates(scene)
         return all((now[g] or 0) <= (before[g] or 0) - gone for g in now)
 
-    step.ok = scene.wait(dropped, 60) and all(v is not None for v in before.values())
+    step.ok = scene.wait(dropped, GATE_BOUND_S) and all(v is not None for v in before.values())
     after = _templates(scene)
     step.lines.append(f"$ {done.shown}")
     for gate, files in scene.gates.items():
