@@ -14,6 +14,7 @@ import functools
 import getpass
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -112,6 +113,7 @@ def broker() -> Iterator[Broker]:
     finally:
         proc.terminate()
         proc.wait(10)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def run(body: Callable[[], Awaitable[T]]) -> T:
