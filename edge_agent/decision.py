@@ -59,7 +59,7 @@ def credential(kind: EventKind, subject: str | None, consent_ref: str | None) ->
 
 
 def manual_open(reason: str = "manual") -> Outcome:
-    code = reason if _REASON.match(reason) else "manual"
+    code = reason if _REASON.fullmatch(reason) else "manual"
     return Outcome(EventKind.MANUAL_OPEN, Decision.GRANTED, reason=code)
 
 

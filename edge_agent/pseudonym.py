@@ -74,7 +74,7 @@ class SiteSecret:
 
     def __post_init__(self) -> None:
         for name, value in (("tenant", self.tenant), ("site", self.site)):
-            if not _ID.match(value):
+            if not _ID.fullmatch(value):
                 raise InvalidInput(f"site secret: {name} {value!r} is not an id")
         if len(self.key) < 16:
             raise InvalidInput("site secret must be at least 16 bytes")

@@ -29,7 +29,7 @@ def is_minor(birth: date, today: date) -> bool:
 
 
 def check_reference(name: str, value: str | None) -> None:
-    if value is not None and not _TOKEN.match(value):
+    if value is not None and not _TOKEN.fullmatch(value):
         raise ConsentRequired(
             f"{name} {value!r} must be 1-64 characters of letters, digits and . _ : + -"
         )

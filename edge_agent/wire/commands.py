@@ -19,6 +19,7 @@ from edge_agent.errors import WireError
 from edge_agent.wire.bounds import MAX_EVENTS_PURGED, MAX_TEMPLATES_REMOVED
 from edge_agent.wire.decoding import WireDecoder, published_schema
 from edge_agent.wire.events import UUID7_PATTERN, EpochMs, Id, Pseudonym, Purpose
+from edge_agent.wire.whole import check_whole
 
 Uuid7 = Annotated[str, msgspec.Meta(pattern=UUID7_PATTERN, description="UUIDv7")]
 #: A key card as a gate stores it: HMAC under the site secret (``CredentialHasher.card``).
@@ -64,6 +65,9 @@ class EdgeCommand(
     #: The card to register (``register_card`` only).
     card: CardDigest | None = None
 
+    def __post_init__(self) -> None:
+        check_whole(self)  # msgspec's pattern check takes a trailing newline (wire/whole.py)
+
 
 class CommandAck(
     msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True, omit_defaults=True
@@ -82,6 +86,9 @@ class CommandAck(
     acked_at_ms: EpochMs
     request_id: Uuid7 | None = None
     detail: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+    def __post_init__(self) -> None:
+        check_whole(self)  # msgspec's pattern check takes a trailing newline (wire/whole.py)
 
 
 _encoder = msgspec.json.Encoder()

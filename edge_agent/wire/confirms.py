@@ -24,6 +24,7 @@ from edge_agent.wire.bounds import MAX_SAFE_INT
 from edge_agent.wire.decoding import WireDecoder, published_schema
 from edge_agent.wire.events import UUID7_PATTERN, EpochMs, Id
 from edge_agent.wire.topics import DeviceIdentity
+from edge_agent.wire.whole import check_whole
 
 Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT, description="per-device sequence number")]
 Uuid7 = Annotated[str, msgspec.Meta(pattern=UUID7_PATTERN, description="UUIDv7")]
@@ -48,6 +49,7 @@ class DeliveryConfirmation(
     command_id: Uuid7 | None = None
 
     def __post_init__(self) -> None:
+        check_whole(self)  # msgspec's pattern check takes a trailing newline (wire/whole.py)
         if self.command_id is not None:
             if self.from_seq is not None or self.through_seq is not None:
                 raise ValueError("an ack's confirmation names no seq range")

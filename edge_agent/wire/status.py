@@ -20,6 +20,7 @@ from edge_agent.wire.bounds import MAX_QUEUE_AGE_S, MAX_TIME_MS, MIN_TIME_MS
 from edge_agent.wire.decoding import WireDecoder, published_schema
 from edge_agent.wire.events import TOKEN_PATTERN, Id
 from edge_agent.wire.topics import DeviceIdentity
+from edge_agent.wire.whole import check_whole
 
 STATUS_SCHEMA_VERSION = 1
 
@@ -73,6 +74,9 @@ class DeviceStatus(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_o
         ]
         | None
     ) = None  # fmt: skip
+
+    def __post_init__(self) -> None:
+        check_whole(self)  # msgspec's pattern check takes a trailing newline (wire/whole.py)
 
     @property
     def identity(self) -> DeviceIdentity:

@@ -34,7 +34,7 @@ class DeviceIdentity:
     def __post_init__(self) -> None:
         for name in ("tenant", "site", "gate", "device"):
             value = getattr(self, name)
-            if not _ID.match(value):
+            if not _ID.fullmatch(value):
                 raise InvalidInput(f"{name} id {value!r} must match {ID_PATTERN}")
 
     @property

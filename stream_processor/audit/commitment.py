@@ -29,7 +29,7 @@ def new_salt() -> str:
 
 
 def commit(pseudonym: str, salt_hex: str) -> str:
-    if not SALT_PATTERN.match(salt_hex):
+    if not SALT_PATTERN.fullmatch(salt_hex):
         raise InvalidInput("salt must be 32 bytes, hex")
     digest = hashlib.sha256(_DOMAIN + bytes.fromhex(salt_hex) + pseudonym.encode("utf-8"))
     return PREFIX + digest.hexdigest()

@@ -112,12 +112,12 @@ def build_entry(
     prev: str,
 ) -> AuditEntry:
     """A new entry with its hash; validates that nothing identifying is in it."""
-    if subject is not None and not COMMITMENT_PATTERN.match(subject):
+    if subject is not None and not COMMITMENT_PATTERN.fullmatch(subject):
         raise IdentifierInAudit("subject must be a c1_ commitment, never a pseudonym or id")
     for name, value in (("tenant", tenant), ("site", site)):
         check_no_identifiers(value, name)
     check_no_identifiers(body)
-    if not re.match(_HEX64, prev):
+    if not re.fullmatch(_HEX64, prev):
         raise InvalidInput("prev must be a SHA-256 hex digest")
     canonical(body)  # fail early on floats and other non-JSON values
     draft = AuditEntry(

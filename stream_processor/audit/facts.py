@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from edge_agent.wire.whole import check_whole
 from stream_processor.audit.entries import AuditEntry, EntryType, build_entry
 from stream_processor.errors import BrokerError
 
@@ -33,6 +34,9 @@ class AuditFact(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     site: str | None
     subject: str | None
     body: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        check_whole(self)  # msgspec's pattern check takes a trailing newline (wire/whole.py)
 
     def chained(self, seq: int, prev: str) -> AuditEntry:
         """The entry at ``seq`` after ``prev``; refuses what the log refuses (identifiers,

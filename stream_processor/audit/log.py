@@ -77,7 +77,7 @@ def committed(subject: str | None, once: Once | None) -> tuple[str | None, str |
     """(salt, commitment) of ``subject``: the pinned salt of ``once`` or a new one."""
     if subject is None:
         return None, None
-    if not _PSEUDONYM.match(subject):
+    if not _PSEUDONYM.fullmatch(subject):
         raise IdentifierInAudit("subject must be a ps1_ pseudonym (it is committed to)")
     salt = once.salt if once is not None and once.salt is not None else new_salt()
     return salt, commit(subject, salt)
@@ -117,7 +117,7 @@ class SubjectRef:
     pseudonym: str
 
     def __post_init__(self) -> None:
-        if not _PSEUDONYM.match(self.pseudonym):
+        if not _PSEUDONYM.fullmatch(self.pseudonym):
             raise InvalidInput("a subject is named by its ps1_ pseudonym")
 
 

@@ -58,7 +58,7 @@ class Signature:
     @classmethod
     def parse(cls, line: str) -> Signature:
         parts = line.rstrip("\n").split(" ")
-        if len(parts) != 3 or parts[0] != DASH or not _NAME.match(parts[1]):
+        if len(parts) != 3 or parts[0] != DASH or not _NAME.fullmatch(parts[1]):
             raise NoteError(f"not a note signature line: {line[:80]!r}")
         try:
             blob = base64.b64decode(parts[2], validate=True)
@@ -135,7 +135,7 @@ class Verifier:
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
         parts = vkey.strip().split("+", 2)
-        if len(parts) != 3 or not _NAME.match(parts[0]):
+        if len(parts) != 3 or not _NAME.fullmatch(parts[0]):
             raise NoteError(f"not a verifier key (<name>+<hash>+<key>): {vkey[:80]!r}")
         try:
             blob = base64.b64decode(parts[2], validate=True)

@@ -42,7 +42,7 @@ class TreeHead:
     @classmethod
     def parse(cls, text: str) -> TreeHead:
         lines = text.split("\n")
-        if len(lines) < 4 or lines[-1] != "" or not lines[0] or not _SIZE.match(lines[1]):
+        if len(lines) < 4 or lines[-1] != "" or not lines[0] or not _SIZE.fullmatch(lines[1]):
             raise NoteError("not a checkpoint: origin, tree size and root hash lines")
         try:
             root = base64.b64decode(lines[2], validate=True)

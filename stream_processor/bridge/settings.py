@@ -143,7 +143,7 @@ class BridgeSettings(BaseSettings):
 
         for entry in v:
             parts = entry.split("/")
-            if len(parts) not in (1, 2) or not all(re.match(ID_PATTERN, x) for x in parts):
+            if len(parts) not in (1, 2) or not all(re.fullmatch(ID_PATTERN, x) for x in parts):
                 raise ValueError(f"scope entry {entry!r} must be 'tenant' or 'tenant/site'")
         return v
 

@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from edge_agent.wire.commands import AckStatus, CommandAck, CommandType, Uuid7
+from edge_agent.wire.whole import check_whole
 from stream_processor.erasure.request import ErasureRequest
 from stream_processor.errors import InvalidInput
 from stream_processor.rights.receipts import (
@@ -90,6 +91,9 @@ class ErasureProgress(msgspec.Struct, frozen=True, kw_only=True):
     #: after its DELETE committed finds nothing left to count when it is resumed.
     planned: tuple[int, int] | None = None
     store_step_done: bool = False
+
+    def __post_init__(self) -> None:
+        check_whole(self)  # msgspec's pattern check takes a trailing newline (wire/whole.py)
 
     @classmethod
     def start(

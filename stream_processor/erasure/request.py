@@ -11,6 +11,7 @@ from edge_agent.errors import WireError
 from edge_agent.wire.commands import Uuid7
 from edge_agent.wire.decoding import WireDecoder
 from edge_agent.wire.events import EpochMs, Id, Pseudonym, Purpose
+from edge_agent.wire.whole import check_whole
 from stream_processor.quarantine import Refusal
 
 Channel = Literal["office", "web", "api", "cli", "court"]
@@ -28,6 +29,9 @@ class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     purposes: list[Purpose] | None = None
     channel: Channel
     requested_at_ms: EpochMs
+
+    def __post_init__(self) -> None:
+        check_whole(self)  # msgspec's pattern check takes a trailing newline (wire/whole.py)
 
     def encode(self) -> bytes:
         return msgspec.json.encode(self)

@@ -91,7 +91,7 @@ def waive_device(
     not a mistake: the device is being retired)."""
     if reason not in REASONS:
         raise InvalidInput(f"--reason must be one of: {', '.join(REASONS)}")
-    if not _BY.match(by):
+    if not _BY.fullmatch(by):
         raise InvalidInput(f"--by must be the officer's account id ({ID_PATTERN})")
     due = owing(book, identity)
     if not due and retire is None:

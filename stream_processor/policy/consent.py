@@ -14,6 +14,7 @@ import msgspec
 
 from edge_agent.errors import WireError
 from edge_agent.wire.events import EpochMs, Id, Pseudonym, Token
+from edge_agent.wire.whole import check_whole
 
 ALL_PURPOSES = "*"
 PurposeOrAll = Annotated[str, msgspec.Meta(pattern=r"^(\*|[a-z][a-z0-9_]{1,47})$")]
@@ -46,6 +47,9 @@ class ConsentRecord(
     at_ms: EpochMs
 
     def __post_init__(self) -> None:
+        # msgspec's pattern check takes "site\n" for an id (wire/whole.py); the ledger
+        # is read by decode and written through convert, so the record itself refuses it.
+        check_whole(self)
         if self.status is ConsentStatus.GRANTED:
             if self.purpose == ALL_PURPOSES:
                 raise ValueError("consent is granted for one named purpose, never for all")

@@ -26,7 +26,7 @@ def parse_duration_ms(value: str | int) -> int:
         return 0
     if isinstance(value, int) or not isinstance(value, str):
         raise InvalidInput(f"duration {value!r} needs a unit: s, m, h, d, w or y (e.g. '30d')")
-    match = _PATTERN.match(value.strip())
+    match = _PATTERN.fullmatch(value.strip())
     if not match:
         raise InvalidInput(f"duration {value!r} must look like 90s, 15m, 12h, 30d, 2w or 3y")
     return int(match.group(1)) * _UNITS_MS[match.group(2)]

@@ -77,7 +77,7 @@ def catch_all_words_in(name: str) -> list[str]:
 
 def purpose_name_problems(name: str) -> list[str]:
     """Why ``name`` cannot be declared as a purpose (empty: it can)."""
-    if not _PURPOSE.match(name):
+    if not _PURPOSE.fullmatch(name):
         return [f"purpose {name!r} must match {PURPOSE_PATTERN}"]
     if found := catch_all_words_in(name):
         return [

@@ -7,7 +7,6 @@ be kept" and "is this purpose allowed at this camera" with dict lookups.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Annotated, Any, Literal
@@ -16,7 +15,7 @@ import msgspec
 
 from edge_agent.wire.bounds import MAX_SAFE_INT
 from edge_agent.wire.events import EpochMs, EventKind, Id
-from edge_agent.wire.topics import ID_PATTERN
+from edge_agent.wire.whole import check_whole
 from stream_processor.errors import InvalidInput
 from stream_processor.policy.document import PolicyDocument
 from stream_processor.policy.durations import parse_duration_ms
@@ -45,8 +44,7 @@ class PolicyVersion(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
     def __post_init__(self) -> None:
         # msgspec searches patterns with ``re.search``, whose ``$`` also matches before
         # a trailing newline: "acme\n" would pass as a tenant.
-        if _TENANT.fullmatch(self.tenant) is None:
-            raise ValueError(f"tenant must match {ID_PATTERN}")
+        check_whole(self)
 
     def encode(self) -> bytes:
         """The record's bytes, refused (``InvalidInput``) if a reader would refuse them:
@@ -60,7 +58,6 @@ class PolicyVersion(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_
         return data
 
 
-_TENANT = re.compile(ID_PATTERN)
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(PolicyVersion)
 

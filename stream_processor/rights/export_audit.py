@@ -48,7 +48,7 @@ class ExportRequest:
     def __post_init__(self) -> None:
         if self.reason not in REASONS:
             raise InvalidInput(f"reason must be one of {', '.join(REASONS)}")
-        if self.case_ref is not None and not CASE_REF.match(self.case_ref):
+        if self.case_ref is not None and not CASE_REF.fullmatch(self.case_ref):
             raise InvalidInput("case reference must match [A-Za-z0-9._:-]{1,64}")
         if self.named_by not in ("pseudonym", "resident_id"):
             raise InvalidInput("a subject is named by pseudonym or resident_id")

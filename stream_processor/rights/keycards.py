@@ -81,11 +81,11 @@ class KeycardBook:
         card_only: bool = True,
     ) -> KeycardRequest:
         """Open a request. ``subject`` is the pseudonym of an enrolled resident, if known."""
-        if not ID.match(tenant) or not ID.match(site):
+        if not ID.fullmatch(tenant) or not ID.fullmatch(site):
             raise KeycardError("tenant and site must be lower-case ids")
         if channel not in CHANNELS:
             raise KeycardError(f"channel must be one of {sorted(CHANNELS)}")
-        if subject is not None and not PSEUDONYM.match(subject):
+        if subject is not None and not PSEUDONYM.fullmatch(subject):
             raise KeycardError("subject must be a ps1_ pseudonym (never a resident id)")
         unit = clean_text(unit, "unit", 40)
         contact = clean_text(contact, "contact")
@@ -201,7 +201,7 @@ class KeycardBook:
                     " (facegate keycard fulfil --card N --site-secret FILE), which withdraws"
                     " the face consent and registers the card on the gates"
                 )
-            if card is None or not CARD_DIGEST.match(card):
+            if card is None or not CARD_DIGEST.fullmatch(card):
                 raise KeycardError(
                     "the resident is enrolled: the card is registered on the gates, so give"
                     " its number with the site secret (stored only as a keyed hash)"

@@ -61,7 +61,7 @@ def parse_metrics_address(text: str) -> str:
         _refuse_unspecified(text, ipaddress.IPv4Address(host))
     except ipaddress.AddressValueError:
         pass  # a host name
-    if not _HOSTNAME.match(host):
+    if not _HOSTNAME.fullmatch(host):
         raise ConfigError(f"metrics address {text!r}: {host!r} is not a host name or address")
     return f"{host}:{port}"
 

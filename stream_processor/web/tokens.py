@@ -118,9 +118,9 @@ class TokenBook:
         self, tenant: str, role: Role, label: str, ttl_s: float | None = None
     ) -> tuple[str, Token]:
         """A new token; the secret is returned here and never again."""
-        if not _ID.match(tenant):
+        if not _ID.fullmatch(tenant):
             raise TokenError(f"tenant {tenant!r} must match {ID_PATTERN}")
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             raise TokenError("label: 1-80 letters, digits, spaces or . @ : / + - _")
         if ttl_s is not None and ttl_s <= 0:
             raise TokenError("expiry must be in the future")
