@@ -15,6 +15,7 @@ import pytest
 
 from stream_processor.runtime.targets import targets_dir
 from tests.conftest import Pipeline, free_ports
+from tests.monitoring.agents import serving_port
 from tests.monitoring.dashboards import LOOK_PANEL, panel_queries
 from tests.monitoring.evidence import Evidence, wait_seen
 from tests.monitoring.prom import Prom
@@ -28,14 +29,6 @@ def _announced(state_dir: Path, job: str, port: int) -> Path | None:
         if json.loads(path.read_text())[0]["targets"] == [f"127.0.0.1:{port}"]:
             return path
     return None
-
-
-def _agent_port(agent: AgentProcess) -> int:
-    seen = Evidence(logs={"agent": agent.log}, procs={"agent": agent.proc})
-    wait_seen(lambda: "metrics and health on" in agent.text(), 60, "the agent's /metrics", seen,
-              alive=("agent",))
-    line = next(x for x in agent.text().splitlines() if "metrics and health on" in x)
-    return int(line.rsplit(":", 1)[1].split()[0])
 
 
 def _alert(prom: Prom, name: str, instance: str) -> dict[str, Any] | None:
@@ -61,7 +54,7 @@ def test_killed_gate_and_worker_fire_their_alerts(
     pipeline.extra_env["FACEGATE_PROCESSOR_METRICS_PORT"] = str(worker_port)
     worker = pipeline.start("processor", "worker", name="worker")
 
-    gate_at = f"127.0.0.1:{_agent_port(gate)}"
+    gate_at = f"127.0.0.1:{serving_port(gate)}"
     worker_at = f"127.0.0.1:{worker_port}"
     raw = pipeline.env["FACEGATE_TOPIC_RAW"]
     lag = f'facegate_processor_consumer_lag{{instance="{worker_at}",topic="{raw}"}}'
@@ -112,7 +105,7 @@ def test_a_clean_stop_withdraws_the_announcement(
     )
     gate = AgentProcess(config, tmp_path / "agent.log")
     agents.append(gate)
-    port = _agent_port(gate)
+    port = serving_port(gate)
     seen = Evidence(prom, instances=(f"127.0.0.1:{port}",), logs={"agent": gate.log},
                     procs={"agent": gate.proc})
     wait_seen(lambda: _announced(prom.state_dir, "facegate-edge", port) is not None, 10,

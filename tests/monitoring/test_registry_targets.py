@@ -12,6 +12,7 @@ import pytest
 
 from stream_processor.runtime.targets import targets_dir
 from tests.conftest import free_ports, wait_for
+from tests.monitoring.agents import serving_port
 from tests.monitoring.evidence import Evidence, wait_seen
 from tests.monitoring.prom import Prom
 from tests.support.edge import AgentProcess, Assets, Device, cli, write_config
@@ -27,12 +28,11 @@ def _ids(device: Device) -> list[str]:
 def test_a_registered_agent_is_scraped_and_removing_the_device_drops_it(
     prom: Prom, device: Device, assets: Assets, tmp_path: Path, agents: list[AgentProcess]
 ) -> None:
-    port = free_ports(1)[0]
     config = write_config(tmp_path, assets, device.connection,
-                          http={"enabled": True, "port": port})  # no announce_dir
+                          http={"enabled": True, "port": 0})  # no announce_dir
     agent = AgentProcess(config, tmp_path / "agent.log")
     agents.append(agent)
-    address = f"127.0.0.1:{port}"
+    address = f"127.0.0.1:{serving_port(agent)}"
     seen = Evidence(prom, instances=(address,), logs={"agent": agent.log},
                     procs={"agent": agent.proc})
     cli("devices", "add", *_ids(device), "--metrics-address", address, env=prom.env)
