@@ -318,14 +318,29 @@ def pipeline(running_stack: StackHandle, tmp_path: Path) -> Iterator[Pipeline]:
 
 
 def wait_for(
-    check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.2
+    check: Callable[[], bool],
+    timeout_s: float,
+    what: str,
+    interval_s: float = 0.2,
+    seen: Callable[[], object] | None = None,
 ) -> None:
+    """Poll ``check`` until it holds, for ``timeout_s``; a timeout names ``what`` and,
+    with ``seen``, what it shows at that moment (e.g. counts so far, a process's log
+    tail), so that the CI log alone says how far it got."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+    if check():  # the state may have come during the last sleep
+        return
+    message = f"timed out after {timeout_s}s waiting for {what}"
+    if seen is not None:
+        try:
+            message += f"; last seen: {seen()}"
+        except Exception as exc:  # noqa: BLE001 - the timeout is the failure to report
+            message += f"; reading what was seen failed: {exc!r}"
+    raise AssertionError(message)
 
 
 def prepare_bridge_session(p: Pipeline) -> None:
