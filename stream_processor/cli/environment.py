@@ -47,7 +47,6 @@ def settings_modules() -> list[str]:
 OTHER_VARIABLES = frozenset(
     {
         "FACEGATE_DEBUG",  # the entry point: show tracebacks
-        "FACEGATE_LOG_LEVEL",  # the entry point: log level
         "FACEGATE_EDGE_CONFIG",  # facegate edge --config
         "FACEGATE_EDGE_ENROLL_PIN",  # facegate edge enroll --pin
         "FACEGATE_EDGE_GALLERY_KEY",  # the gallery key (edge_agent.gallery.keys)

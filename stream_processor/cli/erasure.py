@@ -248,9 +248,10 @@ def worker() -> None:
     from stream_processor.erasure.wiring import build
 
     app = build(BrokerSettings(), ErasureSettings())
-    from stream_processor.cli.handler import run_faust_worker
+    from stream_processor.cli.handler import run_faust_worker, worker_log_level
 
-    run_faust_worker(faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False))
+    level = worker_log_level()
+    run_faust_worker(faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False))
 
 
 @erasure.command(name="validate-config")

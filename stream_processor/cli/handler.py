@@ -150,6 +150,17 @@ def run(main: Callable[[], object], debug: Callable[[], bool]) -> NoReturn:
     sys.exit(result if isinstance(result, int) else 0)
 
 
+def worker_log_level() -> str:
+    """The level a Faust worker logs at (it sets the root logger's level itself):
+    FACEGATE_LOG_LEVEL, else WARNING; DEBUG when the root command was given -v/--debug
+    (its root logger is at DEBUG)."""
+    from stream_processor.runtime.settings import LogSettings
+
+    if logging.getLogger().getEffectiveLevel() <= logging.DEBUG:
+        return "DEBUG"
+    return LogSettings().level("WARNING")
+
+
 def run_faust_worker(worker: Any) -> NoReturn:
     """Run a Faust worker; a start-up failure leaves as its exception, not a bare exit 1.
 

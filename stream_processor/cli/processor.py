@@ -38,9 +38,10 @@ def worker(worker_name: str | None) -> None:
             settings.metrics_host, settings.worker_name,
         )
     click.echo(f"processor {settings.worker_name}: {stack.kafka_bootstrap} → {where}")
-    from stream_processor.cli.handler import run_faust_worker
+    from stream_processor.cli.handler import run_faust_worker, worker_log_level
 
-    run_faust_worker(faust.Worker(app, loglevel="WARNING", quiet=True, redirect_stdouts=False))
+    level = worker_log_level()
+    run_faust_worker(faust.Worker(app, loglevel=level, quiet=True, redirect_stdouts=False))
 
 
 @processor.command("command-key")

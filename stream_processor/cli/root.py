@@ -94,9 +94,10 @@ def cli(verbose: bool, debug: bool) -> None:
     """
     _debug["on"] = _debug["on"] or debug
     debug = _debug["on"]
-    level = (
-        logging.DEBUG if verbose or debug else os.environ.get("FACEGATE_LOG_LEVEL", "INFO").upper()
-    )
+    from stream_processor.runtime.settings import LogSettings
+
+    # Validated before anything runs: a misspelt level is one Error line.
+    level = "DEBUG" if verbose or debug else LogSettings().level("INFO")
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_client_loggers(debug)
     check_environment(os.environ)

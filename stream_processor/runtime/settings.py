@@ -9,8 +9,9 @@ demo. ``Topics`` names the Kafka topics and sizes them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream_processor.errors import ConfigError
@@ -161,6 +162,31 @@ class BrokerSettings(BaseSettings):
         if not self.kafka_bootstrap:
             self.kafka_bootstrap = f"{self.host}:{self.kafka_port}"
         return self
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class LogSettings(BaseSettings):
+    """How much a process logs (``FACEGATE_LOG_LEVEL``)."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEGATE_", extra="ignore")
+
+    log_level: LogLevel | None = Field(
+        None,
+        description="DEBUG, INFO, WARNING, ERROR or CRITICAL (any case). Unset: WARNING for"
+        " the Faust workers (processor, erasure), INFO for the bridge, the audit processes"
+        " and the other commands. No level logs a pseudonym, an id number or a name",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    def level(self, default: LogLevel) -> LogLevel:
+        """The level set, else this process's ``default``."""
+        return self.log_level or default
 
 
 def kafka_nodes_file(state_dir: Path) -> Path:
