@@ -202,6 +202,13 @@ H32: Kind = (HEX32, "f" * 32)
 H64: Kind = (HEX64, "0" * 64)
 HOST: Kind = (st.from_regex(r"[a-z]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True), "node-1")
 
+def _keycard_request(field: str) -> Callable[[str], object]:
+    # pydantic checks patterns with its Rust engine, where $ is the end: kept that way.
+    from stream_processor.web.api.keycards import KeycardCreate
+
+    return lambda v: KeycardCreate(**{"site": "north", "subject": "ps1_" + "f" * 32, field: v})
+
+
 CASES: dict[str, tuple[Kind, Callable[[str], object]]] = {
     **{f"consent decode {f}": (k, _consent_decoded(f)) for f, k in (
         ("tenant", ID_), ("site", ID_), ("subject", PS), ("purpose", PU), ("evidence_ref", TO))},
@@ -223,6 +230,8 @@ CASES: dict[str, tuple[Kind, Callable[[str], object]]] = {
     "audit entry prev": (H64, _prev),
     "bridge scope": (ID_, _scope),
     "metrics host": (HOST, _metrics_host),
+    "web key-card request site": (ID_, _keycard_request("site")),
+    "web key-card request subject": (PS, _keycard_request("subject")),
 }  # fmt: skip
 #: Validators that strip surrounding white space from what an operator typed: a
 #: newline around the value may be dropped, the value returned is then the clean one.
