@@ -206,7 +206,9 @@ def _keycard_request(field: str) -> Callable[[str], object]:
     # pydantic checks patterns with its Rust engine, where $ is the end: kept that way.
     from stream_processor.web.api.keycards import KeycardCreate
 
-    return lambda v: KeycardCreate(**{"site": "north", "subject": "ps1_" + "f" * 32, field: v})
+    return lambda v: KeycardCreate.model_validate(
+        {"site": "north", "subject": "ps1_" + "f" * 32, field: v}
+    )
 
 
 CASES: dict[str, tuple[Kind, Callable[[str], object]]] = {
