@@ -90,7 +90,7 @@ def test_replication_problems_fail_the_status_with_the_parts_up() -> None:
     assert [(p.topic, p.kind) for p in report.replication] == [
         ("facegate-processor-consent-changelog", "replicas"), ("facegate.events.raw", "sync")
     ]  # fmt: skip
-    assert report.as_dict()["replication_problems"][1]["kind"] == "sync"  # type: ignore[index]
+    assert report.as_dict()["replication_problems"][1]["kind"] == "sync"
     # One broker: one replica is what its size asks.
     assert assess(_targets(kafka_nodes=1), seen).replication[0].kind == "sync"
 
