@@ -34,6 +34,10 @@ KEY_BYTES = 32
 #: The file's whole text: the key as hex and a newline (an editor may drop it).
 _SIZES = (2 * KEY_BYTES, 2 * KEY_BYTES + 1)
 _HEX = b"0123456789abcdefABCDEF"
+#: Refused mode bits: any access by others, or writing by the group. Group read stays
+#: allowed: a Kubernetes secret volume with an fsGroup mounts 0400 as 0440, for the
+#: pod's own group.
+_LOOSE = 0o027
 
 
 class MissingCommandKey(ConfigError):
@@ -73,9 +77,9 @@ def _read(path: Path) -> bytes:
         st = path.stat()
     except OSError as exc:
         raise ConfigError(f"cannot read the command-id key {path}: {exc}") from exc
-    if stat.S_IMODE(st.st_mode) & 0o077:
+    if stat.S_IMODE(st.st_mode) & _LOOSE:
         raise ConfigError(
-            f"the command-id key {path} may be read by others (mode"
+            f"the command-id key {path} may be read or changed by others (mode"
             f" {stat.S_IMODE(st.st_mode):04o}): chmod 600 it, and think whether it leaked"
         )
     if not stat.S_ISREG(st.st_mode) or st.st_size not in _SIZES:

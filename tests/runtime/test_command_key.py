@@ -92,12 +92,21 @@ def test_a_single_host_without_a_key_is_told_it_comes_on_first_use(tmp_path: Pat
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660])
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o602, 0o620])
 def test_a_key_others_may_read_is_refused_with_one_line(tmp_path: Path, mode: int) -> None:
     command_key(tmp_path)
     key_path(tmp_path).chmod(mode)
     line = _one_error_line(_facegate(tmp_path, "processor", "worker"))
-    assert f"may be read by others (mode {mode:04o}): chmod 600" in line
+    assert f"may be read or changed by others (mode {mode:04o}): chmod 600" in line
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("mode", [0o600, 0o400, 0o440, 0o640])
+def test_a_key_only_its_owner_and_group_may_read_is_taken(tmp_path: Path, mode: int) -> None:
+    # 0440: a Kubernetes secret volume (defaultMode 0400) under the pod's fsGroup.
+    key = command_key(tmp_path)
+    key_path(tmp_path).chmod(mode)
+    assert command_key(tmp_path, create=False) == key
 
 
 @pytest.mark.e2e
