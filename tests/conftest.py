@@ -55,7 +55,8 @@ _HANDED_OUT: set[int] = set()
 
 
 def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
+    socks: list[socket.socket] = []
+    ports: list[int] = []
     while len(ports) < n:
         s = socket.socket()
         s.bind(("127.0.0.1", 0))
