@@ -33,6 +33,9 @@ _MSG_STORE, _CLIENT_MSG, _SUB, _CLIENT = 2, 3, 5, 6
 #: PF_client: expiry time (i64, in host order: unused here), expiry interval (u32),
 #: last mid, id len, port, user len (u16 each), padding (u32); then id and username.
 _CLIENT_FIXED = struct.Struct(">qIHHHHI")
+#: PF_client_msg: store id (u64), mid, id len (u16 each), qos, state, retain/dup,
+#: direction (u8 each); then the client id.
+_CLIENT_MSG_FIXED = struct.Struct(">QHHBBBB")
 BRIDGE_PREFIX = "facegate-bridge-"
 
 
@@ -43,6 +46,8 @@ class Census:
     queued: int = 0  # deliveries waiting for (or in flight to) a session
     stored: int = 0  # distinct messages the broker keeps for them
     bridges: list[str] = field(default_factory=list)
+    #: Queued deliveries per bridge session (other clients' are only in ``queued``).
+    queued_for: dict[str, int] = field(default_factory=dict)
 
 
 def _chunks(data: bytes) -> Iterator[tuple[int, bytes]]:
@@ -68,6 +73,12 @@ def read_census(db: Path) -> Census:
             client_id = body[start : start + id_len].decode(errors="replace")
             if client_id.startswith(BRIDGE_PREFIX):
                 census.bridges.append(client_id)
+        elif kind == _CLIENT_MSG:
+            id_len = _CLIENT_MSG_FIXED.unpack_from(body)[2]
+            start = _CLIENT_MSG_FIXED.size
+            client_id = body[start : start + id_len].decode(errors="replace")
+            if client_id.startswith(BRIDGE_PREFIX):
+                census.queued_for[client_id] = census.queued_for.get(client_id, 0) + 1
     census.sessions, census.subscriptions = kinds[_CLIENT], kinds[_SUB]
     census.queued, census.stored = kinds[_CLIENT_MSG], kinds[_MSG_STORE]
     census.bridges.sort()
