@@ -152,7 +152,10 @@ def test_a_send_to_a_gone_broker_fails_within_the_bound(private_stack: StackHand
         )
     )
     topic = Topics().dlq  # the processor role writes it (the stack's own ACL plan)
-    pid = kafka_pid(private_stack)
+    # Failed once at load ~20 within 0.5 s of its start, before the faults (traceback
+    # not kept); with the broker's log tail, such a failure shows whether Kafka was gone.
+    with broker_logs_on_failure(private_stack.state_dir):
+        pid = kafka_pid(private_stack)
     results: dict[str, Any] = {}
 
     async def run() -> None:
@@ -174,7 +177,8 @@ def test_a_send_to_a_gone_broker_fails_within_the_bound(private_stack: StackHand
         finally:
             await asyncio.wait_for(app.producer.stop(), 4 * QUICK_S)
 
-    asyncio.run(run())
+    with broker_logs_on_failure(private_stack.state_dir):
+        asyncio.run(run())
     assert results["before"] < QUICK_S
     for case in ("paused", "killed"):
         elapsed, exc = results[case]
