@@ -40,6 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_agent.errors import ConfigError
 from edge_agent.outbox import SqliteOutbox
 from edge_agent.outbox.sqlite_outbox import ACKS, EVENTS
 from edge_agent.uplink.confirmations import Confirmations
@@ -54,6 +55,16 @@ from edge_agent.wire.topics import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _use_ca(client: mqtt.Client, ca_file: str) -> None:
+    try:
+        client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
+    except (OSError, ssl.SSLError) as exc:  # SSLError is an OSError; named for the reader
+        raise ConfigError(
+            f"the broker's CA file {ca_file} cannot be loaded ({exc.strerror or exc}); "
+            "copy the project CA again (facegate devices add writes it) and restart the agent"
+        ) from exc
 
 
 class OutboxPublisher:
@@ -92,7 +103,7 @@ class OutboxPublisher:
         )
         self._client.username_pw_set(settings.username, settings.password.get_secret_value())
         if settings.ca_file is not None:
-            self._client.tls_set(ca_certs=str(settings.ca_file), cert_reqs=ssl.CERT_REQUIRED)
+            _use_ca(self._client, str(settings.ca_file))
         self._client.max_inflight_messages_set(settings.window)
         self._client.max_queued_messages_set(0)
         self._client.reconnect_delay_set(1, 10)

@@ -21,7 +21,7 @@ from edge_agent.wire.topics import (
     event_topic,
     site_command_topic,
 )
-from stream_processor.runtime.layout import StateLayout, write_private
+from stream_processor.runtime.layout import StateLayout, replace_text, write_private
 
 BRIDGE_USER = "facegate-bridge"
 
@@ -77,9 +77,9 @@ class AccountBook:
         return removed
 
     def _save(self, devices: list[DeviceIdentity]) -> None:
-        self._registry.parent.mkdir(parents=True, exist_ok=True)
         rows = sorted((asdict(d) for d in devices), key=lambda r: tuple(r.values()))
-        self._registry.write_text(json.dumps(rows, indent=2) + "\n")
+        # A web app or status command on this host may read the registry meanwhile.
+        replace_text(self._registry, json.dumps(rows, indent=2) + "\n")
 
     # -- broker files -----------------------------------------------------
     def users(self) -> list[str]:

@@ -50,9 +50,16 @@ class StateLayout:
 
 def write_private(path: Path, text: str) -> None:
     """Write a file readable by its owner only (secrets, password files)."""
+    replace_text(path, text, mode=0o600)
+
+
+def replace_text(path: Path, text: str, mode: int = 0o644) -> None:
+    """Write in one step: a reader (another process on this host) sees the old file or
+    the new one, never a truncated one. The temporary name is per process, so two
+    writers never write into one temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as fh:
         fh.write(text)
     os.replace(tmp, path)
