@@ -82,10 +82,17 @@ def _read_all(cluster: Cluster, topic: str) -> list[tuple[bytes | None, bytes | 
         consumer.close()
 
 
+def _layout(cluster: Cluster, topic: str) -> str:
+    """Each partition's leader and in-sync replicas, for a timed-out wait's message."""
+    return "; ".join(f"p{p['partition']} leader {p['leader']} isr {sorted(p['isr'])}"
+                     for p in _partitions(cluster, topic))  # fmt: skip
+
+
 def _wait_full_isr(cluster: Cluster, topic: str, timeout_s: float = 90) -> None:
     wait_for(
         lambda: all(len(p["isr"]) == 3 for p in _partitions(cluster, topic)),
         timeout_s, f"all three replicas of {topic} in sync", interval_s=1,
+        seen=lambda: _layout(cluster, topic),
     )  # fmt: skip
 
 
@@ -178,14 +185,22 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
             i += 1
             time.sleep(0.002)
 
+    def acked() -> str:
+        return f"{len(sent)} acknowledged, {len(failures)} failed {failures[:3]}; " + _layout(
+            three_brokers, topics.raw
+        )
+
     writer = threading.Thread(target=stream, daemon=True)
     writer.start()
     try:
-        wait_for(lambda: len(sent) >= 300, 60, "records acknowledged before the kill")
+        wait_for(lambda: len(sent) >= 300, 60, "records acknowledged before the kill", seen=acked)
         three_brokers.node(leader).kill()
         before = len(sent)
-        wait_for(lambda: len(sent) >= before + 300, 60, "records acknowledged after the kill")
-        assert _partitions(three_brokers, topics.raw)[0]["leader"] != leader
+        wait_for(lambda: len(sent) >= before + 300, 60, "records acknowledged after the kill",
+                 seen=acked)  # fmt: skip
+        assert _partitions(three_brokers, topics.raw)[0]["leader"] != leader, (
+            f"the killed node {leader} still leads partition 0: " + acked()
+        )
     finally:
         stop.set()
         writer.join(10)
