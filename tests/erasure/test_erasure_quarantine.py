@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -178,7 +179,8 @@ def test_a_postgres_outage_mid_erasure_is_waited_out_and_the_erasure_completes(
     from stream_processor.store.settings import StoreSettings
 
     (port,) = free_ports(1)
-    pg = Postgres(StackSettings(state_dir=make_state_dir("facegate-pg-outage-")),
+    state = make_state_dir("facegate-pg-outage-")
+    pg = Postgres(StackSettings(state_dir=state),
                   StoreSettings(store="postgres", postgres_port=port))  # fmt: skip
     pg.up()
     try:
@@ -254,6 +256,7 @@ def test_a_postgres_outage_mid_erasure_is_waited_out_and_the_erasure_completes(
         assert waiting == 0
     finally:
         pg.down()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_a_failing_tick_is_counted_and_never_ends_the_timer(
@@ -301,7 +304,8 @@ def test_the_worker_waits_out_postgres_going_away_mid_erasure(pipeline: Pipeline
     from tests.erasure.conftest import ErasureRig
 
     (pg_port, metrics_port) = free_ports(2)
-    pg = Postgres(StackSettings(state_dir=make_state_dir("facegate-pg-worker-")),
+    state = make_state_dir("facegate-pg-worker-")
+    pg = Postgres(StackSettings(state_dir=state),
                   StoreSettings(store="postgres", postgres_port=pg_port))  # fmt: skip
     pg.up()
     try:
@@ -338,6 +342,7 @@ def test_the_worker_waits_out_postgres_going_away_mid_erasure(pipeline: Pipeline
             store.close()
     finally:
         pg.down()
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def _metric(port: int, name: str) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
@@ -59,11 +60,14 @@ def test_up_twice_down_twice() -> None:
     finally:
         down1 = run(env, "stack", "down")
         down2 = run(env, "stack", "down")
-    assert down1.returncode == 0 and down2.returncode == 0, down1.stderr + down2.stderr
-    assert "stopped" in down2.stdout
-    status = run(env, "stack", "status")
-    assert status.returncode == 1
-    assert "mosquitto : stopped" in status.stdout and "kafka     : stopped" in status.stdout
+    try:
+        assert down1.returncode == 0 and down2.returncode == 0, down1.stderr + down2.stderr
+        assert "stopped" in down2.stdout
+        status = run(env, "stack", "status")
+        assert status.returncode == 1
+        assert "mosquitto : stopped" in status.stdout and "kafka     : stopped" in status.stdout
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def test_topics_exist_with_configs(running_stack) -> None:  # type: ignore[no-untyped-def]
