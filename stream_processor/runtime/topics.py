@@ -8,6 +8,7 @@ from typing import Any
 from stream_processor.errors import BrokerError
 from stream_processor.runtime.ledger_client import Auth
 from stream_processor.runtime.settings import Topics
+from stream_processor.runtime.topic_leaders import wait_served
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def ensure_topics(
     three-broker cluster) and bring configs of existing ones up to date; an existing
     topic's min.insync.replicas follows the replicas it has, whatever the caller assumed.
 
-    Returns the names created now. Idempotent. ``auth``: the admin role's login.
+    Returns the names created now, once the brokers serve every named topic (a leader
+    for each partition). Idempotent. ``auth``: the admin role's login.
     """
     from kafka import KafkaAdminClient
     from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
@@ -160,6 +162,7 @@ def ensure_topics(
                 created.append(spec.name)
             except TopicAlreadyExistsError:
                 pass
+        wait_served(admin, [s.name for s in specs])
     finally:
         admin.close()
     return created

@@ -95,53 +95,22 @@ def create_topics(where: Where, topics: Topics, names: set[str] | None = None) -
 
     settings = broker_settings(where)
     specs = [s for s in topic_specs(topics) if names is None or s.name in names]
-    ensure_topics(settings.kafka_bootstrap, specs, 1, login_kwargs(settings))
-    wait_for_leaders(settings, [s.name for s in specs])
+    ensure_topics(settings.kafka_bootstrap, specs, 1, login_kwargs(settings))  # served
 
 
 def wait_for_leaders(where: Where, names: list[str], timeout_s: float = 60) -> None:
-    """Wait until the broker's metadata shows every partition of ``names`` with a leader.
-
-    CreateTopics answers once the controller holds the topic; the broker serves it only
-    after applying that metadata. On a loaded machine a process started in between (a
-    ``policy apply`` right after the fixture) is told the topic does not exist."""
-    import time
-
-    from kafka.errors import KafkaError
+    """Wait until the broker's metadata shows every partition of ``names`` with a leader
+    (``ensure_topics`` does so for what it creates; this is for topics made otherwise)."""
+    from stream_processor.errors import BrokerError
+    from stream_processor.runtime.topic_leaders import wait_served
 
     admin = admin_client(where)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                pending = _leaderless(admin.describe_topics(names), names)
-            except KafkaError as exc:  # e.g. a coordinator or metadata still loading
-                pending = {"(describe failed)": repr(exc)}
-            if not pending:
-                return
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"after {timeout_s:.0f}s the broker still shows topics without a leader"
-                    f" for every partition: {pending}"
-                )
-            time.sleep(0.1)
+        wait_served(admin, names, timeout_s)
+    except BrokerError as exc:
+        raise AssertionError(str(exc)) from exc
     finally:
         admin.close()
-
-
-def _leaderless(described: list[dict[str, Any]], names: list[str]) -> dict[str, str]:
-    """Of ``names``, those not yet served, each with what the metadata says of it."""
-    seen = {t["topic"]: t for t in described}
-    pending: dict[str, str] = {}
-    for name in names:
-        topic = seen.get(name)
-        if topic is None or topic["error_code"] or not topic["partitions"]:
-            pending[name] = "unknown" if topic is None else f"error {topic['error_code']}"
-            continue
-        without = [p["partition"] for p in topic["partitions"] if p["leader"] < 0]
-        if without:
-            pending[name] = f"no leader for partitions {without}"
-    return pending
 
 
 def grant_pipeline(
