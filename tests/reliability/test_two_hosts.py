@@ -297,6 +297,15 @@ def _status(host: Host, request_id: str) -> dict[str, Any]:
     return dict(json.loads(out.stdout))
 
 
+def _verdict(host: Any, receipt: Path) -> dict[str, Any]:
+    verdict = host.cli("audit", "verify", "--json", "--receipt", str(receipt))
+    assert verdict.returncode == 0, f"host {host.name}: {verdict.stdout}{verdict.stderr}"
+    report = json.loads(verdict.stdout)
+    keys = ("ok", "entries", "anchors_checked", "findings", "checkpoints",
+            "last_checkpoint_seq")  # fmt: skip
+    return {k: report[k] for k in keys}
+
+
 def _check_receipt_and_chain(d: Deployment, request_id: str) -> None:
     """The receipt (fetched on host B) verifies on both hosts, whose copies of the chain
     are one chain byte for byte, with exactly one completion entry for the request."""
@@ -304,17 +313,17 @@ def _check_receipt_and_chain(d: Deployment, request_id: str) -> None:
     receipt = b.state / "receipt.json"
     fetched = b.cli("erasure", "receipt", request_id, "--out", str(receipt))
     assert fetched.returncode == 0, fetched.stdout + fetched.stderr
-    reports = []
-    for host in (a, b):
-        verdict = host.cli("audit", "verify", "--json", "--receipt", str(receipt))
-        assert verdict.returncode == 0, f"host {host.name}: {verdict.stdout}{verdict.stderr}"
-        report = json.loads(verdict.stdout)
-        # The chain, the receipt's anchor, the verdict and the checkpoints (read from the
-        # shared topic, whichever host signed them) are the deployment's.
-        keys = ("ok", "entries", "anchors_checked", "findings", "checkpoints",
-                "last_checkpoint_seq")  # fmt: skip
-        reports.append({k: report[k] for k in keys})
-    assert reports[0] == reports[1] and reports[0]["anchors_checked"] > 0
+    # The chain, the receipt's anchor, the verdict and the checkpoints (read from the
+    # shared topic, whichever host signed them) are the deployment's. A checkpoint signed
+    # between the two reads is a later state, not a second chain: read both again.
+    reports: list[dict[str, Any]] = []
+
+    def agree() -> bool:
+        reports[:] = [_verdict(host, receipt) for host in (a, b)]
+        return reports[0] == reports[1]
+
+    wait_for(agree, 60, "both hosts' verify agreeing", interval_s=2, seen=lambda: reports)
+    assert reports[0]["ok"] and reports[0]["anchors_checked"] > 0
     assert reports[0]["checkpoints"] > 0
     copy_a = (d.rig.audit_dir / "log.jsonl").read_bytes()
     copy_b = (b.state / "audit" / "log.jsonl").read_bytes()
@@ -327,12 +336,17 @@ def _check_receipt_and_chain(d: Deployment, request_id: str) -> None:
     # Host B's web app publishes the same chain (host A's is dead), and the checkpoints
     # both hosts' verify counted: the shared topic's, which hold against the chain.
     wait_for(lambda: http_get(d.webs[1], "/audit/log.jsonl") == copy_a, 30, "B's web")
-    served = http_get(d.webs[1], "/audit/checkpoints.jsonl") or b""
     ring = Keyring.load(d.rig.audit_dir / "operator-public.pem")
-    on_web = verify_log(copy_a.splitlines(True), served.splitlines(True), ring)
-    assert on_web.ok, on_web.findings
-    assert on_web.checkpoints == reports[0]["checkpoints"], served.decode()
-    assert on_web.last_checkpoint_seq == reports[0]["last_checkpoint_seq"]
+    seen: list[Any] = []
+
+    def web_serves_them() -> bool:  # its copy of the topic is refreshed every 2 s
+        served = http_get(d.webs[1], "/audit/checkpoints.jsonl") or b""
+        on_web = verify_log(copy_a.splitlines(True), served.splitlines(True), ring)
+        seen[:] = [on_web.ok, on_web.findings, on_web.checkpoints, on_web.last_checkpoint_seq]
+        return seen == [True, [], reports[0]["checkpoints"], reports[0]["last_checkpoint_seq"]]
+
+    wait_for(web_serves_them, 30, "B's web serving the checkpoints verify counted",
+             seen=lambda: {"web": seen, "verify": reports[0]})  # fmt: skip
 
 
 def _check_stored_once(d: Deployment, report: Any, subject: str, other: str) -> None:
