@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,8 +22,9 @@ from tests.conftest import (
     free_ports,
     make_state_dir,
     stack_env,
+    wait_for,
 )
-from tests.support.kafka import forget, register
+from tests.support.kafka import forget, kafka_kwargs, register
 
 
 @dataclass
@@ -53,6 +55,44 @@ class Cluster:
         from stream_processor.stack.cluster import KafkaCluster
 
         return KafkaCluster(self.settings()).node(node_id)
+
+    def partitions(self, topic: str) -> list[dict[str, Any]]:
+        """The topic's partitions (leader, replicas, isr) as the admin client sees them."""
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(**kafka_kwargs(self.settings()), client_id="t-reliability")
+        try:
+            (desc,) = admin.describe_topics([topic])
+            return sorted(desc["partitions"], key=lambda p: p["partition"])
+        finally:
+            admin.close()
+
+    def layout(self, topic: str) -> str:
+        """Each partition's leader and in-sync replicas, for a timed-out wait's message."""
+        return "; ".join(f"p{p['partition']} leader {p['leader']} isr {sorted(p['isr'])}"
+                         for p in self.partitions(topic))  # fmt: skip
+
+    def wait_full_isr(self, topic: str, timeout_s: float = 120) -> None:
+        """Wait until every replica of every partition of ``topic`` is in sync. A broker
+        that is rejoining (restarted, or resumed after SIGSTOP) may refuse or drop the
+        admin client's first connection (kafka-python's NodeNotReadyError when it is the
+        controller): that is a look to repeat, not the outcome."""
+        from kafka.errors import KafkaError
+
+        def in_sync() -> bool:
+            try:
+                return all(len(p["isr"]) == 3 for p in self.partitions(topic))
+            except KafkaError:
+                return False
+
+        def seen() -> str:
+            try:
+                return self.layout(topic)
+            except KafkaError as exc:
+                return f"the admin client failed: {exc!r}"
+
+        wait_for(in_sync, timeout_s, f"all three replicas of {topic} in sync",
+                 interval_s=1, seen=seen)  # fmt: skip
 
     def facegate(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

@@ -23,7 +23,7 @@ from edge_agent.wire import encode_event
 from tests.bridge.conftest import BridgeRig, events_for
 from tests.conftest import Pipeline, free_ports, wait_for
 from tests.reliability.conftest import Cluster, ClusterStack
-from tests.support.kafka import admin_client, kafka_kwargs, login_kwargs, producer
+from tests.support.kafka import admin_client, login_kwargs, producer
 from tests.support.processor import grant_record, make_event
 
 pytestmark = pytest.mark.e2e
@@ -52,17 +52,6 @@ def rig(three_brokers: Cluster, tmp_path: Path) -> Iterator[BridgeRig]:
     finally:
         p.stop_all()
         p.revoke()
-
-
-def _raw_partitions(cluster: Cluster, topic: str) -> list[dict[str, Any]]:
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(**kafka_kwargs(cluster.settings()), client_id="t-reliability")
-    try:
-        (desc,) = admin.describe_topics([topic])
-        return sorted(desc["partitions"], key=lambda p: p["partition"])
-    finally:
-        admin.close()
 
 
 def _stream_through_a_fault(
@@ -96,7 +85,7 @@ def _stream_through_a_fault(
     pubs = [rig.publish(conn, payloads) for conn, payloads in batches]
 
     wait_for(lambda: len(rig.stored_ids()) >= N // 5, 180, "events flowing into the store")
-    leaders = [p["leader"] for p in _raw_partitions(cluster, raw)]
+    leaders = [p["leader"] for p in cluster.partitions(raw)]
     victim = max(set(leaders), key=leaders.count)  # leads the most raw partitions
     fault(victim)
     hit_at = time.monotonic()
@@ -112,17 +101,14 @@ def _stream_through_a_fault(
         assert len(stored) == len(set(stored)) == N
         assert set(stored) == sent
         assert rig.count(rig.p.topics().dlq) == 0
-        assert victim not in {p["leader"] for p in _raw_partitions(cluster, raw)}
+        assert victim not in {p["leader"] for p in cluster.partitions(raw)}
         # Not under SIGSTOP: a new worker then took ~2 min to store, too long for the suite.
         failed_starts = (
             _consent_enforced_by_a_new_worker(rig, workers, batches[0][0]) if new_worker else []
         )
     finally:
         heal(victim)
-    wait_for(
-        lambda: all(len(p["isr"]) == 3 for p in _raw_partitions(cluster, raw)),
-        120, "the broker back in every raw partition's ISR", interval_s=1,
-    )  # fmt: skip
+    cluster.wait_full_isr(raw)  # the broker back in every raw partition's ISR
     _every_topic_replicated(cluster, rig.p.processor_app)
     return (
         f"broker {victim} hit at {at_fault}/{N} stored; all stored {recovered_s:.1f}s later;"

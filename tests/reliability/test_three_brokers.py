@@ -26,15 +26,6 @@ def _admin(cluster: Cluster) -> Any:
     return KafkaAdminClient(**kafka_kwargs(cluster.settings()), client_id="t-reliability")
 
 
-def _partitions(cluster: Cluster, topic: str) -> list[dict[str, Any]]:
-    admin = _admin(cluster)
-    try:
-        (desc,) = admin.describe_topics([topic])
-        return sorted(desc["partitions"], key=lambda p: p["partition"])
-    finally:
-        admin.close()
-
-
 def _topics(cluster: Cluster, tag: str, partitions: int = 3) -> Any:
     from stream_processor.runtime.settings import Topics
     from stream_processor.runtime.topics import ensure_topics, topic_specs
@@ -80,20 +71,6 @@ def _read_all(cluster: Cluster, topic: str) -> list[tuple[bytes | None, bytes | 
         return out
     finally:
         consumer.close()
-
-
-def _layout(cluster: Cluster, topic: str) -> str:
-    """Each partition's leader and in-sync replicas, for a timed-out wait's message."""
-    return "; ".join(f"p{p['partition']} leader {p['leader']} isr {sorted(p['isr'])}"
-                     for p in _partitions(cluster, topic))  # fmt: skip
-
-
-def _wait_full_isr(cluster: Cluster, topic: str, timeout_s: float = 90) -> None:
-    wait_for(
-        lambda: all(len(p["isr"]) == 3 for p in _partitions(cluster, topic)),
-        timeout_s, f"all three replicas of {topic} in sync", interval_s=1,
-        seen=lambda: _layout(cluster, topic),
-    )  # fmt: skip
 
 
 def test_every_topic_has_three_replicas_and_min_isr_two(three_brokers: Cluster) -> None:
@@ -153,7 +130,7 @@ def _stack_topics_reports_a_topic_on_one_replica(cluster: Cluster) -> None:
         assert done.returncode == 0, done.stdout + done.stderr
         assert f"added replicas: topic {name}: partition 0 on brokers" in done.stdout
         assert "problem:" not in done.stdout.split("added replicas:")[-1]  # the re-check
-        (partition,) = _partitions(cluster, name)
+        (partition,) = cluster.partitions(name)
         assert len(partition["replicas"]) == len(partition["isr"]) == 3
         (answer,) = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)])
         configs = {c[0]: c[1] for res in answer.resources for c in res[4]}
@@ -169,7 +146,7 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
     from kafka.errors import KafkaError
 
     topics = _topics(three_brokers, uuid.uuid4().hex[:8])
-    leader = _partitions(three_brokers, topics.raw)[0]["leader"]
+    leader = three_brokers.partitions(topics.raw)[0]["leader"]
     producer = _producer(three_brokers)
     sent: list[bytes] = []
     failures: list[BaseException] = []
@@ -186,9 +163,8 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
             time.sleep(0.002)
 
     def acked() -> str:
-        return f"{len(sent)} acknowledged, {len(failures)} failed {failures[:3]}; " + _layout(
-            three_brokers, topics.raw
-        )
+        counts = f"{len(sent)} acknowledged, {len(failures)} failed {failures[:3]}; "
+        return counts + three_brokers.layout(topics.raw)
 
     writer = threading.Thread(target=stream, daemon=True)
     writer.start()
@@ -198,7 +174,7 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
         before = len(sent)
         wait_for(lambda: len(sent) >= before + 300, 60, "records acknowledged after the kill",
                  seen=acked)  # fmt: skip
-        assert _partitions(three_brokers, topics.raw)[0]["leader"] != leader, (
+        assert three_brokers.partitions(topics.raw)[0]["leader"] != leader, (
             f"the killed node {leader} still leads partition 0: " + acked()
         )
     finally:
@@ -213,8 +189,8 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
     assert set(values) == set(sent) and len(set(sent)) == len(sent)
 
     three_brokers.node(leader).up()
-    _wait_full_isr(three_brokers, topics.raw)
-    assert {leader} <= set(_partitions(three_brokers, topics.raw)[0]["isr"])
+    three_brokers.wait_full_isr(topics.raw)
+    assert {leader} <= set(three_brokers.partitions(topics.raw)[0]["isr"])
 
     # Two of three down: below min.insync.replicas=2 a write is refused, not lost.
     # Both producers connect first: kafka-python's bootstrap against a cluster with two
@@ -242,7 +218,7 @@ def test_leader_killed_mid_stream_then_a_second_broker(three_brokers: Cluster) -
     three_brokers.node(others[1]).up()
     values = [v for _, v in _read_all(three_brokers, topics.raw)]
     assert b"waited-for-the-broker" in values and set(sent) <= set(values)
-    _wait_full_isr(three_brokers, topics.raw)
+    three_brokers.wait_full_isr(topics.raw)
 
 
 def test_compacted_ledgers_keep_their_tombstones_through_a_broker_loss(
@@ -256,7 +232,7 @@ def test_compacted_ledgers_keep_their_tombstones_through_a_broker_loss(
     for topic in ledgers:
         write_records(three_brokers.bootstrap, topic,
                       [(b"a", b"granted"), (b"b", b"granted"), (b"a", None)], auth)  # fmt: skip
-    leader = _partitions(three_brokers, topics.consent)[0]["leader"]
+    leader = three_brokers.partitions(topics.consent)[0]["leader"]
     three_brokers.node(leader).kill()
     try:
         for topic in ledgers:
@@ -267,4 +243,4 @@ def test_compacted_ledgers_keep_their_tombstones_through_a_broker_loss(
             }, topic
     finally:
         three_brokers.node(leader).up()
-    _wait_full_isr(three_brokers, topics.consent)
+    three_brokers.wait_full_isr(topics.consent)
